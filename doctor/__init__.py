@@ -1,0 +1,59 @@
+"""bdv2.doctor: probe a JAX/TF/CUDA environment, check it against compat_matrix.toml, report and repair.
+
+Public API (used by the CLI and, later, the trainer's preflight):
+    examine(...)      -> Examination  (snapshot + findings + timings)
+    diagnose(snap, matrix) -> [Finding]
+    diagnose_log(text, matrix) -> [Finding]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .collect import collect, resolve_python
+from .deep import run_probes
+from .diagnose import diagnose, nearest_row
+from .findings import Finding, Severity, exit_code
+from .matrix import Matrix, load_matrix
+from .signatures import diagnose_log
+from .snapshot import Snapshot
+
+__all__ = [
+    "Examination", "Finding", "Matrix", "Severity", "Snapshot", "diagnose", "diagnose_log", "examine",
+    "exit_code", "load_matrix", "nearest_row",
+]
+
+
+@dataclass(frozen=True)
+class Examination:
+    snapshot: Snapshot
+    findings: list[Finding]
+    timings: dict[str, float]
+
+
+def examine(python: str | None = None, snapshot_file: Path | None = None, deep: bool = False,
+            matrix: Matrix | None = None, timeout: float = 120.0) -> Examination:
+    """Collect (or load) a snapshot, optionally run the runtime probes, and diagnose it."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    matrix = matrix or load_matrix()
+    timings["matrix"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    if snapshot_file is not None:
+        snap = Snapshot.load(snapshot_file)
+    else:
+        snap = collect(python)
+    timings["collect"] = time.perf_counter() - t
+    if deep and snapshot_file is None:
+        t = time.perf_counter()
+        exe = resolve_python(python) if python else sys.executable
+        snap = snap.with_probes(run_probes(snap, exe, timeout=timeout))
+        timings["deep"] = time.perf_counter() - t
+    t = time.perf_counter()
+    findings = diagnose(snap, matrix)
+    timings["diagnose"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return Examination(snap, findings, timings)

@@ -1,0 +1,69 @@
+"""Fill a Snapshot from a live interpreter: the doctor's own, or another one given by --python.
+
+Nothing here imports jax, TensorFlow or any CUDA library: the facts come from package metadata
+and the file system, read by the stdlib-only ``probe_script``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import probe_script
+from .errors import CollectError
+from .snapshot import Snapshot
+
+PROBE_TIMEOUT_S = 60.0
+
+
+def resolve_python(python: str) -> str:
+    """Accept an interpreter path, a venv/conda prefix, or a command name on PATH."""
+    p = Path(python).expanduser()
+    if p.is_dir():
+        for cand in (p / "bin" / "python", p / "bin" / "python3", p / "python.exe"):
+            if cand.exists():
+                return str(cand)
+        raise CollectError(f"--python {python}: a folder, but no bin/python inside it")
+    if p.exists():
+        return str(p)
+    found = shutil.which(python)
+    if found:
+        return found
+    raise CollectError(f"--python {python}: no such interpreter (give a path to python or to a venv)")
+
+
+def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """Run the stdlib probe in ``python`` (None: this interpreter, in-process) and return its facts."""
+    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
+        return probe_script.probe()
+    exe = resolve_python(python)
+    cmd = [exe, "-I", probe_script.__file__]  # -I: ignore PYTHON* env and the user's cwd
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise CollectError(f"--python {exe}: the metadata probe did not finish in {timeout:.0f}s") from e
+    except OSError as e:
+        raise CollectError(f"--python {exe}: cannot run it ({e.strerror})") from e
+    if res.returncode != 0:
+        tail = "\n".join(res.stderr.strip().splitlines()[-5:])
+        raise CollectError(f"--python {exe}: the metadata probe failed (exit {res.returncode}):\n{tail}")
+    try:
+        data = json.loads(res.stdout)
+    except json.JSONDecodeError as e:
+        raise CollectError(f"--python {exe}: the probe printed something that is not JSON ({e.msg})") from e
+    if not isinstance(data, dict):
+        raise CollectError(f"--python {exe}: the probe printed no JSON object")
+    return data
+
+
+def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> Snapshot:
+    """Build the static Snapshot (metadata, env, pip CUDA lib folders) of the target interpreter."""
+    data = probe_interpreter(python, timeout=timeout)
+    data["collected_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return Snapshot.from_dict(data)

@@ -1,0 +1,150 @@
+"""Runtime probes (--deep): import the heavy packages for real, each in its own subprocess.
+
+A probe that segfaults, hangs or raises becomes a ProbeResult with the verbatim error, never a
+crash of the doctor. Probes run in parallel under the target interpreter, with a timeout each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .snapshot import ProbeResult, Snapshot
+
+_MARK = "BDV2_PROBE_RESULT="
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    needs: tuple[str, ...]
+    """Run only when one of these distributions is installed."""
+    code: str
+    also_needs: tuple[str, ...] = ()
+    """And one of these too (e.g. TFP's TensorFlow substrate needs TensorFlow)."""
+
+
+_TF = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tf-nightly", "tf-nightly-cpu")
+_TFP = ("tensorflow-probability", "tfp-nightly")
+
+# Listed slowest first: with fewer cores than probes, starting the long ones first ends soonest.
+PROBES = (
+    Probe("tensorflow", _TF, """
+import tensorflow as tf
+gpus = tf.config.list_physical_devices("GPU")
+x = int((tf.constant(1) + 1).numpy())
+out = {"version": tf.__version__, "gpus": [g.name for g in gpus], "built_with_cuda": tf.test.is_built_with_cuda()}
+"""),
+    Probe("distrax", ("distrax",), """
+import distrax, jax, jax.numpy as jnp
+d = distrax.MultivariateNormalDiag(jnp.zeros(2), jnp.ones(2))
+lp = jax.jit(lambda x: d.log_prob(x))(jnp.zeros(2))
+s = d.sample(seed=jax.random.PRNGKey(0))
+out = {"version": distrax.__version__, "log_prob": float(lp)}
+"""),
+    Probe("tfp-jax", _TFP, """
+from tensorflow_probability.substrates import jax as tfp
+lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
+out = {"log_prob": float(lp)}
+"""),
+    Probe("tfp-tensorflow", _TFP, """
+import tensorflow_probability as tfp
+lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
+out = {"version": tfp.__version__, "log_prob": float(lp)}
+""", also_needs=_TF),
+    Probe("jax", ("jax",), """
+import jax, jax.numpy as jnp
+import jax.scipy.linalg
+x = int(jnp.arange(3).sum())
+out = {"version": jax.__version__, "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
+"""),
+    Probe("flax-optax", ("flax",), """
+import jax, jax.numpy as jnp, flax, flax.linen as nn
+params = nn.Dense(2).init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+out = {"flax": flax.__version__}
+try:
+    import optax
+except ImportError:
+    optax = None
+if optax is not None:
+    tx = optax.adam(1e-3)
+    updates, _ = tx.update(jax.tree_util.tree_map(jnp.ones_like, params), tx.init(params), params)
+    out["optax"] = optax.__version__
+"""),
+    Probe("tensorstore-orbax", ("tensorstore", "orbax-checkpoint"), """
+out = {}
+try:
+    import tensorstore
+    out["tensorstore"] = "ok"
+except ModuleNotFoundError as e:
+    if e.name != "tensorstore":
+        raise
+import importlib.util
+if importlib.util.find_spec("orbax") is not None:
+    import orbax.checkpoint
+    out["orbax"] = "ok"
+"""),
+)
+
+
+def _wrap(code: str) -> str:
+    return f"import json\n{code}\nprint({_MARK!r} + json.dumps(out))\n"
+
+
+def _skip_reason(probe: Probe, snap: Snapshot) -> str:
+    if not any(snap.dist(n) for n in probe.needs):
+        return "not installed: " + " / ".join(probe.needs)
+    if probe.also_needs and not any(snap.dist(n) for n in probe.also_needs):
+        return "not installed: " + " / ".join(probe.also_needs)
+    if probe.name == "tfp-jax" and snap.dist("distrax"):
+        return "covered by the distrax probe (distrax runs on TFP's JAX substrate)"
+    if probe.name == "tfp-tensorflow":
+        tfp = snap.dist("tensorflow-probability") or snap.dist("tfp-nightly")
+        if tfp and tfp.parsed and tfp.parsed.release >= (0, 24) and not snap.dist("tf-keras"):
+            return "TFP >= 0.24's TensorFlow substrate needs tf-keras, which is not installed (the JAX substrate does not)"
+    return ""
+
+
+def run_probe(python: str, probe: Probe, timeout: float, env: dict[str, str] | None = None) -> ProbeResult:
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run([python, "-c", _wrap(probe.code)], capture_output=True, text=True,
+                             timeout=timeout, env=env, check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return ProbeResult(probe.name, "timeout", time.perf_counter() - t0,
+                           error=f"no answer in {timeout:.0f}s (a hang in import or device initialisation)")
+    except OSError as e:
+        return ProbeResult(probe.name, "failed", time.perf_counter() - t0, error=f"cannot run {python}: {e}")
+    dt = time.perf_counter() - t0
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith(_MARK) and res.returncode == 0:
+            return ProbeResult(probe.name, "ok", dt, output=json.loads(line[len(_MARK):]), error=_tail(res.stderr, 20))
+    why = f"exit code {res.returncode}" + (" (killed by a signal)" if res.returncode < 0 else "")
+    return ProbeResult(probe.name, "failed", dt, error=_tail(res.stderr, 40) or why)
+
+
+def _tail(text: str, n: int) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def run_probes(snap: Snapshot, python: str, timeout: float = 120.0,
+               probes: Sequence[Probe] = PROBES, env: dict[str, str] | None = None) -> tuple[ProbeResult, ...]:
+    """Run every applicable probe in parallel; skipped ones say why."""
+    todo, results = [], {}
+    for p in probes:
+        reason = _skip_reason(p, snap)
+        if reason:
+            results[p.name] = ProbeResult(p.name, "skipped", error=reason)
+        else:
+            todo.append(p)
+    # One probe per core: each is CPU-bound while importing, and oversubscribing only adds switching.
+    workers = max(1, min(len(todo), os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(lambda p: run_probe(python, p, timeout, env), todo):
+            results[r.name] = r
+    return tuple(results[p.name] for p in probes)

@@ -1,0 +1,127 @@
+"""Run every rule over a Snapshot, merge overlapping reports, and name the nearest known-good row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .findings import Area, Finding, Fix, Severity, sort_findings
+from .matrix import Matrix, Row
+from .rules import BUILTINS, PIP, eval_rule, in_spec
+from .snapshot import Snapshot, normalise
+
+# Within the tensorflow group any variant satisfies a row (tensorflow vs tensorflow-cpu); other
+# groups are not interchangeable (distrax >= 0.1.7 needs tfp-nightly, not tensorflow-probability).
+_INTERCHANGEABLE = ("tensorflow",)
+
+
+@dataclass(frozen=True)
+class RowMove:
+    row: Row
+    changes: tuple[str, ...]
+    """Human lines: 'jax 0.4.13 -> ==0.10.2'."""
+    commands: tuple[str, ...]
+
+
+def diagnose(snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    """All findings for ``snap``: data rules, built-in checks, and the nearest-row advice."""
+    found: list[Finding] = []
+    for rule in matrix.rules:
+        if rule.check:
+            found.extend(BUILTINS[rule.check](rule, snap, matrix))
+        else:
+            f = eval_rule(rule, snap, matrix)
+            if f is not None:
+                found.append(f)
+    found = _merge(found)
+    if any(f.severity is Severity.ERROR and f.area is Area.PACKAGES for f in found):
+        move = nearest_row(snap, matrix)
+        if move is not None and move.commands:
+            found.append(Finding(
+                id="nearest-row", severity=Severity.INFO, area=Area.PACKAGES,
+                title=f"nearest known-good row: {move.row.name} ({move.row.title}), {len(move.changes)} change(s)",
+                evidence=move.changes,
+                fix=Fix(f"move this environment onto row '{move.row.name}'", move.commands),
+                source=move.row.source,
+            ))
+    return sort_findings(found)
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """Drop a generic Requires-Dist report when a specific rule already explains the same pair."""
+    specific = [set(f.packages) for f in found
+                if f.id not in ("requires-dist", "extras-in-use") and len(f.packages) >= 2]
+    out = []
+    for f in found:
+        if f.id in ("requires-dist", "extras-in-use") and any(set(f.packages) <= s for s in specific):
+            continue
+        out.append(f)
+    return out
+
+
+def _gpu_kind(snap: Snapshot) -> str:
+    if snap.dist("jax-cuda13-plugin") or snap.dist("nvidia-cudnn-cu13"):
+        return "cuda13"
+    if snap.dist("jax-cuda12-plugin") or snap.dist("nvidia-cudnn-cu12") or (
+            snap.dist("jaxlib") and "cuda" in snap.dist("jaxlib").version):  # type: ignore[union-attr]
+        return "cuda12"
+    return "cpu"
+
+
+def row_changes(snap: Snapshot, matrix: Matrix, row: Row) -> tuple[list[str], list[str], list[str]]:
+    """(human change lines, pip install args, pip uninstall names) to put ``snap`` on ``row``.
+
+    Only packages the environment already has are moved (plus a row's GPU packages when the
+    environment is a GPU one): the doctor never adds TensorFlow to an env that has none.
+    """
+    changes, install, uninstall = [], [], []
+    for name, spec in row.packages.items():
+        group = next((g for g, members in matrix.groups.items() if name in members), None)
+        installed = snap.dist(name)
+        if installed is None and group:
+            for member in matrix.groups[group]:
+                other = snap.dist(member)
+                if other is None:
+                    continue
+                if group in _INTERCHANGEABLE:
+                    installed, name = other, other.key
+                else:
+                    uninstall.append(other.key)
+                    changes.append(f"{other.name} {other.version} -> replaced by {name}{spec}")
+                    install.append(f'"{name}{spec}"')
+                    installed = None
+                    name = ""
+                break
+        if not name:
+            continue
+        if installed is None:
+            wanted_gpu = row.kind != "cpu" and name in row.own_packages
+            if wanted_gpu:
+                changes.append(f"{name}: not installed -> {name}{spec}")
+                install.append(f'"{name}{spec}"')
+            continue
+        if installed.parsed is None or not in_spec(installed.parsed, spec):
+            changes.append(f"{installed.name} {installed.version} -> {spec}")
+            install.append(f'"{normalise(name)}{spec}"')
+    return changes, install, uninstall
+
+
+def nearest_row(snap: Snapshot, matrix: Matrix) -> RowMove | None:
+    """The known-good row reachable with the fewest package moves (same Python, same GPU kind)."""
+    kind = _gpu_kind(snap)
+    best: tuple[int, int, Row, list[str], list[str], list[str]] | None = None
+    for i, row in enumerate(matrix.rows):
+        if row.kind != kind or not in_spec(snap.python_version, row.python):
+            continue
+        changes, install, uninstall = row_changes(snap, matrix, row)
+        score = (len(changes), 0 if row.default else i + 1)
+        if best is None or score < best[:2]:
+            best = (*score, row, changes, install, uninstall)
+    if best is None:
+        return None
+    _, _, row, changes, install, uninstall = best
+    cmds = []
+    if uninstall:
+        cmds.append(f"{PIP} uninstall -y " + " ".join(sorted(set(uninstall))))
+    if install:
+        cmds.append(f"{PIP} install " + " ".join(install))
+    return RowMove(row=row, changes=tuple(changes), commands=tuple(cmds))

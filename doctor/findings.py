@@ -1,0 +1,86 @@
+"""What the doctor reports: Findings with evidence and a fix, and the exit code derived from them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+class Area(str, enum.Enum):
+    """Where a finding belongs in the report; the order here is the report's order."""
+
+    PACKAGES = "packages"
+    CUDA = "cuda"
+    DRIVER = "driver"
+    ENV = "env"
+    RUNTIME = "runtime"
+    LOG = "log"
+
+
+AREA_TITLES = {
+    Area.PACKAGES: "Python packages",
+    Area.CUDA: "CUDA libraries",
+    Area.DRIVER: "NVIDIA driver",
+    Area.ENV: "Environment variables",
+    Area.RUNTIME: "Runtime probes",
+    Area.LOG: "Log diagnosis",
+}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A concrete way out: a sentence, the shell commands, the environment changes."""
+
+    summary: str
+    commands: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "commands": list(self.commands), "env": dict(self.env)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    """Stable identifier (the matrix entry's id for rules and signatures)."""
+    severity: Severity
+    area: Area
+    title: str
+    evidence: tuple[str, ...] = ()
+    """What was seen: versions, paths, verbatim error lines."""
+    fix: Fix | None = None
+    source: str = ""
+    """URL or reference backing the rule."""
+    packages: tuple[str, ...] = ()
+    """Normalised names of the distributions involved (used to merge duplicate reports)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["severity"] = self.severity.value
+        d["area"] = self.area.value
+        d["evidence"] = list(self.evidence)
+        d["packages"] = list(self.packages)
+        d["fix"] = self.fix.to_dict() if self.fix else None
+        return d
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    areas = list(Area)
+    return sorted(findings, key=lambda f: (areas.index(f.area), f.severity.rank, f.id))
+
+
+def exit_code(findings: list[Finding], strict: bool = False) -> int:
+    """0 healthy; 1 when an error remains (or a warning, under --strict)."""
+    bad = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
+    return 1 if any(f.severity in bad for f in findings) else 0

@@ -1,0 +1,326 @@
+"""Load and validate compat_matrix.toml: known-good rows, rules between packages, log signatures.
+
+Versions and specifiers become ``packaging`` objects here, once; a malformed entry raises
+MatrixError naming the file, the entry and the key, so a bad edit never turns into a wrong
+diagnosis.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from .errors import MatrixError
+from .findings import Area, Severity
+from .snapshot import normalise
+
+# Rules whose logic needs code (arithmetic between two installed versions, metadata walks);
+# their text, reason and source still live in the matrix. rules.py implements each one.
+BUILTIN_CHECKS = (
+    "jax_jaxlib_lockstep",
+    "jax_plugin_lockstep",
+    "requires_dist",
+    "extras_in_use",
+    "shadowed_dists",
+    "runtime_probes",
+    "cpu_jaxlib_with_gpu_wheels",
+)
+VERIFIED_KINDS = ("here", "ci", "documented")
+ROW_KINDS = ("cpu", "cuda12", "cuda13")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One `when`/`unless` entry: a package (or @group, or 'python') whose version is in ``spec``."""
+
+    key: str
+    spec: SpecifierSet
+    """An empty SpecifierSet matches every version: 'installed at all'."""
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    title: str
+    kind: str
+    python: SpecifierSet
+    packages: dict[str, SpecifierSet]
+    verified: str
+    verified_note: str
+    reason: str
+    source: str
+    default: bool = False
+    extends: str = ""
+    own_packages: tuple[str, ...] = ()
+    """The packages this row adds to the one it extends (what a pip extra installs)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    area: Area
+    title: str
+    reason: str
+    source: str
+    fix: str
+    commands: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    when: tuple[Condition, ...] = ()
+    unless: tuple[Condition, ...] = ()
+    absent: tuple[str, ...] = ()
+    check: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    id: str
+    severity: Severity
+    pattern: re.Pattern[str]
+    cause: str
+    fix: str
+    source: str
+    commands: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    rule: str = ""
+    examples: tuple[str, ...] = ()
+    noise: bool = False
+    """Harmless log lines that look alarming; recognised so they are never named as the cause."""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    path: str
+    groups: dict[str, tuple[str, ...]]
+    rows: tuple[Row, ...]
+    rules: tuple[Rule, ...]
+    signatures: tuple[Signature, ...]
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def default_row(self) -> Row:
+        return next(r for r in self.rows if r.default)
+
+    def members(self, key: str) -> tuple[str, ...]:
+        """Distribution names a condition key stands for ('@tensorflow' -> tensorflow, tensorflow-cpu...)."""
+        if key.startswith("@"):
+            return self.groups[key[1:]]
+        return (key,)
+
+
+def default_matrix_path() -> Path:
+    return Path(str(resources.files("bdv2.doctor").joinpath("compat_matrix.toml")))
+
+
+def load_matrix(path: Path | str | None = None) -> Matrix:
+    path = Path(path) if path else default_matrix_path()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise MatrixError(f"{path}: cannot read ({e.strerror})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise MatrixError(f"{path}: not valid TOML: {e}") from e
+    return _build(raw, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+class _Entry:
+    """Reads one table, remembering where it is so every error names file, entry and key."""
+
+    def __init__(self, path: str, where: str, table: Any, allowed: set[str], required: set[str]):
+        self.path, self.where = path, where
+        if not isinstance(table, dict):
+            self.fail("", "must be a table")
+        self.t: dict[str, Any] = table
+        unknown = set(table) - allowed
+        if unknown:
+            self.fail(sorted(unknown)[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        missing = required - set(table)
+        if missing:
+            self.fail(sorted(missing)[0], "required key is missing")
+
+    def fail(self, key: str, msg: str) -> None:
+        at = f"{self.where}, key '{key}'" if key else self.where
+        raise MatrixError(f"{self.path}: {at}: {msg}")
+
+    def str(self, key: str, default: str = "") -> str:
+        v = self.t.get(key, default)
+        if not isinstance(v, str):
+            self.fail(key, f"must be a string, not {type(v).__name__}")
+        return v
+
+    def strs(self, key: str) -> tuple[str, ...]:
+        v = self.t.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            self.fail(key, "must be a list of strings")
+        return tuple(v)
+
+    def strmap(self, key: str) -> dict[str, str]:
+        v = self.t.get(key, {})
+        if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+            self.fail(key, "must be a table of strings")
+        return dict(v)
+
+    def spec(self, key: str, value: Any) -> SpecifierSet:
+        if not isinstance(value, str):
+            self.fail(key, "a version specifier must be a string such as '>=0.4.14'")
+        text = "" if value.strip() in ("", "*") else value
+        try:
+            return SpecifierSet(text)
+        except InvalidSpecifier:
+            self.fail(key, f"invalid version specifier {value!r}")
+            raise  # unreachable: fail() raises
+
+    def severity(self) -> Severity:
+        v = self.str("severity", "error")
+        try:
+            return Severity(v)
+        except ValueError:
+            self.fail("severity", f"must be one of {', '.join(s.value for s in Severity)}, not {v!r}")
+            raise
+
+    def area(self, default: str) -> Area:
+        v = self.str("area", default)
+        try:
+            return Area(v)
+        except ValueError:
+            self.fail("area", f"must be one of {', '.join(a.value for a in Area)}, not {v!r}")
+            raise
+
+
+def _conditions(e: _Entry, key: str, groups: dict[str, tuple[str, ...]]) -> tuple[Condition, ...]:
+    table = e.t.get(key, {})
+    if not isinstance(table, dict):
+        e.fail(key, "must be a table of package = 'specifier'")
+    out = []
+    for name, spec in table.items():
+        if name.startswith("@") and name[1:] not in groups:
+            e.fail(key, f"unknown group {name!r} (groups: {', '.join('@' + g for g in groups)})")
+        k = name if name.startswith("@") or name == "python" else normalise(name)
+        out.append(Condition(k, e.spec(f"{key}.{name}", spec)))
+    return tuple(out)
+
+
+def _build(raw: dict[str, Any], path: str) -> Matrix:
+    top = _Entry(path, "top level", raw, {"schema", "groups", "rows", "rules", "signatures"},
+                 {"rows", "rules", "signatures"})
+    if raw.get("schema", 1) != 1:
+        top.fail("schema", "this bdv2 understands schema 1 only")
+    groups_raw = raw.get("groups", {})
+    groups: dict[str, tuple[str, ...]] = {}
+    for g, members in groups_raw.items():
+        if not isinstance(members, list) or not members:
+            top.fail(f"groups.{g}", "a group is a non-empty list of distribution names")
+        groups[g] = tuple(normalise(m) for m in members)
+
+    rows = _rows(raw["rows"], path)
+    rules = []
+    ids: set[str] = set()
+    for i, t in enumerate(raw["rules"]):
+        where = f"rules[{i}]" + (f" (id '{t['id']}')" if isinstance(t, dict) and "id" in t else "")
+        e = _Entry(path, where, t,
+                   {"id", "severity", "area", "title", "reason", "source", "fix", "commands", "env",
+                    "when", "unless", "absent", "check"},
+                   {"id", "title", "reason", "source", "fix"})
+        rid = e.str("id")
+        if rid in ids:
+            e.fail("id", f"duplicate id {rid!r}")
+        ids.add(rid)
+        check = e.str("check")
+        if check and check not in BUILTIN_CHECKS:
+            e.fail("check", f"unknown built-in check {check!r} (known: {', '.join(BUILTIN_CHECKS)})")
+        when = _conditions(e, "when", groups)
+        if not check and not when:
+            e.fail("when", "a rule needs either 'when' conditions or a built-in 'check'")
+        if not e.str("source").startswith(("http://", "https://", "measured:")):
+            e.fail("source", "must be a URL (or 'measured: ...' for a measurement made for bdv2)")
+        rules.append(Rule(
+            id=rid, severity=e.severity(), area=e.area("packages"), title=e.str("title"),
+            reason=e.str("reason"), source=e.str("source"), fix=e.str("fix"),
+            commands=e.strs("commands"), env=e.strmap("env"), when=when,
+            unless=_conditions(e, "unless", groups),
+            absent=tuple(normalise(a) for a in e.strs("absent")), check=check,
+        ))
+    sigs = []
+    for i, t in enumerate(raw["signatures"]):
+        where = f"signatures[{i}]" + (f" (id '{t['id']}')" if isinstance(t, dict) and "id" in t else "")
+        e = _Entry(path, where, t,
+                   {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
+                    "examples", "noise"},
+                   {"id", "pattern", "cause", "fix", "source"})
+        sid = e.str("id")
+        if sid in ids:
+            e.fail("id", f"duplicate id {sid!r}")
+        ids.add(sid)
+        try:
+            pattern = re.compile(e.str("pattern"), re.IGNORECASE | re.MULTILINE)
+        except re.error as err:
+            e.fail("pattern", f"invalid regular expression: {err}")
+            raise
+        rule = e.str("rule")
+        if rule and rule not in {r.id for r in rules}:
+            e.fail("rule", f"names no rule: {rule!r}")
+        noise = t.get("noise", False)
+        if not isinstance(noise, bool):
+            e.fail("noise", "must be true or false")
+        sigs.append(Signature(
+            id=sid, severity=e.severity(), pattern=pattern, cause=e.str("cause"), fix=e.str("fix"),
+            source=e.str("source"), commands=e.strs("commands"), env=e.strmap("env"), rule=rule,
+            examples=e.strs("examples"), noise=noise,
+        ))
+    return Matrix(path=path, groups=groups, rows=rows, rules=tuple(rules), signatures=tuple(sigs))
+
+
+def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
+    if not isinstance(raw_rows, list) or not raw_rows:
+        raise MatrixError(f"{path}: 'rows' must be a non-empty array of tables")
+    by_name: dict[str, Row] = {}
+    for i, t in enumerate(raw_rows):
+        where = f"rows[{i}]" + (f" (name '{t['name']}')" if isinstance(t, dict) and "name" in t else "")
+        e = _Entry(path, where, t,
+                   {"name", "title", "kind", "default", "extends", "python", "packages", "verified",
+                    "verified_note", "reason", "source"},
+                   {"name", "title", "kind", "packages", "verified", "reason", "source"})
+        name = e.str("name")
+        if name in by_name:
+            e.fail("name", f"duplicate row name {name!r}")
+        kind = e.str("kind")
+        if kind not in ROW_KINDS:
+            e.fail("kind", f"must be one of {', '.join(ROW_KINDS)}")
+        verified = e.str("verified")
+        if verified not in VERIFIED_KINDS:
+            e.fail("verified", f"must be one of {', '.join(VERIFIED_KINDS)}")
+        pk = t["packages"]
+        if not isinstance(pk, dict) or not pk:
+            e.fail("packages", "must be a non-empty table of package = 'specifier'")
+        own = {normalise(k): e.spec(f"packages.{k}", v) for k, v in pk.items()}
+        packages = dict(own)
+        extends = e.str("extends")
+        if extends:
+            if extends not in by_name:
+                e.fail("extends", f"names no earlier row: {extends!r}")
+            packages = {**by_name[extends].packages, **own}
+        default = t.get("default", False)
+        if not isinstance(default, bool):
+            e.fail("default", "must be true or false")
+        by_name[name] = Row(
+            name=name, title=e.str("title"), kind=kind, python=e.spec("python", t.get("python", "")),
+            packages=packages, verified=verified, verified_note=e.str("verified_note"),
+            reason=e.str("reason"), source=e.str("source"), default=default, extends=extends,
+            own_packages=tuple(own),
+        )
+    defaults = [r for r in by_name.values() if r.default]
+    if len(defaults) != 1:
+        raise MatrixError(f"{path}: exactly one row must have default = true (found {len(defaults)})")
+    return tuple(by_name.values())

@@ -1,0 +1,143 @@
+"""Stdlib-only probe, run inside the examined interpreter: prints one JSON object of facts.
+
+It must run on any Python the user may point ``--python`` at (3.8 and newer), import nothing
+outside the standard library, and never import the packages it describes: it reads their
+installed metadata only. ``collect.py`` runs it in-process for the doctor's own interpreter and
+as ``python probe_script.py`` for another one.
+"""
+
+import glob
+import json
+import os
+import platform
+import re
+import site
+import sys
+
+# Environment variables the rules look at; TF_* and XLA_* are added by prefix.
+ENV_NAMES = (
+    "LD_LIBRARY_PATH", "PATH", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "JAX_PLATFORM_NAME",
+    "JAX_CUDA_VISIBLE_DEVICES", "JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "CUDA_ROOT", "CUDA_HOME",
+    "CUDA_PATH", "CONDA_PREFIX", "VIRTUAL_ENV", "PYTHONPATH", "LD_PRELOAD",
+)
+ENV_PREFIXES = ("TF_", "XLA_", "NCCL_")
+
+
+def _normalise(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _markers():
+    impl = sys.implementation
+    iver = "{0.major}.{0.minor}.{0.micro}".format(impl.version)
+    if impl.version.releaselevel != "final":
+        iver += impl.version.releaselevel[0] + str(impl.version.serial)
+    return {
+        "implementation_name": impl.name,
+        "implementation_version": iver,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+def _site_dirs():
+    dirs = []
+    try:
+        dirs.extend(site.getsitepackages())
+    except AttributeError:  # old virtualenv's site.py
+        pass
+    try:
+        dirs.append(site.getusersitepackages())
+    except AttributeError:
+        pass
+    for p in sys.path:
+        if p and p.rstrip("/").endswith(("site-packages", "dist-packages")):
+            dirs.append(p)
+    seen, out = set(), []
+    for d in dirs:
+        d = os.path.abspath(d)
+        if d not in seen and os.path.isdir(d):
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def _distributions(path):
+    """Installed distributions in import order: the first one on sys.path wins, the rest are shadowed."""
+    from importlib import metadata
+
+    found, shadowed = {}, []
+    for dist in metadata.distributions(path=path):
+        try:
+            name = dist.metadata["Name"]
+        except Exception:  # a broken dist-info: report what we can
+            name = None
+        if not name:
+            continue
+        key = _normalise(name)
+        location = ""
+        dist_path = getattr(dist, "_path", None)
+        if dist_path is not None:
+            location = str(dist_path.parent)
+        entry = {
+            "name": name,
+            "version": dist.version or "",
+            "requires": list(dist.requires or []),
+            "location": location,
+            "installer": ((dist.read_text("INSTALLER") or "").strip()),
+        }
+        if key in found:
+            if found[key]["location"] != location or found[key]["version"] != entry["version"]:
+                shadowed.append(entry)
+            continue
+        found[key] = entry
+    return list(found.values()), shadowed
+
+
+def _nvidia_libs(site_dirs):
+    """Files under the pip CUDA wheels' lib folders: site-packages/nvidia/<component>/lib/*.so*."""
+    out = []
+    for d in site_dirs:
+        for lib_dir in sorted(glob.glob(os.path.join(d, "nvidia", "*", "lib"))):
+            names = sorted(n for n in os.listdir(lib_dir) if ".so" in n)
+            out.append({"dir": lib_dir, "files": names})
+        # CUDA 13 wheels put everything under nvidia/cu13/lib
+        for lib_dir in sorted(glob.glob(os.path.join(d, "nvidia", "cu13", "lib"))):
+            if not any(e["dir"] == lib_dir for e in out):
+                out.append({"dir": lib_dir, "files": sorted(os.listdir(lib_dir))})
+    return out
+
+
+def probe():
+    path = [p for p in sys.path if p]
+    dists, shadowed = _distributions(path)
+    site_dirs = _site_dirs()
+    env = {k: v for k, v in os.environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+    prefix = sys.prefix
+    return {
+        "python": {
+            "version": platform.python_version(),
+            "executable": sys.executable,
+            "prefix": prefix,
+            "base_prefix": getattr(sys, "base_prefix", prefix),
+            "is_venv": prefix != getattr(sys, "base_prefix", prefix),
+            "is_conda": os.path.isdir(os.path.join(prefix, "conda-meta")),
+        },
+        "markers": _markers(),
+        "site_dirs": site_dirs,
+        "distributions": dists,
+        "shadowed": shadowed,
+        "env": env,
+        "nvidia_libs": _nvidia_libs(site_dirs),
+    }
+
+
+if __name__ == "__main__":
+    json.dump(probe(), sys.stdout)

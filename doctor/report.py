@@ -1,0 +1,136 @@
+"""Render findings for people (rich), machines (--json) and bug reports (--markdown).
+
+This is the only module that formats output; ``console`` is passed in, never global.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
+from .snapshot import Snapshot
+
+JSON_SCHEMA = 1
+_MARK = {Severity.ERROR: "[red]✗[/]", Severity.WARNING: "[yellow]![/]", Severity.INFO: "[blue]i[/]"}
+_SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.IGNORECASE)
+
+
+def counts(findings: list[Finding]) -> dict[str, int]:
+    return {s.value + "s": sum(f.severity is s for f in findings) for s in Severity}
+
+
+def _areas(findings: list[Finding], snap: Snapshot | None) -> list[Area]:
+    shown = [Area.PACKAGES, Area.ENV] if snap is not None else []
+    if snap is not None and snap.probes:
+        shown.append(Area.RUNTIME)
+    for f in findings:
+        if f.area not in shown:
+            shown.append(f.area)
+    return [a for a in Area if a in shown]
+
+
+def render_text(findings: list[Finding], snap: Snapshot | None, console: Console, verbose: bool = False,
+                strict: bool = False, timings: dict[str, float] | None = None) -> None:
+    if snap is not None:
+        py = snap.python
+        console.print(f"[bold]bdv2 doctor[/] · Python {py.get('version')} · {escape(str(py.get('executable')))}"
+                      f" · {len(snap.distributions)} distributions")
+    for area in _areas(findings, snap):
+        here = [f for f in findings if f.area is area]
+        worst = min((f.severity.rank for f in here), default=3)
+        mark = {0: "[red]✗[/]", 1: "[yellow]![/]"}.get(worst, "[green]✓[/]")
+        console.print(f"\n{mark} [bold]{AREA_TITLES[area]}[/]" + ("" if here else "  no problems found"))
+        if area is Area.RUNTIME and snap is not None and verbose:
+            for p in snap.probes:
+                console.print(f"    probe {p.name:18} {p.status:8} {p.seconds:5.1f}s"
+                              + (f"  {escape(p.error.splitlines()[0])}" if p.status == "skipped" and p.error else ""))
+        for f in here:
+            console.print(f"  {_MARK[f.severity]} {escape(f.title)}  [dim]({f.id})[/]")
+            if verbose:
+                for line in f.evidence:
+                    console.print(f"      [dim]{escape(line)}[/]")
+                if f.source:
+                    console.print(f"      [dim]source: {escape(f.source)}[/]")
+            if f.fix and f.severity is not Severity.INFO or (f.fix and f.id == "nearest-row"):
+                console.print(f"      fix: {escape(f.fix.summary)}")  # type: ignore[union-attr]
+                for cmd in f.fix.commands:  # type: ignore[union-attr]
+                    console.print(f"        [cyan]$ {escape(cmd)}[/]")
+                for k, v in f.fix.env.items():  # type: ignore[union-attr]
+                    console.print(f"        [cyan]$ export {escape(k)}={escape(repr(v))}[/]")
+    c = counts(findings)
+    code = exit_code(findings, strict)
+    verdict = "[green]healthy[/]" if code == 0 else "[red]problems remain[/]"
+    console.print(f"\n{verdict}: {c['errors']} error(s), {c['warnings']} warning(s), {c['infos']} note(s)"
+                  + ("" if verbose else "  ·  -v shows the evidence"))
+    if verbose and timings:
+        console.print("[dim]timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()) + "[/]")
+
+
+def to_json(findings: list[Finding], snap: Snapshot | None, strict: bool = False,
+            timings: dict[str, float] | None = None, extra: dict[str, Any] | None = None) -> str:
+    from bdv2 import __version__
+
+    doc: dict[str, Any] = {
+        "schema": JSON_SCHEMA,
+        "bdv2_version": __version__,
+        "exit_code": exit_code(findings, strict),
+        "summary": counts(findings),
+        "target": None if snap is None else {
+            "python": snap.python.get("version"), "executable": snap.python.get("executable"),
+            "prefix": snap.python.get("prefix"), "distributions": len(snap.distributions),
+        },
+        "probes": [] if snap is None else [
+            {"name": p.name, "status": p.status, "seconds": round(p.seconds, 3)} for p in snap.probes
+        ],
+        "findings": [f.to_dict() for f in findings],
+        "timings": {k: round(v, 3) for k, v in (timings or {}).items()},
+    }
+    if extra:
+        doc.update(extra)
+    return json.dumps(doc, indent=2)
+
+
+def redact_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: ("<redacted>" if _SECRET.search(k) else v) for k, v in env.items()}
+
+
+def to_markdown(findings: list[Finding], snap: Snapshot | None, strict: bool = False) -> str:
+    """A report to paste into a bug report; values of secret-looking variables are redacted."""
+    c = counts(findings)
+    lines = ["## bdv2 doctor report", ""]
+    if snap is not None:
+        lines += [f"- Python {snap.python.get('version')} (`{snap.python.get('executable')}`), "
+                  f"{snap.markers.get('platform_system', '')} {snap.markers.get('platform_machine', '')}",
+                  f"- {len(snap.distributions)} distributions; key versions: " + ", ".join(
+                      f"{d.name} {d.version}" for d in snap.distributions if d.key in _KEY_PACKAGES)]
+    lines += [f"- result: {c['errors']} error(s), {c['warnings']} warning(s), exit code {exit_code(findings, strict)}", ""]
+    for area in Area:
+        here = [f for f in findings if f.area is area]
+        if not here:
+            continue
+        lines += [f"### {AREA_TITLES[area]}", ""]
+        for f in here:
+            lines.append(f"- **{f.severity.value}** `{f.id}`: {f.title}")
+            for ev in f.evidence:
+                lines.append(f"  - {ev}")
+            if f.fix:
+                lines.append(f"  - fix: {f.fix.summary}")
+                lines += [f"    - `{cmd}`" for cmd in f.fix.commands]
+        lines.append("")
+    if snap is not None and snap.env:
+        lines += ["### Environment variables", "", "```"]
+        lines += [f"{k}={v}" for k, v in sorted(redact_env(snap.env).items())]
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
+_KEY_PACKAGES = {
+    "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin", "jax-cuda13-pjrt", "flax",
+    "optax", "chex", "distrax", "orbax-checkpoint", "tensorstore", "tensorflow", "tensorflow-cpu",
+    "tensorflow-probability", "tfp-nightly", "ml-dtypes", "numpy", "scipy", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
+}

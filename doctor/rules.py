@@ -1,0 +1,322 @@
+"""Rules: pure functions from a Snapshot (and the matrix) to Findings.
+
+Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml); the few
+that need code are the built-in checks below, listed in ``BUILTINS``. Nothing here touches the
+live system: every fact comes from the Snapshot, so every rule is table-tested from literals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from .findings import Area, Finding, Fix, Severity
+from .matrix import Condition, Matrix, Rule
+from .signatures import match_text
+from .snapshot import Dist, Snapshot, normalise
+
+PIP = "python -m pip"
+
+
+def public(v: Version) -> Version:
+    """Drop the local label: jaxlib '0.4.13+cuda12.cudnn89' compares as 0.4.13, as jax itself does."""
+    return Version(v.public)
+
+
+def in_spec(v: Version, spec: SpecifierSet) -> bool:
+    # Pre-releases count (tfp-nightly is only ever a .dev release); local labels do not.
+    return spec.contains(public(v), prereleases=True)
+
+
+# -- data rules ---------------------------------------------------------------------------------
+def _holds(cond: Condition, snap: Snapshot, matrix: Matrix) -> Dist | None | bool:
+    """The installed Dist satisfying ``cond`` (True for a python condition), else None/False."""
+    if cond.key == "python":
+        return in_spec(snap.python_version, cond.spec)
+    for name in matrix.members(cond.key):
+        d = snap.dist(name)
+        if d is not None and d.parsed is not None and in_spec(d.parsed, cond.spec):
+            return d
+    return None
+
+
+def _format(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{([a-z0-9_.@-]+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def eval_rule(rule: Rule, snap: Snapshot, matrix: Matrix) -> Finding | None:
+    """A data rule fires when every `when` holds, not every `unless` holds, and no `absent` is there."""
+    values = {"python": str(snap.python_version), "pip": PIP}
+    evidence, packages = [], []
+    for cond in rule.when:
+        got = _holds(cond, snap, matrix)
+        if not got:
+            return None
+        if isinstance(got, Dist):
+            label = cond.key.lstrip("@")
+            values[label] = got.version
+            values[label + "_name"] = got.name
+            evidence.append(f"{got.name} {got.version}" + (f"  ({got.location})" if got.location else ""))
+            packages.append(got.key)
+        else:
+            evidence.append(f"Python {snap.python_version}")
+    if rule.unless and all(_holds(c, snap, matrix) for c in rule.unless):
+        return None
+    if any(snap.dist(a) for a in rule.absent):
+        return None
+    if rule.absent:
+        evidence.append("not installed: " + ", ".join(rule.absent))
+    return Finding(
+        id=rule.id, severity=rule.severity, area=rule.area, title=_format(rule.title, values),
+        evidence=(*evidence, "why: " + _format(rule.reason, values)),
+        fix=Fix(_format(rule.fix, values), tuple(_format(c, values) for c in rule.commands), dict(rule.env)),
+        source=rule.source, packages=tuple(packages),
+    )
+
+
+# -- built-in checks ----------------------------------------------------------------------------
+def _finding(rule: Rule, title: str, evidence: list[str], fix: str = "", commands: tuple[str, ...] = (),
+             packages: tuple[str, ...] = (), severity: Severity | None = None) -> Finding:
+    return Finding(
+        id=rule.id, severity=severity or rule.severity, area=rule.area, title=title,
+        evidence=(*evidence, "why: " + rule.reason), fix=Fix(fix or rule.fix, commands),
+        source=rule.source, packages=packages,
+    )
+
+
+# jax's `_minimum_jaxlib_version` before jax 0.4.30 declared jaxlib in its metadata (compat.md §1.2).
+_OLD_MIN_JAXLIB = (
+    ("0.4.28", "0.4.27"), ("0.4.27", "0.4.23"), ("0.4.25", "0.4.20"), ("0.4.21", "0.4.19"),
+    ("0.4.14", "0.4.14"), ("0.4.13", "0.4.11"),
+)
+
+
+def _min_jaxlib(jax: Dist) -> SpecifierSet | None:
+    for req in _requirements(jax):
+        if normalise(req.name) == "jaxlib" and not _is_extra(req):
+            return req.specifier
+    v = public(jax.parsed) if jax.parsed else None
+    if v is None:
+        return None
+    for since, minimum in _OLD_MIN_JAXLIB:
+        if v >= Version(since):
+            return SpecifierSet(f">={minimum}")
+    return None
+
+
+def check_jax_jaxlib_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    jax, jaxlib = snap.dist("jax"), snap.dist("jaxlib")
+    if jax is None or jax.parsed is None:
+        return []
+    if jaxlib is None or jaxlib.parsed is None:
+        return [_finding(rule, f"jax {jax.version} is installed without jaxlib", [f"jax {jax.version}"],
+                         "install the matching jaxlib", (f'{PIP} install "jaxlib=={jax.version}"',),
+                         ("jax", "jaxlib"))]
+    jv, lv = public(jax.parsed), public(jaxlib.parsed)
+    ev = [f"jax {jax.version}  ({jax.location})", f"jaxlib {jaxlib.version}  ({jaxlib.location})"]
+    if lv > jv:
+        return [_finding(rule, f"jaxlib {jaxlib.version} is newer than jax {jax.version}", ev,
+                         f"upgrade jax to {lv} (or downgrade jaxlib to {jv})",
+                         (f'{PIP} install "jax=={lv}" "jaxlib=={lv}"',), ("jax", "jaxlib"))]
+    spec = _min_jaxlib(jax)
+    if spec is not None and not in_spec(jaxlib.parsed, spec):
+        return [_finding(rule, f"jax {jax.version} needs jaxlib {spec}, found {jaxlib.version}", ev,
+                         f"install jaxlib {jv} to match jax",
+                         (f'{PIP} install "jax=={jv}" "jaxlib=={jv}"',), ("jax", "jaxlib"))]
+    return []
+
+
+def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    out: list[Finding] = []
+    jax, jaxlib = snap.dist("jax"), snap.dist("jaxlib")
+    for cuda in ("12", "13"):
+        plugin, pjrt = snap.dist(f"jax-cuda{cuda}-plugin"), snap.dist(f"jax-cuda{cuda}-pjrt")
+        if plugin is None and pjrt is None:
+            continue
+        target = jax.version if jax else (plugin or pjrt).version  # type: ignore[union-attr]
+        fix_cmd = (f'{PIP} install "jax-cuda{cuda}-plugin=={target}" "jax-cuda{cuda}-pjrt=={target}"',)
+        pk = (f"jax-cuda{cuda}-plugin", f"jax-cuda{cuda}-pjrt")
+        if plugin is None:
+            out.append(_finding(rule, f"jax-cuda{cuda}-pjrt {pjrt.version} is installed without its plugin",  # type: ignore[union-attr]
+                                [f"jax-cuda{cuda}-pjrt {pjrt.version}"], "install the plugin of the same version",  # type: ignore[union-attr]
+                                fix_cmd, pk, Severity.WARNING))
+            continue
+        ev = [f"jax-cuda{cuda}-plugin {plugin.version}"]
+        if pjrt is None:
+            out.append(_finding(rule, f"jax-cuda{cuda}-plugin {plugin.version} is installed without jax-cuda{cuda}-pjrt",
+                                ev, "install the PJRT wheel of the same version", fix_cmd, pk))
+            continue
+        ev.append(f"jax-cuda{cuda}-pjrt {pjrt.version}")
+        if plugin.parsed and pjrt.parsed and public(plugin.parsed) != public(pjrt.parsed):
+            out.append(_finding(rule, f"jax-cuda{cuda}-plugin {plugin.version} and jax-cuda{cuda}-pjrt "
+                                f"{pjrt.version} differ (they must be equal)", ev, "", fix_cmd, pk))
+        if plugin.parsed and jax and jax.parsed and jaxlib and jaxlib.parsed:
+            p, j, lib = public(plugin.parsed), public(jax.parsed), public(jaxlib.parsed)
+            if not lib <= p <= j:
+                ev += [f"jax {jax.version}", f"jaxlib {jaxlib.version}"]
+                out.append(_finding(rule, f"jax-cuda{cuda}-plugin {plugin.version} is outside jaxlib {lib} .. jax {j}",
+                                    ev, "", fix_cmd, (*pk, "jax", "jaxlib")))
+    if jaxlib and "cuda" in jaxlib.version and (snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin")):
+        out.append(_finding(rule, f"a CUDA jaxlib ({jaxlib.version}) and a CUDA plugin are both installed",
+                            [f"jaxlib {jaxlib.version}"], "keep one: the plugin (jax >= 0.4.30 supports only the plugin)",
+                            (f'{PIP} install --force-reinstall "jaxlib=={public(jaxlib.parsed)}"',),  # type: ignore[arg-type]
+                            ("jaxlib",), Severity.WARNING))
+    return out
+
+
+def _requirements(d: Dist) -> list[Requirement]:
+    out = []
+    for text in d.requires:
+        try:
+            out.append(Requirement(text))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def _is_extra(req: Requirement) -> bool:
+    return req.marker is not None and "extra" in str(req.marker)
+
+
+def _marker_ok(marker: Marker | None, env: dict[str, str], extra: str = "") -> bool:
+    if marker is None:
+        return True
+    try:
+        return marker.evaluate({**env, "extra": extra})
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return False
+
+
+def _unmet(req: Requirement, snap: Snapshot) -> tuple[Dist | None, bool]:
+    d = snap.dist(req.name)
+    if d is None:
+        return None, True
+    if d.parsed is None or not req.specifier:
+        return d, False
+    return d, not in_spec(d.parsed, req.specifier)
+
+
+def check_requires_dist(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    """What `pip check` does, from the snapshot's metadata, with the target's own markers."""
+    out = []
+    for d in snap.distributions:
+        for req in _requirements(d):
+            if _is_extra(req) or not _marker_ok(req.marker, snap.markers):
+                continue
+            got, bad = _unmet(req, snap)
+            if not bad:
+                continue
+            spec = str(req.specifier)
+            if got is None:
+                title = f"{d.name} {d.version} requires {req.name}{spec}, which is not installed"
+            else:
+                title = f"{d.name} {d.version} requires {req.name}{spec}, but {got.name} {got.version} is installed"
+            out.append(_finding(rule, title, [f"{d.name} {d.version}: Requires-Dist {req}"],
+                                f"install a {req.name} that {d.name} accepts, or move onto a known-good row",
+                                (f'{PIP} install "{req.name}{spec}"',), (d.key, normalise(req.name))))
+    return out
+
+
+# Distributions whose extras name the GPU wheels; an extra is in use when a package that only it
+# names (a plugin, an nvidia-* wheel) is installed. pip never re-checks extras after install.
+_EXTRA_OWNERS = ("jax", "jax-cuda12-plugin", "jax-cuda13-plugin")
+_EXTRA_ONLY_PREFIXES = ("jax-cuda", "nvidia-")
+
+
+def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    out, seen = [], set()
+    for owner in _EXTRA_OWNERS:
+        d = snap.dist(owner)
+        if d is None:
+            continue
+        reqs = _requirements(d)
+        base = {normalise(r.name) for r in reqs if not _is_extra(r)}
+        extras = sorted({m for r in reqs if _is_extra(r) for m in re.findall(r'extra\s*==\s*"([^"]+)"', str(r.marker))})
+        for extra in extras:
+            ereqs = [r for r in reqs if _is_extra(r) and _marker_ok(r.marker, snap.markers, extra)]
+            names = {normalise(r.name) for r in ereqs}
+            in_use = [n for n in names - base if n.startswith(_EXTRA_ONLY_PREFIXES) and snap.dist(n)]
+            if not in_use:
+                continue
+            for r in ereqs:
+                got, bad = _unmet(r, snap)
+                if got is None or not bad or (normalise(r.name), str(r.specifier)) in seen:
+                    continue
+                seen.add((normalise(r.name), str(r.specifier)))
+                out.append(_finding(
+                    rule, f"{d.name}[{extra}] {d.version} needs {r.name}{r.specifier}, found {got.version}",
+                    [f"{d.name} {d.version}: Requires-Dist {r}", f"extra '{extra}' is in use: {', '.join(sorted(in_use))} installed"],
+                    f"install the {r.name} that {d.name}[{extra}] {d.version} was built for",
+                    (f'{PIP} install "{r.name}{r.specifier}"',), (d.key, normalise(r.name)),
+                ))
+    return out
+
+
+def check_shadowed_dists(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    out = []
+    for s in snap.shadowed:
+        used = snap.dist(s.name)
+        if used is None:
+            continue
+        out.append(_finding(
+            rule, f"two copies of {s.name} are visible: {used.version} is used, {s.version} is hidden",
+            [f"used:   {used.name} {used.version}  ({used.location})", f"hidden: {s.name} {s.version}  ({s.location})"],
+            f"remove the copy you do not want (often a ~/.local user install or a PYTHONPATH entry)",
+            (f'{PIP} uninstall {s.name}   # run with the interpreter that owns {s.location}',), (s.key,),
+        ))
+    return out
+
+
+def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    """Each failed --deep probe becomes a finding; its verbatim error is matched against the signatures."""
+    out = []
+    for p in snap.probes:
+        if p.status not in ("failed", "timeout"):
+            continue
+        lines = [ln for ln in p.error.strip().splitlines() if ln.strip()]
+        evidence = [f"probe '{p.name}' {p.status} after {p.seconds:.1f}s", *lines[-8:]]
+        causes = [m for m in match_text(p.error, matrix) if not m.noise]
+        if causes:
+            sig = causes[0]
+            out.append(Finding(
+                id=rule.id, severity=Severity.ERROR, area=Area.RUNTIME,
+                title=f"{p.name}: {sig.cause}", evidence=tuple(evidence),
+                fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
+                packages=(), 
+            ))
+        else:
+            out.append(_finding(rule, f"{p.name}: the probe {p.status}", evidence, packages=()))
+    return out
+
+
+def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    jaxlib = snap.dist("jaxlib")
+    gpu_wheels = [d for d in snap.distributions if d.key.startswith("nvidia-cudnn") or d.key.startswith("nvidia-cublas")]
+    if jaxlib is None or not gpu_wheels or "cuda" in jaxlib.version:
+        return []
+    if snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin"):
+        return []
+    jax = snap.dist("jax")
+    old = jax is not None and jax.parsed is not None and public(jax.parsed) < Version("0.4.30")
+    cmd = (f'{PIP} install "jaxlib=={jaxlib.version}+cuda12.cudnn89" -f https://storage.googleapis.com/jax-releases/jax_cuda_releases.html'
+           if old and jaxlib.version.startswith("0.4.") and public(jaxlib.parsed) < Version("0.4.23")  # type: ignore[arg-type]
+           else f'{PIP} install "jax[cuda12]=={jax.version if jax else jaxlib.version}"')
+    return [_finding(rule, f"NVIDIA CUDA wheels are installed but jaxlib {jaxlib.version} is the CPU build (no CUDA plugin)",
+                     [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)],
+                     "install jax with its CUDA extra", (cmd,), ("jaxlib",))]
+
+
+BUILTINS: dict[str, Callable[[Rule, Snapshot, Matrix], list[Finding]]] = {
+    "jax_jaxlib_lockstep": check_jax_jaxlib_lockstep,
+    "jax_plugin_lockstep": check_jax_plugin_lockstep,
+    "requires_dist": check_requires_dist,
+    "extras_in_use": check_extras_in_use,
+    "shadowed_dists": check_shadowed_dists,
+    "runtime_probes": check_runtime_probes,
+    "cpu_jaxlib_with_gpu_wheels": check_cpu_jaxlib_with_gpu_wheels,
+}
