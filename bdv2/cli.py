@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 from rich.console import Console
@@ -40,13 +41,16 @@ def main() -> None:
 
 
 @main.command(epilog=DOCTOR_EXAMPLES)
-@click.option("--python", "python", metavar="PATH", help="Examine this interpreter (or venv folder) instead of the current one.")
+@click.option("--python", "python", metavar="PATH",
+              help="Examine this interpreter (or venv folder) instead of the current one.")
 @click.option("--snapshot", "snapshot_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Diagnose a snapshot saved with --save-snapshot instead of a live environment.")
-@click.option("--save-snapshot", type=click.Path(path_type=Path, dir_okay=False), help="Also write the snapshot as JSON.")
+@click.option("--save-snapshot", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the snapshot as JSON.")
 @click.option("--deep", is_flag=True, help="Runtime probes: import the heavy packages, each in its own subprocess.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds allowed to each runtime probe.")
-@click.option("--log", "log_file", type=click.File("r", errors="replace"), help="Diagnose a log or traceback file ('-' for stdin) alone.")
+@click.option("--log", "log_file", type=click.File("r", errors="replace"),
+              help="Diagnose a log or traceback file ('-' for stdin) alone.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema 1).")
 @click.option("--markdown", is_flag=True, help="Print a Markdown report for a bug report.")
 @click.option("--strict", is_flag=True, help="Warnings also make the exit code 1.")
@@ -54,7 +58,7 @@ def main() -> None:
 @click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Use another compat_matrix.toml (default: the one shipped with bdv2).")
 def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path | None, deep: bool, timeout: float,
-           log_file: click.utils.LazyFile | None, as_json: bool, markdown: bool, strict: bool, verbose: bool,
+           log_file: IO[str] | None, as_json: bool, markdown: bool, strict: bool, verbose: bool,
            matrix_file: Path | None) -> None:
     """Check the installed JAX/TF/TFP/CUDA stack against compat_matrix.toml and say how to fix it."""
     if as_json and markdown:

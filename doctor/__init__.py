@@ -42,10 +42,7 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     matrix = matrix or load_matrix()
     timings["matrix"] = time.perf_counter() - t0
     t = time.perf_counter()
-    if snapshot_file is not None:
-        snap = Snapshot.load(snapshot_file)
-    else:
-        snap = collect(python)
+    snap = Snapshot.load(snapshot_file) if snapshot_file is not None else collect(python)
     timings["collect"] = time.perf_counter() - t
     if deep and snapshot_file is None:
         t = time.perf_counter()

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,9 @@ def resolve_python(python: str) -> str:
 
 def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
     """Run the stdlib probe in ``python`` (None: this interpreter, in-process) and return its facts."""
-    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
+    # Only the doctor's own interpreter is probed in-process. A venv's bin/python is a symlink to the
+    # base interpreter, so comparing resolved paths would mistake every sibling venv for this one.
+    if python is None:
         return probe_script.probe()
     exe = resolve_python(python)
     cmd = [exe, "-I", probe_script.__file__]  # -I: ignore PYTHON* env and the user's cwd
@@ -65,5 +65,5 @@ def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> d
 def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> Snapshot:
     """Build the static Snapshot (metadata, env, pip CUDA lib folders) of the target interpreter."""
     data = probe_interpreter(python, timeout=timeout)
-    data["collected_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    data["collected_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return Snapshot.from_dict(data)

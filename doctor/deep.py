@@ -51,7 +51,7 @@ out = {"version": distrax.__version__, "log_prob": float(lp)}
 from tensorflow_probability.substrates import jax as tfp
 lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
 out = {"log_prob": float(lp)}
-"""),
+""", also_needs=("jax",)),
     Probe("tfp-tensorflow", _TFP, """
 import tensorflow_probability as tfp
 lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
@@ -106,7 +106,8 @@ def _skip_reason(probe: Probe, snap: Snapshot) -> str:
     if probe.name == "tfp-tensorflow":
         tfp = snap.dist("tensorflow-probability") or snap.dist("tfp-nightly")
         if tfp and tfp.parsed and tfp.parsed.release >= (0, 24) and not snap.dist("tf-keras"):
-            return "TFP >= 0.24's TensorFlow substrate needs tf-keras, which is not installed (the JAX substrate does not)"
+            return ("TFP >= 0.24's TensorFlow substrate needs tf-keras, which is not installed "
+                    "(the JAX substrate does not)")
     return ""
 
 

@@ -154,19 +154,19 @@ class _Entry:
         at = f"{self.where}, key '{key}'" if key else self.where
         raise MatrixError(f"{self.path}: {at}: {msg}")
 
-    def str(self, key: str, default: str = "") -> str:
+    def text(self, key: str, default: str = "") -> str:
         v = self.t.get(key, default)
         if not isinstance(v, str):
             self.fail(key, f"must be a string, not {type(v).__name__}")
         return v
 
-    def strs(self, key: str) -> tuple[str, ...]:
+    def texts(self, key: str) -> tuple[str, ...]:
         v = self.t.get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             self.fail(key, "must be a list of strings")
         return tuple(v)
 
-    def strmap(self, key: str) -> dict[str, str]:
+    def textmap(self, key: str) -> dict[str, str]:
         v = self.t.get(key, {})
         if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
             self.fail(key, "must be a table of strings")
@@ -183,7 +183,7 @@ class _Entry:
             raise  # unreachable: fail() raises
 
     def severity(self) -> Severity:
-        v = self.str("severity", "error")
+        v = self.text("severity", "error")
         try:
             return Severity(v)
         except ValueError:
@@ -191,7 +191,7 @@ class _Entry:
             raise
 
     def area(self, default: str) -> Area:
-        v = self.str("area", default)
+        v = self.text("area", default)
         try:
             return Area(v)
         except ValueError:
@@ -233,24 +233,24 @@ def _build(raw: dict[str, Any], path: str) -> Matrix:
                    {"id", "severity", "area", "title", "reason", "source", "fix", "commands", "env",
                     "when", "unless", "absent", "check"},
                    {"id", "title", "reason", "source", "fix"})
-        rid = e.str("id")
+        rid = e.text("id")
         if rid in ids:
             e.fail("id", f"duplicate id {rid!r}")
         ids.add(rid)
-        check = e.str("check")
+        check = e.text("check")
         if check and check not in BUILTIN_CHECKS:
             e.fail("check", f"unknown built-in check {check!r} (known: {', '.join(BUILTIN_CHECKS)})")
         when = _conditions(e, "when", groups)
         if not check and not when:
             e.fail("when", "a rule needs either 'when' conditions or a built-in 'check'")
-        if not e.str("source").startswith(("http://", "https://", "measured:")):
+        if not e.text("source").startswith(("http://", "https://", "measured:")):
             e.fail("source", "must be a URL (or 'measured: ...' for a measurement made for bdv2)")
         rules.append(Rule(
-            id=rid, severity=e.severity(), area=e.area("packages"), title=e.str("title"),
-            reason=e.str("reason"), source=e.str("source"), fix=e.str("fix"),
-            commands=e.strs("commands"), env=e.strmap("env"), when=when,
+            id=rid, severity=e.severity(), area=e.area("packages"), title=e.text("title"),
+            reason=e.text("reason"), source=e.text("source"), fix=e.text("fix"),
+            commands=e.texts("commands"), env=e.textmap("env"), when=when,
             unless=_conditions(e, "unless", groups),
-            absent=tuple(normalise(a) for a in e.strs("absent")), check=check,
+            absent=tuple(normalise(a) for a in e.texts("absent")), check=check,
         ))
     sigs = []
     for i, t in enumerate(raw["signatures"]):
@@ -259,25 +259,25 @@ def _build(raw: dict[str, Any], path: str) -> Matrix:
                    {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
                     "examples", "noise"},
                    {"id", "pattern", "cause", "fix", "source"})
-        sid = e.str("id")
+        sid = e.text("id")
         if sid in ids:
             e.fail("id", f"duplicate id {sid!r}")
         ids.add(sid)
         try:
-            pattern = re.compile(e.str("pattern"), re.IGNORECASE | re.MULTILINE)
+            pattern = re.compile(e.text("pattern"), re.IGNORECASE | re.MULTILINE)
         except re.error as err:
             e.fail("pattern", f"invalid regular expression: {err}")
             raise
-        rule = e.str("rule")
+        rule = e.text("rule")
         if rule and rule not in {r.id for r in rules}:
             e.fail("rule", f"names no rule: {rule!r}")
         noise = t.get("noise", False)
         if not isinstance(noise, bool):
             e.fail("noise", "must be true or false")
         sigs.append(Signature(
-            id=sid, severity=e.severity(), pattern=pattern, cause=e.str("cause"), fix=e.str("fix"),
-            source=e.str("source"), commands=e.strs("commands"), env=e.strmap("env"), rule=rule,
-            examples=e.strs("examples"), noise=noise,
+            id=sid, severity=e.severity(), pattern=pattern, cause=e.text("cause"), fix=e.text("fix"),
+            source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
+            examples=e.texts("examples"), noise=noise,
         ))
     return Matrix(path=path, groups=groups, rows=rows, rules=tuple(rules), signatures=tuple(sigs))
 
@@ -292,13 +292,13 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
                    {"name", "title", "kind", "default", "extends", "python", "packages", "verified",
                     "verified_note", "reason", "source"},
                    {"name", "title", "kind", "packages", "verified", "reason", "source"})
-        name = e.str("name")
+        name = e.text("name")
         if name in by_name:
             e.fail("name", f"duplicate row name {name!r}")
-        kind = e.str("kind")
+        kind = e.text("kind")
         if kind not in ROW_KINDS:
             e.fail("kind", f"must be one of {', '.join(ROW_KINDS)}")
-        verified = e.str("verified")
+        verified = e.text("verified")
         if verified not in VERIFIED_KINDS:
             e.fail("verified", f"must be one of {', '.join(VERIFIED_KINDS)}")
         pk = t["packages"]
@@ -306,7 +306,7 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
             e.fail("packages", "must be a non-empty table of package = 'specifier'")
         own = {normalise(k): e.spec(f"packages.{k}", v) for k, v in pk.items()}
         packages = dict(own)
-        extends = e.str("extends")
+        extends = e.text("extends")
         if extends:
             if extends not in by_name:
                 e.fail("extends", f"names no earlier row: {extends!r}")
@@ -315,9 +315,9 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
         if not isinstance(default, bool):
             e.fail("default", "must be true or false")
         by_name[name] = Row(
-            name=name, title=e.str("title"), kind=kind, python=e.spec("python", t.get("python", "")),
-            packages=packages, verified=verified, verified_note=e.str("verified_note"),
-            reason=e.str("reason"), source=e.str("source"), default=default, extends=extends,
+            name=name, title=e.text("title"), kind=kind, python=e.spec("python", t.get("python", "")),
+            packages=packages, verified=verified, verified_note=e.text("verified_note"),
+            reason=e.text("reason"), source=e.text("source"), default=default, extends=extends,
             own_packages=tuple(own),
         )
     defaults = [r for r in by_name.values() if r.default]

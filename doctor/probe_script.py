@@ -29,7 +29,7 @@ def _normalise(name):
 
 def _markers():
     impl = sys.implementation
-    iver = "{0.major}.{0.minor}.{0.micro}".format(impl.version)
+    iver = f"{impl.version.major}.{impl.version.minor}.{impl.version.micro}"
     if impl.version.releaselevel != "final":
         iver += impl.version.releaselevel[0] + str(impl.version.serial)
     return {
@@ -69,6 +69,36 @@ def _site_dirs():
     return out
 
 
+def _headers(text):
+    """Core-metadata headers (up to the first blank line). The email parser that importlib.metadata
+    uses reads the whole long description too, which made it the doctor's slowest step."""
+    out, key = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t" and key:
+            out[key][-1] += " " + line.strip()
+            continue
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        out.setdefault(key, []).append(value.strip())
+    return out
+
+
+def _read_dist(dist):
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    h = _headers(text)
+    name = (h.get("name") or [""])[0]
+    version = (h.get("version") or [""])[0]
+    requires = h.get("requires-dist", [])
+    if not requires and dist.read_text("requires.txt"):  # egg-info keeps requirements apart
+        try:
+            requires = list(dist.requires or [])
+        except Exception:
+            requires = []
+    return name, version, requires
+
+
 def _distributions(path):
     """Installed distributions in import order: the first one on sys.path wins, the rest are shadowed."""
     from importlib import metadata
@@ -76,9 +106,9 @@ def _distributions(path):
     found, shadowed = {}, []
     for dist in metadata.distributions(path=path):
         try:
-            name = dist.metadata["Name"]
-        except Exception:  # a broken dist-info: report what we can
-            name = None
+            name, version, requires = _read_dist(dist)
+        except Exception:  # an unreadable dist-info: skip it rather than fail the whole probe
+            continue
         if not name:
             continue
         key = _normalise(name)
@@ -88,8 +118,8 @@ def _distributions(path):
             location = str(dist_path.parent)
         entry = {
             "name": name,
-            "version": dist.version or "",
-            "requires": list(dist.requires or []),
+            "version": version,
+            "requires": requires,
             "location": location,
             "installer": ((dist.read_text("INSTALLER") or "").strip()),
         }

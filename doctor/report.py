@@ -51,20 +51,23 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
                               + (f"  {escape(p.error.splitlines()[0])}" if p.status == "skipped" and p.error else ""))
         for f in here:
             console.print(f"  {_MARK[f.severity]} {escape(f.title)}  [dim]({f.id})[/]")
-            if verbose:
-                for line in f.evidence:
+            if verbose or f.area is Area.LOG:
+                for line in f.evidence[: None if verbose else 10]:
                     console.print(f"      [dim]{escape(line)}[/]")
                 if f.source:
                     console.print(f"      [dim]source: {escape(f.source)}[/]")
-            if f.fix and f.severity is not Severity.INFO or (f.fix and f.id == "nearest-row"):
-                console.print(f"      fix: {escape(f.fix.summary)}")  # type: ignore[union-attr]
-                for cmd in f.fix.commands:  # type: ignore[union-attr]
+            if f.fix is not None and (f.severity is not Severity.INFO or f.id == "nearest-row"):
+                console.print(f"      fix: {escape(f.fix.summary)}")
+                for cmd in f.fix.commands:
                     console.print(f"        [cyan]$ {escape(cmd)}[/]")
-                for k, v in f.fix.env.items():  # type: ignore[union-attr]
+                for k, v in f.fix.env.items():
                     console.print(f"        [cyan]$ export {escape(k)}={escape(repr(v))}[/]")
     c = counts(findings)
     code = exit_code(findings, strict)
-    verdict = "[green]healthy[/]" if code == 0 else "[red]problems remain[/]"
+    if snap is None:  # a log, not an environment
+        verdict = "[red]known cause found[/]" if code else "[yellow]no known cause[/]"
+    else:
+        verdict = "[green]healthy[/]" if code == 0 else "[red]problems remain[/]"
     console.print(f"\n{verdict}: {c['errors']} error(s), {c['warnings']} warning(s), {c['infos']} note(s)"
                   + ("" if verbose else "  ·  -v shows the evidence"))
     if verbose and timings:
@@ -108,7 +111,8 @@ def to_markdown(findings: list[Finding], snap: Snapshot | None, strict: bool = F
                   f"{snap.markers.get('platform_system', '')} {snap.markers.get('platform_machine', '')}",
                   f"- {len(snap.distributions)} distributions; key versions: " + ", ".join(
                       f"{d.name} {d.version}" for d in snap.distributions if d.key in _KEY_PACKAGES)]
-    lines += [f"- result: {c['errors']} error(s), {c['warnings']} warning(s), exit code {exit_code(findings, strict)}", ""]
+    code = exit_code(findings, strict)
+    lines += [f"- result: {c['errors']} error(s), {c['warnings']} warning(s), exit code {code}", ""]
     for area in Area:
         here = [f for f in findings if f.area is area]
         if not here:

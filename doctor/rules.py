@@ -34,7 +34,7 @@ def in_spec(v: Version, spec: SpecifierSet) -> bool:
 
 
 # -- data rules ---------------------------------------------------------------------------------
-def _holds(cond: Condition, snap: Snapshot, matrix: Matrix) -> Dist | None | bool:
+def _holds(cond: Condition, snap: Snapshot, matrix: Matrix) -> Dist | bool | None:
     """The installed Dist satisfying ``cond`` (True for a python condition), else None/False."""
     if cond.key == "python":
         return in_spec(snap.python_version, cond.spec)
@@ -148,7 +148,8 @@ def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> lis
             continue
         ev = [f"jax-cuda{cuda}-plugin {plugin.version}"]
         if pjrt is None:
-            out.append(_finding(rule, f"jax-cuda{cuda}-plugin {plugin.version} is installed without jax-cuda{cuda}-pjrt",
+            title = f"jax-cuda{cuda}-plugin {plugin.version} is installed without jax-cuda{cuda}-pjrt"
+            out.append(_finding(rule, title,
                                 ev, "install the PJRT wheel of the same version", fix_cmd, pk))
             continue
         ev.append(f"jax-cuda{cuda}-pjrt {pjrt.version}")
@@ -163,7 +164,8 @@ def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> lis
                                     ev, "", fix_cmd, (*pk, "jax", "jaxlib")))
     if jaxlib and "cuda" in jaxlib.version and (snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin")):
         out.append(_finding(rule, f"a CUDA jaxlib ({jaxlib.version}) and a CUDA plugin are both installed",
-                            [f"jaxlib {jaxlib.version}"], "keep one: the plugin (jax >= 0.4.30 supports only the plugin)",
+                            [f"jaxlib {jaxlib.version}"],
+                            "keep one: the plugin (jax >= 0.4.30 supports only the plugin)",
                             (f'{PIP} install --force-reinstall "jaxlib=={public(jaxlib.parsed)}"',),  # type: ignore[arg-type]
                             ("jaxlib",), Severity.WARNING))
     return out
@@ -192,8 +194,24 @@ def _marker_ok(marker: Marker | None, env: dict[str, str], extra: str = "") -> b
         return False
 
 
+# Distributions that provide the same import package: tf-keras requires `tensorflow`, and
+# tensorflow-cpu satisfies it at runtime.
+_SAME_PACKAGE = (("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tensorflow-macos",
+                  "tf-nightly", "tf-nightly-cpu"),)
+
+
+def _provider(name: str, snap: Snapshot) -> Dist | None:
+    d = snap.dist(name)
+    if d is not None:
+        return d
+    for family in _SAME_PACKAGE:
+        if normalise(name) in family:
+            return next((x for x in (snap.dist(m) for m in family) if x is not None), None)
+    return None
+
+
 def _unmet(req: Requirement, snap: Snapshot) -> tuple[Dist | None, bool]:
-    d = snap.dist(req.name)
+    d = _provider(req.name, snap)
     if d is None:
         return None, True
     if d.parsed is None or not req.specifier:
@@ -250,7 +268,8 @@ def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Find
                 seen.add((normalise(r.name), str(r.specifier)))
                 out.append(_finding(
                     rule, f"{d.name}[{extra}] {d.version} needs {r.name}{r.specifier}, found {got.version}",
-                    [f"{d.name} {d.version}: Requires-Dist {r}", f"extra '{extra}' is in use: {', '.join(sorted(in_use))} installed"],
+                    [f"{d.name} {d.version}: Requires-Dist {r}",
+                     f"extra '{extra}' is in use: {', '.join(sorted(in_use))} installed"],
                     f"install the {r.name} that {d.name}[{extra}] {d.version} was built for",
                     (f'{PIP} install "{r.name}{r.specifier}"',), (d.key, normalise(r.name)),
                 ))
@@ -261,12 +280,12 @@ def check_shadowed_dists(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Fin
     out = []
     for s in snap.shadowed:
         used = snap.dist(s.name)
-        if used is None:
+        if used is None or used.version == s.version:  # e.g. an editable install's leftover egg-info
             continue
         out.append(_finding(
             rule, f"two copies of {s.name} are visible: {used.version} is used, {s.version} is hidden",
             [f"used:   {used.name} {used.version}  ({used.location})", f"hidden: {s.name} {s.version}  ({s.location})"],
-            f"remove the copy you do not want (often a ~/.local user install or a PYTHONPATH entry)",
+            "remove the copy you do not want (often a ~/.local user install or a PYTHONPATH entry)",
             (f'{PIP} uninstall {s.name}   # run with the interpreter that owns {s.location}',), (s.key,),
         ))
     return out
@@ -287,7 +306,7 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Fin
                 id=rule.id, severity=Severity.ERROR, area=Area.RUNTIME,
                 title=f"{p.name}: {sig.cause}", evidence=tuple(evidence),
                 fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
-                packages=(), 
+                packages=(),
             ))
         else:
             out.append(_finding(rule, f"{p.name}: the probe {p.status}", evidence, packages=()))
@@ -296,7 +315,7 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Fin
 
 def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
     jaxlib = snap.dist("jaxlib")
-    gpu_wheels = [d for d in snap.distributions if d.key.startswith("nvidia-cudnn") or d.key.startswith("nvidia-cublas")]
+    gpu_wheels = [d for d in snap.distributions if d.key.startswith(("nvidia-cudnn", "nvidia-cublas"))]
     if jaxlib is None or not gpu_wheels or "cuda" in jaxlib.version:
         return []
     if snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin"):
@@ -306,7 +325,8 @@ def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix)
     cmd = (f'{PIP} install "jaxlib=={jaxlib.version}+cuda12.cudnn89" -f https://storage.googleapis.com/jax-releases/jax_cuda_releases.html'
            if old and jaxlib.version.startswith("0.4.") and public(jaxlib.parsed) < Version("0.4.23")  # type: ignore[arg-type]
            else f'{PIP} install "jax[cuda12]=={jax.version if jax else jaxlib.version}"')
-    return [_finding(rule, f"NVIDIA CUDA wheels are installed but jaxlib {jaxlib.version} is the CPU build (no CUDA plugin)",
+    title = f"NVIDIA CUDA wheels are installed but jaxlib {jaxlib.version} is the CPU build (no CUDA plugin)"
+    return [_finding(rule, title,
                      [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)],
                      "install jax with its CUDA extra", (cmd,), ("jaxlib",))]
 

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from .matrix import Matrix, Signature
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_RELEVANT = re.compile(r"error|exception|fatal|failed|traceback|cannot|unable|not found|abort", re.IGNORECASE)
+_RELEVANT = re.compile(
+    r"error|exception|fatal|fail|traceback|cannot|can't|unable|not found|abort|segmentation fault|core dumped|"
+    r"killed|out of memory|no such file|undefined symbol", re.IGNORECASE)
 
 
 def clean(text: str) -> str:
@@ -52,7 +54,8 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
             fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
         ))
     if not any(f.severity is not Severity.INFO for f in out):
-        lines = [ln.strip() for ln in text.splitlines() if _RELEVANT.search(ln)]
+        all_lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        lines = [ln for ln in all_lines if _RELEVANT.search(ln)] or all_lines[-5:]
         out.append(Finding(
             id="log-no-known-cause", severity=Severity.WARNING, area=Area.LOG,
             title=f"no known cause found in {name}",

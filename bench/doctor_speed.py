@@ -1,0 +1,63 @@
+"""Speed of `bdv2 doctor` against the imports it saves, all measured in one run on one venv.
+
+Prints two ratios (the goals are <= 0.5 and <= 1.3):
+  static doctor wall time / `python -c "import jax"` wall time (median of --repeat runs each)
+  `--deep` wall time / the slowest single probe run alone (and / the slowest probe inside that run)
+
+Usage: python bench/doctor_speed.py [--python VENV_PYTHON] [--repeat 5]
+The venv must have bdv2 and the [train] stack installed (the README's first command makes one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+
+def wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=False)
+    return time.perf_counter() - t0
+
+
+def median_wall(cmd: list[str], repeat: int) -> float:
+    wall(cmd)  # warm the page cache once, as a user's second run would be
+    return statistics.median(wall(cmd) for _ in range(repeat))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--python", default=sys.executable, help="interpreter of the venv to measure")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    py = args.python
+
+    import_jax = median_wall([py, "-c", "import jax"], args.repeat)
+    doctor = median_wall([py, "-m", "bdv2.cli", "doctor", "--json"], args.repeat)
+    print(f"python -c 'import jax'      {import_jax:6.2f} s (median of {args.repeat})")
+    print(f"bdv2 doctor (static)        {doctor:6.2f} s (median of {args.repeat})")
+    print(f"ratio doctor / import jax   {doctor / import_jax:6.2f}   (goal <= 0.5)")
+
+    # Each probe alone, then --deep (all probes in parallel), in the same venv.
+    code = ("import json, sys; from bdv2.doctor.collect import collect; from bdv2.doctor.deep import PROBES, "
+            "_skip_reason, run_probe; s = collect(); print(json.dumps({p.name: run_probe(sys.executable, p, 300)."
+            "seconds for p in PROBES if not _skip_reason(p, s)}))")
+    alone = json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True, check=True).stdout)
+    slowest_name = max(alone, key=alone.get)
+    t0 = time.perf_counter()
+    out = subprocess.run([py, "-m", "bdv2.cli", "doctor", "--deep", "--json"], capture_output=True, text=True)
+    deep = time.perf_counter() - t0
+    inside = {p["name"]: p["seconds"] for p in json.loads(out.stdout)["probes"] if p["status"] != "skipped"}
+    for name, sec in alone.items():
+        print(f"probe {name:18} alone {sec:6.2f} s   inside --deep {inside.get(name, float('nan')):6.2f} s")
+    print(f"bdv2 doctor --deep          {deep:6.2f} s with {len(alone)} probes on this machine's cores")
+    print(f"ratio deep / slowest alone  {deep / alone[slowest_name]:6.2f}   (goal <= 1.3; slowest: {slowest_name})")
+    print(f"ratio deep / slowest inside {deep / max(inside.values()):6.2f}   (the orchestration's own overhead)")
+
+
+if __name__ == "__main__":
+    main()

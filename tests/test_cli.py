@@ -1,0 +1,170 @@
+"""The `bdv2 doctor` command end to end: exit codes, --json schema, --markdown, --snapshot, --log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from bdv2.cli import main
+from bdv2.doctor.snapshot import Snapshot
+from helpers import make_snap
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPS = ROOT / "tests" / "data" / "snapshots"
+SCHEMA = json.loads((ROOT / "doctor" / "report_schema.json").read_text())
+
+
+def run(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, list(args))
+    return res.exit_code, res.output
+
+
+def save(tmp_path: Path, snap: Snapshot, name: str = "s.json") -> str:
+    path = tmp_path / name
+    snap.save(path)
+    return str(path)
+
+
+def test_importing_the_cli_imports_no_jax_and_no_tensorflow() -> None:
+    code = ("import sys, bdv2.cli; heavy = [m for m in ('jax', 'jaxlib', 'tensorflow', 'numpy', 'flax') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_healthy_snapshot_exits_0_and_json_validates(tmp_path: Path) -> None:
+    path = save(tmp_path, make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8"}))
+    code, out = run("doctor", "--snapshot", path, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["exit_code"] == 0 and doc["summary"]["errors"] == 0
+
+
+def test_broken_snapshot_exits_1_with_fix_in_json(tmp_path: Path) -> None:
+    path = save(tmp_path, make_snap({"tensorflow-cpu": "2.15.1", "tensorflow-probability": "0.25.0"}))
+    code, out = run("doctor", "--snapshot", path, "--json")
+    assert code == 1
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    f = next(f for f in doc["findings"] if f["id"] == "tfp-too-new-for-tf")
+    assert f["severity"] == "error" and f["fix"]["commands"] and f["source"].startswith("https://")
+
+
+def test_text_report_groups_by_area_and_shows_fix(tmp_path: Path) -> None:
+    path = save(tmp_path, make_snap({"jax": "0.4.13", "jaxlib": "0.4.13", "scipy": "1.13.1"}))
+    code, out = run("doctor", "--snapshot", path)
+    assert code == 1
+    assert "Python packages" in out and "Environment variables" in out
+    assert "✗" in out and "scipy<1.13" in out
+    code, out_v = run("doctor", "--snapshot", path, "-v")
+    assert "why:" in out_v and "source:" in out_v
+
+
+def test_warning_fails_only_under_strict(tmp_path: Path) -> None:
+    path = save(tmp_path, make_snap({"distrax": "0.1.6"}))
+    assert run("doctor", "--snapshot", path)[0] == 0
+    assert run("doctor", "--snapshot", path, "--strict")[0] == 1
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    path = save(tmp_path, make_snap({}))
+    assert run("doctor", "--snapshot", path, "--json", "--markdown")[0] == 2
+    assert run("doctor", "--snapshot", path, "--deep")[0] == 2
+    assert run("doctor", "--no-such-flag")[0] == 2
+
+
+def test_unreadable_snapshot_is_one_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "env.json"
+    bad.write_text("{not json")
+    code, out = run("doctor", "--snapshot", str(bad))
+    assert code == 1 and "env.json is not JSON" in out and "Traceback" not in out
+    bad.write_text('{"python": {}}')
+    code, out = run("doctor", "--snapshot", str(bad))
+    assert code == 1 and "not a bdv2 snapshot" in out
+
+
+def test_markdown_redacts_secrets(tmp_path: Path) -> None:
+    env = {"TF_API_TOKEN": "hunter2", "XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1"}
+    path = save(tmp_path, make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"}, {"jax": ["jaxlib>=0.10.1"]}, env=env))
+    code, out = run("doctor", "--snapshot", path, "--markdown")
+    assert code == 1
+    assert "hunter2" not in out and "TF_API_TOKEN=<redacted>" in out
+    assert "XLA_FLAGS=--xla_gpu_force_compilation_parallelism=1" in out
+    assert "## bdv2 doctor report" in out and "`jax-jaxlib-lockstep`" in out
+
+
+def test_save_then_replay_gives_the_same_findings(tmp_path: Path) -> None:
+    out1 = tmp_path / "live.json"
+    code, _ = run("doctor", "--save-snapshot", str(out1), "--json")
+    snap = Snapshot.load(out1)
+    assert snap.python["executable"] == sys.executable
+    assert Snapshot.from_dict(json.loads(json.dumps(snap.to_dict()))) == snap
+    code2, out2 = run("doctor", "--snapshot", str(out1), "--json")
+    assert code2 == code
+    assert [f["id"] for f in json.loads(out2)["findings"]] == [
+        f["id"] for f in json.loads(run("doctor", "--json")[1])["findings"]]
+
+
+SEED_LOG_LINES = [
+    ("ImportError: initialization failed\nAttributeError: module 'ml_dtypes' has no attribute 'float8_e3m4'",
+     "sig-tensorstore-float8-e3m4"),
+    ("ValueError: Arg specs do not match: original=FullArgSpec(args=['input', 'dtype', 'name', 'layout'], "
+     "varargs=None, varkw=None, defaults=(None, None, None), kwonlyargs=[], kwonlydefaults=None, annotations={}), "
+     "new=FullArgSpec(args=['input', 'dtype', 'name'], varargs=None, varkw=None, defaults=(None, None), "
+     "kwonlyargs=[], kwonlydefaults=None, annotations={}), fn=<function ones_like_v2 at 0x7f8287141480>",
+     "sig-tfp-arg-specs"),
+    ("2024-03-01 12:00:01.123: E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:535] Could not create cudnn "
+     "handle: CUDNN_STATUS_NOT_INITIALIZED\njaxlib.xla_extension.XlaRuntimeError: FAILED_PRECONDITION: DNN library "
+     "initialization failed. Look at the errors above for more details.", "sig-dnn-library-init"),
+    ("The CUDA linking API did not work. Please use XLA_FLAGS=--xla_gpu_force_compilation_parallelism=1 to bypass "
+     "it, but expect to get longer compilation time due to the lack of multi-threading. Original error: INTERNAL: "
+     "nvlink exited with non-zero error code 256, output: nvlink fatal   : Input file "
+     "'/tmp/tempfile-host-1-ab12-999-5f7a.cubin' newer than toolkit (129 vs 124)", "sig-nvlink-newer-than-toolkit"),
+    ("TypeError: Cannot concatenate arrays with different numbers of dimensions: got (256, 512), (256, 1, 7).",
+     "sig-proprio-concat"),
+]
+
+
+@pytest.mark.parametrize(("text", "sig_id"), SEED_LOG_LINES, ids=[s for _, s in SEED_LOG_LINES])
+def test_log_names_the_seed_failures(tmp_path: Path, text: str, sig_id: str) -> None:
+    log = tmp_path / "train.log"
+    noise = ("E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to register factory for "
+             "plugin cuDNN when one has already been registered\n")
+    log.write_text(noise + text + "\n")
+    code, out = run("doctor", "--log", str(log), "--json")
+    assert code == 1
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    errs = [f["id"] for f in doc["findings"] if f["severity"] == "error"]
+    assert errs[0] == sig_id, errs
+    noise_ids = [f["id"] for f in doc["findings"] if f["severity"] == "info"]
+    assert "sig-noise-factory-registered" in noise_ids
+
+
+def test_log_from_stdin_with_no_known_cause_says_so() -> None:
+    res = CliRunner().invoke(main, ["doctor", "--log", "-"], input="Segmentation fault (core dumped)\nall done\n")
+    assert res.exit_code == 0
+    assert "no known cause" in res.output and "Segmentation fault" in res.output
+
+
+def test_recorded_cu12_and_cu13_wheel_sets_are_healthy() -> None:
+    for name in ("gpu-cu12-wheels.json", "gpu-cu13-wheels.json"):
+        code, out = run("doctor", "--snapshot", str(SNAPS / name), "--json")
+        doc = json.loads(out)
+        assert code == 0, [f["title"] for f in doc["findings"]]
+
+
+def test_recorded_plugin_skew_is_named() -> None:
+    code, out = run("doctor", "--snapshot", str(SNAPS / "gpu-cu12-plugin-skew.json"), "--json")
+    assert code == 1
+    found = {f["id"]: f for f in json.loads(out)["findings"]}
+    skew = found["jax-plugin-lockstep"]
+    assert "0.9.2" in skew["title"]
+    assert any('"jax-cuda12-plugin==0.10.2" "jax-cuda12-pjrt==0.10.2"' in c for c in skew["fix"]["commands"])

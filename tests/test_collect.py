@@ -1,0 +1,75 @@
+"""collect: metadata from another interpreter (--python) without importing anything heavy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from bdv2.doctor import diagnose
+from bdv2.doctor.collect import collect, resolve_python
+from bdv2.doctor.errors import CollectError
+from bdv2.doctor.matrix import Matrix
+
+
+def _fake_dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(meta) + "\n")
+    (info / "INSTALLER").write_text("pip\n")
+
+
+@pytest.fixture(scope="module")
+def broken_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real venv (no pip, so it takes a second) whose site-packages holds dist-info only."""
+    root = tmp_path_factory.mktemp("target") / "venv"
+    venv.create(root, with_pip=False)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    _fake_dist(site, "jax", "0.10.2", ("jaxlib<=0.10.2,>=0.10.1", "numpy>=2.0"))
+    _fake_dist(site, "jaxlib", "0.9.2")
+    _fake_dist(site, "numpy", "2.4.6")
+    # A real pip CUDA wheel layout: nvidia/<component>/lib/<soname>
+    lib = site / "nvidia" / "cudnn" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libcudnn.so.9").write_bytes(b"")
+    # A file that would run code if anything imported the package: the probe must never do that.
+    pkg = site / "jax"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise SystemExit('jax was imported')\n")
+    return root
+
+
+def test_collect_reads_another_interpreter(broken_venv: Path, matrix: Matrix) -> None:
+    snap = collect(str(broken_venv))
+    assert snap.python["is_venv"] and snap.python["prefix"] == str(broken_venv)
+    assert snap.dist("jax").version == "0.10.2"  # type: ignore[union-attr]
+    assert snap.dist("jaxlib").version == "0.9.2"  # type: ignore[union-attr]
+    assert [d.dir.endswith("nvidia/cudnn/lib") for d in snap.nvidia_libs] == [True]
+    assert "libcudnn.so.9" in snap.nvidia_libs[0].files
+    ids = {f.id for f in diagnose(snap, matrix)}
+    assert "jax-jaxlib-lockstep" in ids
+
+
+def test_doctor_cli_on_another_venv_imports_nothing(broken_venv: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--python", str(broken_venv / "bin" / "python")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1, res.stderr
+    assert "jax was imported" not in res.stdout + res.stderr
+    assert "jax 0.10.2 needs jaxlib" in res.stdout
+
+
+def test_bad_python_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CollectError, match="no such interpreter"):
+        resolve_python(str(tmp_path / "nope" / "python"))
+    (tmp_path / "emptyvenv").mkdir()
+    with pytest.raises(CollectError, match="no bin/python inside"):
+        resolve_python(str(tmp_path / "emptyvenv"))
+    script = tmp_path / "notpython"
+    script.write_text("#!/bin/sh\necho hello\n")
+    script.chmod(0o755)
+    with pytest.raises(CollectError, match="not JSON"):
+        collect(str(script))

@@ -1,0 +1,134 @@
+"""compat_matrix.toml: it loads, bad edits are named precisely, rows are self-consistent, examples match."""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from bdv2.doctor import diagnose
+from bdv2.doctor.errors import MatrixError
+from bdv2.doctor.findings import Severity
+from bdv2.doctor.matrix import Matrix, Row, _build, load_matrix
+from bdv2.doctor.signatures import match_text
+from helpers import make_snap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_matrix_has_what_the_issue_asks_for(matrix: Matrix) -> None:
+    kinds = {r.kind for r in matrix.rows}
+    assert {"cpu", "cuda12", "cuda13"} <= kinds
+    names = {r.name for r in matrix.rows}
+    assert {"cpu-current", "cuda12-current", "cuda13-current", "seed-era-cpu", "seed-era-cuda12"} <= names
+    assert matrix.default_row.name == "cpu-current"
+    assert all(r.verified in ("here", "ci", "documented") and r.verified_note for r in matrix.rows)
+    for entry in (*matrix.rules, *matrix.signatures):
+        assert entry.source.startswith(("http", "measured:")), entry.id
+    assert len(matrix.signatures) >= 5
+
+
+def test_packaged_copy_is_the_root_file(matrix: Matrix) -> None:
+    assert Path(matrix.path).read_text() == (ROOT / "compat_matrix.toml").read_text()
+
+
+def _row_snapshot(row: Row) -> dict[str, str]:
+    """One concrete version per package of a row: the pinned one, or the lowest the specifier allows."""
+    out = {}
+    for name, spec in row.packages.items():
+        pins = [s.version for s in spec if s.operator in ("==", ">=", "~=")]
+        out[name] = pins[0].replace(".*", ".0") if pins else "1.0"
+    return out
+
+
+@pytest.mark.parametrize("row_name", [
+    "cpu-current", "cuda12-current", "cuda13-current", "cpu-stable-tfp", "cpu-legacy-2024", "seed-era-cpu",
+    "seed-era-cuda12",
+])
+def test_every_row_passes_every_rule(matrix: Matrix, row_name: str) -> None:
+    row = matrix.row(row_name)
+    python = "3.11.7"
+    found = [f for f in diagnose(make_snap(_row_snapshot(row), python=python), matrix)
+             if f.severity is Severity.ERROR]
+    assert found == [], [f.title for f in found]
+
+
+def test_the_seed_pins_as_written_fail(matrix: Matrix) -> None:
+    # The guide's versions: jax 0.4.13, TFP 0.22.1, ml-dtypes 0.5.3, TF 2.15 (its troubleshooting section).
+    seed = {"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89", "tensorflow-probability": "0.22.1",
+            "ml-dtypes": "0.5.3", "tensorflow": "2.15.1", "scipy": "1.11.4", "nvidia-cudnn-cu12": "8.9.7.29",
+            "nvidia-nvjitlink-cu12": "12.9.86"}
+    found = {f.id: f.severity for f in diagnose(make_snap(seed), matrix)}
+    assert found["tfp-jax-substrate-old-jax"] is Severity.ERROR
+    assert found["tensorflow-ml-dtypes"] is Severity.WARNING
+
+
+def test_signature_examples_match_their_own_signature(matrix: Matrix) -> None:
+    for sig in matrix.signatures:
+        assert sig.examples, f"{sig.id} has no real example"
+        for ex in sig.examples:
+            assert sig.pattern.search(ex), f"{sig.id} does not match its example {ex[:80]!r}"
+            first = next(s for s in match_text(ex, matrix) if s.noise == sig.noise)
+            assert first.id == sig.id, f"{sig.id}'s example is claimed first by {first.id}"
+
+
+BAD = [
+    pytest.param('[[rows]]\nname = "x"\n', "rows[0] (name 'x')", "required key is missing", id="row-missing-key"),
+    pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "https://x"\nfix = "f"\n'
+                 '[rules.when]\njax = "=>0.4"\n', "rules[0] (id 'r1'), key 'when.jax'", "invalid version specifier",
+                 id="bad-specifier"),
+    pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "https://x"\nfix = "f"\nwhne = 1\n',
+                 "rules[0] (id 'r1'), key 'whne'", "unknown key", id="typo-key"),
+    pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "https://x"\nfix = "f"\n'
+                 'check = "nope"\n', "key 'check'", "unknown built-in check", id="unknown-check"),
+    pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "https://x"\nfix = "f"\n'
+                 '[rules.when]\n"@tensorflw" = ""\n', "key 'when'", "unknown group", id="unknown-group"),
+    pytest.param('[[signatures]]\nid = "s1"\npattern = "(unclosed"\ncause = "c"\nfix = "f"\nsource = "https://x"\n',
+                 "signatures[0] (id 's1'), key 'pattern'", "invalid regular expression", id="bad-regex"),
+    pytest.param('[[rules]]\nid = "r1"\nseverity = "fatal"\ntitle = "t"\nreason = "r"\nsource = "https://x"\n'
+                 'fix = "f"\n[rules.when]\njax = ""\n', "key 'severity'", "must be one of", id="bad-severity"),
+    pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "somewhere"\nfix = "f"\n'
+                 '[rules.when]\njax = ""\n', "key 'source'", "must be a URL", id="source-not-url"),
+]
+
+
+@pytest.mark.parametrize(("extra", "where", "what"), BAD)
+def test_malformed_matrix_names_entry_and_key(extra: str, where: str, what: str) -> None:
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    for kind, entries in tomllib.loads(extra).items():
+        raw[kind].insert(0, entries[0])  # the bad entry becomes index 0 of its kind
+    with pytest.raises(MatrixError) as err:
+        _build(raw, "m.toml")
+    msg = str(err.value)
+    assert msg.startswith("m.toml: ") and where in msg and what in msg, msg
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "m.toml"
+    bad.write_text("schema = 1\n[[rows]\n")
+    with pytest.raises(MatrixError, match=r"m\.toml: not valid TOML"):
+        load_matrix(bad)
+
+
+def _extras() -> dict[str, list[Requirement]]:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    raw = cfg["options.extras_require"]
+    return {k: [Requirement(x) for x in raw[k].strip().splitlines() if x.strip()] for k in raw}
+
+
+@pytest.mark.parametrize(("extra", "row_name", "own_only"), [
+    ("train", "cpu-current", False), ("cuda12", "cuda12-current", True), ("cuda13", "cuda13-current", True),
+])
+def test_install_extras_equal_matrix_rows(matrix: Matrix, extra: str, row_name: str, own_only: bool) -> None:
+    row = matrix.row(row_name)
+    wanted = {n: row.packages[n] for n in (row.own_packages if own_only else row.packages)}
+    pinned = {r.name.lower(): r.specifier for r in _extras()[extra] if r.name.lower() in wanted or r.specifier}
+    assert set(wanted) <= set(pinned), f"missing from [{extra}]: {set(wanted) - set(pinned)}"
+    for name, spec in wanted.items():
+        assert pinned[name] == spec, f"[{extra}] pins {name}{pinned[name]} but row {row_name} says {spec}"
+    extra_pins = {n for n in pinned if n not in wanted and pinned[n]}
+    assert not extra_pins, f"[{extra}] pins packages row {row_name} does not name: {extra_pins}"

@@ -1,0 +1,228 @@
+"""Table tests: Snapshot literals -> expected findings, for the data rules and the built-in checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from bdv2.doctor import diagnose
+from bdv2.doctor.findings import Severity
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.snapshot import Dist, ProbeResult
+from helpers import make_snap
+
+
+def ids(findings: list) -> set[str]:
+    return {f.id for f in findings}
+
+
+def errors(findings: list) -> set[str]:
+    return {f.id for f in findings if f.severity is Severity.ERROR}
+
+
+# (installed versions, python, rule id expected to fire, a string its fix commands must contain)
+FIRES = [
+    pytest.param({"tensorflow-cpu": "2.15.1", "tensorflow-probability": "0.25.0"}, "3.11.7",
+                 "tfp-too-new-for-tf", "tensorflow-probability==0.23.0", id="tfp-0.25-with-tf-2.15"),
+    pytest.param({"tensorflow": "2.14.0", "tensorflow-probability": "0.21.0"}, "3.11.7",
+                 "tfp-too-old-for-tf", "tensorflow-probability==", id="arg-specs-tfp-0.21-tf-2.14"),
+    pytest.param({"tensorflow-probability": "0.22.1", "jax": "0.4.13", "jaxlib": "0.4.13"}, "3.11.7",
+                 "tfp-jax-substrate-old-jax", '"jax==0.4.19"', id="seed-tfp-0.22.1-jax-0.4.13"),
+    pytest.param({"tensorflow-probability": "0.25.0", "jax": "0.7.0", "jaxlib": "0.7.0"}, "3.11.7",
+                 "tfp-jax-substrate-new-jax", "tfp-nightly", id="tfp-0.25-jax-0.7"),
+    pytest.param({"tensorflow-probability": "0.25.0", "tfp-nightly": "0.26.0.dev20261027"}, "3.11.7",
+                 "tfp-and-tfp-nightly", "uninstall", id="tfp-twice"),
+    pytest.param({"tensorstore": "0.1.86", "ml-dtypes": "0.4.1"}, "3.11.7",
+                 "tensorstore-ml-dtypes-float8", "ml-dtypes>=0.5.0", id="tensorstore-float8"),
+    pytest.param({"tensorstore": "0.1.80", "ml-dtypes": "0.3.2", "tensorflow-cpu": "2.15.1"}, "3.11.7",
+                 "tensorstore-vs-tensorflow-ml-dtypes", "tensorstore<0.1.75", id="tensorstore-vs-tf"),
+    pytest.param({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.5.3"}, "3.11.7",
+                 "tensorflow-ml-dtypes", "ml-dtypes~=0.3.1", id="seed-ml-dtypes-0.5-tf-2.15"),
+    pytest.param({"tensorflow-cpu": "2.15.1", "numpy": "2.1.3"}, "3.11.7",
+                 "tensorflow-numpy2", "numpy<2", id="tf-2.15-numpy-2"),
+    pytest.param({"tensorflow": "2.14.0", "numpy": "2.0.0"}, "3.11.7",
+                 "tensorflow-numpy2", "numpy<2", id="tf-2.14-has-no-bound"),
+    pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13", "numpy": "2.0.1"}, "3.11.7",
+                 "jaxlib-numpy2", "numpy<2", id="old-jaxlib-numpy-2"),
+    pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13", "scipy": "1.13.1"}, "3.11.7",
+                 "jax-scipy-113", "scipy<1.13", id="scipy-1.13-jax-0.4.13"),
+    pytest.param({"jax": "0.6.2", "jaxlib": "0.6.2", "tensorflow-cpu": "2.18.0"}, "3.11.7",
+                 "jax-vs-tensorflow-ml-dtypes", "tensorflow-cpu>=2.19", id="jax-0.6-tf-2.18.0"),
+    pytest.param({"jax": "0.8.0", "jaxlib": "0.8.0", "tensorflow": "2.17.1"}, "3.11.7",
+                 "jax-vs-tensorflow-numpy", "tensorflow-cpu>=2.19", id="jax-0.8-tf-2.17"),
+    pytest.param({"chex": "0.1.82", "jax": "0.4.25", "jaxlib": "0.4.25"}, "3.11.7",
+                 "chex-old-new-jax", "chex>=", id="chex-keyarray"),
+    pytest.param({"flax": "0.7.4", "jax": "0.4.30", "jaxlib": "0.4.30"}, "3.11.7",
+                 "flax-old-new-jax", "flax>=0.7.5", id="flax-keyarray"),
+    pytest.param({"flax": "0.12.6", "jax": "0.11.0", "jaxlib": "0.11.0"}, "3.12.3",
+                 "flax-jax-011", "flax>=0.12.7", id="flax-get-opaque-trace-state"),
+    pytest.param({"distrax": "0.1.5", "jax": "0.7.0", "jaxlib": "0.7.0"}, "3.11.7",
+                 "distrax-old-new-jax", "distrax>=0.1.7", id="distrax-0.1.5-jax-0.7"),
+    pytest.param({"tensorflow": "2.16.1", "protobuf": "5.28.0"}, "3.11.7",
+                 "tensorflow-protobuf", "protobuf<5", id="tf-protobuf-5"),
+    pytest.param({"jax": "0.6.2", "jaxlib": "0.6.2", "jax-cuda12-plugin": "0.6.2", "jax-cuda12-pjrt": "0.6.2",
+                  "nvidia-cudnn-cu12": "9.5.1.17"}, "3.11.7",
+                 "cudnn-too-old-for-jax", "nvidia-cudnn-cu12>=9.8", id="cudnn-9.5-jax-0.6"),
+    pytest.param({"jax": "0.4.20", "jaxlib": "0.4.20+cuda12.cudnn89", "nvidia-cudnn-cu12": "9.1.0.70"}, "3.11.7",
+                 "cudnn9-with-cudnn8-jaxlib", "nvidia-cudnn-cu12==8.9", id="cudnn9-old-jaxlib-local-version"),
+    pytest.param({"jax": "0.4.30", "jaxlib": "0.4.30", "nvidia-cudnn-cu12": "8.9.7.29"}, "3.11.7",
+                 "cudnn8-with-cudnn9-jaxlib", "nvidia-cudnn-cu12>=9.1", id="tf216-cudnn8-jax-0.4.30"),
+    pytest.param({"nvidia-cudnn-cu12": "9.10.0.56"}, "3.11.7",
+                 "cudnn-9100-binary-break", ">=9.10.1", id="cudnn-9.10.0"),
+    pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13", "nvidia-cudnn-cu12": "8.9.7.29"}, "3.11.7",
+                 "nvidia-wheels-cpu-jaxlib", "cuda12", id="seed-cpu-jaxlib-with-nvidia-wheels"),
+    pytest.param({"tfp-nightly": "0.26.0.dev20261027", "tensorflow-cpu": "2.21.0"}, "3.12.1",
+                 "tfp-distutils-python312", "setuptools", id="tfp-distutils-3.12"),
+]
+
+
+@pytest.mark.parametrize(("versions", "python", "rule_id", "in_fix"), FIRES)
+def test_rule_fires_with_its_fix(matrix: Matrix, versions: dict, python: str, rule_id: str, in_fix: str) -> None:
+    found = {f.id: f for f in diagnose(make_snap(versions, python=python), matrix)}
+    assert rule_id in found, f"{rule_id} did not fire; got {sorted(found)}"
+    fix = found[rule_id].fix
+    assert fix is not None
+    assert any(in_fix in c for c in fix.commands), fix.commands
+
+
+# Healthy neighbours of the cases above: the same packages one step to the right side of the line.
+QUIET = [
+    pytest.param({"tensorflow-cpu": "2.18.0", "tensorflow-probability": "0.25.0"}, id="tfp-0.25-tf-2.18"),
+    pytest.param({"tensorflow": "2.15.1", "tensorflow-probability": "0.22.1"}, id="tfp-0.22.1-tf-2.15-works"),
+    pytest.param({"tensorflow-probability": "0.22.1", "jax": "0.4.16", "jaxlib": "0.4.16"}, id="tfp-0.22.1-jax-0.4.16"),
+    pytest.param({"tensorflow-probability": "0.21.0", "jax": "0.4.13", "jaxlib": "0.4.13"}, id="tfp-0.21-jax-0.4.13"),
+    pytest.param({"tfp-nightly": "0.26.0.dev20261027", "jax": "0.10.2", "jaxlib": "0.10.2"}, id="nightly-new-jax"),
+    pytest.param({"tensorstore": "0.1.86", "ml-dtypes": "0.5.0"}, id="tensorstore-ml-dtypes-0.5"),
+    pytest.param({"tensorstore": "0.1.74", "ml-dtypes": "0.3.2", "tensorflow-cpu": "2.15.1"}, id="old-tensorstore-tf"),
+    pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13", "scipy": "1.12.0"}, id="scipy-1.12-is-fine"),
+    pytest.param({"tensorflow-cpu": "2.19.0", "numpy": "2.1.3"}, id="tf-2.19-numpy-2"),
+    pytest.param({"flax": "0.12.7", "jax": "0.11.0", "jaxlib": "0.11.0"}, id="flax-0.12.7-jax-0.11"),
+]
+
+
+@pytest.mark.parametrize("versions", QUIET)
+def test_no_error_on_good_neighbours(matrix: Matrix, versions: dict) -> None:
+    assert errors(diagnose(make_snap(versions), matrix)) == set()
+
+
+@pytest.mark.parametrize(
+    ("versions", "title_part", "cmd_part"),
+    [
+        pytest.param({"jax": "0.10.2", "jaxlib": "0.9.2"}, "needs jaxlib", '"jaxlib==0.10.2"', id="jaxlib-too-old"),
+        pytest.param({"jax": "0.4.30", "jaxlib": "0.4.31"}, "newer than jax", '"jax==0.4.31"', id="jaxlib-too-new"),
+        pytest.param({"jax": "0.4.16", "jaxlib": "0.4.11"}, "needs jaxlib >=0.4.14", "jaxlib==0.4.16",
+                     id="pre-0.4.30-table"),
+        pytest.param({"jax": "0.10.2"}, "without jaxlib", "jaxlib==0.10.2", id="no-jaxlib"),
+    ],
+)
+def test_jax_jaxlib_lockstep(matrix: Matrix, versions: dict, title_part: str, cmd_part: str) -> None:
+    reqs = {"jax": ["jaxlib<=0.10.2,>=0.10.1"]} if versions.get("jax") == "0.10.2" else {}
+    found = [f for f in diagnose(make_snap(versions, reqs), matrix) if f.id == "jax-jaxlib-lockstep"]
+    assert len(found) == 1 and title_part in found[0].title, [f.title for f in found]
+    assert any(cmd_part in c for c in found[0].fix.commands)  # type: ignore[union-attr]
+
+
+def test_local_version_label_is_ignored(matrix: Matrix) -> None:
+    snap = make_snap({"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89"})
+    assert "jax-jaxlib-lockstep" not in ids(diagnose(snap, matrix))
+
+
+@pytest.mark.parametrize(
+    ("versions", "expect"),
+    [
+        pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.9.2", "jax-cuda12-pjrt": "0.9.2"},
+                     "outside jaxlib", id="plugin-behind-after-upgrading-jax"),
+        pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.1"},
+                     "differ", id="plugin-pjrt-differ"),
+        pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda13-plugin": "0.10.2"},
+                     "without jax-cuda13-pjrt", id="no-pjrt"),
+    ],
+)
+def test_plugin_lockstep(matrix: Matrix, versions: dict, expect: str) -> None:
+    found = [f for f in diagnose(make_snap(versions), matrix) if f.id == "jax-plugin-lockstep"]
+    assert found and expect in found[0].title
+    assert found[0].severity is Severity.ERROR
+    assert any("==0.10.2" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
+
+
+def test_requires_dist_uses_markers_and_skips_extras(matrix: Matrix) -> None:
+    reqs = {"somepkg": ['numpy<2; python_version < "3.11"', "scipy>=1.14", 'jaxlib==0.1; extra == "ci"',
+                        "missingpkg>=1"]}
+    found = [f for f in diagnose(make_snap({"somepkg": "1.0", "numpy": "2.4.6", "scipy": "1.13.0"}, reqs), matrix)
+             if f.id == "requires-dist"]
+    titles = " | ".join(f.title for f in found)
+    assert "scipy>=1.14, but scipy 1.13.0" in titles
+    assert "missingpkg>=1, which is not installed" in titles
+    assert "numpy" not in titles and "jaxlib" not in titles
+    assert len(found) == 2
+
+
+def test_specific_rule_replaces_generic_requires_dist(matrix: Matrix) -> None:
+    reqs = {"tensorflow-cpu": ["ml-dtypes~=0.3.1", "numpy<2.0.0,>=1.23.5"]}
+    found = diagnose(make_snap({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.5.3", "numpy": "1.26.4"}, reqs), matrix)
+    assert "tensorflow-ml-dtypes" in ids(found)
+    assert "requires-dist" not in ids(found)
+
+
+def test_extras_in_use_checks_the_nvidia_wheels(matrix: Matrix) -> None:
+    reqs = {
+        "jax-cuda12-plugin": ["jax-cuda12-pjrt==0.10.2",
+                              'nvidia-cudnn-cu12<10.0,>=9.8; sys_platform == "linux" and extra == "with-cuda"',
+                              'nvidia-cublas-cu12>=12.1.3.1; sys_platform == "linux" and extra == "with-cuda"'],
+        "jax": ["jaxlib<=0.10.2,>=0.10.1", 'jaxlib==0.10.1; extra == "ci"',
+                'jax-cuda12-plugin[with-cuda]<=0.10.2,>=0.10.2; extra == "cuda12"'],
+    }
+    versions = {"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2",
+                "nvidia-cudnn-cu12": "9.8.0.87", "nvidia-cublas-cu12": "12.0.2.224"}
+    found = [f for f in diagnose(make_snap(versions, reqs), matrix) if f.id == "extras-in-use"]
+    assert [f.packages for f in found] == [("jax-cuda12-plugin", "nvidia-cublas-cu12")]
+    assert "with-cuda" in found[0].title
+    # The jax 'ci' extra (jaxlib==0.10.1) is not in use: it names no extra-only package.
+    assert not any("jaxlib" in f.title for f in found)
+
+
+def test_shadowed_copy_is_reported() -> None:
+    from bdv2.doctor.matrix import load_matrix
+
+    hidden = Dist("numpy", "1.26.4", location="/root/.local/lib/python3.11/site-packages")
+    snap = make_snap({"numpy": "2.4.6"}, shadowed=(hidden,))
+    found = [f for f in diagnose(snap, load_matrix()) if f.id == "shadowed-dists"]
+    assert found and "1.26.4 is hidden" in found[0].title and found[0].severity is Severity.WARNING
+
+
+def test_failed_probe_is_named_by_its_signature(matrix: Matrix) -> None:
+    err = ("Traceback (most recent call last):\n  File \"<string>\", line 3, in <module>\n"
+           "AttributeError: module 'jax.dtypes' has no attribute 'prng_key'")
+    snap = make_snap({"jax": "0.4.13", "jaxlib": "0.4.13"},
+                     probes=(ProbeResult("distrax", "failed", 3.2, error=err),))
+    found = [f for f in diagnose(snap, matrix) if f.id == "runtime-probe-failed"]
+    assert len(found) == 1
+    assert "jax < 0.4.14" in found[0].title
+    assert any("prng_key" in e for e in found[0].evidence)
+    assert any("jax==0.4.19" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
+
+
+def test_unknown_probe_failure_still_reported(matrix: Matrix) -> None:
+    snap = make_snap({"jax": "0.10.2"}, probes=(ProbeResult("jax", "timeout", 120.0, error="no answer in 120s"),))
+    found = [f for f in diagnose(snap, matrix) if f.id == "runtime-probe-failed"]
+    assert found and found[0].severity is Severity.ERROR and "timeout" in found[0].title
+
+
+def test_nearest_row_for_the_seed_pins(matrix: Matrix) -> None:
+    seed = {"jax": "0.4.13", "jaxlib": "0.4.13", "tensorflow-probability": "0.22.1", "tensorflow-cpu": "2.15.1",
+            "ml-dtypes": "0.5.3", "scipy": "1.11.4", "numpy": "1.26.4", "flax": "0.7.0", "optax": "0.1.5"}
+    found = {f.id: f for f in diagnose(make_snap(seed), matrix)}
+    assert {"tfp-jax-substrate-old-jax", "tensorflow-ml-dtypes"} <= set(found)
+    near = found["nearest-row"]
+    assert "seed-era-cpu" in near.title
+    cmd = " ".join(near.fix.commands)  # type: ignore[union-attr]
+    # jax moves to 0.4.19 (TFP 0.22.1's release), TFP stays, ml-dtypes goes back into TF 2.15.1's range.
+    assert '"jax==0.4.19"' in cmd and '"jaxlib==0.4.19"' in cmd and '"ml-dtypes==0.3.2"' in cmd
+    assert "tensorflow-probability" not in cmd
+
+
+def test_nearest_row_keeps_the_tensorflow_variant(matrix: Matrix) -> None:
+    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.9.2", "tensorflow": "2.21.0"},
+                     {"jax": ["jaxlib<=0.10.2,>=0.10.1"]})
+    near = next(f for f in diagnose(snap, matrix) if f.id == "nearest-row")
+    cmd = " ".join(near.fix.commands)  # type: ignore[union-attr]
+    assert "cpu-current" in near.title and '"jaxlib==0.10.2"' in cmd and "tensorflow" not in cmd
