@@ -38,6 +38,27 @@ AREA_TITLES = {
 }
 
 
+class EnvOpKind(str, enum.Enum):
+    SET = "set"
+    UNSET = "unset"
+    PREPEND = "prepend"
+    """Put ``value`` first in a ':'-separated list variable (LD_LIBRARY_PATH, PATH), once."""
+    REMOVE = "remove"
+    """Drop ``value`` from a ':'-separated list variable."""
+
+
+@dataclass(frozen=True)
+class EnvOp:
+    """One environment change that `bdv2 doctor --fix` can apply (and undo)."""
+
+    op: EnvOpKind
+    name: str
+    value: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"op": self.op.value, "name": self.name, "value": self.value}
+
+
 @dataclass(frozen=True)
 class Fix:
     """A concrete way out: a sentence, the shell commands, the environment changes."""
@@ -45,9 +66,20 @@ class Fix:
     summary: str
     commands: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    """Variables to set (shown to people; each also appears in env_ops)."""
+    env_ops: tuple[EnvOp, ...] = ()
+    """Every environment change, in order; what --fix applies."""
+
+    def __post_init__(self) -> None:
+        # `env` is the short form: every plain assignment is also an explicit op.
+        missing = [EnvOp(EnvOpKind.SET, k, v) for k, v in self.env.items()
+                   if not any(o.op is EnvOpKind.SET and o.name == k for o in self.env_ops)]
+        if missing:
+            object.__setattr__(self, "env_ops", (*missing, *self.env_ops))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "commands": list(self.commands), "env": dict(self.env)}
+        return {"summary": self.summary, "commands": list(self.commands), "env": dict(self.env),
+                "env_ops": [o.to_dict() for o in self.env_ops]}
 
 
 @dataclass(frozen=True)
