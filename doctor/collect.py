@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from . import probe_script
 from .errors import CollectError
 from .snapshot import Snapshot
+from .system import Runner, collect_system, run_command
 
 PROBE_TIMEOUT_S = 60.0
 
@@ -62,8 +64,18 @@ def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> d
     return data
 
 
-def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> Snapshot:
-    """Build the static Snapshot (metadata, env, pip CUDA lib folders) of the target interpreter."""
+def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: Path | None = None,
+            runner: Runner = run_command) -> Snapshot:
+    """Build the static Snapshot of the target interpreter: metadata, env, CUDA libraries, driver, tools.
+
+    ``root`` stands for '/' when reading /proc and /usr/local/cuda (default: $BDV2_SYSROOT or '/',
+    a testing aid for fake system trees).
+    """
     data = probe_interpreter(python, timeout=timeout)
+    root = root or Path(os.environ.get("BDV2_SYSROOT", "/"))
+    jaxlib: dict[str, Any] = next(
+        (d for d in data.get("distributions", []) if d.get("name", "").lower() == "jaxlib"), {})
+    data["system"] = collect_system(data.get("env", {}), list(data.get("site_dirs", [])),
+                                    jaxlib.get("location", ""), runner=runner, root=root)
     data["collected_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return Snapshot.from_dict(data)

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import gpu_rules, rules
 from .findings import Area, Finding, Fix, Severity, sort_findings
-from .matrix import Matrix, Row
-from .rules import BUILTINS, PIP, eval_rule, in_spec
+from .matrix import Matrix, Row, Rule
+from .rules import PIP, eval_rule, in_spec
 from .snapshot import Snapshot, normalise
 
 # Within the tensorflow group any variant satisfies a row (tensorflow vs tensorflow-cpu); other
 # groups are not interchangeable (distrax >= 0.1.7 needs tfp-nightly, not tensorflow-probability).
 _INTERCHANGEABLE = ("tensorflow",)
+
+
+Check = Callable[[Rule, Snapshot, Matrix], list[Finding]]
+
+# The built-in checks named by `check = "..."` in compat_matrix.toml.
+BUILTINS: dict[str, Check] = {
+    "jax_jaxlib_lockstep": rules.check_jax_jaxlib_lockstep,
+    "jax_plugin_lockstep": rules.check_jax_plugin_lockstep,
+    "requires_dist": rules.check_requires_dist,
+    "extras_in_use": rules.check_extras_in_use,
+    "shadowed_dists": rules.check_shadowed_dists,
+    "runtime_probes": rules.check_runtime_probes,
+    "cpu_jaxlib_with_gpu_wheels": rules.check_cpu_jaxlib_with_gpu_wheels,
+    "cuda_lib_shadowing": gpu_rules.check_cuda_lib_shadowing,
+    "cuda_libs_found": gpu_rules.check_cuda_libs_found,
+    "driver": gpu_rules.check_driver,
+    "cuda_tools": gpu_rules.check_cuda_tools,
+    "env_vars": gpu_rules.check_env_vars,
+}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ BUILTIN_CHECKS = (
     "shadowed_dists",
     "runtime_probes",
     "cpu_jaxlib_with_gpu_wheels",
+    "cuda_lib_shadowing",
+    "cuda_libs_found",
+    "driver",
+    "cuda_tools",
+    "env_vars",
 )
 VERIFIED_KINDS = ("here", "ci", "documented")
 ROW_KINDS = ("cpu", "cuda12", "cuda13")

@@ -14,13 +14,15 @@ import re
 import site
 import sys
 
-# Environment variables the rules look at; TF_* and XLA_* are added by prefix.
+# Environment variables the rules look at; XLA_*, NCCL_* and TensorFlow's TF_* are added by prefix.
 ENV_NAMES = (
     "LD_LIBRARY_PATH", "PATH", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "JAX_PLATFORM_NAME",
     "JAX_CUDA_VISIBLE_DEVICES", "JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "CUDA_ROOT", "CUDA_HOME",
     "CUDA_PATH", "CONDA_PREFIX", "VIRTUAL_ENV", "PYTHONPATH", "LD_PRELOAD",
 )
-ENV_PREFIXES = ("TF_", "XLA_", "NCCL_")
+# TensorFlow's variables by prefix (not all of TF_*: Terraform uses TF_VAR_*, TF_TOKEN_*, TF_CLI_*).
+ENV_PREFIXES = ("XLA_", "NCCL_", "TF_CPP_", "TF_GPU_", "TF_XLA_", "TF_CUDNN_", "TF_FORCE_", "TF_ENABLE_",
+                "TF_USE_", "TF_DETERMINISTIC", "TF_NUM_")
 
 
 def _normalise(name):

@@ -1,21 +1,21 @@
 """Rules: pure functions from a Snapshot (and the matrix) to Findings.
 
 Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml); the few
-that need code are the built-in checks below, listed in ``BUILTINS``. Nothing here touches the
-live system: every fact comes from the Snapshot, so every rule is table-tested from literals.
+that need code are the built-in checks below (GPU ones in gpu_rules.py), listed in diagnose.BUILTINS.
+Nothing here touches the live system: every fact comes from the Snapshot, so every rule is table-tested
+from literals.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from .findings import Area, Finding, Fix, Severity
+from .findings import Area, EnvOp, Finding, Fix, Severity
 from .matrix import Condition, Matrix, Rule
 from .signatures import match_text
 from .snapshot import Dist, Snapshot, normalise
@@ -81,10 +81,11 @@ def eval_rule(rule: Rule, snap: Snapshot, matrix: Matrix) -> Finding | None:
 
 # -- built-in checks ----------------------------------------------------------------------------
 def _finding(rule: Rule, title: str, evidence: list[str], fix: str = "", commands: tuple[str, ...] = (),
-             packages: tuple[str, ...] = (), severity: Severity | None = None) -> Finding:
+             packages: tuple[str, ...] = (), severity: Severity | None = None,
+             env_ops: tuple[EnvOp, ...] = ()) -> Finding:
     return Finding(
         id=rule.id, severity=severity or rule.severity, area=rule.area, title=title,
-        evidence=(*evidence, "why: " + rule.reason), fix=Fix(fix or rule.fix, commands),
+        evidence=(*evidence, "why: " + rule.reason), fix=Fix(fix or rule.fix, commands, env_ops=env_ops),
         source=rule.source, packages=packages,
     )
 
@@ -329,14 +330,3 @@ def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix)
     return [_finding(rule, title,
                      [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)],
                      "install jax with its CUDA extra", (cmd,), ("jaxlib",))]
-
-
-BUILTINS: dict[str, Callable[[Rule, Snapshot, Matrix], list[Finding]]] = {
-    "jax_jaxlib_lockstep": check_jax_jaxlib_lockstep,
-    "jax_plugin_lockstep": check_jax_plugin_lockstep,
-    "requires_dist": check_requires_dist,
-    "extras_in_use": check_extras_in_use,
-    "shadowed_dists": check_shadowed_dists,
-    "runtime_probes": check_runtime_probes,
-    "cpu_jaxlib_with_gpu_wheels": check_cpu_jaxlib_with_gpu_wheels,
-}

@@ -73,6 +73,8 @@ class Snapshot:
     shadowed: tuple[Dist, ...] = ()
     nvidia_libs: tuple[LibDir, ...] = ()
     probes: tuple[ProbeResult, ...] = ()
+    system: dict[str, Any] = field(default_factory=dict)
+    """Machine facts (doctor/system.py): CUDA library copies, driver, CUDA tools, XLA flag check."""
     collected_at: str = ""
     schema: int = SNAPSHOT_SCHEMA
 
@@ -122,6 +124,7 @@ class Snapshot:
                     )
                     for p in data.get("probes", ())
                 ),
+                system=dict(data.get("system", {})),
                 collected_at=data.get("collected_at", ""),
                 schema=int(data.get("schema", SNAPSHOT_SCHEMA)),
             )

@@ -1,0 +1,210 @@
+"""System facts outside Python's metadata: CUDA libraries, the NVIDIA driver, CUDA tools, XLA flags.
+
+Static probes only: file names, symlinks, `ldconfig -p`, `nvidia-smi`, `/proc/driver/nvidia/version`,
+`ptxas/nvlink/nvcc --version`, and a byte scan of jaxlib's own library for the flag names it knows.
+Nothing here loads a CUDA library. Every system input is a parameter (the environment, a root folder
+standing for `/`, the command runner), so tests build fake trees instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+# Library name stems whose copies decide whether JAX or TF get a working CUDA stack.
+CUDA_LIB_STEMS = (
+    "libcudart", "libcublas", "libcublasLt", "libcudnn", "libcusparse", "libcusolver", "libcufft", "libnccl",
+    "libnvJitLink", "libnvrtc", "libcupti", "libcuda", "libnvidia-ml",
+)
+_LIB_RE = re.compile(r"^(lib[A-Za-z_-]+?)\.so(?:\.([0-9][0-9.]*))?$")
+_RELEASE_RE = re.compile(r"release (\d+\.\d+), V(\d+(?:\.\d+)+)")
+_KERNEL_RE = re.compile(r"Kernel Module(?: for \S+)?\s+(\d+(?:\.\d+)+)")
+TOOL_TIMEOUT_S = 10.0
+
+Runner = Callable[[list[str]], tuple[int, str]]
+"""Runs a command, returns (exit code, stdout+stderr); exit code 127 when it cannot be started."""
+
+
+def run_command(cmd: list[str]) -> tuple[int, str]:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 127, str(e)
+    return res.returncode, (res.stdout + res.stderr)
+
+
+def parse_lib_name(name: str) -> tuple[str, str] | None:
+    """'libcudnn.so.8.9.7' -> ('libcudnn', '8.9.7'); 'libcublasLt.so.12' -> ('libcublasLt', '12')."""
+    m = _LIB_RE.match(name)
+    if not m or m.group(1) not in CUDA_LIB_STEMS:
+        return None
+    return m.group(1), m.group(2) or ""
+
+
+def scan_lib_dir(d: str) -> list[dict[str, str]]:
+    """CUDA libraries in one folder: name, the version its name (or its symlink target's) carries."""
+    out: list[dict[str, str]] = []
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        return out
+    for name in names:
+        parsed = parse_lib_name(name)
+        if parsed is None:
+            continue
+        stem, version = parsed
+        full = os.path.join(d, name)
+        target = os.path.basename(os.path.realpath(full))
+        t = parse_lib_name(target)
+        if t and len(t[1]) > len(version):
+            version = t[1]  # libcudnn.so.8 -> libcudnn.so.8.9.7 tells more
+        out.append({"stem": stem, "name": name, "version": version, "path": full})
+    return out
+
+
+def parse_ldconfig(text: str) -> list[dict[str, str]]:
+    """`ldconfig -p` lines such as '\tlibcudnn.so.8 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudnn.so.8'."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)", line)
+        if not m or ("x86-64" not in m.group(2) and "64" not in m.group(2)):
+            continue
+        if parse_lib_name(m.group(1)) is None:
+            continue
+        d = os.path.dirname(m.group(3))
+        entry = next((e for e in scan_lib_dir(d) if e["name"] == m.group(1)), None)
+        version = entry["version"] if entry else (parse_lib_name(m.group(1)) or ("", ""))[1]
+        out.append({"stem": parse_lib_name(m.group(1))[0], "name": m.group(1), "version": version,  # type: ignore[index]
+                    "path": m.group(3)})
+    return out
+
+
+def driver_cuda(version: str) -> str:
+    """Highest CUDA a driver supports, from NVIDIA's toolkit/driver table (Linux, x86_64)."""
+    try:
+        v = tuple(int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return ""
+    table = (  # (minimum driver, CUDA): CUDA toolkit release notes, "CUDA Toolkit and Minimum Required Driver"
+        ((580, 65), "13.0"), ((575, 51), "12.9"), ((570, 26), "12.8"), ((560, 28), "12.6"), ((555, 42), "12.5"),
+        ((550, 54), "12.4"), ((545, 23), "12.3"), ((535, 54), "12.2"), ((530, 30), "12.1"), ((525, 60), "12.0"),
+        ((520, 61), "11.8"), ((515, 43), "11.7"), ((510, 39), "11.6"), ((495, 29), "11.5"), ((470, 42), "11.4"),
+        ((465, 19), "11.3"), ((460, 27), "11.2"), ((455, 23), "11.1"), ((450, 36), "11.0"),
+    )
+    for minimum, cuda in table:
+        if v >= minimum:
+            return cuda
+    return ""
+
+
+def collect_driver(runner: Runner, root: Path, path: str | None = None) -> dict[str, Any]:
+    """Driver version, its CUDA, GPUs; the kernel module's version from /proc; the NVML error verbatim."""
+    info: dict[str, Any] = {}
+    proc = root / "proc" / "driver" / "nvidia" / "version"
+    try:
+        m = _KERNEL_RE.search(proc.read_text())
+        if m:
+            info["kernel_module"] = m.group(1)
+    except OSError:
+        pass
+    smi = shutil.which("nvidia-smi", path=path)
+    if smi:
+        rc, out = runner([smi, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"])
+        if rc != 0 and "compute_cap" in out:  # drivers before the compute_cap field
+            rc, out = runner([smi, "--query-gpu=driver_version,name", "--format=csv,noheader"])
+        if rc == 0:
+            gpus = []
+            for line in out.strip().splitlines():
+                parts = [p.strip() for p in line.split(",")]
+                if len(parts) >= 2 and re.match(r"\d+\.\d+", parts[0]):
+                    info["version"] = parts[0]
+                    gpus.append({"name": parts[1], "compute_cap": parts[2] if len(parts) > 2 else ""})
+            info["gpus"] = gpus
+            info["source"] = "nvidia-smi"
+        else:
+            info["error"] = out.strip()[-500:]
+            info["source"] = "nvidia-smi"
+    if "version" not in info and "kernel_module" in info:
+        info["version"] = info["kernel_module"]
+        info.setdefault("source", "/proc/driver/nvidia/version")
+    if info.get("version"):
+        info["cuda"] = driver_cuda(info["version"])
+    return info
+
+
+def collect_tools(env: Mapping[str, str], runner: Runner) -> dict[str, dict[str, str]]:
+    """ptxas, nvlink and nvcc as found on PATH, with the CUDA release each reports."""
+    out: dict[str, dict[str, str]] = {}
+    path = env.get("PATH", "")
+    for tool in ("ptxas", "nvlink", "nvcc"):
+        found = shutil.which(tool, path=path)
+        if not found:
+            continue
+        _, text = runner([found, "--version"])
+        m = _RELEASE_RE.search(text)
+        out[tool] = {"path": found, "release": m.group(1) if m else "", "version": m.group(2) if m else ""}
+    return out
+
+
+def known_xla_flags(site_dirs: list[str], jaxlib_location: str) -> tuple[set[str], str]:
+    """Flag names compiled into the installed jaxlib (a byte scan: XLA aborts on an unknown flag)."""
+    candidates = []
+    for d in [jaxlib_location, *site_dirs]:
+        if not d:
+            continue
+        lib = Path(d) / "jaxlib"
+        for pattern in ("xla_extension*.so", "_jax*.so", "libjax_common*.so", "xla_client*.so"):
+            candidates.extend(sorted(lib.glob(pattern)))
+        if candidates:
+            break
+    flags: set[str] = set()
+    for path in candidates:
+        try:
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                flags.update(m.decode() for m in re.findall(rb"xla_[a-z0-9_]{3,100}", mm))
+        except (OSError, ValueError):
+            continue
+    return flags, (str(candidates[0]) if candidates else "")
+
+
+def collect_system(env: Mapping[str, str], site_dirs: list[str], jaxlib_location: str = "",
+                   runner: Runner = run_command, root: Path = Path("/")) -> dict[str, Any]:
+    """Everything above for one machine. ``root`` stands for '/' (tests pass a fake tree)."""
+    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    system: dict[str, Any] = {
+        "ld_library_path": [{"dir": d, "libs": scan_lib_dir(d)} for d in ld],
+        "ldconfig": [],
+        "driver": collect_driver(runner, root, env.get("PATH")),
+        "tools": collect_tools(env, runner),
+    }
+    ldconfig = shutil.which("ldconfig", path=env.get("PATH", "") + ":/sbin:/usr/sbin")
+    if ldconfig:
+        rc, text = runner([ldconfig, "-p"])
+        if rc == 0:
+            system["ldconfig"] = parse_ldconfig(text)
+    conda = env.get("CONDA_PREFIX")
+    if conda:
+        system["conda_lib"] = {"dir": os.path.join(conda, "lib"), "libs": scan_lib_dir(os.path.join(conda, "lib"))}
+    for usual in ("usr/local/cuda/bin/ptxas",):
+        if (root / usual).exists():
+            system["local_cuda_ptxas"] = str(root / usual)
+    flags = _xla_flag_names(env.get("XLA_FLAGS", ""))
+    if flags:
+        known, scanned = known_xla_flags(site_dirs, jaxlib_location)
+        system["xla_flags"] = {"given": flags, "scanned": scanned,
+                               "unknown": [f for f in flags if known and f not in known]}
+    return system
+
+
+def _xla_flag_names(value: str) -> list[str]:
+    names = []
+    for token in value.split():
+        names.append(token.lstrip("-").split("=", 1)[0] if token.startswith("--") else token)
+    return names

@@ -1,0 +1,215 @@
+"""The real `bdv2 doctor` against fake GPU machines: recorded cu12/cu13 wheel sets, a shadowing
+LD_LIBRARY_PATH, an old driver, a driver/module mismatch, and a system nvlink older than the pip ptxas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpu_fakes import (
+    PROC_535,
+    PROC_OPEN_550,
+    SMI_A100_535,
+    SMI_H100_570,
+    SMI_MISMATCH,
+    SMI_V100_470,
+    make_system,
+    make_target,
+)
+
+from bdv2.doctor import diagnose
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.snapshot import LibDir
+from bdv2.doctor.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
+from helpers import make_snap
+
+
+@pytest.fixture(scope="module")
+def cu12(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_target(tmp_path_factory.mktemp("cu12") / "venv", "gpu-cu12-wheels.json")
+
+
+@pytest.fixture(scope="module")
+def cu13(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_target(tmp_path_factory.mktemp("cu13") / "venv", "gpu-cu13-wheels.json")
+
+
+def doctor(target: Path, env: dict[str, str], *extra: str) -> tuple[int, dict[str, Any]]:
+    res = subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--python", str(target), "--json", *extra],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode in (0, 1), res.stderr
+    return res.returncode, json.loads(res.stdout)
+
+
+def by_id(doc: dict[str, Any], fid: str) -> list[dict[str, Any]]:
+    return [f for f in doc["findings"] if f["id"] == fid]
+
+
+def ops(f: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(o["op"], o["name"], o["value"]) for o in f["fix"]["env_ops"]]
+
+
+def test_cu12_wheels_on_a_good_driver_are_healthy(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_H100_570, proc="NVRM version: NVIDIA UNIX x86_64 Kernel Module  "
+                         "570.124.06  Wed Feb 26 2025\n")
+    code, doc = doctor(cu12, env)
+    assert code == 0, [f["title"] for f in doc["findings"]]
+
+
+def test_cu13_wheels_need_driver_580(cu13: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_A100_535, proc=PROC_535)
+    code, doc = doctor(cu13, env)
+    assert code == 1
+    f = by_id(doc, "nvidia-driver")
+    assert any("too old for CUDA 13" in x["title"] for x in f), f
+    assert any("jax[cuda12]" in c for x in f for c in x["fix"]["commands"])
+
+
+def test_old_driver_for_cuda12(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_V100_470)
+    code, doc = doctor(cu12, env)
+    assert code == 1
+    titles = [f["title"] for f in by_id(doc, "nvidia-driver")]
+    assert titles == ["driver 470.82.01 is too old for CUDA 12 (needs >= 525.60.13)"]  # one cause, said once
+
+
+@pytest.mark.parametrize(("smi", "cuda", "cmd"), [
+    ("550.54.14, NVIDIA L4, 8.9", "12.4", None),
+    ("560.35.03, NVIDIA GeForce RTX 4090, 8.9", "12.6", '"nvidia-cuda-nvcc-cu12==12.6.*"'),
+])
+def test_driver_older_than_pip_ptxas(cu12: Path, tmp_path: Path, smi: str, cuda: str, cmd: str | None) -> None:
+    env, _ = make_system(tmp_path, smi=smi)
+    code, doc = doctor(cu12, env)
+    f = [x for x in by_id(doc, "nvidia-driver") if "older than ptxas 12.9" in x["title"]]
+    assert code == 0 and f and f[0]["severity"] == "warning" and f"CUDA {cuda}" in f[0]["title"]
+    assert (cmd is None and not f[0]["fix"]["commands"]) or any(cmd in c for c in f[0]["fix"]["commands"])
+
+
+def test_kernel_module_mismatch(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_MISMATCH, proc=PROC_OPEN_550)
+    code, doc = doctor(cu12, env)
+    assert code == 1
+    f = by_id(doc, "nvidia-driver")
+    assert any("kernel module and the user-space driver differ" in x["title"] for x in f)
+    assert any("Driver/library version mismatch" in e for x in f for e in x["evidence"])
+
+
+def test_shadowing_ld_library_path_on_a_preloading_jax(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_H100_570, lib_dirs={
+        "usr/local/cuda-12.4/lib64": ["libcudnn.so.9 -> libcudnn.so.9.1.0", "libcublas.so.12 -> libcublas.so.12.4.5.8",
+                                      "libcudart.so.12"],
+    })
+    _, doc = doctor(cu12, env)
+    f = by_id(doc, "cuda-lib-shadowing")
+    assert f and f[0]["severity"] == "warning" and f[0]["area"] == "cuda"
+    assert "libcudnn" in f[0]["title"] and "libcublas" in f[0]["title"]
+    assert any("libcudnn.so.9 (9.1.0)" in e for e in f[0]["evidence"])
+    assert ops(f[0]) == [("remove", "LD_LIBRARY_PATH", str(tmp_path / "usr/local/cuda-12.4/lib64"))]
+
+
+def test_the_guides_own_injection_is_not_needed_on_new_jax(cu12: Path, tmp_path: Path) -> None:
+    site = next((cu12 / "lib").glob("python3*/site-packages"))
+    env, _ = make_system(tmp_path, smi=SMI_H100_570)
+    env["LD_LIBRARY_PATH"] = f"{site}/nvidia/cudnn/lib:{site}/nvidia/cublas/lib"
+    code, doc = doctor(cu12, env)
+    assert code == 0
+    f = by_id(doc, "cuda-lib-shadowing")
+    assert f and f[0]["severity"] == "info" and "does not need" in f[0]["title"]
+
+
+def test_system_nvlink_older_than_pip_ptxas(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_H100_570, tools={"nvlink": "12.4", "ptxas": "12.4"})
+    code, doc = doctor(cu12, env)
+    assert code == 1
+    f = by_id(doc, "cuda-tools")
+    assert f and "newer than toolkit (129 vs 124)" in f[0]["title"]
+    assert ops(f[0]) == [("set", "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1")]
+
+
+def test_deprecated_and_hiding_env_vars(cu12: Path, tmp_path: Path) -> None:
+    env, _ = make_system(tmp_path, smi=SMI_H100_570)
+    env.update(JAX_PLATFORM_NAME="gpu", CUDA_VISIBLE_DEVICES="", XLA_PYTHON_CLIENT_MEM_FRACTION="75")
+    code, doc = doctor(cu12, env)
+    titles = {f["title"]: f for f in by_id(doc, "env-vars")}
+    assert code == 1
+    dep = next(f for t, f in titles.items() if "JAX_PLATFORM_NAME" in t)
+    assert ("unset", "JAX_PLATFORM_NAME", "") in ops(dep) and ("set", "JAX_PLATFORMS", "gpu") in ops(dep)
+    assert any("hides every GPU" in t for t in titles)
+    assert any("MEM_FRACTION='75'" in t for t in titles)
+
+
+def test_gpu_without_cuda_jax(tmp_path: Path) -> None:
+    target = tmp_path / "cpu-venv"
+    make_target(target, "gpu-cu12-wheels.json")
+    site = next((target / "lib").glob("python3*/site-packages"))
+    for info in site.glob("jax_cuda12_*.dist-info"):
+        for f in info.iterdir():
+            f.unlink()
+        info.rmdir()
+    env, _ = make_system(tmp_path / "sys", smi=SMI_A100_535, proc=PROC_535)
+    code, doc = doctor(target, env)
+    assert code == 1
+    f = [x for x in by_id(doc, "nvidia-driver") if "has no CUDA backend" in x["title"]]
+    assert f and any('jax[cuda12]==0.10.2' in c for c in f[0]["fix"]["commands"])
+
+
+# -- the same checks as pure functions of a Snapshot ---------------------------------------------------
+
+SITE = "/venv/lib/python3.11/site-packages"
+
+
+def test_runpath_jaxlib_is_shadowed_by_ld_library_path(matrix: Matrix) -> None:
+    # The guide's era: jaxlib 0.4.13+cuda12.cudnn89 finds the wheels through a RUNPATH.
+    snap = make_snap(
+        {"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89", "nvidia-cudnn-cu12": "8.9.7.29"},
+        nvidia_libs=(LibDir(f"{SITE}/nvidia/cudnn/lib", ("libcudnn.so.8", "libcudnn_ops_infer.so.8")),),
+        system={"ld_library_path": [{"dir": "/usr/local/cuda-11.8/lib64", "libs": [
+            {"stem": "libcudnn", "name": "libcudnn.so.8", "version": "8.6.0",
+             "path": "/usr/local/cuda-11.8/lib64/libcudnn.so.8"}]}]},
+    )
+    f = next(x for x in diagnose(snap, matrix) if x.id == "cuda-lib-shadowing")
+    assert f.severity.value == "error" and "shadows the pip CUDA wheels" in f.title
+    assert [(o.op.value, o.value) for o in f.fix.env_ops] == [("prepend", f"{SITE}/nvidia/cudnn/lib")]  # type: ignore[union-attr]
+
+
+def test_plugin_without_any_cudnn(matrix: Matrix) -> None:
+    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
+                     system={"ldconfig": []})
+    found = [x for x in diagnose(snap, matrix) if x.id == "cuda-libs-missing"]
+    assert found and "fall back to the CPU" in found[0].title
+    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
+                     system={"ldconfig": [{"stem": "libcudnn", "name": "libcudnn.so.9", "version": "9.1.0",
+                                           "path": "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"}]})
+    found = [x for x in diagnose(snap, matrix) if x.id == "cuda-libs-missing"]
+    assert found and "older than the 9.8" in found[0].title
+
+
+def test_unknown_xla_flag_found_in_the_jaxlib_binary(tmp_path: Path, matrix: Matrix) -> None:
+    lib = tmp_path / "site" / "jaxlib"
+    lib.mkdir(parents=True)
+    (lib / "_jax.so").write_bytes(b"\x00xla_gpu_force_compilation_parallelism\x00xla_gpu_autotune_level\x00")
+    known, scanned = known_xla_flags([str(tmp_path / "site")], "")
+    assert {"xla_gpu_force_compilation_parallelism", "xla_gpu_autotune_level"} <= known and scanned.endswith("_jax.so")
+    env = {"XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1 --xla_gpu_enable_bogus=true", "PATH": "/nonexistent"}
+    system = collect_system(env, [str(tmp_path / "site")], runner=lambda cmd: (127, ""), root=tmp_path)
+    assert system["xla_flags"]["unknown"] == ["xla_gpu_enable_bogus"]
+    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}, env=env, system=system)
+    f = next(x for x in diagnose(snap, matrix) if x.id == "env-vars")
+    assert "xla_gpu_enable_bogus" in f.title and f.severity.value == "error"
+    assert [(o.op.value, o.value) for o in f.fix.env_ops] == [  # type: ignore[union-attr]
+        ("set", "--xla_gpu_force_compilation_parallelism=1")]
+
+
+def test_library_versions_come_from_names_and_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "libcudnn.so.8.9.7").write_bytes(b"")
+    (tmp_path / "libcudnn.so.8").symlink_to("libcudnn.so.8.9.7")
+    (tmp_path / "libfoo.so.1").write_bytes(b"")
+    libs = {x["name"]: x["version"] for x in scan_lib_dir(str(tmp_path))}
+    assert libs == {"libcudnn.so.8": "8.9.7", "libcudnn.so.8.9.7": "8.9.7"}
+    text = (f"1204 libs found in cache `/etc/ld.so.cache'\n\tlibcudnn.so.8 (libc6,x86-64) => {tmp_path}/libcudnn.so.8\n"
+            "\tlibc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n")
+    assert [(x["name"], x["version"]) for x in parse_ldconfig(text)] == [("libcudnn.so.8", "8.9.7")]
