@@ -1,1 +1,3 @@
-"""bdv2.data_tools: BridgeData V2 converters and the built-in sample data (not built yet)."""
+"""bdv2.data_tools: BridgeData V2 converters (raw -> numpy -> TFRecord, raw -> TFRecord), inspect/stats, and
+the built-in sample data. Modules: raw (reader, restricted unpickler), layout (trees, split, shards, atomic
+writes), schema (the TFRecord schema shared with the trainer), convert, sample, summary, cli (`bdv2 data`)."""

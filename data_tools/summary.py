@@ -1,0 +1,177 @@
+"""`bdv2 data inspect` and `bdv2 data stats`: read a raw, numpy or TFRecord tree into light per-trajectory
+facts (lengths, image size, language, actions, states), summarise them, flag what a trainer would choke on,
+and compute the normalisation statistics the trainer reads.
+
+Raw trees are inspected without decoding images (pickles, file counts and one JPEG header per trajectory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bdv2.data_tools import layout, schema
+from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
+from bdv2.data_tools.raw import camera_dirs, count_frames, load_npy, load_pickle, read_actions, read_language
+
+
+@dataclass(frozen=True)
+class TrajFacts:
+    group: str
+    """task dir (relative) and split, e.g. 'rss/toykitchen2/sweep_beans/00 train'."""
+    path: str
+    image_shape: tuple[int, ...]
+    language: list[str]
+    state: np.ndarray
+    """[T + 1, 7]"""
+    actions: np.ndarray
+    """[T, 7] raw actions"""
+
+
+@dataclass
+class Inspection:
+    kind: str
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)
+    """group -> trajectories, frames, labeled (trajectories with a non-empty instruction)."""
+    image_shapes: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def detect_kind(path: Path) -> str:
+    if next(path.rglob("*.tfrecord"), None) is not None:
+        return "tfrecord"
+    if next(path.rglob("out.npy"), None) is not None:
+        return "numpy"
+    return "raw"
+
+
+def _rel_group(file: Path, root: Path) -> str:
+    return f"{file.parent.parent.relative_to(root)} {file.parent.name}"
+
+
+def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+    for file in sorted(root.rglob("*.tfrecord")):
+        for i, arrays in enumerate(schema.read_tfrecord(file)):
+            state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
+            yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
+                            arrays["language"], state, arrays["actions"])
+
+
+def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+    for file in sorted(root.rglob("out.npy")):
+        for i, record in enumerate(load_npy(file)):
+            where = f"{file}[{i}]"
+            try:
+                arrays = schema.arrays_from_numpy_record(record)
+            except (KeyError, TypeError, ValueError, IndexError) as e:
+                problems.append(f"{where}: malformed trajectory ({type(e).__name__}: {e})")
+                continue
+            problems.extend(schema.check_arrays(arrays, where))
+            state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
+            yield TrajFacts(_rel_group(file, root), where, arrays["observations/images0"].shape[1:],
+                            list(record["language"]), state, arrays["actions"])
+
+
+def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+    from PIL import Image
+
+    obs = load_pickle(traj / "obs_dict.pkl")
+    state = np.asarray(obs["full_state"], dtype=np.float64)
+    actions = np.stack(read_actions(traj)).astype(np.float64)
+    cams = camera_dirs(traj)
+    if not cams:
+        raise BadTrajectory(str(traj), "no images* directory")
+    counts = {c.name: count_frames(c) for c in cams}
+    if len(set(counts.values())) != 1 or counts[cams[0].name] != len(state) or len(state) != len(actions) + 1:
+        raise BadTrajectory(str(traj), f"mismatched lengths: frames {counts}, {len(state)} states, "
+                            f"{len(actions)} actions (expected one more state than actions)")
+    with Image.open(cams[0] / "im_0.jpg") as im:
+        shape = (im.height, im.width, len(im.getbands()))
+    if shift:  # the converters pair action k with observation k + 1 for data before 2021-07-23
+        state, actions = state[1:], actions[:-1]
+    return TrajFacts(group, str(traj), shape, read_language(traj), state, actions)
+
+
+def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts]:
+    for task_dir in layout.find_raw_tasks(root, depth):
+        plan = layout.plan_raw_task(task_dir, root, depth, 1.0, 0)
+        problems.extend(plan.notes)
+        for traj, shift in plan.train:
+            try:
+                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+            except BadTrajectory as e:
+                problems.append(str(e))
+
+
+def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterator[TrajFacts]]:
+    if not path.is_dir():
+        raise InputLayoutError(f"{path}: not a directory")
+    kind = detect_kind(path)
+    if kind == "tfrecord":
+        return kind, _iter_tfrecord(path, problems)
+    if kind == "numpy":
+        return kind, _iter_numpy(path, problems)
+    return kind, _iter_raw(path, depth, problems)
+
+
+def relabel_actions(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The trainer's default relabeling: reached-state deltas for xyz/rpy, binarized gripper."""
+    out = np.array(actions, dtype=np.float64)
+    out[:, :6] = state[1:, :6] - state[:-1, :6]  # [T, 6]
+    grip = out[:, 6]
+    # Scan backwards: an in-between value (0.05..0.95) takes the state of the next open/closed step.
+    carry = grip[-1]
+    for t in range(len(grip) - 1, -1, -1):
+        if grip[t] > 0.95 or grip[t] < 0.05:
+            carry = 1.0 if grip[t] > 0.95 else 0.0
+        grip[t] = carry
+    return out
+
+
+def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
+    x = np.concatenate(rows).astype(np.float64)
+    return {"mean": x.mean(0).tolist(), "std": x.std(0).tolist(), "min": x.min(0).tolist(), "max": x.max(0).tolist()}
+
+
+def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel: bool = True) -> Inspection:
+    """Summarise a raw, numpy or TFRecord tree and list what a trainer would choke on."""
+    problems: list[str] = []
+    kind, facts = iter_facts(path, depth, problems)
+    result = Inspection(kind)
+    actions, proprio = [], []
+    for f in facts:
+        g = result.groups.setdefault(f.group, {"trajectories": 0, "frames": 0, "labeled": 0})
+        g["trajectories"] += 1
+        g["frames"] += len(f.actions)
+        g["labeled"] += int(any(s.strip() for s in f.language))
+        shape = "x".join(map(str, f.image_shape))
+        result.image_shapes[shape] = result.image_shapes.get(shape, 0) + 1
+        if not f.language:
+            problems.append(f"{f.path}: no language entry (every lang.txt line contains 'confidence')")
+        if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
+            problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
+        actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
+        proprio.append(f.state[:-1])
+    if actions:
+        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+    else:
+        problems.append(f"{path}: no readable trajectory found")
+    result.problems = problems
+    return result
+
+
+def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+
+    Raises:
+        DataToolsError: no readable trajectory.
+    """
+    result = inspect_tree(path, depth, relabel=relabel)
+    if not result.stats:
+        raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
+    return result.stats
