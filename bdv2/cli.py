@@ -5,17 +5,20 @@ Importing this module imports neither jax nor TensorFlow (tests/test_cli.py chec
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import click
 from rich.console import Console
 
 from bdv2 import __version__
-from bdv2.doctor import examine, exit_code, load_matrix
+from bdv2.doctor import Finding, Matrix, Snapshot, examine, exit_code, load_matrix, repair
+from bdv2.doctor.collect import collect
 from bdv2.doctor.errors import DoctorError
-from bdv2.doctor.report import render_text, to_json, to_markdown
+from bdv2.doctor.report import render_plan, render_recheck, render_steps, render_text, to_json, to_markdown
 from bdv2.doctor.signatures import diagnose_log
 
 DOCTOR_EXAMPLES = """
@@ -28,13 +31,33 @@ Examples:
   bdv2 doctor --markdown               a report to paste into a bug report (secrets redacted)
   bdv2 doctor --save-snapshot env.json then, anywhere:  bdv2 doctor --snapshot env.json
   bdv2 doctor --log train.log          name the cause of a failed run from its log alone
+  bdv2 doctor --fix --dry-run          show the repair plan, change nothing
+  bdv2 doctor --fix --yes              apply it, pip steps included (`bdv2 doctor --undo` reverses it)
+  eval "$(bdv2 doctor --fix --print-env)"   repair the current shell's environment only
 
 \b
 Exit codes: 0 healthy, 1 an error remains (or a warning with --strict), 2 usage error.
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Rooms(click.Group):
+    """Loads the data room's commands only when asked for: they import numpy, and the doctor must work
+    (and import nothing heavy) even where numpy itself is what is broken."""
+
+    _lazy: ClassVar[dict[str, tuple[str, str]]] = {"data": ("bdv2.data_tools.cli", "data")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            module, attr = self._lazy[cmd_name]
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Rooms, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bdv2")
 def main() -> None:
     """bdv2: diagnose and repair JAX/TF/CUDA stacks, convert BridgeData V2, train policies."""
@@ -57,12 +80,28 @@ def main() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence, sources and timings.")
 @click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Use another compat_matrix.toml (default: the one shipped with bdv2).")
+# >>> --fix options (doctor/repair.py) >>>
+@click.option("--fix", is_flag=True, help="Show the repair plan, apply its environment edits (pip steps with --yes).")
+@click.option("--dry-run", is_flag=True, help="With --fix: print the plan only, change nothing.")
+@click.option("--print-env", is_flag=True, help="With --fix: print only sh lines for eval \"$(...)\" (this shell).")
+@click.option("--yes", "-y", is_flag=True, help="With --fix: run the pip steps without asking.")
+@click.option("--undo", is_flag=True, help="Restore the files and package versions from before the first --fix.")
+# <<< --fix options <<<
 def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path | None, deep: bool, timeout: float,
            log_file: IO[str] | None, as_json: bool, markdown: bool, strict: bool, verbose: bool,
-           matrix_file: Path | None) -> None:
+           matrix_file: Path | None, fix: bool, dry_run: bool, print_env: bool, yes: bool, undo: bool) -> None:
     """Check the installed JAX/TF/TFP/CUDA stack against compat_matrix.toml and say how to fix it."""
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
+    fix = fix or dry_run or print_env
+    if (fix or undo) and (snapshot_file or log_file):
+        raise click.UsageError("--fix and --undo work on a live environment: not with --snapshot or --log")
+    if fix and undo:
+        raise click.UsageError("choose one of --fix and --undo")
+    if undo:
+        sys.exit(_undo(python, Console(highlight=False, soft_wrap=True)))
+    if fix and (markdown or (as_json and not dry_run)):
+        raise click.UsageError("--fix shows its plan to people; for a machine-readable plan use --fix --dry-run --json")
     if snapshot_file and (python or deep):
         raise click.UsageError("--snapshot replays a saved environment: it cannot be combined with --python or --deep")
     console = Console(highlight=False, soft_wrap=True)
@@ -79,6 +118,12 @@ def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path |
                 snap.save(save_snapshot)
     except DoctorError as e:
         raise click.ClickException(str(e)) from e
+    if fix and snap is not None and (print_env or as_json):
+        plan = repair.plan(findings, snap, matrix)
+        # --print-env: stdout carries only the sh lines for eval, nothing else.
+        click.echo("\n".join(repair.shell_lines(plan.env_ops)) if print_env
+                   else to_json(findings, snap, strict, timings, extra={"plan": plan.to_dict()}))
+        sys.exit(0 if print_env else exit_code(findings, strict))
     if as_json:
         click.echo(to_json(findings, snap, strict, timings))
     elif markdown:
@@ -87,7 +132,62 @@ def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path |
         render_text(findings, snap, console, verbose=verbose, strict=strict, timings=timings)
         if save_snapshot:
             console.print(f"snapshot written to {save_snapshot}")
+    if fix and snap is not None:
+        sys.exit(_fix(snap, findings, matrix, console, deep=deep, dry_run=dry_run, yes=yes, strict=strict,
+                      timeout=timeout))
     sys.exit(exit_code(findings, strict))
+
+
+# >>> --fix / --undo / run (logic in doctor/repair.py) >>>
+def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console, deep: bool, dry_run: bool,
+         yes: bool, strict: bool, timeout: float) -> int:
+    plan = repair.plan(findings, snap, matrix)
+    target = repair.Target.of(snap)
+    render_plan(plan, target, console)
+    if plan.empty or dry_run:
+        return exit_code(findings, strict)
+    run_pip = bool(plan.pip) and (yes or (sys.stdin.isatty() and click.confirm(
+        f"Run {len(plan.pip)} pip command(s) with {plan.python}?", default=False)))
+    try:
+        steps = repair.apply(plan, target, run_pip=run_pip)
+        render_steps("Applied", steps, console)
+        if any(s.status == "applied" for s in steps) and target.kind == "venv":
+            console.print(f"  undo with: bdv2 doctor --python {target.prefix} --undo; "
+                          f"new shells get the edits from {target.prefix}/bin/activate")
+        rc = repair.recheck(snap, findings, plan, matrix, os.environ, deep=deep, timeout=timeout)
+    except DoctorError as e:
+        raise click.ClickException(str(e)) from e
+    render_recheck(rc, console)
+    return exit_code(rc.findings, strict)
+
+
+def _undo(python: str | None, console: Console) -> int:
+    try:
+        target = repair.Target.of(collect(python))
+        steps = repair.undo(target)
+    except DoctorError as e:
+        raise click.ClickException(str(e)) from e
+    if steps is None:
+        console.print(f"nothing to undo: no journal at {target.journal} (bdv2 doctor --fix has not changed this env)")
+    else:
+        render_steps("Undone", steps, console)
+    return 0
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--python", "python", metavar="PATH", help="Diagnose this interpreter instead of the current one.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(python: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND with the environment edits `bdv2 doctor --fix` would make:  bdv2 run -- python train.py"""
+    try:
+        env = repair.repaired_env(load_matrix(), python)
+    except DoctorError as e:
+        raise click.ClickException(str(e)) from e
+    try:
+        os.execvpe(command[0], list(command), env)
+    except OSError as e:
+        raise click.ClickException(f"cannot run {command[0]}: {e.strerror}") from e
+# <<< --fix / --undo / run <<<
 
 
 if __name__ == "__main__":

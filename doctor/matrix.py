@@ -64,6 +64,8 @@ class Row:
     extends: str = ""
     own_packages: tuple[str, ...] = ()
     """The packages this row adds to the one it extends (what a pip extra installs)."""
+    known_warnings: tuple[str, ...] = ()
+    """Warning ids accepted on this row (each explained in its verified_note): verify tolerates them."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,11 @@ def _build(raw: dict[str, Any], path: str) -> Matrix:
             source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
             examples=e.texts("examples"), noise=noise,
         ))
+    rule_ids = {r.id for r in rules}
+    for row in rows:
+        unknown = [w for w in row.known_warnings if w not in rule_ids]
+        if unknown:
+            raise MatrixError(f"{path}: row '{row.name}', key 'known_warnings': names no rule: {unknown[0]!r}")
     return Matrix(path=path, groups=groups, rows=rows, rules=tuple(rules), signatures=tuple(sigs))
 
 
@@ -295,7 +302,7 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
         where = f"rows[{i}]" + (f" (name '{t['name']}')" if isinstance(t, dict) and "name" in t else "")
         e = _Entry(path, where, t,
                    {"name", "title", "kind", "default", "extends", "python", "packages", "verified",
-                    "verified_note", "reason", "source"},
+                    "verified_note", "reason", "source", "known_warnings"},
                    {"name", "title", "kind", "packages", "verified", "reason", "source"})
         name = e.text("name")
         if name in by_name:
@@ -323,7 +330,7 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
             name=name, title=e.text("title"), kind=kind, python=e.spec("python", t.get("python", "")),
             packages=packages, verified=verified, verified_note=e.text("verified_note"),
             reason=e.text("reason"), source=e.text("source"), default=default, extends=extends,
-            own_packages=tuple(own),
+            own_packages=tuple(own), known_warnings=e.texts("known_warnings"),
         )
     defaults = [r for r in by_name.values() if r.default]
     if len(defaults) != 1:

@@ -7,17 +7,35 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
+from .envfile import SCRIPT_NAME
+from .findings import AREA_TITLES, Area, EnvOp, EnvOpKind, Finding, Severity, exit_code
+from .repair import Plan, Recheck, Step, Target
 from .snapshot import Snapshot
 
 JSON_SCHEMA = 1
 _MARK = {Severity.ERROR: "[red]✗[/]", Severity.WARNING: "[yellow]![/]", Severity.INFO: "[blue]i[/]"}
 _SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.IGNORECASE)
+
+
+def env_op_lines(ops: tuple[EnvOp, ...]) -> list[str]:
+    """Shell lines a person can read (and paste) for each environment operation."""
+    out = []
+    for o in ops:
+        if o.op is EnvOpKind.SET:
+            out.append(f"export {o.name}={shlex.quote(o.value)}")
+        elif o.op is EnvOpKind.UNSET:
+            out.append(f"unset {o.name}")
+        elif o.op is EnvOpKind.PREPEND:
+            out.append(f'export {o.name}={shlex.quote(o.value)}"${{{o.name}:+:${o.name}}}"')
+        else:
+            out.append(f"# remove {o.value} from {o.name}")
+    return out
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:
@@ -26,6 +44,9 @@ def counts(findings: list[Finding]) -> dict[str, int]:
 
 def _areas(findings: list[Finding], snap: Snapshot | None) -> list[Area]:
     shown = [Area.PACKAGES, Area.ENV] if snap is not None else []
+    if snap is not None and (snap.nvidia_libs or snap.system.get("driver")
+                             or snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin")):
+        shown += [Area.CUDA, Area.DRIVER]
     if snap is not None and snap.probes:
         shown.append(Area.RUNTIME)
     for f in findings:
@@ -60,8 +81,8 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
                 console.print(f"      fix: {escape(f.fix.summary)}")
                 for cmd in f.fix.commands:
                     console.print(f"        [cyan]$ {escape(cmd)}[/]")
-                for k, v in f.fix.env.items():
-                    console.print(f"        [cyan]$ export {escape(k)}={escape(repr(v))}[/]")
+                for line in env_op_lines(f.fix.env_ops):
+                    console.print(f"        [cyan]$ {escape(line)}[/]")
     c = counts(findings)
     code = exit_code(findings, strict)
     if snap is None:  # a log, not an environment
@@ -138,3 +159,59 @@ _KEY_PACKAGES = {
     "optax", "chex", "distrax", "orbax-checkpoint", "tensorstore", "tensorflow", "tensorflow-cpu",
     "tensorflow-probability", "tfp-nightly", "ml-dtypes", "numpy", "scipy", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
 }
+
+
+# -- bdv2 doctor --fix (rendering of doctor/repair.py's Plan, Steps and Recheck) ------------------------------
+
+def describe_op(op: EnvOp) -> str:
+    """One line per environment edit, as people read it."""
+    if op.op is EnvOpKind.SET and op.name == "XLA_FLAGS":
+        return f"add to XLA_FLAGS: {op.value}"
+    return {EnvOpKind.SET: f"set {op.name}={op.value}", EnvOpKind.UNSET: f"unset {op.name}",
+            EnvOpKind.PREPEND: f"put {op.value} first in {op.name}",
+            EnvOpKind.REMOVE: f"remove {op.value} from {op.name}"}[op.op]
+
+
+def render_plan(plan: Plan, target: Target, console: Console) -> None:
+    console.print("\n[bold]Repair plan[/]" + ("  nothing to fix" if plan.empty else ""))
+    if plan.env_ops:
+        where = {"venv": f"{target.prefix}/bin/{SCRIPT_NAME}, sourced by bin/activate",
+                 "conda": f"{target.prefix}/etc/conda/activate.d/{SCRIPT_NAME}",
+                 "system": "this shell only: eval \"$(bdv2 doctor --fix --print-env)\""}[target.kind]
+        console.print(f"  environment edits ({escape(where)}), from {escape(', '.join(plan.because))}:")
+        for op in plan.env_ops:
+            console.print(f"    {escape(describe_op(op))}")
+    if plan.pip:
+        console.print(f"  version moves to row '{escape(plan.row)}' (with {escape(plan.python)}):")
+        for line in plan.changes:
+            console.print(f"    [dim]{escape(line)}[/]")
+        for cmd in plan.pip:
+            console.print(f"    [cyan]$ {escape(cmd)}[/]")
+    for note in plan.notes:
+        console.print(f"  [yellow]note:[/] {escape(note)}")
+
+
+_STEP_MARK = {"applied": "[green]✓[/]", "unchanged": "[dim]=[/]", "skipped": "[yellow]-[/]", "failed": "[red]✗[/]"}
+
+
+def render_steps(title: str, steps: list[Step], console: Console) -> None:
+    console.print(f"\n[bold]{escape(title)}[/]")
+    for s in steps:
+        console.print(f"  {_STEP_MARK.get(s.status, '?')} {s.status:9} {escape(s.what)}")
+        for line in s.detail.splitlines():
+            console.print(f"      [dim]{escape(line)}[/]")
+
+
+def render_recheck(rc: Recheck, console: Console) -> None:
+    console.print("\n[bold]After the fix[/]")
+    if rc.fixed:
+        console.print(f"  [green]✓[/] now healthy: {escape(', '.join(rc.fixed))}")
+    if rc.probes_ok:
+        console.print(f"  [green]✓[/] probes that pass now: {escape(', '.join(rc.probes_ok))}")
+    if rc.probes_failing:
+        console.print(f"  [red]✗[/] probes still failing: {escape(', '.join(rc.probes_failing))}")
+    left = [f for f in rc.findings if f.severity is not Severity.INFO]
+    for f in left:
+        console.print(f"  {_MARK[f.severity]} still: {escape(f.title)}  [dim]({f.id})[/]")
+    verdict = "[green]healthy[/]" if exit_code(rc.findings) == 0 else "[red]problems remain[/]"
+    console.print(f"  {verdict}")

@@ -1,0 +1,172 @@
+"""Verify the matrix's rows for real: a fresh venv per row, the row installed, the doctor run inside it.
+
+`bdv2 matrix verify ROW` builds `<cache>/verify/<row>` from scratch (pip's own cache keeps a second run
+fast), installs bdv2 and the row's exact packages, then runs in that venv:
+  1. `bdv2 doctor --strict --json`   healthy, apart from warnings the row lists as known
+  2. `bdv2 doctor --deep --json`     every runtime probe passes (or is skipped with a reason)
+  3. a short CPU training smoke run  where the trainer supports the row
+GPU rows get only the static part (the row checked against every rule) unless `--gpu` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import venv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnose import diagnose
+from .findings import Severity
+from .matrix import Matrix, Row
+from .snapshot import Dist, Snapshot
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TRAINER_PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('bdv2.trainer.cli') else 1)"
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    status: str
+    """'pass', 'fail' or 'skipped'."""
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    row: str
+    parts: tuple[Part, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.status != "fail" for p in self.parts)
+
+    def line(self) -> str:
+        done = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in self.parts if p.status == "pass")
+        failed = "; ".join(f"{p.name} FAILED: {p.detail}" for p in self.parts if p.status == "fail")
+        skipped = "; ".join(f"{p.name} ({p.detail})" for p in self.parts if p.status == "skipped")
+        out = f"{self.row}: {'PASS' if self.ok else 'FAIL'}"
+        out += f" [{done}]" if done else ""
+        out += f"  {failed}" if failed else ""
+        out += f"  skipped: {skipped}" if skipped else ""
+        return out
+
+
+def constraints(row: Row) -> str:
+    """A pip constraints file (`pip install -c FILE ...`) pinning the row's packages."""
+    lines = [f"# bdv2 compat_matrix row '{row.name}': {row.title}",
+             f"# verified: {row.verified} ({row.verified_note})", f"# python {row.python}" if str(row.python) else ""]
+    lines += [f"{name}{spec}" for name, spec in row.packages.items()]
+    return "\n".join(x for x in lines if x) + "\n"
+
+
+def static_check(row: Row, matrix: Matrix) -> Part:
+    """The row as a snapshot (its pinned or lowest allowed versions) against every rule."""
+    t0 = time.perf_counter()
+    dists = []
+    for name, spec in row.packages.items():
+        pins = [s.version for s in spec if s.operator in ("==", ">=", "~=")]
+        dists.append(Dist(name, pins[0].replace(".*", ".0") if pins else "1.0"))
+    snap = Snapshot(python={"version": "3.11.7"}, markers={}, distributions=tuple(dists))
+    bad = [f for f in diagnose(snap, matrix) if f.severity is Severity.ERROR]
+    detail = "; ".join(f.title for f in bad)
+    return Part("static rules", "fail" if bad else "pass", time.perf_counter() - t0, detail)
+
+
+Runner = Callable[[list[str], dict[str, str] | None, float], tuple[int, str]]
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> tuple[int, str]:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout:.0f}s: {' '.join(cmd)}"
+    return res.returncode, res.stdout + res.stderr
+
+
+def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, source: Path = PROJECT_ROOT,
+               run: Runner = _run, log: Callable[[str], None] = print) -> Verdict:
+    """Build the row's venv from scratch and run the doctor (and the trainer smoke run) inside it."""
+    parts = [static_check(row, matrix)]
+    if row.kind != "cpu" and not gpu:
+        parts.append(Part("install + doctor + probes", "skipped", detail=f"{row.kind} row: needs a GPU (--gpu)"))
+        return Verdict(row.name, tuple(parts))
+    py = f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
+    if not row.python.contains(py):
+        parts.append(Part("install", "skipped", detail=f"row needs Python {row.python}, this is {py}"))
+        return Verdict(row.name, tuple(parts))
+    env_dir = workdir / row.name
+    t0 = time.perf_counter()
+    log(f"{row.name}: fresh venv in {env_dir}")
+    if env_dir.exists():
+        shutil.rmtree(env_dir)
+    venv.create(env_dir, with_pip=True)
+    vpy = str(env_dir / "bin" / "python")
+    cfile = env_dir / "constraints.txt"
+    cfile.write_text(constraints(row))
+    specs = [f"{name}{spec}" for name, spec in row.packages.items()]
+    log(f"{row.name}: pip install bdv2 + {len(specs)} pinned packages")
+    code, out = run([vpy, "-m", "pip", "install", "-q", "-c", str(cfile), str(source), *specs], None, 1800)
+    parts.append(Part("install", "pass" if code == 0 else "fail", time.perf_counter() - t0, _tail(out)))
+    if code != 0:
+        return Verdict(row.name, tuple(parts))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    env["PATH"] = f"{env_dir / 'bin'}:{env.get('PATH', '')}"
+    bdv2 = str(env_dir / "bin" / "bdv2")
+    parts.append(_doctor_part(row, run, [bdv2, "doctor", "--strict", "--json"], env, "doctor --strict"))
+    parts.append(_doctor_part(row, run, [bdv2, "doctor", "--deep", "--json"], env, "doctor --deep"))
+    code, _ = run([vpy, "-c", TRAINER_PROBE], env, 60)
+    if code != 0:
+        parts.append(Part("training smoke run", "skipped", detail="bdv2 has no trainer yet"))
+    else:
+        t = time.perf_counter()
+        code, out = run([bdv2, "demo", "--out", str(env_dir / "demo"), "--quick"], env, 1800)
+        parts.append(Part("training smoke run", "pass" if code == 0 else "fail", time.perf_counter() - t,
+                          _tail(out)))
+    return Verdict(row.name, tuple(parts))
+
+
+def _doctor_part(row: Row, run: Runner, cmd: list[str], env: dict[str, str], name: str) -> Part:
+    t = time.perf_counter()
+    _, out = run(cmd, env, 600)  # the JSON says more than the exit code
+    try:
+        doc = json.loads(out[out.index("{"):])
+    except ValueError:
+        return Part(name, "fail", time.perf_counter() - t, _tail(out))
+    bad = [f for f in doc["findings"] if f["severity"] == "error"
+           or (f["severity"] == "warning" and "--strict" in cmd and f["id"] not in row.known_warnings)]
+    failed_probes = [p["name"] for p in doc.get("probes", []) if p["status"] in ("failed", "timeout")]
+    detail = "; ".join(f"{f['id']}: {f['title']}" for f in bad)
+    if failed_probes:
+        detail += ("; " if detail else "") + "probes failed: " + ", ".join(failed_probes)
+    known = [f["id"] for f in doc["findings"] if f["id"] in row.known_warnings]
+    if not detail and known:
+        detail = "known: " + ", ".join(sorted(set(known)))
+    return Part(name, "fail" if bad or failed_probes else "pass", time.perf_counter() - t, detail)
+
+
+def _tail(text: str, n: int = 3) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])[:600]
+
+
+def record(verdicts: list[Verdict], path: Path) -> None:
+    """Remember when each row last passed here (shown by `bdv2 matrix list`)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    for v in verdicts:
+        data[v.row] = {"when": stamp, "ok": v.ok, "line": v.line()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
