@@ -44,7 +44,10 @@ class _Rooms(click.Group):
     """Loads the data room's commands only when asked for: they import numpy, and the doctor must work
     (and import nothing heavy) even where numpy itself is what is broken."""
 
-    _lazy: ClassVar[dict[str, tuple[str, str]]] = {"data": ("bdv2.data_tools.cli", "data")}
+    _lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "data": ("bdv2.data_tools.cli", "data"),
+        "matrix": ("bdv2.doctor.matrix_cli", "matrix"),
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self._lazy])
