@@ -62,15 +62,17 @@ def list_rows(matrix_file: Path | None) -> None:
         seen = {}
     table = Table("row", "kind", "jax", "TensorFlow", "TFP", "verified", "last verify here")
     for r in m.rows:
-        def pin(names: tuple[str, ...]) -> str:
-            found = [(n, str(s)) for n, s in r.packages.items() if n in names]
-            return " ".join(f"{n} {s.lstrip('=')}" if len(names) > 1 else s.lstrip("=") for n, s in found) or "-"
         last = seen.get(r.name)
-        table.add_row(r.name + (" (default)" if r.default else ""), r.kind, pin(("jax",)),
-                      pin(("tensorflow-cpu", "tensorflow")).replace("tensorflow-cpu ", "cpu "),
-                      pin(("tensorflow-probability", "tfp-nightly")).replace("tensorflow-probability ", ""),
+        table.add_row(r.name + (" (default)" if r.default else ""), r.kind, _pin(r, ("jax",)),
+                      _pin(r, ("tensorflow-cpu", "tensorflow")).replace("tensorflow-cpu ", "cpu "),
+                      _pin(r, ("tensorflow-probability", "tfp-nightly")).replace("tensorflow-probability ", ""),
                       r.verified, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
     Console(width=max(Console().width, 110)).print(table)
+
+
+def _pin(row: Row, names: tuple[str, ...]) -> str:
+    found = [(n, str(s)) for n, s in row.packages.items() if n in names]
+    return " ".join(f"{n} {s.lstrip('=')}" if len(names) > 1 else s.lstrip("=") for n, s in found) or "-"
 
 
 @matrix.command()
