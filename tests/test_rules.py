@@ -226,3 +226,41 @@ def test_nearest_row_keeps_the_tensorflow_variant(matrix: Matrix) -> None:
     near = next(f for f in diagnose(snap, matrix) if f.id == "nearest-row")
     cmd = " ".join(near.fix.commands)  # type: ignore[union-attr]
     assert "cpu-current" in near.title and '"jaxlib==0.10.2"' in cmd and "tensorflow" not in cmd
+
+
+def _version_in(spec: object, candidates: list[str]) -> str:
+    from packaging.version import Version
+
+    for c in candidates:
+        if spec.contains(Version(c), prereleases=True):  # type: ignore[attr-defined]
+            return c
+    raise AssertionError(f"no candidate version inside {spec}")
+
+
+def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
+    """Each `when` rule, given one installed version inside each condition, fires (and carries a fix)."""
+
+    import re
+
+    numbers = sorted({m for r in matrix.rules for c in r.when for m in re.findall(r"\d+(?:\.\d+)+", str(c.spec))})
+    candidates = ["0.0.1", "1.0", *numbers]
+    # Also a little below and above each boundary, so '<X' and '>X' find a version.
+    for n in numbers:
+        parts = [int(x) for x in n.split(".")]
+        candidates.append(".".join(map(str, [*parts[:-1], parts[-1] + 1])))
+        if parts[-1] > 0:
+            candidates.append(".".join(map(str, [*parts[:-1], parts[-1] - 1])))
+        elif len(parts) > 1 and parts[-2] > 0:
+            candidates.append(".".join(map(str, [*parts[:-2], parts[-2] - 1, 99])))
+    for rule in (r for r in matrix.rules if r.when):
+        versions, python = {}, "3.11.7"
+        for cond in rule.when:
+            v = _version_in(cond.spec, candidates + ["3.11.7", "3.12.1", "3.10.4"])
+            if cond.key == "python":
+                python = v if v.count(".") == 2 else v + ".0"
+            else:
+                versions[matrix.members(cond.key)[0]] = v
+        found = [f for f in diagnose(make_snap(versions, python=python), matrix) if f.id == rule.id]
+        assert found, f"rule {rule.id} did not fire on {versions} (python {python})"
+        assert found[0].fix is not None and found[0].fix.summary, rule.id
+
