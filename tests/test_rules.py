@@ -255,7 +255,7 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
     for rule in (r for r in matrix.rules if r.when):
         versions, python = {}, "3.11.7"
         for cond in rule.when:
-            v = _version_in(cond.spec, candidates + ["3.11.7", "3.12.1", "3.10.4"])
+            v = _version_in(cond.spec, [*candidates, "3.11.7", "3.12.1", "3.10.4"])
             if cond.key == "python":
                 python = v if v.count(".") == 2 else v + ".0"
             else:
