@@ -168,3 +168,30 @@ def test_recorded_plugin_skew_is_named() -> None:
     skew = found["jax-plugin-lockstep"]
     assert "0.9.2" in skew["title"]
     assert any('"jax-cuda12-plugin==0.10.2" "jax-cuda12-pjrt==0.10.2"' in c for c in skew["fix"]["commands"])
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.mark.skipif(not _installed("jax"), reason="needs the [train] environment (README's commands make it)")
+def test_the_train_environment_itself_is_healthy() -> None:
+    res = subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--json"], capture_output=True, text=True,
+                         timeout=120)
+    doc = json.loads(res.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert res.returncode == 0 and doc["summary"]["errors"] == 0, [f["title"] for f in doc["findings"]]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _installed("jax"), reason="needs the [train] environment (README's commands make it)")
+def test_the_train_environment_passes_the_runtime_probes() -> None:
+    res = subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--deep", "--json"], capture_output=True,
+                         text=True, timeout=600)
+    doc = json.loads(res.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert res.returncode == 0, [f["title"] for f in doc["findings"]]
+    status = {p["name"]: p["status"] for p in doc["probes"]}
+    assert status["jax"] == status["flax-optax"] == status["distrax"] == status["tensorflow"] == "ok", status
