@@ -213,3 +213,27 @@ def test_library_versions_come_from_names_and_symlinks(tmp_path: Path) -> None:
     text = (f"1204 libs found in cache `/etc/ld.so.cache'\n\tlibcudnn.so.8 (libc6,x86-64) => {tmp_path}/libcudnn.so.8\n"
             "\tlibc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n")
     assert [(x["name"], x["version"]) for x in parse_ldconfig(text)] == [("libcudnn.so.8", "8.9.7")]
+
+
+def test_fix_plan_on_a_fake_gpu_machine(cu12: Path, tmp_path: Path) -> None:
+    """The --fix plan for the guide's nvlink case plus a shadowing CUDA folder, shown and not applied."""
+    env, _ = make_system(tmp_path, smi=SMI_H100_570, tools={"nvlink": "12.4", "ptxas": "12.4"}, lib_dirs={
+        "usr/local/cuda-12.4/lib64": ["libcudnn.so.9 -> libcudnn.so.9.1.0"]})
+    env["XLA_FLAGS"] = "--xla_gpu_autotune_level=2"
+    before = sorted(p.name for p in (cu12 / "bin").iterdir())
+    _, doc = doctor(cu12, env, "--fix", "--dry-run")
+    plan = doc["plan"]
+    assert [(o["op"], o["name"], o["value"]) for o in plan["env_ops"]] == [
+        ("set", "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1"),
+        ("remove", "LD_LIBRARY_PATH", str(tmp_path / "usr/local/cuda-12.4/lib64")),
+    ]
+    assert plan["because"] == ["cuda-tools", "cuda-lib-shadowing"] and plan["pip"] == []
+    assert sorted(p.name for p in (cu12 / "bin").iterdir()) == before  # --dry-run wrote nothing
+    res = subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--python", str(cu12), "--fix", "--print-env"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    shell = subprocess.run(["sh", "-c", res.stdout + '\nprintf "%s|%s" "$XLA_FLAGS" "$LD_LIBRARY_PATH"'],
+                           capture_output=True, text=True, env=env).stdout
+    flags, ld = shell.split("|")
+    # The user's own flag stays; the fix's flag is added once; the shadowing folder is gone.
+    assert flags.split() == ["--xla_gpu_autotune_level=2", "--xla_gpu_force_compilation_parallelism=1"]
+    assert ld == ""
