@@ -34,7 +34,7 @@ def env_op_lines(ops: tuple[EnvOp, ...]) -> list[str]:
         elif o.op is EnvOpKind.PREPEND:
             out.append(f'export {o.name}={shlex.quote(o.value)}"${{{o.name}:+:${o.name}}}"')
         else:
-            out.append(f"# remove {o.value} from {o.name}")
+            out.append(f"# remove {o.value} from {o.name} (`bdv2 doctor --fix` or `--print-env` does it)")
     return out
 
 
@@ -82,7 +82,7 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
                 for cmd in f.fix.commands:
                     console.print(f"        [cyan]$ {escape(cmd)}[/]")
                 for line in env_op_lines(f.fix.env_ops):
-                    console.print(f"        [cyan]$ {escape(line)}[/]")
+                    console.print(f"        [cyan]{'' if line.startswith('#') else '$ '}{escape(line)}[/]")
     c = counts(findings)
     code = exit_code(findings, strict)
     if snap is None:  # a log, not an environment
