@@ -47,6 +47,8 @@ class _Rooms(click.Group):
     _lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "data": ("bdv2.data_tools.cli", "data"),
         "matrix": ("bdv2.doctor.matrix_cli", "matrix"),
+        "train": ("bdv2.trainer.cli", "train"),
+        "demo": ("bdv2.trainer.cli", "demo"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

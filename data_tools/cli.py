@@ -111,9 +111,24 @@ def _raw_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="Fraction of each dated dir's trajectories that go to train.")(fn)
 
 
-@click.group("data", context_settings={"help_option_names": ["-h", "--help"]})
+_EXAMPLES = """
+\b
+Examples:
+  bdv2 data sample --out raw                               a small synthetic raw dataset (real layout)
+  bdv2 data raw-to-tfrecord --input_path raw --output_path tfr --depth 5
+  bdv2 data raw-to-numpy --input_path raw --output_path np --depth 5 --im_size 256
+  bdv2 data numpy-to-tfrecord --input_path np --output_path tfr --depth 5 --im_size 256
+  bdv2 data rlds-to-tfrecord --input_path bridge_dataset/1.0.0 --output_path tfr
+  bdv2 data raw-to-tfrecord ... --shard $SLURM_ARRAY_TASK_ID/64    one part of a cluster-wide run
+  bdv2 data inspect tfr                                    counts, sizes, instructions, problems
+  bdv2 data stats tfr --out tfr/metadata.json              normalisation statistics for the trainer
+"""
+
+
+@click.group("data", context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXAMPLES)
 def data() -> None:
-    """Convert BridgeData V2 (raw -> numpy -> TFRecord, or raw -> TFRecord), inspect it, compute statistics."""
+    """Convert BridgeData V2 (raw -> numpy -> TFRecord, raw -> TFRecord, or the RLDS release -> TFRecord),
+    inspect it, compute statistics."""
     # TensorFlow's start-up notes (oneDNN, CPU instructions) would bury the progress bar; real errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -155,6 +170,36 @@ def raw_to_tfrecord_cmd(exact: bool, **kwargs: Any) -> None:
     _run(raw_to_tfrecord, mode=ResizeMode.EXACT if exact else ResizeMode.DRAFT, **kwargs)
 
 
+def _cameras(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    from bdv2.data_tools.rlds import parse_cameras
+
+    try:
+        return parse_cameras(value)
+    except DataToolsError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@data.command("rlds-to-tfrecord")
+@click.option("--input_path", "--input-path", "input_path", required=True,
+              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="A TFDS/RLDS dataset dir (dataset_info.json, features.json, shards), e.g. bridge_dataset/1.0.0.")
+@click.option("--output_path", "--output-path", "output_path", required=True,
+              type=click.Path(path_type=Path, file_okay=False))
+@click.option("--cameras", callback=_cameras, metavar="K", show_default="0",
+              help="The camera image_K that becomes observations/images0 (the schema holds one camera).")
+@click.option("--im_size", "--im-size", "im_size", type=int, default=None, show_default="the release's size",
+              help="Squash frames to im_size x im_size (antialiased Lanczos-3).")
+@click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
+              show_default="all cores", help="Threads that parse and decode episodes.")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
+def rlds_to_tfrecord_cmd(**kwargs: Any) -> None:
+    """RLDS/TFDS bridge_dataset -> <output>/<name>/[part<i>/]{train,val}/out.tfrecord (part dirs, one per input
+    shard, when a split has several), streaming, one Example per episode, without tensorflow-datasets."""
+    from bdv2.data_tools.rlds import rlds_to_tfrecord
+
+    _run(rlds_to_tfrecord, **kwargs)
+
+
 @data.command("sample")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--trajectories", default=4, show_default=True, help="Per dated directory.")
@@ -176,7 +221,7 @@ def sample_cmd(out: Path, trajectories: int, frames: int, seed: int) -> None:
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, help="Flag images of another size.")
 def inspect_cmd(path: Path, depth: int, im_size: int | None) -> None:
-    """Summarise a raw, numpy or TFRecord tree; flag what a trainer would choke on (exit 1 if anything)."""
+    """Summarise a raw, numpy, TFRecord or RLDS tree; flag what a trainer would choke on (exit 1 if anything)."""
     from bdv2.data_tools.summary import inspect_tree
 
     try:

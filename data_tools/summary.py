@@ -1,8 +1,10 @@
-"""`bdv2 data inspect` and `bdv2 data stats`: read a raw, numpy or TFRecord tree into light per-trajectory
+"""`bdv2 data inspect` and `bdv2 data stats`: read a raw, numpy, TFRecord or RLDS tree into light per-trajectory
 facts (lengths, image size, language, actions, states), summarise them, flag what a trainer would choke on,
 and compute the normalisation statistics the trainer reads.
 
-Raw trees are inspected without decoding images (pickles, file counts and one JPEG header per trajectory).
+Raw trees are inspected without decoding images (pickles, file counts and one JPEG header per trajectory);
+RLDS directories likewise (parsed Examples, one JPEG header per episode), with the last step's action dropped
+as the RLDS converter does.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class Inspection:
 
 
 def detect_kind(path: Path) -> str:
+    from bdv2.data_tools import rlds
+
+    # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
+    # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
+    if rlds.dataset_dirs(path):
+        return "rlds"
     if next(path.rglob("*.tfrecord"), None) is not None:
         return "tfrecord"
     if next(path.rglob("out.npy"), None) is not None:
@@ -75,6 +83,17 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
             state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
             yield TrajFacts(_rel_group(file, root), where, arrays["observations/images0"].shape[1:],
                             list(record["language"]), state, arrays["actions"])
+
+
+def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+    from bdv2.data_tools import rlds
+
+    for ep in rlds.iter_facts(root, problems=problems):
+        if len(ep.state) < 2:
+            problems.append(f"{ep.where}: {len(ep.state)} step(s), no transition (the converter skips it)")
+            continue
+        yield TrajFacts(f"{ep.dataset} {ep.split}", ep.where, ep.image_shape,
+                        ep.language, ep.state, ep.actions)
 
 
 def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
@@ -112,6 +131,8 @@ def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterat
     if not path.is_dir():
         raise InputLayoutError(f"{path}: not a directory")
     kind = detect_kind(path)
+    if kind == "rlds":
+        return kind, _iter_rlds(path, problems)
     if kind == "tfrecord":
         return kind, _iter_tfrecord(path, problems)
     if kind == "numpy":
@@ -139,7 +160,7 @@ def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
 
 
 def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel: bool = True) -> Inspection:
-    """Summarise a raw, numpy or TFRecord tree and list what a trainer would choke on."""
+    """Summarise a raw, numpy, TFRecord or RLDS tree and list what a trainer would choke on."""
     problems: list[str] = []
     kind, facts = iter_facts(path, depth, problems)
     result = Inspection(kind)

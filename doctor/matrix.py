@@ -66,6 +66,8 @@ class Row:
     """The packages this row adds to the one it extends (what a pip extra installs)."""
     known_warnings: tuple[str, ...] = ()
     """Warning ids accepted on this row (each explained in its verified_note): verify tolerates them."""
+    trainer: bool = False
+    """bdv2's own trainer runs on this row (verify then includes a training smoke run)."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
         where = f"rows[{i}]" + (f" (name '{t['name']}')" if isinstance(t, dict) and "name" in t else "")
         e = _Entry(path, where, t,
                    {"name", "title", "kind", "default", "extends", "python", "packages", "verified",
-                    "verified_note", "reason", "source", "known_warnings"},
+                    "verified_note", "reason", "source", "known_warnings", "trainer"},
                    {"name", "title", "kind", "packages", "verified", "reason", "source"})
         name = e.text("name")
         if name in by_name:
@@ -323,14 +325,16 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
             if extends not in by_name:
                 e.fail("extends", f"names no earlier row: {extends!r}")
             packages = {**by_name[extends].packages, **own}
-        default = t.get("default", False)
+        default, trainer = t.get("default", False), t.get("trainer", False)
         if not isinstance(default, bool):
             e.fail("default", "must be true or false")
+        if not isinstance(trainer, bool):
+            e.fail("trainer", "must be true or false")
         by_name[name] = Row(
             name=name, title=e.text("title"), kind=kind, python=e.spec("python", t.get("python", "")),
             packages=packages, verified=verified, verified_note=e.text("verified_note"),
             reason=e.text("reason"), source=e.text("source"), default=default, extends=extends,
-            own_packages=tuple(own), known_warnings=e.texts("known_warnings"),
+            own_packages=tuple(own), known_warnings=e.texts("known_warnings"), trainer=trainer,
         )
     defaults = [r for r in by_name.values() if r.default]
     if len(defaults) != 1:

@@ -1,0 +1,137 @@
+"""multi_train.yaml validation (one test per bad input, exact key in the message) and the matrix/runs expansion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import base_global, write_yaml
+
+from bdv2.trainer import config
+from bdv2.trainer.errors import ConfigError
+
+
+def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> config.Experiments:
+    return config.load(write_yaml(tmp_path / "multi_train.yaml", data), **kw)
+
+
+def _good(tfdata: Path, tmp_path: Path, **over: Any) -> dict[str, Any]:
+    return {"global": base_global(tfdata, tmp_path / "runs", **over),
+            "matrix": {"algos": ["gc_bc", "bc"], "tasks": ["kitchen", "sink"]}}
+
+
+def test_matrix_expands_algo_major(tfdata: Path, tmp_path: Path) -> None:
+    exp = _load(tmp_path, _good(tfdata, tmp_path))
+    assert [r.name for r in exp.runs] == ["gc_bc_kitchen", "gc_bc_sink", "bc_kitchen", "bc_sink"]
+    kitchen = exp.runs[0].task
+    assert len(kitchen.sources) == 1 and len(kitchen.sources[0].train_files) == 2  # both tasks under kitchen/
+    assert kitchen.metadata == str(tfdata / "metadata.json")
+    assert exp.runs[0].decay_steps == 1_000_000
+
+
+def test_runs_override_and_win_over_matrix(tfdata: Path, tmp_path: Path) -> None:
+    data = _good(tfdata, tmp_path, decay_steps_gc_bc=500)
+    data["runs"] = [
+        {"algo": "gc_bc", "task": "kitchen/put_carrot", "name": "short",
+         "config_overrides": {"config.batch_size": 4, "num_steps": 3}},
+        {"algo": "gc_ddpm_bc", "task": "sink"},
+    ]
+    exp = _load(tmp_path, data)
+    assert [r.name for r in exp.runs] == ["short", "gc_ddpm_bc_sink"]
+    assert exp.runs[0].settings.train_batch_size == 4 and exp.runs[0].settings.num_steps == 3
+    assert exp.runs[0].decay_steps == 500
+    assert exp.runs[1].settings.obs_horizon == 1 and exp.runs[1].settings.act_pred_horizon == 1
+    assert any("matrix: ignored" in n for n in exp.notes)
+
+
+def test_task_definitions_with_weights(tfdata: Path, tmp_path: Path) -> None:
+    data = _good(tfdata, tmp_path)
+    data["tasks"] = {"mix": {"include": ["kitchen/*", "sink"], "exclude": ["kitchen/open_*"],
+                             "sample_weights": [3, 1]}}
+    data["matrix"]["tasks"] = ["mix"]
+    task = _load(tmp_path, data).runs[0].task
+    assert [s.weight for s in task.sources] == [0.75, 0.25]
+    assert [Path(f).parts[-3] for f in task.sources[0].train_files] == ["put_carrot"]
+
+
+def test_only_keeps_named_runs_and_suggests(tfdata: Path, tmp_path: Path) -> None:
+    exp = _load(tmp_path, _good(tfdata, tmp_path))
+    assert [r.name for r in config.only(exp, ["bc_sink"]).runs] == ["bc_sink"]
+    with pytest.raises(ConfigError, match=r"(?s)--only: no run named 'bc_snk'.*did you mean 'bc_sink'"):
+        config.only(exp, ["bc_snk"])
+
+
+def _bad(tfdata: Path, tmp_path: Path, edit: Any) -> dict[str, Any]:
+    data = _good(tfdata, tmp_path)
+    edit(data)
+    return data
+
+
+BAD: list[Any] = [
+    pytest.param(lambda d: d.update(matirx=d["matrix"]), r"matirx: unknown key.*did you mean 'matrix'",
+                 id="unknown-top-key"),
+    pytest.param(lambda d: d["global"].update(train_bach_size=8),
+                 r"global\.train_bach_size: unknown key.*did you mean 'train_batch_size'", id="unknown-global-key"),
+    pytest.param(lambda d: d["global"].update(num_steps="many"), r"global\.num_steps: expected int, got str",
+                 id="wrong-type"),
+    pytest.param(lambda d: d["global"].update(num_steps="2e6"), r"global\.num_steps: .*YAML 1\.1 reads 1e6 as a "
+                 r"string.*write 2000000", id="yaml-1.1-float"),
+    pytest.param(lambda d: d["global"].update(use_proprio="yes please"), r"global\.use_proprio: expected bool",
+                 id="wrong-bool"),
+    pytest.param(lambda d: d["global"].update(log_interval=0), r"global\.log_interval: must be a positive",
+                 id="zero-interval"),
+    pytest.param(lambda d: d["global"].pop("data_root"), r"global\.data_root: missing", id="missing-data-root"),
+    pytest.param(lambda d: d["global"].update(data_root="/nonexistent/x"),
+                 r"global\.data_root: /nonexistent/x is not a directory", id="data-root-not-a-dir"),
+    pytest.param(lambda d: d["matrix"].update(tasks=["kitchn"]),
+                 r"matrix\.tasks\[0\]: no train/out\.tfrecord under .*kitchn.*did you mean 'kitchen'",
+                 id="task-without-data"),
+    pytest.param(lambda d: d["matrix"].update(algos=["gc_bcc"]),
+                 r"matrix\.algos\[0\]: unknown algorithm 'gc_bcc'.*did you mean 'gc_bc'", id="unknown-algo"),
+    pytest.param(lambda d: d["global"].update(encoder="resnet34"), r"global\.encoder: unknown value 'resnet34'",
+                 id="unknown-encoder"),
+    pytest.param(lambda d: d["global"].update(jax_platform_name="gpu", cuda_visible_devices="0,1,2"),
+                 r"global\.train_batch_size: 8 is not divisible by the 3 device", id="batch-vs-devices"),
+    pytest.param(lambda d: d["global"].update(xla_flags="--xla_force_host_platform_device_count=3"),
+                 r"global\.train_batch_size: 8 is not divisible by the 3 device", id="batch-vs-cpu-devices"),
+    pytest.param(lambda d: d["global"].update(metadata="missing.json"),
+                 r"global\.metadata: normalisation statistics .*missing\.json not found.*bdv2 data stats",
+                 id="missing-metadata"),
+    pytest.param(lambda d: d.update(runs=[{"algo": "bc", "task": "sink", "name": "x"},
+                                          {"algo": "gc_bc", "task": "sink", "name": "x"}]),
+                 r"runs\[1\]: run name 'x' is used twice", id="duplicate-run-name"),
+    pytest.param(lambda d: d.update(runs=[{"algo": "bc", "task": "sink", "extra_args": ["--x"]}]),
+                 r"runs\[0\]\.extra_args: unknown key", id="unknown-run-key"),
+    pytest.param(lambda d: d.update(runs=[{"algo": "bc", "task": "sink", "config_overrides": {"num_step": 3}}]),
+                 r"runs\[0\]\.config_overrides\.num_step: unknown setting.*did you mean 'num_steps'",
+                 id="unknown-override"),
+    pytest.param(lambda d: (d.update(tasks={"t": {"include": ["sink"], "sample_weights": [1, 2]}}),
+                                d["matrix"].update(tasks=["t"])),
+                 r"tasks\.t\.sample_weights: expected 1 positive numbers", id="bad-weights"),
+    pytest.param(lambda d: d.pop("matrix"), r"matrix: need either matrix", id="no-runs"),
+    pytest.param(lambda d: d.pop("global"), r"global: missing or empty", id="no-global"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD)
+def test_bad_config_names_file_and_key(tfdata: Path, tmp_path: Path, edit: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match="(?s)" + message) as info:
+        _load(tmp_path, _bad(tfdata, tmp_path, edit))
+    assert str(info.value).startswith(str(tmp_path / "multi_train.yaml"))
+
+
+def test_duplicate_key_is_rejected_with_lines(tmp_path: Path) -> None:
+    text = "global:\n  data_root: a\n  decay_steps_bc: 10\n  save_dir: b\n  decay_steps_bc: 10\nmatrix: {}\n"
+    with pytest.raises(ConfigError, match=r"decay_steps_bc: duplicate key at line 5 \(first at line 3\)"):
+        _load(tmp_path, text)
+
+
+def test_yaml_object_tags_are_not_constructed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        _load(tmp_path, "global: !!python/object/apply:os.system ['echo hi']\n")
+
+
+def test_run_roundtrips_through_json(tfdata: Path, tmp_path: Path) -> None:
+    run = _load(tmp_path, _good(tfdata, tmp_path)).runs[0]
+    assert config.Run.from_dict(run.to_dict()) == run

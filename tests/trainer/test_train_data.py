@@ -1,0 +1,131 @@
+"""The input pipeline on sample TFRecords: shapes, relabelling, normalisation, goals, chunking, augmentation,
+determinism (the resume guarantee) and a validation split smaller than one batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import base_global, write_yaml
+
+from bdv2.trainer import config, data
+
+
+@pytest.fixture(scope="module")
+def tf() -> Any:
+    data.hide_gpus_from_tf()
+    import tensorflow as tf
+
+    return tf
+
+
+def _run(tfdata: Path, tmp_path: Path, algo: str = "gc_bc", **over: Any) -> config.Run:
+    y = write_yaml(tmp_path / "m.yaml", {"global": base_global(tfdata, tmp_path / "runs", **over),
+                                         "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
+    return config.load(y).runs[0]
+
+
+def test_binarize_gripper_matches_the_original(tf: Any) -> None:
+    raw = tf.constant([1, 1, 1, 0.5, 0, 0, 0.6, 1, 0.5], tf.float32)
+    np.testing.assert_allclose(data.binarize_gripper(raw).numpy(), [1, 1, 1, 0, 0, 0, 1, 1, 0.5])
+
+
+def _toy_traj(tf: Any, length: int = 6) -> dict[str, Any]:
+    idx = tf.cast(tf.range(length), tf.float32)[:, None] * tf.ones([1, 7])  # proprio row t = t
+    img = tf.zeros([length, 4, 4, 3], tf.uint8)
+    return {"observations": {"image": img, "proprio": idx}, "next_observations": {"image": img, "proprio": idx + 1},
+            "actions": idx * 10, "terminals": tf.zeros([length], tf.bool)}
+
+
+def test_relabel_and_normalise(tf: Any) -> None:
+    meta = data.Metadata(np.full(7, 1.0, np.float32), np.full(7, 2.0, np.float32),
+                         np.zeros(7, np.float32), np.full(7, 4.0, np.float32))
+    traj = data.normalise(data.relabel_actions(_toy_traj(tf)), meta)
+    actions = traj["actions"].numpy()
+    np.testing.assert_allclose(actions[:, :6], 0.0)  # delta 1 -> (1 - 1) / 2
+    np.testing.assert_allclose(actions[:, 6], [-0.5, 0, 0, 0, 0, 0])  # 0, 10, 20.. -> {0, 1} -> (g - 1) / 2
+    np.testing.assert_allclose(traj["observations"]["proprio"].numpy()[:, 0], np.arange(6) / 4.0)  # own stats
+
+
+def test_zero_std_does_not_divide_by_zero(tmp_path: Path) -> None:
+    p = tmp_path / "m.json"
+    p.write_text('{"action": {"mean": [0,0,0,0,0,0,0], "std": [0,1,1,1,1,1,1]},'
+                 ' "proprio": {"mean": [0,0,0,0,0,0,0], "std": [1,1,1,1,1,1,0]}}')
+    meta = data.Metadata.load(p)
+    assert meta.action_std[0] == 1.0 and meta.proprio_std[6] == 1.0
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "last_state_upweighted"])
+def test_goal_relabeling_picks_future_states(tf: Any, strategy: str) -> None:
+    traj = data.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 0.0)
+    goal_index = traj["goals"]["proprio"].numpy()[:, 0] - 1  # next_obs row g holds g + 1
+    t = np.arange(10)
+    assert (goal_index[:-1] > t[:-1]).all() and goal_index[-1] == 9  # strictly future; the last reaches itself
+    np.testing.assert_array_equal(traj["rewards"].numpy(), np.where(goal_index == t, 0, -1))
+    reached = data.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 1.0)
+    np.testing.assert_array_equal(reached["rewards"].numpy(), 0)
+
+
+def test_chunking_pads_at_the_edges(tf: Any) -> None:
+    traj = data.chunk(_toy_traj(tf, 5), obs_horizon=2, act_pred_horizon=3)
+    assert traj["actions"].shape == (5, 3, 7) and traj["observations"]["image"].shape == (5, 2, 4, 4, 3)
+    np.testing.assert_array_equal(traj["actions"].numpy()[:, :, 0] / 10, [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4],
+                                                                          [4, 4, 4]])
+    np.testing.assert_array_equal(traj["observations"]["proprio"].numpy()[:, :, 0], [[0, 0], [0, 1], [1, 2], [2, 3],
+                                                                                     [3, 4]])
+
+
+def test_augmentation_shares_one_draw(tf: Any) -> None:
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.integers(0, 255, (16, 16, 3)), tf.uint8)
+    tr = {"observations": {"image": image}, "next_observations": {"image": image}, "goals": {"image": image}}
+    out = data.augment(tf.constant(7, tf.int64), tr)
+    assert out["goals"]["image"].dtype == tf.uint8 and out["goals"]["image"].shape == (16, 16, 3)
+    assert not np.array_equal(out["observations"]["image"].numpy(), image.numpy())
+    np.testing.assert_array_equal(out["observations"]["image"].numpy(), out["goals"]["image"].numpy())
+
+
+def test_batches_shapes_and_normalisation(tfdata: Path, tmp_path: Path) -> None:
+    run = _run(tfdata, tmp_path, augment=False)
+    batch = next(data.train_iterator(run))
+    assert batch["observations"]["image"].shape == (8, 16, 16, 3) and batch["observations"]["image"].dtype == np.uint8
+    assert batch["goals"]["image"].shape == (8, 16, 16, 3)
+    assert batch["actions"].shape == (8, 7) and batch["observations"]["proprio"].shape == (8, 7)
+    assert set(np.unique(batch["actions"][:, 6])) <= {-1.0, 1.0}  # binarised gripper, (g - 0.5) / 0.5
+    assert 0.5 < batch["actions"][:, :6].mean() < 3.5  # steps of 0.02 +- 0.01 with std 0.01 -> about 2
+
+
+def test_chunked_batches_for_ddpm(tfdata: Path, tmp_path: Path) -> None:
+    batch = next(data.train_iterator(_run(tfdata, tmp_path, algo="gc_ddpm_bc")))
+    assert batch["observations"]["image"].shape == (8, 1, 16, 16, 3)
+    assert batch["observations"]["proprio"].shape == (8, 1, 7) and batch["actions"].shape == (8, 1, 7)
+    assert batch["goals"]["image"].shape == (8, 16, 16, 3)
+
+
+def test_pipeline_is_deterministic_so_resume_sees_the_same_batches(tfdata: Path, tmp_path: Path) -> None:
+    run = _run(tfdata, tmp_path)  # augmentation on
+    full = data.train_iterator(run)
+    expected = [next(full) for _ in range(5)][3:]
+    resumed = data.train_iterator(run, start_step=3)
+    for want in expected:
+        got = next(resumed)
+        np.testing.assert_array_equal(got["observations"]["image"], want["observations"]["image"])
+        np.testing.assert_array_equal(got["actions"], want["actions"])
+
+
+def test_weighted_sampling_follows_the_weights(tfdata: Path, tmp_path: Path) -> None:
+    data_ = {"global": base_global(tfdata, tmp_path / "runs", augment=False, train_batch_size=64),
+             "tasks": {"mix": {"include": ["kitchen", "sink"], "sample_weights": [0.99, 0.01]}},
+             "matrix": {"algos": ["bc"], "tasks": ["mix"]}}
+    run = config.load(write_yaml(tmp_path / "w.yaml", data_)).runs[0]
+    batch = next(data.train_iterator(run))
+    assert batch["actions"].shape == (64, 7)
+
+
+def test_val_split_smaller_than_a_batch(tfdata: Path, tmp_path: Path) -> None:
+    run = _run(tfdata, tmp_path, val_batch_size=64)  # kitchen val: 2 trajectories x 8 steps = 16 rows
+    batches = list(data.val_batches(run, devices=1, limit=None))
+    assert [len(b["actions"]) for b in batches] == [16]
+    assert [len(b["actions"]) for b in data.val_batches(run, devices=3, limit=None)] == [15]  # trimmed to devices

@@ -1,0 +1,105 @@
+"""The launcher: the environment given to each child, a failed run diagnosed in the summary, --fail-fast,
+and one real child process end to end."""
+
+from __future__ import annotations
+
+import io
+import stat
+from pathlib import Path
+from typing import Any
+
+from conftest import base_global, write_yaml
+from rich.console import Console
+
+from bdv2.doctor.findings import EnvOp, EnvOpKind
+from bdv2.trainer import config, launch
+
+FAKE_WORKER = """#!/bin/sh
+# Stands in for `python -m bdv2.trainer.worker RUN_JSON`: records its environment, fails for runs named *bad*.
+dir=$(dirname "$3")
+env > "$dir/env.txt"
+case "$dir" in
+  *bad*) echo "Traceback (most recent call last):"
+         echo "AttributeError: module 'ml_dtypes' has no attribute 'float8_e3m4'"; exit 1 ;;
+esac
+echo '{"status": "finished", "steps": 20, "train_loss": 1.5, "val_loss": 1.7, "checkpoint": "ck/20"}' \
+  > "$dir/summary.json"
+"""
+
+
+def _fake_python(tmp_path: Path) -> str:
+    p = tmp_path / "fake-python"
+    p.write_text(FAKE_WORKER)
+    p.chmod(p.stat().st_mode | stat.S_IXUSR)
+    return str(p)
+
+
+def _exp(tfdata: Path, tmp_path: Path, runs: list[dict[str, Any]], **over: Any) -> config.Experiments:
+    data = {"global": base_global(tfdata, tmp_path / "runs", **over), "runs": runs}
+    return config.load(write_yaml(tmp_path / "m.yaml", data))
+
+
+def _settings(**kw: Any) -> config.Settings:
+    return config.Settings(data_root="d", save_dir="s", **kw)
+
+
+DOCTOR_OPS = (EnvOp(EnvOpKind.PREPEND, "LD_LIBRARY_PATH", "/site/nvidia/cudnn/lib"),
+              EnvOp(EnvOpKind.REMOVE, "LD_LIBRARY_PATH", "/usr/local/cuda-11/lib64"),
+              EnvOp(EnvOpKind.SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1"))
+ENVIRON = {"LD_LIBRARY_PATH": "/usr/local/cuda-11/lib64:/opt/lib", "XLA_FLAGS": "--xla_dump_to=/tmp/d",
+           "JAX_PLATFORM_NAME": "gpu", "HOME": "/home/u"}
+
+
+def test_child_env_carries_doctor_repairs_and_yaml_keys() -> None:
+    s = _settings(cuda_visible_devices="1,2", xla_flags="--xla_gpu_autotune_level=0", jax_platform_name="gpu")
+    env = launch.child_env(s, ENVIRON, DOCTOR_OPS)
+    assert env["LD_LIBRARY_PATH"] == "/site/nvidia/cudnn/lib:/opt/lib"  # the doctor's prepend and removal
+    assert env["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/d", "--xla_gpu_force_compilation_parallelism=1",
+                                        "--xla_gpu_autotune_level=0"]  # merged, the user's own flag kept
+    assert env["CUDA_VISIBLE_DEVICES"] == "1,2" and env["JAX_PLATFORMS"] == "cuda"
+    assert "JAX_PLATFORM_NAME" not in env and env["HOME"] == "/home/u"
+    assert ENVIRON["LD_LIBRARY_PATH"] == "/usr/local/cuda-11/lib64:/opt/lib"  # the parent's env is untouched
+
+
+def test_use_pip_cuda_libs_false_drops_only_the_injection() -> None:
+    env = launch.child_env(_settings(use_pip_cuda_libs=False), ENVIRON, DOCTOR_OPS)
+    assert env["LD_LIBRARY_PATH"] == "/opt/lib"  # the harmful entry still goes; nothing is injected
+    assert "CUDA_VISIBLE_DEVICES" not in env and "JAX_PLATFORMS" not in env
+
+
+def test_failed_run_is_diagnosed_and_others_go_on(tfdata: Path, tmp_path: Path) -> None:
+    exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_run"},
+                                  {"algo": "gc_bc", "task": "sink", "name": "good_run"}],
+               cuda_visible_devices="", xla_flags="--xla_force_host_platform_device_count=2")
+    pre = launch.Preflight(env_ops=DOCTOR_OPS[:1])
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    outcomes = launch.launch(exp, pre, console=console, python=_fake_python(tmp_path), environ=ENVIRON)
+    assert [o.status for o in outcomes] == ["failed", "finished"]
+    assert outcomes[1].steps == 20 and outcomes[1].val_loss == 1.7
+    assert "sig-tensorstore-float8-e3m4" in [f.id for f in outcomes[0].diagnosis]
+    launch.render_summary(outcomes, console)
+    text = out.getvalue()
+    assert "ml-dtypes is older than 0.5.0" in text and "fix:" in text and "good_run" in text
+    env = dict(line.split("=", 1) for line in (tmp_path / "runs/good_run/env.txt").read_text().splitlines()
+               if "=" in line)
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["JAX_PLATFORMS"] == "cpu"
+    assert env["LD_LIBRARY_PATH"].startswith("/site/nvidia/cudnn/lib:")
+    assert "--xla_force_host_platform_device_count=2" in env["XLA_FLAGS"]
+
+
+def test_fail_fast_skips_the_rest(tfdata: Path, tmp_path: Path) -> None:
+    exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_one"},
+                                  {"algo": "bc", "task": "kitchen", "name": "next"}])
+    outcomes = launch.launch(exp, launch.Preflight(), fail_fast=True, python=_fake_python(tmp_path),
+                             console=Console(file=io.StringIO()))
+    assert [o.status for o in outcomes] == ["failed", "skipped"]
+
+
+def test_real_child_process_trains(tfdata: Path, tmp_path: Path) -> None:
+    exp = _exp(tfdata, tmp_path, [{"algo": "gc_bc", "task": "sink"}], num_steps=6, log_interval=3,
+               eval_interval=6, save_interval=6)
+    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    assert outcome.status == "finished", Path(outcome.log).read_text()[-2000:]
+    assert outcome.steps == 6 and outcome.checkpoint.endswith("/6") and outcome.train_loss is not None
+    assert "step 6/6" in Path(outcome.log).read_text()

@@ -1,0 +1,90 @@
+"""`bdv2 train` and `bdv2 demo`: parse options, call one library function, render, exit.
+
+Importing this module imports neither jax, TensorFlow nor numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+
+from bdv2.trainer.errors import TrainerError
+
+if TYPE_CHECKING:
+    from bdv2.trainer.config import Experiments
+    from bdv2.trainer.launch import Preflight
+
+TRAIN_EXAMPLES = """
+\b
+Examples:
+  bdv2 train --config multi_train.yaml --dry-run     the expanded runs, their settings and environment
+  bdv2 train --config multi_train.yaml               every run, one after another; a summary at the end
+  bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
+  bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
+\b
+Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors), 2 usage error.
+"""
+
+
+@click.command("train", epilog=TRAIN_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A multi_train.yaml (global: + matrix: or runs:).")
+@click.option("--dry-run", is_flag=True, help="Print the expanded runs with resolved settings and environment.")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this run (repeatable).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from each run's latest checkpoint; --no-resume renames an old run dir aside.")
+@click.option("--force", is_flag=True, help="Launch even when the doctor's preflight finds errors.")
+@click.option("--parallel", is_flag=True, help="One run per GPU of cuda_visible_devices at a time.")
+@click.option("--fail-fast", is_flag=True, help="Stop launching runs after the first failure.")
+def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, force: bool, parallel: bool,
+          fail_fast: bool) -> None:
+    """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
+    from bdv2.trainer import config, launch
+
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        exp = config.only(config.load(config_file), only)
+    except TrainerError as e:
+        raise click.ClickException(str(e)) from e
+    pre = launch.doctor_preflight()
+    if dry_run:
+        launch.render_preflight(pre, console)
+        launch.render_dry_run(exp, pre, console, os.environ)
+        return
+    sys.exit(run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel, fail_fast=fail_fast))
+
+
+def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
+                    parallel: bool, fail_fast: bool) -> int:
+    """Preflight verdict, the runs, the summary; the exit code."""
+    from bdv2.trainer import launch
+
+    launch.render_preflight(pre, console)
+    if pre.errors and not force:
+        console.print(f"[red]preflight: {len(pre.errors)} error(s) above; nothing launched[/] "
+                      "(fix them, or pass --force to launch anyway)")
+        return 1
+    for note in exp.notes:
+        console.print(f"note: {note}")
+    outcomes = launch.launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console)
+    launch.render_summary(outcomes, console)
+    return 0 if all(o.status == "finished" for o in outcomes) else 1
+
+
+@click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A new or empty folder for the sample data, the runs and the loss-curve PNG.")
+@click.option("--steps", type=int, default=None, help="Steps per run (default: the example config's).")
+def demo(out: Path, steps: int | None) -> None:
+    """The main job end to end on the built-in sample data: doctor, sample, convert, stats, train, plot."""
+    from bdv2.trainer.demo import run_demo
+
+    try:
+        sys.exit(run_demo(out, Console(highlight=False, soft_wrap=True), steps=steps))
+    except TrainerError as e:
+        raise click.ClickException(str(e)) from e

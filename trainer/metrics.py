@@ -1,0 +1,112 @@
+"""Where metrics go: metrics.jsonl and TensorBoard always, W&B when a project is configured.
+
+TensorBoard event files are written as TFRecords of `Event` protos with TensorFlow's own protobufs, so the
+`tensorboard` package is only needed to *view* them. W&B never blocks or fails a run: without credentials it
+logs offline (sync later with `wandb sync`), and any error disables it with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import netrc
+import os
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(workdir: Path) -> list[dict[str, Any]]:
+    path = workdir / METRICS_FILE
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a kill
+    return out
+
+
+def truncate_after(workdir: Path, step: int) -> None:
+    """Drop records past ``step``: after a resume from checkpoint ``step`` they are redone, not duplicated."""
+    records = [r for r in read_metrics(workdir) if r.get("step", 0) <= step]
+    (workdir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _wandb_mode() -> str:
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        return "online" if netrc.netrc().authenticators("api.wandb.ai") else "offline"
+    except (OSError, netrc.NetrcParseError):
+        return "offline"
+
+
+class MetricWriter:
+    """Writes {step, split, **scalars}; the only code here that touches files, TensorBoard or W&B."""
+
+    def __init__(self, workdir: Path, run_name: str, config: Mapping[str, Any], wandb_project: str | None) -> None:
+        import tensorflow as tf
+
+        self.workdir = workdir
+        self._jsonl = open(workdir / METRICS_FILE, "a")  # noqa: SIM115 - closed in close()
+        tb_dir = workdir / "tensorboard"
+        tb_dir.mkdir(exist_ok=True)
+        self._tb = tf.io.TFRecordWriter(str(tb_dir / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"))
+        self._event(file_version="brain.Event:2")
+        self._wandb: Any = None
+        self.warnings: list[str] = []
+        if wandb_project:
+            self._start_wandb(wandb_project, run_name, config)
+
+    def _start_wandb(self, project: str, name: str, config: Mapping[str, Any]) -> None:
+        try:
+            import wandb
+
+            mode = _wandb_mode()
+            self._wandb = wandb.init(project=project, name=name, config=dict(config), dir=str(self.workdir),
+                                     mode=mode, resume="allow", id=name,
+                                     settings=wandb.Settings(init_timeout=30, silent=True))
+            if mode == "offline":
+                self.warnings.append(f"W&B: no credentials found, logging offline to {self.workdir}/wandb "
+                                     "(upload later with `wandb sync`)")
+        except Exception as e:  # W&B must never stop a run, whatever goes wrong inside it
+            self.warnings.append(f"W&B disabled: {type(e).__name__}: {e}")
+            self._wandb = None
+
+    def _event(self, **kwargs: Any) -> None:
+        from tensorflow.core.util import event_pb2
+
+        self._tb.write(event_pb2.Event(wall_time=time.time(), **kwargs).SerializeToString())
+
+    def write(self, step: int, split: str, scalars: Mapping[str, float]) -> None:
+        from tensorflow.core.framework import summary_pb2
+
+        values = {k: float(v) for k, v in scalars.items()}
+        self._jsonl.write(json.dumps({"step": step, "split": split, "time": time.time(), **values}) + "\n")
+        self._jsonl.flush()
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=f"{split}/{k}", simple_value=v)
+                                             for k, v in values.items()])
+        self._event(step=step, summary=summary)
+        self._tb.flush()
+        if self._wandb is not None:
+            try:
+                self._wandb.log({f"{split}/{k}": v for k, v in values.items()}, step=step)
+            except Exception as e:  # see _start_wandb
+                self.warnings.append(f"W&B disabled: {type(e).__name__}: {e}")
+                self._wandb = None
+
+    def close(self) -> None:
+        self._jsonl.close()
+        self._tb.close()
+        if self._wandb is not None:
+            with contextlib.suppress(Exception):  # see _start_wandb
+                self._wandb.finish()

@@ -1,0 +1,251 @@
+"""Flax modules of the original agents (reference §4.1): the ResNet-v1 "bridge" encoder, a tiny encoder for
+tests and the CPU demo, the (goal-conditioned) encoding wrapper with early goal concatenation, MLP heads,
+the Gaussian policy and the diffusion score network.
+
+Module and parameter names follow jaxrl_m where it matters for reading its checkpoints (conv_init,
+norm_init, conv_proj, norm_proj, FourierFeatures kernel).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Obs = dict[str, Array]
+
+
+def _import_distrax() -> ModuleType:
+    """distrax, importable whether or not TensorFlow is loaded already.
+
+    distrax imports TFP's JAX substrate; TFP's top-level __init__ sees TensorFlow in sys.modules and then
+    force-loads its TF modules, which need `tf_keras` (ModuleNotFoundError without it). The JAX substrate
+    never uses them, so TensorFlow is hidden from that one check while distrax is imported.
+    """
+    tf = sys.modules.pop("tensorflow", None)
+    try:
+        import distrax
+    finally:
+        if tf is not None:
+            sys.modules["tensorflow"] = tf
+    return distrax
+
+
+distrax = _import_distrax()
+
+
+def flatten_proprio(proprio: Array) -> Array:
+    """(B, P), (B, 1, P) or (B, T, P) -> (B, T * P), so it concatenates with a (B, F) encoding (the fork's fix
+    for "Cannot concatenate arrays with different numbers of dimensions: got (B, F), (B, 1, P)")."""
+    return proprio.reshape(proprio.shape[0], -1)
+
+
+class AddSpatialCoordinates(nn.Module):
+    """Two channels holding the pixel's (y, x) position in [-1, 1]."""
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        h, w = x.shape[-3:-1]
+        grid = jnp.stack(jnp.meshgrid(jnp.linspace(-1, 1, h), jnp.linspace(-1, 1, w), indexing="ij"), -1)  # [H, W, 2]
+        return jnp.concatenate([x, jnp.broadcast_to(grid, (*x.shape[:-1], 2)).astype(x.dtype)], -1)
+
+
+def _conv(features: int, kernel: int, strides: int = 1, name: str | None = None) -> nn.Conv:
+    return nn.Conv(features, (kernel, kernel), (strides, strides), use_bias=False,
+                   kernel_init=nn.initializers.kaiming_normal(), name=name)
+
+
+def _norm(name: str | None = None) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=4, epsilon=1e-5, name=name)
+
+
+class ResNetBlock(nn.Module):
+    filters: int
+    strides: int = 1
+    act: Callable[[Array], Array] = nn.swish
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        residual = x
+        y = self.act(_norm()(_conv(self.filters, 3, self.strides)(x)))
+        y = _norm()(_conv(self.filters, 3)(y))
+        if residual.shape != y.shape:
+            residual = _norm("norm_proj")(_conv(self.filters, 1, self.strides, "conv_proj")(residual))
+        return self.act(residual + y)
+
+
+class ResNetEncoder(nn.Module):
+    """ResNet-v1 with GroupNorm(4) and swish; (3, 4, 6, 3) stages = resnetv1-34-bridge. uint8 images in,
+    [N, 8 * num_filters] average-pooled features out."""
+
+    stage_sizes: Sequence[int] = (3, 4, 6, 3)
+    num_filters: int = 64
+    add_spatial_coordinates: bool = True
+
+    @nn.compact
+    def __call__(self, image: Array) -> Array:
+        x = image.astype(jnp.float32) / 127.5 - 1.0  # [N, S, S, C]
+        if self.add_spatial_coordinates:
+            x = AddSpatialCoordinates()(x)  # [N, S, S, C + 2]
+        x = nn.Conv(self.num_filters, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], use_bias=False,
+                    kernel_init=nn.initializers.kaiming_normal(), name="conv_init")(x)
+        x = nn.swish(_norm("norm_init")(x))
+        x = nn.max_pool(x, (3, 3), (2, 2), padding="SAME")  # [N, S/4, S/4, 64]
+        for i, size in enumerate(self.stage_sizes):
+            for j in range(size):
+                x = ResNetBlock(self.num_filters * 2**i, strides=2 if i > 0 and j == 0 else 1)(x)
+        return jnp.mean(x, axis=(-3, -2))  # [N, 512] for the bridge encoder
+
+
+class TinyEncoder(nn.Module):
+    """Three strided convs: seconds per hundred steps on a laptop CPU, for tests and the demo."""
+
+    features: Sequence[int] = (16, 32, 64)
+    add_spatial_coordinates: bool = True
+
+    @nn.compact
+    def __call__(self, image: Array) -> Array:
+        x = image.astype(jnp.float32) / 127.5 - 1.0  # [N, S, S, C]
+        if self.add_spatial_coordinates:
+            x = AddSpatialCoordinates()(x)
+        for f in self.features:
+            x = nn.swish(_norm()(_conv(f, 3, 2)(x)))  # halves S each time
+        return jnp.mean(x, axis=(-3, -2))  # [N, features[-1]]
+
+
+def make_encoder(name: str) -> nn.Module:
+    if name == "resnetv1-34-bridge":
+        return ResNetEncoder()
+    if name == "tiny":
+        return TinyEncoder()
+    raise ValueError(f"unknown encoder {name!r}")  # config.py validates the name first
+
+
+class Encoding(nn.Module):
+    """Observation (+ goal, concatenated on channels before the encoder: "early goal concat") -> features.
+
+    A history axis [B, h, S, S, 3] is folded into the batch (goal repeated per frame) and the features
+    re-flattened to [B, h * F]; proprio, when used, is flattened and appended.
+    """
+
+    encoder: nn.Module
+    goal_conditioned: bool
+    use_proprio: bool = False
+
+    @nn.compact
+    def __call__(self, obs: Obs, goals: Obs | None = None) -> Array:
+        image = obs["image"]  # [B, S, S, 3] or [B, h, S, S, 3]
+        batch = image.shape[0]
+        frames = image.shape[1] if image.ndim == 5 else 1
+        image = image.reshape(batch * frames, *image.shape[-3:])  # [B * h, S, S, 3]
+        if self.goal_conditioned:
+            assert goals is not None, "goal-conditioned encoding needs goals"
+            goal = jnp.repeat(goals["image"], frames, axis=0)  # [B * h, S, S, 3]
+            image = jnp.concatenate([image, goal], axis=-1)  # [B * h, S, S, 6]
+        features = self.encoder(image).reshape(batch, -1)  # [B, h * F]
+        if self.use_proprio:
+            features = jnp.concatenate([features, flatten_proprio(obs["proprio"])], axis=-1)  # [B, h * F + T * P]
+        return features
+
+
+class MLP(nn.Module):
+    hidden_dims: Sequence[int]
+    dropout: float = 0.0
+    activate_final: bool = True
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        for i, size in enumerate(self.hidden_dims):
+            x = nn.Dense(size, kernel_init=nn.initializers.xavier_uniform())(x)
+            if i + 1 < len(self.hidden_dims) or self.activate_final:
+                if self.dropout > 0:
+                    x = nn.Dropout(self.dropout)(x, deterministic=not train)
+                if self.layer_norm:
+                    x = nn.LayerNorm()(x)
+                x = nn.swish(x)
+        return x
+
+
+class GaussianPolicy(nn.Module):
+    """means = Dense(MLP(encoding)); a fixed std of 1 (the configs' fixed_std), so -log p is MSE + constant."""
+
+    encoding: Encoding
+    hidden_dims: Sequence[int]
+    action_dim: int
+    dropout: float = 0.1
+    fixed_std: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs: Obs, goals: Obs | None = None, train: bool = False) -> Any:  # distrax.Distribution
+        x = MLP(self.hidden_dims, self.dropout, activate_final=True)(self.encoding(obs, goals), train)
+        means = nn.Dense(self.action_dim, kernel_init=nn.initializers.xavier_uniform())(x)  # [B, A]
+        return distrax.MultivariateNormalDiag(means, jnp.full_like(means, self.fixed_std))
+
+
+class FourierFeatures(nn.Module):
+    output_size: int = 32
+
+    @nn.compact
+    def __call__(self, t: Array) -> Array:
+        kernel = self.param("kernel", nn.initializers.normal(0.2), (self.output_size // 2, t.shape[-1]))
+        f = 2 * jnp.pi * t @ kernel.T  # [B, output_size / 2]
+        return jnp.concatenate([jnp.cos(f), jnp.sin(f)], axis=-1)  # [B, output_size]
+
+
+class MLPResNetBlock(nn.Module):
+    features: int
+    dropout: float
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        residual = x
+        if self.dropout > 0:
+            x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = nn.LayerNorm()(x)
+        x = nn.Dense(self.features)(nn.swish(nn.Dense(self.features * 4)(x)))  # [B, 4F] -> [B, F]
+        if residual.shape != x.shape:
+            residual = nn.Dense(self.features)(residual)
+        return residual + x
+
+
+class MLPResNet(nn.Module):
+    num_blocks: int
+    out_dim: int
+    hidden_dim: int = 256
+    dropout: float = 0.1
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        x = nn.Dense(self.hidden_dim)(x)
+        for _ in range(self.num_blocks):
+            x = MLPResNetBlock(self.hidden_dim, self.dropout)(x, train)
+        return nn.Dense(self.out_dim)(nn.swish(x))
+
+
+class ScoreActor(nn.Module):
+    """The DDPM noise predictor: eps_hat(obs, goal, noisy actions, t) (reference §4.2, gc_ddpm_bc)."""
+
+    encoding: Encoding
+    action_size: int
+    """act_pred_horizon * action_dim"""
+    time_dim: int = 32
+    num_blocks: int = 3
+    dropout: float = 0.1
+
+    @nn.compact
+    def __call__(self, obs: Obs, goals: Obs | None, noisy: Array, t: Array, train: bool = False) -> Array:
+        cond = FourierFeatures(self.time_dim)(t.astype(jnp.float32))  # [B, 32]
+        cond = MLP((2 * self.time_dim, self.time_dim), activate_final=False)(cond, train)  # [B, 32]
+        x = jnp.concatenate([cond, self.encoding(obs, goals), noisy], axis=-1)  # [B, 32 + F + k * 7]
+        return MLPResNet(self.num_blocks, self.action_size, dropout=self.dropout)(x, train)  # [B, k * 7]
+
+
+def count_params(params: Any) -> int:
+    return sum(x.size for x in jax.tree.leaves(params))

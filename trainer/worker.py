@@ -1,0 +1,38 @@
+"""The child process of one run: `python -m bdv2.trainer.worker <workdir>/run.json`.
+
+It trains, prints one progress line per log step, and exits 0 (finished) or 1 (failed; the message or the
+traceback is the last thing in the log, where the launcher's diagnosis reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    from bdv2.trainer.config import Run
+    from bdv2.trainer.errors import TrainerError
+    from bdv2.trainer.loop import train_and_evaluate
+
+    run = Run.from_dict(json.loads(Path(argv[0]).read_text()))
+    start = time.perf_counter()
+
+    def report(step: int, total: int, rate: float) -> None:
+        print(f"[{run.name}] step {step}/{total}  {rate:.2f} steps/s  {time.perf_counter() - start:.0f} s",
+              flush=True)
+
+    try:
+        result = train_and_evaluate(run, run.workdir, report=report)
+    except TrainerError as e:
+        print(f"bdv2 train: {run.name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(f"[{run.name}] {result.status} after {result.steps} steps, train loss {result.train_loss}, "
+          f"val loss {result.val_loss}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
