@@ -81,6 +81,8 @@ def main() -> None:
               help="Diagnose a log or traceback file ('-' for stdin) alone.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema 1).")
 @click.option("--markdown", is_flag=True, help="Print a Markdown report for a bug report.")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="Check that the training batch N divides over the GPUs this process will see.")
 @click.option("--strict", is_flag=True, help="Warnings also make the exit code 1.")
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence, sources and timings.")
 @click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -93,7 +95,7 @@ def main() -> None:
 @click.option("--undo", is_flag=True, help="Restore the files and package versions from before the first --fix.")
 # <<< --fix options <<<
 def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path | None, deep: bool, timeout: float,
-           log_file: IO[str] | None, as_json: bool, markdown: bool, strict: bool, verbose: bool,
+           log_file: IO[str] | None, as_json: bool, markdown: bool, batch_size: int | None, strict: bool, verbose: bool,
            matrix_file: Path | None, fix: bool, dry_run: bool, print_env: bool, yes: bool, undo: bool) -> None:
     """Check the installed JAX/TF/TFP/CUDA stack against compat_matrix.toml and say how to fix it."""
     if as_json and markdown:
@@ -117,7 +119,8 @@ def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path |
             findings = diagnose_log(log_file.read(), matrix, name=name)
             snap, timings = None, {}
         else:
-            ex = examine(python=python, snapshot_file=snapshot_file, deep=deep, matrix=matrix, timeout=timeout)
+            ex = examine(python=python, snapshot_file=snapshot_file, deep=deep, matrix=matrix, timeout=timeout,
+                         batch_size=batch_size)
             snap, findings, timings = ex.snapshot, ex.findings, ex.timings
             if save_snapshot:
                 snap.save(save_snapshot)

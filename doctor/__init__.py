@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .collect import collect, resolve_python
@@ -35,8 +35,11 @@ class Examination:
 
 
 def examine(python: str | None = None, snapshot_file: Path | None = None, deep: bool = False,
-            matrix: Matrix | None = None, timeout: float = 120.0) -> Examination:
-    """Collect (or load) a snapshot, optionally run the runtime probes, and diagnose it."""
+            matrix: Matrix | None = None, timeout: float = 120.0, batch_size: int | None = None) -> Examination:
+    """Collect (or load) a snapshot, optionally run the runtime probes, and diagnose it.
+
+    ``batch_size`` (the training batch) is checked against the number of GPUs the process will see.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     matrix = matrix or load_matrix()
@@ -49,6 +52,8 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
         exe = resolve_python(python) if python else sys.executable
         snap = snap.with_probes(run_probes(snap, exe, timeout=timeout))
         timings["deep"] = time.perf_counter() - t
+    if batch_size:
+        snap = replace(snap, system={**snap.system, "batch_size": batch_size})
     t = time.perf_counter()
     findings = diagnose(snap, matrix)
     timings["diagnose"] = time.perf_counter() - t

@@ -11,13 +11,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from . import probe_script
 from .errors import CollectError
 from .snapshot import Snapshot
-from .system import Runner, collect_system, run_command
+from .system import Runner, collect_system, nvml_python, run_command
 
 PROBE_TIMEOUT_S = 60.0
 
@@ -75,7 +76,12 @@ def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: P
     root = root or Path(os.environ.get("BDV2_SYSROOT", "/"))
     jaxlib: dict[str, Any] = next(
         (d for d in data.get("distributions", []) if d.get("name", "").lower() == "jaxlib"), {})
+    # NVML through whichever interpreter has nvidia-ml-py: the examined one, else the doctor's own.
+    target_py = str(data.get("python", {}).get("executable", ""))
+    own_sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    nvml = nvml_python([(target_py, d) for d in data.get("site_dirs", [])]
+                       + [(sys.executable, d) for d in own_sites])
     data["system"] = collect_system(data.get("env", {}), list(data.get("site_dirs", [])),
-                                    jaxlib.get("location", ""), runner=runner, root=root)
+                                    jaxlib.get("location", ""), runner=runner, root=root, nvml=nvml)
     data["collected_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return Snapshot.from_dict(data)

@@ -287,6 +287,21 @@ def check_cuda_tools(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding
     return out
 
 
+def _visible_gpus(snap: Snapshot) -> tuple[int, str]:
+    """How many GPUs a process started with this environment sees, and why we think so."""
+    cvd = snap.env.get("CUDA_VISIBLE_DEVICES")
+    gpus = snap.system.get("driver", {}).get("gpus", [])
+    if cvd is not None:
+        ids = [x for x in cvd.split(",") if x.strip()]
+        n = len(ids)
+        if "-1" in [x.strip() for x in ids]:  # CUDA stops at the first invalid id
+            n = [x.strip() for x in ids].index("-1")
+        if gpus:
+            n = min(n, len(gpus))
+        return n, f"CUDA_VISIBLE_DEVICES={cvd!r}" + (f" of {len(gpus)} GPU(s)" if gpus else "")
+    return len(gpus), f"{len(gpus)} GPU(s) reported by the driver"
+
+
 def check_env_vars(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
     env = snap.env
     out: list[Finding] = []
@@ -343,6 +358,15 @@ def check_env_vars(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
             "drop them (TensorFlow's own XLA parses XLA_FLAGS too and aborts on unknown names)",
             env_ops=(EnvOp(EnvOpKind.SET, "XLA_FLAGS", " ".join(keep)),) if keep else
             (EnvOp(EnvOpKind.UNSET, "XLA_FLAGS"),), severity=Severity.ERROR))
+    batch = snap.system.get("batch_size")
+    if batch:
+        devices, where = _visible_gpus(snap)
+        if devices and batch % devices:
+            fits = next(n for n in range(devices, 0, -1) if batch % n == 0)
+            out.append(_finding(
+                rule, f"batch size {batch} does not divide over the {devices} visible GPUs", [where],
+                f"use a batch that is a multiple of {devices}, or make {fits} GPU(s) visible "
+                f"(CUDA_VISIBLE_DEVICES={','.join(str(i) for i in range(fits))})", severity=Severity.ERROR))
     tf = snap.dist("tensorflow") or snap.dist("tensorflow-gpu")
     if tf is not None and gpu_jax and env.get("XLA_PYTHON_CLIENT_PREALLOCATE", "").lower() not in ("false", "0") \
             and env.get("TF_FORCE_GPU_ALLOW_GROWTH", "").lower() != "true":

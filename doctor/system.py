@@ -8,6 +8,7 @@ standing for `/`, the command runner), so tests build fake trees instead of patc
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
 import re
@@ -104,9 +105,43 @@ def driver_cuda(version: str) -> str:
     return ""
 
 
-def collect_driver(runner: Runner, root: Path, path: str | None = None) -> dict[str, Any]:
-    """Driver version, its CUDA, GPUs; the kernel module's version from /proc; the NVML error verbatim."""
+# Asked through NVML (nvidia-ml-py) in a subprocess: a broken driver can hang or crash the caller.
+_NVML_PROBE = """
+import json, pynvml
+pynvml.nvmlInit()
+v = pynvml.nvmlSystemGetDriverVersion()
+c = pynvml.nvmlSystemGetCudaDriverVersion()
+gpus = []
+for i in range(pynvml.nvmlDeviceGetCount()):
+    h = pynvml.nvmlDeviceGetHandleByIndex(i)
+    name = pynvml.nvmlDeviceGetName(h)
+    major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+    gpus.append({"name": name.decode() if isinstance(name, bytes) else name, "compute_cap": f"{major}.{minor}"})
+print(json.dumps({"version": v.decode() if isinstance(v, bytes) else v,
+                  "cuda": f"{c // 1000}.{c % 1000 // 10}", "gpus": gpus}))
+"""
+
+
+def _nvml(runner: Runner, python: str | None) -> dict[str, Any]:
+    if not python:
+        return {}
+    rc, out = runner([python, "-c", _NVML_PROBE])
+    lines = [ln for ln in out.strip().splitlines() if ln.startswith("{")]
+    if rc != 0 or not lines:
+        return {"nvml_error": out.strip()[-300:]} if "NVML" in out or "nvml" in out else {}
+    try:
+        data = json.loads(lines[-1])
+    except ValueError:
+        return {}
+    return {"version": data["version"], "cuda": data["cuda"], "gpus": data["gpus"], "source": "nvml"}
+
+
+def collect_driver(runner: Runner, root: Path, path: str | None = None,
+                   nvml_python: str | None = None) -> dict[str, Any]:
+    """Driver version, its CUDA, GPUs: from NVML (nvidia-ml-py) when ``nvml_python`` has it, else
+    nvidia-smi, else /proc; the kernel module's version from /proc; NVML's error verbatim."""
     info: dict[str, Any] = {}
+    nvml = _nvml(runner, nvml_python)
     proc = root / "proc" / "driver" / "nvidia" / "version"
     try:
         m = _KERNEL_RE.search(proc.read_text())
@@ -114,8 +149,12 @@ def collect_driver(runner: Runner, root: Path, path: str | None = None) -> dict[
             info["kernel_module"] = m.group(1)
     except OSError:
         pass
+    if nvml.get("version"):
+        info.update(nvml)
+    elif nvml.get("nvml_error"):
+        info["error"] = nvml["nvml_error"]
     smi = shutil.which("nvidia-smi", path=path)
-    if smi:
+    if smi and "version" not in info:
         rc, out = runner([smi, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"])
         if rc != 0 and "compute_cap" in out:  # drivers before the compute_cap field
             rc, out = runner([smi, "--query-gpu=driver_version,name", "--format=csv,noheader"])
@@ -134,7 +173,7 @@ def collect_driver(runner: Runner, root: Path, path: str | None = None) -> dict[
     if "version" not in info and "kernel_module" in info:
         info["version"] = info["kernel_module"]
         info.setdefault("source", "/proc/driver/nvidia/version")
-    if info.get("version"):
+    if info.get("version") and not info.get("cuda"):
         info["cuda"] = driver_cuda(info["version"])
     return info
 
@@ -174,14 +213,24 @@ def known_xla_flags(site_dirs: list[str], jaxlib_location: str) -> tuple[set[str
     return flags, (str(candidates[0]) if candidates else "")
 
 
+def nvml_python(candidates: list[tuple[str, str]]) -> str | None:
+    """The first (interpreter, site dir) pair whose site dir holds nvidia-ml-py (pynvml), by its files."""
+    for py, site in candidates:
+        if py and site and ((Path(site) / "pynvml.py").exists() or (Path(site) / "pynvml").is_dir()):
+            return py
+    return None
+
+
 def collect_system(env: Mapping[str, str], site_dirs: list[str], jaxlib_location: str = "",
-                   runner: Runner = run_command, root: Path = Path("/")) -> dict[str, Any]:
-    """Everything above for one machine. ``root`` stands for '/' (tests pass a fake tree)."""
+                   runner: Runner = run_command, root: Path = Path("/"),
+                   nvml: str | None = None) -> dict[str, Any]:
+    """Everything above for one machine. ``root`` stands for '/' (tests pass a fake tree); ``nvml`` is an
+    interpreter with nvidia-ml-py to ask the driver through, if any."""
     ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
     system: dict[str, Any] = {
         "ld_library_path": [{"dir": d, "libs": scan_lib_dir(d)} for d in ld],
         "ldconfig": [],
-        "driver": collect_driver(runner, root, env.get("PATH")),
+        "driver": collect_driver(runner, root, env.get("PATH"), nvml),
         "tools": collect_tools(env, runner),
     }
     ldconfig = shutil.which("ldconfig", path=env.get("PATH", "") + ":/sbin:/usr/sbin")

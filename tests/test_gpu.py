@@ -237,3 +237,36 @@ def test_fix_plan_on_a_fake_gpu_machine(cu12: Path, tmp_path: Path) -> None:
     # The user's own flag stays; the fix's flag is added once; the shadowing folder is gone.
     assert flags.split() == ["--xla_gpu_autotune_level=2", "--xla_gpu_force_compilation_parallelism=1"]
     assert ld == ""
+
+
+@pytest.mark.parametrize(("cvd", "batch", "bad"), [
+    (None, 256, False), (None, 250, True), ("0,1,2", 256, True), ("0,1", 250, False), ("0,-1,2", 250, False),
+])
+def test_batch_size_against_the_visible_gpus(cu12: Path, tmp_path: Path, cvd: str | None, batch: int,
+                                             bad: bool) -> None:
+    env, _ = make_system(tmp_path, smi="\n".join([SMI_H100_570] * 4))  # a 4-GPU machine
+    if cvd is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cvd
+    _, doc = doctor(cu12, env, "--batch-size", str(batch))
+    found = [f for f in by_id(doc, "env-vars") if "does not divide" in f["title"]]
+    assert bool(found) == bad, [f["title"] for f in doc["findings"]]
+
+
+def test_driver_read_through_nvml_first(tmp_path: Path) -> None:
+    from bdv2.doctor.system import collect_driver
+
+    def runner(cmd: list[str]) -> tuple[int, str]:
+        if cmd[1:2] == ["-c"]:  # the NVML probe, as nvidia-ml-py answers it
+            return 0, ('{"version": "575.57.08", "cuda": "12.9", "gpus": [{"name": "NVIDIA H100 80GB HBM3", '
+                       '"compute_cap": "9.0"}]}\n')
+        raise AssertionError(f"nvidia-smi should not be needed: {cmd}")
+
+    info = collect_driver(runner, tmp_path, path="/nonexistent", nvml_python="/venv/bin/python")
+    assert info["source"] == "nvml" and info["version"] == "575.57.08" and info["cuda"] == "12.9"
+    assert info["gpus"][0]["compute_cap"] == "9.0"
+
+    def failing(cmd: list[str]) -> tuple[int, str]:
+        return 1, "pynvml.NVMLError_LibRmVersionMismatch: RM has detected an NVML/RM version mismatch."
+
+    info = collect_driver(failing, tmp_path, path="/nonexistent", nvml_python="/venv/bin/python")
+    assert "mismatch" in info["error"]
