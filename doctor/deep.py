@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -111,11 +112,15 @@ def _skip_reason(probe: Probe, snap: Snapshot) -> str:
     return ""
 
 
-def run_probe(python: str, probe: Probe, timeout: float, env: dict[str, str] | None = None) -> ProbeResult:
+def run_probe(python: str, probe: Probe, timeout: float, env: dict[str, str] | None = None,
+              cwd: str | None = None) -> ProbeResult:
     t0 = time.perf_counter()
     try:
+        # `python -c` puts the working directory first on sys.path: run from an empty folder, so a local
+        # jax/ or numpy.py (or a source checkout) cannot stand in for the installed package.
         res = subprocess.run([python, "-c", _wrap(probe.code)], capture_output=True, text=True,
-                             timeout=timeout, env=env, check=False, stdin=subprocess.DEVNULL)
+                             timeout=timeout, env=env, check=False, stdin=subprocess.DEVNULL,
+                             cwd=cwd or tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         return ProbeResult(probe.name, "timeout", time.perf_counter() - t0,
                            error=f"no answer in {timeout:.0f}s (a hang in import or device initialisation)")
@@ -145,7 +150,7 @@ def run_probes(snap: Snapshot, python: str, timeout: float = 120.0,
             todo.append(p)
     # One probe per core: each is CPU-bound while importing, and oversubscribing only adds switching.
     workers = max(1, min(len(todo), os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(lambda p: run_probe(python, p, timeout, env), todo):
+    with tempfile.TemporaryDirectory(prefix="bdv2-probe-") as cwd, ThreadPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(lambda p: run_probe(python, p, timeout, env, cwd), todo):
             results[r.name] = r
     return tuple(results[p.name] for p in probes)

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from collections.abc import Callable
@@ -84,7 +85,9 @@ Runner = Callable[[list[str], dict[str, str] | None, float], tuple[int, str]]
 
 def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> tuple[int, str]:
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        # Run outside any source checkout: its bdv2/ folder would shadow the bdv2 installed in the venv.
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False,
+                             cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout:.0f}s: {' '.join(cmd)}"
     return res.returncode, res.stdout + res.stderr

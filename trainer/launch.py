@@ -132,7 +132,8 @@ def prepare_workdir(run: Run, resume: bool) -> None:
 
 def _start(run: Run, env: Mapping[str, str], python: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     log = open(run.workdir / LOG_FILE, "ab")  # noqa: SIM115 - closed by the caller when the child ends
-    argv = [python, "-m", "bdv2.trainer.worker", str(run.workdir / RUN_FILE)]
+    # -P: the current directory must not shadow the installed bdv2 (a source checkout's bdv2/ folder would).
+    argv = [python, "-P", "-m", "bdv2.trainer.worker", str(run.workdir / RUN_FILE)]
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env)), log
 
 
