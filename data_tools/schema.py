@@ -97,7 +97,9 @@ def encode_example(arrays: Mapping[str, np.ndarray]) -> bytes:
         tensor = tf.constant(list(value), dtype=tf.string) if spec.dtype == "str" else tf.constant(value)
         payload = tf.io.serialize_tensor(tensor).numpy()
         feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[payload]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic=True: protobuf map order otherwise follows per-process string hashing, and two runs
+    # would write different bytes for the same trajectories (resume and --shard promise identical files).
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _tf_dtype(spec: Feature) -> tf.DType:
