@@ -31,6 +31,7 @@ Examples:
   bdv2 doctor --markdown               a report to paste into a bug report (secrets redacted)
   bdv2 doctor --save-snapshot env.json then, anywhere:  bdv2 doctor --snapshot env.json
   bdv2 doctor --log train.log          name the cause of a failed run from its log alone
+  bdv2 doctor --batch-size 256         check the batch divides over the visible GPUs
   bdv2 doctor --fix --dry-run          show the repair plan, change nothing
   bdv2 doctor --fix --yes              apply it, pip steps included (`bdv2 doctor --undo` reverses it)
   eval "$(bdv2 doctor --fix --print-env)"   repair the current shell's environment only
