@@ -60,8 +60,9 @@ def main() -> None:
     print(f"bdv2 doctor --deep          {deep:6.2f} s with {len(alone)} probes on {cores} cores")
     print(f"ratio deep / slowest probe  {deep / max(inside.values()):6.2f}   (goal <= 1.3: the slowest probe of the "
           "same run; what parallel running adds on top of it)")
+    floor = sum(alone.values()) / cores / alone[slowest_name]
     print(f"ratio deep / slowest alone  {deep / alone[slowest_name]:6.2f}   (against {slowest_name} run alone; on few "
-          f"cores bounded below by the probes' total CPU / cores = {sum(alone.values()) / cores / alone[slowest_name]:.2f})")
+          f"cores bounded below by the probes' total time / cores = {floor:.2f})")
 
 
 if __name__ == "__main__":
