@@ -8,15 +8,21 @@ The file is the user's format (the GABRIL fork's ``multi_train.yaml``)::
     runs:     explicit list of {algo, task, name?, config_overrides?}; when given, matrix is ignored (as the fork)
 
 A task not defined under ``tasks:`` is a directory under data_root (every ``train/out.tfrecord`` below it).
+A directory without converted TFRecords may be an RLDS/TFDS dataset directory (dataset_info.json +
+features.json, there or one or two levels down, e.g. ``bridge_dataset/1.0.0``): it is then read in place
+through data_tools.rlds (no copy of a 400 GB download). data_root may itself be such a directory; the task
+is then ``.``, the directory's name or the dataset's name.
 Every problem is a ``ConfigError`` naming the file, the key, what was found and what is allowed; the whole
 file is checked before the first run starts, so a typo in run 7 cannot waste runs 1-6.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
+import json
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -108,12 +114,19 @@ CHOICES: dict[str, tuple[str, ...]] = {"encoder": ENCODERS, "goal_relabeling": G
 
 @dataclass(frozen=True)
 class Source:
-    """One include glob of a task: its TFRecord files and its share of the samples."""
+    """One include glob of a task: its TFRecord files or RLDS dataset directories, and its share of the samples.
+
+    A source holds converted TFRecords or RLDS directories, never both (their streams differ in form).
+    """
 
     pattern: str
     train_files: tuple[str, ...]
     val_files: tuple[str, ...]
     weight: float
+    rlds_train: tuple[str, ...] = ()
+    """RLDS dataset directories read for training (their train split)."""
+    rlds_val: tuple[str, ...] = ()
+    """The RLDS directories that have a val/validation/test split."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +165,9 @@ class Run:
         return cls(name=d["name"], algo=d["algo"], config_file=d.get("config_file", ""),
                    notes=tuple(d.get("notes", ())),
                    task=Task(task["name"], tuple(Source(s["pattern"], tuple(s["train_files"]), tuple(s["val_files"]),
-                                                        float(s["weight"])) for s in task["sources"]),
+                                                        float(s["weight"]), tuple(s.get("rlds_train", ())),
+                                                        tuple(s.get("rlds_val", ())))
+                                                 for s in task["sources"]),
                              task["metadata"]),
                    settings=build_settings(d["settings"], "run.json", "settings"))
 
@@ -330,27 +345,83 @@ def _task_dirs(root: Path) -> list[str]:
     return sorted(out)
 
 
+def _rlds_dirs(d: Path) -> list[Path]:
+    """The RLDS/TFDS dataset directories that `d` is or holds (one or two levels down)."""
+    from bdv2.data_tools import rlds  # numpy and friends: only when a directory has no converted data
+
+    return rlds.dataset_dirs(d)
+
+
+def _rlds_root_matches(root: Path, pattern: str) -> bool:
+    """data_root is itself an RLDS dataset directory and the task names it ('.', its name or the dataset's)."""
+    if not ((root / "dataset_info.json").is_file() and (root / "features.json").is_file()):
+        return False
+    names = {".", "", root.name}
+    # An unreadable dataset_info.json is reported by rlds.open_dir, when the source is resolved.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        names.add(str(json.loads((root / "dataset_info.json").read_text()).get("name", "")))
+    return pattern.strip("/") in names
+
+
 def _resolve_source(root: Path, pattern: str, exclude: Sequence[str], weight: float, file: str,
                     key: str) -> Source:
     train, val = [], []
-    dirs = [root] if pattern.strip("/") in ("", ".") else sorted(p for p in root.glob(pattern) if p.is_dir())
+    rlds_train: list[str] = []
+    rlds_val: list[str] = []
+    if _rlds_root_matches(root, pattern):
+        dirs = [root]
+    else:
+        dirs = [root] if pattern.strip("/") in ("", ".") else sorted(p for p in root.glob(pattern) if p.is_dir())
     for d in dirs:
+        found = False
         for f in sorted(d.rglob("train/out.tfrecord")):
             rel = str(f.parent.parent.relative_to(root))
+            found = True
             if any(fnmatch.fnmatch(rel, x) for x in exclude):
                 continue
             train.append(str(f))
             v = f.parent.parent / "val" / "out.tfrecord"
             if v.exists():
                 val.append(str(v))
-    if not train:
+        if found:
+            continue
+        for r in _rlds_dirs(d):  # no converted data here: the release as downloaded?
+            if r != root and any(fnmatch.fnmatch(str(r.relative_to(root)), x) for x in exclude):
+                continue
+            splits = _rlds_splits(r, file, key)
+            rlds_train.append(str(r))
+            if "val" in splits:
+                rlds_val.append(str(r))
+    if train and rlds_train:
+        raise ConfigError(file, key, f"{root / pattern} matches both converted TFRecords ({train[0]}) and RLDS "
+                          f"dataset directories ({rlds_train[0]})",
+                          "list them as separate include globs under tasks:, or add the other to exclude")
+    if not train and not rlds_train:
         known = _task_dirs(root) if root.is_dir() else []
         hint = _did_you_mean(pattern, known) + (f"directories with data: {', '.join(known[:8])}"
                                                 + (" ..." if len(known) > 8 else "") if known else
-                                                "no train/out.tfrecord anywhere under it: convert the data first "
+                                                "no train/out.tfrecord (nor an RLDS dataset_info.json + "
+                                                "features.json) anywhere under it: convert the data first "
                                                 "(bdv2 data raw-to-tfrecord)")
         raise ConfigError(file, key, f"no train/out.tfrecord under {root / pattern}", hint)
-    return Source(pattern, tuple(train), tuple(val), weight)
+    return Source(pattern, tuple(train), tuple(val), weight, tuple(rlds_train), tuple(rlds_val))
+
+
+def _rlds_splits(path: Path, file: str, key: str) -> set[str]:
+    """The bdv2 splits ('train', 'val') of an RLDS directory, checked now rather than in the child."""
+    from bdv2.data_tools import rlds
+    from bdv2.data_tools.errors import DataToolsError
+
+    try:
+        d = rlds.open_dir(path)
+        rlds.check_features(d, 0)
+    except DataToolsError as e:
+        raise ConfigError(file, key, f"RLDS directory {path} cannot be read: {e}",
+                          f"check it with `bdv2 data inspect {path}`") from e
+    if "train" not in d.shards:
+        raise ConfigError(file, key, f"RLDS directory {path} has no train split (has {sorted(d.shards)})",
+                          "point the task at a dataset with a train split")
+    return set(d.shards)
 
 
 def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:

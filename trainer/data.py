@@ -11,12 +11,30 @@ function per step:
 Every random draw is stateless and seeded from the element's position, so the batch sequence depends on
 the seed alone: a resumed run replays it with `skip(step)` and sees exactly the batches it would have seen.
 TensorFlow must not take the GPU from JAX: call `hide_gpus_from_tf()` before anything else touches TF.
+
+A source is converted TFRecords or an RLDS/TFDS dataset directory (the release as downloaded): the latter is
+read through data_tools.rlds.episode_dataset, which yields schema.parse_example's keys, and from `decode` on
+the two take the same path. With one file per split the two give the same trajectory stream, hence the same
+batches (tests/trainer/test_train_rlds.py).
+
+Multi-host (jax.distributed, process_count > 1): each host reads its own disjoint part of every source,
+deterministically, and batches B / process_count rows; the loop assembles the global batch of B rows from
+the hosts' local ones. Which part (`_shard_plan`):
+  * at least process_count TFRecord files: the seeded file stream (the same on every host) is dealt out
+    round-robin, so a host opens only its own files (goal seeds then differ from a single host's);
+  * fewer files, or an RLDS directory: the trajectory stream is dealt out round-robin after `enumerate`, so
+    each trajectory keeps the goal/augmentation seed it has on a single host. For RLDS this still reads and
+    decodes every episode on every host (the adapter gives no earlier hook): fine for the sample, wasteful
+    on a pod; convert the release (`bdv2 data rlds-to-tfrecord`) for large multi-host jobs.
+Tested (tests/trainer/test_train_multihost.py): the hosts' element sets are disjoint and their union is the
+single-host set (both plans), the file stream dealt out, the per-host batch size, and one real two-process
+run on this machine; the single-host batches are byte-identical to those before multi-host support.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,15 +69,34 @@ class PipelineConfig:
     shuffle_buffer_size: int = 25000
     obs_horizon: int | None = None
     act_pred_horizon: int | None = None
+    process_index: int = 0
+    """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
+    process_count: int = 1
+    """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.process_index < self.process_count:
+            raise ValueError(f"process_index {self.process_index} outside [0, {self.process_count})")
 
     @classmethod
-    def of(cls, run: Run, train: bool) -> PipelineConfig:
+    def of(cls, run: Run, train: bool, process_index: int = 0, process_count: int = 1) -> PipelineConfig:
+        """The pipeline of one host: ``batch_size`` is this host's share of the global batch size.
+
+        Raises:
+            DataError: the global batch size is not divisible by ``process_count``.
+        """
         s = run.settings
-        return cls(batch_size=s.train_batch_size if train else (s.val_batch_size or s.train_batch_size),
+        global_batch = s.train_batch_size if train else (s.val_batch_size or s.train_batch_size)
+        if global_batch % process_count:
+            key = "train_batch_size" if train else "val_batch_size"
+            raise DataError(f"{run.config_file}: {key} {global_batch} is not divisible by the {process_count} "
+                            f"hosts (jax.process_count()); use a multiple of {process_count}")
+        return cls(batch_size=global_batch // process_count,
                    seed=s.seed, relabel_actions=s.relabel_actions, goal_relabeling=s.goal_relabeling,
                    reached_proportion=s.reached_proportion, augment=s.augment and train,
                    shuffle_buffer_size=s.shuffle_buffer_size, obs_horizon=s.obs_horizon,
-                   act_pred_horizon=s.act_pred_horizon)
+                   act_pred_horizon=s.act_pred_horizon, process_index=process_index,
+                   process_count=process_count)
 
 
 @dataclass(frozen=True)
@@ -96,9 +133,14 @@ def hide_gpus_from_tf() -> None:
 # -- trajectory-level transforms (one trajectory, time-major [T, ...]) ----------------------------
 
 def decode(serialized: tf.Tensor) -> dict[str, Any]:
+    """One serialized schema Example -> a trajectory (observations/next_observations/actions/...)."""
+    return from_features(schema.parse_example(serialized, load_language=False))
+
+
+def from_features(f: dict[str, Any]) -> dict[str, Any]:
+    """schema.parse_example's flat keys (also what the RLDS adapter yields) -> a nested trajectory."""
     import tensorflow as tf
 
-    f = schema.parse_example(serialized, load_language=False)
     image = tf.ensure_shape(f["observations/images0"], [None, None, None, 3])  # [T, S, S, 3]
     next_image = tf.ensure_shape(f["next_observations/images0"], [None, None, None, 3])
     return {
@@ -232,7 +274,51 @@ def augment(index: tf.Tensor, tr: dict[str, Any]) -> dict[str, Any]:
 
 # -- assembly -------------------------------------------------------------------------------------
 
-def _transitions(files: Sequence[str], meta: Metadata, cfg: PipelineConfig, seed: int, train: bool) -> tf.data.Dataset:
+def _shard_plan(n_files: int, cfg: PipelineConfig) -> str:
+    """'none' (one host), 'files' (deal out files: each host opens only its own) or 'elements' (deal out
+    trajectories: too few files for every host to get one)."""
+    if cfg.process_count == 1:
+        return "none"
+    return "files" if n_files >= cfg.process_count else "elements"
+
+
+def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: str, cfg: PipelineConfig, seed: int,
+                       train: bool) -> tuple[tf.data.Dataset, Callable[[Any], dict[str, Any]]]:
+    """(enumerated stream of this host's raw trajectories, the function decoding one into a trajectory)."""
+    import tensorflow as tf
+
+    if files and rlds_dirs:  # config.resolve_task refuses this; a hand-written run.json could still do it
+        raise DataError(f"one source mixes TFRecord files ({files[0]}) and RLDS directories ({rlds_dirs[0]}); "
+                        "give them separate include globs")
+    if rlds_dirs:
+        from bdv2.data_tools import rlds
+
+        ds = None
+        for d in rlds_dirs:
+            part = rlds.episode_dataset(Path(d), split)
+            ds = part if ds is None else ds.concatenate(part)
+        assert ds is not None
+        if train:  # no per-file order to reshuffle here; the per-source shuffle buffer mixes trajectories
+            ds = ds.repeat()
+        ds = ds.enumerate()
+        if cfg.process_count > 1:  # after enumerate: each trajectory keeps its single-host seed
+            ds = ds.shard(cfg.process_count, cfg.process_index)
+        return ds, from_features
+    plan = _shard_plan(len(files), cfg)
+    ds = tf.data.TFRecordDataset(file_stream(files, cfg, seed, train), num_parallel_reads=tf.data.AUTOTUNE)
+    ds = ds.enumerate()
+    if plan == "elements":
+        ds = ds.shard(cfg.process_count, cfg.process_index)
+    elif plan == "files":
+        # Local positions repeat across hosts: spread them so that no two hosts draw the same goal seeds.
+        n, k = cfg.process_count, cfg.process_index
+        ds = ds.map(lambda i, raw: (i * n + k, raw))
+    return ds, decode
+
+
+def file_stream(files: Sequence[str], cfg: PipelineConfig, seed: int, train: bool) -> tf.data.Dataset:
+    """The TFRecord file names this host reads, in order: train: a new seeded order every epoch, endless.
+    With at least process_count files, the stream all hosts compute alike is dealt out round-robin."""
     import tensorflow as tf
 
     if not files:
@@ -240,10 +326,19 @@ def _transitions(files: Sequence[str], meta: Metadata, cfg: PipelineConfig, seed
     ds = tf.data.Dataset.from_tensor_slices(list(files))
     if train:  # a new, seeded file order every epoch
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = tf.data.TFRecordDataset(ds, num_parallel_reads=tf.data.AUTOTUNE).enumerate()
+    if _shard_plan(len(files), cfg) == "files":  # the same seeded order on every host: disjoint shares
+        ds = ds.shard(cfg.process_count, cfg.process_index)
+    return ds
 
-    def per_trajectory(i: tf.Tensor, serialized: tf.Tensor) -> dict[str, Any]:
-        traj = decode(serialized)  # [T, ...]
+
+def _transitions(files: Sequence[str], meta: Metadata, cfg: PipelineConfig, seed: int, train: bool,
+                 rlds_dirs: Sequence[str] = ()) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    ds, to_trajectory = _trajectory_source(files, rlds_dirs, "train" if train else "val", cfg, seed, train)
+
+    def per_trajectory(i: tf.Tensor, raw: Any) -> dict[str, Any]:
+        traj = to_trajectory(raw)  # [T, ...]
         if cfg.relabel_actions:
             traj = relabel_actions(traj)
         traj = normalise(traj, meta)
@@ -255,17 +350,23 @@ def _transitions(files: Sequence[str], meta: Metadata, cfg: PipelineConfig, seed
     return ds.map(per_trajectory, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
-def make_train_dataset(sources: Sequence[tuple[Sequence[str], float]], meta: Metadata,
-                       cfg: PipelineConfig) -> tf.data.Dataset:
-    """An endless, deterministic (given cfg.seed) dataset of batches [B, ...] from weighted sources."""
+SourceSpec = tuple[Sequence[str], float] | tuple[Sequence[str], float, Sequence[str]]
+"""(TFRecord files, weight) or (TFRecord files, weight, RLDS dataset dirs): one include glob of a task."""
+
+
+def make_train_dataset(sources: Sequence[SourceSpec], meta: Metadata, cfg: PipelineConfig) -> tf.data.Dataset:
+    """An endless, deterministic (given cfg.seed) dataset of batches [cfg.batch_size, ...] from weighted sources:
+    this host's part of the data when cfg.process_count > 1 (module docstring)."""
     import tensorflow as tf
 
     datasets = []
-    for i, (files, weight) in enumerate(sources):
-        ds = _transitions(files, meta, cfg, cfg.seed + i, train=True)
+    for i, spec in enumerate(sources):
+        files, weight = spec[0], spec[1]
+        rlds_dirs = spec[2] if len(spec) > 2 else ()
+        ds = _transitions(files, meta, cfg, cfg.seed + i, train=True, rlds_dirs=rlds_dirs)
         # Each source gets its share of the shuffle buffer, as the original.
         datasets.append(ds.shuffle(max(1, int(cfg.shuffle_buffer_size * weight)), seed=cfg.seed + i))
-    weights = [w for _, w in sources]
+    weights = [spec[1] for spec in sources]
     ds = datasets[0] if len(datasets) == 1 else tf.data.Dataset.sample_from_datasets(
         datasets, weights, seed=cfg.seed, stop_on_empty_dataset=True)
     if cfg.augment:
@@ -274,31 +375,45 @@ def make_train_dataset(sources: Sequence[tuple[Sequence[str], float]], meta: Met
         tf.data.AUTOTUNE)
 
 
-def make_val_dataset(files: Sequence[str], meta: Metadata, cfg: PipelineConfig) -> tf.data.Dataset:
-    """One pass over the validation files, fixed goals, no augmentation; the last batch may be partial."""
+def make_val_dataset(files: Sequence[str], meta: Metadata, cfg: PipelineConfig,
+                     rlds_dirs: Sequence[str] = ()) -> tf.data.Dataset:
+    """One pass over the validation files (then RLDS dirs), fixed goals, no augmentation. On one host the last
+    batch may be partial; with several hosts every batch is full, since the global batch is assembled from
+    equal local parts."""
     import tensorflow as tf
 
-    ds = _transitions(files, meta, cfg, cfg.seed, train=False)
-    return ds.batch(cfg.batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
+    parts = [_transitions(files, meta, cfg, cfg.seed, train=False)] if files else []
+    if rlds_dirs:
+        parts.append(_transitions((), meta, cfg, cfg.seed, train=False, rlds_dirs=rlds_dirs))
+    if not parts:
+        raise DataError("no validation TFRecord files or RLDS directories given")
+    ds = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+    return ds.batch(cfg.batch_size, drop_remainder=cfg.process_count > 1).prefetch(tf.data.AUTOTUNE)
 
 
-def train_iterator(run: Run, start_step: int = 0) -> Iterator[Batch]:
-    """Batches for steps start_step, start_step + 1, ...: the same ones an uninterrupted run gets."""
+def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, process_count: int = 1) -> Iterator[Batch]:
+    """Batches for steps start_step, start_step + 1, ...: the same ones an uninterrupted run gets.
+
+    With process_count > 1, this host's local batches (train_batch_size / process_count rows each).
+    """
     meta = Metadata.load(run.task.metadata)
-    sources = [(s.train_files, s.weight) for s in run.task.sources]
-    ds = make_train_dataset(sources, meta, PipelineConfig.of(run, train=True))
+    sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
+    ds = make_train_dataset(sources, meta, PipelineConfig.of(run, True, process_index, process_count))
     # Deterministic pipeline: skipping replays the input (no training) up to the checkpoint.
     return iter(ds.skip(start_step).as_numpy_iterator())
 
 
-def val_batches(run: Run, devices: int, limit: int | None) -> Iterator[Batch]:
-    """Validation batches, each trimmed to a multiple of `devices`; a split smaller than one batch yields its
-    rows (trimmed) instead of nothing, and an empty split yields nothing."""
+def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 0,
+                process_count: int = 1) -> Iterator[Batch]:
+    """Validation batches, each trimmed to a multiple of `devices` (this host's devices); a split smaller than
+    one batch yields its rows (trimmed) instead of nothing, and an empty split yields nothing. With several
+    hosts: this host's local batches, all full (the loop stops at the first host to run out)."""
     files = [f for s in run.task.sources for f in s.val_files]
-    if not files:
+    rlds_dirs = [d for s in run.task.sources for d in s.rlds_val]
+    if not files and not rlds_dirs:
         return
     meta = Metadata.load(run.task.metadata)
-    ds = make_val_dataset(files, meta, PipelineConfig.of(run, train=False))
+    ds = make_val_dataset(files, meta, PipelineConfig.of(run, False, process_index, process_count), rlds_dirs)
     for n, batch in enumerate(ds.as_numpy_iterator()):
         if limit is not None and limit > 0 and n >= limit:
             return

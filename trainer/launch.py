@@ -246,6 +246,10 @@ def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: 
         console.rule(f"{run.name}  ({run.algo} on {run.task.name})")
         console.print(f"  workdir:   {run.workdir}\n  metadata:  {run.task.metadata}\n  decay:     {run.decay_steps}")
         for src in run.task.sources:
+            if src.rlds_train:  # read in place through data_tools.rlds
+                console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: RLDS "
+                              f"{', '.join(src.rlds_train)} (train; val from {len(src.rlds_val)} of them)")
+                continue
             console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: {len(src.train_files)} train / "
                           f"{len(src.val_files)} val files")
         changed = {k: v for k, v in vars(run.settings).items() if getattr(defaults, k) != v}

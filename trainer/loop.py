@@ -11,16 +11,30 @@ position, so the step count and the batches are those of an uninterrupted run.
 
 Multi-host: under SLURM with several tasks, `jax.distributed.initialize()` reads the coordinator from the
 SLURM environment (`srun python -m bdv2.trainer.worker run.json`, one task per host; see
-trainer/README section in the project README). Each host then feeds its local devices.
+trainer/README section in the project README); elsewhere set BDV2_COORDINATOR_ADDRESS (host:port of
+process 0), BDV2_NUM_PROCESSES and BDV2_PROCESS_ID for each worker. The workdir must be shared by the
+hosts (orbax writes one checkpoint from all of them); host 0 alone writes metrics, the config snapshot and
+summary.json. Each host reads its own disjoint part of the data
+(data.py, `Hosts`), batches train_batch_size / process_count rows, and `make_global_batch` assembles the
+global batch from the hosts' local ones (jax.make_array_from_process_local_data over the global mesh);
+batch sizes are checked against the global device count. Evaluation runs as many batches as the host with
+the fewest has (hosts must take part in the same number of jitted steps). With one process everything is
+as on a single machine: the local batch is the global one, placed with jax.device_put.
+
+Tested (tests/trainer/test_train_multihost.py): the divisibility check against the global device count, the
+per-host data split (disjoint, union = single host), `make_global_batch` on one process, and a real
+two-process jax.distributed run on one machine (CPU, one device per process: same loss on both, one set of
+files). Not tested: several devices per host, separate machines, SLURM's own discovery, GPUs.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,10 +120,86 @@ def eval_step(agent: Agent, state: TrainState, batch: data.Batch, rng: jax.Array
     return agent.evaluate(state.target_params, batch, rng)
 
 
-def maybe_initialize_distributed() -> None:
-    """jax.distributed under SLURM with several tasks (it finds the coordinator itself); else nothing."""
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and jax.process_count() == 1:
+COORDINATOR_ENV = ("BDV2_COORDINATOR_ADDRESS", "BDV2_NUM_PROCESSES", "BDV2_PROCESS_ID")
+"""Explicit coordinator settings (outside SLURM): host:port of process 0, the process count, this process's id."""
+
+
+def maybe_initialize_distributed(environ: Mapping[str, str] | None = None) -> None:
+    """jax.distributed with the explicit BDV2_COORDINATOR_ADDRESS / BDV2_NUM_PROCESSES / BDV2_PROCESS_ID, or
+    under SLURM with several tasks (it finds the coordinator itself); else nothing.
+
+    Raises:
+        ConfigError: the explicit settings are incomplete or not numbers.
+    """
+    env = os.environ if environ is None else environ
+    given = [k for k in COORDINATOR_ENV if env.get(k)]
+    if given:
+        if len(given) < len(COORDINATOR_ENV):
+            missing = [k for k in COORDINATOR_ENV if k not in given]
+            raise ConfigError("environment", missing[0], f"set with {', '.join(given)} but missing",
+                              f"set all of {', '.join(COORDINATOR_ENV)}, or none (SLURM is detected by itself)")
+        address, count, index = (env[k] for k in COORDINATOR_ENV)
+        if not (count.isdigit() and index.isdigit() and int(index) < int(count)):
+            raise ConfigError("environment", "BDV2_NUM_PROCESSES/BDV2_PROCESS_ID", f"{count!r}/{index!r}",
+                              "a process count and an id in [0, count)")
+        # is_initialized, not process_count(): asking for the process count starts the XLA backend, after
+        # which initialize() refuses to run.
+        if int(count) > 1 and not jax.distributed.is_initialized():
+            jax.distributed.initialize(address, num_processes=int(count), process_id=int(index))
+        return
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and not jax.distributed.is_initialized():
         jax.distributed.initialize()
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Where this process stands among the jax.distributed processes; injectable so tests can play host k
+    of n on one machine."""
+
+    index: int = 0
+    count: int = 1
+    global_devices: int = 1
+    """jax.device_count(): the devices of every host, which the global batch is split over."""
+
+    @classmethod
+    def current(cls) -> Hosts:
+        return cls(jax.process_index(), jax.process_count(), jax.device_count())
+
+
+def check_batch_sizes(run: Run, hosts: Hosts) -> None:
+    """Both batch sizes split evenly over every device of every host (hence over the hosts too).
+
+    Raises:
+        ConfigError: naming the key, the global device and host counts and a size that works.
+    """
+    n = hosts.global_devices
+    for key in ("train_batch_size", "val_batch_size"):
+        size = getattr(run.settings, key)
+        if size is not None and size % n:
+            where = f"{hosts.count} hosts" if hosts.count > 1 else f"{jax.devices()[0].platform}"
+            raise ConfigError(run.config_file, key, f"{size} is not divisible by the {n} devices in total "
+                              f"({where})", f"use a multiple of {n}, e.g. {max(n, size // n * n)}")
+
+
+def make_global_batch(local: data.Batch, sharding: NamedSharding, hosts: Hosts) -> Any:
+    """This host's rows -> the global batch, axis 0 split over every device of the mesh.
+
+    One host: jax.device_put (the local batch is the global one). Several: each leaf becomes a global array of
+    `count` times the local rows via jax.make_array_from_process_local_data, which requires every host to
+    pass the same number of rows (data.py makes every batch full then).
+    """
+    if hosts.count == 1:
+        return jax.device_put(local, sharding)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local)
+
+
+def _every_host_has(has: bool, hosts: Hosts) -> bool:
+    """True when this host and all the others have one more batch (a cross-host gather; local on one host)."""
+    if hosts.count == 1:
+        return has
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.array(has))))
 
 
 def _mean(records: list[dict[str, float]]) -> dict[str, float]:
@@ -117,26 +207,37 @@ def _mean(records: list[dict[str, float]]) -> dict[str, float]:
 
 
 def evaluate(agent: Agent, state: TrainState, run: Run, shard: Callable[[Any], Any],
-             eval_fn: Callable[..., Any], devices: int, step: int) -> dict[str, float]:
-    """Mean eval metrics over at most eval_batches validation batches; {} when the split has none."""
+             eval_fn: Callable[..., Any], devices: int, step: int, hosts: Hosts = Hosts()) -> dict[str, float]:
+    """Mean eval metrics over at most eval_batches validation batches; {} when the split has none.
+
+    ``devices``: this host's device count. With several hosts, stops when any host runs out of batches.
+    """
     records = []
-    for i, batch in enumerate(data.val_batches(run, devices, run.settings.eval_batches)):
+    batches = data.val_batches(run, devices, run.settings.eval_batches, hosts.index, hosts.count)
+    for i in itertools.count():
+        batch = next(batches, None)
+        if not _every_host_has(batch is not None, hosts):
+            break
+        assert batch is not None
         rng = jax.random.fold_in(jax.random.PRNGKey(run.settings.seed), step * 1000 + i)
         records.append({k: float(v) for k, v in jax.device_get(eval_fn(state, shard(batch), rng)).items()})
     return _mean(records)
 
 
 def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | None = None,
-                       report: Callable[[int, int, float], None] | None = None) -> RunResult:
+                       report: Callable[[int, int, float], None] | None = None,
+                       hosts: Hosts | None = None) -> RunResult:
     """Train ``run`` in ``workdir`` (default run.workdir), resuming from its latest checkpoint.
 
     Args:
         stop_after: stop (as a kill would) once this many steps are done; for tests.
         report: called as report(step, num_steps, steps_per_s) at every log step (a progress bar).
+        hosts: this process among the jax.distributed ones; default: asked from jax (after initialising
+            jax.distributed under SLURM).
 
     Raises:
         NonFiniteError: the loss or a gradient became NaN/inf.
-        ConfigError: the batch size is not divisible by the local device count.
+        ConfigError: a batch size is not divisible by the global device count.
     """
     t0 = time.perf_counter()
     s = run.settings
@@ -144,31 +245,32 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     workdir.mkdir(parents=True, exist_ok=True)
     data.hide_gpus_from_tf()
     maybe_initialize_distributed()
+    hosts = hosts or Hosts.current()
 
+    check_batch_sizes(run, hosts)
     devices = jax.local_devices()
-    for key in ("train_batch_size", "val_batch_size"):
-        size = getattr(s, key)
-        if size is not None and size % len(devices):
-            raise ConfigError(run.config_file, f"{key}", f"{size} is not divisible by the {len(devices)} local "
-                              f"devices ({devices[0].platform})", f"use a multiple of {len(devices)}")
-    mesh = Mesh(np.array(devices), ("batch",))
+    # The global mesh: every device of every host (on one host, its local devices).
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
     batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))  # split axis 0 of every leaf
     replicated = NamedSharding(mesh, PartitionSpec())
 
     def shard(batch: data.Batch) -> Any:
-        return jax.device_put(batch, batch_sharding)
+        return make_global_batch(batch, batch_sharding, hosts)
 
     # The config snapshot beside the checkpoints: enough to rebuild the agent and undo the normalisation.
-    (workdir / CONFIG_SNAPSHOT).write_text(json.dumps({**run.to_dict(), "metadata": json.loads(
+    primary = hosts.index == 0  # files beside the checkpoints: written once, by host 0 (a shared workdir)
+    if primary:
+        (workdir / CONFIG_SNAPSHOT).write_text(json.dumps({**run.to_dict(), "metadata": json.loads(
         Path(run.task.metadata).read_text())}, indent=2))
     manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
         max_to_keep=s.keep_checkpoints, create=True, enable_async_checkpointing=False))
     start = manager.latest_step() or 0
-    truncate_after(workdir, start)
+    if primary:
+        truncate_after(workdir, start)
     notes: list[str] = []
 
     agent, tx = make_agent(run), make_optimizer(run)
-    batches = data.train_iterator(run, start)
+    batches = data.train_iterator(run, start, hosts.index, hosts.count)
     first = next(batches)  # shapes for init; it is also the batch of step `start`, so it is trained on
     state = create_train_state(agent, tx, first, s.seed)
     if start:
@@ -178,7 +280,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     step_fn = jax.jit(lambda st, b: train_step(agent, tx, st, b), donate_argnums=0)
     eval_fn = jax.jit(lambda st, b, r: eval_step(agent, st, b, r))
 
-    writer = MetricWriter(workdir, run.name, run.to_dict(), s.wandb_project)
+    writer = MetricWriter(workdir, run.name, run.to_dict(), s.wandb_project, enabled=primary)
     # Start from the last losses already logged, so a resumed (or already finished) run still reports them.
     logged = read_metrics(workdir)
     train_loss = next((r["loss"] for r in reversed(logged) if r.get("split") == "train" and "loss" in r), None)
@@ -207,7 +309,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
                     report(step, s.num_steps, scalars["steps_per_s"])
                 last_check, tick, tick_step, pending = step, now, step, []
             if is_time(step, s.eval_interval, s.num_steps):
-                val = evaluate(agent, state, run, shard, eval_fn, len(devices), step)
+                val = evaluate(agent, state, run, shard, eval_fn, len(devices), step, hosts)
                 if val:
                     writer.write(step, "val", val)
                     val_loss = val["loss"]
@@ -227,7 +329,8 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
         manager.close()
     checkpoint = str(workdir / "checkpoints" / str(latest)) if latest is not None else ""
     result = RunResult(run.name, status, step, train_loss, val_loss, time.perf_counter() - t0, checkpoint, notes)
-    (workdir / SUMMARY_FILE).write_text(json.dumps(result.to_dict(), indent=2))
+    if primary:
+        (workdir / SUMMARY_FILE).write_text(json.dumps(result.to_dict(), indent=2))
     return result
 
 

@@ -53,17 +53,22 @@ def _wandb_mode() -> str:
 class MetricWriter:
     """Writes {step, split, **scalars}; the only code here that touches files, TensorBoard or W&B."""
 
-    def __init__(self, workdir: Path, run_name: str, config: Mapping[str, Any], wandb_project: str | None) -> None:
+    def __init__(self, workdir: Path, run_name: str, config: Mapping[str, Any], wandb_project: str | None,
+                 enabled: bool = True) -> None:
+        """``enabled=False``: write nothing anywhere (the other hosts of a multi-host run; host 0 writes)."""
         import tensorflow as tf
 
         self.workdir = workdir
+        self.enabled = enabled
+        self._wandb: Any = None
+        self.warnings: list[str] = []
+        if not enabled:
+            return
         self._jsonl = open(workdir / METRICS_FILE, "a")  # noqa: SIM115 - closed in close()
         tb_dir = workdir / "tensorboard"
         tb_dir.mkdir(exist_ok=True)
         self._tb = tf.io.TFRecordWriter(str(tb_dir / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"))
         self._event(file_version="brain.Event:2")
-        self._wandb: Any = None
-        self.warnings: list[str] = []
         if wandb_project:
             self._start_wandb(wandb_project, run_name, config)
 
@@ -90,6 +95,8 @@ class MetricWriter:
     def write(self, step: int, split: str, scalars: Mapping[str, float]) -> None:
         from tensorflow.core.framework import summary_pb2
 
+        if not self.enabled:
+            return
         values = {k: float(v) for k, v in scalars.items()}
         self._jsonl.write(json.dumps({"step": step, "split": split, "time": time.time(), **values}) + "\n")
         self._jsonl.flush()
@@ -105,6 +112,8 @@ class MetricWriter:
                 self._wandb = None
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self._jsonl.close()
         self._tb.close()
         if self._wandb is not None:

@@ -15,8 +15,9 @@ from bdv2.doctor.findings import EnvOp, EnvOpKind
 from bdv2.trainer import config, launch
 
 FAKE_WORKER = """#!/bin/sh
-# Stands in for `python -m bdv2.trainer.worker RUN_JSON`: records its environment, fails for runs named *bad*.
-dir=$(dirname "$3")
+# Stands in for `python [-P] -m bdv2.trainer.worker RUN_JSON`: records its environment, fails for runs named *bad*.
+for run_json; do :; done  # the last argument, whatever interpreter flags come before it
+dir=$(dirname "$run_json")
 env > "$dir/env.txt"
 case "$dir" in
   *bad*) echo "Traceback (most recent call last):"
@@ -103,3 +104,50 @@ def test_real_child_process_trains(tfdata: Path, tmp_path: Path) -> None:
     assert outcome.status == "finished", Path(outcome.log).read_text()[-2000:]
     assert outcome.steps == 6 and outcome.checkpoint.endswith("/6") and outcome.train_loss is not None
     assert "step 6/6" in Path(outcome.log).read_text()
+
+
+SLOW_FAKE_WORKER = """#!/bin/sh
+# A fake worker that takes a while: writes when it started and ended and which GPUs it was given.
+for run_json; do :; done  # the last argument: run.json
+dir=$(dirname "$run_json")
+echo "start $(date +%s.%N)" > "$dir/times.txt"
+echo "gpus ${CUDA_VISIBLE_DEVICES-unset}" >> "$dir/times.txt"
+sleep 2
+echo '{"status": "finished", "steps": 20, "train_loss": 1.5, "val_loss": 1.7, "checkpoint": "ck/20"}' \\
+  > "$dir/summary.json"
+echo "end $(date +%s.%N)" >> "$dir/times.txt"
+"""
+
+
+def test_parallel_runs_one_per_gpu_and_the_third_waits(tfdata: Path, tmp_path: Path) -> None:
+    """--parallel with cuda_visible_devices "0,1": two runs at a time, each child sees exactly one GPU, and the
+    third run starts only once one of the first two has ended."""
+    exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": f"r{i}"} for i in range(3)],
+               cuda_visible_devices="0,1", jax_platform_name=None)
+    fake = tmp_path / "slow-python"
+    fake.write_text(SLOW_FAKE_WORKER)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    outcomes = launch.launch(exp, launch.Preflight(), parallel=True, python=str(fake), environ=ENVIRON,
+                             console=Console(file=io.StringIO()))
+    assert [o.status for o in outcomes] == ["finished"] * 3
+    runs = {}
+    for i in range(3):
+        fields = dict(line.split(" ", 1) for line in (tmp_path / f"runs/r{i}/times.txt").read_text().splitlines())
+        runs[i] = (float(fields["start"]), float(fields["end"]), fields["gpus"])
+    assert sorted(gpus for _, _, gpus in runs.values()) == ["0", "0", "1"]  # one id each, never "0,1"
+    (s0, e0, g0), (s1, e1, g1), (s2, _, g2) = runs[0], runs[1], runs[2]
+    assert g0 != g1 and max(s0, s1) < min(e0, e1)  # the first two overlap, on different GPUs
+    assert s2 >= min(e0, e1) and g2 in ("0", "1")  # the third waited for a free GPU
+
+
+def test_without_parallel_runs_go_one_after_another(tfdata: Path, tmp_path: Path) -> None:
+    exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": f"s{i}"} for i in range(2)],
+               cuda_visible_devices="0,1", jax_platform_name=None)
+    fake = tmp_path / "slow-python"
+    fake.write_text(SLOW_FAKE_WORKER.replace("sleep 2", "sleep 1"))
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    launch.launch(exp, launch.Preflight(), python=str(fake), environ=ENVIRON, console=Console(file=io.StringIO()))
+    times = [dict(line.split(" ", 1) for line in (tmp_path / f"runs/s{i}/times.txt").read_text().splitlines())
+             for i in range(2)]
+    assert float(times[1]["start"]) >= float(times[0]["end"])
+    assert [t["gpus"] for t in times] == ["0,1", "0,1"]  # each run gets both GPUs, one run at a time
