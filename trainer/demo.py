@@ -102,6 +102,14 @@ def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
         overrides.update(num_steps=steps, eval_interval=max(1, steps // 3), save_interval=max(1, steps // 3))
     exp = config.load(sample_config(), overrides)
     rc = run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False)
+    from bdv2.trainer.metrics import read_metrics
+
+    for r in exp.runs:  # the demo's point: the training loss goes down
+        pts = [(m["step"], m["loss"]) for m in read_metrics(out / "runs" / r.name)
+               if m.get("split") == "train" and "loss" in m]
+        if len(pts) >= 2:
+            (s0, l0), (s1, l1) = pts[0], pts[-1]
+            console.print(f"{r.name}: train loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1}")
     png = plot_losses(out / "runs", [r.name for r in exp.runs], out / "loss_curves.png")
     console.print(f"loss curves: {png}" if png else "loss curves: skipped (pip install matplotlib)")
     return rc
