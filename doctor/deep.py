@@ -44,8 +44,8 @@ out = {"version": tf.__version__, "gpus": [g.name for g in gpus], "built_with_cu
     Probe("distrax", ("distrax",), """
 import distrax, jax, jax.numpy as jnp
 d = distrax.MultivariateNormalDiag(jnp.zeros(2), jnp.ones(2))
-lp = jax.jit(lambda x: d.log_prob(x))(jnp.zeros(2))
-s = d.sample(seed=jax.random.PRNGKey(0))
+# One jitted function traces TFP's JAX substrate for both paths; eager ops would each compile on their own.
+lp, s = jax.jit(lambda x, key: (d.log_prob(x), d.sample(seed=key)))(jnp.zeros(2), jax.random.PRNGKey(0))
 out = {"version": distrax.__version__, "log_prob": float(lp)}
 """),
     Probe("tfp-jax", _TFP, """
@@ -74,7 +74,8 @@ except ImportError:
     optax = None
 if optax is not None:
     tx = optax.adam(1e-3)
-    updates, _ = tx.update(jax.tree_util.tree_map(jnp.ones_like, params), tx.init(params), params)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)  # one compile, not one per eager op
     out["optax"] = optax.__version__
 """),
     Probe("tensorstore-orbax", ("tensorstore", "orbax-checkpoint"), """
