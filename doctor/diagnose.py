@@ -8,13 +8,8 @@ from dataclasses import dataclass
 from . import gpu_rules, rules
 from .findings import Area, Finding, Fix, Severity, sort_findings
 from .matrix import Matrix, Row, Rule
-from .rules import PIP, eval_rule, in_spec
+from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec
 from .snapshot import Snapshot, normalise
-
-# Within the tensorflow group any variant satisfies a row (tensorflow vs tensorflow-cpu); other
-# groups are not interchangeable (distrax >= 0.1.7 needs tfp-nightly, not tensorflow-probability).
-_INTERCHANGEABLE = ("tensorflow",)
-
 
 Check = Callable[[Rule, Snapshot, Matrix], list[Finding]]
 
@@ -103,7 +98,7 @@ def row_changes(snap: Snapshot, matrix: Matrix, row: Row) -> tuple[list[str], li
                 other = snap.dist(member)
                 if other is None:
                     continue
-                if group in _INTERCHANGEABLE:
+                if group in INTERCHANGEABLE_GROUPS:  # tensorflow-cpu satisfies a row naming tensorflow
                     installed, name = other, other.key
                 else:
                     uninstall.append(other.key)

@@ -195,24 +195,25 @@ def _marker_ok(marker: Marker | None, env: dict[str, str], extra: str = "") -> b
         return False
 
 
-# Distributions that provide the same import package: tf-keras requires `tensorflow`, and
-# tensorflow-cpu satisfies it at runtime.
-_SAME_PACKAGE = (("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tensorflow-macos",
-                  "tf-nightly", "tf-nightly-cpu"),)
+# Matrix groups whose members provide the same import package, so any one stands for another: tf-keras
+# requires `tensorflow`, and tensorflow-cpu satisfies it at runtime. (Not tfp: distrax >= 0.1.7 needs
+# tfp-nightly itself.)
+INTERCHANGEABLE_GROUPS = ("tensorflow",)
 
 
-def _provider(name: str, snap: Snapshot) -> Dist | None:
+def _provider(name: str, snap: Snapshot, matrix: Matrix) -> Dist | None:
     d = snap.dist(name)
     if d is not None:
         return d
-    for family in _SAME_PACKAGE:
-        if normalise(name) in family:
-            return next((x for x in (snap.dist(m) for m in family) if x is not None), None)
+    for group in INTERCHANGEABLE_GROUPS:
+        members = matrix.groups.get(group, ())
+        if normalise(name) in members:
+            return next((x for x in (snap.dist(m) for m in members) if x is not None), None)
     return None
 
 
-def _unmet(req: Requirement, snap: Snapshot) -> tuple[Dist | None, bool]:
-    d = _provider(req.name, snap)
+def _unmet(req: Requirement, snap: Snapshot, matrix: Matrix) -> tuple[Dist | None, bool]:
+    d = _provider(req.name, snap, matrix)
     if d is None:
         return None, True
     if d.parsed is None or not req.specifier:
@@ -227,7 +228,7 @@ def check_requires_dist(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Find
         for req in _requirements(d):
             if _is_extra(req) or not _marker_ok(req.marker, snap.markers):
                 continue
-            got, bad = _unmet(req, snap)
+            got, bad = _unmet(req, snap, matrix)
             if not bad:
                 continue
             spec = str(req.specifier)
@@ -263,7 +264,7 @@ def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Find
             if not in_use:
                 continue
             for r in ereqs:
-                got, bad = _unmet(r, snap)
+                got, bad = _unmet(r, snap, matrix)
                 if got is None or not bad or (normalise(r.name), str(r.specifier)) in seen:
                     continue
                 seen.add((normalise(r.name), str(r.specifier)))

@@ -73,17 +73,19 @@ def scan_lib_dir(d: str) -> list[dict[str, str]]:
 def parse_ldconfig(text: str) -> list[dict[str, str]]:
     """`ldconfig -p` lines such as '\tlibcudnn.so.8 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudnn.so.8'."""
     out = []
+    listed: dict[str, dict[str, str]] = {}  # folder -> {name: version}, each folder read once
     for line in text.splitlines():
         m = re.match(r"\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)", line)
-        if not m or ("x86-64" not in m.group(2) and "64" not in m.group(2)):
+        if not m or "64" not in m.group(2):  # x86-64 / AArch64 entries; skip 32-bit libc6 ones
             continue
-        if parse_lib_name(m.group(1)) is None:
+        name, path = m.group(1), m.group(3)
+        parsed = parse_lib_name(name)
+        if parsed is None:
             continue
-        d = os.path.dirname(m.group(3))
-        entry = next((e for e in scan_lib_dir(d) if e["name"] == m.group(1)), None)
-        version = entry["version"] if entry else (parse_lib_name(m.group(1)) or ("", ""))[1]
-        out.append({"stem": parse_lib_name(m.group(1))[0], "name": m.group(1), "version": version,  # type: ignore[index]
-                    "path": m.group(3)})
+        d = os.path.dirname(path)
+        if d not in listed:
+            listed[d] = {e["name"]: e["version"] for e in scan_lib_dir(d)}
+        out.append({"stem": parsed[0], "name": name, "version": listed[d].get(name, parsed[1]), "path": path})
     return out
 
 

@@ -67,14 +67,20 @@ def constraints(row: Row) -> str:
     return "\n".join(x for x in lines if x) + "\n"
 
 
+def row_versions(row: Row) -> dict[str, str]:
+    """One concrete version per package of a row: the pinned one, or the lowest its specifier allows."""
+    out = {}
+    for name, spec in row.packages.items():
+        pins = [s.version for s in spec if s.operator in ("==", ">=", "~=")]
+        out[name] = pins[0].replace(".*", ".0") if pins else "1.0"
+    return out
+
+
 def static_check(row: Row, matrix: Matrix) -> Part:
     """The row as a snapshot (its pinned or lowest allowed versions) against every rule."""
     t0 = time.perf_counter()
-    dists = []
-    for name, spec in row.packages.items():
-        pins = [s.version for s in spec if s.operator in ("==", ">=", "~=")]
-        dists.append(Dist(name, pins[0].replace(".*", ".0") if pins else "1.0"))
-    snap = Snapshot(python={"version": "3.11.7"}, markers={}, distributions=tuple(dists))
+    dists = tuple(Dist(name, version) for name, version in row_versions(row).items())
+    snap = Snapshot(python={"version": "3.11.7"}, markers={}, distributions=dists)
     bad = [f for f in diagnose(snap, matrix) if f.severity is Severity.ERROR]
     detail = "; ".join(f.title for f in bad)
     return Part("static rules", "fail" if bad else "pass", time.perf_counter() - t0, detail)

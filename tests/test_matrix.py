@@ -12,8 +12,9 @@ from packaging.requirements import Requirement
 from bdv2.doctor import diagnose
 from bdv2.doctor.errors import MatrixError
 from bdv2.doctor.findings import Severity
-from bdv2.doctor.matrix import Matrix, Row, _build, load_matrix
+from bdv2.doctor.matrix import Matrix, _build, load_matrix
 from bdv2.doctor.signatures import match_text
+from bdv2.doctor.verify import row_versions
 from helpers import make_snap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,15 +36,6 @@ def test_packaged_copy_is_the_root_file(matrix: Matrix) -> None:
     assert Path(matrix.path).read_text() == (ROOT / "compat_matrix.toml").read_text()
 
 
-def _row_snapshot(row: Row) -> dict[str, str]:
-    """One concrete version per package of a row: the pinned one, or the lowest the specifier allows."""
-    out = {}
-    for name, spec in row.packages.items():
-        pins = [s.version for s in spec if s.operator in ("==", ">=", "~=")]
-        out[name] = pins[0].replace(".*", ".0") if pins else "1.0"
-    return out
-
-
 @pytest.mark.parametrize("row_name", [
     "cpu-current", "cuda12-current", "cuda13-current", "cpu-stable-tfp", "cpu-legacy-2024", "seed-era-cpu",
     "seed-era-cuda12",
@@ -51,7 +43,7 @@ def _row_snapshot(row: Row) -> dict[str, str]:
 def test_every_row_passes_every_rule(matrix: Matrix, row_name: str) -> None:
     row = matrix.row(row_name)
     python = "3.11.7"
-    found = [f for f in diagnose(make_snap(_row_snapshot(row), python=python), matrix)
+    found = [f for f in diagnose(make_snap(row_versions(row), python=python), matrix)
              if f.severity is Severity.ERROR]
     assert found == [], [f.title for f in found]
 

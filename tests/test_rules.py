@@ -239,7 +239,6 @@ def _version_in(spec: object, candidates: list[str]) -> str:
 
 def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
     """Each `when` rule, given one installed version inside each condition, fires (and carries a fix)."""
-
     import re
 
     numbers = sorted({m for r in matrix.rules for c in r.when for m in re.findall(r"\d+(?:\.\d+)+", str(c.spec))})
