@@ -1,0 +1,58 @@
+"""Atomic file writes: the one implementation every room uses.
+
+A reader (or a resumed run) never sees half a file: data goes to a temporary file in the same folder,
+which is renamed over the final name only once it is complete. A killed process leaves at most a
+temporary file, never a file with the finished name. Stdlib only, so the doctor can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TMP_SUFFIX = ".partial"
+
+
+def tmp_path(final: Path) -> Path:
+    """The fixed temporary name next to ``final`` used by :func:`atomic_output`."""
+    return final.with_name(final.name + TMP_SUFFIX)
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a unique temporary file in the same folder and rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644 if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any, indent: int | None = 1, sort_keys: bool = True) -> None:
+    """``json.dumps(obj)`` plus a newline, written with :func:`write_atomic`."""
+    write_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+@contextmanager
+def atomic_output(final: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final`` (``<final>.partial``); rename it to ``final`` only if the
+    block completes. Writers that need a path (TFRecord writers, ``np.save``) use this form."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
