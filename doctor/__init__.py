@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import repair
 from .collect import collect, resolve_python
 from .deep import run_probes
 from .diagnose import diagnose, nearest_row
-from .findings import Finding, Severity, exit_code
+from .envfile import apply_env, merge_flags, shell_lines
+from .findings import EnvOp, EnvOpKind, Finding, Severity, exit_code
 from .matrix import Matrix, load_matrix
 from .signatures import diagnose_log
 from .snapshot import Snapshot
 
 __all__ = [
-    "Examination", "Finding", "Matrix", "Severity", "Snapshot", "diagnose", "diagnose_log", "examine",
-    "exit_code", "load_matrix", "nearest_row",
+    "EnvOp", "EnvOpKind", "Examination", "Finding", "Matrix", "Severity", "Snapshot", "apply_env", "diagnose",
+    "diagnose_log", "examine", "exit_code", "load_matrix", "merge_flags", "nearest_row", "plan_repair",
+    "repaired_env", "shell_lines",
 ]
 
 
@@ -59,3 +63,14 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     timings["diagnose"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return Examination(snap, findings, timings)
+
+
+def plan_repair(findings: list[Finding], snap: Snapshot, matrix: Matrix) -> repair.Plan:
+    """The repair plan for ``findings`` (its ``env_ops`` are what `bdv2 run` gives its child)."""
+    return repair.plan(findings, snap, matrix)
+
+
+def repaired_env(matrix: Matrix, python: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: os.environ) with the current repair plan's environment edits applied."""
+    return repair.repaired_env(matrix, python, environ)
