@@ -115,6 +115,7 @@ _EXAMPLES = """
 \b
 Examples:
   bdv2 data sample --out raw                               a small synthetic raw dataset (real layout)
+  bdv2 data sample --format rlds --out rl                  a small RLDS dataset shaped like the release
   bdv2 data raw-to-tfrecord --input_path raw --output_path tfr --depth 5
   bdv2 data raw-to-numpy --input_path raw --output_path np --depth 5 --im_size 256
   bdv2 data numpy-to-tfrecord --input_path np --output_path tfr --depth 5 --im_size 256
@@ -202,15 +203,28 @@ def rlds_to_tfrecord_cmd(**kwargs: Any) -> None:
 
 @data.command("sample")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--trajectories", default=4, show_default=True, help="Per dated directory.")
-@click.option("--frames", default=20, show_default=True, help="Observations per trajectory.")
+@click.option("--format", "fmt", type=click.Choice(["raw", "rlds"]), default="raw", show_default=True,
+              help="raw: the BridgeData raw tree; rlds: a release-shaped RLDS/TFDS dataset (bridge_dataset/1.0.0).")
+@click.option("--trajectories", type=int, default=None,
+              help="raw: per dated directory (default 4); rlds: train episodes (default 6; val gets half).")
+@click.option("--frames", type=int, default=None,
+              help="Observations (raw, default 20) or steps (rlds, default 8) per trajectory.")
 @click.option("--seed", default=0, show_default=True)
-def sample_cmd(out: Path, trajectories: int, frames: int, seed: int) -> None:
-    """Write a small synthetic raw dataset in the real BridgeData layout (convert it with --depth 5)."""
+def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None, seed: int) -> None:
+    """Write a small synthetic dataset: a raw tree in the real BridgeData layout (convert it with --depth 5) or,
+    with --format rlds, an RLDS/TFDS directory shaped like the release (convert it with rlds-to-tfrecord)."""
+    from bdv2.data_tools.rlds_sample import write_rlds_sample
     from bdv2.data_tools.sample import write_sample
 
     try:
-        write_sample(out, n_trajectories=trajectories, n_frames=frames, seed=seed)
+        if fmt == "rlds":
+            train = 6 if trajectories is None else trajectories
+            root = write_rlds_sample(out, episodes={"train": train, "val": max(1, train // 2)},
+                                     steps=8 if frames is None else frames, seed=seed)
+            click.echo(f"wrote a sample RLDS dataset to {root} (convert with rlds-to-tfrecord)")
+            return
+        write_sample(out, n_trajectories=4 if trajectories is None else trajectories,
+                     n_frames=20 if frames is None else frames, seed=seed)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"wrote a sample raw dataset to {out} (3 task dirs; convert with --depth 5)")

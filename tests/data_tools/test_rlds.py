@@ -1,5 +1,6 @@
-"""The RLDS/TFDS reader and `rlds-to-tfrecord` on the real 50-episode BridgeData sample (skipped when absent):
-conversion against the source records, the schema round trip, inspect/stats, malformed inputs, resume."""
+"""The RLDS/TFDS reader and `rlds-to-tfrecord`, on the release-shaped dataset that rlds_sample writes and on the
+real 50-episode BridgeData sample (skipped when absent): conversion against the source records, the schema round
+trip, inspect/stats, malformed inputs, resume."""
 
 from __future__ import annotations
 
@@ -20,16 +21,15 @@ from PIL import Image
 
 from bdv2.data_tools import convert, rlds, schema
 from bdv2.data_tools.cli import data
-from bdv2.data_tools.errors import InputLayoutError
+from bdv2.data_tools.errors import DataToolsError, InputLayoutError
 from bdv2.data_tools.rlds import CameraSpecError, RldsFormatError
+from bdv2.data_tools.rlds_sample import write_rlds_sample
+from bdv2.data_tools.summary import relabel_actions
 
-SAMPLE = Path(os.environ.get("BDV2_RLDS_SAMPLE")
-              or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bridge_rlds_debug")
-pytestmark = pytest.mark.skipif(not (SAMPLE / "features.json").is_file(),
-                                reason=f"real RLDS sample not found at {SAMPLE} (set BDV2_RLDS_SAMPLE)")
-SHARD = "bridge_dataset-{}.tfrecord-00000-of-00001"
-N_STEPS = 10
-# Published BridgeData action statistics (R:experiments/configs/data_config.py, via bridgedata.md section 3.4).
+from .helpers import RldsSample, read_records, rewrite_records, source_episodes
+
+# Published BridgeData action statistics (experiments/configs/data_config.py in
+# https://github.com/rail-berkeley/bridge_data_v2).
 ACT_MEAN = [1.9296819e-04, 1.3667766e-04, -1.4583133e-04, -1.8390431e-04, -3.0808983e-04, 2.7425270e-04, 0.59716219]
 ACT_STD = [0.00912848, 0.0127196, 0.01229497, 0.02606696, 0.02875283, 0.07807977, 0.48710242]
 STEPS, LOSS_DROP = 300, 0.4
@@ -37,38 +37,22 @@ STEPS, LOSS_DROP = 300, 0.4
 last three (280-300) about 9.1 (gc_bc) and 9.3 (bc); a drop of 0.4 is far outside step-to-step noise."""
 
 
-def _source(split: str, root: Path = SAMPLE) -> list[dict[str, Any]]:
-    """The source episodes read independently of bdv2.rlds: protobuf + PIL, no tf.io parsing."""
-    import tensorflow as tf
-
-    out = []
-    for raw in tf.data.TFRecordDataset(str(root / SHARD.format(split))):
-        f = tf.train.Example.FromString(raw.numpy()).features.feature
-        out.append({
-            "frames": np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
-                                for b in f["steps/observation/image_0"].bytes_list.value]),
-            "state": np.array(f["steps/observation/state"].float_list.value, np.float32).reshape(-1, 7),
-            "action": np.array(f["steps/action"].float_list.value, np.float32).reshape(-1, 7),
-            "language": {b.decode() for b in f["steps/language_instruction"].bytes_list.value},
-        })
-    return out
-
-
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def converted(rlds_sample: RldsSample, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rlds") / "tf"
-    report = rlds.rlds_to_tfrecord(SAMPLE, out, num_workers=2)
-    assert report.trajectories == 50 and report.frames == 50 * (N_STEPS - 1) and not report.skipped
+    report = rlds.rlds_to_tfrecord(rlds_sample.path, out, num_workers=2)
+    s = rlds_sample
+    assert report.trajectories == s.total and report.frames == s.total * (s.steps - 1) and not report.skipped
     return out
 
 
-def test_both_splits_match_the_source_records(converted: Path) -> None:
+def test_both_splits_match_the_source_records(rlds_sample: RldsSample, converted: Path) -> None:
     for split in ("train", "val"):
-        source = _source(split)
+        source = source_episodes(rlds_sample, split)
         episodes = list(schema.read_tfrecord(converted / "bridge_dataset" / split / "out.tfrecord"))
-        assert len(episodes) == len(source) == 25
+        assert len(episodes) == len(source) == rlds_sample.episodes[split]
         for ep, src in zip(episodes, source, strict=True):
-            t = N_STEPS - 1  # N steps -> N - 1 transitions: o_t, o_{t+1}, a_t; the last step's action dropped
+            t = rlds_sample.steps - 1  # N steps -> N - 1 transitions: o_t, o_{t+1}, a_t; the last action dropped
             assert ep["observations/images0"].shape == ep["next_observations/images0"].shape == (t, 64, 64, 3)
             assert ep["observations/images0"].dtype == np.uint8
             assert ep["actions"].shape == ep["observations/state"].shape == (t, 7)
@@ -84,7 +68,8 @@ def test_both_splits_match_the_source_records(converted: Path) -> None:
             assert ep["language"] == sorted(src["language"]) and ep["language"] != [""]
 
 
-def test_converted_files_parse_exactly_like_raw_converted_ones(converted: Path, raw: Path, tmp_path: Path) -> None:
+def test_converted_files_parse_exactly_like_raw_converted_ones(rlds_sample: RldsSample, converted: Path, raw: Path,
+                                                               tmp_path: Path) -> None:
     import tensorflow as tf
 
     convert.raw_to_tfrecord(raw, tmp_path / "raw_tf", im_size=64)
@@ -102,13 +87,13 @@ def test_converted_files_parse_exactly_like_raw_converted_ones(converted: Path, 
     assert layout_of(rlds_file) == layout_of(raw_file)
     # And inside tf.data, as the trainer reads them.
     for batch in tf.data.TFRecordDataset(str(rlds_file)).map(schema.parse_example).take(1):
-        assert batch["observations/images0"].shape == (N_STEPS - 1, 64, 64, 3)
+        assert batch["observations/images0"].shape == (rlds_sample.steps - 1, 64, 64, 3)
 
 
-def test_episode_dataset_reads_the_release_as_the_converted_file(converted: Path) -> None:
-    direct = list(rlds.episode_dataset(SAMPLE, "val", num_parallel_calls=2).as_numpy_iterator())
+def test_episode_dataset_reads_the_release_as_the_converted_file(rlds_sample: RldsSample, converted: Path) -> None:
+    direct = list(rlds.episode_dataset(rlds_sample.path, "val", num_parallel_calls=2).as_numpy_iterator())
     files = list(schema.read_tfrecord(converted / "bridge_dataset" / "val" / "out.tfrecord"))
-    assert len(direct) == len(files) == 25
+    assert len(direct) == len(files) == rlds_sample.episodes["val"]
     for d, f in zip(direct, files, strict=True):
         assert [s.decode() for s in d.pop("language")] == f.pop("language")
         assert d.keys() == f.keys()
@@ -117,8 +102,8 @@ def test_episode_dataset_reads_the_release_as_the_converted_file(converted: Path
             assert d[key].dtype == f[key].dtype
 
 
-def test_stats_are_of_the_order_of_the_published_ones(tmp_path: Path) -> None:
-    result = CliRunner().invoke(data, ["stats", str(SAMPLE), "--out", str(tmp_path / "stats.json")])
+def test_stats_are_of_the_order_of_the_published_ones(real_rlds_sample: RldsSample, tmp_path: Path) -> None:
+    result = CliRunner().invoke(data, ["stats", str(real_rlds_sample.path), "--out", str(tmp_path / "stats.json")])
     assert result.exit_code == 0, result.output
     action = json.loads((tmp_path / "stats.json").read_text())["action"]
     mean, std = np.array(action["mean"]), np.array(action["std"])
@@ -130,75 +115,104 @@ def test_stats_are_of_the_order_of_the_published_ones(tmp_path: Path) -> None:
     assert action["min"][6] >= 0 and action["max"][6] <= 1 and 0.2 < std[6] < 0.6 and 0.2 < mean[6] < 0.9
 
 
-def test_inspect_reads_the_rlds_directory() -> None:
-    result = CliRunner().invoke(data, ["inspect", str(SAMPLE.parent), "--im_size", "64"])  # one level above
+def test_stats_are_those_of_the_source_records(rlds_sample: RldsSample, tmp_path: Path) -> None:
+    result = CliRunner().invoke(data, ["stats", str(rlds_sample.path), "--out", str(tmp_path / "stats.json")])
     assert result.exit_code == 0, result.output
-    assert "(rlds)" in result.output and "64x64x3 (50 trajectories)" in result.output
+    action = json.loads((tmp_path / "stats.json").read_text())["action"]
+    src = [e for split in ("train", "val") for e in source_episodes(rlds_sample, split)]
+    relabeled = np.concatenate([relabel_actions(e["state"], e["action"][:-1]) for e in src])
+    np.testing.assert_allclose(action["mean"], relabeled.mean(0), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(action["std"], relabeled.std(0), rtol=1e-4, atol=1e-7)
+    assert action["min"][6] >= 0 and action["max"][6] <= 1
+
+
+def test_inspect_reads_the_rlds_directory(rlds_sample: RldsSample) -> None:
+    s = rlds_sample
+    result = CliRunner().invoke(data, ["inspect", str(s.path.parent), "--im_size", "64"])  # one level above
+    assert result.exit_code == 0, result.output
+    assert "(rlds)" in result.output and f"64x64x3 ({s.total} trajectories)" in result.output
     for split in ("train", "val"):
-        assert f"bridge_dataset {split}" in result.output
-    assert result.output.count("225") >= 2 and "25/25" in result.output  # frames and labeled per split
+        row = next(line for line in result.output.splitlines() if f"bridge_dataset {split}" in line)
+        n = s.episodes[split]
+        cells = [c.strip() for c in row.split("│") if c.strip()]  # trajectories, frames and labeled per split
+        assert cells[1:] == [str(n), str(n * (s.steps - 1)), f"{n}/{n}"], row
 
 
-def test_cli_resume_overwrite_and_resize(tmp_path: Path) -> None:
+def test_cli_resume_overwrite_and_resize(rlds_sample: RldsSample, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = ["rlds-to-tfrecord", "--input_path", str(SAMPLE), "--output_path", str(out), "--num_workers", "2"]
+    args = ["rlds-to-tfrecord", "--input_path", str(rlds_sample.path), "--output_path", str(out),
+            "--num_workers", "2"]
     first = CliRunner().invoke(data, [*args, "--im_size", "32"])
     assert first.exit_code == 0, first.output
     files = sorted(out.rglob("*.tfrecord"))
     assert [f.relative_to(out).as_posix() for f in files] == ["bridge_dataset/train/out.tfrecord",
                                                               "bridge_dataset/val/out.tfrecord"]
-    assert next(schema.read_tfrecord(files[0]))["observations/images0"].shape == (9, 32, 32, 3)
+    t = rlds_sample.steps - 1
+    assert next(schema.read_tfrecord(files[0]))["observations/images0"].shape == (t, 32, 32, 3)
     mtimes = [f.stat().st_mtime_ns for f in files]
     again = CliRunner().invoke(data, args)
     assert again.exit_code == 0 and "2 already finished" in again.output
     assert [f.stat().st_mtime_ns for f in files] == mtimes
     redo = CliRunner().invoke(data, [*args, "--overwrite"])
     assert redo.exit_code == 0 and "2 written" in redo.output
-    assert next(schema.read_tfrecord(files[0]))["observations/images0"].shape == (9, 64, 64, 3)
+    assert next(schema.read_tfrecord(files[0]))["observations/images0"].shape == (t, 64, 64, 3)
     assert not list(out.rglob("*.partial"))
 
 
-def test_more_than_one_camera_is_refused_with_the_reason(tmp_path: Path) -> None:
-    args = ["rlds-to-tfrecord", "--input_path", str(SAMPLE), "--output_path", str(tmp_path / "o")]
+def test_more_than_one_camera_is_refused_with_the_reason(rlds_sample: RldsSample, tmp_path: Path) -> None:
+    args = ["rlds-to-tfrecord", "--input_path", str(rlds_sample.path), "--output_path", str(tmp_path / "o")]
     result = CliRunner().invoke(data, [*args, "--cameras", "0,1"])
     assert result.exit_code == 2 and "observations/images0" in result.output
     with pytest.raises(CameraSpecError, match="single index"):
         rlds.parse_cameras("0,2")
     with pytest.raises(RldsFormatError, match=r"'steps/observation/image_7' is missing \(cameras declared: 0, 1"):
-        rlds.rlds_to_tfrecord(SAMPLE, tmp_path / "o", cameras=(7,))
+        rlds.rlds_to_tfrecord(rlds_sample.path, tmp_path / "o", cameras=(7,))
 
 
-def test_a_blank_placeholder_camera_is_skipped_and_reported(tmp_path: Path) -> None:
-    report = rlds.rlds_to_tfrecord(SAMPLE, tmp_path / "o", cameras=(3,))  # image_3 is all zeros in the sample
-    assert report.trajectories == 0 and len(report.skipped) == 50
+def test_a_blank_placeholder_camera_is_skipped_and_reported(rlds_sample: RldsSample, tmp_path: Path) -> None:
+    report = rlds.rlds_to_tfrecord(rlds_sample.path, tmp_path / "o", cameras=(3,))  # image_3 is all zeros
+    assert report.trajectories == 0 and len(report.skipped) == rlds_sample.total
     assert "image_3 is blank in every frame" in report.skipped[0].reason
 
 
-def test_several_shards_give_one_part_dir_each(tmp_path: Path) -> None:
-    import tensorflow as tf
+def test_a_camera_blank_in_some_episodes_skips_only_those(sharded_rlds: RldsSample, tmp_path: Path) -> None:
+    report = rlds.rlds_to_tfrecord(sharded_rlds.path, tmp_path / "o", cameras=(2,))  # image_2: even episodes
+    assert report.trajectories == 3 + 2 and len(report.skipped) == 3 + 1
+    assert all("image_2 is blank in every frame" in s.reason for s in report.skipped)
 
-    src = Path(shutil.copytree(SAMPLE, tmp_path / "src", copy_function=shutil.copyfile))
-    records = [r.numpy() for r in tf.data.TFRecordDataset(str(src / SHARD.format("train")))]
-    (src / SHARD.format("train")).unlink()
-    for i, part in enumerate((records[:12], records[12:])):
-        with tf.io.TFRecordWriter(str(src / f"bridge_dataset-train.tfrecord-{i:05d}-of-00002")) as writer:
-            for r in part:
-                writer.write(r)
+
+def test_several_shards_give_one_part_dir_each(rlds_sample: RldsSample, tmp_path: Path) -> None:
+    src = Path(shutil.copytree(rlds_sample.path, tmp_path / "src", copy_function=shutil.copyfile))
+    shard = src / rlds_sample.shard("train").name
+    records = read_records(shard)
+    shard.unlink()
+    n, half = len(records), len(records) // 2
+    for i, part in enumerate((records[:half], records[half:])):
+        rewrite_records(src / f"bridge_dataset-train.tfrecord-{i:05d}-of-00002", part)
     info = json.loads((src / "dataset_info.json").read_text())
-    info["splits"][0]["shardLengths"] = ["12", "13"]
+    info["splits"][0]["shardLengths"] = [str(half), str(n - half)]
     (src / "dataset_info.json").write_text(json.dumps(info))
     report = rlds.rlds_to_tfrecord(src, tmp_path / "o")
     rel = sorted(f.relative_to(tmp_path / "o").as_posix() for f in report.written)
     assert rel == ["bridge_dataset/part00000/train/out.tfrecord", "bridge_dataset/part00000/val/out.tfrecord",
                    "bridge_dataset/part00001/train/out.tfrecord"]
-    assert [len(list(schema.read_tfrecord(tmp_path / "o" / r))) for r in rel] == [12, 25, 13]
+    counts = [half, rlds_sample.episodes["val"], n - half]
+    assert [len(list(schema.read_tfrecord(tmp_path / "o" / r))) for r in rel] == counts
+
+
+def test_the_generated_two_shard_dataset_converts_to_part_dirs(sharded_rlds: RldsSample, tmp_path: Path) -> None:
+    report = rlds.rlds_to_tfrecord(sharded_rlds.path, tmp_path / "o")
+    rel = sorted(f.relative_to(tmp_path / "o").as_posix() for f in report.written)
+    assert rel == [f"bridge_dataset/part0000{i}/{split}/out.tfrecord" for i in (0, 1) for split in ("train", "val")]
+    assert [len(list(schema.read_tfrecord(tmp_path / "o" / r))) for r in rel] == [3, 2, 3, 1]
+    assert report.trajectories == 9 and report.frames == 9 * 7 and not report.skipped
 
 
 # ------------------------------------------------------------------------------------------ malformed inputs
 
 @pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(SAMPLE, tmp_path / "src", copy_function=shutil.copyfile))
+def copy(rlds_sample: RldsSample, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(rlds_sample.path, tmp_path / "src", copy_function=shutil.copyfile))
 
 
 def _edit_features(root: Path, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -208,17 +222,19 @@ def _edit_features(root: Path, edit: Callable[[dict[str, Any]], None]) -> None:
     (root / "features.json").write_text(json.dumps(tree))
 
 
-def _edit_record(root: Path, index: int, edit: Callable[[Any], None]) -> None:
+def _val_shard(root: Path, sample: RldsSample) -> Path:
+    return root / sample.shard("val").name
+
+
+def _edit_record(root: Path, sample: RldsSample, index: int, edit: Callable[[Any], None]) -> None:
     import tensorflow as tf
 
-    shard = root / SHARD.format("val")
-    records = [r.numpy() for r in tf.data.TFRecordDataset(str(shard))]
+    shard = _val_shard(root, sample)
+    records = read_records(shard)
     example = tf.train.Example.FromString(records[index])
     edit(example.features.feature)
     records[index] = example.SerializeToString()
-    with tf.io.TFRecordWriter(str(shard)) as writer:
-        for r in records:
-            writer.write(r)
+    rewrite_records(shard, records)
 
 
 def _fails(root: Path, out: Path, match: str) -> None:
@@ -241,20 +257,23 @@ def test_feature_declared_with_another_shape(copy: Path, tmp_path: Path) -> None
         rlds.rlds_to_tfrecord(copy, tmp_path / "o")
 
 
-def test_feature_missing_from_a_record(copy: Path, tmp_path: Path) -> None:
-    _edit_record(copy, 3, lambda f: f.pop("steps/observation/state"))
-    _fails(copy, tmp_path / "o", r"-val\.tfrecord-00000-of-00001\[3\]: feature 'steps/observation/state' is missing")
+def test_feature_missing_from_a_record(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
+    i = min(3, rlds_sample.episodes["val"] - 1)
+    _edit_record(copy, rlds_sample, i, lambda f: f.pop("steps/observation/state"))
+    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001\[{i}\]: feature 'steps/observation/state' is missing")
 
 
-def test_feature_with_the_wrong_number_of_values(copy: Path, tmp_path: Path) -> None:
+def test_feature_with_the_wrong_number_of_values(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
     def cut(f: Any) -> None:
         del f["steps/action"].float_list.value[-7:]
 
-    _edit_record(copy, 5, cut)
-    _fails(copy, tmp_path / "o", r"\[5\]: feature 'steps/action' has 63 values \(float_list\); expected 10 steps x 7")
+    i, n = min(5, rlds_sample.episodes["val"] - 1), rlds_sample.steps
+    _edit_record(copy, rlds_sample, i, cut)
+    _fails(copy, tmp_path / "o", rf"\[{i}\]: feature 'steps/action' has {7 * (n - 1)} values \(float_list\); "
+                                 rf"expected {n} steps x 7")
 
 
-def test_frames_of_another_size_than_declared(copy: Path, tmp_path: Path) -> None:
+def test_frames_of_another_size_than_declared(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
     def shrink(f: Any) -> None:
         frames = f["steps/observation/image_0"].bytes_list.value
         for i, b in enumerate(frames):
@@ -262,33 +281,30 @@ def test_frames_of_another_size_than_declared(copy: Path, tmp_path: Path) -> Non
             Image.open(io.BytesIO(b)).resize((32, 32)).save(buf, "JPEG")
             frames[i] = buf.getvalue()
 
-    _edit_record(copy, 0, shrink)
+    _edit_record(copy, rlds_sample, 0, shrink)
     _fails(copy, tmp_path / "o", r"\[0\]: feature 'steps/observation/image_0' decodes to \[32, 32, 3\]; "
                                  r"features\.json declares \[64, 64, 3\]")
 
 
-def test_truncated_shard(copy: Path, tmp_path: Path) -> None:
-    shard = copy / SHARD.format("val")
+def test_truncated_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
+    shard = _val_shard(copy, rlds_sample)
     shard.write_bytes(shard.read_bytes()[:-5000])
-    _fails(copy, tmp_path / "o", r"-val\.tfrecord-00000-of-00001: truncated or corrupt TFRecord after 24 records")
+    n = rlds_sample.episodes["val"]
+    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001: truncated or corrupt TFRecord after {n - 1} records")
 
 
-def test_shard_cut_between_records(copy: Path, tmp_path: Path) -> None:
-    import tensorflow as tf
-
-    shard = copy / SHARD.format("val")
-    records = [r.numpy() for r in tf.data.TFRecordDataset(str(shard))][:-1]
-    with tf.io.TFRecordWriter(str(shard)) as writer:
-        for r in records:
-            writer.write(r)
-    _fails(copy, tmp_path / "o", r"24 episodes, dataset_info\.json says 25")
+def test_shard_cut_between_records(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
+    shard = _val_shard(copy, rlds_sample)
+    rewrite_records(shard, read_records(shard)[:-1])
+    n = rlds_sample.episodes["val"]
+    _fails(copy, tmp_path / "o", rf"{n - 1} episodes, dataset_info\.json says {n}")
 
 
-def test_not_a_tfds_directory_and_missing_shard(copy: Path, tmp_path: Path) -> None:
+def test_not_a_tfds_directory_and_missing_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputLayoutError, match="not a TFDS/RLDS dataset directory"):
         rlds.rlds_to_tfrecord(tmp_path / "empty", tmp_path / "o")
-    (copy / SHARD.format("train")).unlink()
+    (copy / rlds_sample.shard("train").name).unlink()
     with pytest.raises(InputLayoutError, match=r"-train\.tfrecord-00000-of-00001: shard listed in dataset_info"):
         rlds.rlds_to_tfrecord(copy, tmp_path / "o")
 
@@ -297,9 +313,12 @@ def test_not_a_tfds_directory_and_missing_shard(copy: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["gc_bc", "bc"])
-def test_short_cpu_training_on_the_converted_sample_learns(algo: str, converted: Path, tmp_path: Path) -> None:
+def test_short_cpu_training_on_the_converted_sample_learns(algo: str, rlds_sample: RldsSample, converted: Path,
+                                                         tmp_path: Path) -> None:
     """The shipped example config (tiny encoder, 64x64) on the converted real sample: the training loss falls
     clearly and validation metrics are finite. About a minute per algorithm on 2 CPU cores."""
+    if rlds_sample.kind != "real":
+        pytest.skip("the loss-drop threshold was measured on the real sample; the generated one has random actions")
     pytest.importorskip("jax")
     root = converted / "bridge_dataset"
     stats = CliRunner().invoke(data, ["stats", str(root), "--out", str(converted / "metadata.json")])
@@ -324,3 +343,77 @@ def test_short_cpu_training_on_the_converted_sample_learns(algo: str, converted:
     start, end = float(np.mean(train[:3])), float(np.mean(train[-3:]))
     assert end < start - LOSS_DROP, (start, end)
     assert val and all(np.isfinite(v) for r in val for v in r.values() if isinstance(v, float))
+
+
+# ------------------------------------------------------------------------------------------ the generator
+
+def test_the_generated_dataset_is_deterministic(tmp_path: Path) -> None:
+    a = write_rlds_sample(tmp_path / "a", episodes={"train": 2, "val": 1}, steps=3, seed=4)
+    b = write_rlds_sample(tmp_path / "b", episodes={"train": 2, "val": 1}, steps=3, seed=4)
+    c = write_rlds_sample(tmp_path / "c", episodes={"train": 2, "val": 1}, steps=3, seed=5)
+    assert a == tmp_path / "a" / "bridge_dataset" / "1.0.0"
+    names = sorted(f.name for f in a.iterdir())
+    assert names == ["bridge_dataset-train.tfrecord-00000-of-00002", "bridge_dataset-train.tfrecord-00001-of-00002",
+                     "bridge_dataset-val.tfrecord-00000-of-00001", "dataset_info.json", "features.json"]
+    assert all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+    assert (a / names[0]).read_bytes() != (c / names[0]).read_bytes()
+    with pytest.raises(DataToolsError, match="not empty"):
+        write_rlds_sample(tmp_path / "a")
+
+
+def test_the_generated_dataset_has_the_release_feature_tree(generated_rlds: RldsSample,
+                                                            real_rlds_sample: RldsSample) -> None:
+    def tree(path: Path) -> Any:
+        def strip(t: Any) -> Any:
+            return {k: strip(v) for k, v in t.items() if k != "description"} if isinstance(t, dict) else t
+        return strip(json.loads((path / "features.json").read_text()))
+
+    assert tree(generated_rlds.path) == tree(real_rlds_sample.path)
+    assert rlds.open_dir(generated_rlds.path).features == rlds.open_dir(real_rlds_sample.path).features
+    import tensorflow as tf
+
+    def keys(sample: RldsSample) -> dict[str, tuple[str | None, int]]:
+        f = tf.train.Example.FromString(read_records(sample.shard("val"))[0]).features.feature
+        return {k: (v.WhichOneof("kind"), len(getattr(v, v.WhichOneof("kind") or "").value) // sample.steps
+                    if k.startswith("steps/") else 1) for k, v in f.items()}
+
+    assert keys(generated_rlds) == keys(real_rlds_sample)
+
+
+def test_the_generated_dataset_matches_its_declaration(generated_rlds: RldsSample) -> None:
+    import tensorflow as tf
+
+    d = rlds.open_dir(generated_rlds.path)
+    assert d.name == "bridge_dataset" and d.lengths == {"train": [6], "val": [3]}
+    assert d.features["steps/language_embedding"].shape == (512,)
+    for i, record in enumerate(read_records(generated_rlds.shard("train"))):
+        f = tf.train.Example.FromString(record).features.feature
+        n = generated_rlds.steps
+        assert len(f["steps/language_embedding"].float_list.value) == 512 * n
+        assert list(f["steps/is_first"].int64_list.value) == [1] + [0] * (n - 1)
+        assert list(f["steps/is_last"].int64_list.value) == [0] * (n - 1) + [1]
+        assert list(f["steps/action"].float_list.value)[-7:] == [0.0] * 7  # the release's zero last action
+        for k in range(4):
+            frames = [np.asarray(Image.open(io.BytesIO(b))) for b in f[f"steps/observation/image_{k}"].bytes_list.value]
+            assert len(frames) == n and frames[0].shape == (64, 64, 3)
+            assert f[f"episode_metadata/has_image_{k}"].int64_list.value[0] == int(any(fr.max() > 0 for fr in frames))
+        assert f["episode_metadata/has_image_2"].int64_list.value[0] == int(i % 2 == 0)
+
+
+def test_unlabeled_generated_episodes_convert_with_an_empty_instruction(tmp_path: Path) -> None:
+    root = write_rlds_sample(tmp_path / "s", episodes={"train": 2}, steps=3, language=False, shards_per_split=1)
+    report = rlds.rlds_to_tfrecord(root, tmp_path / "o")
+    assert report.trajectories == 2 and any("only train is written" in n for n in report.notes)
+    episodes = list(schema.read_tfrecord(tmp_path / "o" / "bridge_dataset" / "train" / "out.tfrecord"))
+    assert [ep["language"] for ep in episodes] == [[""], [""]]
+
+
+def test_cli_sample_format_rlds(tmp_path: Path) -> None:
+    result = CliRunner().invoke(data, ["sample", "--format", "rlds", "--out", str(tmp_path / "s"),
+                                       "--trajectories", "2", "--frames", "3"])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "s" / "bridge_dataset" / "1.0.0"
+    assert str(root) in result.output
+    assert rlds.open_dir(root).lengths == {"train": [1, 1], "val": [1]}
+    again = CliRunner().invoke(data, ["sample", "--format", "rlds", "--out", str(tmp_path / "s")])
+    assert again.exit_code == 1 and "not empty" in again.output
