@@ -11,10 +11,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import repair
+from .checks import Options
 from .collect import collect, resolve_python
 from .deep import run_probes
 from .diagnose import diagnose, nearest_row
@@ -39,10 +40,11 @@ class Examination:
 
 
 def examine(python: str | None = None, snapshot_file: Path | None = None, deep: bool = False,
-            matrix: Matrix | None = None, timeout: float = 120.0, batch_size: int | None = None) -> Examination:
+            matrix: Matrix | None = None, timeout: float = 120.0, options: Options | None = None) -> Examination:
     """Collect (or load) a snapshot, optionally run the runtime probes, and diagnose it.
 
-    ``batch_size`` (the training batch) is checked against the number of GPUs the process will see.
+    ``options``: what the user asked for on this run (e.g. the training batch, checked against the devices the
+    process will see); they go to the diagnosis only, never into the snapshot.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -56,10 +58,8 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
         exe = resolve_python(python) if python else sys.executable
         snap = snap.with_probes(run_probes(snap, exe, timeout=timeout))
         timings["deep"] = time.perf_counter() - t
-    if batch_size:
-        snap = replace(snap, system={**snap.system, "batch_size": batch_size})
     t = time.perf_counter()
-    findings = diagnose(snap, matrix)
+    findings = diagnose(snap, matrix, options)
     timings["diagnose"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return Examination(snap, findings, timings)

@@ -6,12 +6,15 @@ and the file system, read by the stdlib-only ``probe_script``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +42,22 @@ def resolve_python(python: str) -> str:
     raise CollectError(f"--python {python}: no such interpreter (give a path to python or to a venv)")
 
 
-def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
-    """Run the stdlib probe in ``python`` (None: this interpreter, in-process) and return its facts."""
+def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S,
+                      env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run the stdlib probe in ``python`` (None: this interpreter) and return its facts.
+
+    With ``env`` the probe runs in a child process started with exactly that environment, so every
+    environment-derived fact (library folders on LD_LIBRARY_PATH, tools on PATH) is read as such a process sees it.
+    """
     # Only the doctor's own interpreter is probed in-process. A venv's bin/python is a symlink to the
     # base interpreter, so comparing resolved paths would mistake every sibling venv for this one.
-    if python is None:
+    if python is None and env is None:
         return probe_script.probe()
-    exe = resolve_python(python)
+    exe = resolve_python(python) if python is not None else sys.executable
     cmd = [exe, "-I", probe_script.__file__]  # -I: ignore PYTHON* env and the user's cwd
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                             env=None if env is None else dict(env))
     except subprocess.TimeoutExpired as e:
         raise CollectError(f"--python {exe}: the metadata probe did not finish in {timeout:.0f}s") from e
     except OSError as e:
@@ -66,14 +75,18 @@ def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> d
 
 
 def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: Path | None = None,
-            runner: Runner = run_command) -> Snapshot:
+            runner: Runner | None = None, env: Mapping[str, str] | None = None) -> Snapshot:
     """Build the static Snapshot of the target interpreter: metadata, env, CUDA libraries, driver, tools.
 
-    ``root`` stands for '/' when reading /proc and /usr/local/cuda (default: $BDV2_SYSROOT or '/',
-    a testing aid for fake system trees).
+    ``env``: the environment of the process being examined (default: this one's); the probe and the system
+    tools run with it. ``root`` stands for '/' when reading /proc and /usr/local/cuda (default:
+    $BDV2_SYSROOT of that environment, or '/', a testing aid for fake system trees).
     """
-    data = probe_interpreter(python, timeout=timeout)
-    root = root or Path(os.environ.get("BDV2_SYSROOT", "/"))
+    data = probe_interpreter(python, timeout=timeout, env=env)
+    environ = os.environ if env is None else env
+    root = root or Path(environ.get("BDV2_SYSROOT", "/"))
+    if runner is None:
+        runner = run_command if env is None else functools.partial(run_command, env=env)
     jaxlib: dict[str, Any] = next(
         (d for d in data.get("distributions", []) if d.get("name", "").lower() == "jaxlib"), {})
     # NVML through whichever interpreter has nvidia-ml-py: the examined one, else the doctor's own.
@@ -81,7 +94,7 @@ def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: P
     own_sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
     nvml = nvml_python([(target_py, d) for d in data.get("site_dirs", [])]
                        + [(sys.executable, d) for d in own_sites])
-    data["system"] = collect_system(data.get("env", {}), list(data.get("site_dirs", [])),
+    system = collect_system(data.get("env", {}), list(data.get("site_dirs", [])),
                                     jaxlib.get("location", ""), runner=runner, root=root, nvml=nvml)
     data["collected_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    return Snapshot.from_dict(data)
+    return dataclasses.replace(Snapshot.from_dict(data), system=system)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .snapshot import ProbeResult, Snapshot
+from .snapshot import ProbeResult, ProbeStatus, Snapshot
 
 _MARK = "BDV2_PROBE_RESULT="
 
@@ -123,16 +123,17 @@ def run_probe(python: str, probe: Probe, timeout: float, env: dict[str, str] | N
                              timeout=timeout, env=env, check=False, stdin=subprocess.DEVNULL,
                              cwd=cwd or tempfile.gettempdir())
     except subprocess.TimeoutExpired:
-        return ProbeResult(probe.name, "timeout", time.perf_counter() - t0,
+        return ProbeResult(probe.name, ProbeStatus.TIMEOUT, time.perf_counter() - t0,
                            error=f"no answer in {timeout:.0f}s (a hang in import or device initialisation)")
     except OSError as e:
-        return ProbeResult(probe.name, "failed", time.perf_counter() - t0, error=f"cannot run {python}: {e}")
+        return ProbeResult(probe.name, ProbeStatus.FAILED, time.perf_counter() - t0, error=f"cannot run {python}: {e}")
     dt = time.perf_counter() - t0
     for line in reversed(res.stdout.splitlines()):
         if line.startswith(_MARK) and res.returncode == 0:
-            return ProbeResult(probe.name, "ok", dt, output=json.loads(line[len(_MARK):]), error=_tail(res.stderr, 20))
+            return ProbeResult(probe.name, ProbeStatus.OK, dt, output=json.loads(line[len(_MARK):]),
+                               error=_tail(res.stderr, 20))
     why = f"exit code {res.returncode}" + (" (killed by a signal)" if res.returncode < 0 else "")
-    return ProbeResult(probe.name, "failed", dt, error=_tail(res.stderr, 40) or why)
+    return ProbeResult(probe.name, ProbeStatus.FAILED, dt, error=_tail(res.stderr, 40) or why)
 
 
 def _tail(text: str, n: int) -> str:
@@ -146,7 +147,7 @@ def run_probes(snap: Snapshot, python: str, timeout: float = 120.0,
     for p in probes:
         reason = _skip_reason(p, snap)
         if reason:
-            results[p.name] = ProbeResult(p.name, "skipped", error=reason)
+            results[p.name] = ProbeResult(p.name, ProbeStatus.SKIPPED, error=reason)
         else:
             todo.append(p)
     # One probe per core: each is CPU-bound while importing, and oversubscribing only adds switching.

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import gpu_rules, rules
+from .checks import Options, registered
 from .findings import Area, Finding, Fix, Severity, sort_findings
-from .matrix import Matrix, Row, Rule
+from .matrix import Matrix, Row
 from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec
 from .snapshot import Snapshot, normalise
-
-Check = Callable[[Rule, Snapshot, Matrix], list[Finding]]
-
-# The built-in checks named by `check = "..."` in compat_matrix.toml.
-BUILTINS: dict[str, Check] = {
-    "jax_jaxlib_lockstep": rules.check_jax_jaxlib_lockstep,
-    "jax_plugin_lockstep": rules.check_jax_plugin_lockstep,
-    "requires_dist": rules.check_requires_dist,
-    "extras_in_use": rules.check_extras_in_use,
-    "shadowed_dists": rules.check_shadowed_dists,
-    "runtime_probes": rules.check_runtime_probes,
-    "cpu_jaxlib_with_gpu_wheels": rules.check_cpu_jaxlib_with_gpu_wheels,
-    "cuda_lib_shadowing": gpu_rules.check_cuda_lib_shadowing,
-    "cuda_libs_found": gpu_rules.check_cuda_libs_found,
-    "driver": gpu_rules.check_driver,
-    "cuda_tools": gpu_rules.check_cuda_tools,
-    "env_vars": gpu_rules.check_env_vars,
-}
 
 
 @dataclass(frozen=True)
@@ -38,12 +19,17 @@ class RowMove:
     commands: tuple[str, ...]
 
 
-def diagnose(snap: Snapshot, matrix: Matrix) -> list[Finding]:
-    """All findings for ``snap``: data rules, built-in checks, and the nearest-row advice."""
+def diagnose(snap: Snapshot, matrix: Matrix, options: Options | None = None) -> list[Finding]:
+    """All findings for ``snap``: data rules, built-in checks, and the nearest-row advice.
+
+    ``options`` are what the user asked for on this run (--batch-size), kept apart from the snapshot's facts.
+    """
+    opts = options or Options()
+    checks = registered()
     found: list[Finding] = []
     for rule in matrix.rules:
         if rule.check:
-            found.extend(BUILTINS[rule.check](rule, snap, matrix))
+            found.extend(checks[rule.check](rule, snap, matrix, opts))
         else:
             f = eval_rule(rule, snap, matrix)
             if f is not None:

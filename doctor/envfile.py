@@ -3,18 +3,17 @@
 The doctor owns exactly these files and nothing else:
   venv:  ``<prefix>/bin/bdv2-env.sh`` plus one marked block in ``<prefix>/bin/activate`` that sources it;
   conda: ``<prefix>/etc/conda/activate.d/bdv2-env.sh`` and ``<prefix>/etc/conda/deactivate.d/bdv2-env.sh``.
-Everything here is pure (text in, text out) except ``write_atomic``.
+Everything here is pure (text in, text out); apply.py writes the files with bdv2.fsutil.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import assert_never
 
 from .findings import EnvOp, EnvOpKind
 
@@ -65,23 +64,24 @@ def apply_env(ops: Iterable[EnvOp], environ: Mapping[str, str]) -> dict[str, str
     env = dict(environ)
     for op in ops:
         cur = env.get(op.name)
-        if op.op is EnvOpKind.SET:
-            env[op.name] = merge_flags(cur or "", op.value) if op.name in FLAG_VARS else op.value
-        elif op.op is EnvOpKind.UNSET:
-            env.pop(op.name, None)
-        elif op.op is EnvOpKind.PREPEND:
-            env[op.name] = ":".join([op.value, *(e for e in _entries(cur or "") if not _same_dir(e, op.value))])
-        elif op.op is EnvOpKind.REMOVE:
-            if cur is None:
-                continue
-            if op.name in FLAG_VARS:
-                left = drop_flags(cur, op.value)
-            else:
-                left = ":".join(e for e in _entries(cur) if not _same_dir(e, op.value))
-            if left:
-                env[op.name] = left
-            else:
-                env.pop(op.name)
+        match op.op:
+            case EnvOpKind.SET:
+                env[op.name] = merge_flags(cur or "", op.value) if op.name in FLAG_VARS else op.value
+            case EnvOpKind.UNSET:
+                env.pop(op.name, None)
+            case EnvOpKind.PREPEND:
+                env[op.name] = ":".join([op.value, *(e for e in _entries(cur or "") if not _same_dir(e, op.value))])
+            case EnvOpKind.REMOVE:
+                if cur is None:
+                    continue
+                left = drop_flags(cur, op.value) if op.name in FLAG_VARS else ":".join(
+                    e for e in _entries(cur) if not _same_dir(e, op.value))
+                if left:
+                    env[op.name] = left
+                else:
+                    env.pop(op.name)
+            case _:
+                assert_never(op.op)
     return env
 
 
@@ -108,30 +108,48 @@ def _check_name(name: str) -> None:
         raise ValueError(f"not an environment variable name: {name!r}")
 
 
+def describe_op(op: EnvOp) -> str:
+    """One line per environment edit, as people read it (``shell_lines`` is what a shell runs)."""
+    match op.op:
+        case EnvOpKind.SET:
+            return f"add to {op.name}: {op.value}" if op.name in FLAG_VARS else f"set {op.name}={op.value}"
+        case EnvOpKind.UNSET:
+            return f"unset {op.name}"
+        case EnvOpKind.PREPEND:
+            return f"put {op.value} first in {op.name}"
+        case EnvOpKind.REMOVE:
+            return f"remove {op.value} from {op.name}"
+        case _:
+            assert_never(op.op)
+
+
 def _op_lines(op: EnvOp) -> list[str]:
     n, q = op.name, shlex.quote(op.value)
     _check_name(n)
-    if op.op is EnvOpKind.SET and n in FLAG_VARS:
-        lines = []
-        for flag in op.value.split():
-            lines += [f'_bdv2_drop "${{{n}:-}}" " " {shlex.quote(flag_name(flag))} name',
-                      f'export {n}="${{_bdv2_out:+$_bdv2_out }}"{shlex.quote(flag)}']
-        return lines
-    if op.op is EnvOpKind.SET:
-        return [f"export {n}={q}"]
-    if op.op is EnvOpKind.UNSET:
-        return [f"unset {n}"]
-    if op.op is EnvOpKind.PREPEND:
-        return [f'_bdv2_drop "${{{n}:-}}" : {shlex.quote(op.value.rstrip("/"))} path',
-                f'export {n}={q}"${{_bdv2_out:+:$_bdv2_out}}"']
-    # REMOVE
-    mode = "name" if n in FLAG_VARS else "path"
-    entry = flag_name(op.value) if n in FLAG_VARS else op.value.rstrip("/")
-    sep = '" "' if n in FLAG_VARS else ":"
-    return [f'if [ -n "${{{n}+x}}" ]; then',
-            f'  _bdv2_drop "${{{n}}}" {sep} {shlex.quote(entry)} {mode}',
-            f'  if [ -n "$_bdv2_out" ]; then export {n}="$_bdv2_out"; else unset {n}; fi',
-            "fi"]
+    match op.op:
+        case EnvOpKind.SET if n in FLAG_VARS:
+            lines = []
+            for flag in op.value.split():
+                lines += [f'_bdv2_drop "${{{n}:-}}" " " {shlex.quote(flag_name(flag))} name',
+                          f'export {n}="${{_bdv2_out:+$_bdv2_out }}"{shlex.quote(flag)}']
+            return lines
+        case EnvOpKind.SET:
+            return [f"export {n}={q}"]
+        case EnvOpKind.UNSET:
+            return [f"unset {n}"]
+        case EnvOpKind.PREPEND:
+            return [f'_bdv2_drop "${{{n}:-}}" : {shlex.quote(op.value.rstrip("/"))} path',
+                    f'export {n}={q}"${{_bdv2_out:+:$_bdv2_out}}"']
+        case EnvOpKind.REMOVE:
+            mode = "name" if n in FLAG_VARS else "path"
+            entry = flag_name(op.value) if n in FLAG_VARS else op.value.rstrip("/")
+            sep = '" "' if n in FLAG_VARS else ":"
+            return [f'if [ -n "${{{n}+x}}" ]; then',
+                    f'  _bdv2_drop "${{{n}}}" {sep} {shlex.quote(entry)} {mode}',
+                    f'  if [ -n "$_bdv2_out" ]; then export {n}="$_bdv2_out"; else unset {n}; fi',
+                    "fi"]
+        case _:
+            assert_never(op.op)
 
 
 def shell_lines(ops: Iterable[EnvOp]) -> list[str]:
@@ -209,17 +227,3 @@ def with_block(activate: str, block: str) -> str:
         return activate[:start] + block + activate[stop:]
     sep = "" if activate.endswith("\n") or not activate else "\n"
     return activate + sep + block
-
-
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write through a temporary file in the same folder and rename it, so no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644 if mode is None else mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

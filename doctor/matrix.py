@@ -10,32 +10,19 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from .checks import registered
 from .errors import MatrixError
 from .findings import Area, Severity
+from .knowledge import Knowledge, default_knowledge, default_matrix_path, parse_knowledge
 from .snapshot import normalise
 
-# Rules whose logic needs code (arithmetic between two installed versions, metadata walks);
-# their text, reason and source still live in the matrix. rules.py implements each one.
-BUILTIN_CHECKS = (
-    "jax_jaxlib_lockstep",
-    "jax_plugin_lockstep",
-    "requires_dist",
-    "extras_in_use",
-    "shadowed_dists",
-    "runtime_probes",
-    "cpu_jaxlib_with_gpu_wheels",
-    "cuda_lib_shadowing",
-    "cuda_libs_found",
-    "driver",
-    "cuda_tools",
-    "env_vars",
-)
+__all__ = ["Condition", "Matrix", "Row", "Rule", "Signature", "default_matrix_path", "load_matrix"]
+
 VERIFIED_KINDS = ("here", "ci", "documented")
 ROW_KINDS = ("cpu", "cuda12", "cuda13")
 
@@ -110,6 +97,8 @@ class Matrix:
     rows: tuple[Row, ...]
     rules: tuple[Rule, ...]
     signatures: tuple[Signature, ...]
+    knowledge: Knowledge = field(default_factory=default_knowledge)
+    """Version thresholds of the GPU checks (the shipped ones when this file has no [knowledge] tables)."""
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -126,10 +115,6 @@ class Matrix:
         if key.startswith("@"):
             return self.groups[key[1:]]
         return (key,)
-
-
-def default_matrix_path() -> Path:
-    return Path(str(resources.files("bdv2.doctor").joinpath("compat_matrix.toml")))
 
 
 def load_matrix(path: Path | str | None = None) -> Matrix:
@@ -222,7 +207,7 @@ def _conditions(e: _Entry, key: str, groups: dict[str, tuple[str, ...]]) -> tupl
 
 
 def _build(raw: dict[str, Any], path: str) -> Matrix:
-    top = _Entry(path, "top level", raw, {"schema", "groups", "rows", "rules", "signatures"},
+    top = _Entry(path, "top level", raw, {"schema", "groups", "knowledge", "rows", "rules", "signatures"},
                  {"rows", "rules", "signatures"})
     if raw.get("schema", 1) != 1:
         top.fail("schema", "this bdv2 understands schema 1 only")
@@ -234,66 +219,75 @@ def _build(raw: dict[str, Any], path: str) -> Matrix:
         groups[g] = tuple(normalise(m) for m in members)
 
     rows = _rows(raw["rows"], path)
-    rules = []
     ids: set[str] = set()
-    for i, t in enumerate(raw["rules"]):
-        where = f"rules[{i}]" + (f" (id '{t['id']}')" if isinstance(t, dict) and "id" in t else "")
-        e = _Entry(path, where, t,
-                   {"id", "severity", "area", "title", "reason", "source", "fix", "commands", "env",
-                    "when", "unless", "absent", "check"},
-                   {"id", "title", "reason", "source", "fix"})
-        rid = e.text("id")
-        if rid in ids:
-            e.fail("id", f"duplicate id {rid!r}")
-        ids.add(rid)
-        check = e.text("check")
-        if check and check not in BUILTIN_CHECKS:
-            e.fail("check", f"unknown built-in check {check!r} (known: {', '.join(BUILTIN_CHECKS)})")
-        when = _conditions(e, "when", groups)
-        if not check and not when:
-            e.fail("when", "a rule needs either 'when' conditions or a built-in 'check'")
-        if not e.text("source").startswith(("http://", "https://", "measured:")):
-            e.fail("source", "must be a URL (or 'measured: ...' for a measurement made for bdv2)")
-        rules.append(Rule(
-            id=rid, severity=e.severity(), area=e.area("packages"), title=e.text("title"),
-            reason=e.text("reason"), source=e.text("source"), fix=e.text("fix"),
-            commands=e.texts("commands"), env=e.textmap("env"), when=when,
-            unless=_conditions(e, "unless", groups),
-            absent=tuple(normalise(a) for a in e.texts("absent")), check=check,
-        ))
-    sigs = []
-    for i, t in enumerate(raw["signatures"]):
-        where = f"signatures[{i}]" + (f" (id '{t['id']}')" if isinstance(t, dict) and "id" in t else "")
-        e = _Entry(path, where, t,
-                   {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
-                    "examples", "noise"},
-                   {"id", "pattern", "cause", "fix", "source"})
-        sid = e.text("id")
-        if sid in ids:
-            e.fail("id", f"duplicate id {sid!r}")
-        ids.add(sid)
-        try:
-            pattern = re.compile(e.text("pattern"), re.IGNORECASE | re.MULTILINE)
-        except re.error as err:
-            e.fail("pattern", f"invalid regular expression: {err}")
-            raise
-        rule = e.text("rule")
-        if rule and rule not in {r.id for r in rules}:
-            e.fail("rule", f"names no rule: {rule!r}")
-        noise = t.get("noise", False)
-        if not isinstance(noise, bool):
-            e.fail("noise", "must be true or false")
-        sigs.append(Signature(
-            id=sid, severity=e.severity(), pattern=pattern, cause=e.text("cause"), fix=e.text("fix"),
-            source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
-            examples=e.texts("examples"), noise=noise,
-        ))
+    rules = tuple(_rule(path, i, t, groups, ids) for i, t in enumerate(raw["rules"]))
     rule_ids = {r.id for r in rules}
+    sigs = tuple(_signature(path, i, t, rule_ids, ids) for i, t in enumerate(raw["signatures"]))
     for row in rows:
         unknown = [w for w in row.known_warnings if w not in rule_ids]
         if unknown:
             raise MatrixError(f"{path}: row '{row.name}', key 'known_warnings': names no rule: {unknown[0]!r}")
-    return Matrix(path=path, groups=groups, rows=rows, rules=tuple(rules), signatures=tuple(sigs))
+    knowledge = parse_knowledge(raw["knowledge"], path) if "knowledge" in raw else default_knowledge()
+    return Matrix(path=path, groups=groups, rows=rows, rules=rules, signatures=sigs, knowledge=knowledge)
+
+
+def _where(kind: str, i: int, t: Any) -> str:
+    return f"{kind}[{i}]" + (f" (id '{t['id']}')" if isinstance(t, dict) and "id" in t else "")
+
+
+def _new_id(e: _Entry, ids: set[str]) -> str:
+    new = e.text("id")
+    if new in ids:
+        e.fail("id", f"duplicate id {new!r}")
+    ids.add(new)
+    return new
+
+
+def _rule(path: str, i: int, t: Any, groups: dict[str, tuple[str, ...]], ids: set[str]) -> Rule:
+    e = _Entry(path, _where("rules", i, t), t,
+               {"id", "severity", "area", "title", "reason", "source", "fix", "commands", "env",
+                "when", "unless", "absent", "check"},
+               {"id", "title", "reason", "source", "fix"})
+    rid = _new_id(e, ids)
+    check = e.text("check")
+    if check and check not in registered():
+        e.fail("check", f"unknown built-in check {check!r} (known: {', '.join(registered())})")
+    when = _conditions(e, "when", groups)
+    if not check and not when:
+        e.fail("when", "a rule needs either 'when' conditions or a built-in 'check'")
+    if not e.text("source").startswith(("http://", "https://", "measured:")):
+        e.fail("source", "must be a URL (or 'measured: ...' for a measurement made for bdv2)")
+    return Rule(
+        id=rid, severity=e.severity(), area=e.area("packages"), title=e.text("title"),
+        reason=e.text("reason"), source=e.text("source"), fix=e.text("fix"),
+        commands=e.texts("commands"), env=e.textmap("env"), when=when,
+        unless=_conditions(e, "unless", groups),
+        absent=tuple(normalise(a) for a in e.texts("absent")), check=check,
+    )
+
+
+def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str]) -> Signature:
+    e = _Entry(path, _where("signatures", i, t), t,
+               {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
+                "examples", "noise"},
+               {"id", "pattern", "cause", "fix", "source"})
+    sid = _new_id(e, ids)
+    try:
+        pattern = re.compile(e.text("pattern"), re.IGNORECASE | re.MULTILINE)
+    except re.error as err:
+        e.fail("pattern", f"invalid regular expression: {err}")
+        raise
+    rule = e.text("rule")
+    if rule and rule not in rule_ids:
+        e.fail("rule", f"names no rule: {rule!r}")
+    noise = t.get("noise", False)
+    if not isinstance(noise, bool):
+        e.fail("noise", "must be true or false")
+    return Signature(
+        id=sid, severity=e.severity(), pattern=pattern, cause=e.text("cause"), fix=e.text("fix"),
+        source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
+        examples=e.texts("examples"), noise=noise,
+    )
 
 
 def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:

@@ -7,35 +7,19 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-from typing import Any
+from typing import Any, assert_never
 
 from rich.console import Console
 from rich.markup import escape
 
-from .envfile import SCRIPT_NAME
-from .findings import AREA_TITLES, Area, EnvOp, EnvOpKind, Finding, Severity, exit_code
-from .repair import Plan, Recheck, Step, Target
-from .snapshot import Snapshot
+from .envfile import SCRIPT_NAME, describe_op
+from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
+from .fixtypes import Plan, Recheck, Step, StepStatus, Target, TargetKind
+from .snapshot import ProbeStatus, Snapshot
 
 JSON_SCHEMA = 1
 _MARK = {Severity.ERROR: "[red]✗[/]", Severity.WARNING: "[yellow]![/]", Severity.INFO: "[blue]i[/]"}
 _SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.IGNORECASE)
-
-
-def env_op_lines(ops: tuple[EnvOp, ...]) -> list[str]:
-    """Shell lines a person can read (and paste) for each environment operation."""
-    out = []
-    for o in ops:
-        if o.op is EnvOpKind.SET:
-            out.append(f"export {o.name}={shlex.quote(o.value)}")
-        elif o.op is EnvOpKind.UNSET:
-            out.append(f"unset {o.name}")
-        elif o.op is EnvOpKind.PREPEND:
-            out.append(f'export {o.name}={shlex.quote(o.value)}"${{{o.name}:+:${o.name}}}"')
-        else:
-            out.append(f"# remove {o.value} from {o.name} (`bdv2 doctor --fix` or `--print-env` does it)")
-    return out
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:
@@ -44,7 +28,7 @@ def counts(findings: list[Finding]) -> dict[str, int]:
 
 def _areas(findings: list[Finding], snap: Snapshot | None) -> list[Area]:
     shown = [Area.PACKAGES, Area.ENV] if snap is not None else []
-    if snap is not None and (snap.nvidia_libs or snap.system.get("driver")
+    if snap is not None and (snap.nvidia_libs or snap.system.driver.known
                              or snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin")):
         shown += [Area.CUDA, Area.DRIVER]
     if snap is not None and snap.probes:
@@ -68,8 +52,9 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
         console.print(f"\n{mark} [bold]{AREA_TITLES[area]}[/]" + ("" if here else "  no problems found"))
         if area is Area.RUNTIME and snap is not None and verbose:
             for p in snap.probes:
-                console.print(f"    probe {p.name:18} {p.status:8} {p.seconds:5.1f}s"
-                              + (f"  {escape(p.error.splitlines()[0])}" if p.status == "skipped" and p.error else ""))
+                skipped = p.status is ProbeStatus.SKIPPED and p.error
+                console.print(f"    probe {p.name:18} {p.status.value:8} {p.seconds:5.1f}s"
+                              + (f"  {escape(p.error.splitlines()[0])}" if skipped else ""))
         for f in here:
             console.print(f"  {_MARK[f.severity]} {escape(f.title)}  [dim]({f.id})[/]")
             if verbose or f.area is Area.LOG:
@@ -81,8 +66,8 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
                 console.print(f"      fix: {escape(f.fix.summary)}")
                 for cmd in f.fix.commands:
                     console.print(f"        [cyan]$ {escape(cmd)}[/]")
-                for line in env_op_lines(f.fix.env_ops):
-                    console.print(f"        [cyan]{'' if line.startswith('#') else '$ '}{escape(line)}[/]")
+                for op in f.fix.env_ops:
+                    console.print(f"        [cyan]{escape(describe_op(op))}[/]")
     c = counts(findings)
     code = exit_code(findings, strict)
     if snap is None:  # a log, not an environment
@@ -109,7 +94,7 @@ def to_json(findings: list[Finding], snap: Snapshot | None, strict: bool = False
             "prefix": snap.python.get("prefix"), "distributions": len(snap.distributions),
         },
         "probes": [] if snap is None else [
-            {"name": p.name, "status": p.status, "seconds": round(p.seconds, 3)} for p in snap.probes
+            {"name": p.name, "status": p.status.value, "seconds": round(p.seconds, 3)} for p in snap.probes
         ],
         "findings": [f.to_dict() for f in findings],
         "timings": {k: round(v, 3) for k, v in (timings or {}).items()},
@@ -161,23 +146,12 @@ _KEY_PACKAGES = {
 }
 
 
-# -- bdv2 doctor --fix (rendering of doctor/repair.py's Plan, Steps and Recheck) ------------------------------
-
-def describe_op(op: EnvOp) -> str:
-    """One line per environment edit, as people read it."""
-    if op.op is EnvOpKind.SET and op.name == "XLA_FLAGS":
-        return f"add to XLA_FLAGS: {op.value}"
-    return {EnvOpKind.SET: f"set {op.name}={op.value}", EnvOpKind.UNSET: f"unset {op.name}",
-            EnvOpKind.PREPEND: f"put {op.value} first in {op.name}",
-            EnvOpKind.REMOVE: f"remove {op.value} from {op.name}"}[op.op]
-
+# -- bdv2 doctor --fix (rendering of doctor/fixtypes.py's Plan, Steps and Recheck) ------------------------------
 
 def render_plan(plan: Plan, target: Target, console: Console) -> None:
     console.print("\n[bold]Repair plan[/]" + ("  nothing to fix" if plan.empty else ""))
     if plan.env_ops:
-        where = {"venv": f"{target.prefix}/bin/{SCRIPT_NAME}, sourced by bin/activate",
-                 "conda": f"{target.prefix}/etc/conda/activate.d/{SCRIPT_NAME}",
-                 "system": "this shell only: eval \"$(bdv2 doctor --fix --print-env)\""}[target.kind]
+        where = _where(target)
         console.print(f"  environment edits ({escape(where)}), from {escape(', '.join(plan.because))}:")
         for op in plan.env_ops:
             console.print(f"    {escape(describe_op(op))}")
@@ -191,13 +165,36 @@ def render_plan(plan: Plan, target: Target, console: Console) -> None:
         console.print(f"  [yellow]note:[/] {escape(note)}")
 
 
-_STEP_MARK = {"applied": "[green]✓[/]", "unchanged": "[dim]=[/]", "skipped": "[yellow]-[/]", "failed": "[red]✗[/]"}
+def _where(target: Target) -> str:
+    match target.kind:
+        case TargetKind.VENV:
+            return f"{target.prefix}/bin/{SCRIPT_NAME}, sourced by bin/activate"
+        case TargetKind.CONDA:
+            return f"{target.prefix}/etc/conda/activate.d/{SCRIPT_NAME}"
+        case TargetKind.SYSTEM:
+            return "this shell only: eval \"$(bdv2 doctor --fix --print-env)\""
+        case _:
+            assert_never(target.kind)
+
+
+def _step_mark(status: StepStatus) -> str:
+    match status:
+        case StepStatus.APPLIED:
+            return "[green]✓[/]"
+        case StepStatus.UNCHANGED:
+            return "[dim]=[/]"
+        case StepStatus.SKIPPED:
+            return "[yellow]-[/]"
+        case StepStatus.FAILED:
+            return "[red]✗[/]"
+        case _:
+            assert_never(status)
 
 
 def render_steps(title: str, steps: list[Step], console: Console) -> None:
     console.print(f"\n[bold]{escape(title)}[/]")
     for s in steps:
-        console.print(f"  {_STEP_MARK.get(s.status, '?')} {s.status:9} {escape(s.what)}")
+        console.print(f"  {_step_mark(s.status)} {s.status.value:9} {escape(s.what)}")
         for line in s.detail.splitlines():
             console.print(f"      [dim]{escape(line)}[/]")
 

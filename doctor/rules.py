@@ -15,6 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from .checks import Options, check
 from .findings import Area, EnvOp, Finding, Fix, Severity
 from .matrix import Condition, Matrix, Rule
 from .signatures import match_text
@@ -110,7 +111,8 @@ def _min_jaxlib(jax: Dist) -> SpecifierSet | None:
     return None
 
 
-def check_jax_jaxlib_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("jax_jaxlib_lockstep")
+def check_jax_jaxlib_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     jax, jaxlib = snap.dist("jax"), snap.dist("jaxlib")
     if jax is None or jax.parsed is None:
         return []
@@ -132,7 +134,8 @@ def check_jax_jaxlib_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> lis
     return []
 
 
-def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("jax_plugin_lockstep")
+def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     out: list[Finding] = []
     jax, jaxlib = snap.dist("jax"), snap.dist("jaxlib")
     for cuda in ("12", "13"):
@@ -221,7 +224,8 @@ def _unmet(req: Requirement, snap: Snapshot, matrix: Matrix) -> tuple[Dist | Non
     return d, not in_spec(d.parsed, req.specifier)
 
 
-def check_requires_dist(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("requires_dist")
+def check_requires_dist(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     """What `pip check` does, from the snapshot's metadata, with the target's own markers."""
     out = []
     for d in snap.distributions:
@@ -248,7 +252,8 @@ _EXTRA_OWNERS = ("jax", "jax-cuda12-plugin", "jax-cuda13-plugin")
 _EXTRA_ONLY_PREFIXES = ("jax-cuda", "nvidia-")
 
 
-def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("extras_in_use")
+def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     out, seen = [], set()
     for owner in _EXTRA_OWNERS:
         d = snap.dist(owner)
@@ -278,7 +283,8 @@ def check_extras_in_use(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Find
     return out
 
 
-def check_shadowed_dists(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("shadowed_dists")
+def check_shadowed_dists(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     out = []
     for s in snap.shadowed:
         used = snap.dist(s.name)
@@ -293,14 +299,15 @@ def check_shadowed_dists(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Fin
     return out
 
 
-def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("runtime_probes")
+def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     """Each failed --deep probe becomes a finding; its verbatim error is matched against the signatures."""
     out = []
     for p in snap.probes:
-        if p.status not in ("failed", "timeout"):
+        if not p.status.bad:
             continue
         lines = [ln for ln in p.error.strip().splitlines() if ln.strip()]
-        evidence = [f"probe '{p.name}' {p.status} after {p.seconds:.1f}s", *lines[-8:]]
+        evidence = [f"probe '{p.name}' {p.status.value} after {p.seconds:.1f}s", *lines[-8:]]
         causes = [m for m in match_text(p.error, matrix) if not m.noise]
         if causes:
             sig = causes[0]
@@ -311,11 +318,12 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Fin
                 packages=(),
             ))
         else:
-            out.append(_finding(rule, f"{p.name}: the probe {p.status}", evidence, packages=()))
+            out.append(_finding(rule, f"{p.name}: the probe {p.status.value}", evidence, packages=()))
     return out
 
 
-def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix) -> list[Finding]:
+@check("cpu_jaxlib_with_gpu_wheels")
+def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     jaxlib = snap.dist("jaxlib")
     gpu_wheels = [d for d in snap.distributions if d.key.startswith(("nvidia-cudnn", "nvidia-cublas"))]
     if jaxlib is None or not gpu_wheels or "cuda" in jaxlib.version:

@@ -6,6 +6,7 @@ saved with ``bdv2 doctor --save-snapshot`` on another machine. Rules only ever s
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +15,10 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from bdv2.fsutil import write_json_atomic
+
 from .errors import CollectError
+from .facts import SystemFacts
 
 SNAPSHOT_SCHEMA = 1
 
@@ -44,17 +48,31 @@ class Dist:
             return None
 
 
+class ProbeStatus(str, enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+
+    @property
+    def bad(self) -> bool:
+        """The probe raised, crashed or hung."""
+        return self in (ProbeStatus.FAILED, ProbeStatus.TIMEOUT)
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """One runtime probe (--deep): a subprocess that imported something and reported back."""
 
     name: str
-    status: str
-    """'ok', 'failed', 'timeout' or 'skipped'."""
+    status: ProbeStatus
     seconds: float = 0.0
     output: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     """Verbatim stderr tail (or the reason it was skipped)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ProbeStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ class Snapshot:
     shadowed: tuple[Dist, ...] = ()
     nvidia_libs: tuple[LibDir, ...] = ()
     probes: tuple[ProbeResult, ...] = ()
-    system: dict[str, Any] = field(default_factory=dict)
+    system: SystemFacts = field(default_factory=SystemFacts)
     """Machine facts (doctor/system.py): CUDA library copies, driver, CUDA tools, XLA flag check."""
     collected_at: str = ""
     schema: int = SNAPSHOT_SCHEMA
@@ -102,7 +120,10 @@ class Snapshot:
 
     # -- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["system"] = self.system.to_dict()
+        d["probes"] = [{**p, "status": p["status"].value} for p in d["probes"]]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
@@ -124,7 +145,7 @@ class Snapshot:
                     )
                     for p in data.get("probes", ())
                 ),
-                system=dict(data.get("system", {})),
+                system=SystemFacts.from_dict(data.get("system") or {}),
                 collected_at=data.get("collected_at", ""),
                 schema=int(data.get("schema", SNAPSHOT_SCHEMA)),
             )
@@ -133,9 +154,7 @@ class Snapshot:
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted save never leaves half a file."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:

@@ -18,6 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .facts import Driver, Lib, LibFolder, SystemFacts, Tool, XlaFlagScan
+from .knowledge import default_knowledge
+
 # Library name stems whose copies decide whether JAX or TF get a working CUDA stack.
 CUDA_LIB_STEMS = (
     "libcudart", "libcublas", "libcublasLt", "libcudnn", "libcusparse", "libcusolver", "libcufft", "libnccl",
@@ -32,10 +35,10 @@ Runner = Callable[[list[str]], tuple[int, str]]
 """Runs a command, returns (exit code, stdout+stderr); exit code 127 when it cannot be started."""
 
 
-def run_command(cmd: list[str]) -> tuple[int, str]:
+def run_command(cmd: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
     except (OSError, subprocess.TimeoutExpired) as e:
         return 127, str(e)
     return res.returncode, (res.stdout + res.stderr)
@@ -49,9 +52,9 @@ def parse_lib_name(name: str) -> tuple[str, str] | None:
     return m.group(1), m.group(2) or ""
 
 
-def scan_lib_dir(d: str) -> list[dict[str, str]]:
+def scan_lib_dir(d: str) -> list[Lib]:
     """CUDA libraries in one folder: name, the version its name (or its symlink target's) carries."""
-    out: list[dict[str, str]] = []
+    out: list[Lib] = []
     try:
         names = sorted(os.listdir(d))
     except OSError:
@@ -66,11 +69,11 @@ def scan_lib_dir(d: str) -> list[dict[str, str]]:
         t = parse_lib_name(target)
         if t and len(t[1]) > len(version):
             version = t[1]  # libcudnn.so.8 -> libcudnn.so.8.9.7 tells more
-        out.append({"stem": stem, "name": name, "version": version, "path": full})
+        out.append(Lib(stem, name, version, full))
     return out
 
 
-def parse_ldconfig(text: str) -> list[dict[str, str]]:
+def parse_ldconfig(text: str) -> list[Lib]:
     """`ldconfig -p` lines such as '\tlibcudnn.so.8 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudnn.so.8'."""
     out = []
     listed: dict[str, dict[str, str]] = {}  # folder -> {name: version}, each folder read once
@@ -84,24 +87,18 @@ def parse_ldconfig(text: str) -> list[dict[str, str]]:
             continue
         d = os.path.dirname(path)
         if d not in listed:
-            listed[d] = {e["name"]: e["version"] for e in scan_lib_dir(d)}
-        out.append({"stem": parsed[0], "name": name, "version": listed[d].get(name, parsed[1]), "path": path})
+            listed[d] = {e.name: e.version for e in scan_lib_dir(d)}
+        out.append(Lib(parsed[0], name, listed[d].get(name, parsed[1]), path))
     return out
 
 
-def driver_cuda(version: str) -> str:
-    """Highest CUDA a driver supports, from NVIDIA's toolkit/driver table (Linux, x86_64)."""
+def driver_cuda(version: str, table: tuple[tuple[tuple[int, int], str], ...] | None = None) -> str:
+    """Highest CUDA a driver supports, from NVIDIA's toolkit/driver table (compat_matrix.toml [knowledge])."""
     try:
         v = tuple(int(x) for x in version.split(".")[:2])
     except ValueError:
         return ""
-    table = (  # (minimum driver, CUDA): CUDA toolkit release notes, "CUDA Toolkit and Minimum Required Driver"
-        ((580, 65), "13.0"), ((575, 51), "12.9"), ((570, 26), "12.8"), ((560, 28), "12.6"), ((555, 42), "12.5"),
-        ((550, 54), "12.4"), ((545, 23), "12.3"), ((535, 54), "12.2"), ((530, 30), "12.1"), ((525, 60), "12.0"),
-        ((520, 61), "11.8"), ((515, 43), "11.7"), ((510, 39), "11.6"), ((495, 29), "11.5"), ((470, 42), "11.4"),
-        ((465, 19), "11.3"), ((460, 27), "11.2"), ((455, 23), "11.1"), ((450, 36), "11.0"),
-    )
-    for minimum, cuda in table:
+    for minimum, cuda in table if table is not None else default_knowledge().driver_cuda:
         if v >= minimum:
             return cuda
     return ""
@@ -138,8 +135,25 @@ def _nvml(runner: Runner, python: str | None) -> dict[str, Any]:
     return {"version": data["version"], "cuda": data["cuda"], "gpus": data["gpus"], "source": "nvml"}
 
 
+def _smi(runner: Runner, smi: str) -> dict[str, Any]:
+    rc, out = runner([smi, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"])
+    if rc != 0 and "compute_cap" in out:  # drivers before the compute_cap field
+        rc, out = runner([smi, "--query-gpu=driver_version,name", "--format=csv,noheader"])
+    if rc != 0:
+        return {"error": out.strip()[-500:], "source": "nvidia-smi"}
+    info: dict[str, Any] = {"source": "nvidia-smi"}
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 2 and re.match(r"\d+\.\d+", parts[0]):
+            info["version"] = parts[0]
+            gpus.append({"name": parts[1], "compute_cap": parts[2] if len(parts) > 2 else ""})
+    info["gpus"] = gpus
+    return info
+
+
 def collect_driver(runner: Runner, root: Path, path: str | None = None,
-                   nvml_python: str | None = None) -> dict[str, Any]:
+                   nvml_python: str | None = None) -> Driver:
     """Driver version, its CUDA, GPUs: from NVML (nvidia-ml-py) when ``nvml_python`` has it, else
     nvidia-smi, else /proc; the kernel module's version from /proc; NVML's error verbatim."""
     info: dict[str, Any] = {}
@@ -157,32 +171,18 @@ def collect_driver(runner: Runner, root: Path, path: str | None = None,
         info["error"] = nvml["nvml_error"]
     smi = shutil.which("nvidia-smi", path=path)
     if smi and "version" not in info:
-        rc, out = runner([smi, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"])
-        if rc != 0 and "compute_cap" in out:  # drivers before the compute_cap field
-            rc, out = runner([smi, "--query-gpu=driver_version,name", "--format=csv,noheader"])
-        if rc == 0:
-            gpus = []
-            for line in out.strip().splitlines():
-                parts = [p.strip() for p in line.split(",")]
-                if len(parts) >= 2 and re.match(r"\d+\.\d+", parts[0]):
-                    info["version"] = parts[0]
-                    gpus.append({"name": parts[1], "compute_cap": parts[2] if len(parts) > 2 else ""})
-            info["gpus"] = gpus
-            info["source"] = "nvidia-smi"
-        else:
-            info["error"] = out.strip()[-500:]
-            info["source"] = "nvidia-smi"
+        info.update(_smi(runner, smi))
     if "version" not in info and "kernel_module" in info:
         info["version"] = info["kernel_module"]
         info.setdefault("source", "/proc/driver/nvidia/version")
     if info.get("version") and not info.get("cuda"):
         info["cuda"] = driver_cuda(info["version"])
-    return info
+    return Driver.from_dict(info)
 
 
-def collect_tools(env: Mapping[str, str], runner: Runner) -> dict[str, dict[str, str]]:
+def collect_tools(env: Mapping[str, str], runner: Runner) -> dict[str, Tool]:
     """ptxas, nvlink and nvcc as found on PATH, with the CUDA release each reports."""
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, Tool] = {}
     path = env.get("PATH", "")
     for tool in ("ptxas", "nvlink", "nvcc"):
         found = shutil.which(tool, path=path)
@@ -190,7 +190,7 @@ def collect_tools(env: Mapping[str, str], runner: Runner) -> dict[str, dict[str,
             continue
         _, text = runner([found, "--version"])
         m = _RELEASE_RE.search(text)
-        out[tool] = {"path": found, "release": m.group(1) if m else "", "version": m.group(2) if m else ""}
+        out[tool] = Tool(found, m.group(1) if m else "", m.group(2) if m else "")
     return out
 
 
@@ -225,33 +225,33 @@ def nvml_python(candidates: list[tuple[str, str]]) -> str | None:
 
 def collect_system(env: Mapping[str, str], site_dirs: list[str], jaxlib_location: str = "",
                    runner: Runner = run_command, root: Path = Path("/"),
-                   nvml: str | None = None) -> dict[str, Any]:
+                   nvml: str | None = None) -> SystemFacts:
     """Everything above for one machine. ``root`` stands for '/' (tests pass a fake tree); ``nvml`` is an
     interpreter with nvidia-ml-py to ask the driver through, if any."""
     ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
-    system: dict[str, Any] = {
-        "ld_library_path": [{"dir": d, "libs": scan_lib_dir(d)} for d in ld],
-        "ldconfig": [],
-        "driver": collect_driver(runner, root, env.get("PATH"), nvml),
-        "tools": collect_tools(env, runner),
-    }
+    folders = tuple(LibFolder(d, tuple(scan_lib_dir(d))) for d in ld)
+    driver = collect_driver(runner, root, env.get("PATH"), nvml)
+    tools = collect_tools(env, runner)
+    ldconfig_libs: list[Lib] = []
     ldconfig = shutil.which("ldconfig", path=env.get("PATH", "") + ":/sbin:/usr/sbin")
     if ldconfig:
         rc, text = runner([ldconfig, "-p"])
         if rc == 0:
-            system["ldconfig"] = parse_ldconfig(text)
+            ldconfig_libs = parse_ldconfig(text)
     conda = env.get("CONDA_PREFIX")
-    if conda:
-        system["conda_lib"] = {"dir": os.path.join(conda, "lib"), "libs": scan_lib_dir(os.path.join(conda, "lib"))}
-    for usual in ("usr/local/cuda/bin/ptxas",):
-        if (root / usual).exists():
-            system["local_cuda_ptxas"] = str(root / usual)
+    usual = root / "usr/local/cuda/bin/ptxas"
     flags = _xla_flag_names(env.get("XLA_FLAGS", ""))
+    scan = None
     if flags:
         known, scanned = known_xla_flags(site_dirs, jaxlib_location)
-        system["xla_flags"] = {"given": flags, "scanned": scanned,
-                               "unknown": [f for f in flags if known and f not in known]}
-    return system
+        scan = XlaFlagScan(tuple(flags), scanned, tuple(f for f in flags if known and f not in known))
+    return SystemFacts(
+        ld_library_path=folders, ldconfig=tuple(ldconfig_libs), driver=driver, tools=tools,
+        conda_lib=LibFolder(os.path.join(conda, "lib"), tuple(scan_lib_dir(os.path.join(conda, "lib"))))
+        if conda else None,
+        local_cuda_ptxas=str(usual) if usual.exists() else "",
+        xla_flags=scan,
+    )
 
 
 def _xla_flag_names(value: str) -> list[str]:

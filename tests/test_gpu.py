@@ -22,6 +22,7 @@ from gpu_fakes import (
 )
 
 from bdv2.doctor import diagnose
+from bdv2.doctor.facts import SystemFacts
 from bdv2.doctor.matrix import Matrix
 from bdv2.doctor.snapshot import LibDir
 from bdv2.doctor.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
@@ -134,7 +135,8 @@ def test_deprecated_and_hiding_env_vars(cu12: Path, tmp_path: Path) -> None:
     env, _ = make_system(tmp_path, smi=SMI_H100_570)
     env.update(JAX_PLATFORM_NAME="gpu", CUDA_VISIBLE_DEVICES="", XLA_PYTHON_CLIENT_MEM_FRACTION="75")
     code, doc = doctor(cu12, env)
-    titles = {f["title"]: f for f in by_id(doc, "env-vars")}
+    titles = {f["title"]: f for rid in ("jax-platform-name-deprecated", "cuda-visible-devices-hides-gpus",
+                                        "mem-fraction-invalid") for f in by_id(doc, rid)}
     assert code == 1
     dep = next(f for t, f in titles.items() if "JAX_PLATFORM_NAME" in t)
     assert ("unset", "JAX_PLATFORM_NAME", "") in ops(dep) and ("set", "JAX_PLATFORMS", "gpu") in ops(dep)
@@ -167,9 +169,9 @@ def test_runpath_jaxlib_is_shadowed_by_ld_library_path(matrix: Matrix) -> None:
     snap = make_snap(
         {"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89", "nvidia-cudnn-cu12": "8.9.7.29"},
         nvidia_libs=(LibDir(f"{SITE}/nvidia/cudnn/lib", ("libcudnn.so.8", "libcudnn_ops_infer.so.8")),),
-        system={"ld_library_path": [{"dir": "/usr/local/cuda-11.8/lib64", "libs": [
+        system=SystemFacts.from_dict({"ld_library_path": [{"dir": "/usr/local/cuda-11.8/lib64", "libs": [
             {"stem": "libcudnn", "name": "libcudnn.so.8", "version": "8.6.0",
-             "path": "/usr/local/cuda-11.8/lib64/libcudnn.so.8"}]}]},
+             "path": "/usr/local/cuda-11.8/lib64/libcudnn.so.8"}]}]}),
     )
     f = next(x for x in diagnose(snap, matrix) if x.id == "cuda-lib-shadowing")
     assert f.severity.value == "error" and "shadows the pip CUDA wheels" in f.title
@@ -178,12 +180,13 @@ def test_runpath_jaxlib_is_shadowed_by_ld_library_path(matrix: Matrix) -> None:
 
 def test_plugin_without_any_cudnn(matrix: Matrix) -> None:
     snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
-                     system={"ldconfig": []})
+                     system=SystemFacts.from_dict({"ldconfig": []}))
     found = [x for x in diagnose(snap, matrix) if x.id == "cuda-libs-missing"]
     assert found and "fall back to the CPU" in found[0].title
     snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
-                     system={"ldconfig": [{"stem": "libcudnn", "name": "libcudnn.so.9", "version": "9.1.0",
-                                           "path": "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"}]})
+                     system=SystemFacts.from_dict({"ldconfig": [
+                         {"stem": "libcudnn", "name": "libcudnn.so.9", "version": "9.1.0",
+                          "path": "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"}]}))
     found = [x for x in diagnose(snap, matrix) if x.id == "cuda-libs-missing"]
     assert found and "older than the 9.8" in found[0].title
 
@@ -196,9 +199,9 @@ def test_unknown_xla_flag_found_in_the_jaxlib_binary(tmp_path: Path, matrix: Mat
     assert {"xla_gpu_force_compilation_parallelism", "xla_gpu_autotune_level"} <= known and scanned.endswith("_jax.so")
     env = {"XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1 --xla_gpu_enable_bogus=true", "PATH": "/nonexistent"}
     system = collect_system(env, [str(tmp_path / "site")], runner=lambda cmd: (127, ""), root=tmp_path)
-    assert system["xla_flags"]["unknown"] == ["xla_gpu_enable_bogus"]
+    assert system.xla_flags is not None and system.xla_flags.unknown == ("xla_gpu_enable_bogus",)
     snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}, env=env, system=system)
-    f = next(x for x in diagnose(snap, matrix) if x.id == "env-vars")
+    f = next(x for x in diagnose(snap, matrix) if x.id == "xla-flags-unknown")
     assert "xla_gpu_enable_bogus" in f.title and f.severity.value == "error"
     assert [(o.op.value, o.value) for o in f.fix.env_ops] == [  # type: ignore[union-attr]
         ("set", "--xla_gpu_force_compilation_parallelism=1")]
@@ -208,11 +211,11 @@ def test_library_versions_come_from_names_and_symlinks(tmp_path: Path) -> None:
     (tmp_path / "libcudnn.so.8.9.7").write_bytes(b"")
     (tmp_path / "libcudnn.so.8").symlink_to("libcudnn.so.8.9.7")
     (tmp_path / "libfoo.so.1").write_bytes(b"")
-    libs = {x["name"]: x["version"] for x in scan_lib_dir(str(tmp_path))}
+    libs = {x.name: x.version for x in scan_lib_dir(str(tmp_path))}
     assert libs == {"libcudnn.so.8": "8.9.7", "libcudnn.so.8.9.7": "8.9.7"}
     text = (f"1204 libs found in cache `/etc/ld.so.cache'\n\tlibcudnn.so.8 (libc6,x86-64) => {tmp_path}/libcudnn.so.8\n"
             "\tlibc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n")
-    assert [(x["name"], x["version"]) for x in parse_ldconfig(text)] == [("libcudnn.so.8", "8.9.7")]
+    assert [(x.name, x.version) for x in parse_ldconfig(text)] == [("libcudnn.so.8", "8.9.7")]
 
 
 def test_fix_plan_on_a_fake_gpu_machine(cu12: Path, tmp_path: Path) -> None:
@@ -248,7 +251,7 @@ def test_batch_size_against_the_visible_gpus(cu12: Path, tmp_path: Path, cvd: st
     if cvd is not None:
         env["CUDA_VISIBLE_DEVICES"] = cvd
     _, doc = doctor(cu12, env, "--batch-size", str(batch))
-    found = [f for f in by_id(doc, "env-vars") if "does not divide" in f["title"]]
+    found = [f for f in by_id(doc, "batch-indivisible") if "does not divide" in f["title"]]
     assert bool(found) == bad, [f["title"] for f in doc["findings"]]
 
 
@@ -262,11 +265,11 @@ def test_driver_read_through_nvml_first(tmp_path: Path) -> None:
         raise AssertionError(f"nvidia-smi should not be needed: {cmd}")
 
     info = collect_driver(runner, tmp_path, path="/nonexistent", nvml_python="/venv/bin/python")
-    assert info["source"] == "nvml" and info["version"] == "575.57.08" and info["cuda"] == "12.9"
-    assert info["gpus"][0]["compute_cap"] == "9.0"
+    assert info.source == "nvml" and info.version == "575.57.08" and info.cuda == "12.9"
+    assert info.gpus[0].compute_cap == "9.0"
 
     def failing(cmd: list[str]) -> tuple[int, str]:
         return 1, "pynvml.NVMLError_LibRmVersionMismatch: RM has detected an NVML/RM version mismatch."
 
     info = collect_driver(failing, tmp_path, path="/nonexistent", nvml_python="/venv/bin/python")
-    assert "mismatch" in info["error"]
+    assert "mismatch" in info.error

@@ -124,3 +124,46 @@ def test_install_extras_equal_matrix_rows(matrix: Matrix, extra: str, row_name: 
         assert pinned[name] == spec, f"[{extra}] pins {name}{pinned[name]} but row {row_name} says {spec}"
     extra_pins = {n for n in pinned if n not in wanted and pinned[n]}
     assert not extra_pins, f"[{extra}] pins packages row {row_name} does not name: {extra_pins}"
+
+
+def test_every_check_in_the_matrix_is_registered_and_every_registered_check_is_used() -> None:
+    from bdv2.doctor.checks import registered
+
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    used = [r["check"] for r in raw["rules"] if "check" in r]
+    assert sorted(set(used)) == sorted(registered())
+    assert len(used) == len(set(used)), "one rule per built-in check"
+
+
+def test_an_unregistered_check_name_is_refused() -> None:
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    raw["rules"][0]["check"] = "no_such_check"
+    with pytest.raises(MatrixError, match="unknown built-in check 'no_such_check'"):
+        _build(raw, "m.toml")
+
+
+def test_knowledge_tables_name_public_sources_and_hold_the_known_thresholds(matrix: Matrix) -> None:
+    from packaging.version import Version
+
+    from bdv2.doctor.system import driver_cuda
+
+    k = matrix.knowledge
+    assert set(k.sources) == {"driver_cuda", "cuda_driver_floor", "compute_cap_floor", "lookup_eras", "cudnn",
+                              "ptxas_pin"}
+    assert all(url.startswith("https://") for url in k.sources.values())
+    assert k.cuda_driver_floor == {12: Version("525.60.13"), 13: Version("580")}
+    assert k.compute_cap_floor == {12: (5, 2), 13: (7, 5)}
+    assert [(str(v), era) for v, era in k.lookup_eras] == [("0.6.2", "preload"), ("0.4.19", "rpath"), ("0", "runpath")]
+    assert [(str(n.since), n.major, n.floor) for n in k.cudnn] == [
+        ("0.6.0", 9, "9.8"), ("0.4.31", 9, "9.1"), ("0.4.29", 9, "9"), ("0", 8, "8")]
+    assert k.ptxas_pin_min == (12, 6)
+    assert [driver_cuda(v) for v in ("580.65.06", "570.124.06", "535.104.05", "525.60.13", "450.36", "440.1")] == [
+        "13.0", "12.8", "12.2", "12.0", "11.0", ""]
+    assert len(k.driver_cuda) == 19
+
+
+def test_a_knowledge_table_without_a_source_is_refused() -> None:
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    del raw["knowledge"]["cudnn"]["source"]
+    with pytest.raises(MatrixError, match=r"knowledge\.cudnn: every table needs a source"):
+        _build(raw, "m.toml")

@@ -1,0 +1,90 @@
+"""bdv2.fsutil and bdv2.devices: the atomic writes and the device count every room uses."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bdv2.devices import Platform, cuda_visible_ids, indivisible, visible_devices
+from bdv2.fsutil import atomic_output, write_atomic, write_json_atomic
+from bdv2.fsutil import tmp_path as partial_path
+
+
+def test_write_atomic_replaces_the_file_whole_and_sets_the_mode(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "f.txt"
+    write_atomic(target, "one")
+    assert target.read_text() == "one" and target.stat().st_mode & 0o777 == 0o644
+    write_atomic(target, b"two", mode=0o600)
+    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]  # no temporary file left
+
+
+def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    def broken(src: str, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_write_json_atomic_is_sorted_indented_and_ends_with_a_newline(tmp_path: Path) -> None:
+    target = tmp_path / "d.json"
+    write_json_atomic(target, {"b": 1, "a": [1]})
+    text = target.read_text()
+    assert text.endswith("\n") and json.loads(text) == {"a": [1], "b": 1} and text.index('"a"') < text.index('"b"')
+
+
+def test_atomic_output_renames_only_a_completed_block(tmp_path: Path) -> None:
+    final = tmp_path / "out.bin"
+    with atomic_output(final) as tmp:
+        assert tmp == partial_path(final)
+        tmp.write_bytes(b"done")
+        assert not final.exists()
+    assert final.read_bytes() == b"done" and not partial_path(final).exists()
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "never.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert not (tmp_path / "never.bin").exists() and not partial_path(tmp_path / "never.bin").exists()
+
+
+@pytest.mark.parametrize(("value", "ids"), [
+    ("0,1,2", ["0", "1", "2"]), ("0,-1,2", ["0"]), ("-1", []), ("", []), (" 1 , 3 ", ["1", "3"]),
+])
+def test_cuda_visible_ids_stop_at_the_first_minus_one(value: str, ids: list[str]) -> None:
+    assert cuda_visible_ids(value) == ids
+
+
+@pytest.mark.parametrize(("env", "gpus", "backend", "n", "platform"), [
+    ({}, 4, True, 4, Platform.GPU),
+    ({"CUDA_VISIBLE_DEVICES": "0,1"}, 4, True, 2, Platform.GPU),
+    ({"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5"}, 4, True, 4, Platform.GPU),
+    ({"CUDA_VISIBLE_DEVICES": "0,-1,2"}, 4, True, 1, Platform.GPU),
+    ({"CUDA_VISIBLE_DEVICES": "0,1"}, None, True, 2, Platform.GPU),
+    ({"CUDA_VISIBLE_DEVICES": ""}, 4, True, 1, Platform.CPU),
+    ({"JAX_PLATFORMS": "cpu"}, 4, True, 1, Platform.CPU),
+    ({"JAX_PLATFORM_NAME": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}, 4, True, 8, Platform.CPU),
+    ({}, 4, False, 1, Platform.CPU),
+    ({}, 0, None, 1, Platform.CPU),
+    ({}, None, None, None, None),
+])
+def test_visible_devices(env: dict[str, str], gpus: int | None, backend: bool | None, n: int | None,
+                         platform: Platform | None) -> None:
+    count = visible_devices(env, gpus, backend)
+    assert (count.n, count.platform) == (n, platform) and count.why
+
+
+def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
+    assert indivisible(256, 4) is None and indivisible(7, 0) is None
+    fix = indivisible(250, 4)
+    assert fix is not None and "multiple of 4" in fix and "248" in fix and "252" in fix and "2 device(s)" in fix
+    fix = indivisible(3, 4)
+    assert fix is not None and "3 device(s)" in fix
