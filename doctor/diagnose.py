@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .checks import Options, registered
 from .findings import Area, Finding, Fix, Severity, sort_findings
-from .matrix import Matrix, Row
+from .matrix import Matrix, Row, RowKind
 from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec
 from .snapshot import Snapshot, normalise
 
@@ -60,13 +60,13 @@ def _merge(found: list[Finding]) -> list[Finding]:
     return out
 
 
-def _gpu_kind(snap: Snapshot) -> str:
+def _gpu_kind(snap: Snapshot) -> RowKind:
     if snap.dist("jax-cuda13-plugin") or snap.dist("nvidia-cudnn-cu13"):
-        return "cuda13"
+        return RowKind.CUDA13
     if snap.dist("jax-cuda12-plugin") or snap.dist("nvidia-cudnn-cu12") or (
             snap.dist("jaxlib") and "cuda" in snap.dist("jaxlib").version):  # type: ignore[union-attr]
-        return "cuda12"
-    return "cpu"
+        return RowKind.CUDA12
+    return RowKind.CPU
 
 
 def row_changes(snap: Snapshot, matrix: Matrix, row: Row) -> tuple[list[str], list[str], list[str]]:
@@ -96,7 +96,7 @@ def row_changes(snap: Snapshot, matrix: Matrix, row: Row) -> tuple[list[str], li
         if not name:
             continue
         if installed is None:
-            wanted_gpu = row.kind != "cpu" and name in row.own_packages
+            wanted_gpu = row.kind is not RowKind.CPU and name in row.own_packages
             if wanted_gpu:
                 changes.append(f"{name}: not installed -> {name}{spec}")
                 install.append(f'"{name}{spec}"')
@@ -112,7 +112,7 @@ def nearest_row(snap: Snapshot, matrix: Matrix) -> RowMove | None:
     kind = _gpu_kind(snap)
     best: tuple[int, int, Row, list[str], list[str], list[str]] | None = None
     for i, row in enumerate(matrix.rows):
-        if row.kind != kind or not in_spec(snap.python_version, row.python):
+        if row.kind is not kind or not in_spec(snap.python_version, row.python):
             continue
         changes, install, uninstall = row_changes(snap, matrix, row)
         score = (len(changes), 0 if row.default else i + 1)

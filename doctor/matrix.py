@@ -7,11 +7,12 @@ diagnosis.
 
 from __future__ import annotations
 
+import enum
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -21,10 +22,30 @@ from .findings import Area, Severity
 from .knowledge import Knowledge, default_knowledge, default_matrix_path, parse_knowledge
 from .snapshot import normalise
 
-__all__ = ["Condition", "Matrix", "Row", "Rule", "Signature", "default_matrix_path", "load_matrix"]
+__all__ = ["Condition", "Matrix", "Row", "RowKind", "Rule", "Signature", "Verified", "default_matrix_path",
+           "load_matrix"]
 
-VERIFIED_KINDS = ("here", "ci", "documented")
-ROW_KINDS = ("cpu", "cuda12", "cuda13")
+E = TypeVar("E", bound=enum.Enum)
+
+
+
+class RowKind(str, enum.Enum):
+    """Which JAX backend a row installs."""
+
+    CPU = "cpu"
+    CUDA12 = "cuda12"
+    CUDA13 = "cuda13"
+
+
+class Verified(str, enum.Enum):
+    """How a row is known to work."""
+
+    HERE = "here"
+    """Installed and exercised on a CPU machine like CI's."""
+    CI = "ci"
+    """Checked by CI on every landing."""
+    DOCUMENTED = "documented"
+    """Taken from the projects' metadata and docs, not yet run."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +61,10 @@ class Condition:
 class Row:
     name: str
     title: str
-    kind: str
+    kind: RowKind
     python: SpecifierSet
     packages: dict[str, SpecifierSet]
-    verified: str
+    verified: Verified
     verified_note: str
     reason: str
     source: str
@@ -165,6 +186,14 @@ class _Entry:
         if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
             self.fail(key, "must be a table of strings")
         return dict(v)
+
+    def choice(self, key: str, kind: type[E]) -> E:
+        v = self.text(key)
+        try:
+            return kind(v)
+        except ValueError:
+            self.fail(key, f"must be one of {', '.join(str(k.value) for k in kind)}")
+            raise
 
     def spec(self, key: str, value: Any) -> SpecifierSet:
         if not isinstance(value, str):
@@ -303,12 +332,8 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
         name = e.text("name")
         if name in by_name:
             e.fail("name", f"duplicate row name {name!r}")
-        kind = e.text("kind")
-        if kind not in ROW_KINDS:
-            e.fail("kind", f"must be one of {', '.join(ROW_KINDS)}")
-        verified = e.text("verified")
-        if verified not in VERIFIED_KINDS:
-            e.fail("verified", f"must be one of {', '.join(VERIFIED_KINDS)}")
+        kind = e.choice("kind", RowKind)
+        verified = e.choice("verified", Verified)
         pk = t["packages"]
         if not isinstance(pk, dict) or not pk:
             e.fail("packages", "must be a non-empty table of package = 'specifier'")

@@ -63,10 +63,10 @@ def list_rows(matrix_file: Path | None) -> None:
     table = Table("row", "kind", "jax", "TensorFlow", "TFP", "verified", "last verify here")
     for r in m.rows:
         last = seen.get(r.name)
-        table.add_row(r.name + (" (default)" if r.default else ""), r.kind, _pin(r, ("jax",)),
+        table.add_row(r.name + (" (default)" if r.default else ""), r.kind.value, _pin(r, ("jax",)),
                       _pin(r, ("tensorflow-cpu", "tensorflow")).replace("tensorflow-cpu ", "cpu "),
                       _pin(r, ("tensorflow-probability", "tfp-nightly")).replace("tensorflow-probability ", ""),
-                      r.verified, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
+                      r.verified.value, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
     Console(width=max(Console().width, 110)).print(table)
 
 
@@ -81,9 +81,9 @@ def _pin(row: Row, names: tuple[str, ...]) -> str:
 def show(matrix_file: Path | None, row: str) -> None:
     """One row in full: packages, reason, source, verification."""
     r = _row(_load(matrix_file), row)
-    click.echo(f"{r.name}: {r.title}\n  kind {r.kind}, python {r.python}"
+    click.echo(f"{r.name}: {r.title}\n  kind {r.kind.value}, python {r.python}"
                + (f", extends {r.extends}" if r.extends else "") + (", default" if r.default else ""))
-    click.echo(f"  verified: {r.verified} - {r.verified_note}")
+    click.echo(f"  verified: {r.verified.value} - {r.verified_note}")
     if r.known_warnings:
         click.echo(f"  known warnings: {', '.join(r.known_warnings)}")
     click.echo(f"  why: {r.reason}\n  source: {r.source}\n  packages:")

@@ -10,6 +10,7 @@ GPU rows get only the static part (the row checked against every rule) unless `-
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import shutil
@@ -22,21 +23,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bdv2.fsutil import write_json_atomic
+
 from .diagnose import diagnose
 from .findings import Severity
-from .matrix import Matrix, Row
+from .matrix import Matrix, Row, RowKind
 from .snapshot import Dist, Snapshot
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+class PartStatus(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def of(cls, ok: bool) -> PartStatus:
+        return cls.PASS if ok else cls.FAIL
+
+
 @dataclass(frozen=True)
 class Part:
     name: str
-    status: str
-    """'pass', 'fail' or 'skipped'."""
+    status: PartStatus
     seconds: float = 0.0
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", PartStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -46,12 +61,12 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return all(p.status != "fail" for p in self.parts)
+        return all(p.status is not PartStatus.FAIL for p in self.parts)
 
     def line(self) -> str:
-        done = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in self.parts if p.status == "pass")
-        failed = "; ".join(f"{p.name} FAILED: {p.detail}" for p in self.parts if p.status == "fail")
-        skipped = "; ".join(f"{p.name} ({p.detail})" for p in self.parts if p.status == "skipped")
+        done = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in self.parts if p.status is PartStatus.PASS)
+        failed = "; ".join(f"{p.name} FAILED: {p.detail}" for p in self.parts if p.status is PartStatus.FAIL)
+        skipped = "; ".join(f"{p.name} ({p.detail})" for p in self.parts if p.status is PartStatus.SKIPPED)
         out = f"{self.row}: {'PASS' if self.ok else 'FAIL'}"
         out += f" [{done}]" if done else ""
         out += f"  {failed}" if failed else ""
@@ -62,7 +77,8 @@ class Verdict:
 def constraints(row: Row) -> str:
     """A pip constraints file (`pip install -c FILE ...`) pinning the row's packages."""
     lines = [f"# bdv2 compat_matrix row '{row.name}': {row.title}",
-             f"# verified: {row.verified} ({row.verified_note})", f"# python {row.python}" if str(row.python) else ""]
+             f"# verified: {row.verified.value} ({row.verified_note})",
+             f"# python {row.python}" if str(row.python) else ""]
     lines += [f"{name}{spec}" for name, spec in row.packages.items()]
     return "\n".join(x for x in lines if x) + "\n"
 
@@ -83,7 +99,7 @@ def static_check(row: Row, matrix: Matrix) -> Part:
     snap = Snapshot(python={"version": "3.11.7"}, markers={}, distributions=dists)
     bad = [f for f in diagnose(snap, matrix) if f.severity is Severity.ERROR]
     detail = "; ".join(f.title for f in bad)
-    return Part("static rules", "fail" if bad else "pass", time.perf_counter() - t0, detail)
+    return Part("static rules", PartStatus.of(not bad), time.perf_counter() - t0, detail)
 
 
 Runner = Callable[[list[str], dict[str, str] | None, float], tuple[int, str]]
@@ -103,12 +119,13 @@ def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, sourc
                run: Runner = _run, log: Callable[[str], None] = print) -> Verdict:
     """Build the row's venv from scratch and run the doctor (and the trainer smoke run) inside it."""
     parts = [static_check(row, matrix)]
-    if row.kind != "cpu" and not gpu:
-        parts.append(Part("install + doctor + probes", "skipped", detail=f"{row.kind} row: needs a GPU (--gpu)"))
+    if row.kind is not RowKind.CPU and not gpu:
+        parts.append(Part("install + doctor + probes", PartStatus.SKIPPED,
+                          detail=f"{row.kind.value} row: needs a GPU (--gpu)"))
         return Verdict(row.name, tuple(parts))
     py = f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
     if not row.python.contains(py):
-        parts.append(Part("install", "skipped", detail=f"row needs Python {row.python}, this is {py}"))
+        parts.append(Part("install", PartStatus.SKIPPED, detail=f"row needs Python {row.python}, this is {py}"))
         return Verdict(row.name, tuple(parts))
     env_dir = workdir / row.name
     t0 = time.perf_counter()
@@ -122,7 +139,7 @@ def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, sourc
     specs = [f"{name}{spec}" for name, spec in row.packages.items()]
     log(f"[{row.name}] pip install bdv2 + {len(specs)} pinned packages")
     code, out = run([vpy, "-m", "pip", "install", "-q", "-c", str(cfile), str(source), *specs], None, 1800)
-    parts.append(Part("install", "pass" if code == 0 else "fail", time.perf_counter() - t0, _tail(out)))
+    parts.append(Part("install", PartStatus.of(code == 0), time.perf_counter() - t0, _tail(out)))
     if code != 0:
         return Verdict(row.name, tuple(parts))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
@@ -131,11 +148,11 @@ def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, sourc
     parts.append(_doctor_part(row, run, [bdv2, "doctor", "--strict", "--json"], env, "doctor --strict"))
     parts.append(_doctor_part(row, run, [bdv2, "doctor", "--deep", "--json"], env, "doctor --deep"))
     if not row.trainer:
-        parts.append(Part("training smoke run", "skipped", detail="bdv2's trainer does not target this row"))
+        parts.append(Part("training smoke run", PartStatus.SKIPPED, detail="bdv2's trainer does not target this row"))
     else:
         t = time.perf_counter()
         code, out = run([bdv2, "demo", "--out", str(env_dir / "demo"), "--steps", "60"], env, 1800)
-        parts.append(Part("training smoke run", "pass" if code == 0 else "fail", time.perf_counter() - t,
+        parts.append(Part("training smoke run", PartStatus.of(code == 0), time.perf_counter() - t,
                           _tail(out)))
     return Verdict(row.name, tuple(parts))
 
@@ -146,7 +163,7 @@ def _doctor_part(row: Row, run: Runner, cmd: list[str], env: dict[str, str], nam
     try:
         doc = json.loads(out[out.index("{"):])
     except ValueError:
-        return Part(name, "fail", time.perf_counter() - t, _tail(out))
+        return Part(name, PartStatus.FAIL, time.perf_counter() - t, _tail(out))
     bad = [f for f in doc["findings"] if f["severity"] == "error"
            or (f["severity"] == "warning" and "--strict" in cmd and f["id"] not in row.known_warnings)]
     failed_probes = [p["name"] for p in doc.get("probes", []) if p["status"] in ("failed", "timeout")]
@@ -156,7 +173,7 @@ def _doctor_part(row: Row, run: Runner, cmd: list[str], env: dict[str, str], nam
     known = [f["id"] for f in doc["findings"] if f["id"] in row.known_warnings]
     if not detail and known:
         detail = "known: " + ", ".join(sorted(set(known)))
-    return Part(name, "fail" if bad or failed_probes else "pass", time.perf_counter() - t, detail)
+    return Part(name, PartStatus.of(not (bad or failed_probes)), time.perf_counter() - t, detail)
 
 
 def _tail(text: str, n: int = 3) -> str:
@@ -173,15 +190,12 @@ def record(verdicts: list[Verdict], path: Path) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     for v in verdicts:
         data[v.row] = {"when": stamp, "ok": v.ok, "line": v.line()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_json_atomic(path, data)
 
 
 def cpu_verifiable(matrix: Matrix, python: str = "3.11") -> list[Row]:
     """Rows a GPU-less CI job can verify in full: CPU rows installable on ``python``."""
-    return [r for r in matrix.rows if r.kind == "cpu" and r.python.contains(python + ".0")]
+    return [r for r in matrix.rows if r.kind is RowKind.CPU and r.python.contains(python + ".0")]
 
 
 def workflow_yaml(matrix: Matrix) -> str:
