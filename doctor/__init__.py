@@ -1,35 +1,43 @@
 """bdv2.doctor: probe a JAX/TF/CUDA environment, check it against compat_matrix.toml, report and repair.
 
-Public API (used by the CLI and, later, the trainer's preflight):
-    examine(...)      -> Examination  (snapshot + findings + timings)
-    diagnose(snap, matrix) -> [Finding]
-    diagnose_log(text, matrix) -> [Finding]
+Public API (used by `bdv2 doctor`/`bdv2 run` and by the trainer's preflight and child environments):
+    examine(...)                      -> Examination  (snapshot + findings + timings)
+    diagnose(snap, matrix, options)   -> [Finding]
+    diagnose_log(text, matrix)        -> [Finding]
+    plan_repair(findings, snap, matrix) -> Plan       (env_ops: what `bdv2 run` gives its child)
+    repaired_env(matrix, python)      -> dict         (os.environ with the plan's env edits)
+    apply_env(ops, environ), merge_flags(current, add), shell_lines(ops), describe_op(op)
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import repair
+from . import fixflow
 from .checks import Options
 from .collect import collect, resolve_python
 from .deep import run_probes
 from .diagnose import diagnose, nearest_row
-from .envfile import apply_env, merge_flags, shell_lines
-from .findings import EnvOp, EnvOpKind, Finding, Severity, exit_code
+from .envfile import apply_env, describe_op, merge_flags, shell_lines
+from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
+from .fixtypes import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
 from .matrix import Matrix, load_matrix
+from .plan import plan as _plan
 from .signatures import diagnose_log
-from .snapshot import Snapshot
+from .snapshot import ProbeStatus, Snapshot
 
 __all__ = [
-    "EnvOp", "EnvOpKind", "Examination", "Finding", "Matrix", "Severity", "Snapshot", "apply_env", "diagnose",
-    "diagnose_log", "examine", "exit_code", "load_matrix", "merge_flags", "nearest_row", "plan_repair",
-    "repaired_env", "shell_lines",
+    "Area", "EnvOp", "EnvOpKind", "Examination", "Finding", "Fix", "Matrix", "Options", "Plan", "ProbeStatus",
+    "Recheck", "RepairError", "Severity", "Snapshot", "Step", "StepStatus", "Target", "TargetKind", "apply_env",
+    "collect", "describe_op", "diagnose", "diagnose_log", "examine", "exit_code", "fixflow", "load_matrix",
+    "merge_flags", "nearest_row", "plan_repair", "repaired_env", "shell_lines",
 ]
+
+repaired_env = fixflow.repaired_env
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,6 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     return Examination(snap, findings, timings)
 
 
-def plan_repair(findings: list[Finding], snap: Snapshot, matrix: Matrix) -> repair.Plan:
+def plan_repair(findings: Sequence[Finding], snap: Snapshot, matrix: Matrix) -> Plan:
     """The repair plan for ``findings`` (its ``env_ops`` are what `bdv2 run` gives its child)."""
-    return repair.plan(findings, snap, matrix)
-
-
-def repaired_env(matrix: Matrix, python: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: os.environ) with the current repair plan's environment edits applied."""
-    return repair.repaired_env(matrix, python, environ)
+    return _plan(findings, snap, matrix)

@@ -43,7 +43,7 @@ class Verified(str, enum.Enum):
     HERE = "here"
     """Installed and exercised on a CPU machine like CI's."""
     CI = "ci"
-    """Checked by CI on every landing."""
+    """Checked by CI (.ci/run) on every commit."""
     DOCUMENTED = "documented"
     """Taken from the projects' metadata and docs, not yet run."""
 

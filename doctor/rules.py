@@ -91,7 +91,8 @@ def _finding(rule: Rule, title: str, evidence: list[str], fix: str = "", command
     )
 
 
-# jax's `_minimum_jaxlib_version` before jax 0.4.30 declared jaxlib in its metadata (compat.md §1.2).
+# jax's `_minimum_jaxlib_version` (https://github.com/jax-ml/jax/blob/main/jax/version.py) for the releases
+# before jax 0.4.30 declared jaxlib in their metadata.
 _OLD_MIN_JAXLIB = (
     ("0.4.28", "0.4.27"), ("0.4.27", "0.4.23"), ("0.4.25", "0.4.20"), ("0.4.21", "0.4.19"),
     ("0.4.14", "0.4.14"), ("0.4.13", "0.4.11"),

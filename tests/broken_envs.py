@@ -63,7 +63,7 @@ SCENARIOS: dict[str, tuple[Step, ...]] = {
         ("install", "jax==0.6.2", "jaxlib==0.6.2", "flax==0.10.7"),
         ("install", "--no-deps", "flax==0.12.8"),
     ),
-    # The set-up guide's steps (shared/seed/setup_doc.en.md) as far as they run on a CPU machine from
+    # The fork's set-up guide's steps as far as they run on a CPU machine from
     # PyPI alone. TF 2.15.1 comes first: the fork's requirements installed it before the guide's fixes.
     # Step 1's CUDA jaxlib lives on Google's index, so the CPU jaxlib stands in for it. Step 3 is pinned
     # to the 0.5.3 the guide says it used (`>=0.5.0` would resolve 0.6.0, which drags numpy 2 in);
