@@ -1,4 +1,5 @@
-"""The three agents as data: a Flax model plus a pure loss and a pure eval function (reference §4.2).
+"""The three agents as data: a Flax model plus a pure loss and a pure eval function, after the original's
+bc.py, gc_bc.py and gc_ddpm_bc.py in https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/agents/continuous/.
 
     bc          -log pi(a | s)          Gaussian policy, fixed std 1, on Encoding(obs)
     gc_bc       -log pi(a | s, g)       the same on Encoding(obs ++ goal) (early goal concat)
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import flax.linen as nn
 import jax
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 
 from bdv2.trainer.config import Run
 from bdv2.trainer.networks import Encoding, GaussianPolicy, ScoreActor, make_encoder
+from bdv2.trainer.settings import Algo
 
 Params = Any
 Batch = dict[str, Any]
@@ -149,10 +151,13 @@ def ddpm_agent(run: Run, action_size: int) -> Agent:
 def make_agent(run: Run) -> Agent:
     """The agent of ``run.algo``; actions per sample = act_pred_horizon * 7."""
     action_size = (run.settings.act_pred_horizon or 1) * ACTION_DIM
-    if run.algo == "bc":
-        return gaussian_agent(run, goal_conditioned=False, action_size=action_size)
-    if run.algo == "gc_bc":
-        return gaussian_agent(run, goal_conditioned=True, action_size=action_size)
-    if run.algo == "gc_ddpm_bc":
-        return ddpm_agent(run, action_size)
-    raise ValueError(f"unknown algorithm {run.algo!r}")  # config.py validates the name first
+    algo = Algo(run.algo)  # ValueError for an unknown name; config.py validates it first
+    match algo:
+        case Algo.BC:
+            return gaussian_agent(run, goal_conditioned=False, action_size=action_size)
+        case Algo.GC_BC:
+            return gaussian_agent(run, goal_conditioned=True, action_size=action_size)
+        case Algo.GC_DDPM_BC:
+            return ddpm_agent(run, action_size)
+        case _:
+            assert_never(algo)

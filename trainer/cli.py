@@ -8,16 +8,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from bdv2.trainer.errors import TrainerError
-
-if TYPE_CHECKING:
-    from bdv2.trainer.config import Experiments
-    from bdv2.trainer.launch import Preflight
 
 TRAIN_EXAMPLES = """
 \b
@@ -56,24 +51,8 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
         return
-    sys.exit(run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel, fail_fast=fail_fast))
-
-
-def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
-                    parallel: bool, fail_fast: bool) -> int:
-    """Preflight verdict, the runs, the summary; the exit code."""
-    from bdv2.trainer import launch
-
-    launch.render_preflight(pre, console)
-    if pre.errors and not force:
-        console.print(f"[red]preflight: {len(pre.errors)} error(s) above; nothing launched[/] "
-                      "(fix them, or pass --force to launch anyway)")
-        return 1
-    for note in exp.notes:
-        console.print(f"note: {note}")
-    outcomes = launch.launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console)
-    launch.render_summary(outcomes, console)
-    return 0 if all(o.status == "finished" for o in outcomes) else 1
+    sys.exit(launch.run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel,
+                                    fail_fast=fail_fast))
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,6 +1,7 @@
 """The input pipeline: BridgeData TFRecords (data_tools/schema.py) -> batches of transitions, in tf.data.
 
-`make_train_dataset` reads like the recipe of the original `BridgeDataset` (reference §3), one named
+`make_train_dataset` reads like the recipe of the original `BridgeDataset`
+(https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/bridge_dataset.py), one named
 function per step:
 
     files -> (train: shuffle + repeat) -> TFRecord -> enumerate            one element = one trajectory
@@ -37,12 +38,14 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
 
 from bdv2.data_tools import schema
+from bdv2.trainer import batching
 from bdv2.trainer.errors import DataError
+from bdv2.trainer.settings import GoalRelabeling
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -87,8 +90,8 @@ class PipelineConfig:
         """
         s = run.settings
         global_batch = s.train_batch_size if train else (s.val_batch_size or s.train_batch_size)
-        if global_batch % process_count:
-            key = "train_batch_size" if train else "val_batch_size"
+        key = "train_batch_size" if train else "val_batch_size"
+        if batching.first_indivisible({key: global_batch}, process_count) is not None:
             raise DataError(f"{run.config_file}: {key} {global_batch} is not divisible by the {process_count} "
                             f"hosts (jax.process_count()); use a multiple of {process_count}")
         return cls(batch_size=global_batch // process_count,
@@ -170,7 +173,8 @@ def binarize_gripper(raw: tf.Tensor) -> tf.Tensor:
 
 
 def relabel_actions(traj: dict[str, Any]) -> dict[str, Any]:
-    """Actions become the reached state deltas (xyz + rpy) and the binarised gripper (reference §3.3)."""
+    """Actions become the reached state deltas (xyz + rpy) and the binarised gripper (the
+    original's _process_actions and _binarize_gripper_actions in jaxrl_m/data/bridge_dataset.py)."""
     import tensorflow as tf
 
     delta = traj["next_observations"]["proprio"][:, :6] - traj["observations"]["proprio"][:, :6]  # [T, 6]
@@ -188,19 +192,25 @@ def normalise(traj: dict[str, Any], meta: Metadata) -> dict[str, Any]:
             "observations": prop(traj["observations"]), "next_observations": prop(traj["next_observations"])}
 
 
-def add_goals(traj: dict[str, Any], seed: tf.Tensor, strategy: str, reached_proportion: float) -> dict[str, Any]:
-    """Goal relabeling (reference §3.5): goals come from next_observations; reward 0 when reached, else -1."""
+def add_goals(traj: dict[str, Any], seed: tf.Tensor, strategy: str | GoalRelabeling,
+              reached_proportion: float) -> dict[str, Any]:
+    """Goal relabeling (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_goal_relabeling.py):
+    goals come from next_observations; reward 0 when reached, else -1."""
     import tensorflow as tf
 
     length = tf.shape(traj["actions"])[0]
     idx = tf.range(length)  # [T]
     seeds = tf.random.experimental.stateless_split(seed, 2)
     u = tf.random.stateless_uniform([length], seeds[0])  # [T]
-    if strategy == "uniform":  # goal ~ U[i + 1, T)
-        goal = tf.cast(tf.floor(u * tf.cast(length - idx - 1, tf.float32)), tf.int32) + idx + 1
-    else:  # last_state_upweighted: offset ~ U{1..T-1}, clipped at the last state
-        offset = 1 + tf.cast(tf.floor(u * tf.cast(tf.maximum(length - 1, 1), tf.float32)), tf.int32)
-        goal = idx + offset
+    strategy = GoalRelabeling(strategy)
+    match strategy:
+        case GoalRelabeling.UNIFORM:  # goal ~ U[i + 1, T)
+            goal = tf.cast(tf.floor(u * tf.cast(length - idx - 1, tf.float32)), tf.int32) + idx + 1
+        case GoalRelabeling.LAST_STATE_UPWEIGHTED:  # offset ~ U{1..T-1}, clipped at the last state
+            offset = 1 + tf.cast(tf.floor(u * tf.cast(tf.maximum(length - 1, 1), tf.float32)), tf.int32)
+            goal = idx + offset
+        case _:
+            assert_never(strategy)
     goal = tf.minimum(goal, length - 1)
     reached = (tf.random.stateless_uniform([length], seeds[1]) < reached_proportion) | (idx == length - 1)
     goal = tf.where(reached, idx, goal)  # [T]
@@ -210,7 +220,8 @@ def add_goals(traj: dict[str, Any], seed: tf.Tensor, strategy: str, reached_prop
 
 
 def chunk(traj: dict[str, Any], obs_horizon: int | None, act_pred_horizon: int | None) -> dict[str, Any]:
-    """Observation history and action chunks with edge padding (reference §3.6); goals stay unchunked."""
+    """Observation history and action chunks with edge padding (the original's _chunk_act_obs in
+    jaxrl_m/data/bridge_dataset.py); goals stay unchunked."""
     import tensorflow as tf
 
     length = tf.shape(traj["actions"])[0]
@@ -246,7 +257,8 @@ def random_resized_crop(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def augment_images(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """uint8 [N, S, S, 3] -> augmented uint8, the same draw for all N (reference §3.7)."""
+    """uint8 [N, S, S, 3] -> augmented uint8, the same draw for all N
+    (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_augmentations.py)."""
     import tensorflow as tf
 
     x = tf.cast(images, tf.float32) / 255.0  # [N, S, S, 3] in [0, 1]

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from importlib import resources
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bdv2.fsutil import write_atomic, write_json_atomic
 from bdv2.trainer.errors import TrainerError
 
 IM_SIZE = 64
@@ -53,27 +53,13 @@ def plot_losses(runs_dir: Path, names: list[str], out: Path) -> Path | None:
     return out
 
 
-def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
-    """Run the demo into ``out``; returns the exit code (0 when both runs finished)."""
+def _build_data(out: Path, console: Console) -> Path:
+    """Steps 2-4: the sample raw data, its TFRecords at IM_SIZE px and their metadata.json; the TFRecord root."""
     from bdv2.data_tools.convert import raw_to_tfrecord
     from bdv2.data_tools.errors import DataToolsError
     from bdv2.data_tools.sample import write_sample
     from bdv2.data_tools.summary import compute_stats
-    from bdv2.trainer import config, launch
-    from bdv2.trainer.cli import run_experiments
 
-    # A second run reuses what the first built (finished conversions are skipped, finished runs resume at
-    # their last step); a folder the demo did not make is never written into.
-    marker = out / ".bdv2-demo"
-    if out.exists() and any(out.iterdir()) and not marker.exists():
-        raise TrainerError(f"{out}: not empty and not made by `bdv2 demo`; give a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("made by bdv2 demo; re-running the demo here reuses its data and runs\n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up notes would bury the demo's output
-    console.rule("1/5 bdv2 doctor (static checks)")
-    pre = launch.doctor_preflight()
-    launch.render_preflight(pre, console)
-    console.print(f"{len(pre.errors)} error(s), {len(pre.findings) - len(pre.errors)} other finding(s)")
     try:
         console.rule("2/5 bdv2 data sample")
         raw = out / "raw"
@@ -90,26 +76,53 @@ def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
         report = raw_to_tfrecord(raw, tfr, depth=5, num_workers=2, im_size=IM_SIZE)
         console.print(f"{report.frames} frames in {report.seconds:.1f} s -> {tfr}")
         console.rule("4/5 bdv2 data stats")
-        tmp = tfr / "metadata.json.partial"
-        tmp.write_text(json.dumps(compute_stats(tfr), indent=2) + "\n")
-        tmp.replace(tfr / "metadata.json")
+        write_json_atomic(tfr / "metadata.json", compute_stats(tfr), indent=2, sort_keys=False)
         console.print(f"normalisation statistics in {tfr / 'metadata.json'}")
     except DataToolsError as e:
         raise TrainerError(f"demo data step failed: {e}") from e
+    return tfr
+
+
+def _print_losses(runs_dir: Path, names: list[str], console: Console) -> None:
+    """The demo's point: each run's training loss goes down."""
+    from bdv2.trainer.metrics import read_metrics
+
+    for name in names:
+        pts = [(m["step"], m["loss"]) for m in read_metrics(runs_dir / name)
+               if m.get("split") == "train" and "loss" in m]
+        if len(pts) >= 2:
+            (s0, l0), (s1, l1) = pts[0], pts[-1]
+            console.print(f"{name}: train loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1}")
+
+
+def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
+    """Run the demo into ``out``; returns the exit code (0 when both runs finished).
+
+    Raises:
+        TrainerError: ``out`` holds files the demo did not make, or a data step failed.
+    """
+    from bdv2.trainer import config, launch
+
+    # A second run reuses what the first built (finished conversions are skipped, finished runs resume at
+    # their last step); a folder the demo did not make is never written into.
+    marker = out / ".bdv2-demo"
+    if out.exists() and any(out.iterdir()) and not marker.exists():
+        raise TrainerError(f"{out}: not empty and not made by `bdv2 demo`; give a new or empty folder")
+    write_atomic(marker, "made by bdv2 demo; re-running the demo here reuses its data and runs\n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up notes would bury the demo's output
+    console.rule("1/5 bdv2 doctor (static checks)")
+    pre = launch.doctor_preflight()
+    launch.render_preflight(pre, console)
+    console.print(f"{len(pre.errors)} error(s), {len(pre.findings) - len(pre.errors)} other finding(s)")
+    tfr = _build_data(out, console)
     console.rule(f"5/5 bdv2 train --config {sample_config()}")
     overrides: dict[str, object] = {"data_root": str(tfr), "save_dir": str(out / "runs")}
     if steps:
         overrides.update(num_steps=steps, eval_interval=max(1, steps // 3), save_interval=max(1, steps // 3))
     exp = config.load(sample_config(), overrides)
-    rc = run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False)
-    from bdv2.trainer.metrics import read_metrics
-
-    for r in exp.runs:  # the demo's point: the training loss goes down
-        pts = [(m["step"], m["loss"]) for m in read_metrics(out / "runs" / r.name)
-               if m.get("split") == "train" and "loss" in m]
-        if len(pts) >= 2:
-            (s0, l0), (s1, l1) = pts[0], pts[-1]
-            console.print(f"{r.name}: train loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1}")
-    png = plot_losses(out / "runs", [r.name for r in exp.runs], out / "loss_curves.png")
+    rc = launch.run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False)
+    names = [r.name for r in exp.runs]
+    _print_losses(out / "runs", names, console)
+    png = plot_losses(out / "runs", names, out / "loss_curves.png")
     console.print(f"loss curves: {png}" if png else "loss curves: skipped (pip install matplotlib)")
     return rc

@@ -19,21 +19,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, assert_never
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bdv2.doctor import Finding, Severity
-from bdv2.doctor.envfile import apply_env, merge_flags
-from bdv2.doctor.findings import EnvOp, EnvOpKind
+from bdv2.doctor import EnvOp, EnvOpKind, Finding, Severity, apply_env, merge_flags
+from bdv2.fsutil import write_json_atomic
 from bdv2.trainer.config import Experiments, Run, Settings
+from bdv2.trainer.settings import run_env
+from bdv2.trainer.status import SUMMARY_FILE, RunStatus
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
-# JAX_PLATFORMS names the CUDA backend "cuda"; the fork's jax_platform_name used "gpu".
-PLATFORM_ALIASES = {"gpu": "cuda"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,7 @@ class Preflight:
 @dataclass(frozen=True)
 class Outcome:
     name: str
-    status: str
-    """finished, failed, stopped or skipped"""
+    status: RunStatus
     steps: int = 0
     train_loss: float | None = None
     val_loss: float | None = None
@@ -67,11 +65,11 @@ def doctor_preflight(python: str | None = None) -> Preflight:
 
     The one place that calls the doctor's repair API, so a change there is a change here only.
     """
-    from bdv2.doctor import examine, load_matrix, repair
+    from bdv2.doctor import examine, load_matrix, plan_repair
 
     matrix = load_matrix()
     ex = examine(python=python, matrix=matrix)
-    return Preflight(tuple(ex.findings), repair.plan(ex.findings, ex.snapshot, matrix).env_ops)
+    return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops)
 
 
 def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvOp]) -> dict[str, str]:
@@ -84,12 +82,9 @@ def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvO
     ops = [op for op in doctor_ops
            if s.use_pip_cuda_libs or not (op.op is EnvOpKind.PREPEND and op.name == "LD_LIBRARY_PATH")]
     env = apply_env(ops, environ)
-    if s.xla_flags:
-        env["XLA_FLAGS"] = merge_flags(env.get("XLA_FLAGS", ""), s.xla_flags)
-    if s.cuda_visible_devices is not None:
-        env["CUDA_VISIBLE_DEVICES"] = s.cuda_visible_devices
-    if s.jax_platform_name:
-        env["JAX_PLATFORMS"] = PLATFORM_ALIASES.get(s.jax_platform_name, s.jax_platform_name)
+    for key, value in run_env(s).items():
+        env[key] = merge_flags(env.get(key, ""), value) if key == "XLA_FLAGS" else value
+    if "JAX_PLATFORMS" in run_env(s):
         env.pop("JAX_PLATFORM_NAME", None)  # deprecated spelling; JAX_PLATFORMS wins anyway
     env["PYTHONUNBUFFERED"] = "1"  # the log shows the last line before a crash
     return env
@@ -97,18 +92,17 @@ def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvO
 
 def diagnose_failure(log_text: str) -> tuple[Finding, ...]:
     """The doctor's reading of a failed run's log: known causes first, else the lines that look like errors."""
-    from bdv2.doctor import load_matrix
-    from bdv2.doctor.signatures import diagnose_log
+    from bdv2.doctor import diagnose_log, load_matrix
 
     found = diagnose_log(log_text, load_matrix(), name=LOG_FILE)
     return tuple(f for f in found if f.severity is not Severity.INFO)
 
 
 def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str], tuple[Finding, ...]]) -> Outcome:
-    summary_path = run.workdir / "summary.json"
+    summary_path = run.workdir / SUMMARY_FILE
     summary: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if rc == 0 and summary.get("status") in ("finished", "stopped"):
-        return Outcome(run.name, summary["status"], summary["steps"], summary.get("train_loss"),
+    if rc == 0 and summary.get("status") in (RunStatus.FINISHED, RunStatus.STOPPED):
+        return Outcome(run.name, RunStatus(summary["status"]), summary["steps"], summary.get("train_loss"),
                        summary.get("val_loss"), wall, summary.get("checkpoint", ""), str(log),
                        notes=tuple(summary.get("notes", ())))
     from bdv2.trainer.metrics import read_metrics
@@ -117,9 +111,9 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
     text = log.read_text(errors="replace") if log.exists() else ""
-    return Outcome(run.name, "failed", train[-1]["step"] if train else 0, train[-1].get("loss") if train else None,
-                   val[-1].get("loss") if val else None, wall, summary.get("checkpoint", ""), str(log),
-                   diagnose(text + f"\n(exit code {rc})"))
+    return Outcome(run.name, RunStatus.FAILED, train[-1]["step"] if train else 0,
+                   train[-1].get("loss") if train else None, val[-1].get("loss") if val else None, wall,
+                   summary.get("checkpoint", ""), str(log), diagnose(text + f"\n(exit code {rc})"))
 
 
 def prepare_workdir(run: Run, resume: bool) -> None:
@@ -127,7 +121,7 @@ def prepare_workdir(run: Run, resume: bool) -> None:
     if not resume and run.workdir.exists():
         run.workdir.rename(run.workdir.with_name(f"{run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
     run.workdir.mkdir(parents=True, exist_ok=True)
-    (run.workdir / RUN_FILE).write_text(json.dumps(run.to_dict(), indent=2))
+    write_json_atomic(run.workdir / RUN_FILE, run.to_dict(), indent=2, sort_keys=False)
 
 
 def _start(run: Run, env: Mapping[str, str], python: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
@@ -182,7 +176,8 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                 running[run.name] = (run, proc, log, time.perf_counter(), gpu, task)
             if stop:
                 for run in pending:
-                    outcomes[run.name] = Outcome(run.name, "skipped", notes=("--fail-fast: an earlier run failed",))
+                    outcomes[run.name] = Outcome(run.name, RunStatus.SKIPPED,
+                                                 notes=("--fail-fast: an earlier run failed",))
                 pending = []
             time.sleep(0.5)
             for name, (run, proc, log, t0, _, task) in list(running.items()):
@@ -196,22 +191,49 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                 outcome = _result(run, proc.returncode, run.workdir / LOG_FILE, elapsed, diagnose)
                 outcomes[name] = outcome
                 progress.update(task, completed=outcome.steps, description=f"{name} [{outcome.status}]")
-                if outcome.status == "failed" and fail_fast:
+                if outcome.status is RunStatus.FAILED and fail_fast:
                     stop = True
     return [outcomes[r.name] for r in exp.runs]
+
+
+def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
+                    parallel: bool, fail_fast: bool) -> int:
+    """What `bdv2 train` does after loading the config (and `bdv2 demo` after building its data): the
+    preflight verdict, every run, the summary table; the exit code (0 when every run finished)."""
+    render_preflight(pre, console)
+    if pre.errors and not force:
+        console.print(f"[red]preflight: {len(pre.errors)} error(s) above; nothing launched[/] "
+                      "(fix them, or pass --force to launch anyway)")
+        return 1
+    for note in exp.notes:
+        console.print(f"note: {note}")
+    outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console)
+    render_summary(outcomes, console)
+    return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
 
 
 def _loss(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
+def _colour(status: RunStatus) -> str:
+    match status:
+        case RunStatus.FINISHED:
+            return "green"
+        case RunStatus.FAILED:
+            return "red"
+        case RunStatus.STOPPED | RunStatus.SKIPPED:
+            return "yellow"
+        case _:
+            assert_never(status)
+
+
 def render_summary(outcomes: Sequence[Outcome], console: Console) -> None:
     table = Table(title="bdv2 train: summary")
     for col in ("run", "status", "steps", "train loss", "val loss", "wall", "checkpoint"):
         table.add_column(col, justify="right" if col in ("steps", "train loss", "val loss", "wall") else "left")
-    colour = {"finished": "green", "failed": "red", "skipped": "yellow", "stopped": "yellow"}
     for o in outcomes:
-        table.add_row(o.name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.steps), _loss(o.train_loss),
+        table.add_row(o.name, f"[{_colour(o.status)}]{o.status}[/]", str(o.steps), _loss(o.train_loss),
                       _loss(o.val_loss), f"{o.wall_s:.0f} s", o.checkpoint or "-")
     console.print(table)
     for o in outcomes:
@@ -225,7 +247,7 @@ def render_summary(outcomes: Sequence[Outcome], console: Console) -> None:
                 console.print(f"    fix: {f.fix.summary}")
                 for cmd in f.fix.commands:
                     console.print(f"      $ {cmd}")
-        if o.log and o.status == "failed":
+        if o.log and o.status is RunStatus.FAILED:
             console.print(f"    log: {o.log}")
 
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bdv2.fsutil import write_atomic
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -36,7 +38,7 @@ def read_metrics(workdir: Path) -> list[dict[str, Any]]:
 def truncate_after(workdir: Path, step: int) -> None:
     """Drop records past ``step``: after a resume from checkpoint ``step`` they are redone, not duplicated."""
     records = [r for r in read_metrics(workdir) if r.get("step", 0) <= step]
-    (workdir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_atomic(workdir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def _wandb_mode() -> str:

@@ -1,4 +1,5 @@
-"""Flax modules of the original agents (reference §4.1): the ResNet-v1 "bridge" encoder, a tiny encoder for
+"""Flax modules of the original agents (jaxrl_m/vision/resnet_v1.py and jaxrl_m/networks/ in
+https://github.com/rail-berkeley/bridge_data_v2/blob/main): the ResNet-v1 "bridge" encoder, a tiny encoder for
 tests and the CPU demo, the (goal-conditioned) encoding wrapper with early goal concatenation, MLP heads,
 the Gaussian policy and the diffusion score network.
 
@@ -230,7 +231,8 @@ class MLPResNet(nn.Module):
 
 
 class ScoreActor(nn.Module):
-    """The DDPM noise predictor: eps_hat(obs, goal, noisy actions, t) (reference §4.2, gc_ddpm_bc)."""
+    """The DDPM noise predictor: eps_hat(obs, goal, noisy actions, t) (the original's ScoreActor,
+    https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/networks/diffusion_nets.py)."""
 
     encoding: Encoding
     action_size: int

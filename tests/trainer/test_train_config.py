@@ -6,18 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import base_global, write_yaml
 
 from bdv2.trainer import config
 from bdv2.trainer.errors import ConfigError
 
+from . import helpers
+
 
 def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> config.Experiments:
-    return config.load(write_yaml(tmp_path / "multi_train.yaml", data), **kw)
+    return config.load(helpers.write_yaml(tmp_path / "multi_train.yaml", data), **kw)
 
 
 def _good(tfdata: Path, tmp_path: Path, **over: Any) -> dict[str, Any]:
-    return {"global": base_global(tfdata, tmp_path / "runs", **over),
+    return {"global": helpers.base_global(tfdata, tmp_path / "runs", **over),
             "matrix": {"algos": ["gc_bc", "bc"], "tasks": ["kitchen", "sink"]}}
 
 

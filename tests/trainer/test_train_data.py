@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import base_global, write_yaml
 
 from bdv2.trainer import config, data
+
+from . import helpers
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,8 @@ def tf() -> Any:
 
 
 def _run(tfdata: Path, tmp_path: Path, algo: str = "gc_bc", **over: Any) -> config.Run:
-    y = write_yaml(tmp_path / "m.yaml", {"global": base_global(tfdata, tmp_path / "runs", **over),
-                                         "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
+    g = helpers.base_global(tfdata, tmp_path / "runs", **over)
+    y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
     return config.load(y).runs[0]
 
 
@@ -116,10 +117,10 @@ def test_pipeline_is_deterministic_so_resume_sees_the_same_batches(tfdata: Path,
 
 
 def test_weighted_sampling_follows_the_weights(tfdata: Path, tmp_path: Path) -> None:
-    data_ = {"global": base_global(tfdata, tmp_path / "runs", augment=False, train_batch_size=64),
+    data_ = {"global": helpers.base_global(tfdata, tmp_path / "runs", augment=False, train_batch_size=64),
              "tasks": {"mix": {"include": ["kitchen", "sink"], "sample_weights": [0.99, 0.01]}},
              "matrix": {"algos": ["bc"], "tasks": ["mix"]}}
-    run = config.load(write_yaml(tmp_path / "w.yaml", data_)).runs[0]
+    run = config.load(helpers.write_yaml(tmp_path / "w.yaml", data_)).runs[0]
     batch = next(data.train_iterator(run))
     assert batch["actions"].shape == (64, 7)
 

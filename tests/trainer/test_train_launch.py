@@ -8,11 +8,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from conftest import base_global, write_yaml
 from rich.console import Console
 
 from bdv2.doctor.findings import EnvOp, EnvOpKind
 from bdv2.trainer import config, launch
+
+from . import helpers
 
 FAKE_WORKER = """#!/bin/sh
 # Stands in for `python [-P] -m bdv2.trainer.worker RUN_JSON`: records its environment, fails for runs named *bad*.
@@ -36,8 +37,8 @@ def _fake_python(tmp_path: Path) -> str:
 
 
 def _exp(tfdata: Path, tmp_path: Path, runs: list[dict[str, Any]], **over: Any) -> config.Experiments:
-    data = {"global": base_global(tfdata, tmp_path / "runs", **over), "runs": runs}
-    return config.load(write_yaml(tmp_path / "m.yaml", data))
+    data = {"global": helpers.base_global(tfdata, tmp_path / "runs", **over), "runs": runs}
+    return config.load(helpers.write_yaml(tmp_path / "m.yaml", data))
 
 
 def _settings(**kw: Any) -> config.Settings:

@@ -11,18 +11,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import base_global, write_yaml
 
 from bdv2.trainer import config, loop
 from bdv2.trainer.errors import NonFiniteError
 from bdv2.trainer.metrics import read_metrics
 from bdv2.trainer.networks import Encoding, TinyEncoder, flatten_proprio
 
+from . import helpers
+
 
 def _run(tfdata: Path, tmp_path: Path, algo: str, **over: Any) -> config.Run:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    y = write_yaml(tmp_path / "m.yaml", {"global": base_global(tfdata, tmp_path / "runs", **over),
-                                         "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
+    g = helpers.base_global(tfdata, tmp_path / "runs", **over)
+    y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
     return config.load(y).runs[0]
 
 

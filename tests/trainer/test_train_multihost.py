@@ -20,17 +20,18 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
-from conftest import base_global, write_yaml
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from bdv2.trainer import config, data, loop
+from bdv2.trainer import config, data, hosts, loop
 from bdv2.trainer.errors import ConfigError, DataError
 from bdv2.trainer.metrics import read_metrics
 
+from . import helpers
+
 
 def _run(tfdata: Path, tmp_path: Path, task: str = "kitchen", **over: Any) -> config.Run:
-    y = write_yaml(tmp_path / "m.yaml", {"global": base_global(tfdata, tmp_path / "runs", **over),
-                                         "matrix": {"algos": ["gc_bc"], "tasks": [task]}})
+    g = helpers.base_global(tfdata, tmp_path / "runs", **over)
+    y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["gc_bc"], "tasks": [task]}})
     return config.load(y).runs[0]
 
 
@@ -91,22 +92,22 @@ def test_two_hosts_deal_out_the_training_file_stream(tfdata: Path, tmp_path: Pat
 
 def test_batch_sizes_are_checked_against_the_global_device_count(tfdata: Path, tmp_path: Path) -> None:
     run = _run(tfdata, tmp_path, train_batch_size=12, val_batch_size=8)
-    loop.check_batch_sizes(run, loop.Hosts(0, 1, 4))  # 12 and 8 over 4 devices: fine
+    loop.check_batch_sizes(run, hosts.Hosts(0, 1, 4))  # 12 and 8 over 4 devices: fine
     with pytest.raises(ConfigError, match=r"(?s)val_batch_size: 8 is not divisible by the 12 devices in total "
                                           r"\(3 hosts\).*multiple of 12"):
-        loop.check_batch_sizes(run, loop.Hosts(0, 3, 12))  # 4 local devices on each of 3 hosts
+        loop.check_batch_sizes(run, hosts.Hosts(0, 3, 12))  # 4 local devices on each of 3 hosts
 
 
 def test_global_batch_on_one_host_is_the_local_batch() -> None:
     mesh = Mesh(np.array(jax.devices()), ("batch",))
     sharding = NamedSharding(mesh, PartitionSpec("batch"))
     local = {"actions": np.arange(8, dtype=np.float32).reshape(4, 2), "obs": {"image": np.ones((4, 2, 2, 3))}}
-    for build in (loop.make_global_batch,  # the single-host path: device_put, as before
+    for build in (hosts.make_global_batch,  # the single-host path: device_put, as before
                   lambda b, s, h: jax.tree.map(lambda x: jax.make_array_from_process_local_data(s, x), b)):
-        out = build(local, sharding, loop.Hosts())
+        out = build(local, sharding, hosts.Hosts())
         assert out["actions"].shape == (4, 2) and out["actions"].sharding == sharding
         np.testing.assert_array_equal(np.asarray(out["actions"]), local["actions"])
-    assert loop._every_host_has(False, loop.Hosts()) is False  # one host: no gather, its own answer
+    assert hosts.every_host_has(False, hosts.Hosts()) is False  # one host: no gather, its own answer
 
 
 def test_two_real_processes_train_one_run_under_jax_distributed(tfdata: Path, tmp_path: Path) -> None:
@@ -142,8 +143,8 @@ def test_two_real_processes_train_one_run_under_jax_distributed(tfdata: Path, tm
 
 def test_explicit_coordinator_settings_must_be_complete() -> None:
     with pytest.raises(ConfigError, match=r"environment: BDV2_PROCESS_ID: set with"):
-        loop.maybe_initialize_distributed({"BDV2_COORDINATOR_ADDRESS": "h:1", "BDV2_NUM_PROCESSES": "2"})
+        hosts.maybe_initialize_distributed({"BDV2_COORDINATOR_ADDRESS": "h:1", "BDV2_NUM_PROCESSES": "2"})
     with pytest.raises(ConfigError, match=r"'2'/'2'"):
-        loop.maybe_initialize_distributed({"BDV2_COORDINATOR_ADDRESS": "h:1", "BDV2_NUM_PROCESSES": "2",
+        hosts.maybe_initialize_distributed({"BDV2_COORDINATOR_ADDRESS": "h:1", "BDV2_NUM_PROCESSES": "2",
                                            "BDV2_PROCESS_ID": "2"})
-    loop.maybe_initialize_distributed({})  # nothing set, no SLURM: a single process, nothing happens
+    hosts.maybe_initialize_distributed({})  # nothing set, no SLURM: a single process, nothing happens

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import base_global, write_yaml
 
 from bdv2.trainer import config, loop
 from bdv2.trainer.metrics import MetricWriter
+
+from . import helpers
 
 FAKE_WANDB = '''
 """A stand-in for wandb: appends what it is asked to do to $FAKE_WANDB_LOG; $FAKE_WANDB_FAIL=init|log raises."""
@@ -73,10 +74,10 @@ def _calls(record: Path) -> list[dict[str, Any]]:
 
 
 def _run(tfdata: Path, tmp_path: Path, **over: Any) -> config.Run:
-    g = base_global(tfdata, tmp_path / "runs", num_steps=4, log_interval=2, eval_interval=4, save_interval=4,
-                    augment=False, **over)
-    return config.load(write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["bc"],
-                                                                                "tasks": ["sink"]}})).runs[0]
+    g = helpers.base_global(tfdata, tmp_path / "runs", num_steps=4, log_interval=2, eval_interval=4,
+                            save_interval=4, augment=False, **over)
+    y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["bc"], "tasks": ["sink"]}})
+    return config.load(y).runs[0]
 
 
 def test_not_configured_wandb_is_never_imported(fake_wandb: Path, tmp_path: Path) -> None:

@@ -1,0 +1,146 @@
+"""Tasks on disk: a task name or ``tasks:`` definition -> the TFRecord files or RLDS dataset directories it
+reads, and its normalisation statistics, checked before anything runs.
+
+A task not defined under ``tasks:`` is a directory under data_root (every ``train/out.tfrecord`` below it).
+A directory without converted TFRecords may be an RLDS/TFDS dataset directory (dataset_info.json +
+features.json, there or one or two levels down, e.g. ``bridge_dataset/1.0.0``): it is then read in place
+through data_tools.rlds (no copy of a 400 GB download). data_root may itself be such a directory; the task
+is then ``.``, the directory's name or the dataset's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bdv2.trainer.config import Source, Task
+from bdv2.trainer.errors import ConfigError
+from bdv2.trainer.settings import Settings, did_you_mean
+
+
+def _task_dirs(root: Path) -> list[str]:
+    """Every directory under data_root that holds training data somewhere below it (for suggestions)."""
+    out: set[str] = set()
+    for f in root.rglob("train/out.tfrecord"):
+        rel = f.parent.parent.relative_to(root)
+        out.update(str(Path(*rel.parts[: i + 1])) for i in range(len(rel.parts)))
+    return sorted(out)
+
+
+def _rlds_dirs(d: Path) -> list[Path]:
+    """The RLDS/TFDS dataset directories that `d` is or holds (one or two levels down)."""
+    from bdv2.data_tools import rlds  # numpy and friends: only when a directory has no converted data
+
+    return rlds.dataset_dirs(d)
+
+
+def _rlds_root_matches(root: Path, pattern: str) -> bool:
+    """data_root is itself an RLDS dataset directory and the task names it ('.', its name or the dataset's)."""
+    if not ((root / "dataset_info.json").is_file() and (root / "features.json").is_file()):
+        return False
+    names = {".", "", root.name}
+    # An unreadable dataset_info.json is reported by rlds.open_dir, when the source is resolved.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        names.add(str(json.loads((root / "dataset_info.json").read_text()).get("name", "")))
+    return pattern.strip("/") in names
+
+
+def _resolve_source(root: Path, pattern: str, exclude: Sequence[str], weight: float, file: str,
+                    key: str) -> Source:
+    train, val = [], []
+    rlds_train: list[str] = []
+    rlds_val: list[str] = []
+    if _rlds_root_matches(root, pattern):
+        dirs = [root]
+    else:
+        dirs = [root] if pattern.strip("/") in ("", ".") else sorted(p for p in root.glob(pattern) if p.is_dir())
+    for d in dirs:
+        found = False
+        for f in sorted(d.rglob("train/out.tfrecord")):
+            rel = str(f.parent.parent.relative_to(root))
+            found = True
+            if any(fnmatch.fnmatch(rel, x) for x in exclude):
+                continue
+            train.append(str(f))
+            v = f.parent.parent / "val" / "out.tfrecord"
+            if v.exists():
+                val.append(str(v))
+        if found:
+            continue
+        for r in _rlds_dirs(d):  # no converted data here: the release as downloaded?
+            if r != root and any(fnmatch.fnmatch(str(r.relative_to(root)), x) for x in exclude):
+                continue
+            splits = _rlds_splits(r, file, key)
+            rlds_train.append(str(r))
+            if "val" in splits:
+                rlds_val.append(str(r))
+    if train and rlds_train:
+        raise ConfigError(file, key, f"{root / pattern} matches both converted TFRecords ({train[0]}) and RLDS "
+                          f"dataset directories ({rlds_train[0]})",
+                          "list them as separate include globs under tasks:, or add the other to exclude")
+    if not train and not rlds_train:
+        known = _task_dirs(root) if root.is_dir() else []
+        hint = did_you_mean(pattern, known) + (f"directories with data: {', '.join(known[:8])}"
+                                                + (" ..." if len(known) > 8 else "") if known else
+                                                "no train/out.tfrecord (nor an RLDS dataset_info.json + "
+                                                "features.json) anywhere under it: convert the data first "
+                                                "(bdv2 data raw-to-tfrecord)")
+        raise ConfigError(file, key, f"no train/out.tfrecord under {root / pattern}", hint)
+    return Source(pattern, tuple(train), tuple(val), weight, tuple(rlds_train), tuple(rlds_val))
+
+
+def _rlds_splits(path: Path, file: str, key: str) -> set[str]:
+    """The bdv2 splits ('train', 'val') of an RLDS directory, checked now rather than in the child."""
+    from bdv2.data_tools import rlds
+    from bdv2.data_tools.errors import DataToolsError
+
+    try:
+        d = rlds.open_dir(path)
+        rlds.check_features(d, 0)
+    except DataToolsError as e:
+        raise ConfigError(file, key, f"RLDS directory {path} cannot be read: {e}",
+                          f"check it with `bdv2 data inspect {path}`") from e
+    if "train" not in d.shards:
+        raise ConfigError(file, key, f"RLDS directory {path} has no train split (has {sorted(d.shards)})",
+                          "point the task at a dataset with a train split")
+    return set(d.shards)
+
+
+def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:
+    """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``."""
+    root = Path(s.data_root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(file, "global.data_root", f"{root} is not a directory",
+                          "point it at the output of `bdv2 data raw-to-tfrecord`")
+    spec = spec or {}
+    where = f"tasks.{name}" if spec else key
+    include = spec.get("include", [name])
+    exclude = spec.get("exclude", [])
+    for k, v in (("include", include), ("exclude", exclude)):
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (k == "include" and not v):
+            raise ConfigError(file, f"{where}.{k}", f"expected a list of globs under data_root, got {v!r}")
+    weights = spec.get("sample_weights")
+    if weights is None:
+        weights = [1.0] * len(include)
+    if (not isinstance(weights, list) or len(weights) != len(include)
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) and w > 0 for w in weights)):
+        raise ConfigError(file, f"{where}.sample_weights", f"expected {len(include)} positive numbers "
+                          f"(one per include glob), got {weights!r}")
+    total = float(sum(weights))
+    sources = tuple(_resolve_source(root, p, exclude, w / total, file, f"{where}.include[{i}]" if spec else key)
+                    for i, (p, w) in enumerate(zip(include, weights, strict=True)))
+    metadata = spec.get("metadata") or s.metadata or str(root / "metadata.json")
+    if not isinstance(metadata, str):
+        raise ConfigError(file, f"{where}.metadata", f"expected a path, got {metadata!r}")
+    meta = Path(metadata).expanduser()
+    if not meta.is_absolute() and not meta.exists():
+        meta = root / meta
+    if not meta.is_file():
+        raise ConfigError(file, f"{where}.metadata" if spec.get("metadata") else "global.metadata",
+                          f"normalisation statistics {meta} not found",
+                          f"bdv2 data stats {root} --out {root / 'metadata.json'}")
+    return Task(name, sources, str(meta))
