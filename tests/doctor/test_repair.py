@@ -15,7 +15,8 @@ from bdv2.doctor import repair
 from bdv2.doctor.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
 from bdv2.doctor.findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
 from bdv2.doctor.matrix import Matrix
-from helpers import make_snap
+
+from . import helpers
 
 SET, UNSET, PREPEND, REMOVE = EnvOpKind.SET, EnvOpKind.UNSET, EnvOpKind.PREPEND, EnvOpKind.REMOVE
 PIPLIB = "/venv/lib/python3.11/site-packages/nvidia/cudnn/lib"
@@ -28,7 +29,7 @@ def finding(fid: str, *ops: EnvOp, severity: Severity = Severity.WARNING, area: 
 # -- plan ----------------------------------------------------------------------------------------
 
 def test_plan_merges_xla_flags_with_the_users_and_never_adds_a_name_twice(matrix: Matrix) -> None:
-    snap = make_snap({}, env={"XLA_FLAGS": "--xla_dump_to=/tmp/d"})
+    snap = helpers.make_snap({}, env={"XLA_FLAGS": "--xla_dump_to=/tmp/d"})
     findings = [
         finding("a", EnvOp(SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1")),
         finding("b", EnvOp(SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=4 --xla_x=1")),
@@ -52,14 +53,14 @@ def test_plan_keeps_order_dedupes_and_ignores_info(matrix: Matrix) -> None:
         finding("other-value", EnvOp(SET, "CUDA_VISIBLE_DEVICES", "0")),
         finding("note", EnvOp(SET, "JAX_PLATFORMS", "cpu"), severity=Severity.INFO),
     ]
-    p = repair.plan(findings, make_snap({}), matrix)
+    p = repair.plan(findings, helpers.make_snap({}), matrix)
     assert p.env_ops == (rm, pre, EnvOp(SET, "CUDA_VISIBLE_DEVICES", ""))
     assert p.pip == ()
     assert not p.empty
 
 
 def test_plan_pip_steps_only_with_a_package_error(matrix: Matrix) -> None:
-    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"})
+    snap = helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"})
     assert repair.plan([finding("w", severity=Severity.WARNING, area=Area.PACKAGES)], snap, matrix).empty
     p = repair.plan([finding("lockstep", severity=Severity.ERROR, area=Area.PACKAGES)], snap, matrix)
     assert p.pip == ('python -m pip install "jaxlib==0.10.2"',)
@@ -68,7 +69,7 @@ def test_plan_pip_steps_only_with_a_package_error(matrix: Matrix) -> None:
 
 
 def test_empty_plan(matrix: Matrix) -> None:
-    assert repair.plan([], make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}), matrix).empty
+    assert repair.plan([], helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}), matrix).empty
 
 
 # -- apply_env and shell_lines -------------------------------------------------------------------

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpu_fakes import (
+
+from bdv2.doctor import diagnose
+from bdv2.doctor.facts import SystemFacts
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.snapshot import LibDir
+from bdv2.doctor.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
+
+from . import helpers
+from .gpu_fakes import (
     PROC_535,
     PROC_OPEN_550,
     SMI_A100_535,
@@ -20,13 +28,6 @@ from gpu_fakes import (
     make_system,
     make_target,
 )
-
-from bdv2.doctor import diagnose
-from bdv2.doctor.facts import SystemFacts
-from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.snapshot import LibDir
-from bdv2.doctor.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
-from helpers import make_snap
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ SITE = "/venv/lib/python3.11/site-packages"
 
 def test_runpath_jaxlib_is_shadowed_by_ld_library_path(matrix: Matrix) -> None:
     # The guide's era: jaxlib 0.4.13+cuda12.cudnn89 finds the wheels through a RUNPATH.
-    snap = make_snap(
+    snap = helpers.make_snap(
         {"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89", "nvidia-cudnn-cu12": "8.9.7.29"},
         nvidia_libs=(LibDir(f"{SITE}/nvidia/cudnn/lib", ("libcudnn.so.8", "libcudnn_ops_infer.so.8")),),
         system=SystemFacts.from_dict({"ld_library_path": [{"dir": "/usr/local/cuda-11.8/lib64", "libs": [
@@ -179,11 +180,11 @@ def test_runpath_jaxlib_is_shadowed_by_ld_library_path(matrix: Matrix) -> None:
 
 
 def test_plugin_without_any_cudnn(matrix: Matrix) -> None:
-    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
-                     system=SystemFacts.from_dict({"ldconfig": []}))
+    plugin = {"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"}
+    snap = helpers.make_snap(plugin, system=SystemFacts.from_dict({"ldconfig": []}))
     found = [x for x in diagnose(snap, matrix) if x.id == "cuda-libs-missing"]
     assert found and "fall back to the CPU" in found[0].title
-    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2"},
+    snap = helpers.make_snap(plugin,
                      system=SystemFacts.from_dict({"ldconfig": [
                          {"stem": "libcudnn", "name": "libcudnn.so.9", "version": "9.1.0",
                           "path": "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"}]}))
@@ -200,7 +201,7 @@ def test_unknown_xla_flag_found_in_the_jaxlib_binary(tmp_path: Path, matrix: Mat
     env = {"XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1 --xla_gpu_enable_bogus=true", "PATH": "/nonexistent"}
     system = collect_system(env, [str(tmp_path / "site")], runner=lambda cmd: (127, ""), root=tmp_path)
     assert system.xla_flags is not None and system.xla_flags.unknown == ("xla_gpu_enable_bogus",)
-    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}, env=env, system=system)
+    snap = helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}, env=env, system=system)
     f = next(x for x in diagnose(snap, matrix) if x.id == "xla-flags-unknown")
     assert "xla_gpu_enable_bogus" in f.title and f.severity.value == "error"
     assert [(o.op.value, o.value) for o in f.fix.env_ops] == [  # type: ignore[union-attr]

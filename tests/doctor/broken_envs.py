@@ -7,7 +7,7 @@ Environments are cached under ``$BDV2_TEST_ENVS`` (default ``~/.cache/bdv2-test-
 interpreter; a changed scenario is rebuilt. A build happens in ``<name>.partial`` and is renamed
 into place only when every step succeeded, so an interrupted build never looks finished.
 
-By hand:  python tests/broken_envs.py tfp-vs-tf jax-jaxlib-mismatch   (no name: every scenario)
+By hand:  python tests/doctor/broken_envs.py tfp-vs-tf jax-jaxlib-mismatch   (no name: every scenario)
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from bdv2.doctor import diagnose
 from bdv2.doctor.findings import Severity
 from bdv2.doctor.matrix import Matrix
 from bdv2.doctor.snapshot import Dist, ProbeResult
-from helpers import make_snap
+
+from . import helpers
 
 
 def ids(findings: list) -> set[str]:
@@ -77,7 +78,7 @@ FIRES = [
 
 @pytest.mark.parametrize(("versions", "python", "rule_id", "in_fix"), FIRES)
 def test_rule_fires_with_its_fix(matrix: Matrix, versions: dict, python: str, rule_id: str, in_fix: str) -> None:
-    found = {f.id: f for f in diagnose(make_snap(versions, python=python), matrix)}
+    found = {f.id: f for f in diagnose(helpers.make_snap(versions, python=python), matrix)}
     assert rule_id in found, f"{rule_id} did not fire; got {sorted(found)}"
     fix = found[rule_id].fix
     assert fix is not None
@@ -101,7 +102,7 @@ QUIET = [
 
 @pytest.mark.parametrize("versions", QUIET)
 def test_no_error_on_good_neighbours(matrix: Matrix, versions: dict) -> None:
-    assert errors(diagnose(make_snap(versions), matrix)) == set()
+    assert errors(diagnose(helpers.make_snap(versions), matrix)) == set()
 
 
 @pytest.mark.parametrize(
@@ -116,13 +117,13 @@ def test_no_error_on_good_neighbours(matrix: Matrix, versions: dict) -> None:
 )
 def test_jax_jaxlib_lockstep(matrix: Matrix, versions: dict, title_part: str, cmd_part: str) -> None:
     reqs = {"jax": ["jaxlib<=0.10.2,>=0.10.1"]} if versions.get("jax") == "0.10.2" else {}
-    found = [f for f in diagnose(make_snap(versions, reqs), matrix) if f.id == "jax-jaxlib-lockstep"]
+    found = [f for f in diagnose(helpers.make_snap(versions, reqs), matrix) if f.id == "jax-jaxlib-lockstep"]
     assert len(found) == 1 and title_part in found[0].title, [f.title for f in found]
     assert any(cmd_part in c for c in found[0].fix.commands)  # type: ignore[union-attr]
 
 
 def test_local_version_label_is_ignored(matrix: Matrix) -> None:
-    snap = make_snap({"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89"})
+    snap = helpers.make_snap({"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89"})
     assert "jax-jaxlib-lockstep" not in ids(diagnose(snap, matrix))
 
 
@@ -138,7 +139,7 @@ def test_local_version_label_is_ignored(matrix: Matrix) -> None:
     ],
 )
 def test_plugin_lockstep(matrix: Matrix, versions: dict, expect: str) -> None:
-    found = [f for f in diagnose(make_snap(versions), matrix) if f.id == "jax-plugin-lockstep"]
+    found = [f for f in diagnose(helpers.make_snap(versions), matrix) if f.id == "jax-plugin-lockstep"]
     assert found and expect in found[0].title
     assert found[0].severity is Severity.ERROR
     assert any("==0.10.2" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
@@ -147,8 +148,8 @@ def test_plugin_lockstep(matrix: Matrix, versions: dict, expect: str) -> None:
 def test_requires_dist_uses_markers_and_skips_extras(matrix: Matrix) -> None:
     reqs = {"somepkg": ['numpy<2; python_version < "3.11"', "scipy>=1.14", 'jaxlib==0.1; extra == "ci"',
                         "missingpkg>=1"]}
-    found = [f for f in diagnose(make_snap({"somepkg": "1.0", "numpy": "2.4.6", "scipy": "1.13.0"}, reqs), matrix)
-             if f.id == "requires-dist"]
+    snap = helpers.make_snap({"somepkg": "1.0", "numpy": "2.4.6", "scipy": "1.13.0"}, reqs)
+    found = [f for f in diagnose(snap, matrix) if f.id == "requires-dist"]
     titles = " | ".join(f.title for f in found)
     assert "scipy>=1.14, but scipy 1.13.0" in titles
     assert "missingpkg>=1, which is not installed" in titles
@@ -158,7 +159,8 @@ def test_requires_dist_uses_markers_and_skips_extras(matrix: Matrix) -> None:
 
 def test_specific_rule_replaces_generic_requires_dist(matrix: Matrix) -> None:
     reqs = {"tensorflow-cpu": ["ml-dtypes~=0.3.1", "numpy<2.0.0,>=1.23.5"]}
-    found = diagnose(make_snap({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.5.3", "numpy": "1.26.4"}, reqs), matrix)
+    found = diagnose(helpers.make_snap({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.5.3", "numpy": "1.26.4"}, reqs),
+                     matrix)
     assert "tensorflow-ml-dtypes" in ids(found)
     assert "requires-dist" not in ids(found)
 
@@ -173,7 +175,7 @@ def test_extras_in_use_checks_the_nvidia_wheels(matrix: Matrix) -> None:
     }
     versions = {"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.2",
                 "nvidia-cudnn-cu12": "9.8.0.87", "nvidia-cublas-cu12": "12.0.2.224"}
-    found = [f for f in diagnose(make_snap(versions, reqs), matrix) if f.id == "extras-in-use"]
+    found = [f for f in diagnose(helpers.make_snap(versions, reqs), matrix) if f.id == "extras-in-use"]
     assert [f.packages for f in found] == [("jax-cuda12-plugin", "nvidia-cublas-cu12")]
     assert "with-cuda" in found[0].title
     # The jax 'ci' extra (jaxlib==0.10.1) is not in use: it names no extra-only package.
@@ -184,7 +186,7 @@ def test_shadowed_copy_is_reported() -> None:
     from bdv2.doctor.matrix import load_matrix
 
     hidden = Dist("numpy", "1.26.4", location="/root/.local/lib/python3.11/site-packages")
-    snap = make_snap({"numpy": "2.4.6"}, shadowed=(hidden,))
+    snap = helpers.make_snap({"numpy": "2.4.6"}, shadowed=(hidden,))
     found = [f for f in diagnose(snap, load_matrix()) if f.id == "shadowed-dists"]
     assert found and "1.26.4 is hidden" in found[0].title and found[0].severity is Severity.WARNING
 
@@ -192,7 +194,7 @@ def test_shadowed_copy_is_reported() -> None:
 def test_failed_probe_is_named_by_its_signature(matrix: Matrix) -> None:
     err = ("Traceback (most recent call last):\n  File \"<string>\", line 3, in <module>\n"
            "AttributeError: module 'jax.dtypes' has no attribute 'prng_key'")
-    snap = make_snap({"jax": "0.4.13", "jaxlib": "0.4.13"},
+    snap = helpers.make_snap({"jax": "0.4.13", "jaxlib": "0.4.13"},
                      probes=(ProbeResult("distrax", "failed", 3.2, error=err),))
     found = [f for f in diagnose(snap, matrix) if f.id == "runtime-probe-failed"]
     assert len(found) == 1
@@ -202,7 +204,8 @@ def test_failed_probe_is_named_by_its_signature(matrix: Matrix) -> None:
 
 
 def test_unknown_probe_failure_still_reported(matrix: Matrix) -> None:
-    snap = make_snap({"jax": "0.10.2"}, probes=(ProbeResult("jax", "timeout", 120.0, error="no answer in 120s"),))
+    snap = helpers.make_snap({"jax": "0.10.2"},
+                             probes=(ProbeResult("jax", "timeout", 120.0, error="no answer in 120s"),))
     found = [f for f in diagnose(snap, matrix) if f.id == "runtime-probe-failed"]
     assert found and found[0].severity is Severity.ERROR and "timeout" in found[0].title
 
@@ -210,7 +213,7 @@ def test_unknown_probe_failure_still_reported(matrix: Matrix) -> None:
 def test_nearest_row_for_the_seed_pins(matrix: Matrix) -> None:
     seed = {"jax": "0.4.13", "jaxlib": "0.4.13", "tensorflow-probability": "0.22.1", "tensorflow-cpu": "2.15.1",
             "ml-dtypes": "0.5.3", "scipy": "1.11.4", "numpy": "1.26.4", "flax": "0.7.0", "optax": "0.1.5"}
-    found = {f.id: f for f in diagnose(make_snap(seed), matrix)}
+    found = {f.id: f for f in diagnose(helpers.make_snap(seed), matrix)}
     assert {"tfp-jax-substrate-old-jax", "tensorflow-ml-dtypes"} <= set(found)
     near = found["nearest-row"]
     assert "seed-era-cpu" in near.title
@@ -221,7 +224,7 @@ def test_nearest_row_for_the_seed_pins(matrix: Matrix) -> None:
 
 
 def test_nearest_row_keeps_the_tensorflow_variant(matrix: Matrix) -> None:
-    snap = make_snap({"jax": "0.10.2", "jaxlib": "0.9.2", "tensorflow": "2.21.0"},
+    snap = helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.9.2", "tensorflow": "2.21.0"},
                      {"jax": ["jaxlib<=0.10.2,>=0.10.1"]})
     near = next(f for f in diagnose(snap, matrix) if f.id == "nearest-row")
     cmd = " ".join(near.fix.commands)  # type: ignore[union-attr]
@@ -259,7 +262,7 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
                 python = v if v.count(".") == 2 else v + ".0"
             else:
                 versions[matrix.members(cond.key)[0]] = v
-        found = [f for f in diagnose(make_snap(versions, python=python), matrix) if f.id == rule.id]
+        found = [f for f in diagnose(helpers.make_snap(versions, python=python), matrix) if f.id == rule.id]
         assert found, f"rule {rule.id} did not fire on {versions} (python {python})"
         assert found[0].fix is not None and found[0].fix.summary, rule.id
 

@@ -1,6 +1,6 @@
 """Slow integration tests: `bdv2 doctor` on real broken virtual environments built with pip.
 
-Each test builds (or reuses, see tests/broken_envs.py) one scenario's venv, runs the doctor on it
+Each test builds (or reuses, see tests/doctor/broken_envs.py) one scenario's venv, runs the doctor on it
 from this interpreter with `--python <venv>/bin/python --json`, and checks what a researcher needs:
 the rule that names the cause, at error severity, with a fix that installs the right thing, and a
 sensible nearest known-good row. Where the cause shows up only at import time, `--deep` is added
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-import broken_envs
+from . import broken_envs
 
 pytestmark = pytest.mark.slow
 

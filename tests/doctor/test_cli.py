@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from bdv2.cli import main
 from bdv2.doctor.snapshot import Snapshot
-from helpers import make_snap
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import helpers
+
+ROOT = Path(__file__).resolve().parents[2]
 SNAPS = ROOT / "tests" / "data" / "snapshots"
 SCHEMA = json.loads((ROOT / "doctor" / "report_schema.json").read_text())
 
@@ -39,7 +40,7 @@ def test_importing_the_cli_imports_no_jax_and_no_tensorflow() -> None:
 
 
 def test_healthy_snapshot_exits_0_and_json_validates(tmp_path: Path) -> None:
-    path = save(tmp_path, make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8"}))
+    path = save(tmp_path, helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8"}))
     code, out = run("doctor", "--snapshot", path, "--json")
     assert code == 0
     doc = json.loads(out)
@@ -48,7 +49,7 @@ def test_healthy_snapshot_exits_0_and_json_validates(tmp_path: Path) -> None:
 
 
 def test_broken_snapshot_exits_1_with_fix_in_json(tmp_path: Path) -> None:
-    path = save(tmp_path, make_snap({"tensorflow-cpu": "2.15.1", "tensorflow-probability": "0.25.0"}))
+    path = save(tmp_path, helpers.make_snap({"tensorflow-cpu": "2.15.1", "tensorflow-probability": "0.25.0"}))
     code, out = run("doctor", "--snapshot", path, "--json")
     assert code == 1
     doc = json.loads(out)
@@ -58,7 +59,7 @@ def test_broken_snapshot_exits_1_with_fix_in_json(tmp_path: Path) -> None:
 
 
 def test_text_report_groups_by_area_and_shows_fix(tmp_path: Path) -> None:
-    path = save(tmp_path, make_snap({"jax": "0.4.13", "jaxlib": "0.4.13", "scipy": "1.13.1"}))
+    path = save(tmp_path, helpers.make_snap({"jax": "0.4.13", "jaxlib": "0.4.13", "scipy": "1.13.1"}))
     code, out = run("doctor", "--snapshot", path)
     assert code == 1
     assert "Python packages" in out and "Environment variables" in out
@@ -68,13 +69,13 @@ def test_text_report_groups_by_area_and_shows_fix(tmp_path: Path) -> None:
 
 
 def test_warning_fails_only_under_strict(tmp_path: Path) -> None:
-    path = save(tmp_path, make_snap({"distrax": "0.1.6"}))
+    path = save(tmp_path, helpers.make_snap({"distrax": "0.1.6"}))
     assert run("doctor", "--snapshot", path)[0] == 0
     assert run("doctor", "--snapshot", path, "--strict")[0] == 1
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    path = save(tmp_path, make_snap({}))
+    path = save(tmp_path, helpers.make_snap({}))
     assert run("doctor", "--snapshot", path, "--json", "--markdown")[0] == 2
     assert run("doctor", "--snapshot", path, "--deep")[0] == 2
     assert run("doctor", "--no-such-flag")[0] == 2
@@ -92,7 +93,7 @@ def test_unreadable_snapshot_is_one_clear_message(tmp_path: Path) -> None:
 
 def test_markdown_redacts_secrets(tmp_path: Path) -> None:
     env = {"TF_API_TOKEN": "hunter2", "XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1"}
-    path = save(tmp_path, make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"}, {"jax": ["jaxlib>=0.10.1"]}, env=env))
+    path = save(tmp_path, helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"}, {"jax": ["jaxlib>=0.10.1"]}, env=env))
     code, out = run("doctor", "--snapshot", path, "--markdown")
     assert code == 1
     assert "hunter2" not in out and "TF_API_TOKEN=<redacted>" in out

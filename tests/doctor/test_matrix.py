@@ -15,9 +15,10 @@ from bdv2.doctor.findings import Severity
 from bdv2.doctor.matrix import Matrix, _build, load_matrix
 from bdv2.doctor.signatures import match_text
 from bdv2.doctor.verify import row_versions
-from helpers import make_snap
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import helpers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_matrix_has_the_promised_rows_and_kinds(matrix: Matrix) -> None:
@@ -43,7 +44,7 @@ def test_packaged_copy_is_the_root_file(matrix: Matrix) -> None:
 def test_every_row_passes_every_rule(matrix: Matrix, row_name: str) -> None:
     row = matrix.row(row_name)
     python = "3.11.7"
-    found = [f for f in diagnose(make_snap(row_versions(row), python=python), matrix)
+    found = [f for f in diagnose(helpers.make_snap(row_versions(row), python=python), matrix)
              if f.severity is Severity.ERROR]
     assert found == [], [f.title for f in found]
 
@@ -53,7 +54,7 @@ def test_the_seed_pins_as_written_fail(matrix: Matrix) -> None:
     seed = {"jax": "0.4.13", "jaxlib": "0.4.13+cuda12.cudnn89", "tensorflow-probability": "0.22.1",
             "ml-dtypes": "0.5.3", "tensorflow": "2.15.1", "scipy": "1.11.4", "nvidia-cudnn-cu12": "8.9.7.29",
             "nvidia-nvjitlink-cu12": "12.9.86"}
-    found = {f.id: f.severity for f in diagnose(make_snap(seed), matrix)}
+    found = {f.id: f.severity for f in diagnose(helpers.make_snap(seed), matrix)}
     assert found["tfp-jax-substrate-old-jax"] is Severity.ERROR
     assert found["tensorflow-ml-dtypes"] is Severity.WARNING
 

@@ -14,7 +14,7 @@ import venv
 from pathlib import Path
 from typing import Any
 
-SNAPS = Path(__file__).parent / "data" / "snapshots"
+SNAPS = Path(__file__).parent.parent / "data" / "snapshots"
 
 # Real output formats: `nvidia-smi --query-gpu=driver_version,name,compute_cap --format=csv,noheader`,
 # `ptxas --version` / `nvlink --version` of a CUDA 12.4 toolkit, /proc/driver/nvidia/version.

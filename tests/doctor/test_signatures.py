@@ -14,7 +14,7 @@ from bdv2.doctor.findings import Severity
 from bdv2.doctor.matrix import Matrix
 from bdv2.doctor.signatures import diagnose_log, match_text
 
-CORPUS = sorted((Path(__file__).parent / "data" / "log_corpus").glob("*.log"))
+CORPUS = sorted((Path(__file__).parent.parent / "data" / "log_corpus").glob("*.log"))
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])

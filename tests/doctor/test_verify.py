@@ -12,7 +12,7 @@ from bdv2.cli import main
 from bdv2.doctor.matrix import Matrix
 from bdv2.doctor.verify import constraints, cpu_verifiable, static_check, verify_row, workflow_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_workflow_file_is_generated_from_the_matrix(matrix: Matrix) -> None:
