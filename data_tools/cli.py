@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bdv2.data_tools.convert import ProgressSink, Report, default_workers
+from bdv2.data_tools.convert import default_workers
 from bdv2.data_tools.errors import DataToolsError
 from bdv2.data_tools.layout import Shard
+from bdv2.data_tools.progress import ProgressSink, Report
 from bdv2.data_tools.raw import ResizeMode
 
 

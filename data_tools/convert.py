@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,47 +21,18 @@ import numpy as np
 from bdv2.data_tools import layout, schema
 from bdv2.data_tools.errors import BadTrajectory, DataToolsError, ImageSizeError
 from bdv2.data_tools.layout import SPLITS, Shard, SplitTask
+from bdv2.data_tools.progress import ProgressSink, Report, Skipped
 from bdv2.data_tools.raw import Episode, ResizeMode, load_npy, read_trajectory
+
+__all__ = [  # Report, Skipped and ProgressSink live in progress.py; imported from here too
+    "WHOLE", "ProgressSink", "Report", "Skipped", "default_workers", "numpy_record", "numpy_to_tfrecord",
+    "parallel_map", "raw_to_numpy", "raw_to_tfrecord",
+]
 
 WHOLE = Shard()
 """The default --shard: all of the input."""
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str
-
-
-@dataclass
-class Report:
-    """What a conversion did. Bad trajectories are skipped, never fatal; `dropped` outputs were not written."""
-
-    written: list[Path] = field(default_factory=list)
-    existing: list[Path] = field(default_factory=list)
-    """Finished outputs found from an earlier run and left alone (no --overwrite)."""
-    skipped: list[Skipped] = field(default_factory=list)
-    dropped: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    trajectories: int = 0
-    frames: int = 0
-    seconds: float = 0.0
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
-
-
-class ProgressSink:
-    """Receives progress from the conversions; the CLI renders it, tests ignore it."""
-
-    def start(self, total_trajectories: int) -> None:
-        pass
-
-    def advance(self, trajectories: int, frames: int) -> None:
-        pass
 
 
 def default_workers() -> int:

@@ -89,8 +89,9 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
     from bdv2.data_tools import rlds
 
     for ep in rlds.iter_facts(root, problems=problems):
-        if len(ep.state) < 2:
-            problems.append(f"{ep.where}: {len(ep.state)} step(s), no transition (the converter skips it)")
+        short = rlds.too_short(len(ep.state))
+        if short:
+            problems.append(f"{ep.where}: {short} (the converter skips it)")
             continue
         yield TrajFacts(f"{ep.dataset} {ep.split}", ep.where, ep.image_shape,
                         ep.language, ep.state, ep.actions)

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from bdv2.data_tools import convert, schema
 from bdv2.data_tools.cli import data
-from bdv2.data_tools.convert import ProgressSink
 from bdv2.data_tools.layout import Shard
+from bdv2.data_tools.progress import ProgressSink
 from bdv2.data_tools.raw import ResizeMode, load_npy
 
 TASKS = ["bridge_data_v2/toykitchen1/open_drawer/00", "bridge_data_v2/toykitchen1/put_carrot_in_pot/00",
@@ -213,3 +213,13 @@ def test_importing_the_cli_imports_neither_tensorflow_nor_jax() -> None:
     code = "import sys, bdv2.data_tools.cli; print(sorted(m for m in ('tensorflow', 'jax') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+def test_report_types_keep_their_old_import_names() -> None:
+    from bdv2.data_tools import progress, rlds
+
+    assert (convert.Report, convert.Skipped, convert.ProgressSink) == (progress.Report, progress.Skipped,
+                                                                       progress.ProgressSink)
+    for name in ("open_dir", "check_features", "dataset_dirs", "episode_dataset", "rlds_to_tfrecord", "iter_facts",
+                 "parse_cameras", "CameraSpecError", "RldsFormatError"):  # what the trainer, bench and CLI use
+        assert name in rlds.__all__ and getattr(rlds, name)

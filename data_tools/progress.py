@@ -1,0 +1,45 @@
+"""What a conversion reports, shared by every converter (convert.py's raw and numpy ones, rlds_convert.py's):
+the `Report` it returns, the `Skipped` entries in it, and the `ProgressSink` it feeds while it runs.
+
+Stdlib only; the CLI renders both (cli.py), tests and library callers may ignore the progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class Report:
+    """What a conversion did. Bad trajectories are skipped, never fatal; `dropped` outputs were not written."""
+
+    written: list[Path] = field(default_factory=list)
+    existing: list[Path] = field(default_factory=list)
+    """Finished outputs found from an earlier run and left alone (no --overwrite)."""
+    skipped: list[Skipped] = field(default_factory=list)
+    dropped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    trajectories: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+class ProgressSink:
+    """Receives progress from the conversions; the CLI renders it, tests ignore it."""
+
+    def start(self, total_trajectories: int) -> None:
+        pass
+
+    def advance(self, trajectories: int, frames: int) -> None:
+        pass
