@@ -196,3 +196,48 @@ def test_the_train_environment_passes_the_runtime_probes() -> None:
     assert res.returncode == 0, [f["title"] for f in doc["findings"]]
     status = {p["name"]: p["status"] for p in doc["probes"]}
     assert status["jax"] == status["flax-optax"] == status["distrax"] == status["tensorflow"] == "ok", status
+
+
+@pytest.mark.parametrize(("flags", "mode"), [
+    ({}, "CHECK"), ({"snapshot": True}, "SNAPSHOT"), ({"log": True}, "LOG"), ({"fix": True}, "FIX"),
+    ({"dry_run": True}, "FIX_DRY_RUN"), ({"fix": True, "dry_run": True, "as_json": True}, "FIX_DRY_RUN"),
+    ({"print_env": True}, "PRINT_ENV"), ({"print_env": True, "dry_run": True}, "PRINT_ENV"), ({"undo": True}, "UNDO"),
+    ({"undo": True, "as_json": True}, "UNDO"),
+])
+def test_each_option_set_selects_one_mode(flags: dict[str, bool], mode: str) -> None:
+    from bdv2.doctor.cli import Flags, Mode, choose_mode
+
+    assert choose_mode(Flags(**flags)) is Mode[mode]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"as_json": True, "markdown": True}, "choose one of --json and --markdown"),
+    ({"fix": True, "snapshot": True}, "--fix and --undo work on a live environment: not with --snapshot or --log"),
+    ({"undo": True, "log": True}, "--fix and --undo work on a live environment: not with --snapshot or --log"),
+    ({"fix": True, "undo": True}, "choose one of --fix and --undo"),
+    ({"fix": True, "markdown": True}, "--fix shows its plan to people; for a machine-readable plan use "
+                                      "--fix --dry-run --json"),
+    ({"fix": True, "as_json": True}, "--fix shows its plan to people"),
+    ({"snapshot": True, "python": True}, "--snapshot replays a saved environment: it cannot be combined with "
+                                         "--python or --deep"),
+])
+def test_option_sets_that_make_no_sense_are_usage_errors(flags: dict[str, bool], message: str) -> None:
+    import click
+
+    from bdv2.doctor.cli import Flags, choose_mode
+
+    with pytest.raises(click.UsageError) as e:
+        choose_mode(Flags(**flags))
+    assert message in e.value.message
+
+
+def test_batch_size_is_an_option_of_the_run_and_never_saved_in_the_snapshot(tmp_path: Path) -> None:
+    path = save(tmp_path, helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"},
+                                            env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                                                 "JAX_PLATFORMS": "cpu"}))
+    out = tmp_path / "again.json"
+    code, text = run("doctor", "--snapshot", path, "--batch-size", "6", "--save-snapshot", str(out), "--json")
+    assert code == 1 and any(f["id"] == "batch-indivisible" for f in json.loads(text)["findings"])
+    assert "batch_size" not in json.loads(out.read_text())["system"]
+    code, text = run("doctor", "--snapshot", str(out), "--json")  # the replay does not re-check a batch
+    assert code == 0 and not any(f["id"] == "batch-indivisible" for f in json.loads(text)["findings"])

@@ -73,3 +73,13 @@ def test_bad_python_is_one_clear_error(tmp_path: Path) -> None:
     script.chmod(0o755)
     with pytest.raises(CollectError, match="not JSON"):
         collect(str(script))
+
+
+def test_collect_with_an_environment_sees_what_a_child_with_it_sees(broken_venv: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "XLA_FLAGS": "--xla_gpu_autotune_level=2", "LD_LIBRARY_PATH": "/nowhere/lib"}
+    snap = collect(str(broken_venv), env=env)
+    assert snap.env["XLA_FLAGS"] == "--xla_gpu_autotune_level=2" and snap.env["LD_LIBRARY_PATH"] == "/nowhere/lib"
+    assert [f.dir for f in snap.system.ld_library_path] == ["/nowhere/lib"]
+    assert snap.system.xla_flags is not None and snap.system.xla_flags.given == ("xla_gpu_autotune_level",)
+    own = collect(None, env=env)  # the doctor's own interpreter, probed in a child with that environment
+    assert own.env["XLA_FLAGS"] == "--xla_gpu_autotune_level=2" and own.python["executable"] == sys.executable

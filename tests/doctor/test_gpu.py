@@ -274,3 +274,20 @@ def test_driver_read_through_nvml_first(tmp_path: Path) -> None:
 
     info = collect_driver(failing, tmp_path, path="/nonexistent", nvml_python="/venv/bin/python")
     assert "mismatch" in info.error
+
+
+def test_system_facts_read_and_write_the_snapshot_json_unchanged(cu12: Path, tmp_path: Path) -> None:
+    from bdv2.doctor.collect import collect
+
+    env, _ = make_system(tmp_path, smi=SMI_H100_570, tools={"nvlink": "12.4", "ptxas": "12.4"}, lib_dirs={
+        "usr/local/cuda-12.4/lib64": ["libcudnn.so.9 -> libcudnn.so.9.1.0"]})
+    env["XLA_FLAGS"] = "--xla_gpu_autotune_level=2"
+    facts = collect(str(cu12), env=env).system
+    assert facts.driver.version == "570.124.06" and facts.driver.gpus[0].compute_cap == "9.0"
+    assert facts.tools["nvlink"].release == "12.4" and facts.ld_library_path[0].libs[0].version == "9.1.0"
+    data = json.loads(json.dumps(facts.to_dict()))
+    assert SystemFacts.from_dict(data) == facts and SystemFacts.from_dict(data).to_dict() == data
+    # A snapshot written before the facts were typed (plain dicts, a stray batch_size) still loads.
+    old = {"ldconfig": [], "ld_library_path": [], "tools": {}, "batch_size": 8,
+           "driver": {"version": "535.104.05", "cuda": "12.2", "gpus": [{"name": "A100", "compute_cap": "8.0"}]}}
+    assert SystemFacts.from_dict(old).driver.gpus[0].name == "A100"

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor import repair
+from bdv2.doctor.apply import apply, undo
 from bdv2.doctor.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
 from bdv2.doctor.findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
+from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
 from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.plan import plan
 
 from . import helpers
 
@@ -35,7 +37,7 @@ def test_plan_merges_xla_flags_with_the_users_and_never_adds_a_name_twice(matrix
         finding("b", EnvOp(SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=4 --xla_x=1")),
         finding("c", EnvOp(SET, "XLA_FLAGS", "--xla_dump_to=/tmp/d")),  # already there: nothing to do
     ]
-    p = repair.plan(findings, snap, matrix)
+    p = plan(findings, snap, matrix)
     assert p.env_ops == (EnvOp(SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1 --xla_x=1"),)
     assert p.because == ("a", "b")
     assert any("parallelism=4 not added" in n for n in p.notes)
@@ -53,7 +55,7 @@ def test_plan_keeps_order_dedupes_and_ignores_info(matrix: Matrix) -> None:
         finding("other-value", EnvOp(SET, "CUDA_VISIBLE_DEVICES", "0")),
         finding("note", EnvOp(SET, "JAX_PLATFORMS", "cpu"), severity=Severity.INFO),
     ]
-    p = repair.plan(findings, helpers.make_snap({}), matrix)
+    p = plan(findings, helpers.make_snap({}), matrix)
     assert p.env_ops == (rm, pre, EnvOp(SET, "CUDA_VISIBLE_DEVICES", ""))
     assert p.pip == ()
     assert not p.empty
@@ -61,15 +63,15 @@ def test_plan_keeps_order_dedupes_and_ignores_info(matrix: Matrix) -> None:
 
 def test_plan_pip_steps_only_with_a_package_error(matrix: Matrix) -> None:
     snap = helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.9.2"})
-    assert repair.plan([finding("w", severity=Severity.WARNING, area=Area.PACKAGES)], snap, matrix).empty
-    p = repair.plan([finding("lockstep", severity=Severity.ERROR, area=Area.PACKAGES)], snap, matrix)
+    assert plan([finding("w", severity=Severity.WARNING, area=Area.PACKAGES)], snap, matrix).empty
+    p = plan([finding("lockstep", severity=Severity.ERROR, area=Area.PACKAGES)], snap, matrix)
     assert p.pip == ('python -m pip install "jaxlib==0.10.2"',)
     assert p.row == "cpu-current"
     assert p.pip_argv() == [["/venv/bin/python", "-m", "pip", "install", "jaxlib==0.10.2"]]
 
 
 def test_empty_plan(matrix: Matrix) -> None:
-    assert repair.plan([], helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}), matrix).empty
+    assert plan([], helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2"}), matrix).empty
 
 
 # -- apply_env and shell_lines -------------------------------------------------------------------
@@ -140,10 +142,10 @@ OPS = (EnvOp(REMOVE, "LD_LIBRARY_PATH", "/usr/local/cuda/lib64"), EnvOp(PREPEND,
        EnvOp(SET, "XLA_FLAGS", "--xla_gpu_force_compilation_parallelism=1"))
 
 
-def fake_venv(tmp_path: Path) -> repair.Target:
+def fake_venv(tmp_path: Path) -> Target:
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "activate").write_bytes(ACTIVATE)
-    return repair.Target("venv", tmp_path, str(tmp_path / "bin" / "python"))
+    return Target(TargetKind.VENV, tmp_path, str(tmp_path / "bin" / "python"))
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -153,16 +155,16 @@ def tree(root: Path) -> dict[str, bytes]:
 def test_venv_fix_is_idempotent_and_undo_restores_bytes(tmp_path: Path) -> None:
     target = fake_venv(tmp_path)
     before = tree(tmp_path)
-    p = repair.Plan(python=target.python, env_ops=OPS)
-    steps = repair.apply(p, target, run_pip=False)
-    assert [s.status for s in steps] == ["applied", "applied"]
+    p = Plan(python=target.python, env_ops=OPS)
+    steps = apply(p, target, run_pip=False)
+    assert [s.status for s in steps] == [StepStatus.APPLIED, StepStatus.APPLIED]
     activate = (tmp_path / "bin" / "activate").read_text()
     assert activate.startswith(ACTIVATE.decode()) and activate.count(BEGIN) == 1 and activate.count(END) == 1
     assert target.journal.exists()
     after_first = tree(tmp_path)
 
-    steps = repair.apply(p, target, run_pip=False)
-    assert [s.status for s in steps] == ["unchanged", "unchanged"]
+    steps = apply(p, target, run_pip=False)
+    assert [s.status for s in steps] == [StepStatus.UNCHANGED, StepStatus.UNCHANGED]
     assert tree(tmp_path) == after_first
 
     # Sourcing activate applies the edits relative to the shell's current values.
@@ -171,28 +173,28 @@ def test_venv_fix_is_idempotent_and_undo_restores_bytes(tmp_path: Path) -> None:
     assert env["LD_LIBRARY_PATH"] == f"{PIPLIB}:/opt/x"
     assert env["XLA_FLAGS"] == "--xla_dump_to=/d --xla_gpu_force_compilation_parallelism=1"
 
-    assert repair.undo(target) is not None
+    assert undo(target) is not None
     assert tree(tmp_path) == before
     assert not (tmp_path / ".bdv2").exists()
-    assert repair.undo(target) is None  # nothing left to undo
+    assert undo(target) is None  # nothing left to undo
 
 
 def test_second_fix_adds_ops_and_keeps_the_original_state(tmp_path: Path) -> None:
     target = fake_venv(tmp_path)
     before = tree(tmp_path)
-    repair.apply(repair.Plan(target.python, env_ops=OPS[:1]), target, run_pip=False)
-    repair.apply(repair.Plan(target.python, env_ops=OPS[1:]), target, run_pip=False)
+    apply(Plan(target.python, env_ops=OPS[:1]), target, run_pip=False)
+    apply(Plan(target.python, env_ops=OPS[1:]), target, run_pip=False)
     script = (tmp_path / "bin" / "bdv2-env.sh").read_text()
     assert "/usr/local/cuda/lib64" in script and PIPLIB in script
-    repair.undo(target)
+    undo(target)
     assert tree(tmp_path) == before
 
 
 def test_conda_layout_activates_and_deactivates(tmp_path: Path) -> None:
     (tmp_path / "conda-meta").mkdir()
-    target = repair.Target("conda", tmp_path, str(tmp_path / "bin" / "python"))
+    target = Target(TargetKind.CONDA, tmp_path, str(tmp_path / "bin" / "python"))
     before = tree(tmp_path)
-    repair.apply(repair.Plan(target.python, env_ops=(*OPS, EnvOp(UNSET, "JAX_PLATFORMS"))), target, run_pip=False)
+    apply(Plan(target.python, env_ops=(*OPS, EnvOp(UNSET, "JAX_PLATFORMS"))), target, run_pip=False)
     on = tmp_path / "etc" / "conda" / "activate.d" / "bdv2-env.sh"
     off = tmp_path / "etc" / "conda" / "deactivate.d" / "bdv2-env.sh"
     assert on.exists() and off.exists()
@@ -200,15 +202,15 @@ def test_conda_layout_activates_and_deactivates(tmp_path: Path) -> None:
     assert _sh_env([f". {on}"], start) == {
         "LD_LIBRARY_PATH": PIPLIB, "XLA_FLAGS": "--xla_gpu_force_compilation_parallelism=1"}
     assert _sh_env([f". {on}", f". {off}"], start) == start
-    repair.undo(target)
+    undo(target)
     assert tree(tmp_path) == before
     assert not (tmp_path / "etc").exists()
 
 
 def test_system_python_is_never_written(tmp_path: Path) -> None:
-    target = repair.Target("system", tmp_path, "/usr/bin/python3")
-    steps = repair.apply(repair.Plan(target.python, env_ops=OPS, pip=("python -m pip install x",)), target, True)
-    assert {s.status for s in steps} == {"skipped"}
+    target = Target(TargetKind.SYSTEM, tmp_path, "/usr/bin/python3")
+    steps = apply(Plan(target.python, env_ops=OPS, pip=("python -m pip install x",)), target, True)
+    assert {s.status for s in steps} == {StepStatus.SKIPPED}
     assert "--print-env" in steps[0].detail
     assert tree(tmp_path) == {}
 
@@ -239,18 +241,18 @@ class FakePip:
 def test_pip_runs_only_when_asked_and_undo_restores_versions(tmp_path: Path) -> None:
     target = fake_venv(tmp_path)
     pip = FakePip({"jax": "0.10.2", "jaxlib": "0.9.2", "tensorflow": "2.21.0"})
-    p = repair.Plan(target.python, pip=("python -m pip uninstall -y tensorflow",
+    p = Plan(target.python, pip=("python -m pip uninstall -y tensorflow",
                                         'python -m pip install "jaxlib==0.10.2" "tensorflow-cpu==2.21.0"'))
-    steps = repair.apply(p, target, run_pip=False, run=pip)
-    assert [s.status for s in steps] == ["skipped", "skipped"] and pip.calls == []
+    steps = apply(p, target, run_pip=False, run=pip)
+    assert [s.status for s in steps] == [StepStatus.SKIPPED, StepStatus.SKIPPED] and pip.calls == []
     assert not target.journal.exists()  # nothing changed, nothing to undo
 
-    steps = repair.apply(p, target, run_pip=True, run=pip)
-    assert [s.status for s in steps] == ["applied", "applied"]
+    steps = apply(p, target, run_pip=True, run=pip)
+    assert [s.status for s in steps] == [StepStatus.APPLIED, StepStatus.APPLIED]
     assert pip.packages == {"jax": "0.10.2", "jaxlib": "0.10.2", "tensorflow-cpu": "2.21.0"}
     assert json.loads(target.journal.read_text())["packages"]["jaxlib"] == "0.9.2"
 
-    repair.undo(target, run=pip)
+    undo(target, run=pip)
     assert pip.packages == {"jax": "0.10.2", "jaxlib": "0.9.2", "tensorflow": "2.21.0"}
     assert pip.calls[-2] == [target.python, "-m", "pip", "uninstall", "-y", "tensorflow-cpu"]
     assert pip.calls[-1] == [target.python, "-m", "pip", "install", "--no-deps", "jaxlib==0.9.2", "tensorflow==2.21.0"]
@@ -260,13 +262,13 @@ def test_pip_runs_only_when_asked_and_undo_restores_versions(tmp_path: Path) -> 
 def test_failed_undo_keeps_the_journal(tmp_path: Path) -> None:
     target = fake_venv(tmp_path)
     pip = FakePip({"jaxlib": "0.9.2"})
-    repair.apply(repair.Plan(target.python, pip=('python -m pip install "jaxlib==0.10.2"',)), target, True, run=pip)
+    apply(Plan(target.python, pip=('python -m pip install "jaxlib==0.10.2"',)), target, True, run=pip)
 
     def broken(argv: Sequence[str]) -> tuple[int, str]:
         return (1, "ERROR: no such version") if argv[3] == "install" else pip(argv)
 
-    with pytest.raises(repair.RepairError, match="journal is kept"):
-        repair.undo(target, run=broken)
+    with pytest.raises(RepairError, match="journal is kept"):
+        undo(target, run=broken)
     assert target.journal.exists()
 
 
