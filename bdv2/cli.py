@@ -2,7 +2,7 @@
 
 Each room's commands are imported only when asked for (``_Rooms._lazy``): the data and trainer rooms
 import numpy, and the doctor must work (and import nothing heavy) even where numpy itself is what is
-broken. Importing this module imports neither jax, TensorFlow nor numpy (tests/test_cli.py checks it).
+broken. Importing this module imports neither jax, TensorFlow nor numpy (tests/doctor/test_cli.py checks it).
 """
 
 from __future__ import annotations

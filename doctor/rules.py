@@ -1,7 +1,8 @@
 """Rules: pure functions from a Snapshot (and the matrix) to Findings.
 
 Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml); the few
-that need code are the built-in checks below (GPU ones in gpu_rules.py), listed in diagnose.BUILTINS.
+that need code are the built-in checks below (GPU ones in gpu_rules.py, environment ones in env_rules.py),
+registered by name in checks.py.
 Nothing here touches the live system: every fact comes from the Snapshot, so every rule is table-tested
 from literals.
 """

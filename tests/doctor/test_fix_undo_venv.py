@@ -25,7 +25,7 @@ severity = "warning"
 area = "env"
 title = "test rule: jax is installed, so set an XLA flag"
 reason = "exercises the environment half of --fix"
-source = "measured: tests/test_fix_undo_venv.py"
+source = "measured: tests/doctor/test_fix_undo_venv.py"
 fix = "add the flag"
 env = { XLA_FLAGS = "--xla_gpu_force_compilation_parallelism=1" }
 [rules.when]
