@@ -12,7 +12,9 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ from bdv2.data_tools.errors import BadTrajectory, DataToolsError, ImageSizeError
 from bdv2.data_tools.layout import SPLITS, Shard, SplitTask
 from bdv2.data_tools.progress import ProgressSink, Report, Skipped
 from bdv2.data_tools.raw import Episode, ResizeMode, load_npy, read_trajectory
+from bdv2.fsutil import atomic_output
 
 __all__ = [  # Report, Skipped and ProgressSink live in progress.py; imported from here too
     "WHOLE", "ProgressSink", "Report", "Skipped", "default_workers", "numpy_record", "numpy_to_tfrecord",
@@ -93,10 +96,6 @@ def _run_job(job: _Job) -> tuple[_Job, Any]:
     return job, schema.make_arrays(ep.images["images0"], ep.state, np.asarray(ep.actions), ep.language)
 
 
-def _payload_frames(payload: Any) -> int:
-    return len(payload["actions"])
-
-
 def _plan_raw(
     input_path: Path, output_path: Path, depth: int, train_proportion: float, seed: int, shard: Shard,
     filename: str, overwrite: bool, report: Report,
@@ -129,74 +128,62 @@ def _convert_raw(
     jobs = [_Job(i, split, traj, shift, im_size, target, mode)
             for i, task in enumerate(tasks) for split in SPLITS for traj, shift in getattr(task, split)]
     progress.start(len(jobs))
-    remaining = {i: len(t.train) + len(t.val) for i, t in enumerate(tasks)}
-    sink: _TaskSink | None = None
-    try:
-        for job, payload in parallel_map(_run_job, jobs, num_workers):
-            if sink is None:
-                sink = _TaskSink(target, output_path / tasks[job.task].out_rel, filename)
-            if isinstance(payload, Skipped):
-                report.skipped.append(payload)
-                progress.advance(1, 0)
-            else:
-                sink.add(job.split, payload)
-                report.trajectories += 1
-                report.frames += _payload_frames(payload)
-                progress.advance(1, _payload_frames(payload))
-            remaining[job.task] -= 1
-            if remaining[job.task] == 0:  # jobs come back in order, so this task is complete
-                sink.finish(tasks[job.task].task_dir, report)
-                sink = None
-    finally:
-        if sink is not None:
-            sink.abort()
+    # Jobs come back in order, so each task's results are one run of the stream.
+    for index, results in groupby(parallel_map(_run_job, jobs, num_workers), key=lambda r: r[0].task):
+        task = tasks[index]
+        _write_task(target, output_path / task.out_rel / "{split}" / filename, task.task_dir, results, report,
+                    progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
-class _TaskSink:
-    """The outputs of one task dir: train and val written to temporary names, renamed together at the end."""
+class _NoSplitLeft(Exception):
+    """Raised inside a task's outputs block: leave them unwritten (their temporary files are removed)."""
 
-    def __init__(self, target: str, out_dir: Path, filename: str) -> None:
-        self.target = target
-        self.finals = {s: out_dir / s / filename for s in SPLITS}
-        self.counts = dict.fromkeys(SPLITS, 0)
-        self.records: dict[str, list[Any]] = {s: [] for s in SPLITS}
-        self.writers: dict[str, Any] = {}
 
-    def add(self, split: str, payload: Any) -> None:
-        self.counts[split] += 1
-        if self.target == "numpy":
-            self.records[split].append(payload)  # out.npy is one pickle: the whole task is held in memory
-            return
-        if split not in self.writers:
-            import tensorflow as tf
+def _write_task(target: str, template: Path, task_dir: Path, results: Iterable[tuple[_Job, Any]], report: Report,
+                progress: ProgressSink) -> None:
+    """One task dir's train and val outputs, each written under its temporary name (fsutil.atomic_output) and
+    both renamed at the end, only if every split got a trajectory."""
+    finals = {s: Path(str(template).replace("{split}", s)) for s in SPLITS}
+    counts = dict.fromkeys(SPLITS, 0)
+    records: dict[str, list[Any]] = {s: [] for s in SPLITS}  # numpy: out.npy is one pickle, held in memory
+    writers: dict[str, Any] = {}
+    try:
+        with ExitStack() as stack:
+            for job, payload in results:
+                if isinstance(payload, Skipped):
+                    report.skipped.append(payload)
+                    progress.advance(1, 0)
+                    continue
+                counts[job.split] += 1
+                if target == "numpy":
+                    records[job.split].append(payload)
+                else:
+                    if job.split not in writers:
+                        writers[job.split] = _open_writer(stack, finals[job.split])
+                    writers[job.split].write(schema.encode_example(payload))
+                report.trajectories += 1
+                report.frames += len(payload["actions"])
+                progress.advance(1, len(payload["actions"]))
+            if not all(counts.values()):
+                raise _NoSplitLeft
+            if target == "numpy":
+                for split, final in finals.items():
+                    with open(stack.enter_context(atomic_output(final)), "wb") as f:
+                        np.save(f, np.array(records[split] + [None], dtype=object)[:-1], allow_pickle=True)
+    except _NoSplitLeft:
+        report.dropped.append(Skipped(str(task_dir), f"no convertible trajectory left in a split {counts}"))
+        return
+    report.written.extend(finals.values())
 
-            final = self.finals[split]
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[split] = tf.io.TFRecordWriter(str(layout.tmp_path(final)))
-        self.writers[split].write(schema.encode_example(payload))
 
-    def finish(self, task_dir: Path, report: Report) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        if not all(self.counts.values()):
-            report.dropped.append(Skipped(str(task_dir), f"no convertible trajectory left in a split {self.counts}"))
-            self.abort()
-            return
-        for split, final in self.finals.items():
-            if self.target == "numpy":
-                with layout.atomic_output(final) as tmp, open(tmp, "wb") as f:
-                    np.save(f, np.array(self.records[split] + [None], dtype=object)[:-1], allow_pickle=True)
-            else:
-                os.replace(layout.tmp_path(final), final)
-            report.written.append(final)
+def _open_writer(stack: ExitStack, final: Path) -> Any:
+    """A TFRecord writer on `final`'s temporary name; the stack closes it before renaming the file."""
+    import tensorflow as tf
 
-    def abort(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        for final in self.finals.values():
-            layout.tmp_path(final).unlink(missing_ok=True)
+    tmp = stack.enter_context(atomic_output(final))
+    return stack.enter_context(tf.io.TFRecordWriter(str(tmp)))
 
 
 def raw_to_numpy(input_path: Path, output_path: Path, *, depth: int = 5, num_workers: int = 1,
@@ -247,7 +234,7 @@ def _numpy_file_to_tfrecord(job: _FileJob) -> tuple[int, int, list[Skipped], Ski
         return 0, 0, [], Skipped(str(job.npy), "empty out.npy (nothing to write)")
     skipped, n, frames = [], 0, 0
     try:
-        with layout.atomic_output(job.out) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        with atomic_output(job.out) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
             for i, record in enumerate(records):
                 where = f"{job.npy}[{i}]"
                 try:

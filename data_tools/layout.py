@@ -9,19 +9,22 @@ numpy->tfrecord reads `input/<D-1 dirs>/{train,val}/out.npy` and writes `output/
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bdv2.data_tools.errors import InputLayoutError, ShardSpecError
 from bdv2.data_tools.raw import needs_latency_shift, parse_dated_dir
+from bdv2.fsutil import TMP_SUFFIX, atomic_output, tmp_path
+
+__all__ = [  # the atomic writes are bdv2.fsutil's; imported from here too
+    "SPLITS", "TMP_SUFFIX", "Shard", "SplitTask", "atomic_output", "find_numpy_files", "find_raw_tasks",
+    "glob_depth", "list_trajectories", "output_rel", "plan_raw_task", "split_trajectories", "tfrecord_output",
+    "tmp_path",
+]
 
 SPLITS = ("train", "val")
-TMP_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
@@ -140,22 +143,3 @@ def find_numpy_files(input_path: Path, depth: int) -> list[Path]:
 def tfrecord_output(npy: Path, output_path: Path, depth: int) -> Path:
     """output/<last `depth` components of npy's directory>/out.tfrecord, as the original numpy->tfrecord."""
     return output_path.joinpath(*npy.parent.parts[-depth:]) / "out.tfrecord"
-
-
-def tmp_path(final: Path) -> Path:
-    return final.with_name(final.name + TMP_SUFFIX)
-
-
-@contextmanager
-def atomic_output(final: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `final`; rename it to `final` only if the block completes.
-
-    A killed process leaves at most a `*.partial` file, never a file with the finished name.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path(final)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -195,6 +195,81 @@ class Episode:
         return len(self.actions)
 
 
+@dataclass(frozen=True)
+class Alignment:
+    """Which observations and actions of a raw trajectory make its T transitions."""
+
+    start: int
+    """First observation used: 1 with the pre-2021-07-23 latency shift, else 0."""
+    stop: int
+    """One past the last observation used."""
+
+    @property
+    def length(self) -> int:
+        """T, the number of transitions: observations start..stop-1 pair with actions 0..T-1."""
+        return self.stop - 1 - self.start
+
+
+def align_lengths(where: str, frames: dict[str, int], n_states: int, n_stamps: int, n_actions: int,
+                  latency_shift: bool) -> Alignment:
+    """The length rule of the raw format, the one both `read_trajectory` (the converters) and `data inspect`
+    (summary.py) apply, so inspect flags exactly the trajectories the converters skip.
+
+    Args:
+        frames: RGB camera dir name -> its im_*.jpg count, in camera order (`camera_dirs`).
+        n_states, n_stamps: rows of obs_dict.pkl's full_state and time_stamp.
+        n_actions: entries of policy_out.pkl.
+
+    The original zips cameras, states and time stamps: images0's frame count, the states and the time stamps,
+    the shortest of them, decide the observations; every other camera must have at least as many frames
+    (the original opens im_0..im_<n-1> of every camera; extra frames are ignored). The latency shift drops the
+    first observation and the last action. T = observations - 1 must be >= 1 and equal the actions left.
+
+    Raises:
+        BadTrajectory: no camera, cameras not starting at images0, a camera short of frames, too few frames,
+            or a length mismatch.
+    """
+    if not frames:
+        raise BadTrajectory(where, "no images* directory")
+    first = next(iter(frames))
+    if first != "images0":
+        raise BadTrajectory(where, f"camera dirs start at {first}, not images0")
+    n_frames = frames[first]
+    for cam, count in frames.items():
+        if count < n_frames:
+            raise BadTrajectory(where, f"mismatched lengths: {cam} has fewer frames than images0 "
+                                       f"({count} < {n_frames})")
+    start = 1 if latency_shift else 0
+    aligned = Alignment(start, min(n_frames, n_states, n_stamps))
+    if aligned.length < 1:
+        raise BadTrajectory(where, f"too few frames: {n_frames} images, {n_states} states")
+    if aligned.length != n_actions - start:
+        raise BadTrajectory(
+            where,
+            f"length mismatch: {n_frames} frames, {n_states} states, {n_stamps} time stamps give "
+            f"{aligned.length} transitions but policy_out.pkl has {n_actions - start} actions"
+            + (" (after the pre-2021-07-23 latency shift)" if latency_shift else ""),
+        )
+    return aligned
+
+
+def read_obs(traj_dir: Path) -> tuple[np.ndarray, list[float]]:
+    """obs_dict.pkl -> (full_state [T_obs, 7] as pickled, time_stamp).
+
+    Raises:
+        BadTrajectory: missing or unreadable, or without 'full_state' or 'time_stamp'.
+    """
+    obs = load_pickle(traj_dir / "obs_dict.pkl")
+    if not isinstance(obs, dict) or "full_state" not in obs or "time_stamp" not in obs:
+        raise BadTrajectory(str(traj_dir), "obs_dict.pkl has no 'full_state' or 'time_stamp'")
+    return np.asarray(obs["full_state"]), [float(t) for t in obs["time_stamp"]]
+
+
+def frame_counts(cams: list[Path]) -> dict[str, int]:
+    """camera dir name -> its frame count, in camera order (the `frames` argument of `align_lengths`)."""
+    return {cam.name: count_frames(cam) for cam in cams}
+
+
 def read_trajectory(
     traj_dir: Path,
     *,
@@ -203,7 +278,7 @@ def read_trajectory(
     cameras: str = "all",
     mode: ResizeMode = ResizeMode.EXACT,
 ) -> Episode:
-    """Read and align one trajectory the way the original converter does.
+    """Read and align one trajectory the way the original converter does (lengths: `align_lengths`).
 
     Args:
         traj_dir: the traj<N> directory.
@@ -215,47 +290,23 @@ def read_trajectory(
     Raises:
         BadTrajectory: missing or unreadable files, no images, too few frames, mismatched lengths.
     """
-    where = str(traj_dir)
-    # Read the cheap pickles first, so a bad trajectory costs no JPEG decoding.
-    obs = load_pickle(traj_dir / "obs_dict.pkl")
-    if not isinstance(obs, dict) or "full_state" not in obs or "time_stamp" not in obs:
-        raise BadTrajectory(where, "obs_dict.pkl has no 'full_state' or 'time_stamp'")
-    state = np.asarray(obs["full_state"])
-    time_stamp = [float(t) for t in obs["time_stamp"]]
+    # Read the cheap pickles and directory listings first, so a bad trajectory costs no JPEG decoding.
+    state, time_stamp = read_obs(traj_dir)
     actions = read_actions(traj_dir)
     language = read_language(traj_dir)
-
     cams = camera_dirs(traj_dir)
-    if not cams:
-        raise BadTrajectory(where, "no images* directory")
-    n_frames = count_frames(cams[0])  # the original counts the lowest-numbered camera only
-    if cams[0].name != "images0":
-        raise BadTrajectory(where, f"camera dirs start at {cams[0].name}, not images0")
-    # The original zips cameras, state and time stamps: the shortest decides the number of transitions.
-    n_obs = min(n_frames, len(state), len(time_stamp))
-    start = 1 if latency_shift else 0
-    if latency_shift:
-        actions = actions[:-1]
-    length = n_obs - 1 - start
-    if length < 1:
-        raise BadTrajectory(where, f"too few frames: {n_frames} images, {len(state)} states")
-    if length != len(actions):
-        raise BadTrajectory(
-            where,
-            f"length mismatch: {n_frames} frames, {len(state)} states, {len(time_stamp)} time stamps give "
-            f"{length} transitions but policy_out.pkl has {len(actions)} actions"
-            + (" (after the pre-2021-07-23 latency shift)" if latency_shift else ""),
-        )
+    counts = frame_counts(cams)
+    aligned = align_lengths(str(traj_dir), counts, len(state), len(time_stamp), len(actions), latency_shift)
     chosen = cams if cameras == "all" else cams[:1]
     # Only the frames that end up in a transition are decoded.
-    frames = range(start, n_obs)
-    images = {cam.name: load_camera(traj_dir, cam, frames, n_frames, im_size, mode) for cam in chosen}
+    frames = range(aligned.start, aligned.stop)
+    images = {cam.name: load_camera(traj_dir, cam, frames, counts["images0"], im_size, mode) for cam in chosen}
     return Episode(
-        path=where,
+        path=str(traj_dir),
         images=images,
-        state=state[start:n_obs],
-        time_stamp=time_stamp[start:n_obs],
-        actions=actions,
+        state=state[aligned.start:aligned.stop],
+        time_stamp=time_stamp[aligned.start:aligned.stop],
+        actions=actions[:aligned.length],
         language=language,
     )
 

@@ -18,7 +18,15 @@ import numpy as np
 
 from bdv2.data_tools import layout, schema
 from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
-from bdv2.data_tools.raw import camera_dirs, count_frames, load_npy, load_pickle, read_actions, read_language
+from bdv2.data_tools.raw import (
+    align_lengths,
+    camera_dirs,
+    frame_counts,
+    load_npy,
+    read_actions,
+    read_language,
+    read_obs,
+)
 
 
 @dataclass(frozen=True)
@@ -98,23 +106,17 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
 
 
 def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+    """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
-    obs = load_pickle(traj / "obs_dict.pkl")
-    state = np.asarray(obs["full_state"], dtype=np.float64)
+    state, time_stamp = read_obs(traj)
     actions = np.stack(read_actions(traj)).astype(np.float64)
     cams = camera_dirs(traj)
-    if not cams:
-        raise BadTrajectory(str(traj), "no images* directory")
-    counts = {c.name: count_frames(c) for c in cams}
-    if len(set(counts.values())) != 1 or counts[cams[0].name] != len(state) or len(state) != len(actions) + 1:
-        raise BadTrajectory(str(traj), f"mismatched lengths: frames {counts}, {len(state)} states, "
-                            f"{len(actions)} actions (expected one more state than actions)")
+    aligned = align_lengths(str(traj), frame_counts(cams), len(state), len(time_stamp), len(actions), shift)
     with Image.open(cams[0] / "im_0.jpg") as im:
         shape = (im.height, im.width, len(im.getbands()))
-    if shift:  # the converters pair action k with observation k + 1 for data before 2021-07-23
-        state, actions = state[1:], actions[:-1]
-    return TrajFacts(group, str(traj), shape, read_language(traj), state, actions)
+    return TrajFacts(group, str(traj), shape, read_language(traj),
+                     np.asarray(state[aligned.start:aligned.stop], dtype=np.float64), actions[:aligned.length])
 
 
 def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts]:
