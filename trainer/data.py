@@ -2,7 +2,7 @@
 
 `make_train_dataset` reads like the recipe of the original `BridgeDataset`
 (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/bridge_dataset.py), one named
-function per step:
+function per step (the trajectory- and transition-level ones are in transforms.py):
 
     files -> (train: shuffle + repeat) -> TFRecord -> enumerate            one element = one trajectory
     -> decode -> relabel actions -> normalise -> goals -> chunk            trajectory-level, [T, ...]
@@ -29,11 +29,12 @@ the hosts' local ones. Which part (`_shard_plan`):
     on a pod; convert the release (`bdv2 data rlds-to-tfrecord`) for large multi-host jobs.
 Tested (tests/trainer/test_train_multihost.py): the hosts' element sets are disjoint and their union is the
 single-host set (both plans), the file stream dealt out, the per-host batch size, and one real two-process
-run on this machine; the single-host batches are byte-identical to those before multi-host support.
+run on this machine.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,10 +43,9 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
 
-from bdv2.data_tools import schema
 from bdv2.trainer import batching
 from bdv2.trainer.errors import DataError
-from bdv2.trainer.settings import GoalRelabeling
+from bdv2.trainer.transforms import add_goals, augment, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -54,11 +54,6 @@ if TYPE_CHECKING:
 
 Batch = dict[str, Any]
 """Nested dict of numpy arrays: observations/{image, proprio}, next_observations/..., goals/..., actions, ..."""
-
-AUGMENT_SCALE = (0.8, 1.0)
-AUGMENT_RATIO = (0.9, 1.1)
-# The original's kwargs: brightness max_delta, contrast/saturation [lower, upper], hue max_delta.
-BRIGHTNESS, CONTRAST, SATURATION, HUE = 0.2, (0.8, 1.2), (0.8, 1.2), 0.1
 
 
 @dataclass(frozen=True)
@@ -133,165 +128,23 @@ def hide_gpus_from_tf() -> None:
     tf.config.set_visible_devices([], "GPU")
 
 
-# -- trajectory-level transforms (one trajectory, time-major [T, ...]) ----------------------------
-
-def decode(serialized: tf.Tensor) -> dict[str, Any]:
-    """One serialized schema Example -> a trajectory (observations/next_observations/actions/...)."""
-    return from_features(schema.parse_example(serialized, load_language=False))
-
-
-def from_features(f: dict[str, Any]) -> dict[str, Any]:
-    """schema.parse_example's flat keys (also what the RLDS adapter yields) -> a nested trajectory."""
-    import tensorflow as tf
-
-    image = tf.ensure_shape(f["observations/images0"], [None, None, None, 3])  # [T, S, S, 3]
-    next_image = tf.ensure_shape(f["next_observations/images0"], [None, None, None, 3])
-    return {
-        "observations": {"image": image, "proprio": tf.ensure_shape(f["observations/state"], [None, 7])},
-        "next_observations": {"image": next_image,
-                              "proprio": tf.ensure_shape(f["next_observations/state"], [None, 7])},
-        "actions": tf.ensure_shape(f["actions"], [None, 7]),  # [T, 7]
-        "terminals": f["terminals"],  # [T]
-        "truncates": f["truncates"],
-    }
-
-
-def binarize_gripper(raw: tf.Tensor) -> tf.Tensor:
-    """[T] gripper commands -> {0, 1}: scanning backwards, an in-between value (0.05..0.95) takes the
-    state of the next open/closed step; a trailing in-between run keeps the raw last value (as the original)."""
-    import tensorflow as tf
-
-    open_, closed = raw > 0.95, raw < 0.05
-    settled = tf.cast(open_, tf.float32)
-    between = tf.logical_not(open_ | closed)
-
-    def step(carry: tf.Tensor, i: tf.Tensor) -> tf.Tensor:
-        return tf.where(between[i], carry, settled[i])
-
-    backwards = tf.scan(step, tf.range(tf.shape(raw)[0] - 1, -1, -1), initializer=raw[-1])  # [T], reversed
-    return tf.reverse(backwards, [0])
-
-
-def relabel_actions(traj: dict[str, Any]) -> dict[str, Any]:
-    """Actions become the reached state deltas (xyz + rpy) and the binarised gripper (the
-    original's _process_actions and _binarize_gripper_actions in jaxrl_m/data/bridge_dataset.py)."""
-    import tensorflow as tf
-
-    delta = traj["next_observations"]["proprio"][:, :6] - traj["observations"]["proprio"][:, :6]  # [T, 6]
-    gripper = binarize_gripper(traj["actions"][:, 6])[:, None]  # [T, 1]
-    return {**traj, "actions": tf.concat([delta, gripper], axis=1)}
-
-
-def normalise(traj: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-    """(x - mean) / std for actions and both proprio entries; proprio with its own statistics (the original
-    used the action statistics, which puts proprio at ~30 sigma)."""
-    def prop(obs: dict[str, Any]) -> dict[str, Any]:
-        return {**obs, "proprio": (obs["proprio"] - meta.proprio_mean) / meta.proprio_std}
-
-    return {**traj, "actions": (traj["actions"] - meta.action_mean) / meta.action_std,
-            "observations": prop(traj["observations"]), "next_observations": prop(traj["next_observations"])}
-
-
-def add_goals(traj: dict[str, Any], seed: tf.Tensor, strategy: str | GoalRelabeling,
-              reached_proportion: float) -> dict[str, Any]:
-    """Goal relabeling (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_goal_relabeling.py):
-    goals come from next_observations; reward 0 when reached, else -1."""
-    import tensorflow as tf
-
-    length = tf.shape(traj["actions"])[0]
-    idx = tf.range(length)  # [T]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    u = tf.random.stateless_uniform([length], seeds[0])  # [T]
-    strategy = GoalRelabeling(strategy)
-    match strategy:
-        case GoalRelabeling.UNIFORM:  # goal ~ U[i + 1, T)
-            goal = tf.cast(tf.floor(u * tf.cast(length - idx - 1, tf.float32)), tf.int32) + idx + 1
-        case GoalRelabeling.LAST_STATE_UPWEIGHTED:  # offset ~ U{1..T-1}, clipped at the last state
-            offset = 1 + tf.cast(tf.floor(u * tf.cast(tf.maximum(length - 1, 1), tf.float32)), tf.int32)
-            goal = idx + offset
-        case _:
-            assert_never(strategy)
-    goal = tf.minimum(goal, length - 1)
-    reached = (tf.random.stateless_uniform([length], seeds[1]) < reached_proportion) | (idx == length - 1)
-    goal = tf.where(reached, idx, goal)  # [T]
-    goals = tf.nest.map_structure(lambda x: tf.gather(x, goal), traj["next_observations"])
-    return {**traj, "goals": goals, "rewards": tf.where(goal == idx, 0, -1),
-            "masks": tf.logical_not(traj["terminals"])}
-
-
-def chunk(traj: dict[str, Any], obs_horizon: int | None, act_pred_horizon: int | None) -> dict[str, Any]:
-    """Observation history and action chunks with edge padding (the original's _chunk_act_obs in
-    jaxrl_m/data/bridge_dataset.py); goals stay unchunked."""
-    import tensorflow as tf
-
-    length = tf.shape(traj["actions"])[0]
-    t = tf.range(length)[:, None]
-    out = dict(traj)
-    if act_pred_horizon is not None:
-        idx = tf.minimum(t + tf.range(act_pred_horizon)[None], length - 1)  # [T, k]: repeats the last action
-        out["actions"] = tf.gather(traj["actions"], idx)  # [T, k, 7]
-    if obs_horizon is not None:
-        idx = tf.maximum(t - obs_horizon + 1 + tf.range(obs_horizon)[None], 0)  # [T, h]: repeats the first frame
-        for key in ("observations", "next_observations"):
-            out[key] = tf.nest.map_structure(lambda x: tf.gather(x, idx), traj[key])  # [T, h, ...]
-    return out
-
-
-# -- transition-level transforms ------------------------------------------------------------------
-
-def random_resized_crop(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """One crop box for every image in [N, S, S, 3] (obs, history, next obs and goal alike), resized back.
-    Scale, ratio and offsets all come from one uniform draw, reproducing the original's seed reuse."""
-    import tensorflow as tf
-
-    u = tf.random.stateless_uniform([], seed)
-    scale = AUGMENT_SCALE[0] + (AUGMENT_SCALE[1] - AUGMENT_SCALE[0]) * u
-    log_lo, log_hi = np.log(AUGMENT_RATIO[0]), np.log(AUGMENT_RATIO[1])
-    ratio = tf.exp(log_lo + (log_hi - log_lo) * u)
-    h = tf.clip_by_value(tf.sqrt(scale / ratio), 0.0, 1.0)
-    w = tf.clip_by_value(tf.sqrt(scale * ratio), 0.0, 1.0)
-    y0, x0 = u * (1.0 - h), u * (1.0 - w)
-    n = tf.shape(images)[0]
-    boxes = tf.tile(tf.stack([y0, x0, y0 + h, x0 + w])[None], [n, 1])  # [N, 4]
-    return tf.image.crop_and_resize(images, boxes, tf.range(n), tf.shape(images)[1:3])
-
-
-def augment_images(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """uint8 [N, S, S, 3] -> augmented uint8, the same draw for all N
-    (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_augmentations.py)."""
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32) / 255.0  # [N, S, S, 3] in [0, 1]
-    x = tf.clip_by_value(random_resized_crop(x, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_brightness(x, BRIGHTNESS, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_contrast(x, *CONTRAST, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_saturation(x, *SATURATION, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_hue(x, HUE, seed), 0.0, 1.0)
-    return tf.cast(x * 255.0, tf.uint8)  # truncation, not rounding, as the original
-
-
-def augment(index: tf.Tensor, tr: dict[str, Any]) -> dict[str, Any]:
-    import tensorflow as tf
-
-    seed = tf.stack([index, index])
-    parts = [tr["observations"]["image"], tr["next_observations"]["image"], tr["goals"]["image"]]
-    shapes = [tf.shape(p) for p in parts]
-    flat = [tf.reshape(p, [-1, s[-3], s[-2], 3]) for p, s in zip(parts, shapes, strict=True)]  # [h or 1, S, S, 3]
-    sizes = [tf.shape(f)[0] for f in flat]
-    out = tf.split(augment_images(tf.concat(flat, 0), seed), sizes)
-    obs, nxt, goal = (tf.reshape(o, s) for o, s in zip(out, shapes, strict=True))
-    return {**tr, "observations": {**tr["observations"], "image": obs},
-            "next_observations": {**tr["next_observations"], "image": nxt}, "goals": {**tr["goals"], "image": goal}}
-
-
 # -- assembly -------------------------------------------------------------------------------------
 
-def _shard_plan(n_files: int, cfg: PipelineConfig) -> str:
-    """'none' (one host), 'files' (deal out files: each host opens only its own) or 'elements' (deal out
-    trajectories: too few files for every host to get one)."""
+class ShardPlan(enum.Enum):
+    """How the hosts split a source of TFRecord files."""
+
+    NONE = "none"
+    """One host: it reads everything."""
+    FILES = "files"
+    """Deal out files: each host opens only its own."""
+    ELEMENTS = "elements"
+    """Deal out trajectories: too few files for every host to get one."""
+
+
+def _shard_plan(n_files: int, cfg: PipelineConfig) -> ShardPlan:
     if cfg.process_count == 1:
-        return "none"
-    return "files" if n_files >= cfg.process_count else "elements"
+        return ShardPlan.NONE
+    return ShardPlan.FILES if n_files >= cfg.process_count else ShardPlan.ELEMENTS
 
 
 def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: str, cfg: PipelineConfig, seed: int,
@@ -299,7 +152,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
     """(enumerated stream of this host's raw trajectories, the function decoding one into a trajectory)."""
     import tensorflow as tf
 
-    if files and rlds_dirs:  # config.resolve_task refuses this; a hand-written run.json could still do it
+    if files and rlds_dirs:  # tasks.resolve_task refuses this; a hand-written run.json could still do it
         raise DataError(f"one source mixes TFRecord files ({files[0]}) and RLDS directories ({rlds_dirs[0]}); "
                         "give them separate include globs")
     if rlds_dirs:
@@ -319,12 +172,17 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
     plan = _shard_plan(len(files), cfg)
     ds = tf.data.TFRecordDataset(file_stream(files, cfg, seed, train), num_parallel_reads=tf.data.AUTOTUNE)
     ds = ds.enumerate()
-    if plan == "elements":
-        ds = ds.shard(cfg.process_count, cfg.process_index)
-    elif plan == "files":
-        # Local positions repeat across hosts: spread them so that no two hosts draw the same goal seeds.
-        n, k = cfg.process_count, cfg.process_index
-        ds = ds.map(lambda i, raw: (i * n + k, raw))
+    match plan:
+        case ShardPlan.NONE:
+            pass
+        case ShardPlan.ELEMENTS:
+            ds = ds.shard(cfg.process_count, cfg.process_index)
+        case ShardPlan.FILES:
+            # Local positions repeat across hosts: spread them so that no two hosts draw the same goal seeds.
+            n, k = cfg.process_count, cfg.process_index
+            ds = ds.map(lambda i, raw: (i * n + k, raw))
+        case _:
+            assert_never(plan)
     return ds, decode
 
 
@@ -338,7 +196,7 @@ def file_stream(files: Sequence[str], cfg: PipelineConfig, seed: int, train: boo
     ds = tf.data.Dataset.from_tensor_slices(list(files))
     if train:  # a new, seeded file order every epoch
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    if _shard_plan(len(files), cfg) == "files":  # the same seeded order on every host: disjoint shares
+    if _shard_plan(len(files), cfg) is ShardPlan.FILES:  # the same seeded order on every host: disjoint shares
         ds = ds.shard(cfg.process_count, cfg.process_index)
     return ds
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, data
+from bdv2.trainer import config, data, transforms
 
 from . import helpers
 
@@ -30,7 +30,7 @@ def _run(tfdata: Path, tmp_path: Path, algo: str = "gc_bc", **over: Any) -> conf
 
 def test_binarize_gripper_matches_the_original(tf: Any) -> None:
     raw = tf.constant([1, 1, 1, 0.5, 0, 0, 0.6, 1, 0.5], tf.float32)
-    np.testing.assert_allclose(data.binarize_gripper(raw).numpy(), [1, 1, 1, 0, 0, 0, 1, 1, 0.5])
+    np.testing.assert_allclose(transforms.binarize_gripper(raw).numpy(), [1, 1, 1, 0, 0, 0, 1, 1, 0.5])
 
 
 def _toy_traj(tf: Any, length: int = 6) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _toy_traj(tf: Any, length: int = 6) -> dict[str, Any]:
 def test_relabel_and_normalise(tf: Any) -> None:
     meta = data.Metadata(np.full(7, 1.0, np.float32), np.full(7, 2.0, np.float32),
                          np.zeros(7, np.float32), np.full(7, 4.0, np.float32))
-    traj = data.normalise(data.relabel_actions(_toy_traj(tf)), meta)
+    traj = transforms.normalise(transforms.relabel_actions(_toy_traj(tf)), meta)
     actions = traj["actions"].numpy()
     np.testing.assert_allclose(actions[:, :6], 0.0)  # delta 1 -> (1 - 1) / 2
     np.testing.assert_allclose(actions[:, 6], [-0.5, 0, 0, 0, 0, 0])  # 0, 10, 20.. -> {0, 1} -> (g - 1) / 2
@@ -60,17 +60,17 @@ def test_zero_std_does_not_divide_by_zero(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("strategy", ["uniform", "last_state_upweighted"])
 def test_goal_relabeling_picks_future_states(tf: Any, strategy: str) -> None:
-    traj = data.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 0.0)
+    traj = transforms.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 0.0)
     goal_index = traj["goals"]["proprio"].numpy()[:, 0] - 1  # next_obs row g holds g + 1
     t = np.arange(10)
     assert (goal_index[:-1] > t[:-1]).all() and goal_index[-1] == 9  # strictly future; the last reaches itself
     np.testing.assert_array_equal(traj["rewards"].numpy(), np.where(goal_index == t, 0, -1))
-    reached = data.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 1.0)
+    reached = transforms.add_goals(_toy_traj(tf, 10), tf.constant([1, 2], tf.int64), strategy, 1.0)
     np.testing.assert_array_equal(reached["rewards"].numpy(), 0)
 
 
 def test_chunking_pads_at_the_edges(tf: Any) -> None:
-    traj = data.chunk(_toy_traj(tf, 5), obs_horizon=2, act_pred_horizon=3)
+    traj = transforms.chunk(_toy_traj(tf, 5), obs_horizon=2, act_pred_horizon=3)
     assert traj["actions"].shape == (5, 3, 7) and traj["observations"]["image"].shape == (5, 2, 4, 4, 3)
     np.testing.assert_array_equal(traj["actions"].numpy()[:, :, 0] / 10, [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4],
                                                                           [4, 4, 4]])
@@ -82,7 +82,7 @@ def test_augmentation_shares_one_draw(tf: Any) -> None:
     rng = np.random.default_rng(0)
     image = tf.constant(rng.integers(0, 255, (16, 16, 3)), tf.uint8)
     tr = {"observations": {"image": image}, "next_observations": {"image": image}, "goals": {"image": image}}
-    out = data.augment(tf.constant(7, tf.int64), tr)
+    out = transforms.augment(tf.constant(7, tf.int64), tr)
     assert out["goals"]["image"].dtype == tf.uint8 and out["goals"]["image"].shape == (16, 16, 3)
     assert not np.array_equal(out["observations"]["image"].numpy(), image.numpy())
     np.testing.assert_array_equal(out["observations"]["image"].numpy(), out["goals"]["image"].numpy())

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bdv2.doctor.findings import EnvOp, EnvOpKind
+from bdv2.doctor import EnvOp, EnvOpKind
 from bdv2.trainer import config, launch
 
 from . import helpers
