@@ -1,6 +1,7 @@
 """RLDS -> bdv2 TFRecord conversion speed on this machine, one run: episodes/s and frames/s for
 
-1. the real debug sample as published (50 episodes x 10 steps, 64x64 JPEGs), native size;
+1. the real debug sample as published (50 episodes x 10 steps, 64x64 JPEGs), native size; where it is absent,
+   a generated one of the same size (bdv2.data_tools.rlds_sample);
 2. a release-like copy of it (every frame re-encoded as a 256x256 JPEG, as in the full release, and each episode
    tiled 4x to 40 steps), converted at the release's 256 px and squashed to 128 px (--im_size 128).
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from bdv2.data_tools import convert, rlds
+from bdv2.data_tools.rlds_sample import write_rlds_sample
 
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bridge_rlds_debug"
 TILE, SIZE = 4, 256
@@ -67,6 +69,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if not (args.sample / "features.json").is_file():
+            print(f"{args.sample}: no RLDS sample there; using a generated one of the same size")
+            args.sample = write_rlds_sample(tmp / "generated", episodes={"train": 25, "val": 25}, steps=10,
+                                            shards_per_split=1)
         big = release_like(args.sample, tmp / "release_like")
         # A throw-away run first: tf.data graph tracing is paid once per process, not per dataset.
         rlds.rlds_to_tfrecord(args.sample, tmp / "warm", num_workers=args.workers)

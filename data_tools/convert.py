@@ -1,9 +1,11 @@
 """The three conversions: raw -> numpy, numpy -> TFRecord, and raw -> TFRecord directly (streaming).
 
-Each is one function returning a `Report`. Work is parallel over trajectories (raw inputs) or files (numpy
-inputs) in worker processes that never import TensorFlow; TFRecords are serialized and written by the
-parent. Every output is written under a temporary name and renamed when complete, and existing outputs
-are skipped unless `overwrite`, so an interrupted run is resumed by running it again.
+Each is one function returning a `Report` (progress.py). Work is parallel in spawned worker processes:
+over trajectories for raw inputs, where workers read and decode without importing TensorFlow and the parent
+serializes and writes the TFRecords; over out.npy files for numpy inputs, where each worker writes its own
+out.tfrecord (and so imports TensorFlow). Every output is written under a temporary name and renamed when
+complete (bdv2.fsutil.atomic_output), and existing outputs are skipped unless `overwrite`, so an interrupted
+run is resumed by running it again.
 """
 
 from __future__ import annotations

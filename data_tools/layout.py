@@ -1,5 +1,6 @@
 """The trees around trajectories: finding task dirs, dated dirs and trajectories, the seeded train/val split,
-output paths, --shard partitioning and atomic writes. Pure file-system logic; no image decoding, no TF.
+output paths and --shard partitioning. Pure file-system logic; no image decoding, no TF. The atomic writes
+(`atomic_output`, `tmp_path`, the `.partial` suffix resume relies on) are bdv2.fsutil's, importable from here.
 
 Paths follow the original scripts: with `--depth D`, raw task dirs are `input/<D-1 dirs>` (each directly
 holding dated dirs); raw->numpy writes `output/<last max(D-1, 1) components>/{train,val}/out.npy`;
