@@ -12,11 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, assert_never
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from bdv2.trainer.settings import EncoderName
 
 Array = jax.Array
 Obs = dict[str, Array]
@@ -120,12 +122,15 @@ class TinyEncoder(nn.Module):
         return jnp.mean(x, axis=(-3, -2))  # [N, features[-1]]
 
 
-def make_encoder(name: str) -> nn.Module:
-    if name == "resnetv1-34-bridge":
-        return ResNetEncoder()
-    if name == "tiny":
-        return TinyEncoder()
-    raise ValueError(f"unknown encoder {name!r}")  # config.py validates the name first
+def make_encoder(name: str | EncoderName) -> nn.Module:
+    encoder = EncoderName(name)  # ValueError for an unknown name; settings.py validates it first
+    match encoder:
+        case EncoderName.RESNET_V1_34_BRIDGE:
+            return ResNetEncoder()
+        case EncoderName.TINY:
+            return TinyEncoder()
+        case _:
+            assert_never(encoder)
 
 
 class Encoding(nn.Module):

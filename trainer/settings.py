@@ -32,8 +32,16 @@ class GoalRelabeling(enum.StrEnum):
     LAST_STATE_UPWEIGHTED = "last_state_upweighted"
 
 
+class EncoderName(enum.StrEnum):
+    """The image encoders (networks.make_encoder)."""
+
+    RESNET_V1_34_BRIDGE = "resnetv1-34-bridge"
+    TINY = "tiny"
+    """For tests and the CPU demo."""
+
+
 ALGOS = tuple(a.value for a in Algo)
-ENCODERS = ("resnetv1-34-bridge", "tiny")
+ENCODERS = tuple(e.value for e in EncoderName)
 GOAL_RELABELING = tuple(g.value for g in GoalRelabeling)
 PLATFORMS = ("cpu", "gpu", "cuda", "rocm", "tpu")
 # JAX_PLATFORMS names the CUDA backend "cuda"; the fork's jax_platform_name used "gpu".
@@ -66,7 +74,7 @@ class Settings:
     decay_steps_bc: int = 1_000_000
     decay_steps_gc_bc: int = 1_000_000
     actor_decay_steps_gc_ddpm_bc: int = 1_000_000
-    encoder: str = "resnetv1-34-bridge"
+    encoder: str = EncoderName.RESNET_V1_34_BRIDGE.value
     hidden_dims: tuple[int, ...] = (256, 256, 256)
     dropout: float = 0.1
     use_proprio: bool = False

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bdv2.trainer import config
+from bdv2.trainer import batching, config
 from bdv2.trainer.errors import ConfigError
 
 from . import helpers
@@ -96,6 +97,9 @@ BAD: list[Any] = [
                  r"global\.train_batch_size: 8 is not divisible by the 3 device", id="batch-vs-devices"),
     pytest.param(lambda d: d["global"].update(xla_flags="--xla_force_host_platform_device_count=3"),
                  r"global\.train_batch_size: 8 is not divisible by the 3 device", id="batch-vs-cpu-devices"),
+    pytest.param(lambda d: d["global"].update(jax_platform_name=None, cuda_visible_devices="-1",
+                                              xla_flags="--xla_force_host_platform_device_count=3"),
+                 r"global\.train_batch_size: 8 is not divisible by the 3 device", id="batch-vs-gpus-hidden-by-minus-1"),
     pytest.param(lambda d: d["global"].update(metadata="missing.json"),
                  r"global\.metadata: normalisation statistics .*missing\.json not found.*bdv2 data stats",
                  id="missing-metadata"),
@@ -136,3 +140,22 @@ def test_yaml_object_tags_are_not_constructed(tmp_path: Path) -> None:
 def test_run_roundtrips_through_json(tfdata: Path, tmp_path: Path) -> None:
     run = _load(tmp_path, _good(tfdata, tmp_path)).runs[0]
     assert config.Run.from_dict(run.to_dict()) == run
+
+
+def test_device_count_before_launch_follows_bdv2_devices() -> None:
+    """The settings' env keys are read as bdv2.devices reads an environment (as the doctor does): the CUDA runtime
+    stops at -1, and with no GPU visible the CPU backend counts the forced host devices."""
+    s = config.Settings(data_root="d", save_dir="s")
+    assert batching.run_devices(s).n is None  # nothing said: only a running jax can tell
+    for cvd, n in (("0,1,2", 3), ("0,-1,2", 1), ("-1", 4), ("", 4)):
+        got = batching.run_devices(dataclasses.replace(s, cuda_visible_devices=cvd,
+                                                       xla_flags="--xla_force_host_platform_device_count=4"))
+        assert got.n == n, (cvd, got)
+    cpu = dataclasses.replace(s, jax_platform_name="cpu", cuda_visible_devices="0,1")
+    assert batching.run_devices(cpu).n == 1
+
+
+def test_one_divisibility_check_names_the_first_bad_size() -> None:
+    assert batching.first_indivisible({"train_batch_size": 12, "val_batch_size": None}, 4) is None
+    key, size, fix = batching.first_indivisible({"train_batch_size": 12, "val_batch_size": 10}, 4) or ("", 0, "")
+    assert (key, size) == ("val_batch_size", 10) and "multiple of 4" in fix
