@@ -12,7 +12,6 @@ Without --data it builds the sample data (`bdv2 data sample` + raw-to-tfrecord a
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,12 @@ def build_sample(root: Path) -> Path:
     from bdv2.data_tools.convert import raw_to_tfrecord
     from bdv2.data_tools.sample import write_sample
     from bdv2.data_tools.summary import compute_stats
+    from bdv2.fsutil import write_json_atomic
 
     raw = write_sample(root / "raw", n_trajectories=6, n_frames=30)
     tfr = root / "tfrecord"
     raw_to_tfrecord(raw, tfr, depth=5, num_workers=2, im_size=64)
-    (tfr / "metadata.json").write_text(json.dumps(compute_stats(tfr)))
+    write_json_atomic(tfr / "metadata.json", compute_stats(tfr))
     return tfr
 
 
