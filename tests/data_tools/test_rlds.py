@@ -1,29 +1,25 @@
 """The RLDS/TFDS reader and `rlds-to-tfrecord`, on the release-shaped dataset that rlds_sample writes and on the
 real 50-episode BridgeData sample (skipped when absent): conversion against the source records, the schema round
-trip, inspect/stats, malformed inputs, resume."""
+trip, inspect/stats, cameras, shards, resume, and a short training run on the real sample. Malformed inputs:
+test_rlds_malformed.py; the generator itself: test_rlds_sample.py."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from bdv2.data_tools import convert, rlds, schema
 from bdv2.data_tools.cli import data
-from bdv2.data_tools.errors import DataToolsError, InputLayoutError
 from bdv2.data_tools.rlds import CameraSpecError, RldsFormatError
-from bdv2.data_tools.rlds_sample import write_rlds_sample
 from bdv2.data_tools.summary import relabel_actions
 
 from .helpers import REAL_RLDS_MISSING, RldsSample, read_records, real_rlds, rewrite_records, source_episodes
@@ -208,107 +204,6 @@ def test_the_generated_two_shard_dataset_converts_to_part_dirs(sharded_rlds: Rld
     assert report.trajectories == 9 and report.frames == 9 * 7 and not report.skipped
 
 
-# ------------------------------------------------------------------------------------------ malformed inputs
-
-@pytest.fixture
-def copy(rlds_sample: RldsSample, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(rlds_sample.path, tmp_path / "src", copy_function=shutil.copyfile))
-
-
-def _edit_features(root: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-    tree = json.loads((root / "features.json").read_text())
-    steps = tree["featuresDict"]["features"]["steps"]["sequence"]["feature"]["featuresDict"]["features"]
-    edit(steps)
-    (root / "features.json").write_text(json.dumps(tree))
-
-
-def _val_shard(root: Path, sample: RldsSample) -> Path:
-    return root / sample.shard("val").name
-
-
-def _edit_record(root: Path, sample: RldsSample, index: int, edit: Callable[[Any], None]) -> None:
-    import tensorflow as tf
-
-    shard = _val_shard(root, sample)
-    records = read_records(shard)
-    example = tf.train.Example.FromString(records[index])
-    edit(example.features.feature)
-    records[index] = example.SerializeToString()
-    rewrite_records(shard, records)
-
-
-def _fails(root: Path, out: Path, match: str) -> None:
-    with pytest.raises(RldsFormatError, match=match):
-        rlds.rlds_to_tfrecord(root, out)
-    # Atomic: the failed split leaves no finished file and no temporary one.
-    assert not (out / "bridge_dataset" / "val" / "out.tfrecord").exists()
-    assert not list(out.rglob("*.partial"))
-
-
-def test_feature_missing_from_features_json(copy: Path, tmp_path: Path) -> None:
-    _edit_features(copy, lambda steps: steps["observation"]["featuresDict"]["features"].pop("state"))
-    with pytest.raises(RldsFormatError, match=r"features\.json: feature 'steps/observation/state' is missing"):
-        rlds.rlds_to_tfrecord(copy, tmp_path / "o")
-
-
-def test_feature_declared_with_another_shape(copy: Path, tmp_path: Path) -> None:
-    _edit_features(copy, lambda steps: steps["action"]["tensor"]["shape"].update(dimensions=["10"]))
-    with pytest.raises(RldsFormatError, match=r"'steps/action' is float32 \[10\]; bdv2 needs float32 \[7\]"):
-        rlds.rlds_to_tfrecord(copy, tmp_path / "o")
-
-
-def test_feature_missing_from_a_record(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    i = min(3, rlds_sample.episodes["val"] - 1)
-    _edit_record(copy, rlds_sample, i, lambda f: f.pop("steps/observation/state"))
-    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001\[{i}\]: feature 'steps/observation/state' is missing")
-
-
-def test_feature_with_the_wrong_number_of_values(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    def cut(f: Any) -> None:
-        del f["steps/action"].float_list.value[-7:]
-
-    i, n = min(5, rlds_sample.episodes["val"] - 1), rlds_sample.steps
-    _edit_record(copy, rlds_sample, i, cut)
-    _fails(copy, tmp_path / "o", rf"\[{i}\]: feature 'steps/action' has {7 * (n - 1)} values \(float_list\); "
-                                 rf"expected {n} steps x 7")
-
-
-def test_frames_of_another_size_than_declared(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    def shrink(f: Any) -> None:
-        frames = f["steps/observation/image_0"].bytes_list.value
-        for i, b in enumerate(frames):
-            buf = io.BytesIO()
-            Image.open(io.BytesIO(b)).resize((32, 32)).save(buf, "JPEG")
-            frames[i] = buf.getvalue()
-
-    _edit_record(copy, rlds_sample, 0, shrink)
-    _fails(copy, tmp_path / "o", r"\[0\]: feature 'steps/observation/image_0' decodes to \[32, 32, 3\]; "
-                                 r"features\.json declares \[64, 64, 3\]")
-
-
-def test_truncated_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    shard = _val_shard(copy, rlds_sample)
-    shard.write_bytes(shard.read_bytes()[:-5000])
-    n = rlds_sample.episodes["val"]
-    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001: truncated or corrupt TFRecord after {n - 1} records")
-
-
-def test_shard_cut_between_records(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    shard = _val_shard(copy, rlds_sample)
-    rewrite_records(shard, read_records(shard)[:-1])
-    n = rlds_sample.episodes["val"]
-    _fails(copy, tmp_path / "o", rf"{n - 1} episodes, dataset_info\.json says {n}")
-
-
-def test_not_a_tfds_directory_and_missing_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputLayoutError, match="not a TFDS/RLDS dataset directory"):
-        rlds.rlds_to_tfrecord(tmp_path / "empty", tmp_path / "o")
-    (copy / rlds_sample.shard("train").name).unlink()
-    with pytest.raises(InputLayoutError, match=r"-train\.tfrecord-00000-of-00001: shard listed in dataset_info"):
-        rlds.rlds_to_tfrecord(copy, tmp_path / "o")
-
-
 # ------------------------------------------------------------------------------------------ training on it
 
 @pytest.fixture(scope="module")
@@ -353,77 +248,3 @@ def test_short_cpu_training_on_the_converted_sample_learns(algo: str, real_conve
     start, end = float(np.mean(train[:3])), float(np.mean(train[-3:]))
     assert end < start - LOSS_DROP, (start, end)
     assert val and all(np.isfinite(v) for r in val for v in r.values() if isinstance(v, float))
-
-
-# ------------------------------------------------------------------------------------------ the generator
-
-def test_the_generated_dataset_is_deterministic(tmp_path: Path) -> None:
-    a = write_rlds_sample(tmp_path / "a", episodes={"train": 2, "val": 1}, steps=3, seed=4)
-    b = write_rlds_sample(tmp_path / "b", episodes={"train": 2, "val": 1}, steps=3, seed=4)
-    c = write_rlds_sample(tmp_path / "c", episodes={"train": 2, "val": 1}, steps=3, seed=5)
-    assert a == tmp_path / "a" / "bridge_dataset" / "1.0.0"
-    names = sorted(f.name for f in a.iterdir())
-    assert names == ["bridge_dataset-train.tfrecord-00000-of-00002", "bridge_dataset-train.tfrecord-00001-of-00002",
-                     "bridge_dataset-val.tfrecord-00000-of-00001", "dataset_info.json", "features.json"]
-    assert all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
-    assert (a / names[0]).read_bytes() != (c / names[0]).read_bytes()
-    with pytest.raises(DataToolsError, match="not empty"):
-        write_rlds_sample(tmp_path / "a")
-
-
-def test_the_generated_dataset_has_the_release_feature_tree(generated_rlds: RldsSample,
-                                                            real_rlds_sample: RldsSample) -> None:
-    def tree(path: Path) -> Any:
-        def strip(t: Any) -> Any:
-            return {k: strip(v) for k, v in t.items() if k != "description"} if isinstance(t, dict) else t
-        return strip(json.loads((path / "features.json").read_text()))
-
-    assert tree(generated_rlds.path) == tree(real_rlds_sample.path)
-    assert rlds.open_dir(generated_rlds.path).features == rlds.open_dir(real_rlds_sample.path).features
-    import tensorflow as tf
-
-    def keys(sample: RldsSample) -> dict[str, tuple[str | None, int]]:
-        f = tf.train.Example.FromString(read_records(sample.shard("val"))[0]).features.feature
-        return {k: (v.WhichOneof("kind"), len(getattr(v, v.WhichOneof("kind") or "").value) // sample.steps
-                    if k.startswith("steps/") else 1) for k, v in f.items()}
-
-    assert keys(generated_rlds) == keys(real_rlds_sample)
-
-
-def test_the_generated_dataset_matches_its_declaration(generated_rlds: RldsSample) -> None:
-    import tensorflow as tf
-
-    d = rlds.open_dir(generated_rlds.path)
-    assert d.name == "bridge_dataset" and d.lengths == {"train": [6], "val": [3]}
-    assert d.features["steps/language_embedding"].shape == (512,)
-    for i, record in enumerate(read_records(generated_rlds.shard("train"))):
-        f = tf.train.Example.FromString(record).features.feature
-        n = generated_rlds.steps
-        assert len(f["steps/language_embedding"].float_list.value) == 512 * n
-        assert list(f["steps/is_first"].int64_list.value) == [1] + [0] * (n - 1)
-        assert list(f["steps/is_last"].int64_list.value) == [0] * (n - 1) + [1]
-        assert list(f["steps/action"].float_list.value)[-7:] == [0.0] * 7  # the release's zero last action
-        for k in range(4):
-            frames = [np.asarray(Image.open(io.BytesIO(b))) for b in f[f"steps/observation/image_{k}"].bytes_list.value]
-            assert len(frames) == n and frames[0].shape == (64, 64, 3)
-            assert f[f"episode_metadata/has_image_{k}"].int64_list.value[0] == int(any(fr.max() > 0 for fr in frames))
-        assert f["episode_metadata/has_image_2"].int64_list.value[0] == int(i % 2 == 0)
-
-
-def test_unlabeled_generated_episodes_convert_with_an_empty_instruction(tmp_path: Path) -> None:
-    root = write_rlds_sample(tmp_path / "s", episodes={"train": 2}, steps=3, language=False, shards_per_split=1)
-    report = rlds.rlds_to_tfrecord(root, tmp_path / "o")
-    assert report.trajectories == 2 and any("only train is written" in n for n in report.notes)
-    episodes = list(schema.read_tfrecord(tmp_path / "o" / "bridge_dataset" / "train" / "out.tfrecord"))
-    assert [ep["language"] for ep in episodes] == [[""], [""]]
-
-
-def test_cli_sample_format_rlds(tmp_path: Path) -> None:
-    result = CliRunner().invoke(data, ["sample", "--format", "rlds", "--out", str(tmp_path / "s"),
-                                       "--trajectories", "2", "--frames", "3"])
-    assert result.exit_code == 0, result.output
-    root = tmp_path / "s" / "bridge_dataset" / "1.0.0"
-    assert str(root) in result.output
-    assert rlds.open_dir(root).lengths == {"train": [1, 1], "val": [1]}
-    again = CliRunner().invoke(data, ["sample", "--format", "rlds", "--out", str(tmp_path / "s")])
-    assert again.exit_code == 1 and "not empty" in again.output
