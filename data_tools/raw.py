@@ -1,8 +1,8 @@
 """Reader of the BridgeData V2 raw format: one trajectory directory -> one `Episode` (numpy only, no TF).
 
-Owns the restricted unpickler, the image decoder and every quirk of the original
-`bridgedata_raw_to_numpy.py` that concerns a single trajectory. The tree above it (task dirs, dated dirs,
-splits) belongs to `layout.py`.
+Owns the restricted unpickler, the image decoder, the length rule (`align_lengths`) and every quirk of the
+original `bridgedata_raw_to_numpy.py` (https://github.com/rail-berkeley/bridge_data_v2) that concerns a single
+trajectory. The tree above it (task dirs, dated dirs, splits) belongs to `layout.py`.
 
 A trajectory directory::
 

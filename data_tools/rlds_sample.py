@@ -1,8 +1,8 @@
 """A small RLDS/TFDS dataset written in code, shaped like the BridgeData V2 release (`bridge_dataset/1.0.0`), so
 the RLDS reader, converter and trainer can be tested without downloading anything.
 
-What it writes is what the release holds (see the octo-models/octo repository's
-`tests/debug_dataset/bridge_dataset/1.0.0/` for a real one)::
+What it writes is what the release holds (a real one, cut short: `tests/debug_dataset/bridge_dataset/1.0.0/` in
+https://github.com/octo-models/octo)::
 
     <out>/bridge_dataset/1.0.0/dataset_info.json        name, version, splits (shardLengths, filepathTemplate)
     <out>/bridge_dataset/1.0.0/features.json            the release's feature tree (see `features_tree`)

@@ -2,7 +2,8 @@
 
 One `tf.train.Example` per trajectory; every feature is a bytes_list holding one `tf.io.serialize_tensor`
 of the array below (the format of the original `bridgedata_numpy_to_tfrecord.py`, which
-`BridgeDataset` reads). T = transitions in the trajectory, S = image side, L >= 1 instructions.
+`BridgeDataset` reads; both in https://github.com/rail-berkeley/bridge_data_v2). T = transitions in the
+trajectory, S = image side, L >= 1 instructions.
 
     observations/images0       uint8   [T, S, S, 3]   camera 0, frames 0..T-1
     observations/state         float32 [T, 7]         full_state 0..T-1

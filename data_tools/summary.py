@@ -2,7 +2,8 @@
 facts (lengths, image size, language, actions, states), summarise them, flag what a trainer would choke on,
 and compute the normalisation statistics the trainer reads.
 
-Raw trees are inspected without decoding images (pickles, file counts and one JPEG header per trajectory);
+Raw trees are inspected without decoding images (pickles, file counts and one JPEG header per trajectory)
+and judged by the converters' own length rule (raw.align_lengths), so inspect flags what they would skip;
 RLDS directories likewise (parsed Examples, one JPEG header per episode), with the last step's action dropped
 as the RLDS converter does.
 """
