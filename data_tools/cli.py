@@ -25,6 +25,7 @@ from bdv2.data_tools.errors import DataToolsError
 from bdv2.data_tools.layout import Shard
 from bdv2.data_tools.progress import ProgressSink, Report
 from bdv2.data_tools.raw import ResizeMode
+from bdv2.fsutil import write_atomic
 
 
 class _RichProgress(ProgressSink):
@@ -274,7 +275,7 @@ def stats_cmd(path: Path, out: Path, depth: int, relabel: bool) -> None:
         stats = compute_stats(path, depth, relabel)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
-    out.write_text(json.dumps(stats, indent=2) + "\n")
+    write_atomic(out, json.dumps(stats, indent=2) + "\n")  # the trainer may be reading the previous one
     click.echo(f"wrote {out}")
 
 
