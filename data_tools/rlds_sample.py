@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +42,8 @@ N_CAMERAS = 4
 EMBEDDING = 512
 INSTRUCTIONS = ("put the carrot in the pot", "open the drawer", "flip the pot upright", "sweep the beans")
 TFDS = "tensorflow_datasets.core.features."
+EPISODES: Mapping[str, int] = MappingProxyType({"train": 6, "val": 3})
+"""The default split sizes of `write_rlds_sample`."""
 
 
 def has_camera(episode: int, camera: int) -> bool:
@@ -197,12 +201,12 @@ def episode_example(seed: int, split_index: int, episode: int, *, steps: int, im
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-def write_rlds_sample(out: Path, *, episodes: dict[str, int] | None = None, steps: int = 8, image_size: int = 64,
+def write_rlds_sample(out: Path, *, episodes: Mapping[str, int] = EPISODES, steps: int = 8, image_size: int = 64,
                       seed: int = 0, shards_per_split: int = 2, language: bool = True) -> Path:
     """Write a release-shaped RLDS dataset under `out` and return its directory, `<out>/bridge_dataset/1.0.0`.
 
     Args:
-        episodes: split name -> episode count (default {"train": 6, "val": 3}).
+        episodes: split name -> episode count, in the order the splits are written (default {"train": 6, "val": 3}).
         steps: steps per episode (the converters make steps - 1 transitions of each).
         image_size: frames are image_size x image_size x 3 JPEGs.
         shards_per_split: TFRecord shards per split (fewer when a split has fewer episodes).
@@ -213,7 +217,6 @@ def write_rlds_sample(out: Path, *, episodes: dict[str, int] | None = None, step
     """
     import tensorflow as tf
 
-    episodes = {"train": 6, "val": 3} if episodes is None else episodes
     if steps < 1:
         raise DataToolsError(f"steps={steps}: an episode needs at least one step")
     root = out / NAME / VERSION

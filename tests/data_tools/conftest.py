@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.data_tools.rlds_sample import write_rlds_sample
+from bdv2.data_tools.rlds_sample import EPISODES, write_rlds_sample
 from bdv2.data_tools.sample import write_sample
 
 from . import helpers
@@ -53,7 +53,7 @@ def generated_rlds(tmp_path_factory: pytest.TempPathFactory) -> helpers.RldsSamp
 def sharded_rlds(tmp_path_factory: pytest.TempPathFactory) -> helpers.RldsSample:
     """The generated RLDS dataset with its default two shards per split."""
     path = write_rlds_sample(tmp_path_factory.mktemp("rlds_sharded"))
-    return helpers.RldsSample("generated", path, {"train": 6, "val": 3}, 8)
+    return helpers.RldsSample("generated", path, dict(EPISODES), 8)
 
 
 @pytest.fixture(scope="session", params=["generated", "real"])
