@@ -82,9 +82,10 @@ def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvO
     ops = [op for op in doctor_ops
            if s.use_pip_cuda_libs or not (op.op is EnvOpKind.PREPEND and op.name == "LD_LIBRARY_PATH")]
     env = apply_env(ops, environ)
-    for key, value in run_env(s).items():
+    wanted = run_env(s)  # the same keys config.py counted the run's devices from
+    for key, value in wanted.items():
         env[key] = merge_flags(env.get(key, ""), value) if key == "XLA_FLAGS" else value
-    if "JAX_PLATFORMS" in run_env(s):
+    if "JAX_PLATFORMS" in wanted:
         env.pop("JAX_PLATFORM_NAME", None)  # deprecated spelling; JAX_PLATFORMS wins anyway
     env["PYTHONUNBUFFERED"] = "1"  # the log shows the last line before a crash
     return env
