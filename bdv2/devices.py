@@ -93,6 +93,5 @@ def indivisible(batch: int, devices: int) -> str | None:
         return None
     fits = next(n for n in range(min(devices, batch), 0, -1) if batch % n == 0)
     lower = batch // devices * devices
-    bigger = lower + devices
-    return (f"use a batch that is a multiple of {devices} (e.g. {lower or devices} or {bigger}), "
-            f"or run on {fits} device(s)")
+    choices = f"{lower} or {lower + devices}" if lower else f"{devices}"
+    return f"use a batch that is a multiple of {devices} (e.g. {choices}), or run on {fits} device(s)"

@@ -87,4 +87,6 @@ def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
     fix = indivisible(250, 4)
     assert fix is not None and "multiple of 4" in fix and "248" in fix and "252" in fix and "2 device(s)" in fix
     fix = indivisible(3, 4)
-    assert fix is not None and "3 device(s)" in fix
+    assert fix is not None and "3 device(s)" in fix and "(e.g. 4)" in fix
+    fix = indivisible(8, 12)  # a batch smaller than the device count: one suggestion, not "12 or 12"
+    assert fix is not None and "(e.g. 12)" in fix and "8 device(s)" in fix
