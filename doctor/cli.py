@@ -11,15 +11,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, assert_never
+from typing import IO, NoReturn, assert_never
 
 import click
 from rich.console import Console
 
 from . import Examination, Options, examine, exit_code, fixflow, load_matrix
 from .envfile import shell_lines
-from .errors import DoctorError
-from .findings import Finding
+from .errors import CollectError, DoctorError
+from .findings import Exit, Finding
 from .matrix import Matrix
 from .matrix_cli import matrix
 from .report import render_plan, render_recheck, render_steps, render_text, to_json, to_markdown
@@ -44,7 +44,9 @@ Examples:
   eval "$(bdv2 doctor --fix --print-env)"   repair the current shell's environment only
 
 \b
-Exit codes: 0 healthy, 1 an error remains (or a warning with --strict), 2 usage error.
+Exit codes: 0 healthy; 1 an error remains (or a warning with --strict); 2 usage error;
+3 could not examine at all (no such interpreter, the metadata probe failed or timed out,
+an unreadable snapshot).
 """
 
 
@@ -158,7 +160,7 @@ def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path |
         if save_snapshot:
             ex.snapshot.save(save_snapshot)
     except DoctorError as e:
-        raise click.ClickException(str(e)) from e
+        _fail(e)
     sys.exit(_after_examining(mode, ex, matrix, as_json=as_json, markdown=markdown, verbose=verbose, strict=strict,
                               save_snapshot=save_snapshot, yes=yes, deep=deep, timeout=timeout))
 
@@ -190,6 +192,14 @@ def _after_examining(mode: Mode, ex: Examination, matrix: Matrix, *, as_json: bo
             assert_never(mode)
 
 
+def _fail(e: DoctorError) -> NoReturn:
+    """One message on stderr; exit 3 when the environment could not be examined at all, else 1."""
+    if isinstance(e, CollectError):
+        click.echo(f"Error: cannot examine: {e}", err=True)
+        sys.exit(Exit.CANNOT_EXAMINE)
+    raise click.ClickException(str(e)) from e
+
+
 def _report(findings: list[Finding], snap: Snapshot | None, timings: dict[str, float], as_json: bool,
             markdown: bool, verbose: bool, strict: bool, console: Console | None) -> None:
     if as_json:
@@ -211,7 +221,7 @@ def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Conso
     try:
         result = fixflow.carry_out(plan, target, snap, findings, matrix, run_pip=run_pip, deep=deep, timeout=timeout)
     except DoctorError as e:
-        raise click.ClickException(str(e)) from e
+        _fail(e)
     render_steps("Applied", result.steps, console)
     if result.undo_hint:
         console.print(f"  {result.undo_hint}")
@@ -223,7 +233,7 @@ def _undo(python: str | None, console: Console) -> int:
     try:
         result = fixflow.undo_env(python)
     except DoctorError as e:
-        raise click.ClickException(str(e)) from e
+        _fail(e)
     if result.steps is None:
         console.print(f"nothing to undo: no journal at {result.target.journal} "
                       "(bdv2 doctor --fix has not changed this env)")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .checks import Options, registered
 from .findings import Area, Finding, Fix, Severity, sort_findings
 from .matrix import Matrix, Row, RowKind
-from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec
+from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec, provider
 from .snapshot import Snapshot, normalise
 
 
@@ -34,7 +34,7 @@ def diagnose(snap: Snapshot, matrix: Matrix, options: Options | None = None) -> 
             f = eval_rule(rule, snap, matrix)
             if f is not None:
                 found.append(f)
-    found = _merge(found)
+    found = accept_known_warnings(_merge(found), snap, matrix)
     if any(f.severity is Severity.ERROR and f.area is Area.PACKAGES for f in found):
         move = nearest_row(snap, matrix)
         if move is not None and move.commands:
@@ -46,6 +46,37 @@ def diagnose(snap: Snapshot, matrix: Matrix, options: Options | None = None) -> 
                 source=move.row.source,
             ))
     return sort_findings(found)
+
+
+def matching_rows(snap: Snapshot, matrix: Matrix) -> list[Row]:
+    """The rows this environment is on: every package of the row installed, at a version the row allows."""
+    out = []
+    for row in matrix.rows:
+        if not in_spec(snap.python_version, row.python):
+            continue
+        dists = [(provider(name, snap, matrix), spec) for name, spec in row.packages.items()]
+        if all(d is not None and d.parsed is not None and in_spec(d.parsed, spec) for d, spec in dists):
+            out.append(row)
+    return out
+
+
+def accept_known_warnings(found: list[Finding], snap: Snapshot, matrix: Matrix) -> list[Finding]:
+    """A warning a matching row lists in ``known_warnings`` becomes a note (INFO), saying which row accepts it.
+
+    The row's ``verified_note`` explains why (tests/doctor/test_rules.py
+    test_a_rows_known_warning_is_a_note_on_that_row).
+    """
+    if not any(f.severity is Severity.WARNING for f in found):
+        return found
+    rows = matching_rows(snap, matrix)
+    out = []
+    for f in found:
+        row = next((r for r in rows if f.id in r.known_warnings), None)
+        if f.severity is Severity.WARNING and row is not None:
+            f = replace(f, severity=Severity.INFO, title=f"{f.title} (accepted on row {row.name})",
+                        evidence=(*f.evidence, f"accepted on row {row.name}: {row.verified_note}"))
+        out.append(f)
+    return out
 
 
 def _merge(found: list[Finding]) -> list[Finding]:

@@ -112,7 +112,19 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (areas.index(f.area), f.severity.rank, f.id))
 
 
+class Exit(enum.IntEnum):
+    """`bdv2 doctor`'s exit codes (README: "bdv2 doctor"; tests/doctor/test_cli.py test_exit_code_3_*)."""
+
+    HEALTHY = 0
+    PROBLEMS = 1
+    """An error remains (or a warning, under --strict)."""
+    USAGE = 2
+    """click's usage errors."""
+    CANNOT_EXAMINE = 3
+    """No such interpreter, the metadata probe failed or timed out, an unreadable snapshot."""
+
+
 def exit_code(findings: list[Finding], strict: bool = False) -> int:
     """0 healthy; 1 when an error remains (or a warning, under --strict)."""
     bad = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
-    return 1 if any(f.severity in bad for f in findings) else 0
+    return Exit.PROBLEMS if any(f.severity in bad for f in findings) else Exit.HEALTHY

@@ -206,7 +206,8 @@ def _marker_ok(marker: Marker | None, env: dict[str, str], extra: str = "") -> b
 INTERCHANGEABLE_GROUPS = ("tensorflow",)
 
 
-def _provider(name: str, snap: Snapshot, matrix: Matrix) -> Dist | None:
+def provider(name: str, snap: Snapshot, matrix: Matrix) -> Dist | None:
+    """The installed distribution providing ``name`` (tensorflow-cpu provides a row's tensorflow)."""
     d = snap.dist(name)
     if d is not None:
         return d
@@ -218,7 +219,7 @@ def _provider(name: str, snap: Snapshot, matrix: Matrix) -> Dist | None:
 
 
 def _unmet(req: Requirement, snap: Snapshot, matrix: Matrix) -> tuple[Dist | None, bool]:
-    d = _provider(req.name, snap, matrix)
+    d = provider(req.name, snap, matrix)
     if d is None:
         return None, True
     if d.parsed is None or not req.specifier:

@@ -1,7 +1,8 @@
 """Verify the matrix's rows for real: a fresh venv per row, the row installed, the doctor run inside it.
 
 `bdv2 matrix verify ROW` builds `<cache>/verify/<row>` from scratch (pip's own cache keeps a second run
-fast), installs bdv2 and the row's exact packages, then runs in that venv:
+fast), installs the running bdv2 (from where it was installed, selfsource.py) and the row's exact
+packages, then runs in that venv:
   1. `bdv2 doctor --strict --json`   healthy, apart from warnings the row lists as known
   2. `bdv2 doctor --deep --json`     every runtime probe passes (or is skipped with a reason)
   3. a short CPU training smoke run  where the trainer supports the row
@@ -28,9 +29,8 @@ from bdv2.fsutil import write_json_atomic
 from .diagnose import diagnose
 from .findings import Severity
 from .matrix import Matrix, Row, RowKind
+from .selfsource import SelfSource, SelfSourceError, SourceKind, self_source
 from .snapshot import Dist, Snapshot
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class PartStatus(str, enum.Enum):
@@ -115,9 +115,12 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 180
     return res.returncode, res.stdout + res.stderr
 
 
-def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, source: Path = PROJECT_ROOT,
+def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, source: SelfSource | None = None,
                run: Runner = _run, log: Callable[[str], None] = print) -> Verdict:
-    """Build the row's venv from scratch and run the doctor (and the trainer smoke run) inside it."""
+    """Build the row's venv from scratch and run the doctor (and the trainer smoke run) inside it.
+
+    ``source``: the bdv2 to install there (default: the running one, selfsource.self_source()).
+    """
     parts = [static_check(row, matrix)]
     if row.kind is not RowKind.CPU and not gpu:
         parts.append(Part("install + doctor + probes", PartStatus.SKIPPED,
@@ -128,19 +131,8 @@ def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, sourc
         parts.append(Part("install", PartStatus.SKIPPED, detail=f"row needs Python {row.python}, this is {py}"))
         return Verdict(row.name, tuple(parts))
     env_dir = workdir / row.name
-    t0 = time.perf_counter()
-    log(f"[{row.name}] fresh venv in {env_dir}")
-    if env_dir.exists():
-        shutil.rmtree(env_dir)
-    venv.create(env_dir, with_pip=True)
-    vpy = str(env_dir / "bin" / "python")
-    cfile = env_dir / "constraints.txt"
-    cfile.write_text(constraints(row))
-    specs = [f"{name}{spec}" for name, spec in row.packages.items()]
-    log(f"[{row.name}] pip install bdv2 + {len(specs)} pinned packages")
-    code, out = run([vpy, "-m", "pip", "install", "-q", "-c", str(cfile), str(source), *specs], None, 1800)
-    parts.append(Part("install", PartStatus.of(code == 0), time.perf_counter() - t0, _tail(out)))
-    if code != 0:
+    parts.append(_install(row, env_dir, source, run, log))
+    if parts[-1].status is PartStatus.FAIL:
         return Verdict(row.name, tuple(parts))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
     env["PATH"] = f"{env_dir / 'bin'}:{env.get('PATH', '')}"
@@ -155,6 +147,29 @@ def verify_row(row: Row, matrix: Matrix, workdir: Path, gpu: bool = False, sourc
         parts.append(Part("training smoke run", PartStatus.of(code == 0), time.perf_counter() - t,
                           _tail(out)))
     return Verdict(row.name, tuple(parts))
+
+
+def _install(row: Row, env_dir: Path, source: SelfSource | None, run: Runner, log: Callable[[str], None]) -> Part:
+    """A fresh venv with the same bdv2 as the running one and the row's pinned packages."""
+    t0 = time.perf_counter()
+    try:
+        source = source or self_source()
+    except SelfSourceError as e:
+        return Part("install", PartStatus.FAIL, time.perf_counter() - t0, str(e))
+    log(f"[{row.name}] fresh venv in {env_dir}")
+    if env_dir.exists():
+        shutil.rmtree(env_dir)
+    venv.create(env_dir, with_pip=True)
+    vpy = str(env_dir / "bin" / "python")
+    cfile = env_dir / "constraints.txt"
+    cfile.write_text(constraints(row))
+    specs = [f"{name}{spec}" for name, spec in row.packages.items()]
+    log(f"[{row.name}] pip install {source.describe()} + {len(specs)} pinned packages")
+    code, out = run([vpy, "-m", "pip", "install", "-q", "-c", str(cfile), source.spec, *specs], None, 1800)
+    detail = _tail(out)
+    if code != 0 and (source.kind is not SourceKind.INDEX or "bdv2" in out):
+        detail = f"{source.install_hint()} | {detail}"
+    return Part("install", PartStatus.of(code == 0), time.perf_counter() - t0, detail)
 
 
 def _doctor_part(row: Row, run: Runner, cmd: list[str], env: dict[str, str], name: str) -> Part:
@@ -224,6 +239,11 @@ jobs:
         with:
           python-version: "3.11"
           cache: pip
-      - run: python -m pip install .
+      # The wheel, not the checkout: verify installs the same wheel into the row's venv
+      # (its PEP 610 direct_url.json, https://packaging.python.org/en/latest/specifications/direct-url/).
+      - run: python -m pip install build
+      - run: python -m build --wheel --outdir dist
+      - run: python -m pip install dist/bdv2-*.whl
       - run: bdv2 matrix verify ${{{{ matrix.row }}}}
+        working-directory: ${{{{ runner.temp }}}}
 """

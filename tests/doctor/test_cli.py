@@ -85,10 +85,42 @@ def test_unreadable_snapshot_is_one_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "env.json"
     bad.write_text("{not json")
     code, out = run("doctor", "--snapshot", str(bad))
-    assert code == 1 and "env.json is not JSON" in out and "Traceback" not in out
+    assert code == 3 and "env.json is not JSON" in out and "Traceback" not in out
     bad.write_text('{"python": {}}')
     code, out = run("doctor", "--snapshot", str(bad))
-    assert code == 1 and "not a bdv2 snapshot" in out
+    assert code == 3 and "not a bdv2 snapshot" in out
+
+
+def test_exit_code_3_when_there_is_no_such_interpreter(tmp_path: Path) -> None:
+    code, out = run("doctor", "--python", str(tmp_path / "nope" / "python"))
+    assert code == 3 and "cannot examine" in out and "no such interpreter" in out and "Traceback" not in out
+    assert run("doctor", "--snapshot", str(tmp_path / "missing.json"))[0] == 3
+
+
+def test_exit_code_3_when_the_metadata_probe_fails(tmp_path: Path) -> None:
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\necho 'probe broke' >&2\nexit 7\n")
+    script.chmod(0o755)
+    code, out = run("doctor", "--python", str(script))
+    assert code == 3 and "metadata probe failed (exit 7)" in out and "probe broke" in out
+
+
+def test_exit_code_3_when_the_metadata_probe_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    collect_module = importlib.import_module("bdv2.doctor.collect")
+
+    def hangs(cmd: list[str], **kw: object) -> None:
+        raise subprocess.TimeoutExpired(cmd, float(kw.get("timeout", 60)))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(collect_module.subprocess, "run", hangs)
+    code, out = run("doctor", "--python", sys.executable)
+    assert code == 3 and "the metadata probe did not finish in 60s" in out, out
+
+
+def test_exit_codes_are_in_the_help_epilog() -> None:
+    code, out = run("doctor", "--help")
+    assert code == 0 and "3 could not examine at all" in out and "2 usage error" in out
 
 
 def test_markdown_redacts_secrets(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 import tomllib
 from pathlib import Path
 
@@ -125,6 +126,18 @@ def test_install_extras_equal_matrix_rows(matrix: Matrix, extra: str, row_name: 
         assert pinned[name] == spec, f"[{extra}] pins {name}{pinned[name]} but row {row_name} says {spec}"
     extra_pins = {n for n in pinned if n not in wanted and pinned[n]}
     assert not extra_pins, f"[{extra}] pins packages row {row_name} does not name: {extra_pins}"
+
+
+def test_data_extra_is_the_converters_part_of_the_default_row(matrix: Matrix) -> None:
+    row = matrix.row("cpu-current")
+    data = {r.name.lower(): r.specifier for r in _extras()["data"]}
+    assert set(data) == {"numpy", "tensorflow-cpu", "pillow"}, "what data_tools/ imports, and no jax"
+    for name, spec in data.items():
+        assert spec == row.packages[name], f"[data] pins {name}{spec} but row cpu-current says {row.packages[name]}"
+    imported = set()
+    for path in (ROOT / "data_tools").glob("*.py"):
+        imported |= set(re.findall(r"^\s*(?:import|from) (numpy|tensorflow|PIL|jax)\b", path.read_text(), re.M))
+    assert imported == {"numpy", "tensorflow", "PIL"}, imported
 
 
 def test_every_check_in_the_matrix_is_registered_and_every_registered_check_is_used() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bdv2.doctor import diagnose
+from bdv2.doctor import diagnose, exit_code
 from bdv2.doctor.findings import Severity
 from bdv2.doctor.matrix import Matrix
 from bdv2.doctor.snapshot import Dist, ProbeResult
@@ -266,3 +266,19 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
         assert found, f"rule {rule.id} did not fire on {versions} (python {python})"
         assert found[0].fix is not None and found[0].fix.summary, rule.id
 
+
+
+def test_a_rows_known_warning_is_a_note_on_that_row(matrix: Matrix) -> None:
+    from bdv2.doctor.verify import row_versions
+
+    row = matrix.row("cpu-current")
+    assert "tfp-tf-substrate-needs-tf-keras" in row.known_warnings
+    on_row = diagnose(helpers.make_snap(row_versions(row)), matrix)
+    note = next(f for f in on_row if f.id == "tfp-tf-substrate-needs-tf-keras")
+    assert note.severity is Severity.INFO and "accepted on row cpu-current" in note.title
+    assert not [f for f in on_row if f.severity is not Severity.INFO]
+    assert exit_code(on_row, strict=True) == 0
+    # Off the row (one package moved), the same warning is a warning again.
+    off_row = diagnose(helpers.make_snap({**row_versions(row), "scipy": "1.16.0"}), matrix)
+    warning = next(f for f in off_row if f.id == "tfp-tf-substrate-needs-tf-keras")
+    assert warning.severity is Severity.WARNING and "accepted" not in warning.title

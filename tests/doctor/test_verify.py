@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_workflow_file_is_generated_from_the_matrix(matrix: Matrix) -> None:
     committed = (ROOT / ".github" / "workflows" / "matrix.yml").read_text()
     assert committed == workflow_yaml(matrix), "regenerate: bdv2 matrix workflow > .github/workflows/matrix.yml"
+    assert "python -m build --wheel --outdir dist" in committed and "pip install dist/bdv2-*.whl" in committed
+    assert "pip install .\n" not in committed  # the wheel is verified, not the checkout
     assert [r.name for r in cpu_verifiable(matrix)] == ["cpu-current", "cpu-stable-tfp", "cpu-legacy-2024",
                                                         "seed-era-cpu"]
 
