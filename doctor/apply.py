@@ -21,9 +21,10 @@ from typing import Any, assert_never
 
 from bdv2.fsutil import write_atomic
 
-from . import envfile
+from . import envfile, pipmove
 from .findings import EnvOp
 from .fixtypes import Plan, RepairError, Step, StepStatus, Target, TargetKind
+from .installer import detect, installed_versions
 from .snapshot import normalise
 
 JOURNAL_SCHEMA = 1
@@ -128,17 +129,10 @@ def run_command(argv: Sequence[str]) -> tuple[int, str]:
     return res.returncode, (res.stdout + res.stderr).strip()
 
 
-def installed(python: str, run: Runner = run_command) -> dict[str, str]:
-    """Exact versions of every distribution in the target (what `pip freeze --all` pins), by its own pip."""
-    code, out = run([python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check"])
-    if code != 0:
-        raise RepairError(f"`{python} -m pip list` failed (exit {code}): {_tail(out)}")
-    try:
-        # pip may print warnings after the JSON line; the JSON is the line that starts with '['.
-        line = next(x for x in out.splitlines() if x.startswith("["))
-        return {d["name"]: d["version"] for d in json.loads(line)}
-    except (StopIteration, ValueError, KeyError, TypeError) as e:
-        raise RepairError(f"`{python} -m pip list` printed no package list") from e
+def installed(python: str, run: Runner = run_command, prefix: Path | None = None) -> dict[str, str]:
+    """Exact versions of every distribution in the target (what `pip freeze --all` pins), by its own installer."""
+    inst = detect(python, prefix or Path(python).parent.parent, run)
+    return installed_versions(inst, run)
 
 
 def _tail(text: str, n: int = 8) -> str:
@@ -156,36 +150,30 @@ def _skip_all(p: Plan) -> list[Step]:
     return skipped
 
 
-def _pip_steps(p: Plan, run_pip: bool, run: Runner) -> list[Step]:
-    steps: list[Step] = []
-    failed = False
-    for cmd, argv in zip(p.pip, p.pip_argv(), strict=True):
-        if not run_pip:
-            steps.append(Step(cmd, StepStatus.SKIPPED, "pip runs only with --yes (or after you confirm)"))
-        elif failed:
-            steps.append(Step(cmd, StepStatus.SKIPPED, "an earlier pip step failed"))
-        else:
-            code, out = run(argv)
-            failed = code != 0
-            steps.append(Step(" ".join(shlex.quote(a) for a in argv),
-                              StepStatus.FAILED if failed else StepStatus.APPLIED, _tail(out) if failed else ""))
-    return steps
+def _pip_steps(p: Plan, target: Target, run_pip: bool, run: Runner, skip_reason: str) -> list[Step]:
+    if not run_pip:
+        why = skip_reason or "pip runs only with --yes (or after you confirm)"
+        return [Step(cmd, StepStatus.SKIPPED, why) for cmd in p.pip]
+    return pipmove.move_steps(p, detect(target.python, target.prefix, run), run)
 
 
-def apply(p: Plan, target: Target, run_pip: bool, run: Runner = run_command) -> list[Step]:
-    """Write the env edits to the owned files and, with ``run_pip``, run the pip steps; journal first."""
+def apply(p: Plan, target: Target, run_pip: bool, run: Runner = run_command, skip_reason: str = "") -> list[Step]:
+    """Write the env edits to the owned files and, with ``run_pip``, run the pip steps; journal first.
+
+    ``skip_reason``: why the pip steps are not run (shown with each), when ``run_pip`` is false.
+    """
     if target.kind is TargetKind.SYSTEM:
         return _skip_all(p)
     wanted = owned_files(target, p.env_ops) if p.env_ops else {}
     writes = {path: data for path, data in wanted.items() if not path.exists() or path.read_bytes() != data}
-    pip_argv = p.pip_argv() if run_pip else []
+    pip_argv = p.pip if run_pip else ()
     journal = Journal.load(target.journal)
     if writes or pip_argv:
         journal = journal or Journal(python=target.python, created_at=_now())
         for path in writes:
             journal.remember_file(path)
         if pip_argv and journal.packages is None:
-            journal.packages = installed(target.python, run)
+            journal.packages = installed(target.python, run, target.prefix)
         journal.save(target.journal)  # before any change
 
     steps: list[Step] = []
@@ -196,7 +184,7 @@ def apply(p: Plan, target: Target, run_pip: bool, run: Runner = run_command) -> 
             steps.append(Step(f"write {path}", StepStatus.APPLIED))
         else:
             steps.append(Step(f"write {path}", StepStatus.UNCHANGED, "already up to date"))
-    return steps + _pip_steps(p, run_pip, run)
+    return steps + _pip_steps(p, target, run_pip, run, skip_reason)
 
 
 def _now() -> str:
@@ -212,7 +200,7 @@ def undo(target: Target, run: Runner = run_command) -> list[Step] | None:
         return None
     steps: list[Step] = []
     if journal.packages is not None:
-        steps += _restore_packages(journal.python, journal.packages, run)
+        steps += _restore_packages(journal.python, journal.packages, run, target.prefix)
     for name, rec in journal.files.items():
         path = Path(name)
         if rec.get("absent"):
@@ -234,8 +222,9 @@ def _rmdir_if_empty(d: Path) -> None:
         d.rmdir()
 
 
-def _restore_packages(python: str, old: dict[str, str], run: Runner) -> list[Step]:
-    now = installed(python, run)
+def _restore_packages(python: str, old: dict[str, str], run: Runner, prefix: Path) -> list[Step]:
+    inst = detect(python, prefix, run)
+    now = installed_versions(inst, run)
     old_keys = {normalise(k): (k, v) for k, v in old.items()}
     now_keys = {normalise(k): (k, v) for k, v in now.items()}
     added = sorted(now_keys[k][0] for k in now_keys.keys() - old_keys.keys())
@@ -243,8 +232,7 @@ def _restore_packages(python: str, old: dict[str, str], run: Runner) -> list[Ste
     steps: list[Step] = []
     # --no-deps: every distribution is put back at its recorded version one by one, so pip must not
     # resolve (and move) anything else along the way.
-    for argv in ([python, "-m", "pip", "uninstall", "-y", *added] if added else None,
-                 [python, "-m", "pip", "install", "--no-deps", *back] if back else None):
+    for argv in (inst.uninstall(added) if added else None, inst.install(back, no_deps=True) if back else None):
         if argv is None:
             continue
         code, out = run(argv)

@@ -15,14 +15,16 @@ from typing import IO, NoReturn, assert_never
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import Examination, Options, examine, exit_code, fixflow, load_matrix
 from .envfile import shell_lines
 from .errors import CollectError, DoctorError
 from .findings import Exit, Finding
+from .fixtypes import Plan, RepairError, Target, TargetKind
 from .matrix import Matrix
 from .matrix_cli import matrix
-from .report import render_plan, render_recheck, render_steps, render_text, to_json, to_markdown
+from .report import render_plan, render_preview, render_recheck, render_steps, render_text, to_json, to_markdown
 from .signatures import diagnose_log
 from .snapshot import Snapshot
 
@@ -138,10 +140,13 @@ def _console() -> Console:
 @click.option("--dry-run", is_flag=True, help="With --fix: print the plan only, change nothing.")
 @click.option("--print-env", is_flag=True, help="With --fix: print only sh lines for eval \"$(...)\" (this shell).")
 @click.option("--yes", "-y", is_flag=True, help="With --fix: run the pip steps without asking.")
+@click.option("--allow-conda-overwrite", is_flag=True,
+              help="With --fix in a conda env: let pip replace packages conda installed (--yes alone does not).")
 @click.option("--undo", is_flag=True, help="Restore the files and package versions from before the first --fix.")
 def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path | None, deep: bool, timeout: float,
            log_file: IO[str] | None, as_json: bool, markdown: bool, batch_size: int | None, strict: bool, verbose: bool,
-           matrix_file: Path | None, fix: bool, dry_run: bool, print_env: bool, yes: bool, undo: bool) -> None:
+           matrix_file: Path | None, fix: bool, dry_run: bool, print_env: bool, yes: bool, allow_conda_overwrite: bool,
+           undo: bool) -> None:
     """Check the installed JAX/TF/TFP/CUDA stack against compat_matrix.toml and say how to fix it."""
     mode = choose_mode(Flags(snapshot=snapshot_file is not None, log=log_file is not None, python=bool(python),
                              deep=deep, as_json=as_json, markdown=markdown, fix=fix, dry_run=dry_run,
@@ -162,11 +167,13 @@ def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path |
     except DoctorError as e:
         _fail(e)
     sys.exit(_after_examining(mode, ex, matrix, as_json=as_json, markdown=markdown, verbose=verbose, strict=strict,
-                              save_snapshot=save_snapshot, yes=yes, deep=deep, timeout=timeout))
+                              save_snapshot=save_snapshot, yes=yes, deep=deep, timeout=timeout,
+                              allow_conda=allow_conda_overwrite))
 
 
 def _after_examining(mode: Mode, ex: Examination, matrix: Matrix, *, as_json: bool, markdown: bool, verbose: bool,
-                     strict: bool, save_snapshot: Path | None, yes: bool, deep: bool, timeout: float) -> int:
+                     strict: bool, save_snapshot: Path | None, yes: bool, deep: bool, timeout: float,
+                     allow_conda: bool = False) -> int:
     snap, findings = ex.snapshot, ex.findings
     match mode:
         case Mode.PRINT_ENV:
@@ -183,8 +190,8 @@ def _after_examining(mode: Mode, ex: Examination, matrix: Matrix, *, as_json: bo
             if save_snapshot and not (as_json or markdown):
                 console.print(f"snapshot written to {save_snapshot}")
             if mode in (Mode.FIX, Mode.FIX_DRY_RUN):
-                return _fix(snap, findings, matrix, console, dry_run=mode is Mode.FIX_DRY_RUN, yes=yes,
-                            strict=strict, deep=deep, timeout=timeout)
+                return _fix(snap, findings, matrix, console, dry_run=mode is Mode.FIX_DRY_RUN,
+                            how=_PipConsent(yes, allow_conda), strict=strict, deep=deep, timeout=timeout)
             return exit_code(findings, strict)
         case Mode.LOG | Mode.UNDO:
             raise AssertionError(f"{mode} is handled before examining")
@@ -210,16 +217,22 @@ def _report(findings: list[Finding], snap: Snapshot | None, timings: dict[str, f
         render_text(findings, snap, console or _console(), verbose=verbose, strict=strict, timings=timings)
 
 
-def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console, dry_run: bool, yes: bool,
+@dataclass(frozen=True)
+class _PipConsent:
+    yes: bool
+    allow_conda: bool
+
+
+def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console, dry_run: bool, how: _PipConsent,
          strict: bool, deep: bool, timeout: float) -> int:
     plan, target = fixflow.plan_fix(snap, findings, matrix)
     render_plan(plan, target, console)
     if plan.empty or dry_run:
         return exit_code(findings, strict)
-    run_pip = bool(plan.pip) and (yes or (sys.stdin.isatty() and click.confirm(
-        f"Run {len(plan.pip)} pip command(s) with {plan.python}?", default=False)))
+    run_pip, why_not = _pip_go_ahead(plan, target, snap, console, how) if plan.pip else (False, "")
     try:
-        result = fixflow.carry_out(plan, target, snap, findings, matrix, run_pip=run_pip, deep=deep, timeout=timeout)
+        result = fixflow.carry_out(plan, target, snap, findings, matrix, run_pip=run_pip, deep=deep, timeout=timeout,
+                                   skip_reason=why_not)
     except DoctorError as e:
         _fail(e)
     render_steps("Applied", result.steps, console)
@@ -227,6 +240,31 @@ def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Conso
         console.print(f"  {result.undo_hint}")
     render_recheck(result.recheck, console)
     return exit_code(result.recheck.findings, strict)
+
+
+def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, how: _PipConsent) -> tuple[bool, str]:
+    """Preview the version moves with the resolver; (run them?, why not). Conda's packages need their own flag."""
+    if target.kind is TargetKind.SYSTEM:
+        return False, ""  # apply() says why: bdv2 changes packages only in a venv or conda env
+    try:
+        pv = fixflow.preview_moves(plan, target, snap)
+    except RepairError as e:
+        console.print(f"  [red]version moves not run:[/] {escape(str(e))}")
+        return False, "not run: " + str(e).splitlines()[0].split(". ")[0] + " (see above)"
+    render_preview(pv, plan.row, console)
+    if pv.conda_owned and not how.allow_conda:
+        names = ", ".join(c.line() for c in pv.conda_owned)
+        console.print(f"  [red]conda installed what pip would replace:[/] {escape(names)}. pip would leave conda's "
+                      "records wrong, so bdv2 does not run it (--yes alone does not change that). Use conda:")
+        for cmd in pv.conda_commands(target.prefix):
+            console.print(f"    [cyan]$ {escape(cmd)}[/]")
+        console.print("  or re-run with --fix --allow-conda-overwrite to let pip replace them anyway.")
+        return False, "conda installed " + ", ".join(c.name for c in pv.conda_owned) + ": see the conda command above"
+    if how.yes:
+        return True, ""
+    if sys.stdin.isatty() and click.confirm(f"Run {len(plan.pip)} step(s) with {pv.installer.name}?", default=False):
+        return True, ""
+    return False, ""
 
 
 def _undo(python: str | None, console: Console) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import apply as _apply
+from . import pipmove
 from .collect import collect
 from .deep import PROBES, run_probes
 from .diagnose import diagnose
@@ -50,10 +51,19 @@ def plan_fix(snap: Snapshot, findings: Sequence[Finding], matrix: Matrix) -> tup
     return plan(findings, snap, matrix), Target.of(snap)
 
 
+def preview_moves(p: Plan, target: Target, snap: Snapshot) -> pipmove.Preview:
+    """What the plan's version moves would change, by the environment's own resolver (nothing installed).
+
+    RepairError when there is no installer or the resolver refuses the move.
+    """
+    return pipmove.preview(p, target, snap, _apply.run_command)
+
+
 def carry_out(p: Plan, target: Target, before: Snapshot, findings: Sequence[Finding], matrix: Matrix,
-              run_pip: bool, deep: bool, timeout: float, environ: Mapping[str, str] | None = None) -> FixResult:
-    """Apply ``p`` (pip steps only with ``run_pip``), then examine the environment again with its edits."""
-    steps = _apply.apply(p, target, run_pip=run_pip)
+              run_pip: bool, deep: bool, timeout: float, environ: Mapping[str, str] | None = None,
+              skip_reason: str = "") -> FixResult:
+    """Apply ``p`` (pip steps only with ``run_pip``, else skipped for ``skip_reason``), then examine again."""
+    steps = _apply.apply(p, target, run_pip=run_pip, skip_reason=skip_reason)
     rc = recheck(before, findings, p, matrix, os.environ if environ is None else environ, deep=deep,
                  timeout=timeout)
     return FixResult(steps, rc, target)

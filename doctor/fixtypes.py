@@ -48,6 +48,8 @@ class Plan:
     row: str = ""
     changes: tuple[str, ...] = ()
     """Human lines of the version moves ('jaxlib 0.9.2 -> ==0.10.2')."""
+    constraints: str = ""
+    """The row's pip constraints file (`bdv2 matrix constraints ROW`), given to every install as `-c`."""
     because: tuple[str, ...] = ()
     """Ids of the findings the environment edits come from."""
     notes: tuple[str, ...] = ()
@@ -68,8 +70,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"python": self.python, "env_ops": [o.to_dict() for o in self.env_ops], "pip": list(self.pip),
-                "row": self.row, "changes": list(self.changes), "because": list(self.because),
-                "notes": list(self.notes), "empty": self.empty}
+                "row": self.row, "changes": list(self.changes), "constraints": self.constraints,
+                "because": list(self.because), "notes": list(self.notes), "empty": self.empty}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .findings import Area, EnvOp, EnvOpKind, Finding, Severity
 from .fixtypes import Plan
 from .matrix import Matrix
 from .snapshot import Snapshot
+from .verify import constraints
 
 
 @dataclass
@@ -84,13 +85,14 @@ def plan(findings: Sequence[Finding], snap: Snapshot, matrix: Matrix) -> Plan:
     pip: tuple[str, ...] = ()
     row = ""
     changes: tuple[str, ...] = ()
+    cons = ""
     if any(f.severity is Severity.ERROR and f.area is Area.PACKAGES for f in findings):
         move = nearest_row(snap, matrix)
         if move is not None and move.commands:
-            pip, row, changes = move.commands, move.row.name, move.changes
+            pip, row, changes, cons = move.commands, move.row.name, move.changes, constraints(move.row)
         else:
             edits.notes.append("package errors remain but no known-good row fits this Python and GPU kind: "
                                "follow the fixes listed with each finding")
     python = str(snap.python.get("executable") or sys.executable)
-    return Plan(python=python, env_ops=edits.result(), pip=pip, row=row, changes=changes,
+    return Plan(python=python, env_ops=edits.result(), pip=pip, row=row, changes=changes, constraints=cons,
                 because=tuple(edits.because), notes=tuple(edits.notes))

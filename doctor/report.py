@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +16,9 @@ from .envfile import SCRIPT_NAME, describe_op
 from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
 from .fixtypes import Plan, Recheck, Step, StepStatus, Target, TargetKind
 from .snapshot import ProbeStatus, Snapshot
+
+if TYPE_CHECKING:
+    from .pipmove import Preview
 
 JSON_SCHEMA = 1
 _MARK = {Severity.ERROR: "[red]✗[/]", Severity.WARNING: "[yellow]![/]", Severity.INFO: "[blue]i[/]"}
@@ -163,6 +166,16 @@ def render_plan(plan: Plan, target: Target, console: Console) -> None:
             console.print(f"    [cyan]$ {escape(cmd)}[/]")
     for note in plan.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
+
+
+def render_preview(pv: Preview, row: str, console: Console) -> None:
+    """The resolver's answer to the plan's version moves: one 'name: old -> new' line each."""
+    console.print(f"  the resolver's preview ({escape(pv.installer.name)}, --dry-run with row '{escape(row)}' "
+                  "constraints):")
+    for c in pv.changes:
+        console.print(f"    {escape(c.line())}")
+    if not pv.changes:
+        console.print("    nothing to change")
 
 
 def _where(target: Target) -> str:
