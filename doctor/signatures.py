@@ -1,4 +1,5 @@
-"""Read a log or traceback and name the cause: the matrix's signatures are regexes over real wordings.
+"""Read a log or traceback and name the cause: the matrix's signatures are regexes over real wordings, and the
+log's structure (tracebacks.py, resolver_log.py, loader_log.py) names causes no single wording covers.
 
 The patterns match the message body, never paths or line numbers, so a log from any machine
 can be read anywhere. Harmless noise (signatures with ``noise = true``) is recognised so it is
@@ -11,6 +12,9 @@ import re
 from typing import TYPE_CHECKING
 
 from .findings import Area, Finding, Fix, Severity
+from .loader_log import loader_findings
+from .resolver_log import resolver_findings
+from .tracebacks import last_exception, traceback_findings
 
 if TYPE_CHECKING:
     from .matrix import Matrix, Signature
@@ -38,28 +42,62 @@ def _line_of(text: str, m: re.Match[str]) -> str:
     return line if len(line) <= 400 else line[:400] + " ..."
 
 
+# Signatures that name a symptom rather than its cause: a structural finding (the loader's trace, a resolver's
+# refusal, a traceback's missing name) ranks above them (tests/doctor/test_log_ranking.py).
+GENERIC = frozenset({"sig-cuda-backend-failed"})
+_NOISE_LINE = re.compile(r"cpu_feature_guard|oneDNN custom operations|absl::InitializeLog|Unable to register "
+                         r"(cuDNN|cuFFT|cuBLAS) factory|TF-TRT Warning|computation_placer|NUMA node")
+_SHOWN = 8
+
+
+def _signature_finding(sig: Signature, text: str, m: re.Match[str], name: str) -> Finding:
+    count = len(sig.pattern.findall(text))
+    evidence = [f"{name}: {_line_of(text, m)}"] + ([f"(matched {count} times)"] if count > 1 else [])
+    return Finding(
+        id=sig.id, severity=Severity.INFO if sig.noise else sig.severity, area=Area.LOG,
+        title=("harmless: " if sig.noise else "") + sig.cause, evidence=tuple(evidence),
+        fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
+    )
+
+
+def structural_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
+    """What the log's structure says, most specific first: a resolver's refusal, the loader's trace, tracebacks."""
+    return (resolver_findings(text, matrix, name) + loader_findings(text, name)
+            + traceback_findings(text, name))
+
+
+def relevant_lines(text: str, noise: list[Signature]) -> list[str]:
+    """The last exception and the lines that look like errors (never a known-harmless one), at most a few."""
+    def harmless(ln: str) -> bool:
+        return bool(_NOISE_LINE.search(ln)) or any(s.pattern.search(ln) for s in noise)
+
+    all_lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in all_lines if _RELEVANT.search(ln) and not harmless(ln)] or \
+        [ln for ln in all_lines if not harmless(ln)][-5:]
+    last = last_exception(text)
+    head = [f"last exception: {last.line[:400]}"] if last else []
+    return head + [ln[:400] for ln in lines if not last or last.line[:200] not in ln][-(_SHOWN - len(head)):]
+
+
 def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
-    """Findings for every known cause in a log; if none is known, say so and show the likely lines."""
+    """Findings for every known cause in a log, the most specific first and harmless lines last; if no cause
+    is known, say so and show the likely lines."""
     text = clean(text)
-    out: list[Finding] = []
+    specific: list[Finding] = []
+    generic: list[Finding] = []
+    noise: list[Finding] = []
     for sig in matrix.signatures:
         m = sig.pattern.search(text)
-        if not m:
-            continue
-        count = len(sig.pattern.findall(text))
-        evidence = [f"{name}: {_line_of(text, m)}"] + ([f"(matched {count} times)"] if count > 1 else [])
-        out.append(Finding(
-            id=sig.id, severity=Severity.INFO if sig.noise else sig.severity, area=Area.LOG,
-            title=("harmless: " if sig.noise else "") + sig.cause, evidence=tuple(evidence),
-            fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
-        ))
+        if m:
+            bucket = noise if sig.noise else generic if sig.id in GENERIC else specific
+            bucket.append(_signature_finding(sig, text, m, name))
+    out = specific + structural_findings(text, matrix, name) + generic + noise
     if not any(f.severity is not Severity.INFO for f in out):
-        all_lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        lines = [ln for ln in all_lines if _RELEVANT.search(ln)] or all_lines[-5:]
+        lines = relevant_lines(text, [s for s in matrix.signatures if s.noise])
         out.append(Finding(
             id="log-no-known-cause", severity=Severity.WARNING, area=Area.LOG,
             title=f"no known cause found in {name}",
-            evidence=tuple(lines[-10:]) or ("(no line looks like an error)",),
+            evidence=tuple(lines) or ("(no line looks like an error)",),
             fix=Fix("run `bdv2 doctor --deep` on the machine that produced the log, and attach its "
                     "`--markdown` report to a bug report"),
         ))

@@ -1,0 +1,225 @@
+"""Read a resolver's refusal in a log: pip, uv and conda/mamba, as who requires what of whom.
+
+Wordings: pip's ResolutionImpossible and post-install check
+(https://pip.pypa.io/en/stable/topics/dependency-resolution/), uv's "No solution found" derivation
+(https://docs.astral.sh/uv/reference/troubleshooting/), conda's UnsatisfiableError and libmamba's
+"Could not solve for environment specs" tree. Stdlib only (the matrix's specifiers are used, not imported).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .findings import Area, Finding, Fix, Severity
+
+if TYPE_CHECKING:
+    from .matrix import Matrix, Row
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_VER = r"\d[\w.+!*-]*"
+
+
+class Resolver(str, enum.Enum):
+    PIP = "pip"
+    PIP_CHECK = "pip (installed set)"
+    UV = "uv"
+    CONDA = "conda"
+
+
+class ResolverKind(str, enum.Enum):
+    """The finding ids this module produces."""
+
+    CONFLICT = "log-resolver-conflict"
+    INSTALLED_CONFLICT = "log-installed-conflict"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``who`` (at ``version``, '' when a user request) requires ``target`` within ``spec``."""
+
+    who: str
+    version: str
+    target: str
+    spec: str
+    have: str = ""
+    """The installed version of ``target`` (pip's post-install check)."""
+
+    def __str__(self) -> str:
+        who = f"{self.who} {self.version}".strip()
+        have = f", but {self.target} {self.have} is installed" if self.have else ""
+        return f"{who} requires {self.target}{(' ' + self.spec) if self.spec else ''}{have}"
+
+
+@dataclass
+class Conflict:
+    resolver: Resolver
+    parties: list[str] = field(default_factory=list)
+    """What was asked for ('jax==0.4.13'), as the resolver wrote it."""
+    requirements: list[Requirement] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def packages(self) -> list[str]:
+        names = [_split(p)[0] for p in self.parties] + [n for r in self.requirements for n in (r.who, r.target)]
+        out: list[str] = []
+        for n in names:
+            n = normalise(n)
+            if n and n not in ("the-user", "you") and n not in out:
+                out.append(n)
+        return out
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _split(req: str) -> tuple[str, str]:
+    m = re.match(rf"\s*({_NAME}?)(?:\[[^\]]*\])?\s*(.*)$", req)
+    return (m[1], m[2].strip()) if m else (req, "")
+
+
+_PIP_CANNOT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
+_PIP_DEP = re.compile(rf"^\s*({_NAME}) ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?\s*([^;\s]*)")
+_PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
+_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?([^,]*), but you "
+                        rf"(?:have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
+_PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
+
+
+def _pip(text: str) -> list[Conflict]:
+    out: list[Conflict] = []
+    for m in _PIP_CANNOT.finditer(text):
+        c = Conflict(Resolver.PIP, [p.strip() for p in re.split(r",\s*(?:and\s+)?|\s+and\s+", m[1]) if p.strip()],
+                     lines=[m[0]])
+        for line in text[m.end():].splitlines()[1:40]:
+            d, u = _PIP_DEP.match(line), _PIP_USER.match(line)
+            if d:
+                c.requirements.append(Requirement(d[1], d[2], d[3], d[4]))
+            elif u:
+                c.requirements.append(Requirement("the user", "", u[1], u[2]))
+            if d or u:
+                c.lines.append(line.strip())
+            if "ResolutionImpossible" in line or line.startswith("To fix this"):
+                break
+        out.append(c)
+    check = Conflict(Resolver.PIP_CHECK)
+    for m in _PIP_CHECK.finditer(text):
+        check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
+        check.lines.append(m[0])
+    for m in _PIP_MISSING.finditer(text):
+        check.requirements.append(Requirement(m[1], m[2], m[3], "", have="not installed"))
+        check.lines.append(m[0])
+    return out + ([check] if check.requirements else [])
+
+
+_UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
+_UV_DEP = re.compile(rf"({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*)? depends on ({_NAME})"
+                     rf"(?:\[[^\]]*\])?((?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*)?")
+_UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
+
+
+def _uv(text: str) -> list[Conflict]:
+    m = _UV_START.search(text)
+    if not m:
+        return []
+    body = " ".join(ln.strip(" │╰─▶×") for ln in text[m.end():].splitlines()[:30])
+    body = body.split("hint:")[0]
+    c = Conflict(Resolver.UV, lines=[m[0]])
+    for d in _UV_DEP.finditer(body):
+        c.requirements.append(Requirement(d[1], (d[2] or "").lstrip("="), d[3], d[4] or ""))
+    for r in _UV_REQUIRE.finditer(body):
+        c.parties.append(f"{r[1]}{r[2] or ''}")
+    c.lines += [s.strip() + "." for s in re.split(r"\.\s", body) if "depends on" in s or "unsatisfiable" in s][:6]
+    return [c] if c.requirements or c.parties else []
+
+
+_CONDA_START = re.compile(r"following specifications were found\s+to be incompatible|Could not solve for environment "
+                          r"specs|LibMambaUnsatisfiableError|UnsatisfiableError|Encountered problems while solving")
+_MAMBA_REQUESTED = re.compile(rf"({_NAME})\s+({_VER})?\s*is requested and can be installed")
+_MAMBA_NOT = re.compile(rf"({_NAME}) ({_VER})\s+is not installable because it requires\s*\S*\s*└─\s*({_NAME}) "
+                        r"([^\s,]+)")
+_CONDA_ARROW = re.compile(rf"^\s*({_NAME})(?:[=<>]=?({_VER}))?\s*->\s*({_NAME})(?:\[version='([^']+)'\]|\s+(\S+))?",
+                          re.MULTILINE)
+_LIBMAMBA = re.compile(rf"package ({_NAME})-({_VER})-\S+ requires ({_NAME}) ([^,]+), but none of the providers")
+
+
+def _conda(text: str) -> list[Conflict]:
+    m = _CONDA_START.search(text)
+    if not m:
+        return []
+    body = text[m.start():]
+    c = Conflict(Resolver.CONDA, lines=[m[0]])
+    c.parties += [f"{r[1]} {r[2] or ''}".strip() for r in _MAMBA_REQUESTED.finditer(body)]
+    for r in _MAMBA_NOT.finditer(body):
+        c.requirements.append(Requirement(r[1], r[2], r[3], r[4]))
+    for r in _CONDA_ARROW.finditer(body):
+        c.requirements.append(Requirement(r[1], r[2] or "", r[3], r[4] or r[5] or ""))
+    for r in _LIBMAMBA.finditer(body):
+        c.requirements.append(Requirement(r[1], r[2], r[3], r[4].strip()))
+    c.lines += [ln.strip() for ln in body.splitlines()[1:40]
+                if re.search(r"requires|->|is requested|conflicts with|nothing provides", ln)][:8]
+    return [c] if c.requirements or c.parties else []
+
+
+def conflicts(text: str) -> list[Conflict]:
+    return _pip(text) + _uv(text) + _conda(text)
+
+
+def row_for(c: Conflict, matrix: Matrix) -> Row | None:
+    """The known-good row that pins the most of the conflict's packages (at least two; the default row on a tie)."""
+    wanted = set(c.packages)
+
+    have = {normalise(r.who): r.version for r in c.requirements if r.version}
+    have |= {normalise(n): v[2:] for n, v in map(_split, c.parties) if v.startswith("==")}
+
+    def names(row: Row) -> set[str]:
+        out = {normalise(n) for n in row.packages}
+        return out | {normalise(m) for g in matrix.groups.values() if out & set(g) for m in g}
+
+    def admitted(row: Row) -> int:  # how many versions seen in the log the row's pins allow
+        return sum(1 for n, spec in row.packages.items() if normalise(n) in have and
+                   _contains(spec, have[normalise(n)]))
+
+    scored = [(len(wanted & names(r)), admitted(r), r.default, -i, r) for i, r in enumerate(matrix.rows)]
+    best = max(scored, key=lambda t: t[:4], default=None)
+    return best[4] if best and best[0] >= 2 else None
+
+
+def _contains(spec: object, version: str) -> bool:
+    try:
+        return bool(spec.contains(version, prereleases=True))  # type: ignore[attr-defined]
+    except Exception:  # an unparsable version seen in a log
+        return False
+
+
+def _pins(row: Row, packages: list[str]) -> str:
+    pins = [f"{n}{row.packages[n]}" for n in row.packages if normalise(n) in packages]
+    pins = pins or [f"{n}{row.packages[n]}" for n in row.packages]
+    return ", ".join(pins)
+
+
+def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
+    reqs = "; ".join(str(r) for r in c.requirements[:6]) or "no requirement lines in the log"
+    asked = " and ".join(c.parties[:4])
+    if c.resolver is Resolver.PIP_CHECK:
+        kind, title = ResolverKind.INSTALLED_CONFLICT, f"pip installed an inconsistent set: {reqs}"
+    else:
+        kind = ResolverKind.CONFLICT
+        title = f"{c.resolver.value} cannot install {asked or 'the requested packages'} together: {reqs}"
+    row = row_for(c, matrix) if matrix else None
+    if row:
+        fix = Fix(f"install the known-good row {row.name} ({_pins(row, c.packages)}) instead of the conflicting pins",
+                  (f"bdv2 matrix constraints {row.name} > constraints.txt", "pip install -c constraints.txt "
+                   + " ".join(n for n in row.packages if normalise(n) in c.packages)))
+    else:
+        fix = Fix("relax one of the pins above so one requirement admits the other's version (pick versions from "
+                  "`bdv2 matrix list`), then resolve again", ("bdv2 matrix list",))
+    return Finding(kind.value, Severity.ERROR, Area.LOG, title, tuple(f"{name}: {ln[:400]}" for ln in c.lines[:8]),
+                   fix, packages=tuple(c.packages))
+
+
+def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
+    return [finding(c, matrix, name) for c in conflicts(text)]
