@@ -26,6 +26,7 @@ class Resolver(str, enum.Enum):
     PIP = "pip"
     PIP_CHECK = "pip (installed set)"
     UV = "uv"
+    POETRY = "poetry"
     CONDA = "conda"
 
 
@@ -49,7 +50,8 @@ class Requirement:
 
     def __str__(self) -> str:
         who = f"{self.who} {self.version}".strip()
-        have = f", but {self.target} {self.have} is installed" if self.have else ""
+        have = "" if not self.have else f", but {self.target} {self.have} is installed" if self.have[:1].isdigit() \
+            else f" ({self.have})"
         return f"{who} requires {self.target}{(' ' + self.spec) if self.spec else ''}{have}"
 
 
@@ -82,9 +84,10 @@ def _split(req: str) -> tuple[str, str]:
 
 
 _PIP_CANNOT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
-_PIP_DEP = re.compile(rf"^\s*({_NAME}) ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?\s*([^;\s]*)")
+_PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?"
+                      r"\s*([^;]*?)\s*(?:;|$)")
 _PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
-_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?([^,]*), but you "
+_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you "
                         rf"(?:have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
 _PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
 
@@ -116,20 +119,28 @@ def _pip(text: str) -> list[Conflict]:
 
 
 _UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
-_UV_DEP = re.compile(rf"({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*)? depends on ({_NAME})"
-                     rf"(?:\[[^\]]*\])?((?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*)?")
+_POETRY_START = re.compile(r"version solving failed|SolverProblemError")
+_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*"
+# uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
+_UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
+                     rf"(?:({_SPEC})| \(([^)]*)\))?")
 _UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
 
 
 def _uv(text: str) -> list[Conflict]:
     m = _UV_START.search(text)
-    if not m:
+    poetry = _POETRY_START.search(text) if not m else None
+    if not m and not poetry:
         return []
-    body = " ".join(ln.strip(" │╰─▶×") for ln in text[m.end():].splitlines()[:30])
-    body = body.split("hint:")[0]
-    c = Conflict(Resolver.UV, lines=[m[0]])
+    if poetry:  # poetry prints its derivation before the verdict
+        start = text.rfind("Because", 0, poetry.start())
+        body, c = text[max(start, 0):poetry.end()], Conflict(Resolver.POETRY, lines=[])
+    else:
+        assert m is not None
+        body, c = text[m.end():], Conflict(Resolver.UV, lines=[m[0]])
+    body = " ".join(ln.strip(" │╰─▶×") for ln in body.splitlines()[:30]).split("hint:")[0]
     for d in _UV_DEP.finditer(body):
-        c.requirements.append(Requirement(d[1], (d[2] or "").lstrip("="), d[3], d[4] or ""))
+        c.requirements.append(Requirement(d[1], (d[2] or d[3] or "").lstrip("="), d[4], d[5] or d[6] or ""))
     for r in _UV_REQUIRE.finditer(body):
         c.parties.append(f"{r[1]}{r[2] or ''}")
     c.lines += [s.strip() + "." for s in re.split(r"\.\s", body) if "depends on" in s or "unsatisfiable" in s][:6]
@@ -141,9 +152,11 @@ _CONDA_START = re.compile(r"following specifications were found\s+to be incompat
 _MAMBA_REQUESTED = re.compile(rf"({_NAME})\s+({_VER})?\s*is requested and can be installed")
 _MAMBA_NOT = re.compile(rf"({_NAME}) ({_VER})\s+is not installable because it requires\s*\S*\s*└─\s*({_NAME}) "
                         r"([^\s,]+)")
-_CONDA_ARROW = re.compile(rf"^\s*({_NAME})(?:[=<>]=?({_VER}))?\s*->\s*({_NAME})(?:\[version='([^']+)'\]|\s+(\S+))?",
-                          re.MULTILINE)
+_CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?:[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
+                          rf"(?:\[version='([^']+)'\]|\s*=?\s*(\S+))?", re.MULTILINE)
 _LIBMAMBA = re.compile(rf"package ({_NAME})-({_VER})-\S+ requires ({_NAME}) ([^,]+), but none of the providers")
+_NOTHING = re.compile(rf"nothing provides (?:requested )?(\S+)(?: (?!needed\b)(\S+))?"
+                      rf"(?: needed by ({_NAME})-({_VER})-\S+)?")
 
 
 def _conda(text: str) -> list[Conflict]:
@@ -159,6 +172,11 @@ def _conda(text: str) -> list[Conflict]:
         c.requirements.append(Requirement(r[1], r[2] or "", r[3], r[4] or r[5] or ""))
     for r in _LIBMAMBA.finditer(body):
         c.requirements.append(Requirement(r[1], r[2], r[3], r[4].strip()))
+    for r in _NOTHING.finditer(body):
+        req = Requirement(r[3] or "the user", r[4] or "", r[1], "" if r[2] in (None, "needed") else r[2],
+                          have="nothing provides it")
+        if req not in c.requirements:
+            c.requirements.append(req)
     c.lines += [ln.strip() for ln in body.splitlines()[1:40]
                 if re.search(r"requires|->|is requested|conflicts with|nothing provides", ln)][:8]
     return [c] if c.requirements or c.parties else []
@@ -202,8 +220,10 @@ def _pins(row: Row, packages: list[str]) -> str:
 
 
 def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
-    reqs = "; ".join(str(r) for r in c.requirements[:6]) or "no requirement lines in the log"
-    asked = " and ".join(c.parties[:4])
+    more = len(c.requirements) - 3
+    reqs = "; ".join(str(r) for r in c.requirements[:3]) or "no requirement lines in the log"
+    reqs += f" (+{more} more)" if more > 0 else ""
+    asked = " and ".join(c.parties[:3]) + (f" (+{len(c.parties) - 3} more)" if len(c.parties) > 3 else "")
     if c.resolver is Resolver.PIP_CHECK:
         kind, title = ResolverKind.INSTALLED_CONFLICT, f"pip installed an inconsistent set: {reqs}"
     else:

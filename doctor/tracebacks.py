@@ -40,18 +40,21 @@ _PREFIXES = re.compile(
     r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]\s?|"
     r"\[?\d{4}-\d\d-\d\d[T ][\d:.,]+\S*\]?(?:\s*[-|]?\s*(?:INFO|ERROR|WARNING|DEBUG|CRITICAL)\s*[-|:]?)?\s?)")
 _TB_START = re.compile(r"Traceback \(most recent call last\)|^Traceback:$")
-_PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$")
+# Frame lines distinctive enough to open a traceback whose header the log lost (pytest, IPython)
+_PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$|^File [~/]\S+\.py:\d+|^\[?[~/]\S+\.py\]?(?:\(\S*\))? in \S+")
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 _FRAME_PATTERNS = (
     re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?'),
     re.compile(r"^\s*File (?P<path>[~/]\S+?\.py):(?P<line>\d+)(?:, in (?P<func>\S+))?"),  # IPython
     re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+):(?: in (?P<func>\S+)|\s*\w*$)"),  # pytest
+    re.compile(r"^\[?(?P<path>[~/]\S+?\.py)\]?(?:\(\S*\))? in (?P<func>\S+)"),  # older IPython/Colab, no line
 )
 _EXC = re.compile(
-    r"^(?:E\s+)?(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failure|Exhausted))"
+    r"^(?:E\s+|FAILED \S+ - )?(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failure|Exhausted))"
     r"(?::\s*(?P<msg>.*))?$")
-_SITE = re.compile(r"(?:site|dist)-packages/(?P<top>[^/]+)(?:/(?P<sub>[^/]+))?")
+_RAISED_IN_TB = re.compile(r"^(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s*(?P<msg>.*))?$")  # after frames: any class
+_SITE = re.compile(r"(?:site|dist)-packages[/\\](?P<top>[^/\\]+)(?:[/\\](?P<sub>[^/\\]+))?")
 
 
 class Chain(str, enum.Enum):
@@ -126,7 +129,7 @@ def _match_frame(text: str) -> Frame | None:
     for pat in _FRAME_PATTERNS:
         m = pat.match(text)
         if m:
-            return frame_of(m["path"], int(m["line"]), m["func"] or "?")
+            return frame_of(m["path"], int(m.groupdict().get("line") or 0), m["func"] or "?")
     return None
 
 
@@ -152,7 +155,9 @@ def parse(text: str) -> list[list[Raised]]:
             frames.append(frame)
             continue
         m = _EXC.match(body) if (in_tb or not line[:1].isspace()) else None
-        if m and (in_tb or body.startswith(m["type"])):
+        if not m and in_tb and frames and not line[:1].isspace():
+            m = _RAISED_IN_TB.match(body)
+        if m and (in_tb or body.startswith(m["type"]) or body.startswith("FAILED ")):
             if relation is Chain.FIRST and current:
                 chains.append(current)
                 current = []
@@ -174,9 +179,11 @@ class Lack(str, enum.Enum):
     NAME = "name"  # module 'jax.X' has no attribute 'Y' / cannot import name 'Y' from 'jax.X' / jax.X.Y was removed
     SUBMODULE = "submodule"  # No module named 'jax.X' (jax itself is there)
     PACKAGE = "package"  # No module named 'X'
+    SHADOWED = "shadowed"  # No module named 'jax.numpy'; 'jax' is not a package: a local jax.py hides jax
 
 
 _LACKS = (
+    (Lack.SHADOWED, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'; '\w+' is not a package")),
     (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute '(?P<name>\w+)'")),
     (Lack.NAME, re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<mod>[\w.]+)'")),
     (Lack.NAME, re.compile(r"^(?P<mod>[a-z_]\w*(?:\.\w+)*)\.(?P<name>\w+) (?:was|has been) (?:deprecated .{0,80}?and )?"
@@ -265,6 +272,7 @@ class TracebackKind(str, enum.Enum):
     ERA_MISMATCH = "log-era-mismatch"
     MISSING_NAME = "log-missing-name"
     MISSING_PACKAGE = "log-missing-package"
+    SHADOWED_MODULE = "log-shadowed-module"
 
 
 def _seen(text: str, dist: str) -> str:
@@ -284,6 +292,14 @@ def _era_fix(b: Blame, text: str) -> Fix:
 
 def finding(b: Blame, text: str, name: str = "log") -> Finding:
     evidence = (f"{name}: {b.exception.line[:400]}", f"seen in the log: {_seen(text, b.lacking)}")
+    if b.lack is Lack.SHADOWED:
+        return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
+                       f"'{b.module}' is not the {b.lacking} package: a file or folder named {b.module}(.py) earlier "
+                       f"on sys.path (the script's folder, the working directory) hides it", evidence[:1],
+                       Fix(f"rename the local {b.module}.py (or {b.module}/ folder) and delete its __pycache__; "
+                           f"`python -c \"import {b.module}; print({b.module}.__file__)\"` shows which one is imported",
+                           (f"python -c \"import {b.module}; print({b.module}.__file__)\"",)),
+                       source="https://docs.python.org/3/library/sys_path_init.html", packages=(b.lacking,))
     if b.lack is Lack.PACKAGE:
         who = b.caller or "the failing code"
         return Finding(TracebackKind.MISSING_PACKAGE.value, Severity.ERROR, Area.LOG,

@@ -1,0 +1,78 @@
+"""doctor/resolver_log.py: pip, uv, poetry and conda/mamba refusals read as who requires what (real wordings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.resolver_log import Requirement, Resolver, ResolverKind, conflicts, resolver_findings, row_for
+
+CORPUS = Path(__file__).parent.parent / "data" / "log_corpus" / "structural"
+
+
+def _log(name: str) -> str:
+    """A real resolver output (its thread is on the file's `# source:` line)."""
+    return (CORPUS / name).read_text()
+
+
+PIP = _log("log-resolver-conflict__marl-jax-chex.log")
+PIP_EXTRAS = _log("log-resolver-conflict__xlb-jax-cuda-plugin.log")
+PIP_CHECK = _log("log-installed-conflict__interpax-jax.log")
+UV = _log("log-resolver-conflict__uv-jax-tpu-libtpu.log")
+POETRY = _log("log-resolver-conflict__poetry-tf-jax-nccl.log")
+MAMBA = _log("log-resolver-conflict__libmamba-jaxlib-cuda.log")
+CONDA = _log("log-resolver-conflict__conda-pytorch-cudatoolkit.log")
+
+
+def test_pip_resolution_impossible() -> None:
+    [c] = conflicts(PIP)
+    assert c.resolver is Resolver.PIP
+    assert c.parties == ["-r requirements.txt (line 43)", "jax==0.4.1"]
+    assert c.requirements == [Requirement("the user", "", "jax", "==0.4.1"),
+                              Requirement("chex", "0.1.7", "jax", ">=0.4.6")]
+    [c] = conflicts(PIP_EXTRAS)
+    assert c.requirements[0] == Requirement("jax", "0.4.35", "jax-cuda12-plugin", "<=0.4.35 and >=0.4.34")
+
+
+def test_pip_post_install_check() -> None:
+    [c] = conflicts(PIP_CHECK)
+    assert c.resolver is Resolver.PIP_CHECK
+    assert c.requirements == [Requirement("interpax", "0.2.4", "jax", "<=0.4.20,>=0.3.2", have="0.4.24")]
+    [f] = resolver_findings(PIP_CHECK)
+    assert f.id == ResolverKind.INSTALLED_CONFLICT.value
+    assert "interpax 0.2.4 requires jax <=0.4.20,>=0.3.2, but jax 0.4.24 is installed" in f.title
+
+
+def test_uv_and_poetry_derivations() -> None:
+    [c] = conflicts(UV)
+    assert c.resolver is Resolver.UV
+    assert Requirement("jax", "0.4.33", "libtpu-nightly", "==0.1.dev20240916") in c.requirements
+    [c] = conflicts(POETRY)
+    assert c.resolver is Resolver.POETRY
+    assert c.requirements[:2] == [Requirement("tensorflow", "2.15.0", "nvidia-nccl-cu12", "2.16.5"),
+                                  Requirement("jax", "0.4.23", "nvidia-nccl-cu12", ">=2.18.3")]
+
+
+def test_conda_and_mamba() -> None:
+    [c] = conflicts(MAMBA)
+    assert c.resolver is Resolver.CONDA
+    assert Requirement("jaxlib", "0.3.10", "__cuda", "", have="nothing provides it") in c.requirements
+    [c] = conflicts(CONDA)
+    assert Requirement("pytorch", "0.4.0", "cudatoolkit", "9") in c.requirements
+
+
+def test_the_finding_names_a_known_good_row_with_those_packages(matrix: Matrix) -> None:
+    # the set-up guide's pins: https://github.com/tensorflow/probability/releases/tag/v0.22.1 needs jax >= 0.4.14
+    log = ("ERROR: Cannot install jax==0.4.13 and tensorflow-probability==0.22.1 because these package versions have "
+           "conflicting dependencies.\n\nThe conflict is caused by:\n    The user requested jax==0.4.13\n"
+           "    tensorflow-probability 0.22.1 depends on jax>=0.4.14\n")
+    [f] = resolver_findings(log, matrix)
+    assert f.id == ResolverKind.CONFLICT.value and f.fix is not None
+    row = row_for(conflicts(log)[0], matrix)
+    assert row is not None and f"bdv2 matrix constraints {row.name} > constraints.txt" in f.fix.commands
+    assert "jax" in row.packages and "tensorflow-probability" in row.packages
+    assert row.packages["tensorflow-probability"].contains("0.22.1")  # the row that keeps the user's TFP pin
+
+
+def test_nothing_in_an_ordinary_log() -> None:
+    assert conflicts("Successfully installed jax-0.4.30 jaxlib-0.4.30\nERROR: something else failed") == []
