@@ -69,9 +69,12 @@ class Conflict:
         out: list[str] = []
         for n in names:
             n = normalise(n)
-            if n and n not in ("the-user", "you") and n not in out:
+            if re.fullmatch(r"[a-z0-9][a-z0-9-]*", n) and n not in _NOT_PACKAGES and n not in out:
                 out.append(n)
         return out
+
+
+_NOT_PACKAGES = {"the-user", "you", "your", "project", "both"}  # subjects of the resolvers' sentences
 
 
 def normalise(name: str) -> str:
@@ -79,7 +82,7 @@ def normalise(name: str) -> str:
 
 
 def _split(req: str) -> tuple[str, str]:
-    m = re.match(rf"\s*({_NAME}?)(?:\[[^\]]*\])?\s*(.*)$", req)
+    m = re.match(rf"\s*({_NAME})(?:\[[^\]]*\])?\s*(.*)$", req)
     return (m[1], m[2].strip()) if m else (req, "")
 
 
@@ -154,6 +157,7 @@ _MAMBA_NOT = re.compile(rf"({_NAME}) ({_VER})\s+is not installable because it re
                         r"([^\s,]+)")
 _CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?:[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
                           rf"(?:\[version='([^']+)'\]|\s*=?\s*(\S+))?", re.MULTILINE)
+_CONDA_SPEC = re.compile(rf"^\s*-\s+({_NAME})==?(\d[\w.]*)(?:=\S+)?\s*$", re.MULTILINE)  # `  - cudatoolkit==8.0=3`
 _LIBMAMBA = re.compile(rf"package ({_NAME})-({_VER})-\S+ requires ({_NAME}) ([^,]+), but none of the providers")
 _NOTHING = re.compile(rf"nothing provides (?:requested )?(\S+)(?: (?!needed\b)(\S+))?"
                       rf"(?: needed by ({_NAME})-({_VER})-\S+)?")
@@ -166,6 +170,7 @@ def _conda(text: str) -> list[Conflict]:
     body = text[m.start():]
     c = Conflict(Resolver.CONDA, lines=[m[0]])
     c.parties += [f"{r[1]} {r[2] or ''}".strip() for r in _MAMBA_REQUESTED.finditer(body)]
+    c.parties += [f"{r[1]}=={r[2]}" for r in _CONDA_SPEC.finditer(body)]
     for r in _MAMBA_NOT.finditer(body):
         c.requirements.append(Requirement(r[1], r[2], r[3], r[4]))
     for r in _CONDA_ARROW.finditer(body):
@@ -186,22 +191,23 @@ def conflicts(text: str) -> list[Conflict]:
     return _pip(text) + _uv(text) + _conda(text)
 
 
+def _aliases(matrix: Matrix, names: set[str]) -> set[str]:
+    """``names`` plus every member of a matrix group that has one of them (tensorflow ~ tensorflow-cpu)."""
+    return names | {normalise(m) for g in matrix.groups.values() if names & {normalise(x) for x in g} for m in g}
+
+
 def row_for(c: Conflict, matrix: Matrix) -> Row | None:
     """The known-good row that pins the most of the conflict's packages (at least two; the default row on a tie)."""
     wanted = set(c.packages)
-
     have = {normalise(r.who): r.version for r in c.requirements if r.version}
     have |= {normalise(n): v[2:] for n, v in map(_split, c.parties) if v.startswith("==")}
-
-    def names(row: Row) -> set[str]:
-        out = {normalise(n) for n in row.packages}
-        return out | {normalise(m) for g in matrix.groups.values() if out & set(g) for m in g}
 
     def admitted(row: Row) -> int:  # how many versions seen in the log the row's pins allow
         return sum(1 for n, spec in row.packages.items() if normalise(n) in have and
                    _contains(spec, have[normalise(n)]))
 
-    scored = [(len(wanted & names(r)), admitted(r), r.default, -i, r) for i, r in enumerate(matrix.rows)]
+    scored = [(len(wanted & _aliases(matrix, {normalise(n) for n in r.packages})), admitted(r), r.default, -i, r)
+              for i, r in enumerate(matrix.rows)]
     best = max(scored, key=lambda t: t[:4], default=None)
     return best[4] if best and best[0] >= 2 else None
 
@@ -213,15 +219,64 @@ def _contains(spec: object, version: str) -> bool:
         return False
 
 
-def _pins(row: Row, packages: list[str]) -> str:
-    pins = [f"{n}{row.packages[n]}" for n in row.packages if normalise(n) in packages]
-    pins = pins or [f"{n}{row.packages[n]}" for n in row.packages]
-    return ", ".join(pins)
+def _row_names(row: Row, packages: list[str], matrix: Matrix) -> list[str]:
+    wanted = _aliases(matrix, set(packages))
+    return [n for n in row.packages if normalise(n) in wanted] or list(row.packages)
+
+
+_CLAUSE = re.compile(r"^\s*(==|!=|<=|>=|~=|<|>)?\s*v?(\d+(?:\.\d+)*)\s*$")
+
+
+def _vt(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def admits(spec: str, version: str) -> bool | None:
+    """Whether a plain specifier ('>=0.4.6', '<=0.4.20,>=0.3.2', '2.16.5') admits a release version; None if unsure
+    (pre-releases, local versions, wildcards: the resolver's own words stand then)."""
+    clauses = [_CLAUSE.match(part) for part in re.split(r",|\band\b", spec)]
+    if not spec.strip() or not all(clauses) or not re.fullmatch(r"\d+(?:\.\d+)*", version):
+        return None
+    v = _vt(version)
+    for m in clauses:
+        assert m is not None
+        r = _vt(m[2])
+        a, b = v + (0,) * (len(r) - len(v)), r + (0,) * (len(v) - len(r))
+        ok = {None: a == b, "==": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b, "<": a < b, ">": a > b,
+              "~=": a >= b and a[:len(r) - 1] == b[:len(r) - 1]}[m[1]]
+        if not ok:
+            return False
+    return True
+
+
+def exclusions(c: Conflict) -> list[str]:
+    """Which requirement excludes which version: the versions asked for, pinned by another party, or installed."""
+    seen: dict[str, list[tuple[str, str, Requirement | None]]] = {}
+    for n, v in map(_split, c.parties):
+        if v.startswith("=="):
+            seen.setdefault(normalise(n), []).append((v[2:], "the requested", None))
+    for r in c.requirements:
+        pin = re.fullmatch(r"(?:==)?\s*(\d[\w.]*)", r.spec)
+        if pin:
+            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}'s pin,"
+            seen.setdefault(normalise(r.target), []).append((pin[1], who, r))
+        if r.have[:1].isdigit():
+            seen.setdefault(normalise(r.target), []).append((r.have, "the installed", None))
+    out: list[str] = []
+    for r in c.requirements:
+        for version, why, source in seen.get(normalise(r.target), []):
+            if source is not r and r.who != "the user" and admits(r.spec, version) is False:
+                spec = f" {r.spec}" if r.spec[:1].isdigit() else r.spec
+                line = f"{r.who} {r.version} needs {r.target}{spec}, which excludes {why} {r.target} {version}"
+                out += [line] if line not in out else []
+    return out
 
 
 def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
-    more = len(c.requirements) - 3
-    reqs = "; ".join(str(r) for r in c.requirements[:3]) or "no requirement lines in the log"
+    excluded = exclusions(c)
+    shown = excluded or [str(r) for r in c.requirements]
+    more = len(shown) - 3
+    reqs = "; ".join(shown[:3]) or "no requirement lines in the log"
     reqs += f" (+{more} more)" if more > 0 else ""
     asked = " and ".join(c.parties[:3]) + (f" (+{len(c.parties) - 3} more)" if len(c.parties) > 3 else "")
     if c.resolver is Resolver.PIP_CHECK:
@@ -231,14 +286,16 @@ def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
         title = f"{c.resolver.value} cannot install {asked or 'the requested packages'} together: {reqs}"
     row = row_for(c, matrix) if matrix else None
     if row:
-        fix = Fix(f"install the known-good row {row.name} ({_pins(row, c.packages)}) instead of the conflicting pins",
+        names = _row_names(row, c.packages, matrix) if matrix else []
+        pins = ", ".join(f"{n}{row.packages[n]}" for n in names)
+        fix = Fix(f"install the known-good row {row.name} ({pins}) instead of the conflicting pins",
                   (f"bdv2 matrix constraints {row.name} > constraints.txt", "pip install -c constraints.txt "
-                   + " ".join(n for n in row.packages if normalise(n) in c.packages)))
+                   + " ".join(names)))
     else:
         fix = Fix("relax one of the pins above so one requirement admits the other's version (pick versions from "
                   "`bdv2 matrix list`), then resolve again", ("bdv2 matrix list",))
-    return Finding(kind.value, Severity.ERROR, Area.LOG, title, tuple(f"{name}: {ln[:400]}" for ln in c.lines[:8]),
-                   fix, packages=tuple(c.packages))
+    evidence = (*excluded[:4], *(f"{name}: {ln[:400]}" for ln in c.lines[:8]))
+    return Finding(kind.value, Severity.ERROR, Area.LOG, title, evidence, fix, packages=tuple(c.packages))
 
 
 def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:

@@ -255,10 +255,11 @@ def blames(text: str) -> list[Blame]:
 
 
 def versions_in(text: str, dist: str) -> list[str]:
-    """Versions of ``dist`` the log shows (pip lines, wheel and conda file names, `pip list`), first seen first."""
+    """Versions of ``dist`` the log shows (pip lines, wheel, dist-info and conda file names, `pip list`, `pip show`,
+    'jax version 0.4.12'), first seen first."""
     name = re.escape(dist).replace(r"\-", "[-_]")
-    pat = re.compile(rf"(?<![\w.-]){name}(?:==|-| +|\s*\(|/)v?(\d+\.\d+(?:\.\d+)*(?:\.?(?:post|dev|rc)\d+)?)"
-                     rf"(?![\w.]*/site-packages)", re.IGNORECASE)
+    pat = re.compile(rf"(?<![\w.-]){name}(?:==|-| +|\s*\(|/|\s+version:?\s+|\s*\nVersion:\s*|\.__version__\W+)"
+                     rf"v?(\d+\.\d+(?:\.\d+)*(?:\.?(?:post|dev|rc)\d+)?)(?![\w.]*/site-packages)", re.IGNORECASE)
     seen: list[str] = []
     for m in pat.finditer(text):
         if m[1] not in seen:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.resolver_log import Requirement, Resolver, ResolverKind, conflicts, resolver_findings, row_for
+from bdv2.doctor.resolver_log import (
+    Requirement,
+    Resolver,
+    ResolverKind,
+    admits,
+    conflicts,
+    exclusions,
+    resolver_findings,
+    row_for,
+)
 
 CORPUS = Path(__file__).parent.parent / "data" / "log_corpus" / "structural"
 
@@ -40,7 +49,9 @@ def test_pip_post_install_check() -> None:
     assert c.requirements == [Requirement("interpax", "0.2.4", "jax", "<=0.4.20,>=0.3.2", have="0.4.24")]
     [f] = resolver_findings(PIP_CHECK)
     assert f.id == ResolverKind.INSTALLED_CONFLICT.value
-    assert "interpax 0.2.4 requires jax <=0.4.20,>=0.3.2, but jax 0.4.24 is installed" in f.title
+    assert f.title.endswith("interpax 0.2.4 needs jax<=0.4.20,>=0.3.2, which excludes the installed jax 0.4.24")
+    req = conflicts(PIP_CHECK)[0].requirements[0]
+    assert str(req) == "interpax 0.2.4 requires jax <=0.4.20,>=0.3.2, but jax 0.4.24 is installed"
 
 
 def test_uv_and_poetry_derivations() -> None:
@@ -76,3 +87,20 @@ def test_the_finding_names_a_known_good_row_with_those_packages(matrix: Matrix) 
 
 def test_nothing_in_an_ordinary_log() -> None:
     assert conflicts("Successfully installed jax-0.4.30 jaxlib-0.4.30\nERROR: something else failed") == []
+
+
+def test_which_requirement_excludes_which_version() -> None:
+    assert exclusions(conflicts(PIP)[0]) == ["chex 0.1.7 needs jax>=0.4.6, which excludes the requested jax 0.4.1"]
+    assert exclusions(conflicts(PIP_CHECK)[0]) == [
+        "interpax 0.2.4 needs jax<=0.4.20,>=0.3.2, which excludes the installed jax 0.4.24"]
+    assert exclusions(conflicts(POETRY)[0]) == [
+        "jax 0.4.23 needs nvidia-nccl-cu12>=2.18.3, which excludes tensorflow 2.15.0's pin, nvidia-nccl-cu12 2.16.5"]
+    assert exclusions(conflicts(CONDA)[0]) == [
+        "pytorch 0.4.0 needs cudatoolkit 9, which excludes the requested cudatoolkit 8.0"]
+    assert exclusions(conflicts(UV)[0]) == []  # a pre-release pin: the resolver's own words stand
+
+
+def test_admits_only_what_it_can_read() -> None:
+    assert admits(">=0.4.6", "0.4.1") is False and admits("<=0.4.35 and >=0.4.34", "0.4.34") is True
+    assert admits("~=0.3.1", "0.3.4") is True and admits("~=0.3.1", "0.4.0") is False
+    assert admits("==0.1.dev20240916", "0.1.dev20240916") is None and admits("==0.4.*", "0.4.1") is None

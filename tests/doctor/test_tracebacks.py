@@ -168,3 +168,10 @@ def test_an_unrelated_failure_blames_nobody() -> None:
     # tests/data/log_corpus/none__orbax-missing-checkpoint.log's kind of failure
     assert blames("FileNotFoundError: Checkpoint at /tmp/x/123 not found.") == []
     assert blames(SAX) == []  # an object attribute, not a module's: no package can be named from the text
+
+
+def test_versions_from_pip_show_and_prose() -> None:
+    # `pip show` (https://github.com/google/flax/issues/3075) and prose (https://github.com/jfcrenshaw/pzflow/issues/92)
+    log = "Name: flax\nVersion: 0.6.9\nSummary: Flax\njax version 0.4.12\n"
+    assert versions_in(log, "flax") == ["0.6.9"] and versions_in(log, "jax") == ["0.4.12"]
+    assert versions_in("/x/lib/python3.11/site-packages/jax/_src/api.py", "jax") == []
