@@ -12,7 +12,7 @@ import enum
 import functools
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .findings import Area, Finding, Fix, Severity
 
@@ -31,6 +31,9 @@ KNOWN_DISTS: dict[str, str] = {
     "jax_plugins.xla_cuda12": "jax-cuda12-plugin", "jax_plugins.xla_cuda13": "jax-cuda13-plugin",
     "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin",
 }
+# One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
+_ALTERNATIVES = {"tensorflow-probability": ("tfp-nightly",), "tensorflow": ("tensorflow-cpu", "tf-nightly"),
+                 "keras": ("keras-nightly",)}
 _NAMESPACED = {"google", "orbax", "jax_plugins"}  # the distribution is named by the first two path parts
 
 # Removed from the stdlib (PEP 594, PEP 632): their own signatures explain them.
@@ -249,9 +252,19 @@ def blames(text: str) -> list[Blame]:
             if b and not b.caller:  # a re-raise in a chain: the earlier exceptions' frames name the caller
                 b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames])
             if b:
-                out.append(b)
+                out.append(replace(b, lacking=as_seen(b.lacking, text),
+                                   caller=as_seen(b.caller, text) if b.caller else None))
                 break
     return out
+
+
+def as_seen(dist: str, text: str) -> str:
+    """``dist``, or the sibling distribution of the same import name that the log mentions (tfp-nightly)."""
+    for alt in _ALTERNATIVES.get(dist, ()):
+        name = re.escape(alt).replace(r"\-", "[-_]")
+        if re.search(rf"(?<![\w-]){name}(?![A-Za-z_])", text, re.IGNORECASE):
+            return alt
+    return dist
 
 
 def versions_in(text: str, dist: str) -> list[str]:

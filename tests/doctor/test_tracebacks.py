@@ -175,3 +175,14 @@ def test_versions_from_pip_show_and_prose() -> None:
     log = "Name: flax\nVersion: 0.6.9\nSummary: Flax\njax version 0.4.12\n"
     assert versions_in(log, "flax") == ["0.6.9"] and versions_in(log, "jax") == ["0.4.12"]
     assert versions_in("/x/lib/python3.11/site-packages/jax/_src/api.py", "jax") == []
+
+
+def test_one_import_name_several_distributions() -> None:
+    # TFP's JAX substrate from tfp-nightly (the fix https://github.com/Joshuaalbert/jaxns/issues/235 settled on)
+    log = ("Successfully installed tfp-nightly-0.26.0.dev20250101\nTraceback (most recent call last):\n"
+           '  File "/x/site-packages/tensorflow_probability/substrates/jax/internal/backend/jax/ops.py", line 3, in f\n'
+           "AttributeError: module 'jax.interpreters.xla' has no attribute 'pytype_aval_mappings'\n")
+    [b] = blames(log)
+    assert (b.caller, b.lacking) == ("tfp-nightly", "jax")
+    assert blames(log.replace("tfp-nightly-0.26.0.dev20250101", "tensorflow-probability-0.25.0"))[0].caller == (
+        "tensorflow-probability")
