@@ -36,7 +36,7 @@ _ALTERNATIVES = {"tensorflow-probability": ("tfp-nightly",), "tensorflow": ("ten
                  "keras": ("keras-nightly",)}
 _NAMESPACED = {"google", "orbax", "jax_plugins"}  # the distribution is named by the first two path parts
 
-# Removed from the stdlib (PEP 594, PEP 632): their own signatures explain them.
+# Removed from the stdlib (PEP 594, PEP 632): not a distribution to install (sig-no-distutils explains one).
 _REMOVED_STDLIB = {"distutils", "imp", "asynchat", "asyncore", "smtpd", "cgi", "pipes", "telnetlib", "crypt"}
 _PREFIXES = re.compile(
     r"^(?:\[rank\d+\]:\s?|\d+:\s|srun: |"
