@@ -1,4 +1,6 @@
-"""Runtime probes (--deep): import the heavy packages for real, each in its own subprocess.
+"""Runtime probes (--deep): each imports a heavy package and makes the smallest real call bdv2's trainer
+makes with it (a jit and a grad, a flax apply and an optax update, a distribution built from Python floats
+sampled and scored, an orbax save and restore, a tf.data map), each in its own subprocess.
 
 A probe that segfaults, hangs or raises becomes a ProbeResult with the verbatim error, never a
 crash of the doctor. Probes run in parallel under the target interpreter, with a timeout each.
@@ -39,6 +41,9 @@ PROBES = (
 import tensorflow as tf
 gpus = tf.config.list_physical_devices("GPU")
 x = int((tf.constant(1) + 1).numpy())
+# A tf.data map, as the trainer's input pipeline runs: traces a tf.function and runs it.
+total = int(tf.data.Dataset.range(4).map(lambda v: v * 2).reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
+assert total == 12, total
 out = {"version": tf.__version__, "gpus": [g.name for g in gpus], "built_with_cuda": tf.test.is_built_with_cuda()}
 """),
     Probe("distrax", ("distrax",), """
@@ -46,27 +51,40 @@ import distrax, jax, jax.numpy as jnp
 d = distrax.MultivariateNormalDiag(jnp.zeros(2), jnp.ones(2))
 # One jitted function traces TFP's JAX substrate for both paths; eager ops would each compile on their own.
 lp, s = jax.jit(lambda x, key: (d.log_prob(x), d.sample(seed=key)))(jnp.zeros(2), jax.random.PRNGKey(0))
+# Built from Python floats, as policies' fixed-std heads do; an era mismatch often breaks only this path.
+n = distrax.Normal(0., 1.)
+lp2 = jax.jit(lambda key: n.log_prob(n.sample(seed=key)))(jax.random.PRNGKey(1))
+assert jnp.isfinite(lp) and jnp.isfinite(lp2)
 out = {"version": distrax.__version__, "log_prob": float(lp)}
 """),
     Probe("tfp-jax", _TFP, """
+import jax
 from tensorflow_probability.substrates import jax as tfp
-lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
+d = tfp.distributions.Normal(0., 1.)
+lp = jax.jit(lambda key: d.log_prob(d.sample(seed=key)))(jax.random.PRNGKey(0))
 out = {"log_prob": float(lp)}
 """, also_needs=("jax",)),
     Probe("tfp-tensorflow", _TFP, """
 import tensorflow_probability as tfp
-lp = tfp.distributions.Normal(0., 1.).log_prob(0.5)
+d = tfp.distributions.Normal(0., 1.)
+lp = d.log_prob(d.sample(seed=0))
 out = {"version": tfp.__version__, "log_prob": float(lp)}
 """, also_needs=_TF),
     Probe("jax", ("jax",), """
 import jax, jax.numpy as jnp
 import jax.scipy.linalg
 x = int(jnp.arange(3).sum())
+# jit and grad of a tiny function: the compile path, not only the import.
+g = jax.jit(jax.grad(lambda w: jnp.sum(jnp.tanh(w) ** 2)))(jnp.arange(3.0))
+assert g.shape == (3,) and bool(jnp.all(jnp.isfinite(g)))
 out = {"version": jax.__version__, "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
 """),
     Probe("flax-optax", ("flax",), """
 import jax, jax.numpy as jnp, flax, flax.linen as nn
-params = nn.Dense(2).init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+model = nn.Dense(2)
+params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+y = jax.jit(model.apply)(params, jnp.ones((1, 3)))
+assert y.shape == (1, 2)
 out = {"flax": flax.__version__}
 try:
     import optax
@@ -88,8 +106,22 @@ except ModuleNotFoundError as e:
         raise
 import importlib.util
 if importlib.util.find_spec("orbax") is not None:
-    import orbax.checkpoint
-    out["orbax"] = "ok"
+    # A save and a restore of a small pytree, as the trainer's checkpoints do.
+    import os, tempfile
+    import jax.numpy as jnp
+    import orbax.checkpoint as ocp
+    tree = {"w": jnp.arange(4.0), "b": {"c": jnp.ones((2,))}}
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "ckpt")
+        ckptr = ocp.StandardCheckpointer() if hasattr(ocp, "StandardCheckpointer") else ocp.PyTreeCheckpointer()
+        ckptr.save(path, tree)
+        if hasattr(ckptr, "wait_until_finished"):
+            ckptr.wait_until_finished()
+        back = ckptr.restore(path, tree)
+        if hasattr(ckptr, "close"):
+            ckptr.close()
+    assert bool(jnp.allclose(back["w"], tree["w"])) and bool(jnp.allclose(back["b"]["c"], tree["b"]["c"]))
+    out["orbax"] = "saved and restored"
 """),
 )
 
