@@ -38,6 +38,9 @@ def decode_only(raw: Path, im_size: int, workers: int, mode: ResizeMode) -> tupl
 
 
 def main() -> None:
+    from bdv2.console import quiet_native_logs
+
+    quiet_native_logs()  # TensorFlow's start-up lines stay out of the output, as in bdv2's commands
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trajectories", type=int, default=8, help="per dated dir (3 dated dirs)")
     parser.add_argument("--frames", type=int, default=30)

@@ -60,6 +60,9 @@ def _upscale(data: bytes) -> bytes:
 
 
 def main() -> None:
+    from bdv2.console import quiet_native_logs
+
+    quiet_native_logs()  # TensorFlow's start-up lines stay out of the output, as in bdv2's commands
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE)
     parser.add_argument("--workers", type=int, default=convert.default_workers())

@@ -41,6 +41,9 @@ def timed(it: Any, seconds: float, rows: Any) -> float:
 
 
 def main() -> None:
+    from bdv2.console import quiet_native_logs
+
+    quiet_native_logs()  # TensorFlow's start-up lines stay out of the output, as in bdv2's commands
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path)
     ap.add_argument("--seconds", type=float, default=10.0)

@@ -1,88 +1,71 @@
 """`bdv2 data ...`: the click group of the data tools. Commands parse options, call one library function
 and render its result; no logic lives here. Importing this module imports neither TensorFlow nor jax.
 
+Importing it imports click, rich and the stdlib only: `bdv2 data --help` works without the [data] extra, and
+each command checks for numpy, Pillow and TensorFlow (bdv2.console.require_extra) before importing the library.
 Run standalone with `python -m bdv2.data_tools.cli`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from bdv2.data_tools.convert import default_workers
+from bdv2.console import (
+    make_console,
+    progress_interval_option,
+    quiet_native_logs,
+    require_extra,
+    verbose_option,
+)
 from bdv2.data_tools.errors import DataToolsError
-from bdv2.data_tools.layout import Shard
-from bdv2.data_tools.progress import ProgressSink, Report
-from bdv2.data_tools.raw import ResizeMode
+from bdv2.data_tools.progress import Report, default_workers
 from bdv2.fsutil import write_atomic
 
-
-class _RichProgress(ProgressSink):
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("converting", total=None, fps="")
-        self.frames = 0
-        self.started = time.perf_counter()
-
-    def start(self, total_trajectories: int) -> None:
-        self.progress.update(self.task, total=total_trajectories)
-
-    def advance(self, trajectories: int, frames: int) -> None:
-        self.frames += frames
-        fps = self.frames / max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.task, advance=trajectories, fps=f"{fps:,.0f} frames/s")
+DATA_MODULES = ("numpy", "PIL", "tensorflow")
+"""Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
 
 
-@contextmanager
-def _progress(console: Console) -> Iterator[ProgressSink]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("trajectories"),
-               TextColumn("{task.fields[fps]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        yield _RichProgress(progress)
+def _prepare(command: str, verbose: bool) -> None:
+    """Before the room's library is imported: exit 2 naming the [data] extra when a module is missing, and keep
+    TensorFlow's start-up logs out of this process and its workers unless -v (bdv2.console.quiet_native_logs)."""
+    require_extra(f"bdv2 data {command}", "data", DATA_MODULES)
+    quiet_native_logs(verbose=verbose)
 
 
-def _render(report: Report, console: Console) -> int:
-    """Print the summary; the exit code is 1 when an output could not be written, else 0."""
-    console.print(f"{len(report.written)} written, {len(report.existing)} already finished (kept; --overwrite "
-                  f"redoes them), {report.trajectories} trajectories, {report.frames} frames in "
-                  f"{report.seconds:.1f} s ({report.frames_per_second:,.0f} frames/s)")
-    for note in report.notes:
-        console.print(f"[yellow]note[/]: {note}", highlight=False)
-    if report.skipped:
-        console.print(f"[yellow]{len(report.skipped)} trajectories skipped:[/]")
-        for s in report.skipped:
-            console.print(f"  {s.path}: {s.reason}", highlight=False)
-    for d in report.dropped:
-        console.print(f"[red]not written[/]: {d.path}: {d.reason}", highlight=False)
-    return 1 if report.dropped else 0
+def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **kwargs: Any) -> None:
+    """Check the dependencies, import ``fn_name`` from the room's library, run it with a progress display, print
+    its summary and exit (1 when an output could not be written)."""
+    _prepare(command, verbose)
+    import importlib
 
+    from bdv2.data_tools import render
 
-def _run(fn: Callable[..., Report], **kwargs: Any) -> None:
-    console = Console(stderr=True)
+    module, attr = fn_name.rsplit(".", 1)
+    fn: Callable[..., Report] = getattr(importlib.import_module(f"bdv2.data_tools.{module}"), attr)
+    if "shard" in kwargs:
+        kwargs["shard"] = _parse_shard(kwargs["shard"])
+    console = make_console(stderr=True, verbose=verbose)
     try:
-        with _progress(console) as sink:
+        with render.progress(console, progress_interval) as sink:
             report = fn(progress=sink, **kwargs)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
-    sys.exit(_render(report, console))
+    sys.exit(render.render_report(report, console))
 
 
-def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard:
+def _parse_shard(value: str | None) -> Any:
+    from bdv2.data_tools.layout import Shard
+
     try:
         return Shard.parse(value)
     except DataToolsError as e:
-        raise click.BadParameter(str(e)) from None
+        raise click.BadParameter(str(e), param_hint="'--shard'") from None
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,12 +80,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
                      show_default="all cores"),
         click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them)."),
-        click.option("--shard", callback=_shard, metavar="INDEX/COUNT",
+        click.option("--shard", metavar="INDEX/COUNT",
                      help="Convert only part INDEX of COUNT disjoint parts (e.g. $SLURM_ARRAY_TASK_ID/64)."),
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return progress_interval_option(verbose_option(fn))
 
 
 def _raw_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,9 +114,7 @@ Examples:
 @click.group("data", context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXAMPLES)
 def data() -> None:
     """Convert BridgeData V2 (raw -> numpy -> TFRecord, raw -> TFRecord, or the RLDS release -> TFRecord),
-    inspect it, compute statistics."""
-    # TensorFlow's start-up notes (oneDNN, CPU instructions) would bury the progress bar; real errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    inspect it, compute statistics. Needs the [data] extra: pip install "bdv2[data]"."""
 
 
 @data.command("raw-to-numpy")
@@ -141,9 +122,7 @@ def data() -> None:
 @_raw_options
 def raw_to_numpy_cmd(**kwargs: Any) -> None:
     """Raw trajectories -> <output>/<dirs>/{train,val}/out.npy (the original intermediate)."""
-    from bdv2.data_tools.convert import raw_to_numpy
-
-    _run(raw_to_numpy, **kwargs)
+    _run("raw-to-numpy", "convert.raw_to_numpy", **kwargs)
 
 
 @data.command("numpy-to-tfrecord")
@@ -152,9 +131,7 @@ def raw_to_numpy_cmd(**kwargs: Any) -> None:
               help="Check that the numpy images have this size (the original script has no such flag).")
 def numpy_to_tfrecord_cmd(**kwargs: Any) -> None:
     """<input>/<dirs>/{train,val}/out.npy -> <output>/<dirs>/{train,val}/out.tfrecord."""
-    from bdv2.data_tools.convert import numpy_to_tfrecord
-
-    _run(numpy_to_tfrecord, **kwargs)
+    _run("numpy-to-tfrecord", "convert.numpy_to_tfrecord", **kwargs)
 
 
 @data.command("raw-to-tfrecord")
@@ -168,18 +145,20 @@ def numpy_to_tfrecord_cmd(**kwargs: Any) -> None:
 def raw_to_tfrecord_cmd(exact: bool, **kwargs: Any) -> None:
     """Raw trajectories -> <output>/<dirs>/{train,val}/out.tfrecord directly, streaming, parallel over
     trajectories (no numpy intermediate)."""
-    from bdv2.data_tools.convert import raw_to_tfrecord
+    _prepare("raw-to-tfrecord", kwargs["verbose"])
+    from bdv2.data_tools.raw import ResizeMode
 
-    _run(raw_to_tfrecord, mode=ResizeMode.EXACT if exact else ResizeMode.DRAFT, **kwargs)
+    _run("raw-to-tfrecord", "convert.raw_to_tfrecord", mode=ResizeMode.EXACT if exact else ResizeMode.DRAFT,
+         **kwargs)
 
 
-def _cameras(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+def _parse_cameras(value: str | None) -> tuple[int, ...]:
     from bdv2.data_tools.rlds import parse_cameras
 
     try:
         return parse_cameras(value)
     except DataToolsError as e:
-        raise click.BadParameter(str(e)) from None
+        raise click.BadParameter(str(e), param_hint="'--cameras'") from None
 
 
 @data.command("rlds-to-tfrecord")
@@ -188,19 +167,20 @@ def _cameras(ctx: click.Context, param: click.Parameter, value: str | None) -> t
               help="A TFDS/RLDS dataset dir (dataset_info.json, features.json, shards), e.g. bridge_dataset/1.0.0.")
 @click.option("--output_path", "--output-path", "output_path", required=True,
               type=click.Path(path_type=Path, file_okay=False))
-@click.option("--cameras", callback=_cameras, metavar="K", show_default="0",
+@click.option("--cameras", metavar="K", show_default="0",
               help="The camera image_K that becomes observations/images0 (the schema holds one camera).")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, show_default="the release's size",
               help="Squash frames to im_size x im_size (antialiased Lanczos-3).")
 @click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
               show_default="all cores", help="Threads that parse and decode episodes.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
-def rlds_to_tfrecord_cmd(**kwargs: Any) -> None:
+@verbose_option
+@progress_interval_option
+def rlds_to_tfrecord_cmd(cameras: str | None, **kwargs: Any) -> None:
     """RLDS/TFDS bridge_dataset -> <output>/<name>/[part<i>/]{train,val}/out.tfrecord (part dirs, one per input
     shard, when a split has several), streaming, one Example per episode, without tensorflow-datasets."""
-    from bdv2.data_tools.rlds import rlds_to_tfrecord
-
-    _run(rlds_to_tfrecord, **kwargs)
+    _prepare("rlds-to-tfrecord", kwargs["verbose"])
+    _run("rlds-to-tfrecord", "rlds.rlds_to_tfrecord", cameras=_parse_cameras(cameras), **kwargs)
 
 
 @data.command("sample")
@@ -212,9 +192,11 @@ def rlds_to_tfrecord_cmd(**kwargs: Any) -> None:
 @click.option("--frames", type=int, default=None,
               help="Observations (raw, default 20) or steps (rlds, default 8) per trajectory.")
 @click.option("--seed", default=0, show_default=True)
-def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None, seed: int) -> None:
+@verbose_option
+def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None, seed: int, verbose: bool) -> None:
     """Write a small synthetic dataset: a raw tree in the real BridgeData layout (convert it with --depth 5) or,
     with --format rlds, an RLDS/TFDS directory shaped like the release (convert it with rlds-to-tfrecord)."""
+    _prepare("sample", verbose)
     from bdv2.data_tools.rlds_sample import write_rlds_sample
     from bdv2.data_tools.sample import write_sample
 
@@ -236,27 +218,18 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, help="Flag images of another size.")
-def inspect_cmd(path: Path, depth: int, im_size: int | None) -> None:
+@verbose_option
+def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> None:
     """Summarise a raw, numpy, TFRecord or RLDS tree; flag what a trainer would choke on (exit 1 if anything)."""
+    _prepare("inspect", verbose)
+    from bdv2.data_tools.render import render_inspection
     from bdv2.data_tools.summary import inspect_tree
 
     try:
         result = inspect_tree(path, depth, im_size)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
-    console = Console()
-    table = Table(title=f"{path} ({result.kind})")
-    for column in ("task split", "trajectories", "frames", "with instruction"):
-        table.add_column(column)
-    for group, g in sorted(result.groups.items()):
-        table.add_row(group, str(g["trajectories"]), str(g["frames"]), f"{g['labeled']}/{g['trajectories']}")
-    console.print(table)
-    console.print("image sizes: " + ", ".join(f"{k} ({n} trajectories)" for k, n in result.image_shapes.items()))
-    for name, moments in result.stats.items():
-        for key, values in moments.items():
-            console.print(f"{name:8} {key:5} " + " ".join(f"{v:9.4f}" for v in values))
-    for problem in result.problems:
-        console.print(f"[red]problem[/]: {problem}", highlight=False)
+    render_inspection(path, result, make_console(verbose=verbose))
     sys.exit(1 if result.problems else 0)
 
 
@@ -267,8 +240,10 @@ def inspect_cmd(path: Path, depth: int, im_size: int | None) -> None:
 @click.option("--relabel/--raw-actions", default=True, show_default=True,
               help="Statistics of the actions the trainer sees (reached-state deltas, binarized gripper) or of "
                    "the raw policy actions.")
-def stats_cmd(path: Path, out: Path, depth: int, relabel: bool) -> None:
+@verbose_option
+def stats_cmd(path: Path, out: Path, depth: int, relabel: bool, verbose: bool) -> None:
     """Action and proprio mean/std/min/max from the data, as the trainer's metadata JSON."""
+    _prepare("stats", verbose)
     from bdv2.data_tools.summary import compute_stats
 
     try:

@@ -11,7 +11,6 @@ run is resumed by running it again.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -25,7 +24,7 @@ import numpy as np
 from bdv2.data_tools import layout, schema
 from bdv2.data_tools.errors import BadTrajectory, DataToolsError, ImageSizeError
 from bdv2.data_tools.layout import SPLITS, Shard, SplitTask
-from bdv2.data_tools.progress import ProgressSink, Report, Skipped
+from bdv2.data_tools.progress import ProgressSink, Report, Skipped, default_workers
 from bdv2.data_tools.raw import Episode, ResizeMode, load_npy, read_trajectory
 from bdv2.fsutil import atomic_output
 
@@ -38,10 +37,6 @@ WHOLE = Shard()
 """The default --shard: all of the input."""
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], num_workers: int) -> Iterator[R]:

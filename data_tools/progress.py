@@ -1,13 +1,19 @@
 """What a conversion reports, shared by every converter (convert.py's raw and numpy ones, rlds_convert.py's):
 the `Report` it returns, the `Skipped` entries in it, and the `ProgressSink` it feeds while it runs.
 
-Stdlib only; the CLI renders both (cli.py), tests and library callers may ignore the progress.
+Stdlib only; the CLI renders both (render.py), tests and library callers may ignore the progress.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity: a scheduler's allocation, not the whole machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

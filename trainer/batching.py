@@ -9,9 +9,23 @@ data.py when a host takes its share of the global batch (the process count). All
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from bdv2.devices import DeviceCount, indivisible, visible_devices
+from bdv2.devices import DeviceCount, cuda_visible_ids, indivisible, visible_devices
+from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.settings import Settings, run_env
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """What decides the devices of a run's child besides its settings: the launcher's environment (the child
+    inherits it: CUDA_VISIBLE_DEVICES, JAX_PLATFORMS, XLA_FLAGS), the GPUs the driver reports and whether jax has
+    a CUDA backend (the doctor's snapshot; None: unknown), and --parallel (one GPU per child)."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    gpus: int | None = None
+    gpu_backend: bool | None = None
+    parallel: bool = False
 
 
 def batch_sizes(s: Settings) -> dict[str, int | None]:
@@ -30,7 +44,59 @@ def first_indivisible(sizes: Mapping[str, int | None], devices: int) -> tuple[st
     return None
 
 
-def run_devices(s: Settings) -> DeviceCount:
-    """The devices a run will see, from its settings' environment keys alone (cuda_visible_devices,
-    jax_platform_name, xla_flags); ``n`` is None when only a running jax can tell."""
-    return visible_devices(run_env(s))
+def run_devices(s: Settings, view: DeviceView | None = None) -> DeviceCount:
+    """The devices a run will see: its settings' environment keys (cuda_visible_devices, jax_platform_name,
+    xla_flags) over ``view.environ``, as launch.child_env merges them; ``n`` is None when only a running jax can
+    tell. Without ``view``: the settings alone."""
+    view = view or DeviceView()
+    return visible_devices(child_device_env(s, view.environ), view.gpus, view.gpu_backend)
+
+
+def child_device_env(s: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The device keys of a child's environment: the run's keys over ``environ`` (XLA_FLAGS merged)."""
+    from bdv2.doctor import merge_flags
+
+    env = {k: v for k, v in environ.items()
+           if k in ("XLA_FLAGS", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "JAX_PLATFORM_NAME")}
+    wanted = run_env(s)
+    for key, value in wanted.items():
+        env[key] = merge_flags(env.get(key, ""), value) if key == "XLA_FLAGS" else value
+    if "JAX_PLATFORMS" in wanted:
+        env.pop("JAX_PLATFORM_NAME", None)
+    return env
+
+
+def parallel_gpus(s: Settings, environ: Mapping[str, str]) -> list[str]:
+    """The GPU ids --parallel gives out, one per child: the run's cuda_visible_devices (else the launcher's)."""
+    value = s.cuda_visible_devices if s.cuda_visible_devices is not None else environ.get("CUDA_VISIBLE_DEVICES")
+    return cuda_visible_ids(value or "")
+
+
+def check_devices(s: Settings, file: str, where: str, view: DeviceView) -> None:
+    """Every device check of one run before launch: --parallel's GPU ids exist, and both batch sizes split
+    evenly over the devices each of its children will see.
+
+    Raises:
+        ConfigError: naming the key, the device count, its evidence and a fix.
+    """
+    ids = parallel_gpus(s, view.environ) if view.parallel else []
+    if len(ids) > 1:
+        gpus = view.gpus
+        absent = [i for i in ids if i.isdigit() and gpus is not None and int(i) >= gpus]
+        if absent and gpus is not None:
+            raise ConfigError(file, f"{where}.cuda_visible_devices", f"--parallel gives GPU {', '.join(absent)} "
+                              f"to a run, but the driver reports {gpus} GPU(s); such a run would see no GPU "
+                              "and fall back to the CPU", "list only GPUs that exist (nvidia-smi -L)")
+        envs = [{**view.environ, "CUDA_VISIBLE_DEVICES": i} for i in ids]
+        s = Settings(**{**vars(s), "cuda_visible_devices": None})
+    else:
+        envs = [dict(view.environ)]
+    for env in envs:
+        count = visible_devices(child_device_env(s, env), view.gpus, view.gpu_backend)
+        if count.n is None:
+            continue
+        bad = first_indivisible(batch_sizes(s), count.n)
+        if bad is not None:
+            key, size, fix = bad
+            raise ConfigError(file, f"{where}.{key}", f"{size} is not divisible by the {count.n} device(s) this "
+                              f"run will see ({count.why})", fix)

@@ -1,6 +1,8 @@
 """`bdv2 train` and `bdv2 demo`: parse options, call one library function, render, exit.
 
-Importing this module imports neither jax, TensorFlow nor numpy.
+Importing this module imports click, rich and the stdlib only (neither jax, TensorFlow nor numpy): `--help`
+works without the [train] extra, and each command checks for it (bdv2.console.require_extra) before importing
+the room's library.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
+from bdv2.console import make_console, progress_interval_option, quiet_native_logs, require_extra, verbose_option
 from bdv2.trainer.errors import TrainerError
+
+TRAIN_MODULES = ("numpy", "PIL", "tensorflow", "jax", "flax", "optax", "orbax", "distrax")
+"""Top-level modules of the [train] extra (checked before importing them)."""
 
 TRAIN_EXAMPLES = """
 \b
@@ -36,34 +41,43 @@ Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors)
 @click.option("--force", is_flag=True, help="Launch even when the doctor's preflight finds errors.")
 @click.option("--parallel", is_flag=True, help="One run per GPU of cuda_visible_devices at a time.")
 @click.option("--fail-fast", is_flag=True, help="Stop launching runs after the first failure.")
+@verbose_option
+@progress_interval_option
 def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, force: bool, parallel: bool,
-          fail_fast: bool) -> None:
+          fail_fast: bool, verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
+    require_extra("bdv2 train", "train", TRAIN_MODULES)
+    quiet_native_logs(verbose=verbose)
     from bdv2.trainer import config, launch
 
-    console = Console(highlight=False, soft_wrap=True)
-    try:
-        exp = config.only(config.load(config_file), only)
+    console = make_console(verbose=verbose)
+    pre = launch.doctor_preflight()
+    try:  # every check, devices included, before any run directory exists
+        exp = config.only(config.load(config_file, view=pre.view(os.environ, parallel)), only)
     except TrainerError as e:
         raise click.ClickException(str(e)) from e
-    pre = launch.doctor_preflight()
     if dry_run:
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
         return
     sys.exit(launch.run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel,
-                                    fail_fast=fail_fast))
+                                    fail_fast=fail_fast, verbose=verbose, progress_interval=progress_interval))
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="A new or empty folder for the sample data, the runs and the loss-curve PNG.")
 @click.option("--steps", type=int, default=None, help="Steps per run (default: the example config's).")
-def demo(out: Path, steps: int | None) -> None:
+@verbose_option
+@progress_interval_option
+def demo(out: Path, steps: int | None, verbose: bool, progress_interval: float) -> None:
     """The main job end to end on the built-in sample data: doctor, sample, convert, stats, train, plot."""
+    require_extra("bdv2 demo", "train", TRAIN_MODULES)
+    quiet_native_logs(verbose=verbose)
     from bdv2.trainer.demo import run_demo
 
     try:
-        sys.exit(run_demo(out, Console(highlight=False, soft_wrap=True), steps=steps))
+        sys.exit(run_demo(out, make_console(verbose=verbose), steps=steps, verbose=verbose,
+                          progress_interval=progress_interval))
     except TrainerError as e:
         raise click.ClickException(str(e)) from e

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from bdv2.trainer import batching
+from bdv2.trainer.batching import DeviceView
 from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.settings import (
     ALGO_DECAY_KEY,
@@ -37,7 +38,7 @@ from bdv2.trainer.settings import (
     did_you_mean,
 )
 
-__all__ = ["ALGOS", "ConfigError", "Experiments", "Run", "Settings", "Source", "Task", "build_settings",
+__all__ = ["ALGOS", "ConfigError", "DeviceView", "Experiments", "Run", "Settings", "Source", "Task", "build_settings",
            "check_batch_sizes", "expand", "load", "load_yaml", "only"]
 
 TOP_KEYS = ("global", "tasks", "matrix", "runs")
@@ -173,14 +174,14 @@ def load_yaml(path: Path) -> dict[str, Any]:
 # -- batch sizes before launch --------------------------------------------------------------------
 
 def check_batch_sizes(s: Settings, file: str, where: str, devices: int | None) -> None:
-    """Both batch sizes split evenly over the ``devices`` this run will see (None: unknown, not checked)."""
+    """Both batch sizes split evenly over ``devices`` (None: unknown, not checked)."""
     if devices is None:
         return
     bad = batching.first_indivisible(batching.batch_sizes(s), devices)
     if bad is not None:
         key, size, fix = bad
         raise ConfigError(file, f"{where}.{key}", f"{size} is not divisible by the {devices} device(s) this run "
-                          "will see (cuda_visible_devices / jax_platform_name / xla_flags)", fix)
+                          "will see", fix)
 
 
 # -- expansion -----------------------------------------------------------------------------------
@@ -249,7 +250,8 @@ def _check_top(data: Mapping[str, Any], file: str) -> tuple[dict[str, Any], dict
     return glob, tasks
 
 
-def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devices: int | None) -> Settings:
+def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devices: int | None,
+                  view: DeviceView | None) -> Settings:
     """One run's settings: the global block, its overrides, the algorithm's defaults; batch sizes checked."""
     where = r["_where"]
     if r["algo"] not in ALGOS:
@@ -259,8 +261,10 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
     s = build_settings({**glob, **over}, file, where if over else "global")
     if Algo(r["algo"]) is Algo.GC_DDPM_BC:  # the diffusion policy needs a time axis on observations and actions
         s = dataclasses.replace(s, obs_horizon=s.obs_horizon or 1, act_pred_horizon=s.act_pred_horizon or 1)
-    n_dev = devices if devices is not None else batching.run_devices(s).n
-    check_batch_sizes(s, file, where if over else "global", n_dev)
+    if devices is not None:
+        check_batch_sizes(s, file, where if over else "global", devices)
+    else:
+        batching.check_devices(s, file, where if over else "global", view or DeviceView())
     return s
 
 
@@ -274,12 +278,13 @@ def _check_unique_names(runs: Sequence[Run], raw_runs: Sequence[Mapping[str, Any
 
 
 def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
-           resolve: TaskResolver | None = None) -> Experiments:
+           resolve: TaskResolver | None = None, view: DeviceView | None = None) -> Experiments:
     """Validate a loaded multi_train.yaml and expand it into runs.
 
     Args:
-        devices: the device count to check batch sizes against; default: what the env keys imply
-            (batching.run_devices).
+        devices: the device count to check batch sizes against; default: the devices each run's children will
+            see (batching.check_devices with ``view``: the launcher's environment, the driver's GPUs, --parallel;
+            without it, the settings' env keys alone).
         resolve: finds each task's data; default: tasks.resolve_task (the data directories on disk).
 
     Raises:
@@ -294,7 +299,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
     resolved: dict[str, Task] = {}
     runs: list[Run] = []
     for r in raw_runs:
-        s = _run_settings(r, glob, file, devices)
+        s = _run_settings(r, glob, file, devices, view)
         task_key = r.get("_task_where", f"{r['_where']}.task")
         cache_key = repr((r["task"], s.data_root, s.metadata))
         if cache_key not in resolved:
@@ -314,13 +319,15 @@ def _format_name(fmt: str, algo: str, task: str, file: str, where: str) -> str:
     return name.replace("/", "-")
 
 
-def load(path: Path, overrides: Mapping[str, Any] | None = None, devices: int | None = None) -> Experiments:
-    """Load, validate and expand a multi_train.yaml; ``overrides`` replace ``global:`` keys (the demo's paths)."""
+def load(path: Path, overrides: Mapping[str, Any] | None = None, devices: int | None = None,
+         view: DeviceView | None = None) -> Experiments:
+    """Load, validate and expand a multi_train.yaml; ``overrides`` replace ``global:`` keys (the demo's paths).
+    Nothing is written: a file refused here leaves no run directory."""
     data = load_yaml(path)
     if overrides:
         glob = data.get("global")
         data = {**data, "global": {**(glob if isinstance(glob, dict) else {}), **overrides}}
-    return expand(data, str(path), devices)
+    return expand(data, str(path), devices, view=view)
 
 
 def only(exp: Experiments, names: Sequence[str]) -> Experiments:

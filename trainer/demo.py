@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bdv2.console import PROGRESS_INTERVAL_S, heading
 from bdv2.fsutil import write_atomic, write_json_atomic
 from bdv2.trainer.errors import TrainerError
 
@@ -61,7 +62,7 @@ def _build_data(out: Path, console: Console) -> Path:
     from bdv2.data_tools.summary import compute_stats
 
     try:
-        console.rule("2/5 bdv2 data sample")
+        heading(console, "2/5 bdv2 data sample")
         raw = out / "raw"
         if raw.exists():
             console.print(f"reusing the sample raw data in {raw}")
@@ -71,11 +72,11 @@ def _build_data(out: Path, console: Console) -> Path:
                 shutil.rmtree(partial)
             write_sample(partial).rename(raw)
             console.print(f"sample raw data in {raw}")
-        console.rule(f"3/5 bdv2 data raw-to-tfrecord --im_size {IM_SIZE}")
+        heading(console, f"3/5 bdv2 data raw-to-tfrecord --im_size {IM_SIZE}")
         tfr = out / "tfrecord"
         report = raw_to_tfrecord(raw, tfr, depth=5, num_workers=2, im_size=IM_SIZE)
         console.print(f"{report.frames} frames in {report.seconds:.1f} s -> {tfr}")
-        console.rule("4/5 bdv2 data stats")
+        heading(console, "4/5 bdv2 data stats")
         write_json_atomic(tfr / "metadata.json", compute_stats(tfr), indent=2, sort_keys=False)
         console.print(f"normalisation statistics in {tfr / 'metadata.json'}")
     except DataToolsError as e:
@@ -95,7 +96,8 @@ def _print_losses(runs_dir: Path, names: list[str], console: Console) -> None:
             console.print(f"{name}: train loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1}")
 
 
-def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
+def run_demo(out: Path, console: Console, steps: int | None = None, verbose: bool = False,
+             progress_interval: float = PROGRESS_INTERVAL_S) -> int:
     """Run the demo into ``out``; returns the exit code (0 when both runs finished).
 
     Raises:
@@ -109,18 +111,18 @@ def run_demo(out: Path, console: Console, steps: int | None = None) -> int:
     if out.exists() and any(out.iterdir()) and not marker.exists():
         raise TrainerError(f"{out}: not empty and not made by `bdv2 demo`; give a new or empty folder")
     write_atomic(marker, "made by bdv2 demo; re-running the demo here reuses its data and runs\n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up notes would bury the demo's output
-    console.rule("1/5 bdv2 doctor (static checks)")
+    heading(console, "1/5 bdv2 doctor (static checks)")
     pre = launch.doctor_preflight()
     launch.render_preflight(pre, console)
     console.print(f"{len(pre.errors)} error(s), {len(pre.findings) - len(pre.errors)} other finding(s)")
     tfr = _build_data(out, console)
-    console.rule(f"5/5 bdv2 train --config {sample_config()}")
+    heading(console, f"5/5 bdv2 train --config {sample_config()}")
     overrides: dict[str, object] = {"data_root": str(tfr), "save_dir": str(out / "runs")}
     if steps:
         overrides.update(num_steps=steps, eval_interval=max(1, steps // 3), save_interval=max(1, steps // 3))
-    exp = config.load(sample_config(), overrides)
-    rc = launch.run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False)
+    exp = config.load(sample_config(), overrides, view=pre.view(os.environ))
+    rc = launch.run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False,
+                                verbose=verbose, progress_interval=progress_interval)
     names = [r.name for r in exp.runs]
     _print_losses(out / "runs", names, console)
     png = plot_losses(out / "runs", names, out / "loss_curves.png")

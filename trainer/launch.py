@@ -19,17 +19,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, assert_never
+from typing import IO, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from bdv2.console import PROGRESS_INTERVAL_S, make_console, quiet_native_logs
+from bdv2.devices import cuda_visible_ids
 from bdv2.doctor import EnvOp, EnvOpKind, Finding, Severity, apply_env, merge_flags
 from bdv2.fsutil import write_json_atomic
-from bdv2.trainer.config import Experiments, Run, Settings
+from bdv2.trainer.config import DeviceView, Experiments, Run, Settings
+from bdv2.trainer.failure import ERROR_FILE, Failure, read_error, signal_failure
+from bdv2.trainer.report import RunsDisplay, render_dry_run, render_preflight, render_summary
 from bdv2.trainer.settings import run_env
 from bdv2.trainer.status import SUMMARY_FILE, RunStatus
+
+__all__ = ["LOG_FILE", "RUN_FILE", "Outcome", "Preflight", "child_env", "diagnose_failure", "doctor_preflight",
+           "launch", "prepare_workdir", "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -40,6 +45,14 @@ class Preflight:
     findings: tuple[Finding, ...] = ()
     env_ops: tuple[EnvOp, ...] = ()
     """The doctor's repair plan, environment part: what `bdv2 run` gives its child too."""
+    gpus: int | None = None
+    """GPUs the driver reports (the doctor's snapshot); None: unknown."""
+    gpu_backend: bool | None = None
+    """Whether the installed jax has a CUDA backend; None: unknown."""
+
+    def view(self, environ: Mapping[str, str], parallel: bool = False) -> DeviceView:
+        """What config.load checks each run's devices against (batching.check_devices)."""
+        return DeviceView(environ, self.gpus, self.gpu_backend, parallel)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -58,6 +71,8 @@ class Outcome:
     log: str = ""
     diagnosis: tuple[Finding, ...] = field(default=())
     notes: tuple[str, ...] = ()
+    failure: Failure | None = None
+    """bdv2's own error or a signal, named (failure.py); else ``diagnosis`` reads the log."""
 
 
 def doctor_preflight(python: str | None = None) -> Preflight:
@@ -69,10 +84,16 @@ def doctor_preflight(python: str | None = None) -> Preflight:
 
     matrix = load_matrix()
     ex = examine(python=python, matrix=matrix)
-    return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops)
+    driver, snap = ex.snapshot.system.driver, ex.snapshot
+    gpus = len(driver.gpus) if driver.source in ("nvml", "nvidia-smi") else (None if driver.known else 0)
+    backend = any(snap.dist(d) is not None for d in ("jax-cuda12-plugin", "jax-cuda13-plugin")) or \
+        "cuda" in getattr(snap.dist("jaxlib"), "version", "")
+    return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops, gpus,
+                     backend if snap.dist("jaxlib") is not None else None)
 
 
-def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvOp]) -> dict[str, str]:
+def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvOp],
+              verbose: bool = False) -> dict[str, str]:
     """The environment of one run's child process.
 
     The doctor's edits come first: it knows when putting the pip CUDA wheels on LD_LIBRARY_PATH helps (old
@@ -88,6 +109,7 @@ def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvO
     if "JAX_PLATFORMS" in wanted:
         env.pop("JAX_PLATFORM_NAME", None)  # deprecated spelling; JAX_PLATFORMS wins anyway
     env["PYTHONUNBUFFERED"] = "1"  # the log shows the last line before a crash
+    quiet_native_logs(env, verbose)  # TensorFlow's start-up lines, where the user has not set them
     return env
 
 
@@ -99,22 +121,54 @@ def diagnose_failure(log_text: str) -> tuple[Finding, ...]:
     return tuple(f for f in found if f.severity is not Severity.INFO)
 
 
-def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str], tuple[Finding, ...]]) -> Outcome:
-    summary_path = run.workdir / SUMMARY_FILE
-    summary: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if rc == 0 and summary.get("status") in (RunStatus.FINISHED, RunStatus.STOPPED):
-        return Outcome(run.name, RunStatus(summary["status"]), summary["steps"], summary.get("train_loss"),
-                       summary.get("val_loss"), wall, summary.get("checkpoint", ""), str(log),
-                       notes=tuple(summary.get("notes", ())))
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime in ns) of ``path``: fsutil's atomic writes replace the file, so a rewrite changes it (an
+    mtime alone can equal the start time: file times follow the kernel's coarse clock)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _summary(run: Run, before: tuple[int, int] | None) -> dict[str, Any]:
+    """The child's summary.json if it wrote one (``before``: the file's _identity when the child started; an
+    unchanged file belongs to an earlier launch)."""
+    path = run.workdir / SUMMARY_FILE
+    now = _identity(path)
+    if now is None or now == before:
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str], tuple[Finding, ...]],
+            before: tuple[int, int] | None = None) -> Outcome:
+    """A run's outcome: finished when its summary says so (even if the process was killed afterwards), else its
+    failure named (bdv2's own error, a signal) or, for other exits, the doctor's reading of its log."""
+    summary = _summary(run, before)
+    status = summary.get("status")
+    if status == RunStatus.FINISHED or (rc == 0 and status == RunStatus.STOPPED):
+        after = signal_failure(rc, run.workdir, run.config_file)
+        notes = tuple(summary.get("notes", ())) + ((f"finished; its process was then {after.title}",)
+                                                   if after else ())
+        return Outcome(run.name, RunStatus(status), summary["steps"], summary.get("train_loss"),
+                       summary.get("val_loss"), wall, summary.get("checkpoint", ""), str(log), notes=notes)
     from bdv2.trainer.metrics import read_metrics
 
     records = read_metrics(run.workdir)
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
-    text = log.read_text(errors="replace") if log.exists() else ""
+    failure = read_error(run.workdir) or signal_failure(rc, run.workdir, run.config_file)
+    diagnosis: tuple[Finding, ...] = ()
+    if failure is None:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        diagnosis = diagnose(text + f"\n(exit code {rc})")
     return Outcome(run.name, RunStatus.FAILED, train[-1]["step"] if train else 0,
                    train[-1].get("loss") if train else None, val[-1].get("loss") if val else None, wall,
-                   summary.get("checkpoint", ""), str(log), diagnose(text + f"\n(exit code {rc})"))
+                   summary.get("checkpoint", ""), str(log), diagnosis, failure=failure)
 
 
 def prepare_workdir(run: Run, resume: bool) -> None:
@@ -122,6 +176,7 @@ def prepare_workdir(run: Run, resume: bool) -> None:
     if not resume and run.workdir.exists():
         run.workdir.rename(run.workdir.with_name(f"{run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
     run.workdir.mkdir(parents=True, exist_ok=True)
+    (run.workdir / ERROR_FILE).unlink(missing_ok=True)  # an earlier launch's error is not this one's
     write_json_atomic(run.workdir / RUN_FILE, run.to_dict(), indent=2, sort_keys=False)
 
 
@@ -144,61 +199,80 @@ def _last_step(run: Run) -> int:
         return 0
 
 
+@dataclass
+class _Child:
+    run: Run
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+    t0: float
+    before: tuple[int, int] | None
+    """summary.json's _identity when the child started."""
+    gpu: str | None
+
+
+def _slots(exp: Experiments, parallel: bool, environ: Mapping[str, str]) -> list[str | None]:
+    """--parallel: one GPU id per child (config.load checked them against the driver); else one slot."""
+    if not (parallel and exp.runs):
+        return [None]
+    cvd = exp.runs[0].settings.cuda_visible_devices
+    gpus = cuda_visible_ids(cvd if cvd is not None else environ.get("CUDA_VISIBLE_DEVICES", ""))
+    return list(gpus) if len(gpus) > 1 else [None]
+
+
 def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, parallel: bool = False,
            fail_fast: bool = False, console: Console | None = None, python: str = sys.executable,
            environ: Mapping[str, str] | None = None,
-           diagnose: Callable[[str], tuple[Finding, ...]] = diagnose_failure) -> list[Outcome]:
+           diagnose: Callable[[str], tuple[Finding, ...]] = diagnose_failure, verbose: bool = False,
+           progress_interval: float = PROGRESS_INTERVAL_S) -> list[Outcome]:
     """Run every experiment in its own child process; a failure does not stop the others (unless fail_fast).
 
     With ``parallel`` and several GPUs in cuda_visible_devices, one run per GPU at a time.
     """
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     environ = os.environ if environ is None else environ
-    gpus = [g.strip() for g in (exp.runs[0].settings.cuda_visible_devices or "").split(",") if g.strip()] \
-        if exp.runs else []
-    slots = gpus if parallel and len(gpus) > 1 else [None]
+    slots = _slots(exp, parallel, environ)
     pending = list(exp.runs)
-    running: dict[str, tuple[Run, subprocess.Popen[bytes], IO[bytes], float, str | None, TaskID]] = {}
+    running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
     stop = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                  transient=False) as progress:
+    with RunsDisplay(console, progress_interval) as display:
         while pending or running:
-            free = [g for g in slots if g not in {r[4] for r in running.values()}]
+            free = [g for g in slots if g not in {c.gpu for c in running.values()}]
             while pending and free and not stop:
                 run, gpu = pending.pop(0), free.pop(0)
                 prepare_workdir(run, resume)
-                env = child_env(run.settings, environ, preflight.env_ops)
+                env = child_env(run.settings, environ, preflight.env_ops, verbose)
                 if gpu is not None:
                     env["CUDA_VISIBLE_DEVICES"] = gpu
+                before = _identity(run.workdir / SUMMARY_FILE)
                 proc, log = _start(run, env, python)
-                task = progress.add_task(run.name, total=run.settings.num_steps, rate="")
-                running[run.name] = (run, proc, log, time.perf_counter(), gpu, task)
+                display.add(run.name, run.settings.num_steps)
+                running[run.name] = _Child(run, proc, log, time.perf_counter(), before, gpu)
             if stop:
                 for run in pending:
                     outcomes[run.name] = Outcome(run.name, RunStatus.SKIPPED,
                                                  notes=("--fail-fast: an earlier run failed",))
                 pending = []
             time.sleep(0.5)
-            for name, (run, proc, log, t0, _, task) in list(running.items()):
-                step = _last_step(run)
-                elapsed = time.perf_counter() - t0
-                progress.update(task, completed=step, rate=f"{step / elapsed:.1f} steps/s" if step else "")
-                if proc.poll() is None:
+            for name, child in list(running.items()):
+                elapsed = time.perf_counter() - child.t0
+                display.update(name, _last_step(child.run), elapsed)
+                if child.proc.poll() is None:
                     continue
-                log.close()
+                child.log.close()
                 del running[name]
-                outcome = _result(run, proc.returncode, run.workdir / LOG_FILE, elapsed, diagnose)
+                outcome = _result(child.run, child.proc.returncode, child.run.workdir / LOG_FILE, elapsed, diagnose,
+                                  child.before)
                 outcomes[name] = outcome
-                progress.update(task, completed=outcome.steps, description=f"{name} [{outcome.status}]")
+                display.done(name, outcome)
                 if outcome.status is RunStatus.FAILED and fail_fast:
                     stop = True
     return [outcomes[r.name] for r in exp.runs]
 
 
 def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
-                    parallel: bool, fail_fast: bool) -> int:
+                    parallel: bool, fail_fast: bool, verbose: bool = False,
+                    progress_interval: float = PROGRESS_INTERVAL_S) -> int:
     """What `bdv2 train` does after loading the config (and `bdv2 demo` after building its data): the
     preflight verdict, every run, the summary table; the exit code (0 when every run finished)."""
     render_preflight(pre, console)
@@ -208,78 +282,9 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         return 1
     for note in exp.notes:
         console.print(f"note: {note}")
-    outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console)
+    outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
+                      verbose=verbose, progress_interval=progress_interval)
     render_summary(outcomes, console)
     return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
 
-
-def _loss(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
-
-def _colour(status: RunStatus) -> str:
-    match status:
-        case RunStatus.FINISHED:
-            return "green"
-        case RunStatus.FAILED:
-            return "red"
-        case RunStatus.STOPPED | RunStatus.SKIPPED:
-            return "yellow"
-        case _:
-            assert_never(status)
-
-
-def render_summary(outcomes: Sequence[Outcome], console: Console) -> None:
-    table = Table(title="bdv2 train: summary")
-    for col in ("run", "status", "steps", "train loss", "val loss", "wall", "checkpoint"):
-        table.add_column(col, justify="right" if col in ("steps", "train loss", "val loss", "wall") else "left")
-    for o in outcomes:
-        table.add_row(o.name, f"[{_colour(o.status)}]{o.status}[/]", str(o.steps), _loss(o.train_loss),
-                      _loss(o.val_loss), f"{o.wall_s:.0f} s", o.checkpoint or "-")
-    console.print(table)
-    for o in outcomes:
-        for note in o.notes:
-            console.print(f"  {o.name}: {note}")
-        for f in o.diagnosis:
-            console.print(f"[red]✗ {o.name}[/]: {f.title}")
-            for line in f.evidence[:3]:
-                console.print(f"    {line}")
-            if f.fix is not None:
-                console.print(f"    fix: {f.fix.summary}")
-                for cmd in f.fix.commands:
-                    console.print(f"      $ {cmd}")
-        if o.log and o.status is RunStatus.FAILED:
-            console.print(f"    log: {o.log}")
-
-
-def render_preflight(pre: Preflight, console: Console) -> None:
-    for f in pre.findings:
-        if f.severity is Severity.INFO:
-            continue
-        mark = "[red]✗[/]" if f.severity is Severity.ERROR else "[yellow]![/]"
-        console.print(f"{mark} {f.title}" + (f"\n    fix: {f.fix.summary}" if f.fix else ""))
-
-
-def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
-    """Each run with every resolved setting, its data and the environment its child would get."""
-    defaults = Settings(data_root="", save_dir="")
-    for note in exp.notes:
-        console.print(f"note: {note}")
-    for run in exp.runs:
-        console.rule(f"{run.name}  ({run.algo} on {run.task.name})")
-        console.print(f"  workdir:   {run.workdir}\n  metadata:  {run.task.metadata}\n  decay:     {run.decay_steps}")
-        for src in run.task.sources:
-            if src.rlds_train:  # read in place through data_tools.rlds
-                console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: RLDS "
-                              f"{', '.join(src.rlds_train)} (train; val from {len(src.rlds_val)} of them)")
-                continue
-            console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: {len(src.train_files)} train / "
-                          f"{len(src.val_files)} val files")
-        changed = {k: v for k, v in vars(run.settings).items() if getattr(defaults, k) != v}
-        console.print("  settings:  " + ", ".join(f"{k}={v}" for k, v in changed.items()))
-        env = child_env(run.settings, environ, pre.env_ops)
-        diff = {k: v for k, v in env.items() if environ.get(k) != v}
-        gone = [k for k in environ if k not in env]
-        console.print("  env:       " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "(unchanged)")
-                      + (f"; unset {', '.join(gone)}" if gone else ""))
 

@@ -1,7 +1,9 @@
 """The child process of one run: `python -m bdv2.trainer.worker <workdir>/run.json`.
 
 It trains, prints one progress line per log step, and exits 0 (finished) or 1 (failed; the message or the
-traceback is the last thing in the log, where the launcher's diagnosis reads it).
+traceback is the last thing in the log, where the launcher's diagnosis reads it). One of bdv2's own errors
+(ConfigError, DataError, ...) is also written to <workdir>/error.json (failure.write_error), so the launcher
+shows it as itself, with its fix, rather than guessing from the log.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     from bdv2.trainer.config import Run
-    from bdv2.trainer.errors import TrainerError
+    from bdv2.trainer.failure import is_bdv2_error, write_error
     from bdv2.trainer.loop import train_and_evaluate
 
     run = Run.from_dict(json.loads(Path(argv[0]).read_text()))
@@ -26,7 +28,10 @@ def main(argv: list[str]) -> int:
 
     try:
         result = train_and_evaluate(run, run.workdir, report=report)
-    except TrainerError as e:
+    except Exception as e:
+        if not is_bdv2_error(e):
+            raise  # a traceback in the log, for the doctor's signatures
+        write_error(run.workdir, e)
         print(f"bdv2 train: {run.name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         return 1
     print(f"[{run.name}] {result.status} after {result.steps} steps, train loss {result.train_loss}, "

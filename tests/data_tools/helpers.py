@@ -23,6 +23,23 @@ GENERATED_EPISODES = {"train": 6, "val": 3}
 GENERATED_STEPS = 8
 
 
+def truncate_jpeg(path: Path) -> None:
+    """Fault: trajectory ``path``'s images0/im_1.jpg cut to 500 bytes (cannot be decoded)."""
+    f = path / "images0" / "im_1.jpg"
+    f.write_bytes(f.read_bytes()[:500])
+
+
+def drop_frame(path: Path) -> None:
+    """Fault: one camera frame fewer than the states (a length mismatch)."""
+    last = max(int(f.stem[3:]) for f in (path / "images0").glob("im_*.jpg"))
+    (path / "images0" / f"im_{last}.jpg").rename(path / "images0" / "spare.jpg")
+
+
+def missing_pickle(path: Path) -> None:
+    """Fault: no obs_dict.pkl."""
+    (path / "obs_dict.pkl").unlink()
+
+
 def traj(raw: Path, task: str = "put_carrot_in_pot", index: int = 0) -> Path:
     """The directory of trajectory `index` of `task` in a `write_sample` raw tree."""
     return next(raw.rglob(f"{task}/00/*/raw/traj_group0/traj{index}"))

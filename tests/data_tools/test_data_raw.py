@@ -13,6 +13,8 @@ import pytest
 from bdv2.data_tools.errors import BadTrajectory, UnsafePickleError
 from bdv2.data_tools.raw import ResizeMode, load_npy, load_pickle, read_language, read_trajectory
 
+from . import helpers
+
 
 class _Evil:
     def __reduce__(self) -> tuple[object, tuple[str]]:
@@ -83,16 +85,6 @@ def test_array_actions_and_latency_shift_before_2021_07_23(raw: Path, traj: Any,
     assert ep.language == [""]  # no lang.txt
 
 
-def _truncate_jpeg(path: Path) -> None:
-    f = path / "images0" / "im_1.jpg"
-    f.write_bytes(f.read_bytes()[:500])
-
-
-def _drop_frame(path: Path) -> None:
-    last = max(int(f.stem[3:]) for f in (path / "images0").glob("im_*.jpg"))
-    (path / "images0" / f"im_{last}.jpg").rename(path / "images0" / "spare.jpg")
-
-
 def _no_images(path: Path) -> None:
     for cam in path.glob("images*"):
         for f in cam.iterdir():
@@ -101,10 +93,10 @@ def _no_images(path: Path) -> None:
 
 
 FAULTS = [
-    pytest.param(_truncate_jpeg, "cannot decode images0/im_1.jpg", id="truncated-jpeg"),
+    pytest.param(helpers.truncate_jpeg, "cannot decode images0/im_1.jpg", id="truncated-jpeg"),
     pytest.param(lambda p: (p / "obs_dict.pkl").unlink(), "missing obs_dict.pkl", id="missing-obs-pickle"),
     pytest.param(lambda p: (p / "policy_out.pkl").unlink(), "missing policy_out.pkl", id="missing-policy-pickle"),
-    pytest.param(_drop_frame, "length mismatch", id="length-mismatch"),
+    pytest.param(helpers.drop_frame, "length mismatch", id="length-mismatch"),
     pytest.param(_no_images, "no images\\* directory", id="no-images"),
     pytest.param(lambda p: (p / "policy_out.pkl").write_bytes(pickle.dumps([_Evil()])), "refused to load",
                  id="malicious-pickle"),

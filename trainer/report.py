@@ -1,0 +1,166 @@
+"""What `bdv2 train` prints: the runs' progress while they train (a live bar on a terminal, plain periodic lines
+in a log: bdv2.console.Ticker), the preflight findings, the dry run, and the summary table with each failure
+named. Imports neither jax, TensorFlow nor numpy.
+
+Table cells fold instead of being cut (bdv2.console.column): a run name or checkpoint path is never shown
+as ``gc_bc_kitc…`` (tests/trainer/test_train_console.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, assert_never
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bdv2.console import Output, Ticker, column, heading, output_of
+from bdv2.doctor import Severity
+from bdv2.trainer.failure import FailureKind
+from bdv2.trainer.status import RunStatus
+
+if TYPE_CHECKING:
+    from bdv2.trainer.launch import Outcome, Preflight
+
+
+class RunsDisplay:
+    """Progress of the running children: rich's bars on a terminal, a Ticker line per run in a log."""
+
+    def __init__(self, console: Console, interval_s: float) -> None:
+        self.console, self.interval_s = console, interval_s
+        self.bars: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.tickers: dict[str, Ticker] = {}
+        match output_of(console):
+            case Output.TERMINAL:
+                self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total} steps"),
+                                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                                     transient=False)
+            case Output.PLAIN:
+                pass
+            case _:
+                assert_never(output_of(console))
+
+    def __enter__(self) -> RunsDisplay:
+        if self.bars is not None:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def add(self, name: str, total: int) -> None:
+        if self.bars is not None:
+            self.tasks[name] = self.bars.add_task(name, total=total, rate="")
+        else:
+            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s)
+            self.console.print(f"{name}: started", highlight=False, markup=False)
+
+    def update(self, name: str, step: int, elapsed: float) -> None:
+        if self.bars is not None:
+            self.bars.update(self.tasks[name], completed=step, rate=f"{step / elapsed:.1f} steps/s" if step else "")
+        else:
+            self.tickers[name].update(step)
+
+    def done(self, name: str, outcome: Outcome) -> None:
+        if self.bars is not None:
+            self.bars.update(self.tasks[name], completed=outcome.steps, description=f"{name} [{outcome.status}]")
+        else:
+            self.console.print(f"{name}: {outcome.status} at step {outcome.steps} after {outcome.wall_s:.0f} s",
+                               highlight=False, markup=False)
+
+
+def _loss(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _colour(status: RunStatus) -> str:
+    match status:
+        case RunStatus.FINISHED:
+            return "green"
+        case RunStatus.FAILED:
+            return "red"
+        case RunStatus.STOPPED | RunStatus.SKIPPED:
+            return "yellow"
+        case _:
+            assert_never(status)
+
+
+def _plain(console: Console, text: str, style: str = "") -> None:
+    console.print(text, style=style or None, highlight=False, markup=False)
+
+
+def _render_failure(o: Outcome, console: Console) -> None:
+    if o.failure is not None:
+        match o.failure.kind:
+            case FailureKind.BDV2_ERROR | FailureKind.SIGNAL:
+                _plain(console, f"✗ {o.name}: {o.failure.title}", "red")
+            case _:
+                assert_never(o.failure.kind)
+        for line in o.failure.evidence:
+            _plain(console, f"    {line}")
+        if o.failure.fix:
+            _plain(console, f"    fix: {o.failure.fix}")
+    for f in o.diagnosis:
+        _plain(console, f"✗ {o.name}: {f.title}", "red")
+        for line in f.evidence[:3]:
+            _plain(console, f"    {line}")
+        if f.fix is not None:
+            _plain(console, f"    fix: {f.fix.summary}")
+            for cmd in f.fix.commands:
+                _plain(console, f"      $ {cmd}")
+
+
+def render_summary(outcomes: Sequence[Outcome], console: Console) -> None:
+    table = Table(*(column(c, right=c in ("steps", "train loss", "val loss", "wall"))
+                    for c in ("run", "status", "steps", "train loss", "val loss", "wall", "checkpoint")),
+                  title="bdv2 train: summary")
+    for o in outcomes:
+        table.add_row(o.name, f"[{_colour(o.status)}]{o.status}[/]", str(o.steps), _loss(o.train_loss),
+                      _loss(o.val_loss), f"{o.wall_s:.0f} s", o.checkpoint or "-")
+    console.print(table)
+    for o in outcomes:
+        for note in o.notes:
+            _plain(console, f"  {o.name}: {note}")
+        _render_failure(o, console)
+        if o.log and o.status is RunStatus.FAILED:
+            _plain(console, f"    log: {o.log}")
+
+
+def render_preflight(pre: Preflight, console: Console) -> None:
+    for f in pre.findings:
+        if f.severity is Severity.INFO:
+            continue
+        mark = "[red]✗[/]" if f.severity is Severity.ERROR else "[yellow]![/]"
+        console.print(f"{mark} {f.title}" + (f"\n    fix: {f.fix.summary}" if f.fix else ""))
+
+
+def render_dry_run(exp: Any, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
+    """Each run with every resolved setting, its data and the environment its child would get
+    (``exp``: config.Experiments)."""
+    from bdv2.trainer.config import Settings
+    from bdv2.trainer.launch import child_env
+
+    defaults = Settings(data_root="", save_dir="")
+    for note in exp.notes:
+        console.print(f"note: {note}")
+    for run in exp.runs:
+        heading(console, f"{run.name}  ({run.algo} on {run.task.name})")
+        console.print(f"  workdir:   {run.workdir}\n  metadata:  {run.task.metadata}\n  decay:     {run.decay_steps}")
+        for src in run.task.sources:
+            if src.rlds_train:  # read in place through data_tools.rlds
+                console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: RLDS "
+                              f"{', '.join(src.rlds_train)} (train; val from {len(src.rlds_val)} of them)")
+                continue
+            console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: {len(src.train_files)} train / "
+                          f"{len(src.val_files)} val files")
+        changed = {k: v for k, v in vars(run.settings).items() if getattr(defaults, k) != v}
+        console.print("  settings:  " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        env = child_env(run.settings, environ, pre.env_ops)
+        diff = {k: v for k, v in env.items() if environ.get(k) != v}
+        gone = [k for k in environ if k not in env]
+        console.print("  env:       " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "(unchanged)")
+                      + (f"; unset {', '.join(gone)}" if gone else ""))
