@@ -65,22 +65,29 @@ class SelfSourceError(DoctorError):
 
 
 def self_source(dist_name: str = "bdv2") -> SelfSource:
-    """The running bdv2's origin from its direct_url.json, else the same version from the index."""
-    try:
-        dist = metadata.distribution(dist_name)
-    except metadata.PackageNotFoundError as e:
+    """The running bdv2's origin from its direct_url.json, else its source tree, else the same version by name.
+
+    Several ``bdv2`` distributions can be visible (a checkout's ``bdv2.egg-info`` on sys.path beside the venv's
+    own record): the one with a direct_url.json wins.
+    """
+    found = list(metadata.distributions(name=dist_name))
+    if not found:
         raise SelfSourceError(f"{dist_name} is imported from source without being installed (no {dist_name} "
                               "distribution metadata), so verify cannot install the same bdv2 into a row's venv: "
-                              "`pip install .` (or a built wheel) first") from e
-    version = dist.version
-    text = dist.read_text("direct_url.json")
-    if not text:
-        return SelfSource(SourceKind.INDEX, f"{dist_name}=={version}", version)
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return SelfSource(SourceKind.INDEX, f"{dist_name}=={version}", version)
-    return from_direct_url(doc, dist_name, version)
+                              "`pip install .` (or a built wheel) first")
+    for dist in found:
+        text = dist.read_text("direct_url.json")
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            return from_direct_url(doc, dist_name, dist.version)
+    version = found[0].version
+    tree = Path(__file__).resolve().parents[1]  # doctor/ in a checkout; bdv2/doctor/ in site-packages
+    if dist_name == "bdv2" and (tree / "setup.cfg").is_file() and (tree / "doctor" / "selfsource.py").is_file():
+        return SelfSource(SourceKind.LOCAL_DIR, str(tree), version)
+    return SelfSource(SourceKind.INDEX, f"{dist_name}=={version}", version)
 
 
 def from_direct_url(doc: dict[str, Any], dist_name: str, version: str) -> SelfSource:

@@ -36,8 +36,8 @@ def test_vcs_and_remote_archives_keep_their_url() -> None:
 
 
 def test_the_running_bdv2_is_found_and_an_unknown_distribution_is_a_clear_error() -> None:
-    s = self_source()
-    assert s.version and s.spec
+    s = self_source()  # the tests run from a checkout (installed editable, or not at all)
+    assert (s.kind, s.spec) == (SourceKind.LOCAL_DIR, str(Path(__file__).resolve().parents[2])) and s.version
     with pytest.raises(SelfSourceError, match="without being installed"):
         self_source("no-such-dist-bdv2-test")
 
