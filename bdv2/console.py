@@ -115,20 +115,21 @@ class Ticker:
     """Plain progress lines for one job: ``what: done/total unit (p %), rate unit/s, ETA t``.
 
     A line is printed when ``interval_s`` seconds have passed since the last one, or another ``every``
-    fraction of ``total`` is done (whichever comes first), and by ``finish``. ``clock`` is for tests.
+    fraction of ``total`` is done (whichever comes first), and by ``finish``. ``start``: what was done before
+    (a resumed run's step), left out of the rate. ``clock`` is for tests.
     """
 
     def __init__(self, console: Console, what: str, total: int | None, unit: str,
                  interval_s: float = PROGRESS_INTERVAL_S, every: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, start: int = 0) -> None:
         self.console, self.what, self.total, self.unit = console, what, total, unit
         self.interval_s, self.every, self.clock = interval_s, every, clock
         self.started = self.last_time = clock()
-        self.done = self.last_done = 0
+        self.done = self.last_done = self.start = start
 
     def line(self, extra: str = "") -> str:
         elapsed = max(self.clock() - self.started, 1e-9)
-        rate = self.done / elapsed
+        rate = (self.done - self.start) / elapsed
         parts = [f"{self.what}: {self.done}/{self.total if self.total is not None else '?'} {self.unit}"]
         if self.total:
             parts[0] += f" ({100 * self.done / self.total:.0f} %)"

@@ -28,7 +28,7 @@ from bdv2.devices import cuda_visible_ids
 from bdv2.doctor import EnvOp, EnvOpKind, Finding, Severity, apply_env, merge_flags
 from bdv2.fsutil import write_json_atomic
 from bdv2.trainer.config import DeviceView, Experiments, Run, Settings
-from bdv2.trainer.failure import ERROR_FILE, Failure, read_error, signal_failure
+from bdv2.trainer.failure import CHECKPOINT_DIR, ERROR_FILE, Failure, last_checkpoint, read_error, signal_failure
 from bdv2.trainer.report import RunsDisplay, render_dry_run, render_preflight, render_summary
 from bdv2.trainer.settings import run_env
 from bdv2.trainer.status import SUMMARY_FILE, RunStatus
@@ -166,9 +166,12 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     if failure is None:
         text = log.read_text(errors="replace") if log.exists() else ""
         diagnosis = diagnose(text + f"\n(exit code {rc})")
+    step = last_checkpoint(run.workdir)  # where the next launch resumes
+    resume_from = str(run.workdir / CHECKPOINT_DIR / str(step)) if step is not None else ""
+    checkpoint = summary.get("checkpoint") or resume_from
     return Outcome(run.name, RunStatus.FAILED, train[-1]["step"] if train else 0,
                    train[-1].get("loss") if train else None, val[-1].get("loss") if val else None, wall,
-                   summary.get("checkpoint", ""), str(log), diagnosis, failure=failure)
+                   checkpoint, str(log), diagnosis, failure=failure)
 
 
 def prepare_workdir(run: Run, resume: bool) -> None:
@@ -246,7 +249,7 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                     env["CUDA_VISIBLE_DEVICES"] = gpu
                 before = _identity(run.workdir / SUMMARY_FILE)
                 proc, log = _start(run, env, python)
-                display.add(run.name, run.settings.num_steps)
+                display.add(run.name, run.settings.num_steps, last_checkpoint(run.workdir) or 0)
                 running[run.name] = _Child(run, proc, log, time.perf_counter(), before, gpu)
             if stop:
                 for run in pending:

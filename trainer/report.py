@@ -52,12 +52,14 @@ class RunsDisplay:
         if self.bars is not None:
             self.bars.stop()
 
-    def add(self, name: str, total: int) -> None:
+    def add(self, name: str, total: int, start: int = 0) -> None:
+        """A child started; ``start``: the step it resumes from."""
         if self.bars is not None:
-            self.tasks[name] = self.bars.add_task(name, total=total, rate="")
+            self.tasks[name] = self.bars.add_task(name, total=total, rate="", completed=start)
         else:
-            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s)
-            self.console.print(f"{name}: started", highlight=False, markup=False)
+            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start)
+            self.console.print(f"{name}: started" + (f", resuming from step {start}" if start else ""),
+                               highlight=False, markup=False)
 
     def update(self, name: str, step: int, elapsed: float) -> None:
         if self.bars is not None:

@@ -127,3 +127,19 @@ def test_parallel_gpu_ids_are_checked_against_the_driver(tfdata: Path, tmp_path:
     with pytest.raises(ConfigError, match=r"8 is not divisible by the 3 device"):  # without --parallel: 3 GPUs
         config.load(path, view=DeviceView({}, gpus=3, gpu_backend=True))
     assert not (tmp_path / "runs").exists()
+
+
+def test_progress_in_a_log_is_plain_lines_per_run() -> None:
+    from bdv2.trainer.report import RunsDisplay
+
+    out = io.StringIO()
+    with RunsDisplay(Console(file=out, width=400), interval_s=0.1) as display:
+        display.add("gc_bc_sink", 1000, start=300)
+        display.tickers["gc_bc_sink"].started -= 10  # 10 s ago: 400 new steps at 40 steps/s
+        display.update("gc_bc_sink", 700, 10.0)
+        display.done("gc_bc_sink", launch.Outcome("gc_bc_sink", RunStatus.FINISHED, 1000, wall_s=25))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "gc_bc_sink: started, resuming from step 300"
+    assert lines[1].startswith("gc_bc_sink: 700/1000 steps (70 %), 40 steps/s, ETA 8 s")
+    assert lines[2] == "gc_bc_sink: finished at step 1000 after 25 s"
+    assert "\x1b[" not in out.getvalue()

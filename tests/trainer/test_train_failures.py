@@ -76,6 +76,7 @@ def test_sigkill_mid_run_is_named_and_the_next_launch_resumes(tfdata: Path, tmp_
     watcher.join()
     step = failure.last_checkpoint(workdir)
     assert outcome.status == "failed" and step is not None
+    assert outcome.checkpoint == str(workdir / "checkpoints" / str(step))  # in the table: where it resumes
     assert outcome.failure is not None and outcome.failure.title == "killed by SIGKILL (signal 9)"
     text = _summary_text([outcome])
     assert "out-of-memory killer" in text and "dmesg" in text
