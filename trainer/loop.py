@@ -286,6 +286,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     check_batch_sizes(run, hosts)
     shard, replicated = _placement(hosts)
     primary = hosts.index == 0  # files beside the checkpoints: written once, by host 0 (a shared workdir)
+    data.Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
             Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)

@@ -153,3 +153,18 @@ def test_config_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Pa
     assert "ConfigError: " in text and "is not divisible by the 3 devices" in text
     assert "fix: use a batch that is a multiple of 3" in text
     assert "no known cause" not in text and "bug report" not in text
+
+
+def test_data_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Path) -> None:
+    """metadata.json is damaged after the config was checked: the child's DataError, message and fix, is what
+    the summary shows."""
+    import shutil
+
+    data = Path(shutil.copytree(tfdata, tmp_path / "tf"))
+    exp = _exp(data, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_stats"}], num_steps=4)
+    (data / "metadata.json").write_text("{not json")
+    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    assert outcome.failure is not None and outcome.failure.kind is failure.FailureKind.BDV2_ERROR
+    text = _summary_text([outcome])
+    assert f"DataError: {data / 'metadata.json'}: not a normalisation metadata file" in text
+    assert "bdv2 data stats" in text and "no known cause" not in text
