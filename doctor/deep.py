@@ -13,10 +13,11 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from . import api_deep
 from .snapshot import ProbeResult, ProbeStatus, Snapshot
 
 _MARK = "BDV2_PROBE_RESULT="
@@ -185,6 +186,18 @@ def run_probes(snap: Snapshot, python: str, timeout: float = 120.0,
     # One probe per core: each is CPU-bound while importing, and oversubscribing only adds switching.
     workers = max(1, min(len(todo), os.cpu_count() or 2))
     with tempfile.TemporaryDirectory(prefix="bdv2-probe-") as cwd, ThreadPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(lambda p: run_probe(python, p, timeout, env, cwd), todo):
+        running = [pool.submit(run_probe, python, p, timeout, env, cwd) for p in todo]
+        # The source scan (api_deep.py) reads files in this thread while the probes' subprocesses run.
+        scanned = (_scan_result(lambda: api_deep.scan(snap)),) if probes is PROBES else ()
+        for f in running:
+            r = f.result()
             results[r.name] = r
-    return tuple(results[p.name] for p in probes)
+    return tuple(results[p.name] for p in probes) + scanned
+
+
+def _scan_result(get: Callable[[], ProbeResult]) -> ProbeResult:
+    """The source scan's result; a bug in it is reported as its own failed step, never a crash of --deep."""
+    try:
+        return get()
+    except Exception as e:
+        return ProbeResult(api_deep.NAME, ProbeStatus.FAILED, error=f"{type(e).__name__}: {e}")

@@ -14,6 +14,7 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from .api_advice import Advice, advise
 from .findings import Area, Finding, Fix, Severity
 
 # Top-level module -> distribution, for logs from another machine (no metadata at hand).
@@ -294,18 +295,32 @@ def _seen(text: str, dist: str) -> str:
     return f"{dist} {', '.join(found)}" if found else f"{dist} (version not in the log)"
 
 
-def _era_fix(b: Blame, text: str) -> Fix:
+def _how_to_see_versions(b: Blame, text: str) -> str:
+    known = versions_in(text, b.caller or "") or versions_in(text, b.lacking)
+    return ("" if known else " The log does not show the versions: run `bdv2 doctor` with that environment's python "
+            "(`bdv2 doctor --python PATH`) to see both and the nearest known-good row.")
+
+
+def _era_fix(b: Blame, text: str, advice: Advice | None = None) -> Fix:
     caller, lacking = b.caller or "", b.lacking
-    known = versions_in(text, caller) or versions_in(text, lacking)
-    how = ("" if known else " The log does not show the versions: run `bdv2 doctor` with that environment's python "
-           "(`bdv2 doctor --python PATH`) to see both and the nearest known-good row.")
+    how = _how_to_see_versions(b, text)
+    if advice:  # the history's releases, and the same pointer to the versions when the log lacks them
+        return Fix(f"{advice.fix.summary}.{how}", advice.fix.commands)
     return Fix(f"Move both to one era: usually upgrade {caller} to a release made for the installed {lacking}; "
                f"else install the {lacking} release {caller} was written for (one that has {b.asked}).{how}",
                commands=(f"pip install --upgrade {caller}", "bdv2 doctor"))
 
 
+def _history_advice(b: Blame, text: str) -> Advice | None:
+    """The API history's sentence for a missing name or submodule (the last version the log shows of each)."""
+    if b.lack not in (Lack.NAME, Lack.SUBMODULE):
+        return None
+    mine, theirs = versions_in(text, b.lacking), versions_in(text, b.caller) if b.caller else []
+    return advise(b.lacking, b.asked, b.caller, mine[-1] if mine else None, theirs[-1] if theirs else None)
+
+
 def finding(b: Blame, text: str, name: str = "log") -> Finding:
-    evidence = (f"{name}: {b.exception.line[:400]}", f"seen in the log: {_seen(text, b.lacking)}")
+    evidence: tuple[str, ...] = (f"{name}: {b.exception.line[:400]}", f"seen in the log: {_seen(text, b.lacking)}")
     if b.lack is Lack.SHADOWED:
         return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
                        f"'{b.module}' is not the {b.lacking} package: a file or folder named {b.module}(.py) earlier "
@@ -321,12 +336,15 @@ def finding(b: Blame, text: str, name: str = "log") -> Finding:
                        f"{b.lacking}, guessed from the module name)", evidence[:1],
                        Fix(f"install {b.lacking} at the version {who} needs", (f"pip install {b.lacking}",)),
                        packages=tuple(p for p in (b.caller, b.lacking) if p))
+    advice = _history_advice(b, text)
+    if advice:  # the API history (api_history.py) names the release that removed or added the name
+        evidence = (*evidence, f"API history: {advice.sentence}")
     if b.caller:
         return Finding(TracebackKind.ERA_MISMATCH.value, Severity.ERROR, Area.LOG,
                        f"{b.caller} and the installed {b.lacking} are from different eras: {b.caller} calls "
                        f"{b.asked}, which this {b.lacking} does not have",
-                       (*evidence, f"seen in the log: {_seen(text, b.caller)}"), _era_fix(b, text),
-                       packages=(b.caller, b.lacking))
+                       (*evidence, f"seen in the log: {_seen(text, b.caller)}"),
+                       _era_fix(b, text, advice), packages=(b.caller, b.lacking))
     return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
                    f"the installed {b.lacking} has no {b.asked}: the code calling it was written for another "
                    f"{b.lacking} release", evidence,

@@ -1,0 +1,148 @@
+"""``--deep``: read the installed JAX-ecosystem packages' sources (files read and parsed with ``ast``, never
+imported) for the ``jax.…`` names they use, and name those the installed jax does not have according to the
+API history (api_history.py). One result per scan, as a ProbeResult named ``jax-api-uses``; the
+``jax_api_uses`` check turns its output into findings (rule ``jax-api-stale-use`` in compat_matrix.toml).
+
+What a distribution uses depends only on its files, so it is cached by name and version under
+``~/.cache/bdv2/api-uses/`` (``$XDG_CACHE_HOME`` when set). Stdlib only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import api_scan
+from .api_advice import advise
+from .api_history import History, load
+from .checks import check
+from .findings import Finding, Fix
+from .snapshot import Dist, ProbeResult, ProbeStatus, Snapshot, normalise
+
+if TYPE_CHECKING:
+    from .checks import Options
+    from .matrix import Matrix, Rule
+
+NAME = "jax-api-uses"
+_SCANNER = "1"
+_REQ = re.compile(r"\s*[A-Za-z0-9][A-Za-z0-9._-]*")
+_SELF = {"jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "jax-cuda12-pjrt", "jax-cuda13-pjrt"}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bdv2" / "api-uses"
+
+
+def _needs_jax(d: Dist) -> bool:
+    """A hard requirement on jax or jaxlib (an optional extra, like TFP's or etils', is not one)."""
+    if d.key in _SELF:
+        return False
+    for r in d.requires:
+        m = _REQ.match(r)
+        if m and normalise(m[0]) in ("jax", "jaxlib") and "extra" not in r.partition(";")[2]:
+            return True
+    return False
+
+
+def _record(d: Dist) -> Path | None:
+    """The distribution's RECORD file (the list of files it installed)."""
+    loc = Path(d.location)
+    for stem in {d.name.replace("-", "_"), normalise(d.name).replace("-", "_"), d.name}:
+        p = loc / f"{stem}-{d.version}.dist-info" / "RECORD"
+        if p.is_file():
+            return p
+    return None
+
+
+def dist_uses(d: Dist, cache: Path | None = None) -> list[str] | None:
+    """Sorted ``jax.…`` names the distribution's .py files use (None: its files cannot be listed)."""
+    cache = cache or cache_dir()
+    hit = cache / f"{normalise(d.name)}-{d.version}-{_SCANNER}.json"
+    try:
+        return list(json.loads(hit.read_text()))
+    except (OSError, ValueError):
+        pass
+    record = _record(d)
+    if record is None:
+        return None
+    found: set[str] = set()
+    with record.open(newline="", encoding="utf-8") as f:
+        for row in csv.reader(f):
+            if not row or not row[0].endswith(".py") or row[0].startswith("..") or api_scan.is_test_path(row[0]):
+                continue
+            try:
+                text = (Path(d.location) / row[0]).read_text(encoding="utf-8", errors="replace")
+                if "jax" in text:
+                    found |= api_scan.uses(text, "jax")
+            except (OSError, SyntaxError, ValueError):
+                continue
+    out = sorted(found)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(out))
+        tmp.replace(hit)
+    except OSError:
+        pass  # an unwritable cache only costs the next run the scan again
+    return out
+
+
+def stale_uses(d: Dist, jax_version: str, history: History, cache: Path | None = None) -> list[str]:
+    """The names ``d`` uses that jax ``jax_version`` lacks (a covered version): for each chain, its first
+    element that version does not have (``jax.linear_util``, not ``jax.linear_util.wrap_init``)."""
+    out: list[str] = []
+    for dotted in dist_uses(d, cache) or []:
+        key = history.judged_key("jax", dotted)
+        parts = key.split(".") if key else []
+        for i in range(2, len(parts) + 1):
+            v = history.verdict("jax", ".".join(parts[:i]))
+            if v and v.known and v.present_in(jax_version) is False:
+                if v.key not in out:
+                    out.append(v.key)
+                break
+    return out
+
+
+def scan(snap: Snapshot, history: History | None = None, cache: Path | None = None) -> ProbeResult:
+    """The ``jax-api-uses`` result for ``snap``'s installed packages."""
+    t0 = time.perf_counter()
+    jax = snap.dist("jax")
+    h = history or load()
+    if jax is None:
+        return ProbeResult(NAME, ProbeStatus.SKIPPED, error="not installed: jax")
+    if h is None or not h.covers("jax", jax.version):
+        return ProbeResult(NAME, ProbeStatus.SKIPPED, error=f"the API history does not cover jax {jax.version}")
+    stale = []
+    scanned = []
+    for d in snap.distributions:
+        if d.location and _needs_jax(d):
+            scanned.append(f"{d.name} {d.version}")
+            stale += [{"caller": d.name, "version": d.version, "name": k}
+                      for k in stale_uses(d, jax.version, h, cache)]
+    return ProbeResult(NAME, ProbeStatus.OK, time.perf_counter() - t0,
+                       output={"jax": jax.version, "scanned": scanned, "stale": stale})
+
+
+@check("jax_api_uses")
+def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """Each installed package that uses a jax name the installed jax lacks (from the --deep source scan)."""
+    p = snap.probe(NAME)
+    if p is None or p.status is not ProbeStatus.OK:
+        return []
+    jax_version = p.output.get("jax", "")
+    out = []
+    for s in p.output.get("stale", []):
+        a = advise("jax", s["name"], s["caller"], jax_version, s["version"])
+        title = (f"{s['caller']} {s['version']} uses {s['name']}, which jax {jax_version} does not have")
+        evidence = (f"read in {s['caller']}'s installed sources (not imported)",
+                    *((f"API history: {a.sentence}",) if a else ()))
+        out.append(Finding(rule.id, rule.severity, rule.area, title, evidence,
+                           a.fix if a else Fix(rule.fix, rule.commands), source=rule.source,
+                           packages=(normalise(s["caller"]), "jax")))
+    return out

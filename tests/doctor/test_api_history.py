@@ -1,0 +1,243 @@
+"""The API history (doctor/api_history.py, built by tools/api_history/build.py from released wheels), the ast
+scanner it is built with (doctor/api_scan.py), its sentences in --log findings (doctor/api_advice.py via
+tracebacks.py) and --deep's scan of installed sources (doctor/api_deep.py).
+
+Each history fact below was checked by hand in the wheels (or, before jax 0.4.16, the sdists) on PyPI:
+https://pypi.org/project/jax/#history
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bdv2.doctor import api_deep, api_scan
+from bdv2.doctor.api_advice import advise
+from bdv2.doctor.api_history import History, load, to_ranges
+from bdv2.doctor.collect import collect
+from bdv2.doctor.diagnose import diagnose
+from bdv2.doctor.matrix import load_matrix
+from bdv2.doctor.snapshot import Dist, ProbeStatus
+from bdv2.doctor.tracebacks import traceback_findings
+
+from .helpers import make_snap
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / "tools" / "api_history"
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    h = load()
+    assert h is not None, "doctor/api_history.json.gz is missing: run tools/api_history/build.py"
+    return h
+
+
+def _build_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("api_history_build", TOOLS / "build.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_shipped_index_matches_the_pinned_list(history: History) -> None:
+    assert history.data["releases_sha256"] == hashlib.sha256((TOOLS / "releases.toml").read_bytes()).hexdigest()
+    assert history.data["builder"] == _build_module().BUILDER_VERSION
+    releases = history.releases("jax")
+    assert releases[0] == "0.4.1" and "0.10.2" in releases and len(releases) >= 50
+    assert (ROOT / "doctor" / "api_history.json.gz").stat().st_size < 1_500_000
+
+
+@pytest.mark.parametrize(("dotted", "first", "last", "removed_in"), [
+    # jax/__init__.py: _deprecations["tree_map"] maps to an object through 0.5.3, to None in 0.6.0
+    ("jax.tree_map", "0.4.1", "0.5.3", "0.6.0"),
+    # jax/interpreters/xla.py: DeviceArray in _deprecations through 0.4.10 (sdist), gone in 0.4.11
+    ("jax.interpreters.xla.DeviceArray", "0.4.1", "0.4.10", "0.4.11"),
+    # jax/random.py: KeyArray in _deprecations in 0.4.23, absent from 0.4.24
+    ("jax.random.KeyArray", "0.4.1", "0.4.23", "0.4.24"),
+    # jax/experimental/maps.py: in the 0.4.30 wheel, not in 0.4.31's
+    ("jax.experimental.maps", "0.4.1", "0.4.30", "0.4.31"),
+    # jax/core.py: "Var" -> jax.core.Var object in 0.5.3, None ("was removed in JAX v0.6.0") in 0.6.0
+    ("jax.core.Var", "0.4.1", "0.5.3", "0.6.0"),
+])
+def test_removed_names(history: History, dotted: str, first: str, last: str, removed_in: str) -> None:
+    v = history.verdict("jax", dotted)
+    assert v is not None and (v.first, v.last, v.removed_in) == (first, last, removed_in)
+    assert v.present_in(last) is True and v.present_in(removed_in) is False
+
+
+@pytest.mark.parametrize(("dotted", "first"), [
+    ("jax.extend.linear_util", "0.4.16"),  # the 0.4.14 sdist has jax/extend/__init__.py only; 0.4.15 is not on PyPI
+    ("jax.tree.map", "0.4.25"),  # jax/tree.py first ships in the 0.4.25 wheel
+])
+def test_added_names(history: History, dotted: str, first: str) -> None:
+    v = history.verdict("jax", dotted)
+    assert v is not None and v.first == first and v.removed_in is None
+
+
+def test_chains_are_judged_at_their_first_non_module(history: History) -> None:
+    assert history.judged_key("jax", "jax.numpy.sum.__doc__") == "jax.numpy.sum"
+    assert history.judged_key("jax", "jax.interpreters.xla.DeviceArray") == "jax.interpreters.xla.DeviceArray"
+    assert history.judged_key("numpy_is_not_covered", "x.y") is None
+    assert history.always_present("jax", "jax.numpy.sum")
+
+
+def test_to_ranges() -> None:
+    assert to_ranges([0, 1, 2, 5, 6, 9]) == [[0, 2], [5, 6], [9, 9]]
+
+
+def test_module_names_reads_deprecation_tables_type_checking_and_del() -> None:
+    src = """
+import typing as _typing
+from ._src.core import Var as Var, other
+from ._src import thing
+__all__ = ["listed"]
+def f(): pass
+class C: pass
+_deprecations = {"gone": ("removed", None), "old": ("deprecated", _old)}
+if _typing.TYPE_CHECKING:
+    from ._src.core import old as old
+else:
+    __getattr__ = _deprecation_getattr(__name__, _deprecations)
+del other
+from .sub import *
+"""
+    names, stars = api_scan.module_names(src, "jax.core")
+    assert names == {"Var", "thing", "listed", "f", "C", "old"}
+    assert stars == ["jax.sub"]
+    assert api_scan.module_names("from .sub import *", "jax.core", is_package=True)[1] == ["jax.core.sub"]
+
+
+def test_uses_skips_guarded_names() -> None:
+    src = """
+import jax, jax.numpy as jnp
+from jax.experimental import maps
+try:
+    from jax.extend import linear_util as lu
+except ImportError:
+    from jax import linear_util as lu
+if hasattr(jax, "Device"):
+    jax.Device
+ok = hasattr(jax, "pxla") and jax.pxla.ShardedDeviceArray
+y = jax.tree_map(f, x) + jnp.sum(x) + lu.wrap_init(f)
+"""
+    found = api_scan.uses(src)
+    assert {"jax.tree_map", "jax.numpy.sum", "jax.experimental.maps"} <= found
+    assert not any("linear_util" in n or "Device" in n or "pxla" in n for n in found)
+
+
+def test_advice_removed_and_added(history: History) -> None:
+    a = advise("jax", "jax.interpreters.xla.DeviceArray", "chex", "0.4.30", "0.1.5", history)
+    assert a is not None and a.removed
+    assert a.sentence.startswith("`jax.interpreters.xla.DeviceArray` was removed in jax 0.4.11 (last in 0.4.10); "
+                                 "`chex 0.1.5` still uses it: upgrade `chex` to a release that does not")
+    assert a.sentence.endswith("or keep jax < 0.4.11.")
+    b = advise("jax", "jax.extend.linear_util", "distrax", "0.4.14", None, history)
+    assert b is not None and not b.removed
+    assert b.sentence == "`jax.extend.linear_util` first appeared in jax 0.4.16; `distrax` needs jax >= 0.4.16."
+    assert advise("jax", "jax.numpy.sum", "flax", "0.10.2", None, history) is None
+
+
+def test_caller_history_names_the_release_that_stopped_using_a_name(history: History) -> None:
+    uses = history.uses("flax", "jax.tree_map")
+    assert uses is not None and uses.ranges, "some flax release of the list uses jax.tree_map"
+    first = history.first_without("flax", "jax.tree_map")
+    assert first is not None and uses.present_in(first) is False
+    a = advise("jax", "jax.tree_map", "flax", "0.6.0", uses.last, history)
+    assert a is not None and f"flax {first} is the first release that does not use it" in a.sentence
+    assert a.fix.commands[0] == f'pip install "flax>={first}"'
+
+
+# https://github.com/instadeepai/jumanji/issues/149 (pytest), with the versions a pip line would show
+PYTEST = """\
+Successfully installed chex-0.1.5 jax-0.4.13
+jumanji/env.py:20: in <module>
+    import chex
+/opt/hostedtoolcache/Python/3.9.16/x64/lib/python3.9/site-packages/chex/_src/pytypes.py:32: in <module>
+    ArrayDevice = jax.interpreters.xla.DeviceArray
+E   AttributeError: module 'jax.interpreters.xla' has no attribute 'DeviceArray'
+"""
+
+
+def test_log_finding_carries_the_history_sentence() -> None:
+    (f,) = traceback_findings(PYTEST)
+    assert f.id == "log-era-mismatch"
+    line = next(e for e in f.evidence if e.startswith("API history: "))
+    assert "was removed in jax 0.4.11 (last in 0.4.10); `chex 0.1.5` still uses it" in line
+    assert f.fix is not None and 'pip install "jax<0.4.11"' in f.fix.commands
+
+
+def test_log_finding_for_a_name_newer_than_the_installed_jax() -> None:
+    log = ("jax version 0.4.14\nTraceback (most recent call last):\n"
+           '  File "/venv/lib/python3.10/site-packages/distrax/_src/utils/math.py", line 3, in <module>\n'
+           "    from jax.extend import linear_util\n"
+           "ImportError: cannot import name 'linear_util' from 'jax.extend'\n")
+    (f,) = traceback_findings(log)
+    assert "API history: `jax.extend.linear_util` first appeared in jax 0.4.16; `distrax` needs jax >= 0.4.16." \
+        in f.evidence
+    assert f.fix is not None and f.fix.commands[0] == 'pip install "jax>=0.4.16"'
+
+
+def _fake_site(tmp: Path) -> Path:
+    site = tmp / "site-packages"
+    (site / "oldpkg").mkdir(parents=True)
+    (site / "oldpkg" / "__init__.py").write_text(
+        "import jax\nfrom jax.experimental import maps\n\ndef f(x):\n    return jax.tree_map(abs, x)\n")
+    info = site / "oldpkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: oldpkg\nVersion: 1.0\nRequires-Dist: jax>=0.4\n")
+    (info / "RECORD").write_text("oldpkg/__init__.py,,\noldpkg-1.0.dist-info/METADATA,,\n"
+                                 "oldpkg-1.0.dist-info/RECORD,,\n")
+    return site
+
+
+def test_deep_scan_finds_a_removed_name_in_a_fake_package(tmp_path: Path, history: History) -> None:
+    site = _fake_site(tmp_path)
+    snap = make_snap({"jax": "0.10.2"})
+    snap = snap.__class__(**{**snap.__dict__, "distributions": (
+        *snap.distributions, Dist("oldpkg", "1.0", ("jax>=0.4",), str(site)))})
+    r = api_deep.scan(snap, history, cache=tmp_path / "cache")
+    assert r.status is ProbeStatus.OK
+    assert {s["name"] for s in r.output["stale"]} == {"jax.tree_map", "jax.experimental.maps"}
+    found = [f for f in diagnose(snap.with_probes((r,)), load_matrix()) if f.id == "jax-api-stale-use"]
+    assert {f.title for f in found} == {"oldpkg 1.0 uses jax.tree_map, which jax 0.10.2 does not have",
+                                        "oldpkg 1.0 uses jax.experimental.maps, which jax 0.10.2 does not have"}
+    assert any("was removed in jax 0.6.0 (last in 0.5.3)" in e for f in found for e in f.evidence)
+    assert list((tmp_path / "cache").glob("oldpkg-1.0-*.json")), "cached by distribution name and version"
+
+
+def test_deep_scan_skips_an_uncovered_jax(history: History) -> None:
+    r = api_deep.scan(make_snap({"jax": "0.3.25"}), history)
+    assert r.status is ProbeStatus.SKIPPED and "does not cover jax 0.3.25" in r.error
+
+
+def test_deep_scan_has_no_false_positive_on_this_environment(tmp_path: Path, history: History) -> None:
+    """The [train] environment this suite runs in is healthy: no installed package uses a missing jax name."""
+    pytest.importorskip("flax")
+    snap = collect(sys.executable)
+    r = api_deep.scan(snap, history, cache=tmp_path)
+    if r.status is ProbeStatus.SKIPPED:
+        pytest.skip(r.error)
+    assert r.status is ProbeStatus.OK and r.output["scanned"]
+    assert r.output["stale"] == []
+
+
+@pytest.mark.slow
+def test_builder_reproduces_two_releases(tmp_path: Path, history: History) -> None:
+    """Download two small wheels again and check the builder gives the shipped entries for them."""
+    build = _build_module()
+    for pkg, version in (("distrax", "0.1.9"), ("chex", "0.1.92")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        f"{pkg}=={version}", "-d", str(tmp_path / pkg)], check=True)
+        keys, _ = build.scan(pkg, build.archive(pkg, version, tmp_path))
+        i = history.releases(pkg).index(version)
+        shipped = {k for k, r in history.packages[pkg]["names"].items()  # type: ignore[attr-defined]
+                   if any(a <= i <= b for a, b in r)}
+        assert build.with_parents(keys) == shipped
