@@ -93,11 +93,26 @@ def dist_uses(d: Dist, cache: Path | None = None) -> list[str] | None:
     return out
 
 
-def stale_uses(d: Dist, jax_version: str, history: History, cache: Path | None = None) -> list[str]:
+def recorded_uses(d: Dist, history: History) -> list[str] | None:
+    """The jax names the released wheel of ``d`` uses, from the history (the same ast scan, done when the
+    history was built): None when that release is not covered."""
+    caller = normalise(d.name)
+    releases = history.releases(caller)
+    if d.version not in releases or history.uses(caller, "") is None:
+        return None
+    i = releases.index(d.version)
+    table = history.packages[caller]["uses"]["jax"]
+    return sorted(k for k, ranges in table.items() if any(a <= i <= b for a, b in ranges))
+
+
+def stale_uses(d: Dist, jax_version: str, history: History, cache: Path | None = None,
+               read_sources: bool = False) -> list[str]:
     """The names ``d`` uses that jax ``jax_version`` lacks (a covered version): for each chain, its first
-    element that version does not have (``jax.linear_util``, not ``jax.linear_util.wrap_init``)."""
+    element that version does not have (``jax.linear_util``, not ``jax.linear_util.wrap_init``). A release the
+    history covers is answered from it unless ``read_sources``; any other is read from its installed files."""
+    used = None if read_sources else recorded_uses(d, history)
     out: list[str] = []
-    for dotted in dist_uses(d, cache) or []:
+    for dotted in (dist_uses(d, cache) or []) if used is None else used:
         key = history.judged_key("jax", dotted)
         parts = key.split(".") if key else []
         for i in range(2, len(parts) + 1):
@@ -109,7 +124,8 @@ def stale_uses(d: Dist, jax_version: str, history: History, cache: Path | None =
     return out
 
 
-def scan(snap: Snapshot, history: History | None = None, cache: Path | None = None) -> ProbeResult:
+def scan(snap: Snapshot, history: History | None = None, cache: Path | None = None,
+         read_sources: bool = False) -> ProbeResult:
     """The ``jax-api-uses`` result for ``snap``'s installed packages."""
     t0 = time.perf_counter()
     jax = snap.dist("jax")
@@ -122,9 +138,10 @@ def scan(snap: Snapshot, history: History | None = None, cache: Path | None = No
     scanned = []
     for d in snap.distributions:
         if d.location and _needs_jax(d):
-            scanned.append(f"{d.name} {d.version}")
+            known = not read_sources and recorded_uses(d, h) is not None
+            scanned.append(f"{d.name} {d.version}" + (" (its wheel, as scanned for the API history)" if known else ""))
             stale += [{"caller": d.name, "version": d.version, "name": k}
-                      for k in stale_uses(d, jax.version, h, cache)]
+                      for k in stale_uses(d, jax.version, h, cache, read_sources)]
     return ProbeResult(NAME, ProbeStatus.OK, time.perf_counter() - t0,
                        output={"jax": jax.version, "scanned": scanned, "stale": stale})
 
@@ -140,7 +157,9 @@ def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options
     for s in p.output.get("stale", []):
         a = advise("jax", s["name"], s["caller"], jax_version, s["version"])
         title = (f"{s['caller']} {s['version']} uses {s['name']}, which jax {jax_version} does not have")
-        evidence = (f"read in {s['caller']}'s installed sources (not imported)",
+        how = next((x for x in p.output.get("scanned", []) if x.startswith(f"{s['caller']} {s['version']} (")), "")
+        evidence = (f"read in {s['caller']}'s " + ("released wheel by the API history's build" if how else
+                                                    "installed sources") + " (never imported)",
                     *((f"API history: {a.sentence}",) if a else ()))
         out.append(Finding(rule.id, rule.severity, rule.area, title, evidence,
                            a.fix if a else Fix(rule.fix, rule.commands), source=rule.source,

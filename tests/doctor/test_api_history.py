@@ -222,11 +222,20 @@ def test_deep_scan_has_no_false_positive_on_this_environment(tmp_path: Path, his
     """The [train] environment this suite runs in is healthy: no installed package uses a missing jax name."""
     pytest.importorskip("flax")
     snap = collect(sys.executable)
-    r = api_deep.scan(snap, history, cache=tmp_path)
-    if r.status is ProbeStatus.SKIPPED:
-        pytest.skip(r.error)
-    assert r.status is ProbeStatus.OK and r.output["scanned"]
-    assert r.output["stale"] == []
+    for read_sources in (True, False):  # the installed files themselves, then the history's scan of the wheels
+        r = api_deep.scan(snap, history, cache=tmp_path, read_sources=read_sources)
+        if r.status is ProbeStatus.SKIPPED:
+            pytest.skip(r.error)
+        assert r.status is ProbeStatus.OK and r.output["scanned"]
+        assert r.output["stale"] == []
+
+
+def test_deep_scan_answers_a_covered_release_from_the_history(history: History) -> None:
+    """flax 0.8.2's wheel uses jax.tree_map (flax/experimental/nnx/nnx/spmd.py), which jax 0.6.0 removed."""
+    snap = make_snap({"jax": "0.6.0", "flax": "0.8.2"}, requires={"flax": ["jax>=0.4.19"]})
+    r = api_deep.scan(snap, history)
+    assert r.output["scanned"] == ["flax 0.8.2 (its wheel, as scanned for the API history)"]
+    assert {"caller": "flax", "version": "0.8.2", "name": "jax.tree_map"} in r.output["stale"]
 
 
 @pytest.mark.slow
