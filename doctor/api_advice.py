@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from .api_history import History, Verdict, load, position, release_key
 from .findings import Fix
 
+# Distributions that ship the same modules under another name: the history covers the first of each.
+_SAME_CODE = {"tfp-nightly": "tensorflow-probability", "tensorflow-cpu": "tensorflow"}
+
 
 @dataclass(frozen=True)
 class Advice:
@@ -66,6 +69,7 @@ def advise(lacking: str, dotted: str, caller: str | None, version: str | None = 
            caller_version: str | None = None, history: History | None = None) -> Advice | None:
     """What the history says about ``dotted`` missing from ``lacking`` (installed ``version`` when known)."""
     h = history or load()
+    lacking = _SAME_CODE.get(lacking, lacking)
     v = h.verdict(lacking, dotted) if h else None
     if h is None or v is None:
         return None
@@ -84,8 +88,9 @@ def advise(lacking: str, dotted: str, caller: str | None, version: str | None = 
     sentence = (f"`{v.key}` was removed in {lacking} {removed} (last in {last}); `{who}` still uses it: "
                 f"upgrade `{caller or 'the caller'}` to a release that does not"
                 f"{f' ({clause})' if clause else ''}, or keep {lacking} < {removed}.")
-    commands = ((f'pip install "{caller}>={target}"',) if caller and target else ()) + \
-        (f'pip install "{lacking}<{removed}"', "bdv2 doctor")
+    # One way out as commands (the summary names the other): the caller's upgrade when a release is known.
+    commands = (f'pip install "{caller}>={target}"' if caller and target else f'pip install "{lacking}<{removed}"',
+                "bdv2 doctor")
     summary = (f"upgrade {caller} to {target} or newer" if caller and target else
                f"upgrade {caller or 'the caller'} to a release made for {lacking} {removed} or newer")
     return Advice(sentence, Fix(f"{summary}, or keep {lacking} < {removed}", commands), True)

@@ -132,7 +132,9 @@ def scan(snap: Snapshot, history: History | None = None, cache: Path | None = No
     h = history or load()
     if jax is None:
         return ProbeResult(NAME, ProbeStatus.SKIPPED, error="not installed: jax")
-    if h is None or not h.covers("jax", jax.version):
+    if h is None:
+        return ProbeResult(NAME, ProbeStatus.SKIPPED, error="the API history (api_history.json.gz) is not installed")
+    if not h.covers("jax", jax.version):
         return ProbeResult(NAME, ProbeStatus.SKIPPED, error=f"the API history does not cover jax {jax.version}")
     stale = []
     scanned = []

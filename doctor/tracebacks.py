@@ -312,11 +312,15 @@ def _era_fix(b: Blame, text: str, advice: Advice | None = None) -> Fix:
 
 
 def _history_advice(b: Blame, text: str) -> Advice | None:
-    """The API history's sentence for a missing name or submodule (the last version the log shows of each)."""
+    """The API history's sentence for a missing name or submodule. Of the versions the log shows (a message
+    may name others: "use jax.tree.map (jax v0.4.25 or newer)"), the first that lacks the name is the one
+    that ran; if every one has it, the log is from another install and the history says nothing."""
     if b.lack not in (Lack.NAME, Lack.SUBMODULE):
         return None
-    mine, theirs = versions_in(text, b.lacking), versions_in(text, b.caller) if b.caller else []
-    return advise(b.lacking, b.asked, b.caller, mine[-1] if mine else None, theirs[-1] if theirs else None)
+    theirs = versions_in(text, b.caller) if b.caller else []
+    mine: list[str | None] = [*versions_in(text, b.lacking)] or [None]
+    return next((a for v in mine if (a := advise(b.lacking, b.asked, b.caller, v, theirs[0] if theirs else None))),
+                None)
 
 
 def finding(b: Blame, text: str, name: str = "log") -> Finding:

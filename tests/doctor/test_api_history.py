@@ -250,3 +250,25 @@ def test_builder_reproduces_two_releases(tmp_path: Path, history: History) -> No
         shipped = {k for k, r in history.packages[pkg]["names"].items()  # type: ignore[attr-defined]
                    if any(a <= i <= b for a, b in r)}
         assert build.with_parents(keys) == shipped
+
+
+# jax 0.6.0's own message (jax/__init__.py's _deprecations entry), raised in flax 0.8.2's nnx code
+TREE_MAP = """\
+Successfully installed flax-0.8.2 jax-0.6.0 jaxlib-0.6.0
+Traceback (most recent call last):
+  File "/home/u/venv/lib/python3.11/site-packages/flax/experimental/nnx/nnx/spmd.py", line 59, in get_partition_spec
+    return jax.tree_map(
+  File "/home/u/venv/lib/python3.11/site-packages/jax/_src/deprecations.py", line 54, in getattr
+    raise AttributeError(message)
+AttributeError: jax.tree_map was removed in JAX v0.6.0: use jax.tree.map (jax v0.4.25 or newer) or \
+jax.tree_util.tree_map (any JAX version).
+"""
+
+
+def test_log_version_is_the_one_that_lacks_the_name() -> None:
+    """The message names jax 0.4.25 too; the history picks 0.6.0 (the seen version without the name)."""
+    (f,) = [f for f in traceback_findings(TREE_MAP) if f.id == "log-era-mismatch"]
+    assert ("API history: `jax.tree_map` was removed in jax 0.6.0 (last in 0.5.3); `flax 0.8.2` still uses it: "
+            "upgrade `flax` to a release that does not (flax 0.8.3 is the first release that does not use it), "
+            "or keep jax < 0.6.0.") in f.evidence
+    assert f.fix is not None and f.fix.commands == ('pip install "flax>=0.8.3"', "bdv2 doctor")
