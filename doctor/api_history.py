@@ -3,7 +3,8 @@ released wheels by tools/api_history/build.py): which releases of a package have
 which releases of a caller (flax, optax, ...) use a ``jax.…`` name some jax release lacks. Stdlib only.
 
 Index format 1: ``packages[pkg] = {"releases": [v0, v1, ...] (oldest first), "names": {"module.name":
-[[first, last], ...]}, "uses": {"jax": {"jax.name": [[first, last], ...]}}}``, indices into ``releases``.
+[[first, last], ...]}, "opaque": {"module": [[first, last], ...]}, "uses": {"jax": {"jax.name": [[first,
+last], ...]}}}``, indices into ``releases``; ``opaque``: the releases in which a module's names are not all known.
 """
 
 from __future__ import annotations
@@ -124,10 +125,17 @@ class History:
         return self._mods[pkg]
 
     def verdict(self, pkg: str, dotted: str) -> Verdict | None:
+        """What the history knows of ``dotted``; None when the package or module is not covered, or when a
+        release lacking the name has a module whose names are not all known (it star-imports a compiled module
+        with no .pyi: ``opaque`` in the index): no claim is better than a wrong one."""
         key = self.judged_key(pkg, dotted)
         if key is None:
             return None
-        return Verdict(pkg, key, self._names(pkg).get(key, []), self.releases(pkg))
+        ranges = self._names(pkg).get(key, [])
+        opaque: Ranges = self.packages[pkg].get("opaque", {}).get(key.rsplit(".", 1)[0], [])
+        if key not in self.modules(pkg) and any(not _inside(ranges, i) for a, b in opaque for i in range(a, b + 1)):
+            return None
+        return Verdict(pkg, key, ranges, self.releases(pkg))
 
     def always_present(self, pkg: str, key: str) -> bool:
         return self._names(pkg).get(key) == [[0, len(self.releases(pkg)) - 1]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 _GUARD_EXC = {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"}
 _GUARD_WORDS = ("hasattr", "getattr", "version", "TYPE_CHECKING", "sys.modules", "find_spec")
@@ -64,6 +65,9 @@ class _Names:
         self.is_package = is_package
         self.bound: set[str] = set()
         self.all: list[str] = []
+        self.has_all = False
+        self.all_static = True
+        """False when ``__all__`` is computed (``__all__ += other.__all__``): then it is not read."""
         self.deleted: set[str] = set()
         self.deprecated: dict[str, bool] = {}
         self.stars: list[str] = []
@@ -83,13 +87,13 @@ class _Names:
             for t in s.targets:
                 self.target(t)
                 if isinstance(t, ast.Name) and t.id == "__all__":
-                    self.all = _strings(s.value)
+                    self.all = self.add_all(s.value, [])
                 if isinstance(t, ast.Name) and t.id == "_deprecations":
                     self.deprecated.update(_deprecations(s.value))
         elif isinstance(s, (ast.AnnAssign, ast.AugAssign)):
             self.target(s.target)
             if isinstance(s.target, ast.Name) and s.target.id == "__all__":
-                self.all += _strings(s.value)
+                self.all = self.add_all(s.value, self.all)
         elif isinstance(s, ast.Import):
             for a in s.names:
                 self.target(ast.Name(a.asname or a.name.split(".")[0]))
@@ -110,6 +114,16 @@ class _Names:
             self.block(s.body + [x for h in s.handlers for x in h.body] + s.orelse + s.finalbody, module)
         elif isinstance(s, ast.With):
             self.block(s.body, module)
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and isinstance(s.value.func, ast.Attribute) \
+                and isinstance(s.value.func.value, ast.Name) and s.value.func.value.id == "__all__":
+            self.all_static = False  # __all__.extend(...) / .append(...)
+
+    def add_all(self, value: ast.expr | None, before: list[str]) -> list[str]:
+        found = _strings(value)
+        self.has_all = True
+        if not isinstance(value, (ast.List, ast.Tuple)) or len(found) != len(value.elts):
+            self.all_static = False
+        return before + found
 
     def block(self, body: Iterable[ast.stmt], module: str) -> None:
         for s in body:
@@ -125,15 +139,24 @@ def resolve_from(module: str, level: int, target: str, is_package: bool) -> str:
     return ".".join(base + ([target] if target else []))
 
 
-def module_names(source: str, module: str, is_package: bool = False) -> tuple[set[str], list[str]]:
-    """(the public names ``module`` (an ``__init__`` when ``is_package``) defines, the modules it star-imports);
-    raises SyntaxError."""
+class ModuleNames(NamedTuple):
+    names: set[str]
+    """The public names the module defines."""
+    stars: list[str]
+    """The modules it star-imports."""
+    exports: set[str] | None
+    """What ``from module import *`` takes: a literal ``__all__``; None when there is none or it is computed (then
+    its public names, as Python does without ``__all__``, stand in)."""
+
+
+def module_names(source: str, module: str, is_package: bool = False) -> ModuleNames:
+    """The names of ``module`` (an ``__init__`` when ``is_package``) from its source; raises SyntaxError."""
     n = _Names(is_package)
     n.block(ast.parse(source).body, module)
     names = {x for x in n.bound if not x.startswith("_")} | set(n.all)
     names |= {k for k, alive in n.deprecated.items() if alive}
     names -= {k for k, alive in n.deprecated.items() if not alive and k not in n.bound}
-    return names - n.deleted, n.stars
+    return ModuleNames(names - n.deleted, n.stars, set(n.all) if n.has_all and n.all_static else None)
 
 
 def _mentions_guard(node: ast.AST) -> bool:

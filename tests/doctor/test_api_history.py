@@ -109,10 +109,11 @@ else:
 del other
 from .sub import *
 """
-    names, stars = api_scan.module_names(src, "jax.core")
+    names, stars, exports = api_scan.module_names(src, "jax.core")
     assert names == {"Var", "thing", "listed", "f", "C", "old"}
-    assert stars == ["jax.sub"]
-    assert api_scan.module_names("from .sub import *", "jax.core", is_package=True)[1] == ["jax.core.sub"]
+    assert stars == ["jax.sub"] and exports == {"listed"}
+    assert api_scan.module_names("from .sub import *", "jax.core", is_package=True).stars == ["jax.core.sub"]
+    assert api_scan.module_names("from . import a\n__all__ = ['x'] + a.__all__", "m").exports is None
 
 
 def test_uses_skips_guarded_names() -> None:
@@ -245,7 +246,7 @@ def test_builder_reproduces_two_releases(tmp_path: Path, history: History) -> No
     for pkg, version in (("distrax", "0.1.9"), ("chex", "0.1.92")):
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                         f"{pkg}=={version}", "-d", str(tmp_path / pkg)], check=True)
-        keys, _ = build.scan(pkg, build.archive(pkg, version, tmp_path))
+        keys, _, _ = build.scan(pkg, build.archive(pkg, version, tmp_path))
         i = history.releases(pkg).index(version)
         shipped = {k for k, r in history.packages[pkg]["names"].items()  # type: ignore[attr-defined]
                    if any(a <= i <= b for a, b in r)}
@@ -272,3 +273,23 @@ def test_log_version_is_the_one_that_lacks_the_name() -> None:
             "upgrade `flax` to a release that does not (flax 0.8.3 is the first release that does not use it), "
             "or keep jax < 0.6.0.") in f.evidence
     assert f.fix is not None and f.fix.commands == ('pip install "flax>=0.8.3"', "bdv2 doctor")
+
+
+@pytest.mark.parametrize(("pkg", "dotted", "first", "removed_in"), [
+    # numpy/__init__.pyi of 1.26.4 binds float_; 2.0.2 has it only in _expired_attrs_2_0 (AttributeError)
+    ("numpy", "numpy.float_", "1.24", "2.0"),
+    # numpy 1.26.4 lists "bool" in __former_attrs__ (AttributeError); 2.0.2 imports bool from numpy._core
+    ("numpy", "numpy.bool", "2.0", None),
+    # scipy/integrate/_quadrature.py: 'simps' in __all__ in 1.13.1, gone in 1.14.1 (`from ._quadrature import *`)
+    ("scipy", "scipy.integrate.simps", "1.10", "1.14"),
+])
+def test_minor_release_facts(history: History, pkg: str, dotted: str, first: str, removed_in: str | None) -> None:
+    v = history.verdict(pkg, dotted)
+    assert v is not None and (v.first, v.removed_in) == (first, removed_in)
+    assert v.present_in(f"{first}.1") is True  # a patch release is judged by its minor
+
+
+def test_no_claim_where_a_compiled_module_hides_names(history: History) -> None:
+    """scipy 1.15's spatial/__init__.py star-imports the compiled _ckdtree, whose .pyi 1.14 still shipped."""
+    assert "scipy.spatial" in history.packages["scipy"]["opaque"]
+    assert history.verdict("scipy", "scipy.spatial.cKDTree") is None

@@ -28,7 +28,7 @@ from pathlib import Path
 from bdv2.doctor import api_scan
 from bdv2.doctor.api_history import History, to_ranges
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "5"
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 # Package -> the archive folder its importable code lives in.
@@ -71,38 +71,56 @@ def sources(path: Path, prefix: str) -> Iterator[tuple[str, str]]:
                 yield n, io.TextIOWrapper(f, encoding="utf-8", errors="replace").read()
 
 
-def _resolve_stars(names: dict[str, set[str]], stars: dict[str, list[str]]) -> None:
+def _resolve_stars(names: dict[str, set[str]], stars: dict[str, list[str]], exports: dict[str, set[str]],
+                   computed: set[str]) -> set[str]:
+    """``from t import *``: ``t``'s literal ``__all__``, else its public names (``computed``: modules without a
+    literal ``__all__``, whose exports grow with their own star imports). Returns the opaque modules: those
+    star-importing what the wheel has no source for (a compiled module without a .pyi) or another opaque
+    module without a literal ``__all__``; their names are not all known."""
+    opaque = {mod for mod, targets in stars.items() if any(t not in names for t in targets)}
     for _ in range(4):  # a star import of a star import: a few rounds reach every chain in practice
         for mod, targets in stars.items():
             for t in targets:
-                names[mod] |= names.get(t, set())
+                got = exports.get(t, set())
+                names[mod] |= got
+                if mod in computed:
+                    exports[mod] |= got
+                if t in opaque and t in computed:
+                    opaque.add(mod)
+    return opaque
 
 
-def scan(pkg: str, path: Path) -> tuple[list[str], list[str]]:
-    """(sorted public ``module.name`` keys of one release, sorted jax names its code uses)."""
+def scan(pkg: str, path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(sorted public ``module.name`` keys of one release, sorted jax names its code uses, sorted public modules
+    whose names are not all known)."""
     names: dict[str, set[str]] = {}
     stars: dict[str, list[str]] = {}
+    exports: dict[str, set[str]] = {}
+    computed: set[str] = set()
     used: set[str] = set()
     for rel, text in sources(path, SOURCES[pkg]):
         mod = api_scan.module_name(rel)
         if not mod:
             continue
         try:
-            found, star = api_scan.module_names(text, mod, rel.endswith(("__init__.py", "__init__.pyi")))
-            names.setdefault(mod, set()).update(found)  # a .py and its .pyi: both
-            stars.setdefault(mod, []).extend(star)
+            m = api_scan.module_names(text, mod, rel.endswith(("__init__.py", "__init__.pyi")))
+            names.setdefault(mod, set()).update(m.names)  # a .py and its .pyi: both
+            stars.setdefault(mod, []).extend(m.stars)
+            if m.exports is None:
+                computed.add(mod)
+            exports.setdefault(mod, set()).update(m.names if m.exports is None else m.exports)
             if pkg != "jax" and not api_scan.is_test_path(rel):
                 used |= api_scan.uses(text, "jax")
         except SyntaxError:
             names.setdefault(mod, set())
-    _resolve_stars(names, stars)
+    opaque = _resolve_stars(names, stars, exports, computed)
     keys: set[str] = set()
     for mod, found in names.items():
         if any(p.startswith("_") for p in mod.split(".")):
             continue
         keys.add(mod)  # the module itself: also a name of its parent package
         keys.update(f"{mod}.{n}" for n in found)
-    return sorted(keys), sorted(used)
+    return sorted(keys), sorted(used), sorted(m for m in opaque if not any(p.startswith("_") for p in m.split(".")))
 
 
 def with_parents(keys: list[str]) -> set[str]:
@@ -115,16 +133,16 @@ def with_parents(keys: list[str]) -> set[str]:
     return out
 
 
-def _scan_cached(args: tuple[str, str, str]) -> tuple[list[str], list[str]]:
+def _scan_cached(args: tuple[str, str, str]) -> tuple[list[str], list[str], list[str]]:
     pkg, version, cache = args
     out = Path(cache) / "scans" / BUILDER_VERSION / f"{pkg}-{version}.json"
     if out.exists():
-        keys, used = json.loads(out.read_text())
-        return keys, used
-    keys, used = scan(pkg, archive(pkg, version, Path(cache)))
+        keys, used, opaque = json.loads(out.read_text())
+        return keys, used, opaque
+    keys, used, opaque = scan(pkg, archive(pkg, version, Path(cache)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([keys, used]))
-    return keys, used
+    out.write_text(json.dumps([keys, used, opaque]))
+    return keys, used, opaque
 
 
 def labels(versions: list[str], label: str) -> list[str]:
@@ -140,12 +158,16 @@ def build(releases: dict[str, list[str]], cache: Path, digest: str, workers: int
         for pkg, versions in releases.items():
             results = list(pool.map(_scan_cached, [(pkg, v, str(cache)) for v in versions]))
             present: dict[str, list[int]] = {}
-            for i, (keys, _) in enumerate(results):
+            unknown: dict[str, list[int]] = {}
+            for i, (keys, _, opaque) in enumerate(results):
                 for k in with_parents(keys):
                     present.setdefault(k, []).append(i)
+                for m in opaque:
+                    unknown.setdefault(m, []).append(i)
             packages[pkg] = {"releases": labels(versions, "minor" if pkg in minor else ""),
-                             "names": {k: to_ranges(v) for k, v in sorted(present.items())}}
-            used[pkg] = [u for _, u in results]
+                             "names": {k: to_ranges(v) for k, v in sorted(present.items())},
+                             "opaque": {m: to_ranges(v) for m, v in sorted(unknown.items())}}
+            used[pkg] = [u for _, u, _ in results]
     index: dict[str, object] = {"format": 1, "builder": BUILDER_VERSION, "releases_sha256": digest,
                                 "packages": packages}
     history = History(index)
