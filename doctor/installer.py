@@ -113,7 +113,7 @@ def installed_versions(inst: Installer, run: Runner) -> dict[str, str]:
     argv = inst.list_json()
     code, out = run(argv)
     if code != 0:
-        raise RepairError(f"`{' '.join(argv)}` failed (exit {code}): {_tail(out)}")
+        raise RepairError(f"`{' '.join(argv)}` failed (exit {code}): {tail(out)}")
     try:
         # Warnings may follow the JSON line; the JSON is the line that starts with '['.
         line = next(x for x in out.splitlines() if x.startswith("["))
@@ -128,7 +128,7 @@ def dry_run_moves(inst: Installer, out: str) -> dict[str, str]:
         case InstallerKind.PIP:
             start = out.find("{")
             if start < 0:
-                raise RepairError(f"pip printed no installation report: {_tail(out)}")
+                raise RepairError(f"pip printed no installation report: {tail(out)}")
             try:
                 report, _ = json.JSONDecoder().raw_decode(out[start:])
                 return {normalise(item["metadata"]["name"]): str(item["metadata"]["version"])
@@ -141,5 +141,6 @@ def dry_run_moves(inst: Installer, out: str) -> dict[str, str]:
             assert_never(inst.kind)
 
 
-def _tail(text: str, n: int = 8) -> str:
+def tail(text: str, n: int = 8) -> str:
+    """The last ``n`` lines of a command's output, for a step's evidence."""
     return "\n".join(text.strip().splitlines()[-n:])

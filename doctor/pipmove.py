@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fixtypes import Plan, RepairError, Step, StepStatus, Target
-from .installer import Installer, Runner, detect, dry_run_moves
+from .installer import Installer, Runner, detect, dry_run_moves, tail
 from .snapshot import Snapshot, normalise
 
 
@@ -100,7 +100,7 @@ def preview(p: Plan, target: Target, snap: Snapshot, run: Runner) -> Preview:
             code, out = run(argv)
             if code != 0:
                 raise RepairError(f"the resolver refused the move (exit {code}); nothing was changed:\n"
-                                  f"$ {shlex.join(argv)}\n{_tail(out)}")
+                                  f"$ {shlex.join(argv)}\n{tail(out)}")
             changes += [Change(n, now.get(n, ""), v) for n, v in dry_run_moves(inst, out).items() if now.get(n) != v]
     owned = conda_owned(target.prefix, [c for c in changes if c.old], snap)
     return Preview(inst, tuple(changes), tuple(owned))
@@ -136,13 +136,9 @@ def move_steps(p: Plan, inst: Installer, run: Runner) -> list[Step]:
                 continue
             code, out = run(argv)
             failed = code != 0
-            steps.append(Step(shown, StepStatus.FAILED if failed else StepStatus.APPLIED, _tail(out) if failed else ""))
+            steps.append(Step(shown, StepStatus.FAILED if failed else StepStatus.APPLIED, tail(out) if failed else ""))
     return steps
 
 
 def detect_for(target: Target, run: Runner) -> Installer:
     return detect(target.python, target.prefix, run)
-
-
-def _tail(text: str, n: int = 8) -> str:
-    return "\n".join(text.strip().splitlines()[-n:])
