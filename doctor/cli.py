@@ -226,7 +226,7 @@ class _PipConsent:
 def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console, dry_run: bool, how: _PipConsent,
          strict: bool, deep: bool, timeout: float) -> int:
     plan, target = fixflow.plan_fix(snap, findings, matrix)
-    render_plan(plan, target, console)
+    render_plan(plan, target, console, fixflow.shown_moves(plan, target))
     if plan.empty or dry_run:
         return exit_code(findings, strict)
     run_pip, why_not = _pip_go_ahead(plan, target, snap, console, how) if plan.pip else (False, "")

@@ -18,7 +18,7 @@ from .deep import PROBES, run_probes
 from .diagnose import diagnose
 from .envfile import apply_env
 from .findings import Finding, Severity
-from .fixtypes import Plan, Recheck, Step, StepStatus, Target, TargetKind
+from .fixtypes import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
 from .matrix import Matrix
 from .plan import plan
 from .snapshot import ProbeResult, ProbeStatus, Snapshot
@@ -50,6 +50,20 @@ def plan_fix(snap: Snapshot, findings: Sequence[Finding], matrix: Matrix) -> tup
     """The repair plan for ``findings`` and the environment it would change."""
     return plan(findings, snap, matrix), Target.of(snap)
 
+
+def shown_moves(p: Plan, target: Target) -> tuple[list[str], str]:
+    """The plan's version moves as the target's installer will run them, and a line on the constraints file.
+
+    Falls back to the plan's pip wording when no installer can be found (carrying out then says why).
+    """
+    if not p.pip:
+        return [], ""
+    try:
+        inst = pipmove.detect_for(target, _apply.run_command)
+    except RepairError:
+        return list(p.pip), ""
+    return pipmove.shown_commands(p, inst), (f"{p.row}-constraints.txt is what `bdv2 matrix constraints {p.row}` "
+                                              "prints; --fix writes it for you")
 
 def preview_moves(p: Plan, target: Target, snap: Snapshot) -> pipmove.Preview:
     """What the plan's version moves would change, by the environment's own resolver (nothing installed).

@@ -140,5 +140,12 @@ def move_steps(p: Plan, inst: Installer, run: Runner) -> list[Step]:
     return steps
 
 
+def shown_commands(p: Plan, inst: Installer) -> list[str]:
+    """The plan's moves as this environment's own installer will run them (uv pip for a uv venv), with the
+    row's constraints file named as ``bdv2 matrix constraints ROW`` writes it."""
+    cfile = f"{p.row}-constraints.txt"
+    return [shlex.join(inst.uninstall(m.args) if m.kind is MoveKind.UNINSTALL else inst.install(m.args, cfile))
+            for m in moves(p)]
+
 def detect_for(target: Target, run: Runner) -> Installer:
     return detect(target.python, target.prefix, run)

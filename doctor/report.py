@@ -151,7 +151,8 @@ _KEY_PACKAGES = {
 
 # -- bdv2 doctor --fix (rendering of doctor/fixtypes.py's Plan, Steps and Recheck) ------------------------------
 
-def render_plan(plan: Plan, target: Target, console: Console) -> None:
+def render_plan(plan: Plan, target: Target, console: Console, commands: tuple[list[str], str] | None = None) -> None:
+    """``commands``: the version moves as the environment's installer runs them, and a note (default: pip's)."""
     console.print("\n[bold]Repair plan[/]" + ("  nothing to fix" if plan.empty else ""))
     if plan.env_ops:
         where = _where(target)
@@ -162,8 +163,11 @@ def render_plan(plan: Plan, target: Target, console: Console) -> None:
         console.print(f"  version moves to row '{escape(plan.row)}' (with {escape(plan.python)}):")
         for line in plan.changes:
             console.print(f"    [dim]{escape(line)}[/]")
-        for cmd in plan.pip:
+        shown, note = commands if commands is not None else (list(plan.pip), "")
+        for cmd in shown:
             console.print(f"    [cyan]$ {escape(cmd)}[/]")
+        if note:
+            console.print(f"    [dim]({escape(note)})[/]")
     for note in plan.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
 

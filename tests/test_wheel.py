@@ -140,6 +140,8 @@ def test_fix_repairs_a_uv_venv_with_uv(base: Path, tmp_path: Path) -> None:
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "numpy: 1.26.4 -> 2.4.6" in out and f"{uv} pip install --python {target}/bin/python -c " in out, out
+    plan_and_steps = out[out.index("Repair plan"):]
+    assert "-m pip " not in plan_and_steps, out  # the plan, the preview and the steps all speak uv here
     assert numpy_version(target / "bin" / "python") == "2.4.6"
     assert sh(bdv2, "doctor", "--python", target, cwd=tmp_path).returncode == 0
 

@@ -11,7 +11,7 @@ import pytest
 
 from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
 from bdv2.doctor.installer import Installer, InstallerKind, detect, dry_run_moves
-from bdv2.doctor.pipmove import Change, conda_owned, move_steps, moves, preview
+from bdv2.doctor.pipmove import Change, conda_owned, move_steps, moves, preview, shown_commands
 from bdv2.doctor.snapshot import Dist
 
 from . import helpers
@@ -116,3 +116,14 @@ def test_conda_owned_packages_are_named(tmp_path: Path) -> None:
 def test_moves_come_from_the_plans_commands() -> None:
     p = Plan("/p", pip=("python -m pip uninstall -y tensorflow", 'python -m pip install "a==1" "b>=2"'))
     assert [(m.kind.value, m.args) for m in moves(p)] == [("uninstall", ("tensorflow",)), ("install", ("a==1", "b>=2"))]
+
+
+def test_the_plan_shows_the_moves_as_the_environments_installer_runs_them() -> None:
+    p = Plan("/v/bin/python", pip=("python -m pip uninstall -y tfp-nightly", 'python -m pip install "numpy==2.4.6"'),
+             row="cpu-current")
+    uv = shown_commands(p, Installer(InstallerKind.UV, "/v/bin/python", "/usr/bin/uv"))
+    assert uv == ["/usr/bin/uv pip uninstall --python /v/bin/python tfp-nightly",
+                  "/usr/bin/uv pip install --python /v/bin/python -c cpu-current-constraints.txt numpy==2.4.6"]
+    pip = shown_commands(p, Installer(InstallerKind.PIP, "/v/bin/python"))
+    assert pip[1] == "/v/bin/python -m pip install -c cpu-current-constraints.txt numpy==2.4.6"
+    assert not any("python -m pip" in c for c in uv)
