@@ -21,7 +21,7 @@ from .facts import Lib
 from .findings import EnvOp, EnvOpKind, Finding, Severity
 from .knowledge import Knowledge
 from .matrix import Matrix, Rule
-from .rules import PIP, _finding, public
+from .rules import PIP, _finding, jax_cuda_backend, public
 from .snapshot import Snapshot
 from .system import parse_lib_name
 
@@ -76,14 +76,11 @@ class LookupEra(enum.Enum):
 
 def gpu_backend(snap: Snapshot) -> tuple[Backend, Version | None]:
     """The installed JAX CUDA backend and its version (Backend.NONE, None without one)."""
-    for cuda, kind in (("13", Backend.PLUGIN13), ("12", Backend.PLUGIN12)):
-        p = snap.dist(f"jax-cuda{cuda}-plugin")
-        if p is not None and p.parsed is not None:
-            return kind, public(p.parsed)
-    lib = snap.dist("jaxlib")
-    if lib is not None and "cuda" in lib.version and lib.parsed is not None:
-        return Backend.MONOLITHIC, public(lib.parsed)
-    return Backend.NONE, None
+    d = jax_cuda_backend(snap)
+    if d is None or d.parsed is None:
+        return Backend.NONE, None
+    kind = {"jax-cuda13-plugin": Backend.PLUGIN13, "jax-cuda12-plugin": Backend.PLUGIN12}.get(d.key, Backend.MONOLITHIC)
+    return kind, public(d.parsed)
 
 
 def lookup_era(snap: Snapshot, knowledge: Knowledge) -> LookupEra | None:

@@ -93,6 +93,9 @@ class Rule:
     unless: tuple[Condition, ...] = ()
     absent: tuple[str, ...] = ()
     check: str = ""
+    needs_jax_cuda: bool = False
+    """Fire only where jax itself has a CUDA backend (a jax-cuda plugin or a '+cuda' jaxlib): NVIDIA wheels
+    beside a CPU jax (PyTorch's, for example) are not jax's libraries."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,12 @@ class _Entry:
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             self.fail(key, "must be a list of strings")
         return tuple(v)
+
+    def flag(self, key: str) -> bool:
+        v = self.t.get(key, False)
+        if not isinstance(v, bool):
+            self.fail(key, "must be true or false")
+        return bool(v)
 
     def textmap(self, key: str) -> dict[str, str]:
         v = self.t.get(key, {})
@@ -275,7 +284,7 @@ def _new_id(e: _Entry, ids: set[str]) -> str:
 def _rule(path: str, i: int, t: Any, groups: dict[str, tuple[str, ...]], ids: set[str]) -> Rule:
     e = _Entry(path, _where("rules", i, t), t,
                {"id", "severity", "area", "title", "reason", "source", "fix", "commands", "env",
-                "when", "unless", "absent", "check"},
+                "when", "unless", "absent", "check", "needs_jax_cuda"},
                {"id", "title", "reason", "source", "fix"})
     rid = _new_id(e, ids)
     check = e.text("check")
@@ -292,6 +301,7 @@ def _rule(path: str, i: int, t: Any, groups: dict[str, tuple[str, ...]], ids: se
         commands=e.texts("commands"), env=e.textmap("env"), when=when,
         unless=_conditions(e, "unless", groups),
         absent=tuple(normalise(a) for a in e.texts("absent")), check=check,
+        needs_jax_cuda=e.flag("needs_jax_cuda"),
     )
 
 

@@ -30,6 +30,18 @@ def public(v: Version) -> Version:
     return Version(v.public)
 
 
+def jax_cuda_backend(snap: Snapshot) -> Dist | None:
+    """The distribution that gives jax its CUDA backend: a jax-cuda13/12 plugin, or a '+cuda' jaxlib build."""
+    for name in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
+        d = snap.dist(name)
+        if d is not None and d.parsed is not None:
+            return d
+    lib = snap.dist("jaxlib")
+    if lib is not None and lib.parsed is not None and "cuda" in lib.version:
+        return lib
+    return None
+
+
 def in_spec(v: Version, spec: SpecifierSet) -> bool:
     # Pre-releases count (tfp-nightly is only ever a .dev release); local labels do not.
     return spec.contains(public(v), prereleases=True)
@@ -73,6 +85,11 @@ def eval_rule(rule: Rule, snap: Snapshot, matrix: Matrix) -> Finding | None:
         return None
     if rule.absent:
         evidence.append("not installed: " + ", ".join(rule.absent))
+    if rule.needs_jax_cuda:
+        backend = jax_cuda_backend(snap)
+        if backend is None:
+            return None
+        evidence.append(f"jax's CUDA backend: {backend.name} {backend.version}")
     return Finding(
         id=rule.id, severity=rule.severity, area=rule.area, title=_format(rule.title, values),
         evidence=(*evidence, "why: " + _format(rule.reason, values)),
@@ -329,16 +346,19 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Optio
 def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     jaxlib = snap.dist("jaxlib")
     gpu_wheels = [d for d in snap.distributions if d.key.startswith(("nvidia-cudnn", "nvidia-cublas"))]
-    if jaxlib is None or not gpu_wheels or "cuda" in jaxlib.version:
-        return []
-    if snap.dist("jax-cuda12-plugin") or snap.dist("jax-cuda13-plugin"):
+    if jaxlib is None or not gpu_wheels or jax_cuda_backend(snap) is not None:
         return []
     jax = snap.dist("jax")
     old = jax is not None and jax.parsed is not None and public(jax.parsed) < Version("0.4.30")
     cmd = (f'{PIP} install "jaxlib=={jaxlib.version}+cuda12.cudnn89" -f https://storage.googleapis.com/jax-releases/jax_cuda_releases.html'
            if old and jaxlib.version.startswith("0.4.") and public(jaxlib.parsed) < Version("0.4.23")  # type: ignore[arg-type]
            else f'{PIP} install "jax[cuda12]=={jax.version if jax else jaxlib.version}"')
+    evidence = [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)]
+    torch = snap.dist("torch")
+    if torch is not None:  # the wheels are PyTorch's: a CPU jax beside them is a common, working set-up
+        return [_finding(rule, f"jax runs on the CPU (jaxlib {jaxlib.version}); the NVIDIA wheels here are PyTorch's",
+                         [*evidence, f"torch {torch.version} (its CUDA wheels)"],
+                         "nothing to do for a CPU jax; for jax on the GPU, install its CUDA extra", (cmd,),
+                         ("jaxlib",), severity=Severity.INFO)]
     title = f"NVIDIA CUDA wheels are installed but jaxlib {jaxlib.version} is the CPU build (no CUDA plugin)"
-    return [_finding(rule, title,
-                     [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)],
-                     "install jax with its CUDA extra", (cmd,), ("jaxlib",))]
+    return [_finding(rule, title, evidence, "install jax with its CUDA extra", (cmd,), ("jaxlib",))]

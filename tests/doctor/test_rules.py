@@ -65,9 +65,11 @@ FIRES = [
                  "cudnn-too-old-for-jax", "nvidia-cudnn-cu12>=9.8", id="cudnn-9.5-jax-0.6"),
     pytest.param({"jax": "0.4.20", "jaxlib": "0.4.20+cuda12.cudnn89", "nvidia-cudnn-cu12": "9.1.0.70"}, "3.11.7",
                  "cudnn9-with-cudnn8-jaxlib", "nvidia-cudnn-cu12==8.9", id="cudnn9-old-jaxlib-local-version"),
-    pytest.param({"jax": "0.4.30", "jaxlib": "0.4.30", "nvidia-cudnn-cu12": "8.9.7.29"}, "3.11.7",
+    pytest.param({"jax": "0.4.30", "jaxlib": "0.4.30", "jax-cuda12-plugin": "0.4.30", "jax-cuda12-pjrt": "0.4.30",
+                  "nvidia-cudnn-cu12": "8.9.7.29"}, "3.11.7",
                  "cudnn8-with-cudnn9-jaxlib", "nvidia-cudnn-cu12>=9.1", id="tf216-cudnn8-jax-0.4.30"),
-    pytest.param({"nvidia-cudnn-cu12": "9.10.0.56"}, "3.11.7",
+    pytest.param({"jax": "0.6.2", "jaxlib": "0.6.2", "jax-cuda12-plugin": "0.6.2", "jax-cuda12-pjrt": "0.6.2",
+                  "nvidia-cudnn-cu12": "9.10.0.56"}, "3.11.7",
                  "cudnn-9100-binary-break", ">=9.10.1", id="cudnn-9.10.0"),
     pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13", "nvidia-cudnn-cu12": "8.9.7.29"}, "3.11.7",
                  "nvidia-wheels-cpu-jaxlib", "cuda12", id="seed-cpu-jaxlib-with-nvidia-wheels"),
@@ -262,6 +264,8 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
                 python = v if v.count(".") == 2 else v + ".0"
             else:
                 versions[matrix.members(cond.key)[0]] = v
+        if rule.needs_jax_cuda:  # and jax's own CUDA backend, at the jaxlib's version when one is pinned
+            versions.setdefault("jax-cuda12-plugin", versions.get("jaxlib", "0.6.2").split("+")[0])
         found = [f for f in diagnose(helpers.make_snap(versions, python=python), matrix) if f.id == rule.id]
         assert found, f"rule {rule.id} did not fire on {versions} (python {python})"
         assert found[0].fix is not None and found[0].fix.summary, rule.id
@@ -282,3 +286,31 @@ def test_a_rows_known_warning_is_a_note_on_that_row(matrix: Matrix) -> None:
     off_row = diagnose(helpers.make_snap({**row_versions(row), "scipy": "1.16.0"}), matrix)
     warning = next(f for f in off_row if f.id == "tfp-tf-substrate-needs-tf-keras")
     assert warning.severity is Severity.WARNING and "accepted" not in warning.title
+
+
+# PyTorch's CUDA wheels beside a CPU jax: common in labs, and jax never loads them. No cuDNN rule may fire.
+TORCH_BESIDE_CPU_JAX = [
+    pytest.param({"jax": "0.4.30", "jaxlib": "0.4.30", "torch": "2.3.1", "nvidia-cudnn-cu12": "8.9.2.26",
+                  "nvidia-cublas-cu12": "12.1.3.1"}, id="torch-2.3-cudnn8-jax-0.4.30"),
+    pytest.param({"jax": "0.4.35", "jaxlib": "0.4.35", "torch": "2.5.1", "nvidia-cudnn-cu12": "9.1.0.70"},
+                 id="torch-2.5-cudnn9.1-jax-0.4.35"),
+    pytest.param({"jax": "0.4.20", "jaxlib": "0.4.20", "torch": "2.7.1", "nvidia-cudnn-cu12": "9.10.0.56"},
+                 id="torch-cudnn-9.10.0-old-jax"),
+]
+
+
+@pytest.mark.parametrize("versions", TORCH_BESIDE_CPU_JAX)
+def test_pytorch_wheels_beside_cpu_jax_raise_no_cudnn_error(matrix: Matrix, versions: dict) -> None:
+    found = diagnose(helpers.make_snap(versions, python="3.11.7"), matrix)
+    assert not [f.id for f in found if "cudnn" in f.id], [f.id for f in found]
+    assert not [f for f in found if f.severity in (Severity.ERROR, Severity.WARNING) and f.area.value == "cuda"]
+    note = next(f for f in found if f.id == "nvidia-wheels-cpu-jaxlib")
+    assert note.severity is Severity.INFO and "PyTorch" in note.title
+
+
+def test_the_same_cudnn_wheel_is_an_error_once_jax_has_a_cuda_backend(matrix: Matrix) -> None:
+    versions = {"jax": "0.4.30", "jaxlib": "0.4.30", "torch": "2.3.1", "nvidia-cudnn-cu12": "8.9.2.26",
+                "jax-cuda12-plugin": "0.4.30", "jax-cuda12-pjrt": "0.4.30"}
+    found = {f.id: f for f in diagnose(helpers.make_snap(versions, python="3.11.7"), matrix)}
+    assert found["cudnn8-with-cudnn9-jaxlib"].severity is Severity.ERROR
+    assert "nvidia-wheels-cpu-jaxlib" not in found
