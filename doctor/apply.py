@@ -24,7 +24,7 @@ from bdv2.fsutil import write_atomic
 from . import envfile, pipmove
 from .findings import EnvOp
 from .fixtypes import Plan, RepairError, Step, StepStatus, Target, TargetKind
-from .installer import detect, installed_versions
+from .installer import detect, installed_versions, tail
 from .snapshot import normalise
 
 JOURNAL_SCHEMA = 1
@@ -135,9 +135,6 @@ def installed(python: str, run: Runner = run_command, prefix: Path | None = None
     return installed_versions(inst, run)
 
 
-def _tail(text: str, n: int = 8) -> str:
-    return "\n".join(text.strip().splitlines()[-n:])
-
 
 def _skip_all(p: Plan) -> list[Step]:
     skipped: list[Step] = []
@@ -239,6 +236,6 @@ def _restore_packages(python: str, old: dict[str, str], run: Runner, prefix: Pat
         shown = " ".join(shlex.quote(a) for a in argv)
         if code != 0:
             raise RepairError(f"undo stopped: `{shown}` failed (exit {code}); the journal is kept, so --undo can be "
-                              f"run again:\n{_tail(out)}")
+                              f"run again:\n{tail(out)}")
         steps.append(Step(shown, StepStatus.APPLIED))
     return steps
