@@ -1,9 +1,9 @@
 """The registry of built-in checks: the one list of the names `check = "..."` in compat_matrix.toml may use.
 
 A built-in check is a rule whose logic needs code; its words (title, reason, source, fix) still live in
-the matrix. rules.py and gpu_rules.py/env_rules.py register theirs with ``@check("name")``; the matrix
-loader accepts exactly the registered names (tests/doctor/test_matrix.py checks that every registered
-check is used and every used one is registered).
+the matrix. rules.py, gpu_rules.py, ldpath_rules.py, env_rules.py and pin_rules.py register theirs with
+``@check("name")``; the matrix loader accepts exactly the registered names (tests/doctor/test_matrix.py
+checks that every registered check is used and every used one is registered).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Options:
 Check = Callable[["Rule", "Snapshot", "Matrix", Options], "list[Finding]"]
 
 CHECKS: dict[str, Check] = {}
-RULE_MODULES = ("rules", "gpu_rules", "env_rules")
+RULE_MODULES = ("rules", "gpu_rules", "ldpath_rules", "env_rules", "pin_rules")
 """The modules that register built-in checks."""
 
 

@@ -94,8 +94,10 @@ def _merge(found: list[Finding]) -> list[Finding]:
 def _gpu_kind(snap: Snapshot) -> RowKind:
     if snap.dist("jax-cuda13-plugin") or snap.dist("nvidia-cudnn-cu13"):
         return RowKind.CUDA13
-    if snap.dist("jax-cuda12-plugin") or snap.dist("nvidia-cudnn-cu12") or (
-            snap.dist("jaxlib") and "cuda" in snap.dist("jaxlib").version):  # type: ignore[union-attr]
+    lib = snap.dist("jaxlib")
+    if (lib is not None and "+cuda11" in lib.version) or snap.dist("nvidia-cudnn-cu11"):
+        return RowKind.CUDA11
+    if snap.dist("jax-cuda12-plugin") or snap.dist("nvidia-cudnn-cu12") or (lib is not None and "cuda" in lib.version):
         return RowKind.CUDA12
     return RowKind.CPU
 
@@ -156,5 +158,6 @@ def nearest_row(snap: Snapshot, matrix: Matrix) -> RowMove | None:
     if uninstall:
         cmds.append(f"{PIP} uninstall -y " + " ".join(sorted(set(uninstall))))
     if install:
-        cmds.append(f"{PIP} install " + " ".join(install))
+        links = "".join(f" --find-links={link}" for link in row.find_links)  # one token: an option, not a package
+        cmds.append(f"{PIP} install " + " ".join(install) + links)
     return RowMove(row=row, changes=tuple(changes), commands=tuple(cmds))

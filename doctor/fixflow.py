@@ -47,8 +47,16 @@ class UndoResult:
 
 
 def plan_fix(snap: Snapshot, findings: Sequence[Finding], matrix: Matrix) -> tuple[Plan, Target]:
-    """The repair plan for ``findings`` and the environment it would change."""
-    return plan(findings, snap, matrix), Target.of(snap)
+    """The repair plan for ``findings`` and the environment it would change.
+
+    A version move built from the findings' own fixes (no known-good row fits) is first put to the
+    environment's resolver with every other installed package held at its version; a move it refuses is
+    dropped from the plan with the resolver's reason as a note, so it is never proposed.
+    """
+    p, target = plan(findings, snap, matrix), Target.of(snap)
+    if p.own_fixes and p.pip:
+        p = pipmove.checked(p, target, snap, _apply.run_command)
+    return p, target
 
 
 def shown_moves(p: Plan, target: Target) -> tuple[list[str], str]:
@@ -62,6 +70,10 @@ def shown_moves(p: Plan, target: Target) -> tuple[list[str], str]:
         inst = pipmove.detect_for(target, _apply.run_command)
     except RepairError:
         return list(p.pip), ""
+    if p.own_fixes:
+        note = ("the findings' own fixes, accepted by the resolver with every other installed package held at "
+                f"its version ({p.row}-constraints.txt, which --fix writes for you)")
+        return pipmove.shown_commands(p, inst), note if p.constraints else ""
     return pipmove.shown_commands(p, inst), (f"{p.row}-constraints.txt is what `bdv2 matrix constraints {p.row}` "
                                               "prints; --fix writes it for you")
 

@@ -53,6 +53,9 @@ class Plan:
     because: tuple[str, ...] = ()
     """Ids of the findings the environment edits come from."""
     notes: tuple[str, ...] = ()
+    own_fixes: tuple[str, ...] = ()
+    """Ids of the findings whose own fixes make the version move (when no known-good row fits); such a
+    move is checked by the resolver, with every other installed package held at its version."""
 
     @property
     def empty(self) -> bool:
@@ -71,7 +74,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"python": self.python, "env_ops": [o.to_dict() for o in self.env_ops], "pip": list(self.pip),
                 "row": self.row, "changes": list(self.changes), "constraints": self.constraints,
-                "because": list(self.because), "notes": list(self.notes), "empty": self.empty}
+                "because": list(self.because), "notes": list(self.notes), "own_fixes": list(self.own_fixes),
+                "empty": self.empty}
 
 
 @dataclass(frozen=True)

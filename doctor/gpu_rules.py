@@ -1,18 +1,18 @@
 """Built-in checks over the system facts: CUDA library copies, the driver, CUDA tools.
 
 Which copy of a CUDA library a process loads depends on how the installed jaxlib finds them (the
-[knowledge.lookup_eras] table of compat_matrix.toml, from https://docs.jax.dev/en/latest/changelog.html):
-jaxlib <= 0.4.18 CUDA builds carry a RUNPATH to the pip wheels, so LD_LIBRARY_PATH wins; 0.4.19 - 0.6.1
-carry an RPATH, so the wheels win; from 0.6.2 the plugin preloads the wheels by absolute path. glibc keeps
-the first copy of a soname a process loads, whoever loaded it
+[knowledge.lookup_eras] table of compat_matrix.toml): jaxlib <= 0.4.18 CUDA builds carry a RUNPATH to the pip
+wheels, so LD_LIBRARY_PATH wins; 0.4.19 - 0.5.0 link them with jaxlib's own RPATH and 0.5.1 - 0.6.1 through
+XLA's CUDA stub rules, so the wheels win; from 0.6.2 the plugin preloads the wheels by absolute path. glibc
+keeps the first copy of a soname a process loads, whoever loaded it
 (https://man7.org/linux/man-pages/man8/ld.so.8.html).
+The LD_LIBRARY_PATH shadowing check is in ldpath_rules.py.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from typing import assert_never
 
 from packaging.version import InvalidVersion, Version
 
@@ -25,22 +25,7 @@ from .rules import PIP, _finding, jax_cuda_backend, public
 from .snapshot import Snapshot
 from .system import parse_lib_name
 
-# Library stem -> the pip wheel that ships it, for CUDA 12 and CUDA 13.
-_WHEELS = {
-    "libcudnn": ("nvidia-cudnn-cu12", "nvidia-cudnn-cu13"),
-    "libcublas": ("nvidia-cublas-cu12", "nvidia-cublas"),
-    "libcublasLt": ("nvidia-cublas-cu12", "nvidia-cublas"),
-    "libcusparse": ("nvidia-cusparse-cu12", "nvidia-cusparse"),
-    "libcusolver": ("nvidia-cusolver-cu12", "nvidia-cusolver"),
-    "libcufft": ("nvidia-cufft-cu12", "nvidia-cufft"),
-    "libnvJitLink": ("nvidia-nvjitlink-cu12", "nvidia-nvjitlink"),
-    "libcudart": ("nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime"),
-    "libnccl": ("nvidia-nccl-cu12", "nvidia-nccl-cu13"),
-    "libnvrtc": ("nvidia-cuda-nvrtc-cu12", "nvidia-cuda-nvrtc"),
-    "libcupti": ("nvidia-cuda-cupti-cu12", "nvidia-cuda-cupti"),
-}
 _PTXAS_WHEELS = ("nvidia-cuda-nvcc-cu12", "nvidia-cuda-nvcc")
-
 
 def _v(text: str) -> Version | None:
     try:
@@ -63,6 +48,7 @@ class Backend(enum.Enum):
 
     @property
     def cuda_major(self) -> int:
+        """The CUDA major of a plugin; a '+cuda' jaxlib says its own in its local label (see cuda_major())."""
         return {Backend.PLUGIN13: 13, Backend.PLUGIN12: 12, Backend.MONOLITHIC: 12}.get(self, 0)
 
 
@@ -81,6 +67,45 @@ def gpu_backend(snap: Snapshot) -> tuple[Backend, Version | None]:
         return Backend.NONE, None
     kind = {"jax-cuda13-plugin": Backend.PLUGIN13, "jax-cuda12-plugin": Backend.PLUGIN12}.get(d.key, Backend.MONOLITHIC)
     return kind, public(d.parsed)
+
+
+def cuda_major(snap: Snapshot) -> int:
+    """The CUDA major of jax's CUDA backend: 13/12 for the plugins, the local label of a '+cuda11.cudnn86' jaxlib."""
+    kind, _ = gpu_backend(snap)
+    lib = snap.dist("jaxlib")
+    if kind is Backend.MONOLITHIC and lib is not None:
+        m = re.search(r"\+cuda(\d+)", lib.version)
+        if m:
+            return int(m.group(1))
+    return kind.cuda_major
+
+
+def cudnn_need(snap: Snapshot, knowledge: Knowledge) -> tuple[str, int, str] | None:
+    """(cuDNN wheel, major, lowest version) jax's CUDA backend needs; None without a CUDA backend.
+
+    A '+cuda12.cudnn89' jaxlib names its cuDNN in its local label; the plugins follow [knowledge.cudnn].
+    """
+    kind, v = gpu_backend(snap)
+    if not kind or v is None:
+        return None
+    major_cuda = cuda_major(snap)
+    if kind is Backend.PLUGIN13:
+        return "nvidia-cudnn-cu13", int(knowledge.cudnn_cuda13.split(".")[0]), knowledge.cudnn_cuda13
+    lib = snap.dist("jaxlib")
+    m = re.search(r"cudnn(\d)(\d+)", lib.version) if kind is Backend.MONOLITHIC and lib else None
+    if m:
+        return f"nvidia-cudnn-cu{major_cuda}", int(m.group(1)), f"{m.group(1)}.{m.group(2)}"
+    need = next(n for n in knowledge.cudnn if v >= n.since)
+    return f"nvidia-cudnn-cu{major_cuda}", need.major, need.floor
+
+
+def cudnn_command(snap: Snapshot, knowledge: Knowledge) -> str | None:
+    """The pip command that installs the cuDNN this jax's CUDA backend was built for."""
+    need = cudnn_need(snap, knowledge)
+    if need is None:
+        return None
+    wheel, major, floor = need
+    return f'{PIP} install "{wheel}>={floor},<{major + 1}"'
 
 
 def lookup_era(snap: Snapshot, knowledge: Knowledge) -> LookupEra | None:
@@ -102,81 +127,8 @@ def _pip_libs(snap: Snapshot) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _wheel(snap: Snapshot, stem: str) -> str:
-    for name in _WHEELS.get(stem, ()):
-        d = snap.dist(name)
-        if d is not None:
-            return f"{d.name} {d.version}"
-    return "a pip wheel"
-
-
 def _major(version: str) -> str:
     return version.split(".")[0] if version else ""
-
-
-def _clashes(folder_libs: tuple[Lib, ...], pip: dict[str, tuple[str, str]]) -> list[Lib]:
-    """The libraries of one folder that are other copies of a pip wheel's library (same soname and major)."""
-    out = []
-    for lib in folder_libs:
-        if lib.stem in pip and lib.name.startswith(pip[lib.stem][1].split(".so")[0] + ".so"):
-            pip_soname = parse_lib_name(pip[lib.stem][1])
-            same_major = pip_soname is not None and _major(pip_soname[1]) == _major(lib.version)
-            if same_major or not lib.version:
-                out.append(lib)
-    return out
-
-
-def _shadowing(rule: Rule, snap: Snapshot, era: LookupEra, d: str, clashes: list[Lib],
-               pip: dict[str, tuple[str, str]]) -> Finding:
-    seen = sorted({lib.stem for lib in clashes})
-    ev = [f"{d}: {lib.name}" + (f" ({lib.version})" if lib.version else "") for lib in clashes]
-    ev += [f"pip: {pip[s][0]}/{pip[s][1]} from {_wheel(snap, s)}" for s in seen]
-    match era:
-        case LookupEra.RUNPATH:
-            dirs = sorted({pip[s][0] for s in seen})
-            return _finding(
-                rule, f"LD_LIBRARY_PATH folder {d} shadows the pip CUDA wheels ({', '.join(seen)})", ev,
-                "put the pip wheels' folders first on LD_LIBRARY_PATH: this jaxlib (<= 0.4.18) finds its "
-                "libraries through a RUNPATH, which LD_LIBRARY_PATH overrides",
-                env_ops=tuple(EnvOp(EnvOpKind.PREPEND, "LD_LIBRARY_PATH", x) for x in dirs),
-                severity=Severity.ERROR)
-        case LookupEra.RPATH | LookupEra.PRELOAD:
-            how = "preloads the pip wheels" if era is LookupEra.PRELOAD else "prefers the pip wheels (RPATH)"
-            return _finding(
-                rule, f"LD_LIBRARY_PATH folder {d} holds other copies of {', '.join(seen)}", ev,
-                f"remove it from LD_LIBRARY_PATH: JAX {how}, but a library loaded earlier by TensorFlow or "
-                "PyTorch from this folder wins (glibc keeps the first copy of a soname)",
-                env_ops=(EnvOp(EnvOpKind.REMOVE, "LD_LIBRARY_PATH", d),), severity=Severity.WARNING)
-        case _:
-            assert_never(era)
-
-
-def _is_wheel_dir(d: str) -> bool:
-    return "/site-packages/nvidia/" in d + "/"
-
-
-@check("cuda_lib_shadowing")
-def check_cuda_lib_shadowing(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
-    """A LD_LIBRARY_PATH folder holding another copy of a library that a pip CUDA wheel provides."""
-    era = lookup_era(snap, matrix.knowledge)
-    pip = _pip_libs(snap)
-    out: list[Finding] = []
-    ld = snap.system.ld_library_path
-    for entry in ld:
-        if _is_wheel_dir(entry.dir):
-            continue  # the wheels' own folders, injected by hand (the set-up guide's use_pip_cuda_libs)
-        clashes = _clashes(entry.libs, pip)
-        if clashes and era is not None:
-            out.append(_shadowing(rule, snap, era, entry.dir, clashes, pip))
-    injected = [e.dir for e in ld if _is_wheel_dir(e.dir)]
-    if era is LookupEra.PRELOAD and injected:
-        out.append(_finding(
-            rule, "LD_LIBRARY_PATH lists the pip CUDA wheels' folders, which this jax does not need", injected,
-            "drop them: jax >= 0.6.2 loads the wheels itself; keeping them only matters to other programs",
-            env_ops=tuple(EnvOp(EnvOpKind.REMOVE, "LD_LIBRARY_PATH", x) for x in injected),
-            severity=Severity.INFO,
-        ))
-    return out
 
 
 def _system_copies(snap: Snapshot, stem: str) -> list[Lib]:
@@ -194,13 +146,12 @@ def check_cuda_libs_found(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Opti
     kind, v = gpu_backend(snap)
     if not kind or v is None:
         return []
-    if "libcudnn" in _pip_libs(snap) or snap.dist("nvidia-cudnn-cu12") or snap.dist("nvidia-cudnn-cu13"):
+    if "libcudnn" in _pip_libs(snap) or any(snap.dist(f"nvidia-cudnn-cu{n}") for n in (11, 12, 13)):
         return []
-    need = next(n for n in matrix.knowledge.cudnn if v >= n.since)
-    want_major, floor = str(need.major), need.floor
+    wheel, major, floor = cudnn_need(snap, matrix.knowledge) or ("nvidia-cudnn-cu12", 9, "9")
+    want_major = str(major)
     copies = [c for c in _system_copies(snap, "libcudnn") if _major(c.version) == want_major]
-    wheel = "nvidia-cudnn-cu13" if kind is Backend.PLUGIN13 else "nvidia-cudnn-cu12"
-    spec = f">={floor},<{need.major + 1}"
+    spec = f">={floor},<{major + 1}"
     if not copies:
         title = f"no cuDNN {want_major} for jax's CUDA backend ({kind.value} {v}): JAX will fall back to the CPU"
         return [_finding(rule, title,
@@ -317,7 +268,7 @@ def _gpus(rule: Rule, snap: Snapshot, knowledge: Knowledge, major: int) -> Found
 
 @check("driver")
 def check_driver(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
-    major = gpu_backend(snap)[0].cuda_major
+    major = cuda_major(snap)
     found = _driver_module(rule, snap)
     if not snap.system.driver.version:
         return [f for _, f in found]
@@ -330,7 +281,7 @@ def check_driver(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> l
 
 @check("cuda_tools")
 def check_cuda_tools(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
-    major = gpu_backend(snap)[0].cuda_major
+    major = cuda_major(snap)
     if not major:
         return []
     out: list[Finding] = []
@@ -350,8 +301,9 @@ def check_cuda_tools(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) 
         title = "no ptxas found for XLA (no nvidia-cuda-nvcc wheel, none on PATH or in /usr/local/cuda)"
         out.append(_finding(rule, title,
                             ["searched: the pip wheel, PATH, /usr/local/cuda/bin"], "install the pip ptxas",
-                            (f'{PIP} install "nvidia-cuda-nvcc-cu12>=12.6.85"' if major == 12
-                             else f'{PIP} install "nvidia-cuda-nvcc>=13.0.48"',), severity=Severity.WARNING))
+                            ({12: f'{PIP} install "nvidia-cuda-nvcc-cu12>=12.6.85"',
+                              11: f'{PIP} install "nvidia-cuda-nvcc-cu11>=11.8"'}.get(
+                                major, f'{PIP} install "nvidia-cuda-nvcc>=13.0.48"'),), severity=Severity.WARNING))
     flags = snap.env.get("XLA_FLAGS", "")
     if "xla_gpu_cuda_data_dir" in flags and any(snap.dist(n) for n in _PTXAS_WHEELS):
         out.append(_finding(rule, "--xla_gpu_cuda_data_dir in XLA_FLAGS is overridden by JAX",

@@ -141,6 +141,20 @@ def dry_run_moves(inst: Installer, out: str) -> dict[str, str]:
             assert_never(inst.kind)
 
 
+def dry_run_dists(inst: Installer, out: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name -> (version, Requires-Dist) the dry run would install; uv prints no requirements (empty)."""
+    if inst.kind is InstallerKind.UV:
+        return {n: (v, ()) for n, v in dry_run_moves(inst, out).items()}
+    start = out.find("{")
+    try:
+        report, _ = json.JSONDecoder().raw_decode(out[start:]) if start >= 0 else ({}, 0)
+        return {normalise(i["metadata"]["name"]): (str(i["metadata"]["version"]),
+                                                   tuple(i["metadata"].get("requires_dist") or ()))
+                for i in report.get("install", [])}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RepairError(f"pip's installation report could not be read: {e}") from e
+
+
 def tail(text: str, n: int = 8) -> str:
     """The last ``n`` lines of a command's output, for a step's evidence."""
     return "\n".join(text.strip().splitlines()[-n:])

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import MatrixError
@@ -32,6 +33,20 @@ class CudnnNeed:
 
 
 @dataclass(frozen=True)
+class TfPins:
+    """What TensorFlow releases from ``since`` on declare (Requires-Dist) for ml-dtypes, NumPy and protobuf."""
+
+    since: Version
+    ml_dtypes: SpecifierSet
+    numpy: SpecifierSet
+    protobuf: SpecifierSet
+
+    @property
+    def needs_numpy1(self) -> bool:
+        return not self.numpy.contains("2.0.0")
+
+
+@dataclass(frozen=True)
 class Knowledge:
     driver_cuda: tuple[tuple[tuple[int, int], str], ...]
     """(minimum driver (major, minor), highest CUDA it runs), newest first."""
@@ -46,6 +61,26 @@ class Knowledge:
     ptxas_pin_min: tuple[int, int]
     """The oldest CUDA release whose nvidia-cuda-nvcc wheel the CUDA 12 plugin accepts."""
     sources: dict[str, str]
+    cudnn_cuda13: str
+    """The lowest cuDNN the CUDA 13 plugin accepts."""
+    min_jaxlib: tuple[tuple[Version, Version], ...]
+    """(first jax release, the oldest jaxlib it imports with), newest first, for jax releases that did not yet
+    declare jaxlib in their metadata."""
+    tensorflow: tuple[TfPins, ...]
+    """TensorFlow's own pins per release span, newest first."""
+    numpy2_jaxlib: Version
+    """The first jaxlib built for NumPy 2 (older ones need NumPy 1)."""
+    numpy2_tensorflow: Version
+    """The first TensorFlow built for NumPy 2 (TF 2.14 declares no NumPy cap but is built for NumPy 1)."""
+    plugin_exact_since: Version
+    """From this jaxlib on, a jax CUDA plugin of another version is ignored (it must equal jaxlib)."""
+
+    def tf_pins(self, tf: Version) -> TfPins | None:
+        """The pins the TensorFlow release ``tf`` declares (None before the table's oldest entry)."""
+        return next((p for p in self.tensorflow if tf >= p.since), None)
+
+    def min_jaxlib_for(self, jax: Version) -> Version | None:
+        return next((m for since, m in self.min_jaxlib if jax >= since), None)
 
 
 def _fail(path: str, key: str, msg: str) -> MatrixError:
@@ -62,6 +97,18 @@ def _version(path: str, key: str, text: Any) -> Version:
 def _pair(text: str) -> tuple[int, int]:
     major, minor = (int(x) for x in text.split(".")[:2])
     return major, minor
+
+
+def _spec(path: str, key: str, text: Any) -> SpecifierSet:
+    try:
+        return SpecifierSet(str(text))
+    except InvalidSpecifier:
+        raise _fail(path, key, f"not a version specifier: {text!r}") from None
+
+
+def _tf_pins(path: str, table: Any) -> tuple[TfPins, ...]:
+    return tuple(TfPins(_version(path, "tensorflow", s), _spec(path, "tensorflow", m), _spec(path, "tensorflow", n),
+                        _spec(path, "tensorflow", p)) for s, m, n, p in table)
 
 
 def parse_knowledge(raw: Any, path: str) -> Knowledge:
@@ -84,6 +131,13 @@ def parse_knowledge(raw: Any, path: str) -> Knowledge:
             cudnn=tuple(CudnnNeed(_version(path, "cudnn", s), int(m), str(f)) for s, m, f in raw["cudnn"]["table"]),
             ptxas_pin_min=_pair(raw["ptxas_pin"]["min_cuda"]),
             sources=sources,
+            cudnn_cuda13=str(raw["cudnn"]["cuda13"]),
+            min_jaxlib=tuple((_version(path, "min_jaxlib", s), _version(path, "min_jaxlib", m))
+                             for s, m in raw["min_jaxlib"]["table"]),
+            tensorflow=_tf_pins(path, raw["tensorflow"]["table"]),
+            numpy2_jaxlib=_version(path, "numpy2", raw["numpy2"]["jaxlib"]),
+            numpy2_tensorflow=_version(path, "numpy2", raw["numpy2"]["tensorflow"]),
+            plugin_exact_since=_version(path, "plugin_lockstep", raw["plugin_lockstep"]["since"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise MatrixError(f"{path}: knowledge: missing or malformed entry {e}") from e

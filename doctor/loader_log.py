@@ -12,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from posixpath import normpath
 
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
 
@@ -46,6 +47,7 @@ class LoaderKind(str, enum.Enum):
 
 
 def origin(path: str) -> Origin:
+    path = _norm(path)
     if _WHEEL.search(path):
         return Origin.PIP_WHEEL
     if re.search(r"/(?:ana|mini)?conda\d?/|/mambaforge/|/miniforge\d?/|/envs/[^/]+/lib/|/conda/", path):
@@ -78,11 +80,11 @@ def _ld_debug(text: str) -> list[Lookup]:
         if m := _FIND.match(line):
             found.append(Lookup(m["lib"]))
         elif (m := _SEARCH.match(line)) and found:
-            found[-1].searched.append(f"{m['path']} ({m['why'] or 'cache'})")
+            found[-1].searched.append(f"{_norm(m['path'])} ({m['why'] or 'cache'})")
         elif (m := _TRYING.match(line)) and found:
-            found[-1].tried.append(m["file"])
+            found[-1].tried.append(_norm(m["file"]))
         elif m := _INIT.match(line):
-            inits.setdefault(PurePosixPath(m["file"]).name, m["file"])
+            inits.setdefault(PurePosixPath(m["file"]).name, _norm(m["file"]))
     for lk in found:
         failed = re.search(re.escape(lk.lib) + r": cannot open shared object file", text)
         # LD_DEBUG prints no "found" line: the file whose init ran, else the last file tried (unless dlopen failed)
@@ -105,11 +107,18 @@ def lookups(text: str) -> list[Lookup]:
     return list(out.values())
 
 
+def _norm(paths: str) -> str:
+    """Each of ``a:b`` without `..` (a RUNPATH of `$ORIGIN/../nvidia/cublas/lib` is searched as
+    `.../site-packages/jax_plugins/xla_cuda12/../nvidia/...`)."""
+    return ":".join(normpath(p) if p.startswith("/") else p for p in paths.split(":"))
+
+
 def _wheel_folders(text: str) -> list[str]:
     seen: list[str] = []
-    for m in re.finditer(r"(/\S*?(?:site|dist)-packages/nvidia/\w+/lib)", text):
-        if m[1] not in seen:
-            seen.append(m[1])
+    for m in re.finditer(r"/[^\s:]*?(?:site|dist)-packages/[^\s:]*?nvidia/\w+/lib(?=[/\s:]|$)", text):
+        path = _norm(m[0])
+        if _WHEEL.search(path) and path not in seen:
+            seen.append(path)
     return seen
 
 

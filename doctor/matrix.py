@@ -33,6 +33,8 @@ class RowKind(str, enum.Enum):
     """Which JAX backend a row installs."""
 
     CPU = "cpu"
+    CUDA11 = "cuda11"
+    """A '+cuda11' jaxlib (jax <= 0.4.25) with the nvidia-*-cu11 wheels."""
     CUDA12 = "cuda12"
     CUDA13 = "cuda13"
 
@@ -76,6 +78,8 @@ class Row:
     """Warning ids accepted on this row (each explained in its verified_note): verify tolerates them."""
     trainer: bool = False
     """bdv2's own trainer runs on this row (verify then includes a training smoke run)."""
+    find_links: tuple[str, ...] = ()
+    """Pages pip needs with `-f` to find some of the row's wheels (jaxlib's '+cuda' builds)."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +341,7 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
         where = f"rows[{i}]" + (f" (name '{t['name']}')" if isinstance(t, dict) and "name" in t else "")
         e = _Entry(path, where, t,
                    {"name", "title", "kind", "default", "extends", "python", "packages", "verified",
-                    "verified_note", "reason", "source", "known_warnings", "trainer"},
+                    "verified_note", "reason", "source", "known_warnings", "trainer", "find_links"},
                    {"name", "title", "kind", "packages", "verified", "reason", "source"})
         name = e.text("name")
         if name in by_name:
@@ -359,11 +363,15 @@ def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:
             e.fail("default", "must be true or false")
         if not isinstance(trainer, bool):
             e.fail("trainer", "must be true or false")
+        links = e.texts("find_links")
+        if any(not link.startswith("https://") for link in links):
+            e.fail("find_links", "each entry must be an https:// URL")
         by_name[name] = Row(
             name=name, title=e.text("title"), kind=kind, python=e.spec("python", t.get("python", "")),
             packages=packages, verified=verified, verified_note=e.text("verified_note"),
             reason=e.text("reason"), source=e.text("source"), default=default, extends=extends,
             own_packages=tuple(own), known_warnings=e.texts("known_warnings"), trainer=trainer,
+            find_links=links,
         )
     defaults = [r for r in by_name.values() if r.default]
     if len(defaults) != 1:

@@ -86,7 +86,10 @@ def show(matrix_file: Path | None, row: str) -> None:
     click.echo(f"  verified: {r.verified.value} - {r.verified_note}")
     if r.known_warnings:
         click.echo(f"  known warnings: {', '.join(r.known_warnings)}")
-    click.echo(f"  why: {r.reason}\n  source: {r.source}\n  packages:")
+    click.echo(f"  why: {r.reason}\n  source: {r.source}")
+    for link in r.find_links:
+        click.echo(f"  pip needs: -f {link}")
+    click.echo("  packages:")
     for name, spec in r.packages.items():
         click.echo(f"    {name}{spec}")
 

@@ -1,5 +1,6 @@
 """A plan's version moves: previewed by the installer's resolver, guarded in conda envs, then carried out.
 
+    checked(plan, target, snap)  -> the plan of the findings' own fixes, kept only if the resolver accepts it
     preview(plan, target, snap)  -> Preview (what would change, which of it conda installed)
     move_steps(plan, inst, ...)  -> the Steps of the real install, with the row's constraints (`-c`)
 
@@ -13,14 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 import shlex
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+
 from .fixtypes import Plan, RepairError, Step, StepStatus, Target
-from .installer import Installer, Runner, detect, dry_run_moves, tail
+from .installer import Installer, Runner, detect, dry_run_dists, dry_run_moves, tail
 from .snapshot import Snapshot, normalise
 
 
@@ -56,6 +61,8 @@ class Change:
     """'' when removed."""
 
     def line(self) -> str:
+        if self.old and self.old == self.new:
+            return f"{self.name}: {self.old} (removed, then installed again)"
         return f"{self.name}: {self.old or 'not installed'} -> {self.new or 'removed'}"
 
 
@@ -86,6 +93,118 @@ def constraints_file(p: Plan) -> Iterator[str]:
         yield str(path)
 
 
+LOCKSTEP = (("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin", "jax-cuda13-pjrt"),)
+"""Distributions released together: moving one frees the others, so the resolver may move them along."""
+
+
+def held_constraints(p: Plan, snap: Snapshot, free_deps: bool = False) -> str:
+    """Every installed distribution the plan does not move, pinned to its version (pip's `-c` format).
+
+    ``free_deps``: the installed requirements of the moved distributions are not held either, so they may
+    move with them (TensorFlow named again brings its ml-dtypes range back)."""
+    moved = {normalise(_req_name(a)) for m in moves(p) for a in m.args}
+    for group in LOCKSTEP:
+        if moved & set(group):
+            moved |= set(group)
+    for name in list(moved) if free_deps else ():
+        d = snap.dist(name)
+        for text in d.requires if d is not None else ():
+            with contextlib.suppress(InvalidRequirement):
+                req = Requirement(text)
+                if req.marker is None or "extra" not in str(req.marker):
+                    moved.add(normalise(req.name))
+    return "".join(f"{d.key}=={d.version}\n" for d in sorted(snap.distributions, key=lambda d: d.key)
+                   if d.key not in moved and d.parsed is not None)
+
+
+def _req_name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
+
+
+def checked(p: Plan, target: Target, snap: Snapshot, run: Runner) -> Plan:
+    """``p`` (a move from the findings' own fixes) with every other installed package held at its version,
+    as the resolver accepts it; or, when it refuses, or the environment after the move would break a
+    requirement that holds now (what `pip check` would then say), or there is no installer: ``p``
+    without the move and a note with the reason. Nothing is installed.
+
+    Held strictly first; when that fails, again with the moved distributions' own requirements free too.
+    """
+    first = ""
+    for free_deps in (False, True):
+        held = replace(p, constraints=held_constraints(p, snap, free_deps))
+        try:
+            after = _dry_run(held, target, snap, run)
+        except RepairError as e:
+            first = first or str(e)
+            continue
+        broken = newly_unmet(snap, after)
+        if broken:
+            first = first or "after it, " + "; ".join(broken)
+            continue
+        now = {d.key: d.version for d in snap.distributions}
+        lines = tuple(f"{n}: {now.get(n) or 'not installed'} -> {after[n][0] if n in after else 'removed'}"
+                      for n in sorted({*now, *after}) if now.get(n) != (after[n][0] if n in after else None))
+        return replace(held, changes=lines or ("the resolver changes nothing",))
+    return _refused(p, first)
+
+
+def _refused(p: Plan, why: str) -> Plan:
+    return replace(p, pip=(), row="", notes=(*p.notes, f"not proposing {'; '.join(p.pip)}: {why}"))
+
+
+def _dry_run(p: Plan, target: Target, snap: Snapshot, run: Runner) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name -> (version, requirements) of the environment after the plan's moves, by the resolver."""
+    inst = detect(target.python, target.prefix, run)
+    after = {d.key: (d.version, d.requires) for d in snap.distributions}
+    with constraints_file(p) as cfile:
+        for m in moves(p):
+            if m.kind is MoveKind.UNINSTALL:
+                for a in m.args:
+                    after.pop(normalise(a), None)
+                continue
+            argv = inst.install(m.args, cfile, dry_run=True)
+            code, out = run(argv)
+            if code != 0:
+                raise RepairError(f"the resolver refused it (exit {code}):\n$ {shlex.join(argv)}\n"
+                                  f"{reason(explain(argv, out, run))}")
+            after.update(dry_run_dists(inst, out))
+            # What pip found already satisfied is not in its report; after an uninstall of the same name
+            # in this plan it is installed again at the version the environment has now.
+            for a in m.args:
+                d = snap.dist(_req_name(a))
+                if d is not None and d.key not in after:
+                    after[d.key] = (d.version, d.requires)
+    return after
+
+
+def newly_unmet(snap: Snapshot, after: dict[str, tuple[str, tuple[str, ...]]]) -> list[str]:
+    """Requirements (Requires-Dist, the target's markers) unmet after the move that are met now."""
+    def unmet(dists: dict[str, tuple[str, tuple[str, ...]]]) -> set[str]:
+        out = set()
+        for name, (version, requires) in dists.items():
+            for text in requires:
+                try:
+                    req = Requirement(text)
+                    if req.marker is not None and not req.marker.evaluate({**snap.markers, "extra": ""}):
+                        continue
+                except (InvalidRequirement, InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+                    continue
+                got = dists.get(normalise(req.name))
+                if provided(req.name, dists) and (got is None or req.specifier.contains(got[0], prereleases=True)):
+                    continue
+                have = f"{got[0]} is installed" if got else "it is not installed"
+                out.add(f"{name} {version} requires {req.name}{req.specifier}, but {have}")
+        return out
+    before = unmet({d.key: (d.version, d.requires) for d in snap.distributions})
+    return sorted(unmet(after) - before)
+
+
+def provided(name: str, dists: dict[str, tuple[str, tuple[str, ...]]]) -> bool:
+    """Installed, or (for `tensorflow`) provided by tensorflow-cpu, which installs the same package."""
+    key = normalise(name)
+    return key in dists or (key == "tensorflow" and "tensorflow-cpu" in dists)
+
+
 def preview(p: Plan, target: Target, snap: Snapshot, run: Runner) -> Preview:
     """Ask the installer's resolver what each install move would change (nothing is installed)."""
     inst = detect(target.python, target.prefix, run)
@@ -100,10 +219,32 @@ def preview(p: Plan, target: Target, snap: Snapshot, run: Runner) -> Preview:
             code, out = run(argv)
             if code != 0:
                 raise RepairError(f"the resolver refused the move (exit {code}); nothing was changed:\n"
-                                  f"$ {shlex.join(argv)}\n{tail(out)}")
-            changes += [Change(n, now.get(n, ""), v) for n, v in dry_run_moves(inst, out).items() if now.get(n) != v]
+                                  f"$ {shlex.join(argv)}\n{reason(explain(argv, out, run))}")
+            got = dry_run_moves(inst, out)
+            changes += [Change(n, now.get(n, ""), v) for n, v in got.items() if now.get(n) != v]
+            # Removed by an earlier move and found already satisfied by this dry run: installed again.
+            again = {normalise(_req_name(a)) for a in m.args} - set(got)
+            changes = [Change(c.name, c.old, c.old) if c.name in again and not c.new else c for c in changes]
     owned = conda_owned(target.prefix, [c for c in changes if c.old], snap)
     return Preview(inst, tuple(changes), tuple(owned))
+
+
+def explain(argv: list[str], out: str, run: Runner) -> str:
+    """pip under -q leaves out why it refused ("The conflict is caused by: ..."): ask again without it."""
+    if "-q" not in argv:
+        return out
+    loud = [a for a in argv if a != "-q"]
+    if "--report" in loud:
+        i = loud.index("--report")
+        del loud[i:i + 2]
+    return run(loud)[1] or out
+
+
+def reason(out: str) -> str:
+    """The resolver's own words on a refusal: pip's ERROR lines and the conflict lines above them."""
+    lines = out.strip().splitlines()
+    keep = [x for x in lines if re.search(r"ERROR|conflict|requires|depends on|because|No matching", x)]
+    return "\n".join(keep[-8:]) if keep else tail(out)
 
 
 def conda_owned(prefix: Path, changes: list[Change], snap: Snapshot) -> list[Change]:
@@ -142,8 +283,8 @@ def move_steps(p: Plan, inst: Installer, run: Runner) -> list[Step]:
 
 def shown_commands(p: Plan, inst: Installer) -> list[str]:
     """The plan's moves as this environment's own installer will run them (uv pip for a uv venv), with the
-    row's constraints file named as ``bdv2 matrix constraints ROW`` writes it."""
-    cfile = f"{p.row}-constraints.txt"
+    row's constraints file named as ``bdv2 matrix constraints ROW`` writes it (none for a plan without)."""
+    cfile = f"{p.row}-constraints.txt" if p.row else ""
     return [shlex.join(inst.uninstall(m.args) if m.kind is MoveKind.UNINSTALL else inst.install(m.args, cfile))
             for m in moves(p)]
 

@@ -160,7 +160,8 @@ def render_plan(plan: Plan, target: Target, console: Console, commands: tuple[li
         for op in plan.env_ops:
             console.print(f"    {escape(describe_op(op))}")
     if plan.pip:
-        console.print(f"  version moves to row '{escape(plan.row)}' (with {escape(plan.python)}):")
+        source = "from the findings' own fixes" if plan.own_fixes else f"to row '{escape(plan.row)}'"
+        console.print(f"  version moves {source} (with {escape(plan.python)}):")
         for line in plan.changes:
             console.print(f"    [dim]{escape(line)}[/]")
         shown, note = commands if commands is not None else (list(plan.pip), "")

@@ -9,6 +9,7 @@ Wordings: pip's ResolutionImpossible and post-install check
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ class ResolverKind(str, enum.Enum):
 
     CONFLICT = "log-resolver-conflict"
     INSTALLED_CONFLICT = "log-installed-conflict"
+    NO_DISTRIBUTION = "log-no-matching-distribution"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def _split(req: str) -> tuple[str, str]:
 
 
 _PIP_CANNOT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
+_PIP_CAUSED = re.compile(r"^\s*The conflict is caused by:", re.MULTILINE)
 _PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?"
                       r"\s*([^;]*?)\s*(?:;|$)")
 _PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
@@ -95,22 +98,33 @@ _PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NA
 _PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
 
 
+def _pip_block(c: Conflict, after: str) -> Conflict:
+    """The requirement lines after a refusal's header (pip prints them under "The conflict is caused by:")."""
+    for line in after.splitlines()[1:40]:
+        d, u = _PIP_DEP.match(line), _PIP_USER.match(line)
+        if d:
+            c.requirements.append(Requirement(d[1], d[2], d[3], d[4]))
+        elif u:
+            c.requirements.append(Requirement("the user", "", u[1], u[2]))
+        if d or u:
+            c.lines.append(line.strip())
+        if "ResolutionImpossible" in line or line.startswith("To fix this"):
+            break
+    return c
+
+
 def _pip(text: str) -> list[Conflict]:
     out: list[Conflict] = []
+    ends: list[int] = []
     for m in _PIP_CANNOT.finditer(text):
-        c = Conflict(Resolver.PIP, [p.strip() for p in re.split(r",\s*(?:and\s+)?|\s+and\s+", m[1]) if p.strip()],
-                     lines=[m[0]])
-        for line in text[m.end():].splitlines()[1:40]:
-            d, u = _PIP_DEP.match(line), _PIP_USER.match(line)
-            if d:
-                c.requirements.append(Requirement(d[1], d[2], d[3], d[4]))
-            elif u:
-                c.requirements.append(Requirement("the user", "", u[1], u[2]))
-            if d or u:
-                c.lines.append(line.strip())
-            if "ResolutionImpossible" in line or line.startswith("To fix this"):
-                break
-        out.append(c)
+        out.append(_pip_block(Conflict(Resolver.PIP, [p.strip() for p in re.split(r",\s*(?:and\s+)?|\s+and\s+", m[1])
+                                                       if p.strip()], lines=[m[0]]), text[m.end():]))
+        ends.append(m.end())
+    for m in _PIP_CAUSED.finditer(text):  # a log that kept only the explanation, not the "Cannot install" line
+        if not any(0 <= m.start() - e < 400 for e in ends):
+            c = _pip_block(Conflict(Resolver.PIP, lines=[m[0].strip()]), text[m.start():])
+            c.parties += [f"{r.target}{r.spec}" for r in c.requirements if r.who == "the user"]
+            out += [c] if c.requirements else []
     check = Conflict(Resolver.PIP_CHECK)
     for m in _PIP_CHECK.finditer(text):
         check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
@@ -141,6 +155,8 @@ def _uv(text: str) -> list[Conflict]:
     else:
         assert m is not None
         body, c = text[m.end():], Conflict(Resolver.UV, lines=[m[0]])
+        if _UV_MISSING.search(" ".join(body[:2000].split())):
+            return []  # nothing to install, not two requirements in conflict: missing() reads it
     body = " ".join(ln.strip(" │╰─▶×") for ln in body.splitlines()[:30]).split("hint:")[0]
     for d in _UV_DEP.finditer(body):
         c.requirements.append(Requirement(d[1], (d[2] or d[3] or "").lstrip("="), d[4], d[5] or d[6] or ""))
@@ -152,9 +168,9 @@ def _uv(text: str) -> list[Conflict]:
 
 _CONDA_START = re.compile(r"following specifications were found\s+to be incompatible|Could not solve for environment "
                           r"specs|LibMambaUnsatisfiableError|UnsatisfiableError|Encountered problems while solving")
-_MAMBA_REQUESTED = re.compile(rf"({_NAME})\s+({_VER})?\s*is requested and can be installed")
-_MAMBA_NOT = re.compile(rf"({_NAME}) ({_VER})\s+is not installable because it requires\s*\S*\s*└─\s*({_NAME}) "
-                        r"([^\s,]+)")
+_TREE = re.compile(r"^[\s│]*[├└]─\s*(?P<body>\S.*)$", re.MULTILINE)  # libmamba's "incompatible packages" tree
+_TREE_STOP = re.compile(r"^(?:is|are|which|,)")
+_CONDA_CMD = re.compile(r"(?:conda|mamba|micromamba)(?:\.exe)? (?:install|create)\b([^\n]*)")
 _CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?:[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
                           rf"(?:\[version='([^']+)'\]|\s*=?\s*(\S+))?", re.MULTILINE)
 _CONDA_SPEC = re.compile(rf"^\s*-\s+({_NAME})==?(\d[\w.]*)(?:=\S+)?\s*$", re.MULTILINE)  # `  - cudatoolkit==8.0=3`
@@ -163,16 +179,36 @@ _NOTHING = re.compile(rf"nothing provides (?:requested )?(\S+)(?: (?!needed\b)(\
                       rf"(?: needed by ({_NAME})-({_VER})-\S+)?")
 
 
+def _tree(body: str, c: Conflict) -> None:
+    """libmamba's tree: a top-level node is a request, a child is what its parent requires."""
+    stack: list[tuple[int, str, str]] = []  # (depth, name, version)
+    for m in _TREE.finditer(body):
+        depth = m.start("body") - body.rfind("\n", 0, m.start("body"))
+        words = re.findall(r"[^\s,]+(?:,[^\s,]+)*|,", m["body"])  # `>=20.0,<23` stays one word, a lone `,` ends it
+        before = list(itertools.takewhile(lambda w: not _TREE_STOP.match(w), words[1:]))
+        spec = before[0] if before and before[0] != "*" else ""  # then a build string, then the verdict
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            c.requirements.append(Requirement(stack[-1][1], stack[-1][2], words[0], spec))
+        else:
+            c.parties.append(f"{words[0]} {spec}".strip())
+        stack.append((depth, words[0], re.sub(r"^[=~]+|[*]+$", "", spec)))
+
+
 def _conda(text: str) -> list[Conflict]:
     m = _CONDA_START.search(text)
     if not m:
         return []
     body = text[m.start():]
     c = Conflict(Resolver.CONDA, lines=[m[0]])
-    c.parties += [f"{r[1]} {r[2] or ''}".strip() for r in _MAMBA_REQUESTED.finditer(body)]
+    cmd = _CONDA_CMD.search(text[:m.start()])
+    if cmd:  # the request itself: the words of `conda install ...` that are not options or their values
+        words = cmd[1].split()
+        c.parties += [w for i, w in enumerate(words) if not w.startswith("-") and
+                      not (i and words[i - 1] in ("-c", "--channel", "-n", "--name", "-p", "--prefix", "-f", "--file"))]
+    _tree(body, c)
     c.parties += [f"{r[1]}=={r[2]}" for r in _CONDA_SPEC.finditer(body)]
-    for r in _MAMBA_NOT.finditer(body):
-        c.requirements.append(Requirement(r[1], r[2], r[3], r[4]))
     for r in _CONDA_ARROW.finditer(body):
         c.requirements.append(Requirement(r[1], r[2] or "", r[3], r[4] or r[5] or ""))
     for r in _LIBMAMBA.finditer(body):
@@ -183,8 +219,8 @@ def _conda(text: str) -> list[Conflict]:
         if req not in c.requirements:
             c.requirements.append(req)
     c.lines += [ln.strip() for ln in body.splitlines()[1:40]
-                if re.search(r"requires|->|is requested|conflicts with|nothing provides", ln)][:8]
-    return [c] if c.requirements or c.parties else []
+                if re.search(r"requires|->|is requested|conflicts with|nothing provides|installable", ln)][:8]
+    return [c]  # the solver's verdict stands even when the log kept none of its explanation
 
 
 def conflicts(text: str) -> list[Conflict]:
@@ -298,5 +334,42 @@ def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
     return Finding(kind.value, Severity.ERROR, Area.LOG, title, evidence, fix, packages=tuple(c.packages))
 
 
+_PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement (?P<req>\S+)(?: \(from versions: "
+                       r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)")
+# only what the user asked for directly: a dependency missing from the index is a conflict
+# (https://github.com/astral-sh/uv/issues/7616)
+_UV_MISSING = re.compile(rf"there is no version of (?P<req>{_NAME}\S*) and you require|(?P<req2>{_NAME}\S*) has no "
+                         rf"wheels with a matching (?P<what>[\w ]+?tag).{{0,200}}? and you require|"
+                         rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
+_HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
+
+
+def missing(text: str, name: str = "log") -> list[Finding]:
+    """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
+    reqs: list[str] = []
+    have, why = "", ""
+    flat = " ".join(text.split())  # uv wraps its sentences
+    for m in list(_PIP_NONE.finditer(text)) + list(_UV_MISSING.finditer(flat)):
+        req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g)
+        reqs += [req] if req not in reqs else []
+        have = have or (m.groupdict().get("have") or "")
+        why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")
+    if not reqs:
+        return []
+    hint = _HINT.search(text)
+    local = [r for r in reqs if "+" in r]
+    fix = (f"{', '.join(local)} carries a local build label (+...) that only a separate wheel index served; install "
+           "the plain release with its extra instead (for jax: `pip install -U \"jax[cuda12]\"`)" if local else
+           "ask for a version the index has for this Python and platform (the log lists them), or use a Python that "
+           "release has wheels for; `bdv2 matrix list` shows the known-good sets")
+    evidence = (f"{name}: no distribution for {', '.join(reqs)}" + (f" ({why})" if why else ""),
+                *([f"{name}: available: {have[:300]}"] if have else []),
+                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []))
+    return [Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
+                    f"no installable distribution of {' and '.join(reqs[:3])} for this Python and platform", evidence,
+                    Fix(fix, ("bdv2 matrix list",)), source="https://packaging.python.org/en/latest/specifications/"
+                    "platform-compatibility-tags/", packages=tuple(_split(r)[0] for r in reqs))]
+
+
 def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
-    return [finding(c, matrix, name) for c in conflicts(text)]
+    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name)

@@ -109,25 +109,16 @@ def _finding(rule: Rule, title: str, evidence: list[str], fix: str = "", command
     )
 
 
-# jax's `_minimum_jaxlib_version` (https://github.com/jax-ml/jax/blob/main/jax/version.py) for the releases
-# before jax 0.4.30 declared jaxlib in their metadata.
-_OLD_MIN_JAXLIB = (
-    ("0.4.28", "0.4.27"), ("0.4.27", "0.4.23"), ("0.4.25", "0.4.20"), ("0.4.21", "0.4.19"),
-    ("0.4.14", "0.4.14"), ("0.4.13", "0.4.11"),
-)
-
-
-def _min_jaxlib(jax: Dist) -> SpecifierSet | None:
+def _min_jaxlib(jax: Dist, matrix: Matrix) -> SpecifierSet | None:
+    """jaxlib's range from jax's metadata (jax >= 0.4.30), else jax's `_minimum_jaxlib_version` of that release
+    ([knowledge.min_jaxlib])."""
     for req in _requirements(jax):
         if normalise(req.name) == "jaxlib" and not _is_extra(req):
             return req.specifier
-    v = public(jax.parsed) if jax.parsed else None
-    if v is None:
+    if jax.parsed is None:
         return None
-    for since, minimum in _OLD_MIN_JAXLIB:
-        if v >= Version(since):
-            return SpecifierSet(f">={minimum}")
-    return None
+    minimum = matrix.knowledge.min_jaxlib_for(public(jax.parsed))
+    return SpecifierSet(f">={minimum}") if minimum is not None else None
 
 
 @check("jax_jaxlib_lockstep")
@@ -145,7 +136,7 @@ def check_jax_jaxlib_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix, opts: 
         return [_finding(rule, f"jaxlib {jaxlib.version} is newer than jax {jax.version}", ev,
                          f"upgrade jax to {lv} (or downgrade jaxlib to {jv})",
                          (f'{PIP} install "jax=={lv}" "jaxlib=={lv}"',), ("jax", "jaxlib"))]
-    spec = _min_jaxlib(jax)
+    spec = _min_jaxlib(jax, matrix)
     if spec is not None and not in_spec(jaxlib.parsed, spec):
         return [_finding(rule, f"jax {jax.version} needs jaxlib {spec}, found {jaxlib.version}", ev,
                          f"install jaxlib {jv} to match jax",
@@ -181,7 +172,14 @@ def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix, opts: 
                                 f"{pjrt.version} differ (they must be equal)", ev, "", fix_cmd, pk))
         if plugin.parsed and jax and jax.parsed and jaxlib and jaxlib.parsed:
             p, j, lib = public(plugin.parsed), public(jax.parsed), public(jaxlib.parsed)
-            if not lib <= p <= j:
+            if lib >= matrix.knowledge.plugin_exact_since and p != lib:
+                ev += [f"jaxlib {jaxlib.version}"]
+                title = (f"jax-cuda{cuda}-plugin {plugin.version} is not jaxlib's version {lib}: jaxlib >= "
+                         f"{matrix.knowledge.plugin_exact_since} ignores it (RuntimeWarning 'JAX plugin ... is not "
+                         "compatible with the installed jaxlib version ..., so it will not be used')")
+                fix_cmd = (f'{PIP} install "jax-cuda{cuda}-plugin=={lib}" "jax-cuda{cuda}-pjrt=={lib}"',)
+                out.append(_finding(rule, title, ev, "", fix_cmd, (*pk, "jaxlib")))
+            elif not lib <= p <= j:
                 ev += [f"jax {jax.version}", f"jaxlib {jaxlib.version}"]
                 out.append(_finding(rule, f"jax-cuda{cuda}-plugin {plugin.version} is outside jaxlib {lib} .. jax {j}",
                                     ev, "", fix_cmd, (*pk, "jax", "jaxlib")))
@@ -330,11 +328,13 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Optio
         evidence = [f"probe '{p.name}' {p.status.value} after {p.seconds:.1f}s", *lines[-8:]]
         causes = [m for m in match_text(p.error, matrix) if not m.noise]
         if causes:
+            from .pin_rules import tailor_commands  # pin_rules imports this module
+
             sig = causes[0]
             out.append(Finding(
                 id=rule.id, severity=Severity.ERROR, area=Area.RUNTIME,
                 title=f"{p.name}: {sig.cause}", evidence=tuple(evidence),
-                fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
+                fix=Fix(sig.fix, tailor_commands(sig.commands, snap, matrix), dict(sig.env)), source=sig.source,
                 packages=(),
             ))
         else:

@@ -12,9 +12,9 @@ import re
 from typing import TYPE_CHECKING
 
 from .findings import Area, Finding, Fix, Severity
-from .loader_log import loader_findings
+from .loader_log import LoaderKind, loader_findings, lookups
 from .resolver_log import resolver_findings
-from .tracebacks import last_exception, traceback_findings
+from .tracebacks import Lack, blames, last_exception, traceback_findings
 
 if TYPE_CHECKING:
     from .matrix import Matrix, Signature
@@ -48,16 +48,46 @@ GENERIC = frozenset({"sig-cuda-backend-failed"})
 _NOISE_LINE = re.compile(r"cpu_feature_guard|oneDNN custom operations|absl::InitializeLog|Unable to register "
                          r"(cuDNN|cuFFT|cuBLAS) factory|TF-TRT Warning|computation_placer|NUMA node")
 _SHOWN = 8
+_LOADER_IDS = {k.value for k in LoaderKind}
 
 
-def _signature_finding(sig: Signature, text: str, m: re.Match[str], name: str) -> Finding:
+def _signature_finding(sig: Signature, text: str, line: str, name: str) -> Finding:
     count = len(sig.pattern.findall(text))
-    evidence = [f"{name}: {_line_of(text, m)}"] + ([f"(matched {count} times)"] if count > 1 else [])
+    evidence = [f"{name}: {line}"] + ([f"(matched {count} times)"] if count > 1 else [])
     return Finding(
         id=sig.id, severity=Severity.INFO if sig.noise else sig.severity, area=Area.LOG,
         title=("harmless: " if sig.noise else "") + sig.cause, evidence=tuple(evidence),
         fix=Fix(sig.fix, sig.commands, dict(sig.env)), source=sig.source,
     )
+
+
+# Other wordings of a catalogued message, restated in the wording the catalogue's patterns know, so that one pattern
+# covers every era and layout of it; the finding keeps the log's own line as evidence.
+_VERSION_CHECK = re.compile(r"(?P<lib>[\w-]+) is version (?P<have>[\w.+]+),? but this version of (?P<pkg>[\w-]+) "
+                            r"requires version (?:>= ?)?(?P<need>\d[\w.]*?)\.?$", re.MULTILINE)  # before jax 0.3
+# jaxlib bundles XLA as an external repository: its own loader lines say `external/...dso_loader.cc` and are the
+# cause; TensorFlow's (`tensorflow/...dso_loader.cc`) are usually harmless probes for optional libraries
+_BUNDLED_LOADER = re.compile(r"external/\S*dso_loader\.cc:\d+\] Could not load dynamic library '(?P<lib>[^']+)'; "
+                             r"dlerror: (?P=lib): cannot open shared object file")
+
+
+def restatements(text: str) -> list[tuple[str, str]]:
+    """(the catalogue's wording, the log's line) for each message the log words differently."""
+    out = [(f"{m['lib']} is version {m['have']}, but this version of {m['pkg']} requires version >= {m['need']}",
+            m[0]) for m in _VERSION_CHECK.finditer(text)]
+    out += [(f"{m['lib']}: cannot open shared object file", m[0]) for m in _BUNDLED_LOADER.finditer(text)]
+    # a missing name in any wording (cannot import name, no attribute, was removed, chained): one sentence
+    out += [(f"module '{b.module}' has no attribute '{b.name}'", b.exception.line) for b in blames(text)
+            if b.lack is Lack.NAME]
+    return out
+
+
+def _match(sig: Signature, text: str, restated: list[tuple[str, str]]) -> str | None:
+    """The log line that shows ``sig``, directly or through a restatement."""
+    m = sig.pattern.search(text)
+    if m:
+        return _line_of(text, m)
+    return next((line[:400] for said, line in restated if sig.pattern.search(said)), None)
 
 
 def structural_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
@@ -86,12 +116,17 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     specific: list[Finding] = []
     generic: list[Finding] = []
     noise: list[Finding] = []
+    restated = restatements(text)
     for sig in matrix.signatures:
-        m = sig.pattern.search(text)
-        if m:
+        line = _match(sig, text, restated)
+        if line is not None:
             bucket = noise if sig.noise else generic if sig.id in GENERIC else specific
-            bucket.append(_signature_finding(sig, text, m, name))
-    out = specific + structural_findings(text, matrix, name) + generic + noise
+            bucket.append(_signature_finding(sig, text, line, name))
+    structural = structural_findings(text, matrix, name)
+    # a one-line symptom about a library whose search the loader's own trace shows comes after that trace
+    traced = {lk.lib for lk in lookups(text)} if any(f.id in _LOADER_IDS for f in structural) else set()
+    echoes = [f for f in specific if any(lib in f.evidence[0] for lib in traced)]
+    out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
     if not any(f.severity is not Severity.INFO for f in out):
         lines = relevant_lines(text, [s for s in matrix.signatures if s.noise])
         out.append(Finding(

@@ -44,8 +44,11 @@ _PREFIXES = re.compile(
     r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]\s?|"
     r"\[?\d{4}-\d\d-\d\d[T ][\d:.,]+\S*\]?(?:\s*[-|]?\s*(?:INFO|ERROR|WARNING|DEBUG|CRITICAL)\s*[-|:]?)?\s?)")
 _TB_START = re.compile(r"Traceback \(most recent call last\)|^Traceback:$")
-# Frame lines distinctive enough to open a traceback whose header the log lost (pytest, IPython)
-_PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$|^File [~/]\S+\.py:\d+|^\[?[~/]\S+\.py\]?(?:\(\S*\))? in \S+")
+# Frame lines distinctive enough to open a traceback whose header the log lost (pytest, IPython, or an excerpt
+# pasted from its last frames)
+_PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$|^File [~/]\S+\.py:\d+|^\[?[~/]\S+\.py\]?(?:\(\S*\))? in \S+|"
+                           r'^\s*File "[^"]+\.py", line \d+, in \S+$')
+_ARROW = re.compile(r"^-*> ?\d*\s(.*)$")  # IPython's `---> 38 from jax import monitoring`
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 _FRAME_PATTERNS = (
@@ -77,6 +80,8 @@ class Frame:
     module: str | None
     """Top-level module of a site-packages/dist-packages path (None: user code or the stdlib)."""
     dist: str | None
+    code: str = ""
+    """The source line the traceback shows for the frame (the arrowed one in IPython's layout)."""
 
 
 @dataclass
@@ -158,6 +163,11 @@ def parse(text: str) -> list[list[Raised]]:
             in_tb = True
             frames.append(frame)
             continue
+        if in_tb and frames and line[:1].isspace() and body.strip("^~ ") and not _EXC.match(body):
+            arrow = _ARROW.match(body)
+            if arrow or not (frames[-1].code or body[:1].isdigit()):
+                frames[-1] = replace(frames[-1], code=(arrow[1] if arrow else body).strip())
+            continue
         m = _EXC.match(body) if (in_tb or not line[:1].isspace()) else None
         if not m and in_tb and frames and not line[:1].isspace():
             m = _RAISED_IN_TB.match(body)
@@ -223,25 +233,50 @@ def _caller(frames: list[Frame], lacking: str) -> str | None:
     return None
 
 
-def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
-    """Read a missing-name exception; ``frames`` defaults to the exception's own."""
+_OBJECT_ATTR = re.compile(r"'(?P<type>\w+)' object has no attribute '(?P<name>\w+)'")
+
+
+def _receiver(exc: Raised, frames: list[Frame]) -> tuple[str, str] | None:
+    """``'Config' object has no attribute 'define_bool_state'`` where the failing line reads
+    ``jax_config.define_bool_state(...)``: a receiver named for a package (``jax_config``, ``jax.config``) in another
+    package's frame stands for that package's module, as a missing module attribute does: (module, name)."""
+    m = _OBJECT_ATTR.search(exc.message)
+    last = next((f for f in reversed(frames) if f.code), None)
+    if not m or not last or m["type"] == "NoneType":
+        return None
+    call = re.search(rf"(?<![\w.])([A-Za-z_]\w*(?:\.\w+)*)\.{m['name']}\b", last.code)
+    parts = re.split(r"[._]", call[1]) if call else []
+    if not parts or parts[0] not in KNOWN_DISTS or parts[0] == last.module:
+        return None
+    return ".".join(parts), m["name"]
+
+
+def _lack_of(exc: Raised, frames: list[Frame]) -> tuple[Lack, str, str] | None:
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
-        if not m:
-            continue
-        mod = m["mod"]
-        top = mod.split(".")[0]
-        parts = mod.split(".")
-        if top in sys.stdlib_module_names or top in _REMOVED_STDLIB:
-            return None
-        if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists():
-            return None  # a local module, not a distribution: nothing to install
-        lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
-        if not lacking:
-            return None
-        return Blame(lack, mod, m["name"] if lack is not Lack.PACKAGE else "", lacking,
-                     _caller(exc.frames if frames is None else frames, lacking), exc)
-    return None
+        if m:
+            return lack, m["mod"], m["name"] if lack is not Lack.PACKAGE else ""
+    r = _receiver(exc, frames)
+    return (Lack.NAME, *r) if r else None
+
+
+def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
+    """Read a missing-name exception; ``frames`` defaults to the exception's own."""
+    frames = exc.frames if frames is None else frames
+    found = _lack_of(exc, frames)
+    if not found:
+        return None
+    lack, mod, name = found
+    top = mod.split(".")[0]
+    parts = mod.split(".")
+    if top in sys.stdlib_module_names or top in _REMOVED_STDLIB:
+        return None
+    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists():
+        return None  # a local module, not a distribution: nothing to install
+    lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
+    if not lacking:
+        return None
+    return Blame(lack, mod, name, lacking, _caller(frames, lacking), exc)
 
 
 def blames(text: str) -> list[Blame]:

@@ -79,6 +79,7 @@ def constraints(row: Row) -> str:
     lines = [f"# bdv2 compat_matrix row '{row.name}': {row.title}",
              f"# verified: {row.verified.value} ({row.verified_note})",
              f"# python {row.python}" if str(row.python) else ""]
+    lines += [f"--find-links {link}" for link in row.find_links]  # pip honours it in a constraints file
     lines += [f"{name}{spec}" for name, spec in row.packages.items()]
     return "\n".join(x for x in lines if x) + "\n"
 
@@ -165,7 +166,8 @@ def _install(row: Row, env_dir: Path, source: SelfSource | None, run: Runner, lo
     cfile.write_text(constraints(row))
     specs = [f"{name}{spec}" for name, spec in row.packages.items()]
     log(f"[{row.name}] pip install {source.describe()} + {len(specs)} pinned packages")
-    code, out = run([vpy, "-m", "pip", "install", "-q", "-c", str(cfile), source.spec, *specs], None, 1800)
+    links = [arg for link in row.find_links for arg in ("-f", link)]
+    code, out = run([vpy, "-m", "pip", "install", "-q", *links, "-c", str(cfile), source.spec, *specs], None, 1800)
     detail = _tail(out)
     if code != 0 and (source.kind is not SourceKind.INDEX or "bdv2" in out):
         detail = f"{source.install_hint()} | {detail}"

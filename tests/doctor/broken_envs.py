@@ -77,6 +77,44 @@ SCENARIOS: dict[str, tuple[Step, ...]] = {
         ("install", "-U", "ml-dtypes==0.5.3"),
         ("install", "-U", "tensorflow-probability==0.22.1"),
     ),
+    # distrax >= 0.1.7 brings tfp-nightly; naming tensorflow-probability as well installs a second
+    # distribution that writes the same tensorflow_probability/ files (pip and `pip check` see nothing).
+    "tfp-and-tfp-nightly": (
+        ("install", "jax==0.10.2", "jaxlib==0.10.2", "distrax==0.1.9", "tfp-nightly==0.26.0.dev20261027"),
+        ("install", "tensorflow-probability==0.25.0"),
+    ),
+    # TF 2.15 holds ml-dtypes at 0.3.x; tensorstore 0.1.86 (forced in, as an unpinned orbax upgrade
+    # does) needs ml-dtypes >= 0.5. tensorstore 0.1.74 is the last whose wheel accepts ml_dtypes 0.3.1.
+    "tensorstore-vs-tf": (
+        ("install", "tensorflow-cpu==2.15.1", "tensorstore==0.1.74"),
+        ("install", "--no-deps", "tensorstore==0.1.86"),
+    ),
+    # `pip install -U "ml-dtypes>=0.5.0"` next to TF 2.15: ml-dtypes 0.6 requires numpy >= 2, so pip
+    # upgrades numpy too and exits 0 with a conflict warning; TF 2.15 then cannot import.
+    "tf215-ml-dtypes-upgrade": (
+        ("install", "tensorflow-cpu==2.15.1"),
+        ("install", "-U", "ml-dtypes>=0.5.0"),
+    ),
+    # jaxlib < 0.4.26 is built against NumPy 1.x; NumPy 2 forced in breaks `import jax`.
+    "jaxlib-numpy2": (
+        ("install", "jax==0.4.23", "jaxlib==0.4.23", "numpy<2", "scipy<1.13"),
+        ("install", "--no-deps", "numpy==2.1.3"),
+    ),
+    # orbax-checkpoint 0.12.8 (jax >= 0.6, tensorstore >= 0.1.84 and new dependencies) forced onto a
+    # jax 0.5.3 stack whose orbax came from a normal resolve.
+    "orbax-newer-than-jax": (
+        ("install", "jax==0.5.3", "jaxlib==0.5.3", "orbax-checkpoint==0.11.20"),
+        ("install", "--no-deps", "orbax-checkpoint==0.12.8"),
+    ),
+    # TFP 0.21 copies TF ops' old signatures; with TF 2.15 its import raises 'Arg specs do not match'.
+    # pip resolves it: TFP declares no TensorFlow requirement.
+    "tfp-too-old-for-tf": (
+        ("install", "tensorflow-cpu==2.15.1", "tensorflow-probability==0.21.0"),
+    ),
+    # chex <= 0.1.82 uses jax APIs removed by jax 0.4.24; its metadata accepts any jax >= 0.4.6.
+    "chex-older-than-jax": (
+        ("install", "jax==0.4.25", "jaxlib==0.4.25", "chex==0.1.82", "numpy<2"),
+    ),
 }
 
 # pip's wording when it cannot reach an index (urllib3 retries, DNS, proxy, TLS): such a failure says

@@ -34,9 +34,15 @@ def cuda_tool_version(release: str, build: str) -> str:
             f"Cuda compilation tools, release {release}, V{build}\nBuild cuda_{release}.r{release}/compiler.0_0\n")
 
 
-def make_target(root: Path, snapshot: str) -> Path:
-    """A venv holding the recorded snapshot's distributions (metadata only) and nvidia lib files."""
-    data: dict[str, Any] = json.loads((SNAPS / snapshot).read_text())
+def make_target(root: Path, snapshot: str, jax_version: str = "") -> Path:
+    """A venv holding the recorded snapshot's distributions (metadata only) and nvidia lib files.
+
+    ``jax_version`` moves jax, jaxlib and the CUDA plugin/PJRT of the recorded jax 0.10.2 set to another release
+    (their NVIDIA wheels stay as recorded), for checks that depend on the jaxlib era."""
+    text = (SNAPS / snapshot).read_text()
+    if jax_version:
+        text = text.replace("0.10.2", jax_version).replace("0.10.1", jax_version)
+    data: dict[str, Any] = json.loads(text)
     venv.create(root, with_pip=False)
     site = next((root / "lib").glob("python3*/site-packages"))
     for d in data["distributions"]:

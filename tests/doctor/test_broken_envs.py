@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +181,96 @@ def test_seed_guide_pins() -> None:
     assert "module 'jax.dtypes' has no attribute 'prng_key'" in err, err
     row_ml_dtypes = pinned(commands(nearest_row(report)), "ml-dtypes")
     assert row_ml_dtypes is not None and row_ml_dtypes < Version("0.5"), row_ml_dtypes
+
+
+# -- --fix --yes converges ------------------------------------------------------------------------------
+#
+# Each case: a fresh copy of a scenario's venv; the static report names the cause (no --deep); then
+# `--fix --yes`; then `--deep` must find no error left. `rows=False` examines the same venv with a matrix
+# whose CPU rows are for another Python, so no known-good row fits and the plan is built from the
+# findings' own fixes, checked by the resolver with every other installed package held.
+
+@dataclass(frozen=True)
+class Case:
+    scenario: str
+    cause: str
+    """The id of the error finding that names the cause, from the static report."""
+    mentions: str = ""
+    rows: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.scenario + ("" if self.rows else "-no-row")
+
+
+CASES = (
+    Case("tfp-vs-tf", "tfp-too-new-for-tf"),
+    Case("tensorstore-old-ml-dtypes", "tensorstore-ml-dtypes-float8"),
+    Case("jax-jaxlib-mismatch", "jax-jaxlib-lockstep"),
+    Case("tf215-numpy2", "tensorflow-numpy2"),
+    Case("jax0413-scipy113", "jax-scipy-113"),
+    Case("flax-newer-than-jax", "requires-dist", "flax 0.12.8 requires jax"),
+    Case("seed-pins", "tfp-jax-substrate-old-jax"),
+    Case("tfp-and-tfp-nightly", "tfp-and-tfp-nightly"),
+    Case("tensorstore-vs-tf", "tensorstore-vs-tensorflow-ml-dtypes"),
+    Case("tf215-ml-dtypes-upgrade", "tensorflow-numpy2"),
+    Case("jaxlib-numpy2", "jaxlib-numpy2"),
+    Case("orbax-newer-than-jax", "requires-dist", "orbax-checkpoint 0.12.8 requires jax"),
+    Case("tfp-too-old-for-tf", "tfp-too-old-for-tf"),
+    Case("chex-older-than-jax", "chex-old-new-jax"),
+    Case("jax0413-scipy113", "jax-scipy-113", rows=False),
+    Case("tf215-numpy2", "tensorflow-numpy2", rows=False),
+    Case("tf215-ml-dtypes-upgrade", "tensorflow-numpy2", rows=False),
+    Case("flax-newer-than-jax", "requires-dist", "flax 0.12.8 requires jax", rows=False),
+)
+
+
+def clone(env: Path, dest: Path) -> Path:
+    """A private copy of a built venv: site-packages hard-linked (pip unlinks before it writes and
+    uninstalls by renaming, so the cached venv keeps its files), bin/ copied (--fix edits bin/activate)."""
+    subprocess.run(["cp", "-al", str(env), str(dest)], check=True)
+    shutil.rmtree(dest / "bin")
+    shutil.copytree(env / "bin", dest / "bin", symlinks=True)
+    return broken_envs.venv_python(dest)
+
+
+def rowless_matrix(dest: Path) -> Path:
+    """compat_matrix.toml with every CPU row moved to a Python that does not exist, so none fits."""
+    blocks: list[list[str]] = [[]]
+    for line in (Path(__file__).parents[2] / "compat_matrix.toml").read_text().splitlines(keepends=True):
+        if line.startswith(("[[", "# ====")):
+            blocks.append([])
+        blocks[-1].append(line)
+    out = []
+    for b in blocks:
+        if b and b[0].strip() == "[[rows]]" and any(x.strip() == 'kind = "cpu"' for x in b):
+            b = [re.sub(r"^python = .*", 'python = ">=3.99"', x) for x in b]
+        out += b
+    dest.write_text("".join(out))
+    return dest
+
+
+def bdv2_doctor(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "bdv2.cli", "doctor", "--python", str(python), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_fix_yes_converges(case: Case, tmp_path: Path) -> None:
+    python = clone(venv(case.scenario).parent.parent, tmp_path / case.scenario)
+    extra = () if case.rows else ("--matrix", str(rowless_matrix(tmp_path / "matrix.toml")))
+    t0 = time.perf_counter()
+    before = bdv2_doctor(python, "--json", *extra)
+    finding(json.loads(before.stdout), case.cause, mentions=case.mentions)
+    t1 = time.perf_counter()
+    fixed = bdv2_doctor(python, "--fix", "--yes", *extra)
+    assert fixed.returncode in (0, 1), fixed.stdout + fixed.stderr
+    assert "✗ failed" not in fixed.stdout, fixed.stdout
+    if not case.rows:
+        assert "row 'own-fixes'" in fixed.stdout and "no known-good row fits" in fixed.stdout, fixed.stdout
+    t2 = time.perf_counter()
+    after = bdv2_doctor(python, "--deep", "--json", *extra)
+    report: Report = json.loads(after.stdout)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    print(f"{case.name}: diagnose {t1 - t0:.1f}s, fix {t2 - t1:.1f}s, deep {time.perf_counter() - t2:.1f}s")
+    assert not errors and after.returncode == 0, fixed.stdout + "\n" + _summary(report)

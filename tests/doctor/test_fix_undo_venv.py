@@ -98,3 +98,23 @@ def test_fix_then_undo_leaves_the_venv_exactly_as_it_was(broken_venv: Path, tmp_
     assert state(venv) == before
     assert not (venv / ".bdv2").exists()
     assert "nothing to undo" in bdv2("doctor", "--python", str(venv), "--undo").stdout
+
+
+def test_a_move_from_the_findings_own_fixes_is_undone_too(tmp_path: Path) -> None:
+    """No known-good row fits: the plan installs the finding's own fix (checked by the resolver with the
+    rest held), and --undo puts the packages back."""
+    from .test_broken_envs import clone, rowless_matrix
+    from .test_broken_envs import venv as scenario
+
+    env = clone(scenario("tensorstore-old-ml-dtypes").parent.parent, tmp_path / "env").parent.parent
+    matrix = str(rowless_matrix(tmp_path / "matrix.toml"))
+    before = state(env)
+    dry = bdv2("doctor", "--python", str(env), "--matrix", matrix, "--fix", "--dry-run", "--json")
+    plan = json.loads(dry.stdout)["plan"]
+    assert plan["row"] == "own-fixes" and plan["own_fixes"] == ["tensorstore-ml-dtypes-float8"], plan
+    assert plan["pip"] == ['python -m pip install "ml-dtypes>=0.5.0"'] and "numpy==" in plan["constraints"]
+    fixed = bdv2("doctor", "--python", str(env), "--matrix", matrix, "--fix", "--yes")
+    assert fixed.returncode == 0 and "now healthy: tensorstore-ml-dtypes-float8" in fixed.stdout, fixed.stdout
+    undone = bdv2("doctor", "--python", str(env), "--undo")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert state(env) == before

@@ -160,6 +160,50 @@ def test_gpu_without_cuda_jax(tmp_path: Path) -> None:
     assert f and any('jax[cuda12]==0.10.2' in c for c in f[0]["fix"]["commands"])
 
 
+OLD_DEPENDENCIES = ["libnvJitLink.so.12 -> libnvJitLink.so.12.4.127", "libcublasLt.so.12 -> libcublasLt.so.12.4.5.8"]
+
+
+@pytest.mark.parametrize("jax_version", ["0.4.35", "0.6.2", "0.10.2"])
+def test_older_dependency_libraries_on_ld_library_path_are_an_error(tmp_path: Path, jax_version: str) -> None:
+    """libcusparse loads libnvJitLink and libcublas loads libcublasLt through their RUNPATH, after LD_LIBRARY_PATH,
+    under an RPATH jaxlib (0.4.35) and a preloading one (0.6.2+) alike: an older copy there is what gets loaded."""
+    target = make_target(tmp_path / "venv", "gpu-cu12-wheels.json", jax_version)
+    env, _ = make_system(tmp_path / "sys", smi=SMI_H100_570, lib_dirs={"usr/local/cuda-12.4/lib64": OLD_DEPENDENCIES})
+    code, doc = doctor(target, env)
+    folder = str(tmp_path / "sys" / "usr/local/cuda-12.4/lib64")
+    errs = [f for f in by_id(doc, "cuda-lib-shadowing") if f["severity"] == "error"]
+    assert code == 1 and len(errs) == 1, [(f["severity"], f["title"]) for f in doc["findings"]]
+    assert folder in errs[0]["title"] and "libnvJitLink" in errs[0]["title"] and "libcublasLt" in errs[0]["title"]
+    assert any("libnvJitLink.so.12 (12.4.127)" in e for e in errs[0]["evidence"])
+    assert ops(errs[0]) == [("remove", "LD_LIBRARY_PATH", folder)]
+
+
+def test_a_newer_dependency_library_on_ld_library_path_is_only_a_warning(tmp_path: Path) -> None:
+    target = make_target(tmp_path / "venv", "gpu-cu12-wheels.json", "0.6.2")
+    env, _ = make_system(tmp_path / "sys", smi=SMI_H100_570, lib_dirs={
+        "opt/cuda-12.9/lib64": ["libnvJitLink.so.12 -> libnvJitLink.so.12.9.86"]})
+    _, doc = doctor(target, env)
+    found = by_id(doc, "cuda-lib-shadowing")
+    assert found and all(f["severity"] == "warning" for f in found), found
+
+
+def test_pytorch_cuda_wheels_beside_a_cpu_jax_give_no_cudnn_error(tmp_path: Path) -> None:
+    """The recorded cu12 wheel set without jax's plugin (as PyTorch installs them) and torch: jax is on the CPU."""
+    target = make_target(tmp_path / "venv", "gpu-cu12-wheels.json")
+    site = next((target / "lib").glob("python3*/site-packages"))
+    for info in site.glob("jax_cuda12_*.dist-info"):
+        for f in info.iterdir():
+            f.unlink()
+        info.rmdir()
+    torch = site / "torch-2.7.1.dist-info"
+    torch.mkdir()
+    (torch / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.7.1\n")
+    env, _ = make_system(tmp_path / "sys", smi=SMI_H100_570)
+    _, doc = doctor(target, env)
+    assert not [f["id"] for f in doc["findings"] if "cudnn" in f["id"] or f["id"] == "cuda-libs-missing"]
+    assert not [f for f in doc["findings"] if f["area"] == "cuda" and f["severity"] == "error"]
+
+
 # -- the same checks as pure functions of a Snapshot ---------------------------------------------------
 
 SITE = "/venv/lib/python3.11/site-packages"

@@ -81,3 +81,19 @@ def test_a_failed_dlopen_after_the_search_is_not_found() -> None:
              "ImportError: libcublas.so.8.0: cannot open shared object file: No such file or directory\n")
     [f] = loader_findings(trace)
     assert f.id == LoaderKind.NOT_FOUND.value
+
+
+def test_runpath_folders_with_dotdot_are_the_wheels() -> None:
+    # a measured trace: RUNPATH `$ORIGIN/../nvidia/<part>/lib` is searched as `.../cudaprobe/../nvidia/...`
+    from pathlib import Path
+
+    corpus = Path(__file__).parent.parent / "data" / "log_corpus" / "structural"
+    text = (corpus / "log-cuda-lib-not-found__local-ld-debug-cudnn9-missing.log").read_text()
+    site = "/home/user/venv/lib/python3.11/site-packages"
+    assert origin(f"{site}/cudaprobe/../nvidia/cuda_cupti/lib/libcupti.so.12") is Origin.PIP_WHEEL
+    loaded = {lk.lib: lk.loaded for lk in lookups(text)}
+    assert loaded["libcupti.so.12"] == f"{site}/nvidia/cuda_cupti/lib/libcupti.so.12"
+    assert [f.id for f in loader_findings(text)] == [LoaderKind.NOT_FOUND.value]  # only cuDNN, absent everywhere
+    moved = text.replace(f"init: {site}/cudaprobe/../nvidia/cuda_cupti/lib/", "init: /usr/local/cuda-12.0/lib64/")
+    found = loader_findings(moved)
+    assert found[0].id == LoaderKind.OUTSIDE_WHEELS.value and "/usr/local/cuda-12.0/lib64" in found[0].title

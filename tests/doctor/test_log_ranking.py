@@ -1,6 +1,11 @@
 """diagnose_log's ranking: the most specific cause first, harmless lines never above a cause, and the structural
-corpus (tests/data/log_corpus/structural/: `<expected finding id>__<what>.log`, `none__` for no known cause, each
-from a public thread named on its `# source:` line)."""
+corpus (tests/data/log_corpus/structural/: `<expected finding id>__<what>.log`, `none__` for no known cause).
+
+Each corpus log's first line names where it comes from: `# source: <public thread URL>`, or `# source: measured:
+<what was installed and run>` for a failure reproduced in a throwaway environment. That line is the corpus's
+record, not part of the log: it is removed before the log is read. tests/data/log_corpus/heldout/ is a held-out
+set, drawn at random (a third of each expected id) before the parsers were generalised on the rest; its score has
+a floor."""
 
 from __future__ import annotations
 
@@ -15,6 +20,12 @@ from bdv2.doctor.signatures import diagnose_log
 ROOT = Path(__file__).parent.parent / "data" / "log_corpus"
 STRUCTURAL = sorted((ROOT / "structural").glob("*.log"))
 ALL = sorted(ROOT.glob("*.log")) + STRUCTURAL
+HELDOUT = sorted((ROOT / "heldout").glob("*.log"))
+# right first finding / held-out logs: 25/33 when the set was put aside, 29/33 after generalising on the
+# development set alone, 31/33 once three general bugs that its misses showed were fixed (a regex's `{m,n}` read
+# as an f-string field, tracebacks pasted without their header, RUNPATH folders written with `..`); the floor sits
+# just below the last
+HELDOUT_FLOOR = 30
 
 # TensorFlow's and XLA's start-up lines (tests/data/log_corpus and the noise signatures' examples)
 NOISE = (
@@ -38,21 +49,44 @@ def _first_cause(findings: list[Finding]) -> Finding:
     return next((f for f in findings if f.severity is not Severity.INFO), findings[-1])
 
 
+def corpus_text(path: Path) -> str:
+    """The log without its `# source:` line."""
+    text = path.read_text()
+    return text.split("\n", 1)[1] if text.startswith("# source:") else text
+
+
+def _right(path: Path, matrix: Matrix) -> bool:
+    return _first_cause(diagnose_log(corpus_text(path), matrix, path.name)).id == _expected(path)
+
+
+@pytest.mark.parametrize("path", STRUCTURAL + HELDOUT, ids=[p.stem for p in STRUCTURAL + HELDOUT])
+def test_corpus_log_names_its_source(path: Path) -> None:
+    first = path.read_text().split("\n", 1)[0]
+    assert first.startswith(("# source: https://", "# source: measured: ")), "a public thread, or how it was made"
+
+
 @pytest.mark.parametrize("path", STRUCTURAL, ids=[p.stem for p in STRUCTURAL])
 def test_structural_corpus_log_names_its_cause(matrix: Matrix, path: Path) -> None:
-    text = path.read_text()
-    assert text.startswith("# source: https://github.com/"), "each corpus log names its public thread"
-    first = _first_cause(diagnose_log(text, matrix, name=path.name))
+    first = _first_cause(diagnose_log(corpus_text(path), matrix, name=path.name))
     assert first.id == _expected(path), first.title
     assert first.fix is not None and first.fix.summary
 
 
 def test_corpus_score_is_complete_and_broad(matrix: Matrix) -> None:
-    hits = [p.name for p in ALL if _first_cause(diagnose_log(p.read_text(), matrix, p.name)).id == _expected(p)]
+    hits = [p.name for p in ALL if _right(p, matrix)]
     assert len(hits) == len(ALL), sorted(set(p.name for p in ALL) - set(hits))
     families = {p.name.split("__")[0] for p in STRUCTURAL}
     assert len(STRUCTURAL) >= 30 and {"log-era-mismatch", "log-resolver-conflict", "log-installed-conflict",
-                                      "log-missing-name"} <= families
+                                      "log-missing-name", "log-no-matching-distribution", "log-cuda-lib-not-found",
+                                      "none"} <= families
+    assert len(ALL) + len(HELDOUT) >= 150
+
+
+def test_heldout_score_keeps_its_floor(matrix: Matrix) -> None:
+    misses = sorted(p.name for p in HELDOUT if not _right(p, matrix))
+    score = len(HELDOUT) - len(misses)
+    print(f"held-out: {score}/{len(HELDOUT)} right first findings; missed: {misses}")
+    assert len(HELDOUT) >= 25 and score >= HELDOUT_FLOOR, misses
 
 
 def test_noise_never_ranks_above_a_cause(matrix: Matrix) -> None:
@@ -97,3 +131,28 @@ def test_unknown_cause_shows_the_last_exception_and_few_relevant_lines(matrix: M
                                 "not found.")
     assert len(last.evidence) <= 8
     assert not any("oneDNN" in e or "cpu_feature_guard" in e or "absl" in e for e in last.evidence)
+
+
+def test_other_wordings_are_read_as_the_catalogued_message(matrix: Matrix) -> None:
+    def first(text: str) -> str:
+        return _first_cause(diagnose_log(text, matrix)).id
+
+    # jax before 0.3 wrote the jaxlib check without ">=" (https://github.com/Zuricho/ParallelFold/issues/13)
+    assert first("ValueError: jaxlib is version 0.1.69, but this version of jax requires version 0.1.74.") == \
+        "sig-jaxlib-too-old"
+    # jaxlib's own loader (its bundled XLA says `external/...`) is the cause; TensorFlow's same line is a probe
+    line = ("W {}dso_loader.cc:64] Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: "
+            "cannot open shared object file: No such file or directory")
+    assert first(line.format("external/org_tensorflow/tensorflow/tsl/platform/default/")) == "sig-cuda-lib-missing-so"
+    assert first(line.format("tensorflow/compiler/xla/stream_executor/platform/default/")) == "log-no-known-cause"
+    # a missing name in another wording, chained under an unhelpful one (a measured tensorstore/ml-dtypes pair)
+    found = diagnose_log(corpus_text(ROOT / "structural" /
+                                     "sig-tensorstore-float8-e3m4__local-tensorstore0175-mldtypes020.log"), matrix)
+    assert found[0].id == "sig-tensorstore-float8-e3m4"
+    assert "cannot import name 'float8_e3m4' from 'ml_dtypes'" in found[0].evidence[0]
+
+
+def test_the_loader_trace_outranks_its_one_line_symptom(matrix: Matrix) -> None:
+    text = corpus_text(ROOT / "structural" / "log-cuda-lib-not-found__local-ld-debug-cudnn9-missing.log")
+    ids = [f.id for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+    assert ids[:2] == ["log-cuda-lib-not-found", "sig-cuda-lib-missing-so"]

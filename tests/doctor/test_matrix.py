@@ -38,13 +38,10 @@ def test_packaged_copy_is_the_root_file(matrix: Matrix) -> None:
     assert Path(matrix.path).read_text() == (ROOT / "compat_matrix.toml").read_text()
 
 
-@pytest.mark.parametrize("row_name", [
-    "cpu-current", "cuda12-current", "cuda13-current", "cpu-stable-tfp", "cpu-legacy-2024", "seed-era-cpu",
-    "seed-era-cuda12",
-])
+@pytest.mark.parametrize("row_name", [r.name for r in load_matrix().rows])
 def test_every_row_passes_every_rule(matrix: Matrix, row_name: str) -> None:
     row = matrix.row(row_name)
-    python = "3.11.7"
+    python = next(v for v in ("3.11.7", "3.10.12", "3.12.3") if row.python.contains(v))
     found = [f for f in diagnose(helpers.make_snap(row_versions(row), python=python), matrix)
              if f.severity is Severity.ERROR]
     assert found == [], [f.title for f in found]
@@ -163,13 +160,32 @@ def test_knowledge_tables_name_public_sources_and_hold_the_known_thresholds(matr
 
     k = matrix.knowledge
     assert set(k.sources) == {"driver_cuda", "cuda_driver_floor", "compute_cap_floor", "lookup_eras", "cudnn",
-                              "ptxas_pin"}
+                              "ptxas_pin", "min_jaxlib", "plugin_lockstep", "numpy2", "tensorflow"}
     assert all(url.startswith("https://") for url in k.sources.values())
-    assert k.cuda_driver_floor == {12: Version("525.60.13"), 13: Version("580")}
-    assert k.compute_cap_floor == {12: (5, 2), 13: (7, 5)}
-    assert [(str(v), era) for v, era in k.lookup_eras] == [("0.6.2", "preload"), ("0.4.19", "rpath"), ("0", "runpath")]
+    assert k.cuda_driver_floor == {11: Version("450.80.02"), 12: Version("525.60.13"), 13: Version("580")}
+    assert k.compute_cap_floor == {11: (5, 2), 12: (5, 2), 13: (7, 5)}
+    # jaxlib's own RPATH: 0.4.19 - 0.5.0; 0.5.1 - 0.6.1 through XLA's CUDA stubs; preloading from 0.6.2.
+    assert [(str(v), era) for v, era in k.lookup_eras] == [
+        ("0.6.2", "preload"), ("0.5.1", "rpath"), ("0.4.19", "rpath"), ("0", "runpath")]
     assert [(str(n.since), n.major, n.floor) for n in k.cudnn] == [
-        ("0.6.0", 9, "9.8"), ("0.4.31", 9, "9.1"), ("0.4.29", 9, "9"), ("0", 8, "8")]
+        ("0.6.0", 9, "9.8"), ("0.4.31", 9, "9.1"), ("0.4.29", 9, "9"), ("0", 8, "8.9")]
+    assert k.cudnn_cuda13 == "9.12"
+    # jax's _minimum_jaxlib_version per release (jax/version.py at each tag): 0.4.14 still accepts jaxlib 0.4.11.
+    assert [str(k.min_jaxlib_for(Version(v))) for v in ("0.4.13", "0.4.14", "0.4.16", "0.4.20", "0.4.21", "0.4.26",
+                                                         "0.4.27", "0.4.30")] == [
+        "0.4.11", "0.4.11", "0.4.14", "0.4.14", "0.4.19", "0.4.20", "0.4.23", "0.4.27"]
+    assert k.plugin_exact_since == Version("0.5.3") and k.numpy2_jaxlib == Version("0.4.26")
+    # TensorFlow's own pins (wheel metadata of each release).
+    pins = {v: k.tf_pins(Version(v)) for v in ("2.14.0", "2.15.0", "2.15.1", "2.16.2", "2.17.1", "2.18.0", "2.18.1",
+                                              "2.19.0", "2.20.0", "2.21.0")}
+    assert {v: str(p.ml_dtypes) for v, p in pins.items() if p} == {
+        "2.14.0": "==0.2.0", "2.15.0": "~=0.2.0", "2.15.1": "~=0.3.1", "2.16.2": "~=0.3.1", "2.17.1": "<0.5.0,>=0.3.1",
+        "2.18.0": "<0.5.0,>=0.4.0", "2.18.1": "<1.0.0,>=0.4.0", "2.19.0": "<1.0.0,>=0.5.1", "2.20.0": "<1.0.0,>=0.5.1",
+        "2.21.0": "<1.0.0,>=0.5.1"}
+    assert [v for v, p in pins.items() if p and not p.numpy.contains("2.0.0")] == [
+        "2.15.0", "2.15.1", "2.16.2", "2.17.1"]
+    assert [str(pins[v].protobuf) for v in ("2.17.1", "2.19.0", "2.20.0", "2.21.0")] == [  # type: ignore[union-attr]
+        "<5.0.0dev,>=3.20.3", "<6.0.0dev,>=3.20.3", ">=5.28.0", "<8.0.0,>=6.31.1"]
     assert k.ptxas_pin_min == (12, 6)
     assert [driver_cuda(v) for v in ("580.65.06", "570.124.06", "535.104.05", "525.60.13", "450.36", "440.1")] == [
         "13.0", "12.8", "12.2", "12.0", "11.0", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from bdv2.doctor import pipmove
 from bdv2.doctor.apply import apply, undo
 from bdv2.doctor.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
 from bdv2.doctor.findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
 from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.plan import plan
+from bdv2.doctor.plan import OWN_FIXES, plan
 
 from . import helpers
 
@@ -287,3 +289,114 @@ def test_run_passes_on_the_exit_code_and_undo_without_journal(tmp_path: Path) ->
 def test_fix_usage_errors() -> None:
     assert _bdv2("doctor", "--fix", "--undo").returncode == 2
     assert _bdv2("doctor", "--fix", "--markdown").returncode == 2
+
+
+# -- plans from the findings' own fixes (no known-good row fits) ---------------------------------------
+
+def pkg_error(fid: str, *commands: str) -> Finding:
+    return Finding(fid, Severity.ERROR, Area.PACKAGES, fid, fix=Fix("fix it", commands=commands))
+
+
+def test_own_fixes_when_no_row_fits(matrix: Matrix) -> None:
+    no_rows = dataclasses.replace(matrix, rows=())
+    snap = helpers.make_snap({"tensorflow-cpu": "2.15.1", "numpy": "2.1.3", "jax": "0.4.23", "jaxlib": "0.4.23"})
+    findings = [pkg_error("tensorflow-numpy2", 'python -m pip install "numpy<2"'),
+                pkg_error("jaxlib-numpy2", 'python -m pip install "numpy<1.27"   # same package: the first wins'),
+                pkg_error("two-ways", 'python -m pip install "jax==0.4.25" "jaxlib==0.4.25"',
+                          'python -m pip install "jax==0.4.20"   # alternative: never taken')]
+    p = plan(findings, snap, no_rows)
+    assert p.pip == ('python -m pip install "numpy<2" "jax==0.4.25" "jaxlib==0.4.25"',)
+    assert p.row == OWN_FIXES and p.own_fixes == ("tensorflow-numpy2", "two-ways")
+    assert any("no known-good row" in n for n in p.notes)
+    # With rows, the nearest row's move stays the plan.
+    assert plan(findings, snap, matrix).own_fixes == ()
+
+
+def test_tfp_and_tfp_nightly_are_both_removed_then_the_fitting_one_installed(matrix: Matrix) -> None:
+    both = {"tensorflow-probability": "0.25.0", "tfp-nightly": "0.26.0.dev20261027", "jax": "0.10.2"}
+    f = pkg_error("tfp-and-tfp-nightly", "python -m pip uninstall -y tensorflow-probability tfp-nightly")
+    p = plan([f], helpers.make_snap({**both, "distrax": "0.1.9"}), matrix)
+    assert p.pip == ("python -m pip uninstall -y tensorflow-probability tfp-nightly",
+                     'python -m pip install "tfp-nightly==0.26.0.dev20261027"')
+    assert p.own_fixes == ("tfp-and-tfp-nightly",)
+    # Next to TF 2.15 (no distrax >= 0.1.7), the TFP release made for that TF.
+    p = plan([f], helpers.make_snap({**both, "jax": "0.4.25", "tensorflow-cpu": "2.15.1"}), matrix)
+    assert p.pip[-1] == 'python -m pip install "tensorflow-probability==0.23.0"'
+
+
+def test_tensorstore_moves_below_the_ml_dtypes_05_release(matrix: Matrix) -> None:
+    f = pkg_error("tensorstore-vs-tensorflow-ml-dtypes", 'python -m pip install "tensorstore<0.1.75"')
+    snap = helpers.make_snap({"tensorflow-cpu": "2.15.1", "tensorstore": "0.1.86", "orbax-checkpoint": "0.12.8"})
+    p = plan([f], snap, matrix)
+    assert p.pip == ('python -m pip install "tensorstore<0.1.75" "orbax-checkpoint<0.11.40"',)
+    p = plan([f], helpers.make_snap({"tensorflow-cpu": "2.15.1", "tensorstore": "0.1.86"}), matrix)
+    assert p.pip == ('python -m pip install "tensorstore<0.1.75"',)
+
+
+class Resolver:
+    """Stands in for `pip install --dry-run --report -`: refuses when ``refuse`` is set, else installs ``result``."""
+
+    def __init__(self, result: dict[str, str], refuse: str = "") -> None:
+        self.result, self.refuse = result, refuse
+        self.calls: list[list[str]] = []
+        self.constraints = ""
+
+    def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[1:3] == ["-I", "-c"]:
+            return 0, ""  # `import pip` works
+        if "-c" in argv:
+            self.constraints = Path(argv[argv.index("-c") + 1]).read_text()
+        if self.refuse:
+            return 1, f"Collecting jax\nERROR: Cannot install jax>=0.10.0 because {self.refuse}\n"
+        report = {"install": [{"metadata": {"name": n, "version": v}} for n, v in self.result.items()]}
+        return 0, json.dumps(report)
+
+
+def test_own_fixes_are_checked_by_the_resolver_with_the_rest_held(tmp_path: Path) -> None:
+    target = fake_venv(tmp_path)
+    snap = helpers.make_snap({"flax": "0.12.8", "jax": "0.6.2", "jaxlib": "0.6.2", "numpy": "2.1.3"})
+    p = Plan(target.python, pip=('python -m pip install "jax>=0.10.0"',), row=OWN_FIXES, own_fixes=("requires-dist",))
+    ok = Resolver({"jax": "0.10.2", "jaxlib": "0.10.2"})
+    got = pipmove.checked(p, target, snap, ok)
+    # Held: everything not moved; jaxlib moves with jax (lockstep), so it is free too.
+    assert got.constraints == "flax==0.12.8\nnumpy==2.1.3\n" == ok.constraints
+    assert got.pip == p.pip and got.changes == ("jax: 0.6.2 -> 0.10.2", "jaxlib: 0.6.2 -> 0.10.2")
+    no = Resolver({}, refuse="the user requested numpy==2.1.3 and jax 0.10.2 depends on numpy>=2.2")
+    got = pipmove.checked(p, target, snap, no)
+    assert got.pip == () and got.row == ""
+    assert any("not proposing" in n and "depends on numpy>=2.2" in n for n in got.notes), got.notes
+
+
+def test_own_fixes_that_would_break_another_package_are_not_proposed(tmp_path: Path) -> None:
+    # pip's resolver does not look at installed packages outside the request; the plan does.
+    target = fake_venv(tmp_path)
+    snap = helpers.make_snap({"flax": "0.12.8", "optax": "0.1.5", "jax": "0.6.2", "jaxlib": "0.6.2"},
+                             requires={"flax": ["jax>=0.10.0"], "optax": ["jax<0.8", "pytest; extra == 'test'"]})
+    p = Plan(target.python, pip=('python -m pip install "jax>=0.10.0"',), row=OWN_FIXES, own_fixes=("requires-dist",))
+    got = pipmove.checked(p, target, snap, Resolver({"jax": "0.10.2", "jaxlib": "0.10.2"}))
+    assert got.pip == ()
+    assert any("optax 0.1.5 requires jax<0.8, but 0.10.2 is installed" in n for n in got.notes), got.notes
+
+
+def test_errors_the_row_move_leaves_alone_add_their_own_fixes(matrix: Matrix) -> None:
+    snap = helpers.make_snap({"jax": "0.5.3", "jaxlib": "0.5.3", "orbax-checkpoint": "0.12.8"})
+    jax = dataclasses.replace(pkg_error("requires-dist", 'python -m pip install "jax>=0.6.0"'),
+                              packages=("orbax-checkpoint", "jax"))
+    psutil = dataclasses.replace(pkg_error("requires-dist", 'python -m pip install "psutil"'),
+                                 packages=("orbax-checkpoint", "psutil"))
+    p = plan([jax, psutil], snap, matrix)
+    assert p.row == "cpu-current" and "jax==0.10.2" in p.pip[0]
+    assert p.pip[-1] == 'python -m pip install "psutil"'
+    assert any("leaves requires-dist" in n for n in p.notes), p.notes
+
+
+def test_a_special_move_takes_over_the_requirements_it_settles(matrix: Matrix) -> None:
+    snap = helpers.make_snap({"tensorflow-cpu": "2.15.1", "tensorstore": "0.1.86", "ml-dtypes": "0.3.2"})
+    pip_says = dataclasses.replace(pkg_error("requires-dist", 'python -m pip install "ml_dtypes>=0.5.0"'),
+                                   packages=("tensorstore", "ml_dtypes"))
+    special = pkg_error("tensorstore-vs-tensorflow-ml-dtypes", 'python -m pip install "tensorstore<0.1.75"')
+    p = plan([pip_says, special], snap, matrix)
+    assert p.pip == ('python -m pip install "tensorstore<0.1.75"',)
+    assert p.own_fixes == ("tensorstore-vs-tensorflow-ml-dtypes",)

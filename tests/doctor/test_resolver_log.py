@@ -104,3 +104,48 @@ def test_admits_only_what_it_can_read() -> None:
     assert admits(">=0.4.6", "0.4.1") is False and admits("<=0.4.35 and >=0.4.34", "0.4.34") is True
     assert admits("~=0.3.1", "0.3.4") is True and admits("~=0.3.1", "0.4.0") is False
     assert admits("==0.1.dev20240916", "0.1.dev20240916") is None and admits("==0.4.*", "0.4.1") is None
+
+
+def test_pip_explanation_kept_without_its_header() -> None:
+    [c] = conflicts(_log("log-resolver-conflict__easylm-jax-cuda11-torch.log"))
+    assert c.resolver is Resolver.PIP and c.parties == []
+    assert Requirement("jax", "0.4.14", "nvidia-cuda-runtime-cu11", ">=11.8") in c.requirements
+    assert exclusions(c) == ["jax 0.4.14 needs nvidia-cuda-runtime-cu11>=11.8, which excludes torch 2.0.1's pin, "
+                             "nvidia-cuda-runtime-cu11 11.7.99"]
+
+
+def test_libmamba_tree_reads_requests_and_what_they_require() -> None:
+    [c] = conflicts(_log("log-resolver-conflict__speedppi-libmamba-ambertools.log"))
+    assert c.parties == ["ambertools ==23.3", "openmmforcefields ==0.11.2"]
+    assert Requirement("openmmforcefields", "0.11.2", "ambertools", ">=20.0,<23") in c.requirements
+    assert exclusions(c) == ["openmmforcefields 0.11.2 needs ambertools>=20.0,<23, which excludes the requested "
+                             "ambertools 23.3"]
+    [c] = conflicts(_log("log-resolver-conflict__torchmd-mamba-cuda-version.log"))
+    assert c.parties == ["cuda-version 12.2**", "cudatoolkit"]
+    assert c.requirements == [Requirement("cuda-version", "12.2", "cudatoolkit", "12.2|12.2.*")]
+
+
+def test_a_conda_verdict_without_its_explanation_is_still_a_refusal() -> None:
+    text = ("(env) $ conda install -c conda-forge -n work jax\nSolving environment: failed\n\n"
+            "UnsatisfiableError: The following specifications were found to be incompatible with each other:\n")
+    [c] = conflicts(text)
+    assert c.resolver is Resolver.CONDA and c.parties == ["jax"] and c.requirements == []
+    [f] = resolver_findings(text)
+    assert f.id == ResolverKind.CONFLICT.value and "jax" in f.title
+
+
+def test_no_matching_distribution_is_not_a_conflict() -> None:
+    pip = _log("log-no-matching-distribution__local-pip-jaxlib-cuda-local-version.log")
+    [f] = resolver_findings(pip)
+    assert f.id == ResolverKind.NO_DISTRIBUTION.value and "jaxlib==0.4.13+cuda12.cudnn89" in f.title
+    assert f.fix is not None and "jax[cuda12]" in f.fix.summary and any("0.4.13, 0.4.18" in e for e in f.evidence)
+    uv = _log("log-no-matching-distribution__local-uv-jaxlib0175.log")
+    assert conflicts(uv) == [] and [f.id for f in resolver_findings(uv)] == [ResolverKind.NO_DISTRIBUTION.value]
+    wheels = ("  × No solution found when resolving dependencies:\n"
+              "  ╰─▶ Because tensorflow==2.8.0 has no wheels with a\n"
+              "      matching Python ABI tag (e.g., `cp311`) and you require tensorflow==2.8.0, we can conclude that\n"
+              "      your requirements are unsatisfiable.\n")
+    [f] = resolver_findings(wheels)
+    assert f.id == ResolverKind.NO_DISTRIBUTION.value and "Python ABI tag" in f.evidence[0]
+    # a dependency missing from the index is still the dependency's conflict (uv's own wording, uv-jax-tpu log)
+    assert [f.id for f in resolver_findings(UV)] == [ResolverKind.CONFLICT.value]

@@ -27,7 +27,7 @@ FIRES = [
     pytest.param({"tensorflow": "2.14.0", "tensorflow-probability": "0.21.0"}, "3.11.7",
                  "tfp-too-old-for-tf", "tensorflow-probability==", id="arg-specs-tfp-0.21-tf-2.14"),
     pytest.param({"tensorflow-probability": "0.22.1", "jax": "0.4.13", "jaxlib": "0.4.13"}, "3.11.7",
-                 "tfp-jax-substrate-old-jax", '"jax==0.4.19"', id="seed-tfp-0.22.1-jax-0.4.13"),
+                 "tfp-jax-substrate-old-jax", '"jax==0.4.14"', id="seed-tfp-0.22.1-jax-0.4.13"),
     pytest.param({"tensorflow-probability": "0.25.0", "jax": "0.7.0", "jaxlib": "0.7.0"}, "3.11.7",
                  "tfp-jax-substrate-new-jax", "tfp-nightly", id="tfp-0.25-jax-0.7"),
     pytest.param({"tensorflow-probability": "0.25.0", "tfp-nightly": "0.26.0.dev20261027"}, "3.11.7",
@@ -52,6 +52,8 @@ FIRES = [
                  "jax-vs-tensorflow-numpy", "tensorflow-cpu>=2.19", id="jax-0.8-tf-2.17"),
     pytest.param({"chex": "0.1.82", "jax": "0.4.25", "jaxlib": "0.4.25"}, "3.11.7",
                  "chex-old-new-jax", "chex>=", id="chex-keyarray"),
+    pytest.param({"chex": "0.1.6", "jax": "0.4.14", "jaxlib": "0.4.13"}, "3.10.12",
+                 "chex-sharded-device-array", "chex==0.1.82", id="original-chex-0.1.6-jax-0.4.14"),
     pytest.param({"flax": "0.7.4", "jax": "0.4.30", "jaxlib": "0.4.30"}, "3.11.7",
                  "flax-old-new-jax", "flax>=0.7.5", id="flax-keyarray"),
     pytest.param({"flax": "0.12.6", "jax": "0.11.0", "jaxlib": "0.11.0"}, "3.12.3",
@@ -133,7 +135,7 @@ def test_local_version_label_is_ignored(matrix: Matrix) -> None:
     ("versions", "expect"),
     [
         pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.9.2", "jax-cuda12-pjrt": "0.9.2"},
-                     "outside jaxlib", id="plugin-behind-after-upgrading-jax"),
+                     "is not jaxlib's version 0.10.2", id="plugin-behind-after-upgrading-jax"),
         pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2", "jax-cuda12-pjrt": "0.10.1"},
                      "differ", id="plugin-pjrt-differ"),
         pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda13-plugin": "0.10.2"},
@@ -145,6 +147,22 @@ def test_plugin_lockstep(matrix: Matrix, versions: dict, expect: str) -> None:
     assert found and expect in found[0].title
     assert found[0].severity is Severity.ERROR
     assert any("==0.10.2" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("jax", "jaxlib", "plugin", "bad"), [
+    pytest.param("0.5.3", "0.5.3", "0.5.1", True, id="0.5.3-ignores-an-older-plugin"),
+    pytest.param("0.6.2", "0.6.1", "0.6.2", True, id="plugin-newer-than-jaxlib-0.6.1"),
+    pytest.param("0.6.2", "0.6.1", "0.6.1", False, id="plugin-equal-to-jaxlib"),
+    pytest.param("0.4.31", "0.4.30", "0.4.31", False, id="before-0.5.3-between-jaxlib-and-jax-is-fine"),
+])
+def test_plugin_must_equal_jaxlib_from_053(matrix: Matrix, jax: str, jaxlib: str, plugin: str, bad: bool) -> None:
+    """jaxlib >= 0.5.3 ignores a plugin of another version (jaxlib/plugin_support.py at jax-v0.5.3)."""
+    versions = {"jax": jax, "jaxlib": jaxlib, "jax-cuda12-plugin": plugin, "jax-cuda12-pjrt": plugin}
+    found = [f for f in diagnose(helpers.make_snap(versions), matrix)
+             if f.id == "jax-plugin-lockstep" and f.severity is Severity.ERROR]
+    assert bool(found) == bad, [f.title for f in found]
+    if bad:
+        assert any(f'"jax-cuda12-plugin=={jaxlib}"' in c for c in found[0].fix.commands)  # type: ignore[union-attr]
 
 
 def test_requires_dist_uses_markers_and_skips_extras(matrix: Matrix) -> None:
@@ -202,7 +220,7 @@ def test_failed_probe_is_named_by_its_signature(matrix: Matrix) -> None:
     assert len(found) == 1
     assert "jax < 0.4.14" in found[0].title
     assert any("prng_key" in e for e in found[0].evidence)
-    assert any("jax==0.4.19" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
+    assert any("jax==0.4.14" in c for c in found[0].fix.commands)  # type: ignore[union-attr]
 
 
 def test_unknown_probe_failure_still_reported(matrix: Matrix) -> None:
@@ -218,10 +236,11 @@ def test_nearest_row_for_the_seed_pins(matrix: Matrix) -> None:
     found = {f.id: f for f in diagnose(helpers.make_snap(seed), matrix)}
     assert {"tfp-jax-substrate-old-jax", "tensorflow-ml-dtypes"} <= set(found)
     near = found["nearest-row"]
-    assert "seed-era-cpu" in near.title
+    assert "seed-era-min-cpu" in near.title
     cmd = " ".join(near.fix.commands)  # type: ignore[union-attr]
-    # jax moves to 0.4.19 (TFP 0.22.1's release), TFP stays, ml-dtypes goes back into TF 2.15.1's range.
-    assert '"jax==0.4.19"' in cmd and '"jaxlib==0.4.19"' in cmd and '"ml-dtypes==0.3.2"' in cmd
+    # The smallest move: jax to 0.4.14 over the same jaxlib 0.4.13; TFP stays, ml-dtypes goes back into TF 2.15.1's
+    # range (and chex, which jax 0.4.14 needs at 0.1.82).
+    assert '"jax==0.4.14"' in cmd and "jaxlib" not in cmd and '"ml-dtypes==0.3.2"' in cmd
     assert "tensorflow-probability" not in cmd
 
 
@@ -242,8 +261,7 @@ def _version_in(spec: object, candidates: list[str]) -> str:
     raise AssertionError(f"no candidate version inside {spec}")
 
 
-def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
-    """Each `when` rule, given one installed version inside each condition, fires (and carries a fix)."""
+def _candidates(matrix: Matrix) -> list[str]:
     import re
 
     numbers = sorted({m for r in matrix.rules for c in r.when for m in re.findall(r"\d+(?:\.\d+)+", str(c.spec))})
@@ -256,20 +274,30 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
             candidates.append(".".join(map(str, [*parts[:-1], parts[-1] - 1])))
         elif len(parts) > 1 and parts[-2] > 0:
             candidates.append(".".join(map(str, [*parts[:-2], parts[-2] - 1, 99])))
+    return candidates
+
+
+def _firing_versions(rule: object, matrix: Matrix) -> tuple[dict[str, str], str]:
+    """One installed version inside each of the rule's `when` conditions (and the python they need)."""
+    versions, python = {}, "3.11.7"
+    for cond in rule.when:  # type: ignore[attr-defined]
+        v = _version_in(cond.spec, [*_candidates(matrix), "3.11.7", "3.12.1", "3.10.4"])
+        if cond.key == "python":
+            python = v if v.count(".") == 2 else v + ".0"
+        else:
+            versions[matrix.members(cond.key)[0]] = v
+    if rule.needs_jax_cuda:  # type: ignore[attr-defined]  # and jax's own CUDA backend, at the jaxlib's version
+        versions.setdefault("jax-cuda12-plugin", versions.get("jaxlib", "0.6.2").split("+")[0])
+    return versions, python
+
+
+def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
+    """Each `when` rule, given one installed version inside each condition, fires (and carries a fix)."""
     for rule in (r for r in matrix.rules if r.when):
-        versions, python = {}, "3.11.7"
-        for cond in rule.when:
-            v = _version_in(cond.spec, [*candidates, "3.11.7", "3.12.1", "3.10.4"])
-            if cond.key == "python":
-                python = v if v.count(".") == 2 else v + ".0"
-            else:
-                versions[matrix.members(cond.key)[0]] = v
-        if rule.needs_jax_cuda:  # and jax's own CUDA backend, at the jaxlib's version when one is pinned
-            versions.setdefault("jax-cuda12-plugin", versions.get("jaxlib", "0.6.2").split("+")[0])
+        versions, python = _firing_versions(rule, matrix)
         found = [f for f in diagnose(helpers.make_snap(versions, python=python), matrix) if f.id == rule.id]
         assert found, f"rule {rule.id} did not fire on {versions} (python {python})"
         assert found[0].fix is not None and found[0].fix.summary, rule.id
-
 
 
 def test_a_rows_known_warning_is_a_note_on_that_row(matrix: Matrix) -> None:
@@ -314,3 +342,167 @@ def test_the_same_cudnn_wheel_is_an_error_once_jax_has_a_cuda_backend(matrix: Ma
     found = {f.id: f for f in diagnose(helpers.make_snap(versions, python="3.11.7"), matrix)}
     assert found["cudnn8-with-cudnn9-jaxlib"].severity is Severity.ERROR
     assert "nvidia-wheels-cpu-jaxlib" not in found
+
+
+# -- fixes that must never do harm -------------------------------------------------------------------------------
+def _fix_of(versions: dict, rule_id: str, matrix: Matrix, python: str = "3.11.7") -> tuple[str, ...]:
+    found = {f.id: f for f in diagnose(helpers.make_snap(versions, python=python), matrix)}
+    assert rule_id in found, f"{rule_id} did not fire; got {sorted(found)}"
+    return found[rule_id].fix.commands  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("versions", "capped"), [
+    pytest.param({"tensorstore": "0.1.80", "ml-dtypes": "0.4.1", "jax": "0.4.25", "jaxlib": "0.4.25"}, True,
+                 id="jaxlib-0.4.25-needs-numpy-1"),
+    pytest.param({"tensorstore": "0.1.80", "ml-dtypes": "0.4.1", "jax": "0.4.30", "jaxlib": "0.4.30"}, False,
+                 id="jaxlib-0.4.30-takes-numpy-2"),
+])
+def test_ml_dtypes_upgrade_keeps_numpy_1_where_needed(matrix: Matrix, versions: dict, capped: bool) -> None:
+    """ml-dtypes 0.6.0 requires numpy >= 2.0 (its wheel metadata): a bare `ml-dtypes>=0.5.0` breaks NumPy-1 stacks."""
+    cmds = _fix_of(versions, "tensorstore-ml-dtypes-float8", matrix)
+    assert all("ml-dtypes>=0.5.0" in c for c in cmds)
+    assert all(("numpy<2" in c) == capped for c in cmds), cmds
+
+
+@pytest.mark.parametrize(("tf", "mld", "want"), [
+    pytest.param("2.15.1", "0.5.3", '"ml-dtypes~=0.3.1"', id="tf-2.15.1"),
+    pytest.param("2.15.0", "0.3.2", '"ml-dtypes~=0.2.0"', id="tf-2.15.0"),
+    pytest.param("2.17.1", "0.5.1", '"ml-dtypes<0.5.0,>=0.3.1"', id="tf-2.17"),
+    pytest.param("2.18.0", "0.3.2", '"ml-dtypes<0.5.0,>=0.4.0"', id="tf-2.18.0"),
+    pytest.param("2.19.0", "0.4.1", '"ml-dtypes<1.0.0,>=0.5.1"', id="tf-2.19"),
+])
+def test_ml_dtypes_judged_against_each_tensorflow_release(matrix: Matrix, tf: str, mld: str, want: str) -> None:
+    cmds = _fix_of({"tensorflow-cpu": tf, "ml-dtypes": mld}, "tensorflow-ml-dtypes", matrix)
+    assert any(want in c for c in cmds), cmds
+
+
+def test_tensorflow_ml_dtypes_quiet_inside_its_range(matrix: Matrix) -> None:
+    for tf, mld in (("2.18.1", "0.5.1"), ("2.17.1", "0.4.1"), ("2.15.1", "0.3.2"), ("2.21.0", "0.6.0")):
+        found = diagnose(helpers.make_snap({"tensorflow-cpu": tf, "ml-dtypes": mld}), matrix)
+        assert "tensorflow-ml-dtypes" not in ids(found), (tf, mld)
+
+
+@pytest.mark.parametrize(("tf", "pb", "want"), [
+    pytest.param("2.16.1", "5.28.0", '"protobuf<5.0.0dev,>=3.20.3"', id="tf-2.16-protobuf-5"),
+    pytest.param("2.19.0", "6.31.1", '"protobuf<6.0.0dev,>=3.20.3"', id="tf-2.19-protobuf-6"),
+    pytest.param("2.20.0", "3.20.3", '"protobuf>=5.28.0"', id="tf-2.20-protobuf-3.20"),
+    pytest.param("2.21.0", "5.29.1", '"protobuf<8.0.0,>=6.31.1"', id="tf-2.21-protobuf-5"),
+])
+def test_protobuf_advice_follows_each_tensorflow_release(matrix: Matrix, tf: str, pb: str, want: str) -> None:
+    cmds = _fix_of({"tensorflow": tf, "protobuf": pb}, "tensorflow-protobuf", matrix)
+    assert cmds == (f"python -m pip install {want}",)
+
+
+def test_protobuf_inside_tensorflows_range_is_quiet(matrix: Matrix) -> None:
+    for tf, pb in (("2.18.0", "5.29.1"), ("2.20.0", "5.28.0"), ("2.15.1", "3.20.3"), ("2.21.0", "6.31.1")):
+        assert "tensorflow-protobuf" not in ids(diagnose(helpers.make_snap({"tensorflow": tf, "protobuf": pb}), matrix))
+
+
+def _probe_fix(versions: dict, error: str, matrix: Matrix) -> tuple[str, ...]:
+    snap = helpers.make_snap(versions, probes=(ProbeResult("jax", "failed", 1.0, error=error),))
+    f = next(x for x in diagnose(snap, matrix) if x.id == "runtime-probe-failed")
+    return f.fix.commands  # type: ignore[union-attr]
+
+
+DNN = "jaxlib.xla_extension.XlaRuntimeError: FAILED_PRECONDITION: DNN library initialization failed."
+
+
+@pytest.mark.parametrize(("versions", "want"), [
+    pytest.param({"jax": "0.4.19", "jaxlib": "0.4.19+cuda12.cudnn89"}, '"nvidia-cudnn-cu12>=8.9,<9"',
+                 id="cudnn89-jaxlib"),
+    pytest.param({"jax": "0.4.13", "jaxlib": "0.4.13+cuda11.cudnn86"}, '"nvidia-cudnn-cu11>=8.6,<9"',
+                 id="cuda11-jaxlib"),
+    pytest.param({"jax": "0.5.3", "jaxlib": "0.5.3", "jax-cuda12-plugin": "0.5.3", "jax-cuda12-pjrt": "0.5.3"},
+                 '"nvidia-cudnn-cu12>=9.1,<10"', id="jax-0.5.3"),
+    pytest.param({"jax": "0.6.2", "jaxlib": "0.6.2", "jax-cuda12-plugin": "0.6.2", "jax-cuda12-pjrt": "0.6.2"},
+                 '"nvidia-cudnn-cu12>=9.8,<10"', id="jax-0.6.2"),
+    pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "jax-cuda13-plugin": "0.10.2", "jax-cuda13-pjrt": "0.10.2"},
+                 '"nvidia-cudnn-cu13>=9.12,<10"', id="cuda13"),
+])
+def test_cudnn_advice_matches_the_installed_jaxlib(matrix: Matrix, versions: dict, want: str) -> None:
+    cmds = _probe_fix(versions, DNN, matrix)
+    assert cmds == (f"python -m pip install {want}",), cmds
+
+
+def test_the_log_only_cudnn_advice_names_each_era(matrix: Matrix) -> None:
+    """Without an environment (`--log`) the cuDNN commands say which jaxlib each is for: never 9.8 unqualified."""
+    sig = next(s for s in matrix.signatures if s.id == "sig-cudnn-runtime-older-than-compiled")
+    assert any("8.9.4,<9" in c and "jaxlib <= 0.4.28" in c for c in sig.commands)
+    assert all("#" in c for c in sig.commands if "nvidia-cudnn" in c)
+
+
+def test_protobuf_3_20_is_never_advised_next_to_tensorflow_2_20(matrix: Matrix) -> None:
+    err = "TypeError: Descriptors cannot be created directly.\nIf this call came from a _pb2.py file"
+    cmds = _probe_fix({"tensorflow": "2.20.0", "protobuf": "6.31.1"}, err, matrix)
+    assert cmds and not any("3.20" in c for c in cmds), cmds
+    assert any('"protobuf>=5.28.0"' in c for c in cmds)
+
+
+@pytest.mark.parametrize(("versions", "capped"), [
+    pytest.param({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.3.2"}, True, id="tf-2.15"),
+    pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "ml-dtypes": "0.4.1"}, False, id="numpy-2-stack"),
+])
+def test_probe_ml_dtypes_advice_carries_the_numpy_cap(matrix: Matrix, versions: dict, capped: bool) -> None:
+    cmds = _probe_fix(versions, "AttributeError: module 'ml_dtypes' has no attribute 'float8_e3m4'", matrix)
+    assert cmds and all(("numpy<2" in c) == capped for c in cmds), cmds
+
+
+def test_jax_0_4_14_runs_on_jaxlib_0_4_13(matrix: Matrix) -> None:
+    """jax 0.4.14's _minimum_jaxlib_version is 0.4.11: the smallest fix for TFP 0.22.1 keeps the guide's jaxlib."""
+    found = diagnose(helpers.make_snap({"jax": "0.4.14", "jaxlib": "0.4.13+cuda12.cudnn89",
+                                        "tensorflow-probability": "0.22.1"}), matrix)
+    assert not {"jax-jaxlib-lockstep", "tfp-jax-substrate-old-jax"} & ids(found)
+
+
+# -- CUDA 11 -----------------------------------------------------------------------------------------------------
+def test_cuda11_jaxlib_is_judged_as_cuda_11(matrix: Matrix) -> None:
+    from bdv2.doctor.facts import SystemFacts
+
+    def drv(version: str) -> SystemFacts:
+        return SystemFacts.from_dict({"driver": {"version": version, "cuda": "11.4",
+                                                 "gpus": [{"name": "Tesla V100", "compute_cap": "7.0"}]}})
+
+    cu11 = {"jax": "0.4.13", "jaxlib": "0.4.13+cuda11.cudnn86", "nvidia-cudnn-cu11": "8.9.6.50"}
+    ok = [f for f in diagnose(helpers.make_snap(cu11, system=drv("470.82.01")), matrix) if f.id == "nvidia-driver"]
+    assert not [f for f in ok if f.severity is Severity.ERROR], [f.title for f in ok]
+    old = [f for f in diagnose(helpers.make_snap(cu11, system=drv("440.33.01")), matrix) if f.id == "nvidia-driver"]
+    assert any("too old for CUDA 11 (needs >= 450.80" in f.title for f in old), [f.title for f in old]
+
+
+def test_rows_that_need_a_find_links_page_print_it(matrix: Matrix) -> None:
+    from bdv2.doctor.verify import constraints
+
+    link = "https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"
+    row = matrix.row("seed-era-cuda12")
+    assert row.find_links == (link,) and f"--find-links {link}\n" in constraints(row)
+    # Every wheel of jax 0.4.19's cuda12_pip extra (its wheel metadata), cuDNN held to 8.9.
+    assert {"nvidia-cufft-cu12", "nvidia-nccl-cu12", "nvidia-cuda-cupti-cu12", "nvidia-nvjitlink-cu12"} <= set(
+        row.own_packages)
+    assert str(row.packages["nvidia-cudnn-cu12"]) == "<9,>=8.9.4"
+    snap = helpers.make_snap({"jax": "0.4.13", "jaxlib": "0.4.13+cuda11.cudnn86", "tensorflow": "2.14.0",
+                              "tensorflow-probability": "0.21.0"}, python="3.10.12")
+    near = next(f for f in diagnose(snap, matrix) if f.id == "nearest-row")
+    assert "bdv2-original-cuda11" in near.title
+    assert any(c.endswith(f"--find-links={link}") for c in near.fix.commands)  # type: ignore[union-attr]
+
+
+# -- every text renders --------------------------------------------------------------------------------------------
+_PLACEHOLDER = __import__("re").compile(r"\{[a-z0-9_.@-]+\}")
+
+
+def test_no_placeholder_survives_in_any_rule_or_signature_text(matrix: Matrix) -> None:
+    """Every data rule fired on its own conditions renders its title, evidence and fix with no `{name}` left; the
+    texts of built-in checks and signatures are never formatted, so they hold none at all."""
+    texts: list[tuple[str, str]] = []
+    for rule in matrix.rules:
+        if rule.check and rule.check != "ml_dtypes_upgrade":
+            texts += [(rule.id, t) for t in (rule.title, rule.reason, rule.fix, *rule.commands)]
+            continue
+        versions, python = _firing_versions(rule, matrix)
+        for f in diagnose(helpers.make_snap(versions, python=python), matrix):
+            if f.id == rule.id:
+                texts += [(rule.id, t) for t in (f.title, *f.evidence, f.fix.summary, *f.fix.commands)]  # type: ignore[union-attr]
+    for sig in matrix.signatures:
+        texts += [(sig.id, t) for t in (sig.cause, sig.fix, *sig.commands)]
+    left = [(i, t) for i, t in texts if _PLACEHOLDER.search(t)]
+    assert not left, left

@@ -154,7 +154,7 @@ def test_versions_come_from_the_log_when_it_has_them() -> None:
 def test_local_modules_and_removed_stdlib_are_not_packages_to_install() -> None:
     assert blames("ModuleNotFoundError: No module named 'mpc_expert_local_helpers'") == []
     assert blames("ModuleNotFoundError: No module named 'distutils'") == []
-    [f] = traceback_findings("ModuleNotFoundError: No module named 'flax'")  # OpenBumbleBee issue 13's wording
+    [f] = traceback_findings("ModuleNotFoundError: No module named 'flax'")  # the wording of an OpenBumbleBee bug report
     assert f.id == TracebackKind.MISSING_PACKAGE.value and f.fix and "pip install flax" in f.fix.commands
 
 
@@ -167,7 +167,15 @@ def test_shadowed_module() -> None:
 def test_an_unrelated_failure_blames_nobody() -> None:
     # tests/data/log_corpus/none__orbax-missing-checkpoint.log's kind of failure
     assert blames("FileNotFoundError: Checkpoint at /tmp/x/123 not found.") == []
-    assert blames(SAX) == []  # an object attribute, not a module's: no package can be named from the text
+    # an object's attribute, and the failing line does not name a package for the object: nobody to blame
+    assert blames(SAX.replace("jax_config.define_bool_state", "self.define_bool_state")) == []
+    assert blames("AttributeError: 'NoneType' object has no attribute 'play'") == []
+
+
+def test_an_object_attribute_named_for_a_package_blames_that_package() -> None:
+    # the failing line calls `jax_config.define_bool_state(...)` from a flax frame: jax's config lost the name
+    [b] = blames(SAX)
+    assert (b.lack, b.asked, b.lacking, b.caller) == (Lack.NAME, "jax.config.define_bool_state", "jax", "flax")
 
 
 def test_versions_from_pip_show_and_prose() -> None:
@@ -186,3 +194,12 @@ def test_one_import_name_several_distributions() -> None:
     assert (b.caller, b.lacking) == ("tfp-nightly", "jax")
     assert blames(log.replace("tfp-nightly-0.26.0.dev20250101", "tensorflow-probability-0.25.0"))[0].caller == (
         "tensorflow-probability")
+
+
+def test_an_excerpt_without_its_header_still_names_the_caller() -> None:
+    # the last frames of https://github.com/RobertTLange/gymnax-blines/issues/3, pasted without "Traceback (...)"
+    text = (CORPUS / "log-era-mismatch__gymnax-blines-tree-multimap.log").read_text()
+    excerpt = text[text.index('  File "/mava'):]
+    [b] = blames(excerpt)
+    assert (b.asked, b.lacking, b.caller) == ("jax.tree_multimap", "jax", "gymnax")
+    assert b.exception.frames[-1].code == "state = jax.tree_multimap("

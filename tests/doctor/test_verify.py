@@ -21,7 +21,7 @@ def test_workflow_file_is_generated_from_the_matrix(matrix: Matrix) -> None:
     assert "python -m build --wheel --outdir dist" in committed and "pip install dist/bdv2-*.whl" in committed
     assert "pip install .\n" not in committed  # the wheel is verified, not the checkout
     assert [r.name for r in cpu_verifiable(matrix)] == ["cpu-current", "cpu-stable-tfp", "cpu-legacy-2024",
-                                                        "seed-era-cpu"]
+                                                        "cpu-tf217-tfp024", "seed-era-cpu", "seed-era-min-cpu"]
 
 
 def test_constraints_pin_every_package_of_the_row(matrix: Matrix) -> None:

@@ -1,0 +1,132 @@
+"""Built-in checks that judge ml-dtypes, NumPy and protobuf against what the installed TensorFlow and jaxlib
+declare, and the tailoring of fix commands to the installed stack.
+
+TensorFlow's own pins per release are the [knowledge.tensorflow] table of compat_matrix.toml (read from each
+release's wheel metadata). A command that moves ml-dtypes or protobuf must never break the packages that pin
+them: `pip install "ml-dtypes>=0.5.0"` alone resolves to the newest ml-dtypes, and a NumPy-1 stack (TensorFlow
+< 2.18, jaxlib < 0.4.26) needs that command to carry `"numpy<2"`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .checks import Options, check
+from .findings import Finding, Fix
+from .knowledge import TfPins
+from .matrix import Matrix, Rule
+from .rules import PIP, _finding, eval_rule, in_spec, public
+from .snapshot import Dist, Snapshot
+
+
+def tensorflow(snap: Snapshot, matrix: Matrix) -> Dist | None:
+    """The installed TensorFlow distribution (any member of the @tensorflow group)."""
+    for name in matrix.groups.get("tensorflow", ("tensorflow",)):
+        d = snap.dist(name)
+        if d is not None and d.parsed is not None:
+            return d
+    return None
+
+
+def tf_pins(snap: Snapshot, matrix: Matrix) -> tuple[Dist, TfPins] | None:
+    tf = tensorflow(snap, matrix)
+    if tf is None or tf.parsed is None:
+        return None
+    pins = matrix.knowledge.tf_pins(public(tf.parsed))
+    return (tf, pins) if pins is not None else None
+
+
+def numpy1_holders(snap: Snapshot, matrix: Matrix) -> list[str]:
+    """The installed packages built against NumPy 1.x: TensorFlow < 2.18, jaxlib < 0.4.26."""
+    out = []
+    k = matrix.knowledge
+    tf = tensorflow(snap, matrix)
+    if tf is not None and tf.parsed is not None and public(tf.parsed) < k.numpy2_tensorflow:
+        out.append(f"{tf.name} {tf.version}")
+    lib = snap.dist("jaxlib")
+    if lib is not None and lib.parsed is not None and public(lib.parsed) < k.numpy2_jaxlib:
+        out.append(f"jaxlib {lib.version}")
+    return out
+
+
+_RAISES_ML_DTYPES = re.compile(r'"ml-dtypes[^"]*?(>=|~=|==)\s*0\.(\d+)')
+_CUDNN = re.compile(r'"nvidia-cudnn-cu\d+[^"]*"')
+_PROTOBUF = re.compile(r'"protobuf[^"]*"')
+
+
+def _capped(cmd: str, holders: list[str]) -> str:
+    m = _RAISES_ML_DTYPES.search(cmd)
+    if not holders or m is None or int(m.group(2)) < 5 or "numpy<2" in cmd:
+        return cmd
+    head = cmd.partition("   #")[0]
+    return f'{head.rstrip()} "numpy<2"   # {", ".join(holders)} need NumPy 1'
+
+
+def tailor_commands(commands: tuple[str, ...], snap: Snapshot, matrix: Matrix) -> tuple[str, ...]:
+    """A signature's or rule's pip commands adapted to the installed stack: the cuDNN jax's CUDA backend was
+    built for, protobuf within TensorFlow's range, and a NumPy cap where ml-dtypes moves next to a NumPy-1 stack."""
+    from .gpu_rules import cudnn_command  # gpu_rules imports rules; imported late to keep the graph acyclic
+
+    out: list[str] = []
+    holders = numpy1_holders(snap, matrix)
+    cudnn = cudnn_command(snap, matrix.knowledge)
+    tfp = tf_pins(snap, matrix)
+    for cmd in commands:
+        if _CUDNN.search(cmd) and cudnn is not None:
+            cmd = cudnn
+        elif _PROTOBUF.search(cmd) and tfp is not None:
+            tf, pins = tfp
+            cmd = f'{PIP} install "protobuf{pins.protobuf}"   # what {tf.name} {tf.version} declares'
+        if not holders and "ml-dtypes" in cmd and '"numpy<2"' in cmd:
+            continue  # the NumPy-1 variant of a command, and nothing here needs NumPy 1
+        cmd = _capped(cmd, holders)
+        if cmd not in out:
+            out.append(cmd)
+    return tuple(out)
+
+
+@check("ml_dtypes_upgrade")
+def check_ml_dtypes_upgrade(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """The rule's own `when`/`unless` conditions, with the upgrade command capped at NumPy 1 where needed."""
+    f = eval_rule(rule, snap, matrix)
+    if f is None or f.fix is None:
+        return []
+    holders = numpy1_holders(snap, matrix)
+    cmds = tuple(_capped(c, holders) for c in f.fix.commands)
+    evidence = f.evidence + ((f"built against NumPy 1: {', '.join(holders)} (so the upgrade keeps numpy < 2)",)
+                             if holders else ())
+    return [Finding(id=f.id, severity=f.severity, area=f.area, title=f.title, evidence=evidence,
+                    fix=Fix(f.fix.summary, cmds, dict(f.fix.env)), source=f.source, packages=f.packages)]
+
+
+@check("tensorflow_ml_dtypes")
+def check_tensorflow_ml_dtypes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """ml-dtypes outside the range the installed TensorFlow release declares."""
+    found = tf_pins(snap, matrix)
+    mld = snap.dist("ml-dtypes")
+    if found is None or mld is None or mld.parsed is None:
+        return []
+    tf, pins = found
+    if not pins.ml_dtypes or in_spec(mld.parsed, pins.ml_dtypes):
+        return []
+    spec = str(pins.ml_dtypes)
+    cmd = _capped(f'{PIP} install "ml-dtypes{spec}"', numpy1_holders(snap, matrix))
+    return [_finding(rule, f"TensorFlow {tf.version} declares ml-dtypes {spec}, found {mld.version}",
+                     [f"{tf.name} {tf.version}: Requires-Dist ml-dtypes{spec}", f"ml-dtypes {mld.version}"],
+                     commands=(cmd,), packages=(tf.key, "ml-dtypes"))]
+
+
+@check("tensorflow_protobuf")
+def check_tensorflow_protobuf(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """protobuf outside the range the installed TensorFlow release declares."""
+    found = tf_pins(snap, matrix)
+    pb = snap.dist("protobuf")
+    if found is None or pb is None or pb.parsed is None:
+        return []
+    tf, pins = found
+    if not pins.protobuf or in_spec(pb.parsed, pins.protobuf):
+        return []
+    spec = str(pins.protobuf)
+    return [_finding(rule, f"TensorFlow {tf.version} declares protobuf {spec}, found {pb.version}",
+                     [f"{tf.name} {tf.version}: Requires-Dist protobuf{spec}", f"protobuf {pb.version}"],
+                     commands=(f'{PIP} install "protobuf{spec}"',), packages=(tf.key, "protobuf"))]
