@@ -25,6 +25,8 @@ class _Rooms(click.Group):
         "data": ("bdv2.data_tools.cli", "data"),
         "train": ("bdv2.trainer.cli", "train"),
         "demo": ("bdv2.trainer.cli", "demo"),
+        "checkpoint": ("bdv2.trainer.checkpoint_cli", "checkpoint"),
+        "eval": ("bdv2.trainer.eval_cli", "eval_run"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

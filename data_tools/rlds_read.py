@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 Steps = TypeVar("Steps")
+LANGUAGE_EMBEDDING = "steps/language_embedding"
 MIN_STEPS = 2
 """An episode needs two observations to make one transition; shorter ones are skipped (converter,
 episode_dataset) and flagged (inspect)."""
@@ -58,10 +59,12 @@ def transition_actions(action: Steps) -> Steps:
     return action[:-1]  # type: ignore[index]
 
 
-def _parse_fn(rlds: RldsDir, camera: int, decode: bool, im_size: int | None) -> Callable[[tf.Tensor], Any]:
+def _parse_fn(rlds: RldsDir, camera: int, decode: bool, im_size: int | None,
+              embedding: bool = False) -> Callable[[tf.Tensor], Any]:
     """The tf.data map: one serialized episode -> its per-step values, flat as stored (checked in Python).
 
-    decode=False returns the first encoded frame instead of decoded frames (for inspect/stats).
+    decode=False returns the first encoded frame instead of decoded frames (for inspect/stats); embedding=True
+    also reads the per-step language embeddings.
     """
     import tensorflow as tf
 
@@ -72,6 +75,8 @@ def _parse_fn(rlds: RldsDir, camera: int, decode: bool, im_size: int | None) -> 
         ACTION: tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
         LANGUAGE: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
     }
+    if embedding:
+        spec[LANGUAGE_EMBEDDING] = tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True)
     jpeg = rlds.features[img].encoding == "jpeg"
 
     def decode_one(data: tf.Tensor) -> tf.Tensor:
@@ -82,6 +87,8 @@ def _parse_fn(rlds: RldsDir, camera: int, decode: bool, im_size: int | None) -> 
     def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         p = tf.io.parse_single_example(serialized, spec)
         out = {"state": p[STATE], "action": p[ACTION], "language": p[LANGUAGE], "n_images": tf.size(p[img])}
+        if embedding:
+            out["embedding"] = p[LANGUAGE_EMBEDDING]
         if not decode:
             out["first_image"] = p[img][:1]
             return out
@@ -219,10 +226,34 @@ def iter_facts(path: Path, camera: int = 0, problems: list[str] | None = None) -
                                    transition_actions(action))
 
 
+def _embedding_dim(rlds: RldsDir) -> int:
+    d = rlds.features.get(LANGUAGE_EMBEDDING)
+    if d is None or not d.per_step or d.kind != "tensor" or d.dtype != "float32" or len(d.shape) != 1 \
+            or d.shape[0] is None:
+        what = "is missing" if d is None else f"is {d.dtype} {list(d.shape)}"
+        raise RldsFormatError(f"{rlds.features_file}: feature {LANGUAGE_EMBEDDING!r} {what}; language-conditioned "
+                              "training needs a per-step float32 [E] embedding, or a text encoder for the text")
+    return int(d.shape[0])
+
+
+def _instruction_embeddings(v: dict[str, tf.Tensor], dim: int) -> tf.Tensor:
+    """[L, E]: the stored embedding of each distinct non-empty instruction (at its first step), in the order
+    episode_dataset lists them; the first step's embedding for an unlabeled episode."""
+    import tensorflow as tf
+
+    per_step = tf.reshape(v["embedding"], [-1, dim])  # [N, E]
+    text = tf.strings.strip(v["language"])  # [N]
+    unique = tf.unique(text)
+    first = tf.math.unsorted_segment_min(tf.range(tf.size(text)), unique.idx, tf.size(unique.y))  # [U]
+    first = tf.boolean_mask(first, tf.strings.length(unique.y) > 0)
+    return tf.gather(per_step, tf.cond(tf.size(first) > 0, lambda: first, lambda: tf.zeros([1], tf.int32)))
+
+
 def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None = None,
-                    num_parallel_calls: int | None = None) -> tf.data.Dataset:
+                    num_parallel_calls: int | None = None, language_embedding: bool = False) -> tf.data.Dataset:
     """An RLDS split read straight into schema.parse_example's form (same keys, dtypes and alignment as a
-    converted file), so a training task can point at the release without copying it.
+    converted file), so a training task can point at the release without copying it. language_embedding=True
+    adds "language_embedding" float32 [L, E]: the stored embedding of each instruction in "language" [L].
 
     Unlike the converter, format problems surface as TensorFlow errors, and skipped episodes (fewer than two
     steps, blank camera) are filtered silently: run `bdv2 data inspect` on the directory first.
@@ -234,7 +265,8 @@ def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None
     if split not in rlds.shards:
         raise InputLayoutError(f"{rlds.path}: no {split!r} split (have {sorted(rlds.shards)})")
     calls = num_parallel_calls or tf.data.AUTOTUNE
-    parse = _parse_fn(rlds, camera, True, im_size)
+    dim = _embedding_dim(rlds) if language_embedding else 0
+    parse = _parse_fn(rlds, camera, True, im_size, language_embedding)
 
     def to_schema(v: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         state = tf.reshape(v["state"], [-1, ACTION_DIM])
@@ -243,6 +275,7 @@ def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None
         lang = tf.unique(tf.strings.strip(v["language"])).y
         lang = tf.boolean_mask(lang, tf.strings.length(lang) > 0)
         lang = tf.cond(tf.size(lang) > 0, lambda: lang, lambda: tf.constant([""]))
+        extra = {"language_embedding": _instruction_embeddings(v, dim)} if language_embedding else {}
         return {
             "observations/images0": v["images"][:-1],
             "observations/state": state[:-1],
@@ -252,6 +285,7 @@ def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None
             "actions": action,
             "terminals": tf.zeros([t], tf.bool),
             "truncates": tf.equal(tf.range(t), t - 1),
+            **extra,
         }
 
     ds = tf.data.TFRecordDataset([str(f) for f in rlds.shards[split]])

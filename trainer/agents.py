@@ -4,6 +4,8 @@ bc.py, gc_bc.py and gc_ddpm_bc.py in https://github.com/rail-berkeley/bridge_dat
     bc          -log pi(a | s)          Gaussian policy, fixed std 1, on Encoding(obs)
     gc_bc       -log pi(a | s, g)       the same on Encoding(obs ++ goal) (early goal concat)
     gc_ddpm_bc  DDPM eps-prediction     ScoreActor, cosine betas, 20 steps, EMA target (rate 0.002) used to sample
+    lc_bc       -log pi(a | s, l)       the Gaussian policy on LCEncoding(obs, goals/language): a FiLM encoder
+                                        conditioned on the instruction embedding (lc_bc.py, LCEncodingWrapper)
 
 Every function here is pure; the loop (loop.py) owns the optimiser, the state and the jit.
 """
@@ -19,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from bdv2.trainer.config import Run
-from bdv2.trainer.networks import Encoding, GaussianPolicy, ScoreActor, make_encoder
-from bdv2.trainer.settings import Algo
+from bdv2.trainer.networks import Encoding, GaussianPolicy, LCEncoding, ScoreActor, make_encoder
+from bdv2.trainer.settings import Algo, EncoderName
 
 Params = Any
 Batch = dict[str, Any]
@@ -29,6 +31,7 @@ LossFn = Callable[[Params, Batch, jax.Array], tuple[jax.Array, Metrics]]
 EvalFn = Callable[[Params, Batch, jax.Array], Metrics]
 
 ACTION_DIM = 7
+FILM_ENCODERS = (EncoderName.RESNET_V1_34_BRIDGE_FILM, EncoderName.TINY_FILM)
 DDPM_TARGET_UPDATE_RATE = 0.002
 
 
@@ -54,9 +57,11 @@ def _flat_actions(batch: Batch) -> jax.Array:
     return a.reshape(a.shape[0], -1)  # [B, k * 7]
 
 
-def gaussian_agent(run: Run, goal_conditioned: bool, action_size: int) -> Agent:
+def gaussian_agent(run: Run, goal_conditioned: bool, action_size: int, language: bool = False) -> Agent:
+    """bc, gc_bc, or (language=True) lc_bc, whose goals carry "language" [B, E] instead of being encoded as images."""
     s = run.settings
-    encoding = Encoding(make_encoder(s.encoder), goal_conditioned, s.use_proprio)
+    encoding: nn.Module = (LCEncoding(make_encoder(s.encoder), s.use_proprio) if language
+                           else Encoding(make_encoder(s.encoder), goal_conditioned, s.use_proprio))
     model = GaussianPolicy(encoding, tuple(s.hidden_dims), action_size, dropout=s.dropout)
 
     def init(rng: jax.Array, batch: Batch) -> Params:
@@ -159,5 +164,11 @@ def make_agent(run: Run) -> Agent:
             return gaussian_agent(run, goal_conditioned=True, action_size=action_size)
         case Algo.GC_DDPM_BC:
             return ddpm_agent(run, action_size)
+        case Algo.LC_BC:
+            if EncoderName(run.settings.encoder) not in FILM_ENCODERS:
+                raise ValueError(f"{run.config_file}: lc_bc conditions the image encoder on language, and encoder "
+                                 f"{run.settings.encoder!r} has no FiLM layers; set encoder: "
+                                 f"{' or '.join(FILM_ENCODERS)}")
+            return gaussian_agent(run, goal_conditioned=True, action_size=action_size, language=True)
         case _:
             assert_never(algo)

@@ -66,7 +66,8 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="A new or empty folder for the sample data, the runs and the loss-curve PNG.")
+              help="A new or empty folder for the sample data, the runs and learning_curves.png "
+                   "(train and validation action MSE).")
 @click.option("--steps", type=int, default=None, help="Steps per run (default: the example config's).")
 @verbose_option
 @progress_interval_option

@@ -32,6 +32,7 @@ from bdv2.trainer.settings import (
     ALGOS,
     SETTING_KEYS,
     Algo,
+    EncoderName,
     Settings,
     build_settings,
     check_keys,
@@ -54,6 +55,8 @@ FORK_NAMES = {
     "config.agent_kwargs.learning_rate": "learning_rate", "config.agent_kwargs.use_proprio": "use_proprio",
     "config.dataset_kwargs.augment": "augment", "config.dataset_kwargs.obs_horizon": "obs_horizon",
     "config.dataset_kwargs.act_pred_horizon": "act_pred_horizon",
+    "config.dataset_kwargs.goal_relabeling_strategy": "goal_relabeling",
+    "config.dataset_kwargs.goal_relabeling_kwargs": "goal_relabeling_kwargs",
 }
 
 
@@ -261,11 +264,21 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
     s = build_settings({**glob, **over}, file, where if over else "global")
     if Algo(r["algo"]) is Algo.GC_DDPM_BC:  # the diffusion policy needs a time axis on observations and actions
         s = dataclasses.replace(s, obs_horizon=s.obs_horizon or 1, act_pred_horizon=s.act_pred_horizon or 1)
+    _check_film(Algo(r["algo"]), s.encoder, file, where if over else "global")
     if devices is not None:
         check_batch_sizes(s, file, where if over else "global", devices)
     else:
         batching.check_devices(s, file, where if over else "global", view or DeviceView())
     return s
+
+
+def _check_film(algo: Algo, encoder: str, file: str, where: str) -> None:
+    """A FiLM encoder exactly when the agent has language to condition it on (lc_bc), caught at --dry-run."""
+    film = {EncoderName.RESNET_V1_34_BRIDGE_FILM.value, EncoderName.TINY_FILM.value}
+    if (algo is Algo.LC_BC) != (encoder in film):
+        need = " or ".join(sorted(film)) if algo is Algo.LC_BC else "an encoder without FiLM (e.g. resnetv1-34-bridge)"
+        raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder!r}",
+                          f"use {need}: FiLM layers condition the image encoder on lc_bc's language embedding")
 
 
 def _check_unique_names(runs: Sequence[Run], raw_runs: Sequence[Mapping[str, Any]], file: str) -> None:

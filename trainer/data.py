@@ -7,10 +7,20 @@ function per step (the trajectory- and transition-level ones are in transforms.p
     files -> (train: shuffle + repeat) -> TFRecord -> enumerate            one element = one trajectory
     -> decode -> relabel actions -> normalise -> goals -> chunk            trajectory-level, [T, ...]
     -> unbatch -> (train: shuffle per source, weighted sampling)           transition-level
-    -> (train: augment) -> batch(drop_remainder) -> prefetch
+    -> batch(drop_remainder) -> prefetch
+    train: the images are augmented on the device batch, in the jitted train step (augment.py)
 
-Every random draw is stateless and seeded from the element's position, so the batch sequence depends on
-the seed alone: a resumed run replays it with `skip(step)` and sees exactly the batches it would have seen.
+Resuming. Every random draw is stateless. A pipeline started at step n (`train_iterator(run, n)`) seeds its
+streams (file order, shuffle buffers, source mixing, goal draws) with `stream_seed(seed, n)` (the seed itself
+for n = 0), and the train step keys the augmentation of step n's batch by (seed, n). Hence:
+  * a run, fresh or resumed at step n, is deterministic given (seed, n): two resumptions from the same
+    checkpoint train on the same batches, augmented alike (tests/trainer/test_resume.py);
+  * a resumed run does not see the batches an uninterrupted run sees after step n, but batches of the same
+    distribution: the same files, source weights, shuffle-buffer sizes, goal relabeling and augmentation
+    ranges; its file order is a new seeded permutation from the resume point on (the interrupted epoch is
+    not completed, so around a resume a file may be read once more or once less than the others);
+  * resuming costs what a fresh start costs (open the files, fill the shuffle buffers), whatever n: nothing
+    is replayed (bench/bench_resume.py).
 TensorFlow must not take the GPU from JAX: call `hide_gpus_from_tf()` before anything else touches TF.
 
 A source is converted TFRecords or an RLDS/TFDS dataset directory (the release as downloaded): the latter is
@@ -24,7 +34,7 @@ the hosts' local ones. Which part (`_shard_plan`):
   * at least process_count TFRecord files: the seeded file stream (the same on every host) is dealt out
     round-robin, so a host opens only its own files (goal seeds then differ from a single host's);
   * fewer files, or an RLDS directory: the trajectory stream is dealt out round-robin after `enumerate`, so
-    each trajectory keeps the goal/augmentation seed it has on a single host. For RLDS this still reads and
+    each trajectory keeps the goal seed it has on a single host. For RLDS this still reads and
     decodes every episode on every host (the adapter gives no earlier hook): fine for the sample, wasteful
     on a pod; convert the release (`bdv2 data rlds-to-tfrecord`) for large multi-host jobs.
 Tested (tests/trainer/test_train_multihost.py): the hosts' element sets are disjoint and their union is the
@@ -35,17 +45,19 @@ run on this machine.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
 
-from bdv2.trainer import batching
+from bdv2.trainer import batching, language
 from bdv2.trainer.errors import DataError
-from bdv2.trainer.transforms import add_goals, augment, chunk, decode, from_features, normalise, relabel_actions
+from bdv2.trainer.language import LanguageOptions
+from bdv2.trainer.transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -63,7 +75,8 @@ class PipelineConfig:
     relabel_actions: bool = True
     goal_relabeling: str = "uniform"
     reached_proportion: float = 0.0
-    augment: bool = False
+    goal_relabeling_kwargs: tuple[tuple[str, Any], ...] = ()
+    """The strategy's own arguments (geometric's discount, delta_goals' goal_delta), as sorted items."""
     shuffle_buffer_size: int = 25000
     obs_horizon: int | None = None
     act_pred_horizon: int | None = None
@@ -71,6 +84,8 @@ class PipelineConfig:
     """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
     process_count: int = 1
     """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+    language: LanguageOptions = field(default_factory=LanguageOptions)
+    """goals/language for lc_bc (trainer/language.py); off by default."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.process_index < self.process_count:
@@ -91,9 +106,10 @@ class PipelineConfig:
                             f"hosts (jax.process_count()); use a multiple of {process_count}")
         return cls(batch_size=global_batch // process_count,
                    seed=s.seed, relabel_actions=s.relabel_actions, goal_relabeling=s.goal_relabeling,
-                   reached_proportion=s.reached_proportion, augment=s.augment and train,
+                   reached_proportion=s.reached_proportion,
+                   goal_relabeling_kwargs=tuple(sorted(s.goal_relabeling_kwargs.items())),
                    shuffle_buffer_size=s.shuffle_buffer_size, obs_horizon=s.obs_horizon,
-                   act_pred_horizon=s.act_pred_horizon, process_index=process_index,
+                   act_pred_horizon=s.act_pred_horizon, process_index=process_index, language=LanguageOptions.of(run),
                    process_count=process_count)
 
 
@@ -155,12 +171,13 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
     if files and rlds_dirs:  # tasks.resolve_task refuses this; a hand-written run.json could still do it
         raise DataError(f"one source mixes TFRecord files ({files[0]}) and RLDS directories ({rlds_dirs[0]}); "
                         "give them separate include globs")
+    language.check_sources(files, rlds_dirs, cfg.language)
     if rlds_dirs:
         from bdv2.data_tools import rlds
 
         ds = None
         for d in rlds_dirs:
-            part = rlds.episode_dataset(Path(d), split)
+            part = rlds.episode_dataset(Path(d), split, language_embedding=cfg.language.stored)
             ds = part if ds is None else ds.concatenate(part)
         assert ds is not None
         if train:  # no per-file order to reshuffle here; the per-source shuffle buffer mixes trajectories
@@ -168,7 +185,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
         ds = ds.enumerate()
         if cfg.process_count > 1:  # after enumerate: each trajectory keeps its single-host seed
             ds = ds.shard(cfg.process_count, cfg.process_index)
-        return ds, from_features
+        return ds, functools.partial(from_features, load_language=cfg.language.load)
     plan = _shard_plan(len(files), cfg)
     ds = tf.data.TFRecordDataset(file_stream(files, cfg, seed, train), num_parallel_reads=tf.data.AUTOTUNE)
     ds = ds.enumerate()
@@ -183,7 +200,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
             ds = ds.map(lambda i, raw: (i * n + k, raw))
         case _:
             assert_never(plan)
-    return ds, decode
+    return ds, functools.partial(decode, load_language=cfg.language.load)
 
 
 def file_stream(files: Sequence[str], cfg: PipelineConfig, seed: int, train: bool) -> tf.data.Dataset:
@@ -208,14 +225,16 @@ def _transitions(files: Sequence[str], meta: Metadata, cfg: PipelineConfig, seed
     ds, to_trajectory = _trajectory_source(files, rlds_dirs, "train" if train else "val", cfg, seed, train)
 
     def per_trajectory(i: tf.Tensor, raw: Any) -> dict[str, Any]:
-        traj = to_trajectory(raw)  # [T, ...]
+        traj, instruction = language.take_instruction(to_trajectory(raw), tf.stack([tf.cast(seed, tf.int64), i]),
+                                                      cfg.language)  # [T, ...]
         if cfg.relabel_actions:
             traj = relabel_actions(traj)
         traj = normalise(traj, meta)
-        traj = add_goals(traj, tf.stack([tf.cast(seed, tf.int64), i]), cfg.goal_relabeling, cfg.reached_proportion)
+        traj = add_goals(traj, tf.stack([tf.cast(seed, tf.int64), i]), cfg.goal_relabeling, cfg.reached_proportion,
+                         dict(cfg.goal_relabeling_kwargs))
         traj = chunk(traj, cfg.obs_horizon, cfg.act_pred_horizon)
         del traj["truncates"]
-        return traj
+        return language.attach(traj, instruction, cfg.language)  # goals/language; unlabeled: no step
 
     return ds.map(per_trajectory, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
@@ -224,23 +243,32 @@ SourceSpec = tuple[Sequence[str], float] | tuple[Sequence[str], float, Sequence[
 """(TFRecord files, weight) or (TFRecord files, weight, RLDS dataset dirs): one include glob of a task."""
 
 
-def make_train_dataset(sources: Sequence[SourceSpec], meta: Metadata, cfg: PipelineConfig) -> tf.data.Dataset:
-    """An endless, deterministic (given cfg.seed) dataset of batches [cfg.batch_size, ...] from weighted sources:
-    this host's part of the data when cfg.process_count > 1 (module docstring)."""
+def stream_seed(seed: int, start_step: int) -> int:
+    """The seed of the streams (file order, shuffle buffers, source mixing, goals) of a pipeline started at
+    ``start_step``: ``seed`` itself for a fresh run, else a value derived from (seed, start_step)."""
+    if start_step == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, start_step]).generate_state(1)[0] >> 1)  # < 2**31
+
+
+def make_train_dataset(sources: Sequence[SourceSpec], meta: Metadata, cfg: PipelineConfig,
+                       start_step: int = 0) -> tf.data.Dataset:
+    """An endless dataset of batches [cfg.batch_size, ...] from weighted sources, deterministic given
+    (cfg.seed, start_step): this host's part of the data when cfg.process_count > 1 (module docstring).
+    Not augmented: augmentation runs in the train step (augment.py)."""
     import tensorflow as tf
 
+    seed = stream_seed(cfg.seed, start_step)
     datasets = []
     for i, spec in enumerate(sources):
         files, weight = spec[0], spec[1]
         rlds_dirs = spec[2] if len(spec) > 2 else ()
-        ds = _transitions(files, meta, cfg, cfg.seed + i, train=True, rlds_dirs=rlds_dirs)
+        ds = _transitions(files, meta, cfg, seed + i, train=True, rlds_dirs=rlds_dirs)
         # Each source gets its share of the shuffle buffer, as the original.
-        datasets.append(ds.shuffle(max(1, int(cfg.shuffle_buffer_size * weight)), seed=cfg.seed + i))
+        datasets.append(ds.shuffle(max(1, int(cfg.shuffle_buffer_size * weight)), seed=seed + i))
     weights = [spec[1] for spec in sources]
     ds = datasets[0] if len(datasets) == 1 else tf.data.Dataset.sample_from_datasets(
-        datasets, weights, seed=cfg.seed, stop_on_empty_dataset=True)
-    if cfg.augment:
-        ds = ds.enumerate(start=cfg.seed).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        datasets, weights, seed=seed, stop_on_empty_dataset=True)
     return ds.batch(cfg.batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
 
@@ -262,15 +290,15 @@ def make_val_dataset(files: Sequence[str], meta: Metadata, cfg: PipelineConfig,
 
 
 def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, process_count: int = 1) -> Iterator[Batch]:
-    """Batches for steps start_step, start_step + 1, ...: the same ones an uninterrupted run gets.
+    """Batches for steps start_step, start_step + 1, ...: streams restarted from (seed, start_step), as fast
+    as a fresh start (module docstring: what a resumed run shares with an uninterrupted one).
 
     With process_count > 1, this host's local batches (train_batch_size / process_count rows each).
     """
     meta = Metadata.load(run.task.metadata)
     sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
-    ds = make_train_dataset(sources, meta, PipelineConfig.of(run, True, process_index, process_count))
-    # Deterministic pipeline: skipping replays the input (no training) up to the checkpoint.
-    return iter(ds.skip(start_step).as_numpy_iterator())
+    cfg = PipelineConfig.of(run, True, process_index, process_count)
+    return iter(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator())
 
 
 def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 0,

@@ -6,8 +6,9 @@
     -> every eval_interval: eval_step over at most eval_batches validation batches
     -> every save_interval: an orbax checkpoint (atomic; the last keep_checkpoints kept)
 
-Kill it and call it again: it restores the latest checkpoint and replays the input pipeline to the same
-position, so the step count and the batches are those of an uninterrupted run.
+Kill it and call it again: it restores the latest checkpoint and restarts the input streams from (seed, step)
+at no replay cost: the step count is that of an uninterrupted run, the batches come from the same
+distribution (data.py's docstring says what exactly), and a resumed run is deterministic given (seed, step).
 
 Multi-host (jax.distributed, one process per host): hosts.py. Batch sizes are checked against the global
 device count; evaluation runs as many batches as the host with the fewest has (hosts must take part in the
@@ -36,6 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bdv2.fsutil import write_json_atomic
 from bdv2.trainer import batching, data
 from bdv2.trainer.agents import Agent, make_agent
+from bdv2.trainer.augment import Augmenter, augmenter
 from bdv2.trainer.config import Run
 from bdv2.trainer.errors import ConfigError, NonFiniteError
 from bdv2.trainer.hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
@@ -95,8 +97,11 @@ def create_train_state(agent: Agent, tx: optax.GradientTransformation, batch: da
                       opt_state=tx.init(params), rng=rng)
 
 
-def train_step(agent: Agent, tx: optax.GradientTransformation, state: TrainState,
-               batch: data.Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+def train_step(agent: Agent, tx: optax.GradientTransformation, state: TrainState, batch: data.Batch,
+               augment: Augmenter | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One update; ``augment`` (augment.augmenter) first augments the batch's images, keyed by (seed, step)."""
+    if augment is not None:
+        batch = augment(batch, state.step)
     rng, step_rng = jax.random.split(state.rng)
     (_, metrics), grads = jax.value_and_grad(agent.loss, has_aux=True)(state.params, batch, step_rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -240,7 +245,8 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
     kill would) after ``stop_after`` steps."""
     s = ses.run.settings
     agent, tx, lr = ses.agent, ses.tx, lr_schedule(ses.run)
-    step_fn = jax.jit(lambda st, b: train_step(agent, tx, st, b), donate_argnums=0)
+    aug = augmenter(s)
+    step_fn = jax.jit(lambda st, b: train_step(agent, tx, st, b, aug), donate_argnums=0)
     eval_fn = jax.jit(lambda st, b, r: eval_step(agent, st, b, r))
     window = _LogWindow(progress.step)
     for step in range(progress.step + 1, s.num_steps + 1):
@@ -299,6 +305,10 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     batches = data.train_iterator(run, start, hosts.index, hosts.count)
     first = next(batches)  # shapes for init; it is also the batch of step `start`, so it is trained on
     state = create_train_state(agent, tx, first, run.settings.seed)
+    if run.settings.init_from and not start:  # fine-tuning: its params at step 0; a resumed run keeps its own
+        from bdv2.trainer import init_from
+
+        state = init_from.apply(state, run.settings.init_from, run.config_file)
     progress = _Progress(start, *_last_losses(workdir))
     if start:
         state = manager.restore(start, args=ocp.args.StandardRestore(state))

@@ -83,16 +83,44 @@ class ResNetBlock(nn.Module):
         return self.act(residual + y)
 
 
+class FilmConditioning(nn.Module):
+    """FiLM (Perez et al. 2018) as the original's jaxrl_m/vision/film_conditioning_layer.py:
+    x * (1 + Dense_0(c)) + Dense_1(c), both Dense zero-initialised (identity at init), broadcast over H and W.
+    x: [N, H, W, C] feature map; c: [N, E] conditioning (a language embedding)."""
+
+    @nn.compact
+    def __call__(self, x: Array, cond: Array) -> Array:
+        zeros = nn.initializers.zeros
+        scale = nn.Dense(x.shape[-1], kernel_init=zeros, bias_init=zeros)(cond)[..., None, None, :]  # [N, 1, 1, C]
+        shift = nn.Dense(x.shape[-1], kernel_init=zeros, bias_init=zeros)(cond)[..., None, None, :]
+        return x * (1 + scale) + shift
+
+
+def _film(x: Array, cond: Array | None, use_film: bool) -> Array:
+    if not use_film:
+        return x
+    if cond is None:
+        raise ValueError("a FiLM encoder needs a conditioning vector (the language embedding); use it with lc_bc")
+    return FilmConditioning()(x, cond)
+
+
 class ResNetEncoder(nn.Module):
     """ResNet-v1 with GroupNorm(4) and swish; (3, 4, 6, 3) stages = resnetv1-34-bridge. uint8 images in,
-    [N, 8 * num_filters] average-pooled features out."""
+    [N, 8 * num_filters] average-pooled features out.
+
+    use_film (resnetv1-34-bridge-film): a FilmConditioning on ``cond`` after every ResNetBlock, as the
+    original's ResNetEncoder(use_film=True). Its parameters then map one to one onto the original's
+    ``encoder`` tree: conv_init, norm_init, ResNetBlock_<k>/{Conv_0, Conv_1, GroupNorm_<j> (the original's
+    MyGroupNorm_<j>), conv_proj, norm_proj} and FilmConditioning_<k>/{Dense_0 (scale), Dense_1 (shift)},
+    k = 0..15 in block order."""
 
     stage_sizes: Sequence[int] = (3, 4, 6, 3)
     num_filters: int = 64
     add_spatial_coordinates: bool = True
+    use_film: bool = False
 
     @nn.compact
-    def __call__(self, image: Array) -> Array:
+    def __call__(self, image: Array, cond: Array | None = None) -> Array:
         x = image.astype(jnp.float32) / 127.5 - 1.0  # [N, S, S, C]
         if self.add_spatial_coordinates:
             x = AddSpatialCoordinates()(x)  # [N, S, S, C + 2]
@@ -103,22 +131,26 @@ class ResNetEncoder(nn.Module):
         for i, size in enumerate(self.stage_sizes):
             for j in range(size):
                 x = ResNetBlock(self.num_filters * 2**i, strides=2 if i > 0 and j == 0 else 1)(x)
+                x = _film(x, cond, self.use_film)
         return jnp.mean(x, axis=(-3, -2))  # [N, 512] for the bridge encoder
 
 
 class TinyEncoder(nn.Module):
-    """Three strided convs: seconds per hundred steps on a laptop CPU, for tests and the demo."""
+    """Three strided convs: seconds per hundred steps on a laptop CPU, for tests and the demo. use_film
+    (tiny-film): a FilmConditioning on ``cond`` after each conv block, as the FiLM ResNet."""
 
     features: Sequence[int] = (16, 32, 64)
     add_spatial_coordinates: bool = True
+    use_film: bool = False
 
     @nn.compact
-    def __call__(self, image: Array) -> Array:
+    def __call__(self, image: Array, cond: Array | None = None) -> Array:
         x = image.astype(jnp.float32) / 127.5 - 1.0  # [N, S, S, C]
         if self.add_spatial_coordinates:
             x = AddSpatialCoordinates()(x)
         for f in self.features:
             x = nn.swish(_norm()(_conv(f, 3, 2)(x)))  # halves S each time
+            x = _film(x, cond, self.use_film)
         return jnp.mean(x, axis=(-3, -2))  # [N, features[-1]]
 
 
@@ -127,8 +159,14 @@ def make_encoder(name: str | EncoderName) -> nn.Module:
     match encoder:
         case EncoderName.RESNET_V1_34_BRIDGE:
             return ResNetEncoder()
+        case EncoderName.RESNET_V1_18_BRIDGE:
+            return ResNetEncoder(stage_sizes=(2, 2, 2, 2))
         case EncoderName.TINY:
             return TinyEncoder()
+        case EncoderName.RESNET_V1_34_BRIDGE_FILM:
+            return ResNetEncoder(use_film=True)
+        case EncoderName.TINY_FILM:
+            return TinyEncoder(use_film=True)
         case _:
             assert_never(encoder)
 
@@ -157,6 +195,30 @@ class Encoding(nn.Module):
         features = self.encoder(image).reshape(batch, -1)  # [B, h * F]
         if self.use_proprio:
             features = jnp.concatenate([features, flatten_proprio(obs["proprio"])], axis=-1)  # [B, h * F + T * P]
+        return features
+
+
+class LCEncoding(nn.Module):
+    """Observation + language -> features, as the original's LCEncodingWrapper (jaxrl_m/common/encoding.py):
+    the image goes through a FiLM encoder conditioned on ``goals["language"]`` [B, E] (an instruction
+    embedding); a history axis is folded into the batch with the embedding repeated per frame; proprio, when
+    used, is appended. In a GaussianPolicy its parameters sit under ``encoding/encoder`` (the original's
+    ``actor/encoder/encoder``)."""
+
+    encoder: nn.Module
+    use_proprio: bool = False
+
+    @nn.compact
+    def __call__(self, obs: Obs, goals: Obs | None = None) -> Array:
+        assert goals is not None and "language" in goals, "language-conditioned encoding needs goals['language']"
+        image = obs["image"]  # [B, S, S, 3] or [B, h, S, S, 3]
+        batch = image.shape[0]
+        frames = image.shape[1] if image.ndim == 5 else 1
+        image = image.reshape(batch * frames, *image.shape[-3:])  # [B * h, S, S, 3]
+        language = jnp.repeat(goals["language"].astype(jnp.float32), frames, axis=0)  # [B * h, E]
+        features = self.encoder(image, language).reshape(batch, -1)  # [B, h * F]
+        if self.use_proprio:
+            features = jnp.concatenate([features, flatten_proprio(obs["proprio"])], axis=-1)
         return features
 
 

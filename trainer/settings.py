@@ -11,18 +11,21 @@ import enum
 import re
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from bdv2.trainer.augment import check_kwargs as check_augment_kwargs
 from bdv2.trainer.errors import ConfigError
 
 
 class Algo(enum.StrEnum):
-    """The three agents (agents.py); the values are the YAML spellings."""
+    """The agents (agents.py); the values are the YAML spellings."""
 
     BC = "bc"
     GC_BC = "gc_bc"
     GC_DDPM_BC = "gc_ddpm_bc"
+    LC_BC = "lc_bc"
+    """Language-conditioned: needs a FiLM encoder and language (trainer/language.py)."""
 
 
 class GoalRelabeling(enum.StrEnum):
@@ -30,14 +33,24 @@ class GoalRelabeling(enum.StrEnum):
 
     UNIFORM = "uniform"
     LAST_STATE_UPWEIGHTED = "last_state_upweighted"
+    GEOMETRIC = "geometric"
+    """Needs goal_relabeling_kwargs.discount."""
+    DELTA_GOALS = "delta_goals"
+    """Needs goal_relabeling_kwargs.goal_delta; no reached_proportion."""
 
 
 class EncoderName(enum.StrEnum):
     """The image encoders (networks.make_encoder)."""
 
     RESNET_V1_34_BRIDGE = "resnetv1-34-bridge"
+    RESNET_V1_18_BRIDGE = "resnetv1-18-bridge"
+    """(2, 2, 2, 2) stages, as the original's resnetv1-18-bridge (reads its checkpoints)."""
     TINY = "tiny"
     """For tests and the CPU demo."""
+    RESNET_V1_34_BRIDGE_FILM = "resnetv1-34-bridge-film"
+    """FiLM-conditioned on the language embedding (lc_bc)."""
+    TINY_FILM = "tiny-film"
+    """tiny with FiLM, for lc_bc tests and demos."""
 
 
 ALGOS = tuple(a.value for a in Algo)
@@ -47,7 +60,7 @@ PLATFORMS = ("cpu", "gpu", "cuda", "rocm", "tpu")
 # JAX_PLATFORMS names the CUDA backend "cuda"; the fork's jax_platform_name used "gpu".
 PLATFORM_ALIASES = {"gpu": "cuda"}
 ALGO_DECAY_KEY = {Algo.BC: "decay_steps_bc", Algo.GC_BC: "decay_steps_gc_bc",
-                  Algo.GC_DDPM_BC: "actor_decay_steps_gc_ddpm_bc"}
+                  Algo.GC_DDPM_BC: "actor_decay_steps_gc_ddpm_bc", Algo.LC_BC: "decay_steps_lc_bc"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,11 @@ class Settings:
     log_interval: int = 100
     eval_batches: int | None = None
     """Cap on validation batches per evaluation; None or <= 0: the whole validation split."""
-    keep_checkpoints: int = 3
+    keep_checkpoints: int | None = 3
+    """Checkpoints kept (the newest); ``all`` (or null): every one."""
+    init_from: str | None = None
+    """Start from these parameters (a run directory, one of its step directories, or a `bdv2 checkpoint import`
+    directory) at step 0 with a fresh optimiser (init_from.py)."""
     seed: int = 42
     learning_rate: float = 3e-4
     warmup_steps: int = 2000
@@ -74,6 +91,7 @@ class Settings:
     decay_steps_bc: int = 1_000_000
     decay_steps_gc_bc: int = 1_000_000
     actor_decay_steps_gc_ddpm_bc: int = 1_000_000
+    decay_steps_lc_bc: int = 2_000_000
     encoder: str = EncoderName.RESNET_V1_34_BRIDGE.value
     hidden_dims: tuple[int, ...] = (256, 256, 256)
     dropout: float = 0.1
@@ -84,11 +102,26 @@ class Settings:
     act_pred_horizon: int | None = None
     """Actions predicted per sample; gc_ddpm_bc defaults to 1."""
     metadata: str | None = None
-    """Normalisation statistics (`bdv2 data stats`); default <data_root>/metadata.json."""
+    """Normalisation statistics (`bdv2 data stats`); default <data_root>/metadata.json. ``bridge_v2``: the
+    original's published statistics (tasks.BRIDGE_V2_METADATA)."""
     relabel_actions: bool = True
     goal_relabeling: str = GoalRelabeling.UNIFORM.value
     reached_proportion: float = 0.0
+    load_language: bool | None = None
+    """Carry each trajectory's instruction as goals/language; default: true for lc_bc only."""
+    skip_unlabeled: bool | None = None
+    """Drop trajectories without an instruction; default: true for lc_bc only (the original's lc_bc config)."""
+    text_encoder: str | None = None
+    """Embeds instruction text (trainer/language.py): a local TF SavedModel directory (e.g. MUSE) or
+    sentence-transformers:<model>; unset: the embeddings stored in an RLDS release (language_embedding)."""
+    goal_relabeling_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The strategy's own arguments (GOAL_RELABELING_KWARGS); reached_proportion is also accepted here, as the
+    original spells it, and moves to the key above."""
     augment: bool = True
+    augment_kwargs: dict[str, Any] | None = None
+    """The original's augment_kwargs (ops, their ranges, augment_order); None: its defaults
+    (augment.DEFAULT_KWARGS)."""
+    augment_next_obs_goal_differently: bool = False
     shuffle_buffer_size: int = 25000
     cuda_visible_devices: str | None = None
     xla_flags: str | None = None
@@ -102,9 +135,17 @@ class Settings:
 SETTING_KEYS = tuple(f.name for f in fields(Settings))
 POSITIVE = ("train_batch_size", "val_batch_size", "num_steps", "eval_interval", "save_interval", "log_interval",
             "keep_checkpoints", "diffusion_steps", "obs_horizon", "act_pred_horizon", "shuffle_buffer_size",
-            "decay_steps", "decay_steps_bc", "decay_steps_gc_bc", "actor_decay_steps_gc_ddpm_bc")
+            "decay_steps", "decay_steps_bc", "decay_steps_gc_bc", "actor_decay_steps_gc_ddpm_bc", "decay_steps_lc_bc")
 CHOICES: dict[str, tuple[str, ...]] = {"encoder": ENCODERS, "goal_relabeling": GOAL_RELABELING,
                                        "jax_platform_name": PLATFORMS}
+
+
+GOAL_RELABELING_KWARGS: dict[str, tuple[str, ...]] = {
+    "uniform": ("reached_proportion",), "last_state_upweighted": ("reached_proportion",),
+    "geometric": ("reached_proportion", "discount"), "delta_goals": ("goal_delta",)}
+"""The keyword arguments of the original's relabeling functions (jaxrl_m/data/tf_goal_relabeling.py)."""
+GOAL_RELABELING_REQUIRED = {"geometric": ("discount", "discount: 0.95"),
+                            "delta_goals": ("goal_delta", "goal_delta: [1, 10]  (goals from steps i+1 .. i+9)")}
 
 
 def run_env(s: Settings) -> dict[str, str]:
@@ -180,6 +221,10 @@ def _coerce(value: Any, hint: Any, file: str, key: str) -> Any:
         if not isinstance(value, list | tuple):
             raise bad
         return tuple(_coerce(v, get_args(hint)[0], file, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise bad
+        return dict(value)
     raise TypeError(f"unsupported setting type {hint!r}")  # an internal invariant: Settings uses the above only
 
 
@@ -190,7 +235,10 @@ def build_settings(data: Mapping[str, Any], file: str, where: str) -> Settings:
         if data.get(required) in (None, ""):
             raise ConfigError(file, f"{where}.{required}", "missing", "add it to the global: block")
     hints = get_type_hints(Settings)
-    values = {k: _coerce(v, hints[k], file, f"{where}.{k}") for k, v in data.items()}
+    if data.get("keep_checkpoints") == "all":
+        data = {**data, "keep_checkpoints": None}
+    values = {k: _coerce(v, hints[k], file, f"{where}.{k}") for k, v in data.items()
+              if k != "goal_relabeling_kwargs"}
     for k in POSITIVE:
         v = values.get(k)
         if v is not None and v <= 0:
@@ -202,4 +250,50 @@ def build_settings(data: Mapping[str, Any], file: str, where: str) -> Settings:
                               f"{did_you_mean(v, allowed)}allowed: {', '.join(allowed)}")
     if not 0.0 <= values.get("dropout", 0.1) < 1.0 or not 0.0 <= values.get("reached_proportion", 0.0) <= 1.0:
         raise ConfigError(file, f"{where}.dropout/reached_proportion", "must lie in [0, 1)")
+    if values.get("augment_kwargs") is not None:
+        values["augment_kwargs"] = check_augment_kwargs(values["augment_kwargs"], file, f"{where}.augment_kwargs")
+    _goal_relabeling_kwargs(data, values, file, where)
     return Settings(**values)
+
+
+def _goal_relabeling_kwargs(data: Mapping[str, Any], values: dict[str, Any], file: str, where: str) -> None:
+    """Check goal_relabeling_kwargs against the strategy's arguments and store the result in ``values``."""
+    key = f"{where}.goal_relabeling_kwargs"
+    raw = data.get("goal_relabeling_kwargs")
+    raw = {} if raw is None else raw
+    strategy = values.get("goal_relabeling", GoalRelabeling.UNIFORM.value)
+    allowed = GOAL_RELABELING_KWARGS[strategy]
+    if not isinstance(raw, Mapping):
+        raise ConfigError(file, key, f"expected a mapping of keyword arguments, got {type(raw).__name__} {raw!r}",
+                          f"goal_relabeling {strategy!r} takes: {', '.join(allowed)}")
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(file, f"{key}.{k}", f"not an argument of goal_relabeling {strategy!r}",
+                              f"{did_you_mean(str(k), allowed)}it takes: {', '.join(allowed)}")
+    required, example = GOAL_RELABELING_REQUIRED.get(strategy, ("", ""))
+    if required and required not in raw:
+        raise ConfigError(file, f"{key}.{required}", f"missing: goal_relabeling {strategy!r} needs it",
+                          f"e.g. goal_relabeling_kwargs: {{{example}}}")
+    out: dict[str, Any] = {}
+    if "discount" in raw:
+        out["discount"] = _coerce(raw["discount"], float, file, f"{key}.discount")
+        if not 0.0 < out["discount"] <= 1.0:
+            raise ConfigError(file, f"{key}.discount", f"must lie in (0, 1], got {out['discount']}")
+    if "goal_delta" in raw:
+        delta = _coerce(raw["goal_delta"], tuple[int, ...], file, f"{key}.goal_delta")
+        if len(delta) != 2 or not 0 <= delta[0] < delta[1]:
+            raise ConfigError(file, f"{key}.goal_delta", f"expected [low, high] with 0 <= low < high, got {delta}",
+                              "goals are drawn from steps i + low .. i + high - 1")
+        out["goal_delta"] = delta
+    if "reached_proportion" in raw:
+        p = _coerce(raw["reached_proportion"], float, file, f"{key}.reached_proportion")
+        if "reached_proportion" in data and values["reached_proportion"] != p:
+            raise ConfigError(file, f"{key}.reached_proportion", f"{p} disagrees with {where}.reached_proportion "
+                              f"{values['reached_proportion']}", "give it in one place")
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(file, f"{key}.reached_proportion", f"must lie in [0, 1], got {p}")
+        values["reached_proportion"] = p
+    if strategy == GoalRelabeling.DELTA_GOALS and values.get("reached_proportion", 0.0) != 0.0:
+        raise ConfigError(file, f"{where}.reached_proportion", "goal_relabeling 'delta_goals' has no reached "
+                          "proportion (as the original's delta_goals)", "remove it or set it to 0")
+    values["goal_relabeling_kwargs"] = out

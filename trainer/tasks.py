@@ -21,6 +21,11 @@ from bdv2.trainer.config import Source, Task
 from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.settings import Settings, did_you_mean
 
+BRIDGE_V2 = "bridge_v2"
+BRIDGE_V2_METADATA = Path(__file__).resolve().parent / "configs" / "bridge_v2_metadata.json"
+"""``metadata: bridge_v2``: the original's published statistics (its data_config.py), proprio normalised with
+them as the original does."""
+
 
 def _task_dirs(root: Path) -> list[str]:
     """Every directory under data_root that holds training data somewhere below it (for suggestions)."""
@@ -110,6 +115,38 @@ def _rlds_splits(path: Path, file: str, key: str) -> set[str]:
     return set(d.shards)
 
 
+def include_groups(include: Any, file: str, key: str) -> list[list[str]]:
+    """``include`` -> its groups: a glob is a group of its own (one weight each); a list of globs is one group
+    whose files form one dataset (the original's list of lists, experiments/configs/data_config.py)."""
+    bad = ConfigError(file, key, f"expected a list of globs under data_root or a list of lists of them, got "
+                      f"{include!r}", "e.g. include: [[kitchen/*, sink/*], toykitchen2]  (two groups)")
+    if not isinstance(include, list) or not include:
+        raise bad
+    groups = [[g] if isinstance(g, str) else g for g in include]
+    if not all(isinstance(g, list) and g and all(isinstance(x, str) for x in g) for g in groups):
+        raise bad
+    return groups
+
+
+def _resolve_group(root: Path, globs: Sequence[str], exclude: Sequence[str], weight: float, file: str,
+                   key: str) -> Source:
+    """One include group -> one source: its globs' files together (in order, each once)."""
+    if len(globs) == 1:
+        return _resolve_source(root, globs[0], exclude, weight, file, key)
+    parts = [_resolve_source(root, g, exclude, weight, file, f"{key}[{j}]") for j, g in enumerate(globs)]
+    if any(p.train_files for p in parts) and any(p.rlds_train for p in parts):
+        tf_glob = next(p.pattern for p in parts if p.train_files)
+        rlds_glob = next(p.pattern for p in parts if p.rlds_train)
+        raise ConfigError(file, key, f"the group mixes converted TFRecords ({tf_glob}) and RLDS dataset "
+                          f"directories ({rlds_glob}); a group is read as one dataset", "put them in separate groups")
+
+    def union(attr: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(x for p in parts for x in getattr(p, attr)))
+
+    return Source(" + ".join(globs), union("train_files"), union("val_files"), weight, union("rlds_train"),
+                  union("rlds_val"))
+
+
 def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:
     """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``."""
     root = Path(s.data_root).expanduser()
@@ -118,24 +155,25 @@ def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: s
                           "point it at the output of `bdv2 data raw-to-tfrecord`")
     spec = spec or {}
     where = f"tasks.{name}" if spec else key
-    include = spec.get("include", [name])
+    groups = include_groups(spec.get("include", [name]), file, f"{where}.include")
     exclude = spec.get("exclude", [])
-    for k, v in (("include", include), ("exclude", exclude)):
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (k == "include" and not v):
-            raise ConfigError(file, f"{where}.{k}", f"expected a list of globs under data_root, got {v!r}")
+    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
+        raise ConfigError(file, f"{where}.exclude", f"expected a list of globs under data_root, got {exclude!r}")
     weights = spec.get("sample_weights")
     if weights is None:
-        weights = [1.0] * len(include)
-    if (not isinstance(weights, list) or len(weights) != len(include)
+        weights = [1.0] * len(groups)
+    if (not isinstance(weights, list) or len(weights) != len(groups)
             or not all(isinstance(w, int | float) and not isinstance(w, bool) and w > 0 for w in weights)):
-        raise ConfigError(file, f"{where}.sample_weights", f"expected {len(include)} positive numbers "
-                          f"(one per include glob), got {weights!r}")
+        raise ConfigError(file, f"{where}.sample_weights", f"expected {len(groups)} positive numbers "
+                          f"(one per include group: a glob, or a list of globs), got {weights!r}")
     total = float(sum(weights))
-    sources = tuple(_resolve_source(root, p, exclude, w / total, file, f"{where}.include[{i}]" if spec else key)
-                    for i, (p, w) in enumerate(zip(include, weights, strict=True)))
+    sources = tuple(_resolve_group(root, g, exclude, w / total, file, f"{where}.include[{i}]" if spec else key)
+                    for i, (g, w) in enumerate(zip(groups, weights, strict=True)))
     metadata = spec.get("metadata") or s.metadata or str(root / "metadata.json")
     if not isinstance(metadata, str):
         raise ConfigError(file, f"{where}.metadata", f"expected a path, got {metadata!r}")
+    if metadata == BRIDGE_V2:
+        metadata = str(BRIDGE_V2_METADATA)
     meta = Path(metadata).expanduser()
     if not meta.is_absolute() and not meta.exists():
         meta = root / meta

@@ -1,13 +1,13 @@
-"""The trajectory- and transition-level steps of the input pipeline (data.py assembles them), each a pure
-tf function, after the original's BridgeDataset
-(https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/bridge_dataset.py).
+"""The trajectory-level steps of the input pipeline (data.py assembles them), each a pure tf function, after
+the original's BridgeDataset (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/bridge_dataset.py).
+Image augmentation is not here: it runs on the device batch (augment.py).
 
 Every random draw is stateless, seeded by the caller from the element's position (see data.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,22 +19,20 @@ if TYPE_CHECKING:
 
     from bdv2.trainer.data import Metadata
 
-AUGMENT_SCALE = (0.8, 1.0)
-AUGMENT_RATIO = (0.9, 1.1)
-# The original's kwargs: brightness max_delta, contrast/saturation [lower, upper], hue max_delta.
-BRIGHTNESS, CONTRAST, SATURATION, HUE = 0.2, (0.8, 1.2), (0.8, 1.2), 0.1
-
 
 # -- trajectory-level transforms (one trajectory, time-major [T, ...]) ----------------------------
 
-def decode(serialized: tf.Tensor) -> dict[str, Any]:
+def decode(serialized: tf.Tensor, load_language: bool = False) -> dict[str, Any]:
     """One serialized schema Example -> a trajectory (observations/next_observations/actions/...)."""
-    return from_features(schema.parse_example(serialized, load_language=False))
+    return from_features(schema.parse_example(serialized, load_language=load_language), load_language)
 
 
-def from_features(f: dict[str, Any]) -> dict[str, Any]:
-    """schema.parse_example's flat keys (also what the RLDS adapter yields) -> a nested trajectory."""
+def from_features(f: dict[str, Any], load_language: bool = False) -> dict[str, Any]:
+    """schema.parse_example's flat keys (also what the RLDS adapter yields) -> a nested trajectory; with
+    load_language also "language" [L] (and the adapter's "language_embedding" [L, E]), for language.py."""
     import tensorflow as tf
+
+    language: dict[str, Any] = {k: f[k] for k in ("language", "language_embedding") if load_language and k in f}
 
     image = tf.ensure_shape(f["observations/images0"], [None, None, None, 3])  # [T, S, S, 3]
     next_image = tf.ensure_shape(f["next_observations/images0"], [None, None, None, 3])
@@ -45,6 +43,7 @@ def from_features(f: dict[str, Any]) -> dict[str, Any]:
         "actions": tf.ensure_shape(f["actions"], [None, 7]),  # [T, 7]
         "terminals": f["terminals"],  # [T]
         "truncates": f["truncates"],
+        **language,
     }
 
 
@@ -85,30 +84,80 @@ def normalise(traj: dict[str, Any], meta: Metadata) -> dict[str, Any]:
 
 
 def add_goals(traj: dict[str, Any], seed: tf.Tensor, strategy: str | GoalRelabeling,
-              reached_proportion: float) -> dict[str, Any]:
+              reached_proportion: float, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Goal relabeling (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_goal_relabeling.py):
-    goals come from next_observations; reward 0 when reached, else -1."""
+    goals come from next_observations; reward 0 when reached, else -1. ``options``: the strategy's own
+    arguments (settings.GOAL_RELABELING_KWARGS: geometric's discount, delta_goals' goal_delta)."""
     import tensorflow as tf
 
+    strategy = GoalRelabeling(strategy)
+    options = options or {}
+    needed = {GoalRelabeling.GEOMETRIC: "discount", GoalRelabeling.DELTA_GOALS: "goal_delta"}.get(strategy)
+    if needed and needed not in options:
+        raise ValueError(f"goal relabeling {strategy.value!r} needs options[{needed!r}] (goal_relabeling_kwargs)")
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    if strategy is GoalRelabeling.DELTA_GOALS:
+        return _delta_goals(traj, seeds[0], tuple(options["goal_delta"]))
     length = tf.shape(traj["actions"])[0]
     idx = tf.range(length)  # [T]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    u = tf.random.stateless_uniform([length], seeds[0])  # [T]
-    strategy = GoalRelabeling(strategy)
-    match strategy:
-        case GoalRelabeling.UNIFORM:  # goal ~ U[i + 1, T)
-            goal = tf.cast(tf.floor(u * tf.cast(length - idx - 1, tf.float32)), tf.int32) + idx + 1
-        case GoalRelabeling.LAST_STATE_UPWEIGHTED:  # offset ~ U{1..T-1}, clipped at the last state
-            offset = 1 + tf.cast(tf.floor(u * tf.cast(tf.maximum(length - 1, 1), tf.float32)), tf.int32)
-            goal = idx + offset
-        case _:
-            assert_never(strategy)
-    goal = tf.minimum(goal, length - 1)
+    goal = goal_indices(strategy, tf.random.stateless_uniform([length], seeds[0]), float(options.get("discount", 1)))
     reached = (tf.random.stateless_uniform([length], seeds[1]) < reached_proportion) | (idx == length - 1)
     goal = tf.where(reached, idx, goal)  # [T]
     goals = tf.nest.map_structure(lambda x: tf.gather(x, goal), traj["next_observations"])
-    return {**traj, "goals": goals, "rewards": tf.where(goal == idx, 0, -1),
-            "masks": tf.logical_not(traj["terminals"])}
+    return {**traj, "goals": goals, "rewards": tf.where(reached, 0, -1), "masks": tf.logical_not(traj["terminals"])}
+
+
+def goal_indices(strategy: GoalRelabeling, u: tf.Tensor, discount: float = 1.0) -> tf.Tensor:
+    """Each step's future goal index (before the reached override) from one uniform draw ``u`` [T] in [0, 1):
+    uniform: the original's formula, bit for bit; last_state_upweighted: offset 1 + floor(u (T - 1)), clipped
+    at the last state; geometric: the inverse CDF of P(goal = j) ~ discount^(j - i) over j in (i, T), the
+    distribution the original draws with tf.random.categorical."""
+    import tensorflow as tf
+
+    length = tf.shape(u)[0]
+    idx = tf.range(length)
+    # if/elif rather than match: tf.data traces this with AutoGraph, which cannot convert match statements.
+    if strategy is GoalRelabeling.UNIFORM or (strategy is GoalRelabeling.GEOMETRIC and discount >= 1.0):
+        low = tf.cast(idx + 1, tf.float32)  # goal ~ U[i + 1, T); geometric with discount 1: every future state alike
+        goal = tf.cast(u * (tf.cast(length, tf.float32) - low) + low, tf.int32)
+    elif strategy is GoalRelabeling.LAST_STATE_UPWEIGHTED:  # offset ~ U{1..T-1}, clipped at the last state
+        goal = idx + 1 + tf.cast(tf.floor(u * tf.cast(tf.maximum(length - 1, 1), tf.float32)), tf.int32)
+    elif strategy is GoalRelabeling.GEOMETRIC:  # k in 1..n, P(k) ~ d^k: k = ceil(log(1 - u (1 - d^n)) / log d)
+        n = tf.cast(length - 1 - idx, tf.float32)  # future states of step i
+        log_d = float(np.log(discount))
+        k = tf.math.ceil(tf.math.log1p(u * tf.math.expm1(n * log_d)) / log_d)
+        goal = idx + tf.cast(tf.clip_by_value(k, 1.0, tf.maximum(n, 1.0)), tf.int32)
+    else:
+        raise ValueError(f"{strategy.value} picks goals with delta_goal_indices")
+    return tf.minimum(goal, length - 1)
+
+
+def delta_goal_indices(u: tf.Tensor, length: tf.Tensor, goal_delta: tuple[int, int]) -> tf.Tensor:
+    """delta_goals' goal of step i < T - low: ~ U[i + low, min(T + 1, i + high)) among the T + 1 observations
+    (the original's formula, bit for bit, from the same draw ``u`` [T - low])."""
+    import tensorflow as tf
+
+    idx = tf.range(tf.shape(u)[0])
+    low = tf.cast(idx + goal_delta[0], tf.float32)
+    high = tf.cast(tf.minimum(length + 1, idx + goal_delta[1]), tf.float32)
+    return tf.minimum(tf.cast(u * (high - low) + low, tf.int32), length)
+
+
+def _delta_goals(traj: dict[str, Any], seed: tf.Tensor, goal_delta: tuple[int, int]) -> dict[str, Any]:
+    """The original's delta_goals: the trajectory loses its last ``low`` steps; goals come from the observations
+    plus the final next_observation. Rewards/masks as the other strategies, so every batch has the same keys."""
+    import tensorflow as tf
+
+    length = tf.shape(traj["actions"])[0]
+    keep = tf.maximum(length - goal_delta[0], 0)
+    goal = delta_goal_indices(tf.random.stateless_uniform([keep], seed), length, goal_delta)  # [T - low]
+    every_obs = tf.nest.map_structure(lambda o, n: tf.concat([o, n[-1:]], 0),
+                                      traj["observations"], traj["next_observations"])  # [T + 1, ...]
+    out = tf.nest.map_structure(lambda x: x[:keep], traj)
+    out["goals"] = tf.nest.map_structure(lambda x: tf.gather(x, goal), every_obs)
+    out["rewards"] = tf.where(goal == tf.range(keep) + 1, 0, -1)  # the goal is this step's next observation
+    out["masks"] = tf.logical_not(out["terminals"])
+    return out
 
 
 def chunk(traj: dict[str, Any], obs_horizon: int | None, act_pred_horizon: int | None) -> dict[str, Any]:
@@ -127,50 +176,3 @@ def chunk(traj: dict[str, Any], obs_horizon: int | None, act_pred_horizon: int |
         for key in ("observations", "next_observations"):
             out[key] = tf.nest.map_structure(lambda x: tf.gather(x, idx), traj[key])  # [T, h, ...]
     return out
-
-
-# -- transition-level transforms ------------------------------------------------------------------
-
-def random_resized_crop(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """One crop box for every image in [N, S, S, 3] (obs, history, next obs and goal alike), resized back.
-    Scale, ratio and offsets all come from one uniform draw, reproducing the original's seed reuse."""
-    import tensorflow as tf
-
-    u = tf.random.stateless_uniform([], seed)
-    scale = AUGMENT_SCALE[0] + (AUGMENT_SCALE[1] - AUGMENT_SCALE[0]) * u
-    log_lo, log_hi = np.log(AUGMENT_RATIO[0]), np.log(AUGMENT_RATIO[1])
-    ratio = tf.exp(log_lo + (log_hi - log_lo) * u)
-    h = tf.clip_by_value(tf.sqrt(scale / ratio), 0.0, 1.0)
-    w = tf.clip_by_value(tf.sqrt(scale * ratio), 0.0, 1.0)
-    y0, x0 = u * (1.0 - h), u * (1.0 - w)
-    n = tf.shape(images)[0]
-    boxes = tf.tile(tf.stack([y0, x0, y0 + h, x0 + w])[None], [n, 1])  # [N, 4]
-    return tf.image.crop_and_resize(images, boxes, tf.range(n), tf.shape(images)[1:3])
-
-
-def augment_images(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """uint8 [N, S, S, 3] -> augmented uint8, the same draw for all N
-    (https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/data/tf_augmentations.py)."""
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32) / 255.0  # [N, S, S, 3] in [0, 1]
-    x = tf.clip_by_value(random_resized_crop(x, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_brightness(x, BRIGHTNESS, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_contrast(x, *CONTRAST, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_saturation(x, *SATURATION, seed), 0.0, 1.0)
-    x = tf.clip_by_value(tf.image.stateless_random_hue(x, HUE, seed), 0.0, 1.0)
-    return tf.cast(x * 255.0, tf.uint8)  # truncation, not rounding, as the original
-
-
-def augment(index: tf.Tensor, tr: dict[str, Any]) -> dict[str, Any]:
-    import tensorflow as tf
-
-    seed = tf.stack([index, index])
-    parts = [tr["observations"]["image"], tr["next_observations"]["image"], tr["goals"]["image"]]
-    shapes = [tf.shape(p) for p in parts]
-    flat = [tf.reshape(p, [-1, s[-3], s[-2], 3]) for p, s in zip(parts, shapes, strict=True)]  # [h or 1, S, S, 3]
-    sizes = [tf.shape(f)[0] for f in flat]
-    out = tf.split(augment_images(tf.concat(flat, 0), seed), sizes)
-    obs, nxt, goal = (tf.reshape(o, s) for o, s in zip(out, shapes, strict=True))
-    return {**tr, "observations": {**tr["observations"], "image": obs},
-            "next_observations": {**tr["next_observations"], "image": nxt}, "goals": {**tr["goals"], "image": goal}}

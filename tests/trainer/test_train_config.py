@@ -159,3 +159,13 @@ def test_one_divisibility_check_names_the_first_bad_size() -> None:
     assert batching.first_indivisible({"train_batch_size": 12, "val_batch_size": None}, 4) is None
     key, size, fix = batching.first_indivisible({"train_batch_size": 12, "val_batch_size": 10}, 4) or ("", 0, "")
     assert (key, size) == ("val_batch_size", 10) and "multiple of 4" in fix
+
+
+@pytest.mark.parametrize(("algo", "encoder"), [("lc_bc", "tiny"), ("gc_bc", "tiny-film")])
+def test_film_encoder_goes_with_lc_bc_only(tmp_path: Path, algo: str, encoder: str) -> None:
+    """Caught when the config loads (--dry-run), not in the child process."""
+    g = {**helpers.base_global(helpers.write_tree(tmp_path / "d"), tmp_path / "runs"), "encoder": encoder}
+    y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
+    with pytest.raises(config.ConfigError, match=r"encoder.*cannot use encoder") as e:
+        config.load(y)
+    assert "global.encoder" in str(e.value)

@@ -1,5 +1,5 @@
-"""The input pipeline on sample TFRecords: shapes, relabelling, normalisation, goals, chunking, augmentation,
-determinism (the resume guarantee) and a validation split smaller than one batch."""
+"""The input pipeline on sample TFRecords: shapes, relabelling, normalisation, goals, chunking, augmentation
+(its per-row draws), determinism given (seed, start step) and a validation split smaller than one batch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, data, transforms
+from bdv2.trainer import augment, config, data, transforms
 
 from . import helpers
 
@@ -78,14 +78,34 @@ def test_chunking_pads_at_the_edges(tf: Any) -> None:
                                                                                      [3, 4]])
 
 
-def test_augmentation_shares_one_draw(tf: Any) -> None:
+def _image_batch(n: int = 4, side: int = 16) -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    image = tf.constant(rng.integers(0, 255, (16, 16, 3)), tf.uint8)
-    tr = {"observations": {"image": image}, "next_observations": {"image": image}, "goals": {"image": image}}
-    out = transforms.augment(tf.constant(7, tf.int64), tr)
-    assert out["goals"]["image"].dtype == tf.uint8 and out["goals"]["image"].shape == (16, 16, 3)
-    assert not np.array_equal(out["observations"]["image"].numpy(), image.numpy())
-    np.testing.assert_array_equal(out["observations"]["image"].numpy(), out["goals"]["image"].numpy())
+    image = rng.integers(0, 255, (n, side, side, 3)).astype(np.uint8)
+    return {"observations": {"image": image}, "next_observations": {"image": image}, "goals": {"image": image}}
+
+
+def test_augmentation_shares_one_draw_per_row() -> None:
+    import jax
+
+    batch = _image_batch()
+    out = augment.augment_batch(batch, jax.random.PRNGKey(7), augment.DEFAULT_KWARGS, differently=False)
+    obs, goal = np.asarray(out["observations"]["image"]), np.asarray(out["goals"]["image"])
+    assert obs.dtype == np.uint8 and obs.shape == (4, 16, 16, 3)
+    assert not np.array_equal(obs, batch["observations"]["image"])
+    np.testing.assert_array_equal(obs, goal)  # same image, same draw
+    assert len({obs[i].tobytes() for i in range(4)}) == 4  # the rows of identical inputs got different draws
+    apart = augment.augment_batch(batch, jax.random.PRNGKey(7), augment.DEFAULT_KWARGS, differently=True)
+    assert not np.array_equal(np.asarray(apart["observations"]["image"]), np.asarray(apart["goals"]["image"]))
+
+
+def test_augmentation_keeps_the_history_frames_together() -> None:
+    import jax
+
+    frames = np.repeat(_image_batch()["observations"]["image"][:, None], 3, axis=1)  # [4, 3, 16, 16, 3]
+    out = np.asarray(augment.augment_images(frames, jax.random.uniform(jax.random.PRNGKey(0), (4,)),
+                                            augment.DEFAULT_KWARGS))
+    assert out.shape == frames.shape
+    np.testing.assert_array_equal(out[:, 0], out[:, 2])  # one draw for all frames of a row
 
 
 def test_batches_shapes_and_normalisation(tfdata: Path, tmp_path: Path) -> None:
@@ -105,15 +125,15 @@ def test_chunked_batches_for_ddpm(tfdata: Path, tmp_path: Path) -> None:
     assert batch["goals"]["image"].shape == (8, 16, 16, 3)
 
 
-def test_pipeline_is_deterministic_so_resume_sees_the_same_batches(tfdata: Path, tmp_path: Path) -> None:
-    run = _run(tfdata, tmp_path)  # augmentation on
-    full = data.train_iterator(run)
-    expected = [next(full) for _ in range(5)][3:]
-    resumed = data.train_iterator(run, start_step=3)
-    for want in expected:
-        got = next(resumed)
-        np.testing.assert_array_equal(got["observations"]["image"], want["observations"]["image"])
-        np.testing.assert_array_equal(got["actions"], want["actions"])
+def test_pipeline_is_deterministic_given_seed_and_start_step(tfdata: Path, tmp_path: Path) -> None:
+    run = _run(tfdata, tmp_path)
+    for start in (0, 3):
+        one, two = data.train_iterator(run, start_step=start), data.train_iterator(run, start_step=start)
+        for _ in range(3):
+            a, b = next(one), next(two)
+            np.testing.assert_array_equal(a["observations"]["image"], b["observations"]["image"])
+            np.testing.assert_array_equal(a["goals"]["proprio"], b["goals"]["proprio"])
+            np.testing.assert_array_equal(a["actions"], b["actions"])
 
 
 def test_weighted_sampling_follows_the_weights(tfdata: Path, tmp_path: Path) -> None:
@@ -130,3 +150,43 @@ def test_val_split_smaller_than_a_batch(tfdata: Path, tmp_path: Path) -> None:
     batches = list(data.val_batches(run, devices=1, limit=None))
     assert [len(b["actions"]) for b in batches] == [16]
     assert [len(b["actions"]) for b in data.val_batches(run, devices=3, limit=None)] == [15]  # trimmed to devices
+
+
+@pytest.mark.parametrize(("kwargs", "key", "message"), [
+    ({"random_blur": [1], "augment_order": []}, "augment_kwargs.random_blur", "unknown augmentation op"),
+    ({"augment_order": ["random_brightness", "random_zoom"], "random_brightness": [0.2]},
+     "augment_kwargs.augment_order[1]", "unknown augmentation op 'random_zoom'"),
+    ({"random_brightness": [0.2]}, "augment_kwargs.augment_order", "expected a list"),
+    ({"augment_order": ["random_contrast"]}, "augment_kwargs.random_contrast", "missing"),
+    ({"augment_order": ["random_contrast"], "random_contrast": [1.2, 0.8]}, "augment_kwargs.random_contrast",
+     "lower <= upper"),
+    ({"augment_order": ["random_hue"], "random_hue": [0.7]}, "augment_kwargs.random_hue", "max_delta"),
+    ({"augment_order": ["random_resized_crop"], "random_resized_crop": {"scale": [0.8, 1.0]}},
+     "augment_kwargs.random_resized_crop", "scale and ratio"),
+])
+def test_bad_augment_kwargs_name_the_key(tfdata: Path, tmp_path: Path, kwargs: dict[str, Any], key: str,
+                                         message: str) -> None:
+    with pytest.raises(config.ConfigError) as e:
+        _run(tfdata, tmp_path, augment_kwargs=kwargs)
+    assert key in str(e.value) and message in str(e.value)
+
+
+def test_augment_kwargs_are_read_in_the_original_form(tfdata: Path, tmp_path: Path) -> None:
+    kwargs = {"random_brightness": [0.1], "random_flip_left_right": None,
+              "augment_order": ["random_flip_left_right", "random_brightness"]}
+    run = _run(tfdata, tmp_path, augment_kwargs=kwargs, augment_next_obs_goal_differently=True)
+    assert run.settings.augment_kwargs == {"augment_order": ["random_flip_left_right", "random_brightness"],
+                                           "random_flip_left_right": [], "random_brightness": [0.1]}
+    assert run.settings.augment_next_obs_goal_differently is True
+    assert _run(tfdata, tmp_path).settings.augment_kwargs is None  # default: augment.DEFAULT_KWARGS
+
+
+@pytest.mark.parametrize(("strategy", "kwargs"), [("geometric", {"discount": 0.9}),
+                                                  ("delta_goals", {"goal_delta": [1, 3]})])
+def test_relabeling_kwargs_reach_the_pipeline(tfdata: Path, tmp_path: Path, strategy: str,
+                                              kwargs: dict[str, Any]) -> None:
+    """The strategy's own arguments travel from the YAML to add_goals (without them it raises)."""
+    run = _run(tfdata, tmp_path, augment=False, goal_relabeling=strategy, goal_relabeling_kwargs=kwargs)
+    assert dict(data.PipelineConfig.of(run, True).goal_relabeling_kwargs).keys() == kwargs.keys()
+    batch = next(data.train_iterator(run))
+    assert batch["goals"]["image"].shape == (8, 16, 16, 3) and batch["rewards"].shape == (8,)

@@ -1,0 +1,248 @@
+"""Offline evaluation of a trained run on held-out trajectories (`bdv2 eval`).
+
+For every step of every trajectory the policy (policy.load_policy: the run's latest checkpoint) predicts an
+action from that step's observation; the goal of goal-conditioned runs is the trajectory's final frame (its
+last next_observations image), as the original's robot evaluation conditions on an image of the goal state
+(https://github.com/rail-berkeley/bridge_data_v2/blob/main/experiments/eval.py). The true actions are relabelled
+the way the run was trained (its config snapshot's ``relabel_actions``: reached-state deltas and the binarised
+gripper), and both are compared in the robot's units:
+
+  * per-dimension mean squared error (x, y, z, roll, pitch, yaw, gripper) and its mean over dimensions after
+    dividing by the training action variance (comparable across dimensions);
+  * gripper open/close accuracy: predicted and true gripper each thresholded at 0.5;
+  * the same figures for a constant baseline that always predicts the training action mean (the run's
+    normalisation statistics): a policy that learned anything beats it.
+
+Predictions are deterministic (the Gaussian's mean; gc_ddpm_bc samples with a fixed seed per trajectory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bdv2.fsutil import atomic_output, write_json_atomic
+from bdv2.trainer.errors import TrainerError
+from bdv2.trainer.settings import Algo
+
+DIMS = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
+GRIPPER_THRESHOLD = 0.5
+GOAL_CHOICE = "the trajectory's final frame (its last next_observations image)"
+REPORT_FILE = "eval.json"
+PLOT_FILE = "eval_actions.png"
+
+
+class EvalError(TrainerError):
+    """The run or the data cannot be evaluated: names the path and what to do."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Figures of one predictor over every evaluated step."""
+
+    mse: tuple[float, ...]
+    """Per dimension (DIMS), in the robot's units squared."""
+    mse_normalised: float
+    """Mean over dimensions of mse / training action variance."""
+    gripper_accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mse": dict(zip(DIMS, self.mse, strict=True)), "mse_normalised": self.mse_normalised,
+                "gripper_accuracy": self.gripper_accuracy}
+
+
+@dataclass
+class EvalReport:
+    run_dir: str
+    checkpoint: str
+    algo: str
+    data: str
+    split: str
+    relabel_actions: bool
+    goal: str
+    trajectories: int
+    steps: int
+    policy: Scores
+    baseline: Scores
+    plot: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("run_dir", "checkpoint", "algo", "data", "split", "relabel_actions",
+                                             "goal", "trajectories", "steps", "plot", "files")}
+        return {**out, "policy": self.policy.to_dict(), "baseline": self.baseline.to_dict(),
+                "policy_beats_baseline": self.policy.mse_normalised < self.baseline.mse_normalised}
+
+
+def score(pred: np.ndarray, true: np.ndarray, action_std: np.ndarray) -> Scores:
+    """pred, true: [N, 7] in the robot's units."""
+    mse = np.mean((pred - true) ** 2, axis=0)  # [7]
+    grip = np.mean((pred[:, 6] > GRIPPER_THRESHOLD) == (true[:, 6] > GRIPPER_THRESHOLD))
+    return Scores(tuple(float(m) for m in mse), float(np.mean(mse / np.square(action_std))), float(grip))
+
+
+# -- held-out trajectories ------------------------------------------------------------------------
+
+def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
+    """(TFRecord files, RLDS dataset dirs) of ``split`` under ``data``: a TFRecord file itself, a tree of
+    <task>/<split>/out.tfrecord (`bdv2 data raw-to-tfrecord`'s output), or an RLDS dataset directory."""
+    data = data.expanduser()
+    if data.is_file():
+        return [str(data)], []
+    if not data.is_dir():
+        raise EvalError(f"{data}: no such file or directory; give a TFRecord file, a converted tree or an RLDS "
+                        "dataset directory")
+    files = sorted(str(f) for f in data.rglob(f"{split}/out.tfrecord"))
+    if files:
+        return files, []
+    from bdv2.data_tools import rlds
+
+    dirs = rlds.dataset_dirs(data)
+    with_split = [d for d in dirs if split in rlds.open_dir(d).shards]
+    if with_split:
+        return [], with_split
+    found = sorted({f.parent.name for f in data.rglob("*/out.tfrecord")}
+                   | {s for d in dirs for s in rlds.open_dir(d).shards})
+    raise EvalError(f"{data}: no {split!r} split (found: {', '.join(found) or 'no TFRecords nor RLDS data'}); "
+                    f"pick one with --split" + (f" {found[0]}" if found else ""))
+
+
+def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, relabel: bool,
+                 limit: int | None) -> Iterator[dict[str, Any]]:
+    """Held-out trajectories as numpy trees (transforms.from_features' form), actions relabelled as in training."""
+    import tensorflow as tf
+
+    from bdv2.data_tools import schema
+    from bdv2.trainer import transforms
+
+    parts = []
+    if files:
+        parts.append(tf.data.TFRecordDataset(list(files)).map(lambda s: schema.parse_example(s, load_language=True)))
+    if rlds_dirs:
+        from bdv2.data_tools import rlds
+
+        parts.extend(rlds.episode_dataset(Path(d), split) for d in rlds_dirs)
+    ds = parts[0]
+    for p in parts[1:]:
+        ds = ds.concatenate(p)
+
+    def to_traj(f: dict[str, Any]) -> dict[str, Any]:
+        traj = transforms.from_features(f)
+        traj = transforms.relabel_actions(traj) if relabel else traj
+        return {**traj, "language": f["language"]}
+
+    ds = ds.map(to_traj)
+    if limit is not None:
+        ds = ds.take(limit)
+    yield from ds.as_numpy_iterator()
+
+
+# -- predictions ----------------------------------------------------------------------------------
+
+def history(x: np.ndarray, h: int) -> np.ndarray:
+    """[T, ...] -> [T, h, ...]: the last h frames of every step, the first repeated at the start (as the
+    training pipeline's chunking and the original's eval)."""
+    idx = np.maximum(np.arange(len(x))[:, None] - h + 1 + np.arange(h)[None], 0)
+    return x[idx]
+
+
+def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
+    """The policy's action [T, 7] for every step of one trajectory, in one batch."""
+    obs = traj["observations"]
+    h = policy.run.settings.obs_horizon
+    image, proprio = (obs["image"], obs["proprio"]) if h is None else (history(obs["image"], h),
+                                                                       history(obs["proprio"], h))
+    algo = Algo(policy.run.algo)
+    goal = {"image": traj["next_observations"]["image"][-1]} if algo in (Algo.GC_BC, Algo.GC_DDPM_BC) else None
+    language = None
+    if algo is Algo.LC_BC:
+        texts = [t.decode() if isinstance(t, bytes) else str(t) for t in traj["language"]]
+        language = texts[0] if texts and texts[0] else None
+        if language is None:
+            raise EvalError("lc_bc: a held-out trajectory has no instruction; evaluate on labelled data")
+    policy.reset()
+    actions = np.asarray(policy.act({"image": image, "proprio": proprio}, goal, language, seed=seed,
+                                    deterministic=True), np.float32)
+    return actions[:, 0] if actions.ndim == 3 else actions  # an action chunk: its first action is this step's
+
+
+# -- the whole evaluation -------------------------------------------------------------------------
+
+def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
+             plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None) -> EvalReport:
+    """Evaluate the latest checkpoint of ``run_dir`` on ``split`` of ``data``; writes eval.json and the PNG
+    into ``out_dir`` (default: the run directory).
+
+    Raises:
+        EvalError: no run/checkpoint there, or no such split in the data.
+    """
+    from bdv2.trainer import ckpt_tree
+    from bdv2.trainer import policy as policy_mod
+
+    try:
+        run_path, step_dir = ckpt_tree.locate(Path(run_dir))
+        snapshot = ckpt_tree.read_snapshot(run_path)
+    except ckpt_tree.CheckpointError as e:
+        raise EvalError(str(e)) from e
+    files, dirs = find_split(Path(data), split)
+    pol = policy_mod.load_policy(run_path)
+    relabel = bool(snapshot["settings"].get("relabel_actions", True))
+    mean = np.asarray(snapshot["metadata"]["action"]["mean"], np.float32)
+    std = np.asarray(snapshot["metadata"]["action"]["std"], np.float32)
+    std = np.where(std < 1e-8, 1.0, std)
+    preds, trues = [], []
+    for n, traj in enumerate(trajectories(files, dirs, split, relabel, limit)):
+        preds.append(predict(pol, traj, seed=n))
+        trues.append(np.asarray(traj["actions"], np.float32))
+        if progress:
+            progress(n + 1, limit)
+    if not trues:
+        raise EvalError(f"{data}: the {split!r} split holds no trajectory")
+    pred, true = np.concatenate(preds), np.concatenate(trues)
+    out = Path(out_dir) if out_dir is not None else run_path
+    report = EvalReport(str(run_path), str(step_dir), str(snapshot["algo"]), str(data), split, relabel,
+                        GOAL_CHOICE if Algo(snapshot["algo"]) in (Algo.GC_BC, Algo.GC_DDPM_BC) else "none",
+                        len(trues), len(true), score(pred, true, std),
+                        score(np.broadcast_to(mean, true.shape), true, std))
+    out.mkdir(parents=True, exist_ok=True)
+    if plot_trajectories > 0:
+        report.plot = str(plot_actions(out / PLOT_FILE, preds[:plot_trajectories], trues[:plot_trajectories], mean,
+                                       f"{run_path.name} on {Path(data).name} ({split})"))
+    report.files = [str(out / REPORT_FILE)] + ([report.plot] if report.plot else [])
+    write_json_atomic(out / REPORT_FILE, report.to_dict(), indent=2, sort_keys=False)
+    return report
+
+
+def plot_actions(path: Path, preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], mean: np.ndarray,
+                 title: str) -> Path:
+    """Predicted (dashed) vs true (solid) actions of a few trajectories, one after another: 7 subplots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(7, 1, figsize=(10, 14), sharex=True)
+    start = 0
+    for k, (p, t) in enumerate(zip(preds, trues, strict=True)):
+        x = np.arange(start, start + len(t))
+        for d, ax in enumerate(axes):
+            ax.plot(x, t[:, d], color=f"C{k}", lw=1.5, label="true" if k == d == 0 else None)
+            ax.plot(x, p[:, d], color=f"C{k}", lw=1.2, ls="--", label="predicted" if k == d == 0 else None)
+            if k:
+                ax.axvline(start - 0.5, color="0.7", lw=0.8)
+        start += len(t)
+    for d, ax in enumerate(axes):
+        ax.axhline(mean[d], color="0.4", lw=0.8, ls=":", label="baseline (mean)" if d == 0 else None)
+        ax.set_ylabel(DIMS[d])
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("step (trajectories one after another)")
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
