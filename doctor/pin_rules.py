@@ -62,6 +62,20 @@ def _capped(cmd: str, holders: list[str]) -> str:
     return f'{head.rstrip()} "numpy<2"   # {", ".join(holders)} need NumPy 1'
 
 
+def _held_by_tensorflow(cmd: str, tfp: tuple[Dist, TfPins] | None) -> str | None:
+    """An ml-dtypes upgrade the installed TensorFlow's own pin forbids (TF 2.15.1: ml-dtypes ~=0.3.1) would break
+    TensorFlow: hold back the package that wants the new dtypes instead (tensorstore 0.1.75 is the first to
+    need ml-dtypes >= 0.5.0, its wheel metadata)."""
+    m = _RAISES_ML_DTYPES.search(cmd)
+    if tfp is None or m is None:
+        return None
+    tf, pins = tfp
+    if pins.ml_dtypes.contains(f"0.{m.group(2)}.0") or pins.ml_dtypes.contains(f"0.{m.group(2)}.1"):
+        return None
+    return (f'{PIP} install "tensorstore<0.1.75"   # {tf.name} {tf.version} declares ml-dtypes{pins.ml_dtypes}; '
+            "with orbax-checkpoint >= 0.11.40 installed add \"orbax-checkpoint<0.11.40\"")
+
+
 def tailor_commands(commands: tuple[str, ...], snap: Snapshot, matrix: Matrix) -> tuple[str, ...]:
     """A signature's or rule's pip commands adapted to the installed stack: the cuDNN jax's CUDA backend was
     built for, protobuf within TensorFlow's range, and a NumPy cap where ml-dtypes moves next to a NumPy-1 stack."""
@@ -79,6 +93,9 @@ def tailor_commands(commands: tuple[str, ...], snap: Snapshot, matrix: Matrix) -
             cmd = f'{PIP} install "protobuf{pins.protobuf}"   # what {tf.name} {tf.version} declares'
         if not holders and "ml-dtypes" in cmd and '"numpy<2"' in cmd:
             continue  # the NumPy-1 variant of a command, and nothing here needs NumPy 1
+        held = _held_by_tensorflow(cmd, tfp)
+        if held is not None:
+            cmd = held
         cmd = _capped(cmd, holders)
         if cmd not in out:
             out.append(cmd)

@@ -439,12 +439,20 @@ def test_protobuf_3_20_is_never_advised_next_to_tensorflow_2_20(matrix: Matrix) 
 
 
 @pytest.mark.parametrize(("versions", "capped"), [
-    pytest.param({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.3.2"}, True, id="tf-2.15"),
+    pytest.param({"jax": "0.4.25", "jaxlib": "0.4.25", "ml-dtypes": "0.3.2"}, True, id="jaxlib-0.4.25"),
     pytest.param({"jax": "0.10.2", "jaxlib": "0.10.2", "ml-dtypes": "0.4.1"}, False, id="numpy-2-stack"),
 ])
 def test_probe_ml_dtypes_advice_carries_the_numpy_cap(matrix: Matrix, versions: dict, capped: bool) -> None:
     cmds = _probe_fix(versions, "AttributeError: module 'ml_dtypes' has no attribute 'float8_e3m4'", matrix)
     assert cmds and all(("numpy<2" in c) == capped for c in cmds), cmds
+
+
+def test_no_ml_dtypes_upgrade_against_tensorflows_own_pin(matrix: Matrix) -> None:
+    """TF 2.15.1 declares ml-dtypes ~=0.3.1: upgrading ml-dtypes would break it, so tensorstore is held back."""
+    cmds = _probe_fix({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.3.2", "tensorstore": "0.1.80"},
+                      "AttributeError: module 'ml_dtypes' has no attribute 'float8_e3m4'", matrix)
+    assert cmds and not any("ml-dtypes>=" in c.partition("#")[0] for c in cmds), cmds
+    assert any('"tensorstore<0.1.75"' in c for c in cmds), cmds
 
 
 def test_jax_0_4_14_runs_on_jaxlib_0_4_13(matrix: Matrix) -> None:
