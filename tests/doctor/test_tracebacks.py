@@ -154,7 +154,8 @@ def test_versions_come_from_the_log_when_it_has_them() -> None:
 def test_local_modules_and_removed_stdlib_are_not_packages_to_install() -> None:
     assert blames("ModuleNotFoundError: No module named 'mpc_expert_local_helpers'") == []
     assert blames("ModuleNotFoundError: No module named 'distutils'") == []
-    [f] = traceback_findings("ModuleNotFoundError: No module named 'flax'")  # the wording of an OpenBumbleBee bug report
+    # the wording of an OpenBumbleBee bug report
+    [f] = traceback_findings("ModuleNotFoundError: No module named 'flax'")
     assert f.id == TracebackKind.MISSING_PACKAGE.value and f.fix and "pip install flax" in f.fix.commands
 
 
