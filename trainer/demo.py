@@ -146,8 +146,10 @@ def run_demo(out: Path, console: Console, steps: int | None = None, verbose: boo
         overrides.update(num_steps=steps, eval_interval=every, log_interval=every, save_interval=steps,
                          decay_steps_bc=steps, decay_steps_gc_bc=steps)
     exp = config.load(sample_config(), overrides, view=pre.view(os.environ))
+    # Both runs at once on the CPU: one's start-up (imports, compile) overlaps the other's training.
+    cpu_parallel = 2 if all(r.settings.jax_platform_name == "cpu" for r in exp.runs) else 1
     rc = launch.run_experiments(exp, pre, console, resume=True, force=True, parallel=False, fail_fast=False,
-                                verbose=verbose, progress_interval=progress_interval)
+                                verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     names = [r.name for r in exp.runs]
     _print_mse(out / "runs", names, console)
     png = plot_curves(out / "runs", names, out / CURVES)

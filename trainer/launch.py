@@ -211,10 +211,18 @@ class _Child:
     before: tuple[int, int] | None
     """summary.json's _identity when the child started."""
     gpu: str | None
+    """The GPU id this child was given (its CUDA_VISIBLE_DEVICES), or a CPU slot's name (CPU_SLOT...)."""
 
 
-def _slots(exp: Experiments, parallel: bool, environ: Mapping[str, str]) -> list[str | None]:
-    """--parallel: one GPU id per child (config.load checked them against the driver); else one slot."""
+CPU_SLOT = "cpu-slot-"
+"""Prefix of the slots of ``cpu_parallel``: children sharing the CPU, no GPU assigned."""
+
+
+def _slots(exp: Experiments, parallel: bool, environ: Mapping[str, str], cpu_parallel: int = 1) -> list[str | None]:
+    """--parallel: one GPU id per child (config.load checked them against the driver); ``cpu_parallel`` > 1:
+    that many children at once on the CPU (runs whose jax platform is the CPU); else one slot."""
+    if cpu_parallel > 1 and exp.runs:
+        return [f"{CPU_SLOT}{i}" for i in range(cpu_parallel)]
     if not (parallel and exp.runs):
         return [None]
     cvd = exp.runs[0].settings.cuda_visible_devices
@@ -226,14 +234,15 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
            fail_fast: bool = False, console: Console | None = None, python: str = sys.executable,
            environ: Mapping[str, str] | None = None,
            diagnose: Callable[[str], tuple[Finding, ...]] = diagnose_failure, verbose: bool = False,
-           progress_interval: float = PROGRESS_INTERVAL_S) -> list[Outcome]:
+           progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> list[Outcome]:
     """Run every experiment in its own child process; a failure does not stop the others (unless fail_fast).
 
-    With ``parallel`` and several GPUs in cuda_visible_devices, one run per GPU at a time.
+    With ``parallel`` and several GPUs in cuda_visible_devices, one run per GPU at a time; with
+    ``cpu_parallel`` > 1, that many CPU runs at a time (the demo: start-up of one overlaps training of another).
     """
     console = console or make_console(stderr=True)
     environ = os.environ if environ is None else environ
-    slots = _slots(exp, parallel, environ)
+    slots = _slots(exp, parallel, environ, cpu_parallel)
     pending = list(exp.runs)
     running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
@@ -245,7 +254,7 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                 run, gpu = pending.pop(0), free.pop(0)
                 prepare_workdir(run, resume)
                 env = child_env(run.settings, environ, preflight.env_ops, verbose)
-                if gpu is not None:
+                if gpu is not None and not gpu.startswith(CPU_SLOT):
                     env["CUDA_VISIBLE_DEVICES"] = gpu
                 before = _identity(run.workdir / SUMMARY_FILE)
                 proc, log = _start(run, env, python)
@@ -275,7 +284,7 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
 
 def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
                     parallel: bool, fail_fast: bool, verbose: bool = False,
-                    progress_interval: float = PROGRESS_INTERVAL_S) -> int:
+                    progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> int:
     """What `bdv2 train` does after loading the config (and `bdv2 demo` after building its data): the
     preflight verdict, every run, the summary table; the exit code (0 when every run finished)."""
     render_preflight(pre, console)
@@ -286,7 +295,7 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
     for note in exp.notes:
         console.print(f"note: {note}")
     outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
-                      verbose=verbose, progress_interval=progress_interval)
+                      verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     render_summary(outcomes, console)
     return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
 

@@ -141,6 +141,22 @@ def test_parallel_runs_one_per_gpu_and_the_third_waits(tfdata: Path, tmp_path: P
     assert s2 >= min(e0, e1) and g2 in ("0", "1")  # the third waited for a free GPU
 
 
+def test_cpu_parallel_runs_share_the_cpu_without_a_gpu(tfdata: Path, tmp_path: Path) -> None:
+    """cpu_parallel=2 (the demo): two CPU runs at a time, the third waits, and no child is handed a GPU id."""
+    exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": f"c{i}"} for i in range(3)])
+    fake = tmp_path / "slow-python"
+    fake.write_text(SLOW_FAKE_WORKER)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    outcomes = launch.launch(exp, launch.Preflight(), python=str(fake), environ={"HOME": "/home/u"},
+                             console=Console(file=io.StringIO()), cpu_parallel=2)
+    assert [o.status for o in outcomes] == ["finished"] * 3
+    runs = [dict(line.split(" ", 1) for line in (tmp_path / f"runs/c{i}/times.txt").read_text().splitlines())
+            for i in range(3)]
+    assert all(not r["gpus"].startswith(launch.CPU_SLOT) for r in runs), runs
+    (s0, e0), (s1, e1), (s2, _) = ((float(r["start"]), float(r.get("end", "inf"))) for r in runs)
+    assert max(s0, s1) < min(e0, e1) and s2 >= min(e0, e1)
+
+
 def test_without_parallel_runs_go_one_after_another(tfdata: Path, tmp_path: Path) -> None:
     exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": f"s{i}"} for i in range(2)],
                cuda_visible_devices="0,1", jax_platform_name=None)
