@@ -111,6 +111,12 @@ SCENARIOS: dict[str, tuple[Step, ...]] = {
     "tfp-too-old-for-tf": (
         ("install", "tensorflow-cpu==2.15.1", "tensorflow-probability==0.21.0"),
     ),
+    # The old cure for "Descriptors cannot be created directly", protobuf 3.20.3, forced under TF 2.21, whose
+    # generated *_pb2 modules need the protobuf >= 6.31.1 it declares.
+    "protobuf-too-old-for-tf": (
+        ("install", "tensorflow-cpu==2.21.0"),
+        ("install", "--no-deps", "protobuf==3.20.3"),
+    ),
     # chex <= 0.1.82 uses jax APIs removed by jax 0.4.24; its metadata accepts any jax >= 0.4.6.
     "chex-older-than-jax": (
         ("install", "jax==0.4.25", "jaxlib==0.4.25", "chex==0.1.82", "numpy<2"),

@@ -218,6 +218,7 @@ CASES = (
     Case("orbax-newer-than-jax", "requires-dist", "orbax-checkpoint 0.12.8 requires jax"),
     Case("tfp-too-old-for-tf", "tfp-too-old-for-tf"),
     Case("chex-older-than-jax", "chex-old-new-jax"),
+    Case("protobuf-too-old-for-tf", "tensorflow-protobuf"),
     Case("jax0413-scipy113", "jax-scipy-113", rows=False),
     Case("tf215-numpy2", "tensorflow-numpy2", rows=False),
     Case("tf215-ml-dtypes-upgrade", "tensorflow-numpy2", rows=False),

@@ -1,7 +1,8 @@
 """`bdv2 demo` as shipped (configs/sample.yaml, the default sample): both runs finish, and the goal-conditioned
 run learns what the plain one cannot: its validation action MSE ends at most half of where it starts and below
-bc's. Not shortened: at 500 of the 600 steps gc_bc ends at 0.497 of its start, too close to the line. About two
-minutes on a 2-core CPU, hence `slow`; training on CPU is deterministic, so the figures repeat run to run."""
+bc's. Not shortened: at 500 of the 600 steps gc_bc ends at 0.497 of its start, too close to the line. About a
+minute on a 2-core CPU (both runs at once), hence `slow`; training on CPU is deterministic, so the figures
+repeat run to run."""
 
 from __future__ import annotations
 
