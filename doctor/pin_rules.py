@@ -116,34 +116,30 @@ def check_ml_dtypes_upgrade(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Op
                     fix=Fix(f.fix.summary, cmds, dict(f.fix.env)), source=f.source, packages=f.packages)]
 
 
-@check("tensorflow_ml_dtypes")
-def check_tensorflow_ml_dtypes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
-    """ml-dtypes outside the range the installed TensorFlow release declares."""
+def _outside_tf_pin(rule: Rule, snap: Snapshot, matrix: Matrix, package: str, holders: list[str]) -> list[Finding]:
+    """``package`` (ml-dtypes or protobuf) outside the range the installed TensorFlow release declares for it."""
     found = tf_pins(snap, matrix)
-    mld = snap.dist("ml-dtypes")
-    if found is None or mld is None or mld.parsed is None:
+    dist = snap.dist(package)
+    if found is None or dist is None or dist.parsed is None:
         return []
     tf, pins = found
-    if not pins.ml_dtypes or in_spec(mld.parsed, pins.ml_dtypes):
+    declared = pins.ml_dtypes if package == "ml-dtypes" else pins.protobuf
+    if not declared or in_spec(dist.parsed, declared):
         return []
-    spec = str(pins.ml_dtypes)
-    cmd = _capped(f'{PIP} install "ml-dtypes{spec}"', numpy1_holders(snap, matrix))
-    return [_finding(rule, f"TensorFlow {tf.version} declares ml-dtypes {spec}, found {mld.version}",
-                     [f"{tf.name} {tf.version}: Requires-Dist ml-dtypes{spec}", f"ml-dtypes {mld.version}"],
-                     commands=(cmd,), packages=(tf.key, "ml-dtypes"))]
+    spec = str(declared)
+    cmd = _capped(f'{PIP} install "{package}{spec}"', holders)
+    return [_finding(rule, f"TensorFlow {tf.version} declares {package} {spec}, found {dist.version}",
+                     [f"{tf.name} {tf.version}: Requires-Dist {package}{spec}", f"{package} {dist.version}"],
+                     commands=(cmd,), packages=(tf.key, package))]
+
+
+@check("tensorflow_ml_dtypes")
+def check_tensorflow_ml_dtypes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """ml-dtypes outside the range the installed TensorFlow release declares (kept below NumPy 2 where needed)."""
+    return _outside_tf_pin(rule, snap, matrix, "ml-dtypes", numpy1_holders(snap, matrix))
 
 
 @check("tensorflow_protobuf")
 def check_tensorflow_protobuf(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     """protobuf outside the range the installed TensorFlow release declares."""
-    found = tf_pins(snap, matrix)
-    pb = snap.dist("protobuf")
-    if found is None or pb is None or pb.parsed is None:
-        return []
-    tf, pins = found
-    if not pins.protobuf or in_spec(pb.parsed, pins.protobuf):
-        return []
-    spec = str(pins.protobuf)
-    return [_finding(rule, f"TensorFlow {tf.version} declares protobuf {spec}, found {pb.version}",
-                     [f"{tf.name} {tf.version}: Requires-Dist protobuf{spec}", f"protobuf {pb.version}"],
-                     commands=(f'{PIP} install "protobuf{spec}"',), packages=(tf.key, "protobuf"))]
+    return _outside_tf_pin(rule, snap, matrix, "protobuf", [])
