@@ -19,8 +19,8 @@ from .findings import Area, Finding, Fix, Severity
 if TYPE_CHECKING:
     from .matrix import Matrix, Row
 
-_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_VER = r"\d[\w.+!*-]*"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}"  # every repeat bounded: linear time on any line
+_VER = r"\d[\w.+!*-]{0,60}"
 
 
 class Resolver(str, enum.Enum):
@@ -126,10 +126,12 @@ def _pip(text: str) -> list[Conflict]:
             c.parties += [f"{r.target}{r.spec}" for r in c.requirements if r.who == "the user"]
             out += [c] if c.requirements else []
     check = Conflict(Resolver.PIP_CHECK)
-    for m in _PIP_CHECK.finditer(text):
+    # pip's post-install check: only lines with its verdicts can hold one (a cheap filter before the patterns)
+    said = "\n".join(ln for ln in text.splitlines() if "which is incompatible" in ln or "which is not installed" in ln)
+    for m in _PIP_CHECK.finditer(said):
         check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
         check.lines.append(m[0])
-    for m in _PIP_MISSING.finditer(text):
+    for m in _PIP_MISSING.finditer(said):
         check.requirements.append(Requirement(m[1], m[2], m[3], "", have="not installed"))
         check.lines.append(m[0])
     return out + ([check] if check.requirements else [])
@@ -137,7 +139,7 @@ def _pip(text: str) -> list[Conflict]:
 
 _UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
 _POETRY_START = re.compile(r"version solving failed|SolverProblemError")
-_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*"
+_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]{1,60}(?:,[<>=!~]{1,3}[^\s,]{1,60}){0,8}"
 # uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
 _UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
                      rf"(?:({_SPEC})| \(([^)]*)\))?")
@@ -338,8 +340,9 @@ _PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement
                        r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)")
 # only what the user asked for directly: a dependency missing from the index is a conflict
 # (https://github.com/astral-sh/uv/issues/7616)
-_UV_MISSING = re.compile(rf"there is no version of (?P<req>{_NAME}\S*) and you require|(?P<req2>{_NAME}\S*) has no "
-                         rf"wheels with a matching (?P<what>[\w ]+?tag).{{0,200}}? and you require|"
+_UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}}) and you require|"
+                         rf"(?P<req2>[A-Za-z0-9]\S{{0,160}}) has no "
+                         rf"wheels with a matching (?P<what>[\w ]{{1,60}}?tag).{{0,200}}? and you require|"
                          rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
@@ -348,7 +351,8 @@ def missing(text: str, name: str = "log") -> list[Finding]:
     """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
     reqs: list[str] = []
     have, why = "", ""
-    flat = " ".join(text.split())  # uv wraps its sentences
+    # uv wraps its sentences: read them flat (only when uv's words are there at all)
+    flat = " ".join(text.split()) if "you require" in text or "package registry" in text else ""
     for m in list(_PIP_NONE.finditer(text)) + list(_UV_MISSING.finditer(flat)):
         req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g)
         reqs += [req] if req not in reqs else []
