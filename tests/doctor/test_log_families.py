@@ -306,3 +306,26 @@ def test_random_bytes_and_a_20_mb_log_are_read(matrix: Matrix) -> None:
     found = diagnose_log(big, matrix)
     assert found[0].id == "sig-jax-tree-map-removed"
     assert max(len(ln) for ln in normalise(big[:100_000]).splitlines()) <= MAX_LINE + 100
+
+
+# --- what the message says, for any package ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("ImportError: tensorstore 0.1.45 is installed but orbax-checkpoint requires tensorstore>=0.1.51",
+     "orbax-checkpoint needs tensorstore>=0.1.51, which excludes the installed tensorstore 0.1.45"),
+    ("ImportError: tokenizers>=0.11.1,!=0.11.3,<0.14 is required for a normal functioning of this module, but found "
+     "tokenizers==0.14.0.", "needs tokenizers>=0.11.1,!=0.11.3,<0.14, which excludes the installed tokenizers 0.14.0"),
+    ("pkg_resources.ContextualVersionConflict: (ml-dtypes 0.3.1 (/usr/lib/python3/dist-packages), "
+     "Requirement.parse('ml-dtypes~=0.2.0'), {'tensorflow'})",
+     "tensorflow needs ml-dtypes~=0.2.0, which excludes the installed ml-dtypes 0.3.1"),
+    ("RuntimeError: flax 0.8.0 requires jax>=0.4.19, but found jax 0.4.13",
+     "flax 0.8.0 needs jax>=0.4.19, which excludes the installed jax 0.4.13"),
+])
+def test_an_installed_conflict_is_read_from_the_message_for_any_package(matrix: Matrix, line: str, said: str) -> None:
+    first = causes(line, matrix)[0]
+    assert first.id == "log-installed-conflict"
+    assert said in first.title
+
+
+def test_a_stated_requirement_the_installed_version_meets_is_not_a_conflict(matrix: Matrix) -> None:
+    assert causes("note: x 1.0 requires y>=1, but found y 2.0", matrix)[0].id != "log-installed-conflict"
