@@ -148,18 +148,39 @@ def scan(snap: Snapshot, history: History | None = None, cache: Path | None = No
                        output={"jax": jax.version, "scanned": scanned, "stale": stale})
 
 
+def recorded_scan(snap: Snapshot, history: History | None = None) -> dict[str, object] | None:
+    """The static doctor's version of the scan: only packages whose installed release the API history covers,
+    answered from the history alone (no file read, nothing imported); None when jax is missing or not covered."""
+    jax = snap.dist("jax")
+    h = history or load()
+    if jax is None or h is None or not h.covers("jax", jax.version):
+        return None
+    stale, scanned = [], []
+    for d in snap.distributions:
+        if _needs_jax(d) and recorded_uses(d, h) is not None:
+            scanned.append(f"{d.name} {d.version} (its wheel, as scanned for the API history)")
+            stale += [{"caller": d.name, "version": d.version, "name": k} for k in stale_uses(d, jax.version, h)]
+    return {"jax": jax.version, "scanned": scanned, "stale": stale}
+
+
 @check("jax_api_uses")
 def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
-    """Each installed package that uses a jax name the installed jax lacks (from the --deep source scan)."""
+    """Each installed package that uses a jax name the installed jax lacks: from --deep's source scan when it
+    ran, else from the API history of the installed releases (static: nothing read or imported)."""
     p = snap.probe(NAME)
-    if p is None or p.status is not ProbeStatus.OK:
+    if p is not None and p.status is ProbeStatus.OK:
+        output = p.output
+    elif p is None:
+        output = recorded_scan(snap) or {}
+    else:
         return []
-    jax_version = p.output.get("jax", "")
+    jax_version = str(output.get("jax", ""))
     out = []
-    for s in p.output.get("stale", []):
+    for s in output.get("stale", []):
         a = advise("jax", s["name"], s["caller"], jax_version, s["version"])
         title = (f"{s['caller']} {s['version']} uses {s['name']}, which jax {jax_version} does not have")
-        how = next((x for x in p.output.get("scanned", []) if x.startswith(f"{s['caller']} {s['version']} (")), "")
+        how = next((x for x in output.get("scanned", [])
+                    if x.startswith(f"{s['caller']} {s['version']} (")), "")
         evidence = (f"read in {s['caller']}'s " + ("released wheel by the API history's build" if how else
                                                     "installed sources") + " (never imported)",
                     *((f"API history: {a.sentence}",) if a else ()))
