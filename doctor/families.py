@@ -52,6 +52,9 @@ class Family:
     fix_by: dict[str, str] = field(default_factory=dict)
     extract: tuple[str, ...] = ()
     severity: Severity = Severity.ERROR
+    signature: bool = False
+    """The family is a catalogued signature's cause read from other wordings: its finding is that signature's
+    (id, cause, fix), given only when the signature's own pattern did not already name it."""
 
 
 @dataclass
@@ -109,9 +112,12 @@ def _family(i: int, t: Any) -> Family:
     where = f"families[{i}]" + (f" ({t.get('id')})" if isinstance(t, dict) else "")
     if not isinstance(t, dict):
         raise FamilyError(f"{where}: must be a table")
-    for key in ("id", "title", "threshold", "source", "fix", "cues"):
+    signature = bool(t.get("signature", False))
+    for key in ("id", "threshold", "cues") + (() if signature else ("title", "source", "fix")):
         if key not in t:
             raise FamilyError(f"{where}: missing '{key}'")
+    if signature:
+        t = {"title": "", "fix": "", "source": "https://", **t}
     if not str(t["source"]).startswith(("https://", "measured:")):
         raise FamilyError(f"{where}.source: must be a URL")
     cues = []
@@ -142,6 +148,7 @@ def _family(i: int, t: Any) -> Family:
         cues=tuple(cues), commands=tuple(t.get("commands", ())), env=dict(t.get("env", {})), defaults=defaults,
         outranks=tuple(t.get("outranks", ())), packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
         fix_by=fix_by, extract=tuple(t.get("extract", ())), severity=Severity(t.get("severity", "error")),
+        signature=signature,
     )
 
 

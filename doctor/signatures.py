@@ -13,7 +13,8 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .families import Catalogue, Fit, catalogue, family_findings, raised_by
+from .families import Catalogue, Fit, catalogue, fits, raised_by
+from .families import finding as family_finding
 from .findings import Area, Finding, Fix, Severity
 from .loader_log import LoaderKind, loader_findings, lookups
 from .lognorm import may_match, normalise, search
@@ -176,11 +177,24 @@ def _variant(f: Finding, framework: str | None, cat: Catalogue) -> Finding:
                    evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)"))
 
 
+def _as_signature(fit: Fit, matrix: Matrix, name: str) -> Finding | None:
+    """A family that reads a catalogued signature's cause from other wordings: that signature's finding."""
+    sig = next((s for s in matrix.signatures if s.id == fit.family.id), None)
+    if sig is None:
+        return None
+    f = _signature_finding(sig, "", fit.lines[0] if fit.lines else "", name)
+    return replace(f, evidence=(*f.evidence, *(f"{name}: {ln}" for ln in fit.lines[1:3]),
+                                f"read as {sig.id} from its cues ({fit.score:g} points)"))
+
+
 def _place(families: list[Finding], ordered: list[Finding], cat: Catalogue) -> list[Finding]:
-    """Each family finding before the first finding it outranks, else after the specific ones."""
+    """Each family finding before the first finding it outranks, else after the specific ones; a family whose
+    finding is already there (a signature that named it directly) adds nothing."""
     by_id = {fam.id: fam for fam in cat.families}
     out = list(ordered)
     for ff in families:
+        if any(o.id == ff.id for o in out):
+            continue
         fam = by_id[ff.id]
         at = next((i for i, o in enumerate(out) if o.id in fam.outranks), None)
         if at is None:
@@ -216,7 +230,10 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     traced = {lk.lib for lk in lookups(text)} if any(f.id in _LOADER_IDS for f in structural) else set()
     echoes = [f for f in specific if any(lib in f.evidence[0] for lib in traced)]
     out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
-    fam_found, near = family_findings(text, chains, name, cat)
+    scored = fits(text, chains, cat)
+    near = [f for f in scored if not f.fits]
+    fam_found = [f for f in (_as_signature(fit, matrix, name) if fit.family.signature else family_finding(fit, name)
+                             for fit in scored if fit.fits) if f is not None]
     out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat) + \
         [f for f in fam_found if f.severity is Severity.INFO]
     if not any(f.severity is not Severity.INFO for f in out):

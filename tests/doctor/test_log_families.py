@@ -147,6 +147,17 @@ library is not found.
      "installation of version 1.15.0. Please upgrade TensorFlow to proceed.", "log-tfp-needs-tf2"),
     ("AttributeError: scipy.misc.imresize was removed in SciPy 1.3.0. Use Pillow instead: "
      "numpy.array(Image.fromarray(arr).resize())", "log-stated-removal"),
+    # a batch that does not divide over the devices, far from a divisibility message
+    ("  File \"train.py\", line 40, in shard\n    return x.reshape((jax.local_device_count(), -1) + x.shape[1:])\n"
+     "ValueError: cannot reshape array of size 6080 into shape (8,newaxis,10,32)",
+     "sig-batch-not-divisible-by-devices"),
+    ("ValueError: shard_map applied to the function 'step' was given argument arrays with axis sizes that are not "
+     "evenly divisible by the corresponding mesh axis sizes:", "sig-batch-not-divisible-by-devices"),
+    # TensorFlow's and older XLA's words for running out of device memory
+    ("tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor with "
+     "shape[256,64,64,128] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc",
+     "sig-xla-out-of-memory"),
+    ("RuntimeError: Resource exhausted: Failed to allocate 4.00GiB", "sig-xla-out-of-memory"),
 ])
 def test_each_family_is_named_first_in_its_sources_wording(matrix: Matrix, text: str, family: str) -> None:
     found = causes(text, matrix)
