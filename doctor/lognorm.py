@@ -60,13 +60,17 @@ def _cut(line: str) -> str:
     return f"{line[:_HEAD]} [... {len(line) - _HEAD - _TAIL} characters cut ...] {line[-_TAIL:]}"
 
 
+_TERMINALS = {80, 100, 120, 132, 150, 160, 180, 200, 240}
+
+
 def _terminal_width(lines: list[str]) -> int | None:
-    """The width a terminal wrapped the log at: a length (60 to 400) that many lines share exactly."""
-    counts = Counter(len(ln) for ln in lines if 60 <= len(ln) <= 400)
-    if not counts:
+    """The width a terminal wrapped the log at: no line is longer, and the lines it broke are exactly that long
+    (at least two of them, or one at a common terminal width)."""
+    width = max((len(ln) for ln in lines), default=0)
+    if not 60 <= width <= 400:
         return None
-    width, n = counts.most_common(1)[0]
-    return width if n >= 3 and n >= len(lines) // 50 else None
+    n = len({ln for ln in lines if len(ln) == width})
+    return width if n >= 2 or width in _TERMINALS else None
 
 
 def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
@@ -84,6 +88,11 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
     return _join_broken_words(lines, {w.lower() for w in vocabulary})
 
 
+def _same_start(a: str, b: str) -> bool:
+    shape = re.compile(r"\d")
+    return len(b) >= 8 and shape.sub("0", a[:8]) == shape.sub("0", b[:8]) and not b[:8].isalpha()
+
+
 def _join_width(lines: list[str]) -> list[str]:
     """Join a line of exactly the terminal's width to the next: the terminal broke it there."""
     width = _terminal_width(lines)
@@ -92,7 +101,8 @@ def _join_width(lines: list[str]) -> list[str]:
     out: list[str] = []
     joining = False
     for ln in lines:
-        if joining and out and len(out[-1]) < 8 * MAX_LINE:
+        # a line that starts like the broken one (the same label or timestamp shape) is a new record
+        if joining and out and len(out[-1]) < 8 * MAX_LINE and not _same_start(out[-1], ln):
             out[-1] += ln
         else:
             out.append(ln)

@@ -340,3 +340,27 @@ def test_an_installed_conflict_is_read_from_the_message_for_any_package(matrix: 
 
 def test_a_stated_requirement_the_installed_version_meets_is_not_a_conflict(matrix: Matrix) -> None:
     assert causes("note: x 1.0 requires y>=1, but found y 2.0", matrix)[0].id != "log-installed-conflict"
+
+
+# --- the development corpus in other shapes: the same first cause ---------------------------------------------
+
+def _wrapped(text: str, width: int) -> str:
+    return "\n".join(part for ln in text.split("\n") for part in ([ln[i:i + width] for i in range(0, len(ln), width)]
+                                                                    or [""]))
+
+
+SHAPES = {
+    "terminal-80": lambda t: _wrapped(t, 80),
+    "rank-and-timestamp": lambda t: "\n".join(f"[rank0]: 2024-05-01 10:00:{i % 60:02d},123 - ERROR - {ln}"
+                                              for i, ln in enumerate(t.split("\n"))),
+    "container-then-terminal-120": lambda t: _wrapped("\n".join(f"trainer-1  | {ln}" for ln in t.split("\n")), 120),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_corpus_keeps_its_first_cause_in_other_shapes(matrix: Matrix, shape: str) -> None:
+    from .test_log_ranking import ALL, _expected, _first_cause, corpus_text
+
+    misses = [p.name for p in ALL
+              if _first_cause(diagnose_log(SHAPES[shape](corpus_text(p)), matrix, p.name)).id != _expected(p)]
+    assert not misses, misses
