@@ -364,3 +364,13 @@ def test_the_corpus_keeps_its_first_cause_in_other_shapes(matrix: Matrix, shape:
     misses = [p.name for p in ALL
               if _first_cause(diagnose_log(SHAPES[shape](corpus_text(p)), matrix, p.name)).id != _expected(p)]
     assert not misses, misses
+
+
+def test_tensorflows_own_cudnn_message_is_about_tensorflows_cudnn(matrix: Matrix) -> None:
+    msg = ("Loaded runtime CuDNN library: 8.0.5 but source was compiled with: 8.1.0.  CuDNN library needs to have "
+           "matching major version and equal or higher minor version.")
+    tf = causes(f"E tensorflow/stream_executor/cuda/cuda_dnn.cc:362] {msg}", matrix)[0]
+    xla = causes(f"E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:535] {msg}", matrix)[0]
+    assert tf.id == xla.id == "sig-cudnn-runtime-older-than-compiled"
+    assert "TensorFlow" in tf.title and "tensorflow[and-cuda]" in " ".join(tf.fix.commands)  # type: ignore[union-attr]
+    assert "jaxlib" in xla.title
