@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bdv2.data_tools.errors import DataToolsError, InputLayoutError
+from ..errors import DataToolsError, InputLayoutError
 
 ACTION = "steps/action"
 STATE = "steps/observation/state"

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bdv2.data_tools.errors import DataToolsError
 from bdv2.fsutil import atomic_output, write_atomic
+
+from ..errors import DataToolsError
 
 if TYPE_CHECKING:
     import tensorflow as tf

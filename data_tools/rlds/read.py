@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from bdv2.data_tools.errors import InputLayoutError
-from bdv2.data_tools.rlds_model import (
+from ..errors import InputLayoutError
+from .model import (
     ACTION,
     ACTION_DIM,
     LANGUAGE,

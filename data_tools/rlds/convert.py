@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bdv2.data_tools import schema
-from bdv2.data_tools.progress import ProgressSink, Report, Skipped
-from bdv2.data_tools.rlds_model import CameraSpecError, RldsDir, RldsFormatError, check_features, open_dir
-from bdv2.data_tools.rlds_read import (
+from bdv2.fsutil import atomic_output
+
+from .. import schema
+from ..progress import ProgressSink, Report, Skipped
+from .model import CameraSpecError, RldsDir, RldsFormatError, check_features, open_dir
+from .read import (
     RawEpisode,
     check_episode,
     instructions,
@@ -28,7 +30,6 @@ from bdv2.data_tools.rlds_read import (
     too_short,
     transition_actions,
 )
-from bdv2.fsutil import atomic_output
 
 
 def output_file(output_path: Path, rlds: RldsDir, split: str, shard_index: int) -> Path:
