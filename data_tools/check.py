@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools import contract as contract_mod
-from bdv2.data_tools.episodes import Ep, iter_episodes
-from bdv2.data_tools.errors import DataToolsError
+from . import contract as contract_mod
+from .episodes import Ep, iter_episodes
+from .errors import DataToolsError
 
 QUICK_EPISODES = 200
 JUMP_M = 0.1
@@ -300,7 +300,7 @@ QUICK_CHECKS: tuple[Callable[[Sequence[Ep], Options], list[Finding]], ...] = (ch
 # -- statistics and contract against the data ---------------------------------------------------------------
 
 def _training_actions(e: Ep, relabel: bool) -> np.ndarray:
-    from bdv2.data_tools.summary import relabel_actions
+    from .summary import relabel_actions
 
     return relabel_actions(e.state, e.actions) if relabel else e.actions
 

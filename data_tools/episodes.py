@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError
+from .errors import BadTrajectory, DataToolsError
 
 RAW_FRAME_SIZE = 128
 """Raw JPEGs (640x480) are decoded straight to this square size for frame checks and pages."""
@@ -34,7 +34,7 @@ class Ep:
 
 
 def _rlds(path: Path, frames: bool, problems: list[str]) -> Iterator[Ep]:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     if not frames:
         for f in rlds.iter_facts(path, problems=problems):
@@ -52,7 +52,7 @@ def _rlds(path: Path, frames: bool, problems: list[str]) -> Iterator[Ep]:
 
 
 def _tfrecord(path: Path, frames: bool) -> Iterator[Ep]:
-    from bdv2.data_tools import schema
+    from . import schema
 
     for file in sorted(path.rglob("*.tfrecord")):
         for i, a in enumerate(schema.read_tfrecord(file)):
@@ -63,8 +63,8 @@ def _tfrecord(path: Path, frames: bool) -> Iterator[Ep]:
 
 
 def _numpy(path: Path, frames: bool, problems: list[str]) -> Iterator[Ep]:
-    from bdv2.data_tools import schema
-    from bdv2.data_tools.raw import load_npy
+    from . import schema
+    from .raw import load_npy
 
     for file in sorted(path.rglob("out.npy")):
         for i, record in enumerate(load_npy(file)):
@@ -80,9 +80,9 @@ def _numpy(path: Path, frames: bool, problems: list[str]) -> Iterator[Ep]:
 
 
 def _raw(path: Path, depth: int, frames: bool, problems: list[str]) -> Iterator[Ep]:
-    from bdv2.data_tools import layout
-    from bdv2.data_tools.raw import ResizeMode, read_trajectory
-    from bdv2.data_tools.summary import _raw_facts
+    from . import layout
+    from .raw import ResizeMode, read_trajectory
+    from .summary import raw_facts
 
     for task_dir in layout.find_raw_tasks(path, depth):
         plan = layout.plan_raw_task(task_dir, path, depth, 1.0, 0)
@@ -90,7 +90,7 @@ def _raw(path: Path, depth: int, frames: bool, problems: list[str]) -> Iterator[
         for traj, shift in plan.train:
             try:
                 if not frames:
-                    f = _raw_facts(traj, "", shift)
+                    f = raw_facts(traj, "", shift)
                     yield Ep(f.path, "all", f.state, f.actions, f.language)
                     continue
                 e = read_trajectory(traj, im_size=RAW_FRAME_SIZE, latency_shift=shift, cameras="first",
@@ -108,7 +108,7 @@ def iter_episodes(path: Path, *, depth: int = 5, frames: bool = False,
     Raises:
         DataToolsError: not a directory; an RLDS directory whose features bdv2 cannot read.
     """
-    from bdv2.data_tools.summary import detect_kind
+    from .summary import detect_kind
 
     if not path.is_dir():
         raise DataToolsError(f"{path}: not a directory")

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bdv2.data_tools import releases as known
-from bdv2.data_tools.errors import DataToolsError
+from . import releases as known
+from .errors import DataToolsError
 
 DEFAULT_SHARDS_PER_SPLIT = 8
 """Shards per split whose episodes are parsed by default (evenly spaced); --all parses every shard."""
@@ -269,7 +269,7 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
 
 def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int | None,
                    episodes_per_shard: int | None) -> Identification:
-    from bdv2.data_tools.rlds_model import flatten_features
+    from .rlds import flatten_features
 
     result = Identification(str(root), "rlds", version=root.name)
     try:
@@ -342,7 +342,7 @@ def _collection_of(rel: Path, knowledge: known.Knowledge) -> known.RawSource | N
 
 def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int,
                    limit: int | None) -> Identification:
-    from bdv2.data_tools.summary import iter_facts
+    from .summary import iter_facts
 
     result = Identification(str(path), kind)
     if kind in ("tfrecord", "numpy"):
@@ -397,8 +397,8 @@ def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int
 
 
 def _raw_cameras(path: Path, depth: int) -> dict[str, int]:
-    from bdv2.data_tools import layout
-    from bdv2.data_tools.raw import camera_dirs
+    from . import layout
+    from .raw import camera_dirs
 
     counts: Counter[str] = Counter()
     for task in layout.find_raw_tasks(path, depth):
@@ -419,8 +419,8 @@ def identify(path: Path, *, depth: int = 5, all_episodes: bool = False,
     Raises:
         DataToolsError: `path` is not a directory, or releases.toml is malformed.
     """
-    from bdv2.data_tools import rlds
-    from bdv2.data_tools.summary import detect_kind
+    from . import rlds
+    from .summary import detect_kind
 
     if not path.is_dir():
         raise DataToolsError(f"{path}: not a directory")

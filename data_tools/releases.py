@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bdv2.data_tools.errors import DataToolsError
+from .errors import DataToolsError
 
 RELEASES_FILE = Path(__file__).resolve().parent / "releases.toml"
 

@@ -57,7 +57,7 @@ def test_generated_sample_is_bdv2s(generated_rlds: RldsSample) -> None:
     r = identify(generated_rlds.path, all_episodes=True)
     assert r.best is not None and r.best.release == "bdv2_sample"
     assert r.episodes_parsed == generated_rlds.total
-    # cameras 0 and 1 are real in every episode, camera 2 in even episodes, camera 3 never (rlds_sample.has_camera)
+    # cameras 0 and 1 are real in every episode, camera 2 in even episodes, camera 3 never (rlds.sample.has_camera)
     assert r.cameras["image_0"] == generated_rlds.total and "image_3" not in r.cameras
     assert all(cams == ["image_3"] for cams in r.shards_without_images.values())
     assert r.language == {"episodes": 9, "labeled": 9, "blank": 0, "distinct": 4}
