@@ -106,7 +106,7 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -126,7 +126,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 
