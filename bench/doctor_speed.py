@@ -2,7 +2,8 @@
 
 Prints the ratios (the goals are <= 0.3 and <= 1.3):
   plain `bdv2 doctor` (and `--json`) wall time / `python -c "import jax"` wall time (median of --repeat runs
-  each), and how many of the doctor's modules the plain run imports
+  each, and the same ratio in CPU seconds, steadier on a busy machine), and how many of the doctor's modules
+  the plain run imports
   `--deep` wall time / its slowest probe (in the same run), and / that probe run alone, with the floor
   that the machine's core count puts under the latter
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +34,16 @@ def median_wall(cmd: list[str], repeat: int) -> float:
     return statistics.median(wall(cmd) for _ in range(repeat))
 
 
+def median_cpu(cmd: list[str], repeat: int) -> float:
+    """User + system CPU seconds of the command and its children: steadier than wall time on a busy machine."""
+    def cpu() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return statistics.median(cpu() for _ in range(repeat))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python", default=sys.executable, help="interpreter of the venv to measure")
@@ -47,6 +59,9 @@ def main() -> None:
     print(f"bdv2 doctor                 {plain:6.2f} s (median of {args.repeat})")
     print(f"bdv2 doctor --json          {doctor:6.2f} s (median of {args.repeat})")
     print(f"ratio doctor / import jax   {plain / import_jax:6.2f}   (goal <= 0.3; --json: {doctor / import_jax:.2f})")
+    cpu_jax = median_cpu([py, "-c", "import jax"], args.repeat)
+    cpu_doctor = median_cpu([py, "-m", "bdv2.cli", "doctor"], args.repeat)
+    print(f"CPU time, same ratio        {cpu_doctor / cpu_jax:6.2f}   ({cpu_doctor:.2f} s / {cpu_jax:.2f} s user+sys)")
     code = ("import sys; sys.argv = ['bdv2', 'doctor']; from bdv2.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith('bdv2.doctor')), file=sys.stderr)")
