@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools import layout, schema
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
-from bdv2.data_tools.raw import (
+from . import layout, schema
+from .contract import KEY, infer_contract
+from .errors import BadTrajectory, DataToolsError, InputLayoutError
+from .raw import (
     align_lengths,
     camera_dirs,
     frame_counts,
@@ -51,10 +52,12 @@ class Inspection:
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) of the actions the statistics describe."""
 
 
 def detect_kind(path: Path) -> str:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
@@ -76,7 +79,7 @@ def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
         for i, arrays in enumerate(schema.read_tfrecord(file)):
             state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
             yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                            arrays["language"], state, arrays["actions"])
+                            list(arrays["language"]), state, arrays["actions"])
 
 
 def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
@@ -95,7 +98,7 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
 
 
 def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     for ep in rlds.iter_facts(root, problems=problems):
         short = rlds.too_short(len(ep.state))
@@ -106,7 +109,7 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -126,7 +129,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 
@@ -181,9 +184,11 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
-        proprio.append(f.state[:-1])
+        proprio.append(f.state)
     if actions:
-        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+        result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
+        result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
+                                         "relabeled" if relabel else "raw").to_dict()
     else:
         problems.append(f"{path}: no readable trajectory found")
     result.problems = problems
@@ -191,7 +196,8 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
 
 
 def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
-    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form, and the
+    `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
         DataToolsError: no readable trajectory.
@@ -199,4 +205,4 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     result = inspect_tree(path, depth, relabel=relabel)
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
-    return result.stats
+    return {**result.stats, KEY: result.contract}

@@ -12,11 +12,11 @@ import random
 
 import pytest
 
-from bdv2.doctor.families import FamilyError, catalogue, load_catalogue, raised_by, unbounded_repeat
 from bdv2.doctor.findings import Finding, Severity
-from bdv2.doctor.lognorm import MAX_LINE, decode, literal_keys, newer, normalise
+from bdv2.doctor.logs.families import FamilyError, catalogue, load_catalogue, raised_by, unbounded_repeat
+from bdv2.doctor.logs.normalise import MAX_LINE, decode, literal_keys, newer, normalise
+from bdv2.doctor.logs.signatures import diagnose_log
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.signatures import diagnose_log
 
 SITE = "/home/u/.venv/lib/python3.10/site-packages"
 
@@ -201,7 +201,7 @@ def test_the_family_data_refuses_unbounded_repeats_and_unfilled_placeholders(tmp
 
 def test_a_new_wording_is_data_not_code(tmp_path, matrix: Matrix) -> None:  # type: ignore[no-untyped-def]
     """A family with one more cue in its data file names a wording the shipped one does not."""
-    from bdv2.doctor import families
+    from bdv2.doctor.logs import families
 
     wording = "FATAL: the accelerator runtime refuses plugin ABI 7 (host speaks ABI 9)"
     assert causes(wording, matrix)[0].id != "log-pjrt-plugin-api-mismatch"

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor import pipmove
-from bdv2.doctor.apply import apply, undo
-from bdv2.doctor.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
 from bdv2.doctor.findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
-from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.plan import OWN_FIXES, plan
+from bdv2.doctor.repair import pipmove
+from bdv2.doctor.repair.apply import apply, undo
+from bdv2.doctor.repair.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
+from bdv2.doctor.repair.model import Plan, RepairError, StepStatus, Target, TargetKind
+from bdv2.doctor.repair.plan import OWN_FIXES, plan
 
 from . import helpers
 
@@ -410,11 +410,11 @@ def test_a_repair_is_done_only_when_the_runtime_probes_pass(monkeypatch: pytest.
 
     from rich.console import Console
 
-    from bdv2.doctor import fixflow
-    from bdv2.doctor.fixtypes import Plan, Step, StepStatus, Target
-    from bdv2.doctor.matrix import load_matrix
+    from bdv2.doctor import load_matrix
+    from bdv2.doctor.probe.snapshot import ProbeResult, ProbeStatus
+    from bdv2.doctor.repair import flow as fixflow
+    from bdv2.doctor.repair.model import Plan, Step
     from bdv2.doctor.report import render_recheck
-    from bdv2.doctor.snapshot import ProbeResult, ProbeStatus
 
     from .helpers import make_snap
 
