@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import layout, schema
+from .contract import KEY, infer_contract
 from .errors import BadTrajectory, DataToolsError, InputLayoutError
 from .raw import (
     align_lengths,
@@ -52,6 +53,8 @@ class Inspection:
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) of the actions the statistics describe."""
 
 
 def detect_kind(path: Path) -> str:
@@ -107,7 +110,7 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -127,7 +130,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 
@@ -168,9 +171,11 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
-        proprio.append(f.state[:-1])
+        proprio.append(f.state)
     if actions:
-        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+        result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
+        result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
+                                         "relabeled" if relabel else "raw").to_dict()
     else:
         problems.append(f"{path}: no readable trajectory found")
     result.problems = problems
@@ -178,7 +183,8 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
 
 
 def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
-    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form, and the
+    `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
         DataToolsError: no readable trajectory.
@@ -186,4 +192,4 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     result = inspect_tree(path, depth, relabel=relabel)
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
-    return result.stats
+    return {**result.stats, KEY: result.contract}

@@ -1,4 +1,5 @@
-"""bdv2.fsutil and bdv2.devices: the atomic writes and the device count every room uses."""
+"""bdv2.fsutil, bdv2.devices and bdv2.console: the atomic writes, the device count and the missing-extra message
+every room uses."""
 
 from __future__ import annotations
 
@@ -121,3 +122,20 @@ def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
     assert fix is not None and "3 device(s)" in fix and "(e.g. 4)" in fix
     fix = indivisible(8, 12)  # a batch smaller than the device count: one suggestion, not "12 or 12"
     assert fix is not None and "(e.g. 12)" in fix and "8 device(s)" in fix
+
+
+def test_require_extra_names_the_distribution_the_matrix_installs_for_a_module(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import bdv2.console as console
+    from bdv2.doctor import load_matrix
+
+    matrix = load_matrix()
+    tf = console.distribution("tensorflow")
+    assert tf in matrix.groups["tensorflow"] and tf in matrix.default_row.packages  # tensorflow-cpu, from the matrix
+    assert console.distribution("PIL") == "Pillow" and console.distribution("numpy") == "numpy"
+    monkeypatch.setattr(console, "missing_modules", lambda modules: list(modules))
+    with pytest.raises(SystemExit) as stop:
+        console.require_extra("bdv2 data", "data", ["numpy", "tensorflow"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f'bdv2 data: needs numpy, tensorflow ({tf}), not installed; install them with: pip install "bdv2[data]"')
