@@ -301,7 +301,7 @@ QUICK_CHECKS: tuple[Callable[[Sequence[Ep], Options], list[Finding]], ...] = (ch
 # -- statistics and contract against the data ---------------------------------------------------------------
 
 def _training_actions(e: Ep, relabel: bool) -> np.ndarray:
-    from .summary import relabel_actions
+    from .trajectory import relabel_actions
 
     return relabel_actions(e.state, e.actions) if relabel else e.actions
 
