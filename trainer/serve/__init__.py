@@ -14,11 +14,11 @@ from .check import CheckResult, check_policy
 from .check import render_text as render_check
 from .contract import ServeError, action_contract, image_size_of
 from .protocol import Request, RequestError, RequestSpec, example_request, parse_request
-from .server import PolicyServer, ServeOptions, build, running
+from .server import PolicyServer, ServeOptions, build, percentiles, running
 from .wire import WireError, packb, unpackb
 
 __all__ = [
     "CheckResult", "PolicyServer", "Request", "RequestError", "RequestSpec", "ServeError", "ServeOptions",
     "WireError", "action_contract", "build", "check_policy", "example_request", "image_size_of", "packb",
-    "parse_request", "render_check", "running", "unpackb",
+    "parse_request", "percentiles", "render_check", "running", "unpackb",
 ]
