@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools import layout, schema
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
-from bdv2.data_tools.raw import (
+from . import layout, schema
+from .contract import KEY, infer_contract
+from .errors import BadTrajectory, DataToolsError, InputLayoutError
+from .raw import (
     align_lengths,
     camera_dirs,
     frame_counts,
@@ -28,6 +29,7 @@ from bdv2.data_tools.raw import (
     read_language,
     read_obs,
 )
+from .trajectory import relabel_actions
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,12 @@ class Inspection:
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) of the actions the statistics describe."""
 
 
 def detect_kind(path: Path) -> str:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
@@ -76,7 +80,7 @@ def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
         for i, arrays in enumerate(schema.read_tfrecord(file)):
             state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
             yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                            arrays["language"], state, arrays["actions"])
+                            list(arrays["language"]), state, arrays["actions"])
 
 
 def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
@@ -95,7 +99,7 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
 
 
 def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     for ep in rlds.iter_facts(root, problems=problems):
         short = rlds.too_short(len(ep.state))
@@ -106,7 +110,7 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -126,7 +130,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 
@@ -142,20 +146,6 @@ def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterat
     if kind == "numpy":
         return kind, _iter_numpy(path, problems)
     return kind, _iter_raw(path, depth, problems)
-
-
-def relabel_actions(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The trainer's default relabeling: reached-state deltas for xyz/rpy, binarized gripper."""
-    out = np.array(actions, dtype=np.float64)
-    out[:, :6] = state[1:, :6] - state[:-1, :6]  # [T, 6]
-    grip = out[:, 6]
-    # Scan backwards: an in-between value (0.05..0.95) takes the state of the next open/closed step.
-    carry = grip[-1]
-    for t in range(len(grip) - 1, -1, -1):
-        if grip[t] > 0.95 or grip[t] < 0.05:
-            carry = 1.0 if grip[t] > 0.95 else 0.0
-        grip[t] = carry
-    return out
 
 
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
@@ -181,9 +171,11 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
-        proprio.append(f.state[:-1])
+        proprio.append(f.state)
     if actions:
-        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+        result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
+        result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
+                                         "relabeled" if relabel else "raw").to_dict()
     else:
         problems.append(f"{path}: no readable trajectory found")
     result.problems = problems
@@ -191,7 +183,8 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
 
 
 def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
-    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form, and the
+    `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
         DataToolsError: no readable trajectory.
@@ -199,4 +192,4 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     result = inspect_tree(path, depth, relabel=relabel)
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
-    return result.stats
+    return {**result.stats, KEY: result.contract}

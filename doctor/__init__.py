@@ -11,24 +11,23 @@ Public API (used by `bdv2 doctor`/`bdv2 run` and by the trainer's preflight and 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fixflow
-from .checks import Options
-from .collect import collect, resolve_python
-from .deep import run_probes
-from .diagnose import diagnose, nearest_row
-from .envfile import apply_env, describe_op, merge_flags, shell_lines
+from .checks.registry import Options
+from .diagnose import diagnose, load_matrix, nearest_row
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
-from .fixtypes import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
-from .matrix import Matrix, load_matrix
-from .plan import plan as _plan
-from .signatures import diagnose_log
-from .snapshot import ProbeStatus, Snapshot
+from .logs.signatures import diagnose_log
+from .matrix.load import Matrix
+from .probe.collect import collect
+from .probe.deep import run_probes
+from .probe.snapshot import ProbeStatus, Snapshot
+from .repair import flow as fixflow
+from .repair.envfile import apply_env, describe_op, merge_flags, shell_lines
+from .repair.model import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
+from .repair.plan import plan as _plan
 
 __all__ = [
     "Area", "EnvOp", "EnvOpKind", "Examination", "Finding", "Fix", "Matrix", "Options", "Plan", "ProbeStatus",
@@ -63,8 +62,7 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     timings["collect"] = time.perf_counter() - t
     if deep and snapshot_file is None:
         t = time.perf_counter()
-        exe = resolve_python(python) if python else sys.executable
-        snap = snap.with_probes(run_probes(snap, exe, timeout=timeout))
+        snap = snap.with_probes(run_probes(snap, snap.interpreter.executable, timeout=timeout))
         timings["deep"] = time.perf_counter() - t
     t = time.perf_counter()
     findings = diagnose(snap, matrix, options)

@@ -8,10 +8,12 @@
 
 Actions come back in the robot's units (un-normalised with the run's statistics), shaped [7] for one
 observation, [B, 7] for a batch, or [k, 7] / [B, k, 7] when the run predicts action chunks
-(act_pred_horizon). With ``execute`` (execute.py: "all", "receding:n", "ensemble:w"), ``act`` returns one
-action per control step ([7] or [B, 7]) and runs the network only when the strategy needs a new chunk
-(``replanned`` says whether it did); pass every step's observation all the same, so the history stays
-current. With an observation history (obs_horizon h), pass one frame per call and the policy keeps
+(act_pred_horizon). ``policy.action_contract`` says what they mean (bdv2.data_tools.contract: frame, units,
+latency, gripper range and polarity), from the run's metadata; `contract.check_actions` checks actions against it.
+With ``execute`` (execute.py: "all", "receding:n", "ensemble:w"), ``act`` returns one action per control step
+([7] or [B, 7]) and runs the network only when the strategy needs a new chunk (``replanned`` says whether it
+did); pass every step's observation all the same, so the history stays current.
+With an observation history (obs_horizon h), pass one frame per call and the policy keeps
 the last h (the first frame repeated until there are h, as the original's eval.py), or pass [B, h, H, W, 3].
 
 The forward pass is one jitted function per input shape. The Gaussian agents return the mean with
@@ -33,10 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bdv2.trainer import ckpt_tree
-from bdv2.trainer.ckpt_tree import CheckpointError
-from bdv2.trainer.execute import Executor, parse_execute
-from bdv2.trainer.settings import Algo
+from . import ckpt_tree
+from .ckpt_tree import CheckpointError
+from .execute import Executor, parse_execute
+from .settings import Algo
 
 Array = np.ndarray
 DDPM_CLIP = 2.0
@@ -45,11 +47,11 @@ DDPM_CLIP = 2.0
 def _stats(meta: Mapping[str, Any], key: str) -> tuple[Array, Array]:
     mean = np.asarray(meta[key]["mean"], np.float32)
     std = np.asarray(meta[key]["std"], np.float32)
-    return mean, np.where(std < 1e-8, 1.0, std).astype(np.float32)  # as data.Metadata.load
+    return mean, np.where(std < 1e-8, 1.0, std).astype(np.float32)  # as model.Metadata.load
 
 
 def _ddpm_sampler(model: Any, steps: int, action_size: int) -> Callable[..., jax.Array]:
-    from bdv2.trainer.agents import cosine_beta_schedule
+    from .agents import cosine_beta_schedule
 
     betas = cosine_beta_schedule(steps)
     alphas = 1 - betas
@@ -77,7 +79,7 @@ class Policy:
     """See the module docstring; build it with `load_policy`."""
 
     def __init__(self, run: Any, params: Any, metadata: Mapping[str, Any], execute: str | None = None) -> None:
-        from bdv2.trainer.agents import make_agent
+        from .agents import make_agent
 
         self.run = run
         self.algo = Algo(run.algo)
@@ -87,6 +89,10 @@ class Policy:
         self.use_proprio: bool = s.use_proprio
         self.metadata = dict(metadata)
         self.action_mean, self.action_std = _stats(metadata, "action")
+        from bdv2.data_tools import contract
+
+        self.action_contract: contract.ActionContract | None = contract.from_statistics(metadata)
+        """What the actions act() returns mean; None when the metadata says nothing of it."""
         self.proprio_mean, self.proprio_std = _stats(metadata, "proprio")
         self.params = jax.device_put(params)
         model = make_agent(run).model
@@ -101,7 +107,7 @@ class Policy:
             self._forward = jax.jit(lambda p, o, g, k, det: sampler(p, o, g, k), static_argnums=4)
         else:
             def gaussian(p: Any, o: Any, g: Any, k: jax.Array, det: bool) -> jax.Array:
-                dist = model.apply({"params": p}, o, g, train=False)
+                dist: Any = model.apply({"params": p}, o, g, train=False)  # a distrax distribution
                 return dist.mode() if det else dist.sample(seed=k)
 
             self._forward = jax.jit(gaussian, static_argnums=4)
@@ -205,7 +211,7 @@ class Policy:
             name = self.run.settings.text_encoder
             if not name:
                 raise ValueError("this run has no text_encoder: pass the instruction's embedding, not its text")
-            from bdv2.trainer.language import text_encoder
+            from .language import text_encoder
 
             texts = [language] if isinstance(language, str) else list(language)
             emb = text_encoder(name).encode(texts)
@@ -217,7 +223,7 @@ class Policy:
 
 def load_params(run: Any, step_dir: Path) -> Any:
     """The parameters a run acts with (its target params, as its evaluation uses), checked against its network."""
-    from bdv2.trainer.checkpoint_io import abstract_params
+    from .checkpoint_io import abstract_params
 
     raw = ckpt_tree.restore_raw(step_dir)
     params = raw.get("target_params", raw.get("params"))
@@ -237,7 +243,7 @@ def load_policy(path: str | Path, execute: str | None = None) -> Policy:
         CheckpointError: not such a directory, no checkpoint yet, or parameters that do not fit the config.
         ExecuteError: an ``execute`` that does not parse or does not fit the run's act_pred_horizon.
     """
-    from bdv2.trainer.config import Run
+    from .model import Run
 
     run_dir, step_dir = ckpt_tree.locate(Path(path))
     snapshot = ckpt_tree.read_snapshot(run_dir)

@@ -18,8 +18,9 @@ from typing import Any
 import click
 
 from bdv2.console import quiet_native_logs, require_extra, verbose_option
-from bdv2.trainer.cli import TRAIN_MODULES
-from bdv2.trainer.errors import TrainerError
+
+from .cli import TRAIN_MODULES
+from .errors import TrainerError
 
 SERVE_MODULES = ("websockets", "msgpack")
 """Top-level modules of the [serve] extra."""
@@ -50,9 +51,9 @@ Exit codes: 0 keeps up, 1 too slow (or the run cannot be loaded), 2 usage error.
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    from bdv2.trainer.ckpt_tree import CheckpointError
-    from bdv2.trainer.execute import ExecuteError
-    from bdv2.trainer.serve import ServeError
+    from .ckpt_tree import CheckpointError
+    from .execute import ExecuteError
+    from .serve import ServeError
 
     return TrainerError, CheckpointError, ExecuteError, ServeError
 
@@ -98,8 +99,8 @@ def serve(run: Path, host: str, port: int, allow_remote: bool, execute: str | No
     if verbose:
         logging.getLogger("websockets").addHandler(handler)
         logging.getLogger("websockets").setLevel(logging.DEBUG)
-    from bdv2.trainer import data as pipeline
-    from bdv2.trainer.serve import ServeOptions, build
+    from . import data as pipeline
+    from .serve import ServeOptions, build
 
     pipeline.hide_gpus_from_tf()
     try:
@@ -159,8 +160,8 @@ def check(run: Path, hz: float, through_server: bool, calls: int, image_size: in
     if through_server:
         require_extra("bdv2 policy check --serve", "serve", SERVE_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer import data as pipeline
-    from bdv2.trainer.serve import check_policy, render_check
+    from . import data as pipeline
+    from .serve import check_policy, render_check
 
     pipeline.hide_gpus_from_tf()
     try:

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from bdv2.doctor import diagnose
+from bdv2.doctor import diagnose, load_matrix
+from bdv2.doctor.checks import registered
 from bdv2.doctor.errors import MatrixError
 from bdv2.doctor.findings import Severity
-from bdv2.doctor.matrix import Matrix, _build, load_matrix
-from bdv2.doctor.signatures import match_text
-from bdv2.doctor.verify import row_versions
+from bdv2.doctor.logs.signatures import match_text
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.matrix.load import _build
+from bdv2.doctor.matrix.verify import row_versions
 
 from . import helpers
 
@@ -92,7 +94,7 @@ def test_malformed_matrix_names_entry_and_key(extra: str, where: str, what: str)
     for kind, entries in tomllib.loads(extra).items():
         raw[kind].insert(0, entries[0])  # the bad entry becomes index 0 of its kind
     with pytest.raises(MatrixError) as err:
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())
     msg = str(err.value)
     assert msg.startswith("m.toml: ") and where in msg and what in msg, msg
 
@@ -138,7 +140,7 @@ def test_data_extra_is_the_converters_part_of_the_default_row(matrix: Matrix) ->
 
 
 def test_every_check_in_the_matrix_is_registered_and_every_registered_check_is_used() -> None:
-    from bdv2.doctor.checks import registered
+
 
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     used = [r["check"] for r in raw["rules"] if "check" in r]
@@ -150,18 +152,29 @@ def test_an_unregistered_check_name_is_refused() -> None:
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     raw["rules"][0]["check"] = "no_such_check"
     with pytest.raises(MatrixError, match="unknown built-in check 'no_such_check'"):
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())
 
 
 def test_knowledge_tables_name_public_sources_and_hold_the_known_thresholds(matrix: Matrix) -> None:
     from packaging.version import Version
 
-    from bdv2.doctor.system import driver_cuda
+    from bdv2.doctor.probe.system import driver_cuda
 
     k = matrix.knowledge
     assert set(k.sources) == {"driver_cuda", "cuda_driver_floor", "compute_cap_floor", "lookup_eras", "cudnn",
-                              "ptxas_pin", "min_jaxlib", "plugin_lockstep", "numpy2", "tensorflow"}
-    assert all(url.startswith("https://") for url in k.sources.values())
+                              "ptxas_pin", "min_jaxlib", "plugin_lockstep", "numpy2", "tensorflow", "cuda_jaxlib",
+                              "tfp", "ml_dtypes_movers"}
+    assert all(url.startswith("https://") for url in [*k.sources.values(), *k.fact_sources.values()])
+    # Facts that once were literals in the rule and repair code.
+    assert (str(k.plugins_only_since), str(k.cudnn89_build_before), str(k.numpy2_ml_dtypes)) == (
+        "0.4.30", "0.4.23", "0.5.0")
+    assert [k.tfp_for(Version(v)) for v in ("2.14.1", "2.15.1", "2.17.0", "2.21.0")] == [
+        "0.22.1", "0.23.0", "0.24.0", "0.25.0"]
+    assert (str(k.tfp_nightly_distrax), str(k.tfp_nightly_jax)) == ("0.1.7", "0.7")
+    assert (str(k.tensorstore_ml_dtypes_05), str(k.orbax_new_tensorstore)) == ("0.1.75", "0.11.40")
+    assert [(w.wheel, w.floor) for w in map(k.nvcc_for, (11, 12, 13))] == [
+        ("nvidia-cuda-nvcc-cu11", "11.8"), ("nvidia-cuda-nvcc-cu12", "12.6.85"), ("nvidia-cuda-nvcc", "13.0.48")]
+    assert k.fact_sources["tensorflow.table[0]"] == "https://pypi.org/project/tensorflow/2.21.0/"
     assert k.cuda_driver_floor == {11: Version("450.80.02"), 12: Version("525.60.13"), 13: Version("580")}
     assert k.compute_cap_floor == {11: (5, 2), 12: (5, 2), 13: (7, 5)}
     # jaxlib's own RPATH: 0.4.19 - 0.5.0; 0.5.1 - 0.6.1 through XLA's CUDA stubs; preloading from 0.6.2.
@@ -196,4 +209,15 @@ def test_a_knowledge_table_without_a_source_is_refused() -> None:
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     del raw["knowledge"]["cudnn"]["source"]
     with pytest.raises(MatrixError, match=r"knowledge\.cudnn: every table needs a source"):
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())
+
+
+def test_a_knowledge_row_is_read_by_name_and_a_misnamed_field_is_refused() -> None:
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    raw["knowledge"]["cudnn"]["table"][1] = {"since": "0.4.31", "major": 9, "floor": "9.1"}
+    with pytest.raises(MatrixError, match=r"knowledge\.cudnn\.table\[1\]: needs exactly since, cudnn_major, floor"):
+        _build(raw, "m.toml", registered())
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    raw["knowledge"]["tfp"]["table"][0]["source"] = "a book"
+    with pytest.raises(MatrixError, match=r"knowledge\.tfp\.table\[0\]: a source must be an https:// URL"):
+        _build(raw, "m.toml", registered())

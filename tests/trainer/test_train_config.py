@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from bdv2.trainer import batching, config
+from bdv2.trainer import batching, config, model
 from bdv2.trainer.errors import ConfigError
 
 from . import helpers
 
 
-def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> config.Experiments:
+def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> model.Experiments:
     return config.load(helpers.write_yaml(tmp_path / "multi_train.yaml", data), **kw)
 
 
@@ -139,7 +139,7 @@ def test_yaml_object_tags_are_not_constructed(tmp_path: Path) -> None:
 
 def test_run_roundtrips_through_json(tfdata: Path, tmp_path: Path) -> None:
     run = _load(tmp_path, _good(tfdata, tmp_path)).runs[0]
-    assert config.Run.from_dict(run.to_dict()) == run
+    assert model.Run.from_dict(run.to_dict()) == run
 
 
 def test_device_count_before_launch_follows_bdv2_devices() -> None:
@@ -156,9 +156,13 @@ def test_device_count_before_launch_follows_bdv2_devices() -> None:
 
 
 def test_one_divisibility_check_names_the_first_bad_size() -> None:
-    assert batching.first_indivisible({"train_batch_size": 12, "val_batch_size": None}, 4) is None
-    key, size, fix = batching.first_indivisible({"train_batch_size": 12, "val_batch_size": 10}, 4) or ("", 0, "")
-    assert (key, size) == ("val_batch_size", 10) and "multiple of 4" in fix
+    batching.check_divisible({"train_batch_size": 12, "val_batch_size": None}, 4, "m.yaml", "global")
+    with pytest.raises(ConfigError) as e:
+        batching.check_divisible({"train_batch_size": 12, "val_batch_size": 10}, 4, "m.yaml", "global",
+                                 context="this run will see")
+    assert (e.value.file, e.value.key) == ("m.yaml", "global.val_batch_size")
+    assert e.value.problem == "10 is not divisible by the 4 device(s) this run will see"
+    assert "multiple of 4" in e.value.fix
 
 
 @pytest.mark.parametrize(("algo", "encoder"), [("lc_bc", "tiny"), ("gc_bc", "tiny-film")])

@@ -1,7 +1,8 @@
 """What a served run promises: the image size it takes and the units of the actions it returns.
 
-The image size is not part of a checkpoint (the encoders pool globally, so any size runs and gives
-meaningless actions at a size the run never saw). It is read from the first trajectory of the run's
+The action contract is bdv2.data_tools.contract's, from the run's metadata. The image size is not part of a
+checkpoint (the encoders pool globally, so any size runs and gives meaningless actions at a size the run
+never saw). It is read from the first trajectory of the run's
 training data, or given (`bdv2 serve --image-size`).
 """
 
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 
 class ServeError(ValueError):
@@ -43,22 +42,18 @@ def image_size_of(run: Any) -> int:
 
 
 def action_contract(policy: Any) -> dict[str, Any]:
-    """The units and ranges of the actions the server returns, from the run's settings and statistics."""
-    meta = policy.metadata.get("action", {})
-    relabel = bool(getattr(policy.run.settings, "relabel_actions", True))
-    rng = {k: [float(x) for x in np.asarray(meta[k], np.float64)] for k in ("min", "max") if k in meta}
-    gripper: dict[str, Any] = {"index": 6}
-    if relabel:
-        gripper["meaning"] = "binarised by the trainer's relabeling: 1 open, 0 closed"
-        gripper["range"] = [0.0, 1.0]
-    elif rng:
-        gripper["range"] = [rng["min"][6], rng["max"][6]]
-    return {
+    """The meaning of the actions the server returns, for the connect metadata: never normalised; frame,
+    units, latency and gripper (range, polarity) from the run's action contract (bdv2.data_tools.contract,
+    written by `bdv2 data stats` into the metadata every run snapshots), or "unknown" where it has none."""
+    contract = policy.action_contract
+    out: dict[str, Any] = {
         "normalised": False,
         "layout": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
-        "units": ("per-step change of the end-effector state: metres (x, y, z), radians (roll, pitch, yaw)"
-                  if relabel else "the dataset's recorded actions, un-normalised"),
-        "gripper": gripper,
+        "relabel_actions": bool(getattr(policy.run.settings, "relabel_actions", True)),
         "mean": [float(x) for x in policy.action_mean], "std": [float(x) for x in policy.action_std],
-        **({"data_min": rng["min"], "data_max": rng["max"]} if rng else {}),
     }
+    if contract is None:
+        out.update(frame="unknown", units="unknown", gripper={"range": "unknown", "polarity": "unknown"})
+    else:
+        out.update(contract.to_dict())
+    return out

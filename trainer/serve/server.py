@@ -187,8 +187,7 @@ def build(run_path: Any, options: ServeOptions, execute: str | None = None,
     Raises:
         CheckpointError / ExecuteError / ServeError: as load_policy, parse_execute and image_size_of.
     """
-    from bdv2.trainer.policy import load_policy
-
+    from ..policy import load_policy
     from .contract import action_contract, image_size_of
 
     policy = load_policy(run_path, execute=execute)
