@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bdv2.cli import main
@@ -15,6 +16,7 @@ from .test_policy import written_run
 
 
 def test_check_measures_in_process_and_through_the_server(tmp_path: Path) -> None:
+    pytest.importorskip("websockets", reason="the [serve] extra (websockets) is not installed")
     run = written_run(tmp_path, "gc_ddpm_bc", obs_horizon=1, act_pred_horizon=3, diffusion_steps=4)
     res = CliRunner().invoke(main, ["policy", "check", str(run), "--image-size", "16", "--serve", "-n", "8",
                                     "--json"])

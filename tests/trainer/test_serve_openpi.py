@@ -29,6 +29,7 @@ from bdv2.trainer.policy import load_policy
 from . import helpers
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("websockets", reason="the [serve] extra (websockets) is not installed")
 S = helpers.IM
 CLIENT = r'''
 import json, sys, threading
@@ -216,13 +217,21 @@ def test_200_requests_from_4_concurrent_clients(openpi_python: Path, server: Ser
     np.testing.assert_allclose(got["actions"], expected(trained_run, reqs), rtol=1e-5, atol=1e-6)
 
 
+def test_the_example_client_needs_no_jax(openpi_python: Path, server: Server) -> None:
+    example = Path(__file__).resolve().parents[2] / "trainer" / "serve" / "example_client.py"
+    done = subprocess.run([str(openpi_python), str(example), f"ws://127.0.0.1:{server.port}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("gc_bc_kitchen ") and "infer_ms" in done.stdout
+
+
 def test_ctrl_c_stops_cleanly_with_a_line_per_connection(openpi_python: Path, server: Server) -> None:
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=120) == 0
     text = "".join(server.lines)
     conns = re.findall(r"connection 127\.0\.0\.1:\d+: (\d+) answered, (\d+) refused", text)
-    # stream 1 + its metadata probe, bad 3, concurrent 4 + probe: as many lines as connections, none twice.
-    assert len(conns) == 10, text
-    summary = re.search(r"stopped: 10 connection\(s\), (\d+) requests answered, (\d+) refused", text)
+    # stream 1 + its metadata probe, bad 3, concurrent 4 + probe, the example client 1: a line each.
+    assert len(conns) == 11, text
+    summary = re.search(r"stopped: 11 connection\(s\), (\d+) requests answered, (\d+) refused", text)
     assert summary, text
     assert int(summary.group(1)) == sum(int(a) for a, _ in conns) and int(summary.group(2)) == 6
