@@ -14,8 +14,8 @@ import base64
 import random
 import time
 
-from bdv2.doctor.matrix import load_matrix
-from bdv2.doctor.signatures import diagnose_log
+from bdv2.doctor import load_matrix
+from bdv2.doctor.logs import diagnose_log
 
 TB = ('Traceback (most recent call last):\n  File "/home/u/experiments/train.py", line 174, in main\n'
       "    metrics = jax.tree_map(lambda *xs: np.mean(xs), *metrics)\n"

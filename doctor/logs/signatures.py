@@ -19,7 +19,18 @@ from .families import finding as family_finding
 from .loader import LoaderKind, loader_findings, lookups
 from .normalise import may_match, normalise, search
 from .resolver import resolver_findings
-from .tracebacks import Blame, Lack, Raised, blames, is_wrapper, last_exception, parse, traceback_findings, versions_in
+from .tracebacks import (
+    Blame,
+    Lack,
+    Raised,
+    blames,
+    distinct,
+    is_wrapper,
+    last_exception,
+    parse,
+    traceback_findings,
+    versions_in,
+)
 from .tracebacks import finding as traceback_finding
 
 if TYPE_CHECKING:
@@ -86,7 +97,7 @@ def restatements(text: str) -> list[tuple[str, str]]:
             m[0]) for m in checks]
     out += [(f"{m['lib']}: cannot open shared object file", m[0]) for m in loaders]
     # a missing name in any wording (cannot import name, no attribute, was removed, chained): one sentence
-    out += [(f"module '{b.module}' has no attribute '{b.name}'", b.exception.line) for b in blames(text)
+    out += [(f"module '{b.module}' has no attribute '{b.name}'", b.exception.line) for b in distinct(blames(text))
             if b.lack is Lack.NAME]
     return out
 
@@ -214,7 +225,7 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     generic: list[Finding] = []
     noise: list[Finding] = []
     restated = restatements(text) + [r for rs in cat.restatements for r in rs.apply(text)]
-    all_blames = blames(text)
+    all_blames = distinct(blames(text))
     framework = raised_by(text, chains)
     for sig in matrix.signatures:
         line = _match(sig, text, restated)

@@ -328,6 +328,19 @@ def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
     return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
 
 
+def distinct(found: list[Blame]) -> list[Blame]:
+    """``found`` without repeats of one failure (the same name missing for the same caller)."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for b in found:
+        key = (b.lack, b.module, b.name, b.caller, b.own.path if b.own else None, b.own.line if b.own else 0)
+        if key not in seen:
+            seen.add(key)
+            out.append(b)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
 def blames(text: str) -> list[Blame]:
     """One Blame per traceback whose exceptions (the final first, then each chained one) lack a name."""
     out: list[Blame] = []
@@ -352,6 +365,7 @@ def as_seen(dist: str, text: str) -> str:
     return dist
 
 
+@functools.lru_cache(maxsize=256)
 def versions_in(text: str, dist: str) -> list[str]:
     """Versions of ``dist`` the log shows (pip lines, wheel, dist-info and conda file names, `pip list`, `pip show`,
     'jax version 0.4.12'), first seen first."""
@@ -483,7 +497,7 @@ def _own_code_finding(b: Blame, frame: Frame, evidence: tuple[str, ...], advice:
 
 def traceback_findings(text: str, name: str = "log", renames: dict[str, str] | None = None) -> list[Finding]:
     out: list[Finding] = []
-    for b in blames(text):
+    for b in distinct(blames(text)):  # the same failure printed again (a retry loop, a traceback per rank) once
         f = finding(b, text, name, renames)
         if all(o.title != f.title for o in out):
             out.append(f)
