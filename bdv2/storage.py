@@ -95,12 +95,21 @@ def is_full(folder: Path) -> bool:
 
 
 def full_disk_problem(folder: Path, what: str = "output folder") -> StorageProblem:
-    """The one line for a run or conversion stopped by a full file system."""
+    """The one line for a run or conversion stopped by a full file system (the sizes are those of now: the
+    unfinished file may already be removed)."""
     try:
         usage = shutil.disk_usage(existing_parent(folder))
-        sizes = f" ({size(usage.free)} free of {size(usage.total)})"
+        sizes = f" ({size(usage.free)} free of {size(usage.total)} now)"
     except OSError:
         sizes = ""
-    return StorageProblem(str(folder), f"the file system is full{sizes}",
-                          f"free space there (old runs, checkpoints: keep_checkpoints) or choose another {what}, "
-                          "then re-run the same command")
+    return StorageProblem(str(folder), f"no space left on its file system{sizes}",
+                          f"free space there or choose another {what} on a larger file system, then re-run the "
+                          "same command")
+
+
+def says_full(error: BaseException) -> bool:
+    """Whether ``error`` reports a full file system or quota: an OSError's errno, or the text TensorFlow's and
+    tensorstore's writers carry (they raise their own error types)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)

@@ -47,7 +47,9 @@ class RunPlan:
     keep_checkpoints: int | None
     num_steps: int
     interpreter_bytes: int
-    """The plan process's own resident set after building the same pipeline and model: TF, jax, the runtime."""
+    """The plan process's peak resident set after it built the same pipeline and model, compiled the train
+    step and ran it: TF, jax, XLA, the runtime (its own small shuffle buffer taken out)."""
+    save_interval: int = 0
     image_shapes: dict[str, list[int]] = field(default_factory=dict)
     device_bytes: int | None = None
     """From the compiled train step's memory analysis (--plan only)."""
@@ -70,10 +72,9 @@ class RunPlan:
 
     @property
     def host_bytes(self) -> int:
-        """Peak host RAM: interpreter + shuffle buffers + batches in flight; on the CPU the device is the host,
-        so the train step's memory too (its analysis with --plan, else twice the state: state and gradients)."""
-        device = (self.device_bytes if self.device_bytes is not None else 2 * self.state_bytes) if self.on_cpu else 0
-        return self.interpreter_bytes + self.shuffle_bytes + self.prefetch_bytes + device
+        """Peak host RAM: the interpreter's measured peak (which on the CPU includes the train step's memory: the
+        plan ran one) + the shuffle buffers + the batches in flight."""
+        return self.interpreter_bytes + self.shuffle_bytes + self.prefetch_bytes
 
     @property
     def input_bound(self) -> bool | None:
@@ -90,7 +91,8 @@ class RunPlan:
 
     def disk_bytes(self) -> int:
         """What its checkpoints take on disk: keep_checkpoints of them, plus one being written."""
-        keep = self.keep_checkpoints if self.keep_checkpoints else max(1, self.num_steps)
+        saves = -(-self.num_steps // self.save_interval) if self.save_interval > 0 else self.num_steps
+        keep = min(self.keep_checkpoints, saves) if self.keep_checkpoints else saves
         return (keep + 1) * self.checkpoint_bytes
 
 

@@ -119,5 +119,5 @@ def storage_failure(returncode: int, workdir: Path, config_file: str) -> Failure
     step = last_checkpoint(workdir)
     resume = (f"its last complete checkpoint is step {step}; the next launch resumes from it" if step is not None
               else "it had no complete checkpoint yet")
-    return Failure(FailureKind.STORAGE, f"no space left on the device of {workdir}: {problem.problem}", (resume,),
+    return Failure(FailureKind.STORAGE, f"{workdir}: {problem.problem}", (resume,),
                    problem.fix + (f": bdv2 train --config {config_file}" if config_file else ""))

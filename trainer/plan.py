@@ -1,15 +1,16 @@
 """What a run will need, estimated in a child process before it starts: `python -m bdv2.trainer.plan runs.json
 [--full]` prints one JSON object per run (budget.RunPlan's fields) on stdout.
 
-Host RAM (every launch, a few seconds): the shuffle buffers, sized from one real transition of each source
-(each slot holds its decoded images: ``slots * bytes per transition``), plus the batches in flight (prefetch),
-plus what the interpreter holds once TensorFlow and jax are loaded (this process's own resident set, measured
-after it built the same input pipeline and model shapes a run builds), plus the train state.
+Every launch (one compilation per distinct model and batch shape): host RAM is the shuffle buffers, sized
+from one real transition of each source (each slot holds its decoded images: ``slots * bytes per transition``),
+plus the batches in flight (prefetch), plus the interpreter's own: this process's peak resident set after it
+built the same input pipeline and model, compiled the train step and ran it once (TF, jax, XLA, the state).
+Device memory comes from the compiled step's memory analysis (arguments, outputs and temporaries, less the
+donated buffers XLA reuses).
 
-``--full`` (`bdv2 train --plan`) also compiles the train step and reads its memory analysis (the device memory
-XLA will allocate: arguments, outputs and temporaries, less the donated buffers it reuses), times a few steps
-on a real batch, and times the input pipeline over a few batches (with a small shuffle buffer, so the plan
-itself never fills a large one: the fill time of the real buffer is extrapolated from the input rate).
+``--full`` (`bdv2 train --plan`) also times a few steps on a real batch and the input pipeline over a few
+batches (with a small shuffle buffer, so the plan itself never fills a large one: the fill time of the real
+buffer is extrapolated from the input rate), hence whether the run is input-bound and its wall time.
 
 Budget arithmetic and the comparison with the machine are in budget.py (no jax there).
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,12 +34,6 @@ TIMED_STEPS = 5
 TIMED_BATCHES = 5
 PLAN_SHUFFLE_SLOTS = 256
 """The shuffle buffer of the plan's own input timing: small, so that planning a 25,000-slot run is cheap."""
-
-
-def rss_bytes() -> int:
-    """This process's resident set size (Linux /proc/self/statm: pages)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _nbytes(tree: Any) -> int:
@@ -77,14 +71,25 @@ def _device_limit() -> int | None:
     return int(limit) if limit else None
 
 
-def estimate(run: Run, full: bool = False) -> dict[str, Any]:
-    """One run's plan as a JSON-able dict (budget.RunPlan's fields)."""
+def peak_rss_bytes() -> int:
+    """This process's peak resident set so far (getrusage: kilobytes on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def estimate(run: Run, full: bool = False, seen: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One run's plan as a JSON-able dict (budget.RunPlan's fields).
+
+    ``seen``: the compiled-step figures of runs already planned in this process, by the shapes and options that
+    decide them (the runs of a matrix over tasks usually share one compilation).
+    """
     import jax
     import numpy as np
 
     from . import data
     from .agents import make_agent
-    from .loop import create_train_state, make_optimizer
+    from .loop import make_optimizer
 
     s = run.settings
     elements = data.first_transitions(run)
@@ -94,37 +99,45 @@ def estimate(run: Run, full: bool = False) -> dict[str, Any]:
     weights = np.array([w for w, _ in elements]) / sum(w for w, _ in elements)
     transition = float(np.dot(weights, slot_sizes))
     batch_bytes = int(transition * s.train_batch_size)
-    agent, tx = make_agent(run), make_optimizer(run)
-    batch_struct = jax.tree.map(lambda x: jax.ShapeDtypeStruct((s.train_batch_size, *np.shape(x)), np.asarray(x).dtype),
-                                elements[0][1])
-    state_shape = jax.eval_shape(lambda b: create_train_state(agent, tx, b, s.seed), batch_struct)
-    state_bytes = _nbytes(state_shape)
-    platform = jax.devices()[0].platform
+    element = elements[0][1]
     out: dict[str, Any] = {
-        "name": run.name, "platform": platform, "devices": jax.device_count(),
+        "name": run.name, "platform": jax.devices()[0].platform, "devices": jax.device_count(),
         "shuffle_slots": sum(slots), "slot_bytes": transition, "shuffle_bytes": shuffle,
-        "prefetch_bytes": PREFETCH_BATCHES * batch_bytes, "state_bytes": state_bytes,
-        "checkpoint_bytes": state_bytes, "keep_checkpoints": s.keep_checkpoints, "num_steps": s.num_steps,
-        "image_shapes": {k: list(np.shape(v)) for k, v in _images(elements[0][1]).items()},
+        "prefetch_bytes": PREFETCH_BATCHES * batch_bytes, "keep_checkpoints": s.keep_checkpoints,
+        "num_steps": s.num_steps, "save_interval": s.save_interval,
+        "image_shapes": {k: list(np.shape(v)) for k, v in _images(element).items()},
     }
-    if full:
-        out.update(_measure(run, agent, tx, elements[0][1]))
-    out["interpreter_bytes"] = rss_bytes()  # after the pipeline, the model (and with --full, the compiled step)
+    key = json.dumps([run.algo, s.encoder, list(s.hidden_dims), s.train_batch_size, s.use_proprio, s.augment,
+                      s.obs_horizon, s.act_pred_horizon, {k: list(np.shape(v)) for k, v in _flat(element).items()},
+                      full], default=str)
+    seen = {} if seen is None else seen
+    if key not in seen:
+        seen[key] = _measure(run, make_agent(run), make_optimizer(run), element, full)
+        # The peak so far: imports, the pipeline, the compilation and a few steps, less the plan's own small
+        # shuffle buffer (with --full): what a run holds besides its shuffle buffer and batches in flight.
+        own = PLAN_SHUFFLE_SLOTS * transition if full else 0
+        seen[key]["interpreter_bytes"] = int(peak_rss_bytes() - own)
+    out.update(seen[key])
     return out
 
 
-def _images(element: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for k, v in element.items():
+    for k, v in tree.items():
         if isinstance(v, dict):
-            found.update(_images(v, f"{prefix}{k}/"))
-        elif k == "image":
+            found.update(_flat(v, f"{prefix}{k}/"))
+        else:
             found[prefix + k] = v
     return found
 
 
-def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any]) -> dict[str, Any]:
-    """Device memory from the compiled step's memory analysis; step and input times."""
+def _images(element: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _flat(element).items() if k.endswith("image")}
+
+
+def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any], full: bool) -> dict[str, Any]:
+    """State and device memory (the compiled step's memory analysis); one step run; with ``full``, step and
+    input times."""
     import jax
 
     from . import data
@@ -145,7 +158,13 @@ def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any]) -> dict[str
     if mem is not None:
         device = int(mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
                      + mem.temp_size_in_bytes + mem.generated_code_size_in_bytes)
-    step_s = _time(lambda: compiled(state, batch), TIMED_STEPS)
+    state_bytes = _nbytes(state)
+    out: dict[str, Any] = {"state_bytes": state_bytes, "checkpoint_bytes": state_bytes, "device_bytes": device,
+                           "device_limit": _device_limit(), "compile_s": compile_s}
+    if not full:
+        jax.block_until_ready(compiled(state, batch))  # the runtime's own allocations count in the peak
+        return out
+    out["step_s"] = _time(lambda: compiled(state, batch), TIMED_STEPS)
     small = dataclasses.replace(run, settings=dataclasses.replace(
         s, shuffle_buffer_size=min(s.shuffle_buffer_size, PLAN_SHUFFLE_SLOTS)))
     t0 = time.perf_counter()
@@ -158,9 +177,9 @@ def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any]) -> dict[str
     batch_s = (time.perf_counter() - t0) / TIMED_BATCHES
     filled = min(s.shuffle_buffer_size, PLAN_SHUFFLE_SLOTS)
     # The real buffer fills at the input rate: transitions per second = batch rows / seconds per batch.
-    fill_s = first_s + max(0, s.shuffle_buffer_size - filled) * batch_s / s.train_batch_size
-    return {"device_bytes": device, "device_limit": _device_limit(), "compile_s": compile_s, "step_s": step_s,
-            "batch_s": batch_s, "fill_s": fill_s}
+    out["batch_s"] = batch_s
+    out["fill_s"] = first_s + max(0, s.shuffle_buffer_size - filled) * batch_s / s.train_batch_size
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -170,8 +189,9 @@ def main(argv: list[str]) -> int:
 
     hide_gpus_from_tf()
     runs = [Run.from_dict(d) for d in json.loads(Path(paths[0]).read_text())]
+    seen: dict[str, dict[str, Any]] = {}
     for run in runs:
-        print(json.dumps(estimate(run, full)), flush=True)
+        print(json.dumps(estimate(run, full, seen)), flush=True)
     return 0
 
 

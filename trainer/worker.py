@@ -26,7 +26,7 @@ def storage_error(error: OSError, workdir: Path) -> BaseException:
         where = Path(error.filename) if error.filename else workdir
         return StorageError(f"{where}: cannot write: {storage.reason(error)}; make the run folder writable or set "
                             f"save_dir to a writable folder, then re-run the same command")
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if storage.says_full(error):
         return StorageError(str(storage.full_disk_problem(workdir, "save_dir")))
     return error
 

@@ -26,13 +26,12 @@ def _plan(name: str = "r", shuffle_slots: int = 1000, slot_bytes: float = 0.5 * 
     return budget.RunPlan(**d)
 
 
-def test_host_bytes_add_up_and_the_cpu_counts_the_step() -> None:
+def test_host_bytes_add_up_and_disk_counts_the_checkpoint_being_written() -> None:
     p = _plan()
     assert p.host_bytes == 1000 * MB + 500 * MB + 10 * MB
-    cpu = _plan(platform="cpu", device_bytes=70 * MB)
-    assert cpu.host_bytes == p.host_bytes + 70 * MB  # on the CPU the device memory is host RAM
-    assert _plan(platform="cpu").host_bytes == p.host_bytes + 80 * MB  # no analysis: state and gradients
-    assert p.disk_bytes() == 4 * 40 * MB
+    assert p.disk_bytes() == 4 * 40 * MB  # keep_checkpoints 3, and the one being written
+    assert _plan(keep_checkpoints=None, num_steps=1000, save_interval=300).disk_bytes() == 5 * 40 * MB  # keep all
+    assert _plan(keep_checkpoints=3, num_steps=100, save_interval=100).disk_bytes() == 2 * 40 * MB
 
 
 def test_fits_says_so_in_one_line() -> None:
