@@ -372,5 +372,43 @@ def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, qui
     sys.exit(result.exit_code)
 
 
+@data.command("view")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The HTML page to write (self-contained: open it from disk, no server).")
+@click.option("--episode", type=int, default=None, help="Show episode N (reading order, from 0) alone.")
+@click.option("--sample", type=int, default=4, show_default=True, help="Otherwise, show the first N episodes.")
+@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write a PNG contact sheet (a row of frames per episode, with its instruction).")
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@verbose_option
+def view_cmd(path: Path, out: Path, episode: int | None, sample: int, png: Path | None, depth: int,
+             verbose: bool) -> None:
+    """Write one HTML page showing episodes of PATH: camera 0 animated and as a strip, the instruction, the
+    actions and proprio plotted over time in the units of the action contract fitted on them.
+
+    \b
+    Examples:
+      bdv2 data view bridge_dataset/1.0.0 --out page.html --sample 8
+      bdv2 data view tfr --episode 12 --out ep12.html --png ep12.png
+    """
+    if sample < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--sample'")
+    _prepare("view", verbose)
+    from .view import pick, write_contact_sheet, write_page
+
+    try:
+        eps = pick(path, episode, sample, depth)
+        page = write_page(path, eps, out)
+        if png is not None:
+            write_contact_sheet(eps, png)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {out}: {len(eps)} episode(s), {page.images} images, {page.plots} plots"
+               + (f"; contact sheet {png}" if png else ""))
+    for where in page.episodes:
+        click.echo(f"  {where}")
+
+
 if __name__ == "__main__":
     data()

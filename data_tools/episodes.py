@@ -101,6 +101,24 @@ def _raw(path: Path, depth: int, frames: bool, problems: list[str]) -> Iterator[
                 problems.append(str(err))
 
 
+def iter_sources(tfrecords: list[Path], rlds_dirs: list[Path]) -> Iterator[Ep]:
+    """The episodes of given TFRecord files (the original schema) and RLDS dataset directories, in that order,
+    without frames: what a training task's sources name.
+
+    Raises:
+        DataToolsError: an RLDS directory bdv2 cannot read.
+    """
+    from . import schema
+
+    for file in tfrecords:
+        for i, a in enumerate(schema.read_tfrecord(file)):
+            state = np.concatenate([a["observations/state"], a["next_observations/state"][-1:]])
+            yield Ep(f"{file}[{i}]", file.parent.name, state.astype(np.float64), a["actions"].astype(np.float64),
+                     list(a["language"]))
+    for d in rlds_dirs:
+        yield from _rlds(d, False, [])
+
+
 def iter_episodes(path: Path, *, depth: int = 5, frames: bool = False,
                   problems: list[str] | None = None) -> tuple[str, Iterator[Ep]]:
     """(kind, episodes) of a raw, numpy, TFRecord or RLDS tree. Unreadable trajectories go to `problems`.
