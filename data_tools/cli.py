@@ -335,11 +335,13 @@ def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, mark
               help="Compare statistics as the trainer sees the actions (reached-state deltas) or as recorded.")
 @click.option("--quick", is_flag=True, help="What bdv2 train runs: no frames, the first 200 episodes.")
 @click.option("--no-frames", is_flag=True, help="Skip the frame checks (no image decoding).")
+@click.option("--episodes", "limit", type=int, default=None,
+              help="Check only the first N episodes (the frame checks decode every frame of every episode).")
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @_output_options
 @verbose_option
 def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, quick: bool, no_frames: bool,
-              depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
+              limit: int | None, depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
     """Content health: NaN/inf, frozen or clipped actions, state jumps, black or static frames, episodes too
     short for the window, duplicates (within and across splits), blank or placeholder instructions, and
     statistics or an action contract that do not match the data. Exit 1 when something would harm training.
@@ -357,7 +359,9 @@ def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, qui
     from . import report
     from .check import Options, check_tree
 
-    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames)
+    if limit is not None and limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--episodes'")
+    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames, limit=limit)
     try:
         result = check_tree(path, opts, depth=depth, quick=quick)
     except DataToolsError as e:
