@@ -29,6 +29,7 @@ from .raw import (
     read_language,
     read_obs,
 )
+from .trajectory import relabel_actions
 
 
 @dataclass(frozen=True)
@@ -145,20 +146,6 @@ def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterat
     if kind == "numpy":
         return kind, _iter_numpy(path, problems)
     return kind, _iter_raw(path, depth, problems)
-
-
-def relabel_actions(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The trainer's default relabeling: reached-state deltas for xyz/rpy, binarized gripper."""
-    out = np.array(actions, dtype=np.float64)
-    out[:, :6] = state[1:, :6] - state[:-1, :6]  # [T, 6]
-    grip = out[:, 6]
-    # Scan backwards: an in-between value (0.05..0.95) takes the state of the next open/closed step.
-    carry = grip[-1]
-    for t in range(len(grip) - 1, -1, -1):
-        if grip[t] > 0.95 or grip[t] < 0.05:
-            carry = 1.0 if grip[t] > 0.95 else 0.0
-        grip[t] = carry
-    return out
 
 
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:

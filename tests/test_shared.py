@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.devices import Platform, cuda_visible_ids, indivisible, visible_devices
+from bdv2.devices import (
+    IndivisibleBatch,
+    Platform,
+    cuda_visible_ids,
+    driver_gpus,
+    indivisible,
+    require_divisible,
+    visible_devices,
+)
 from bdv2.fsutil import atomic_output, write_atomic, write_json_atomic
 from bdv2.fsutil import tmp_path as partial_path
 
@@ -81,6 +89,29 @@ def test_visible_devices(env: dict[str, str], gpus: int | None, backend: bool | 
                          platform: Platform | None) -> None:
     count = visible_devices(env, gpus, backend)
     assert (count.n, count.platform) == (n, platform) and count.why
+
+
+def test_require_divisible_is_the_one_wording() -> None:
+    require_divisible({"train_batch_size": 256, "val_batch_size": None}, 4)
+    with pytest.raises(IndivisibleBatch) as e:
+        require_divisible({"a": 8, "b": 250}, 4, context="(CUDA_VISIBLE_DEVICES='0,1,2,3')")
+    assert (e.value.key, e.value.size, e.value.devices) == ("b", 250, 4)
+    assert e.value.problem == "250 is not divisible by the 4 device(s) (CUDA_VISIBLE_DEVICES='0,1,2,3')"
+    assert e.value.fix == indivisible(250, 4) and str(e.value).startswith("b: 250 is not divisible")
+    with pytest.raises(IndivisibleBatch, match="by the 3 host"):
+        require_divisible({"n": 8}, 3, unit="host(s)")
+
+
+@pytest.mark.parametrize(("source", "listed", "known", "gpus"), [
+    ("nvml", 2, True, 2), ("nvidia-smi", 0, True, 0),  # the driver answered: its list is the count
+    ("/proc/driver/nvidia/version", 0, True, None),  # a driver seen only in part: unknown
+    ("", 0, True, None),  # an error from nvidia-smi, no list: unknown
+    ("", 0, False, 0),  # no NVIDIA driver at all: no GPU
+])
+def test_driver_gpus_is_the_one_reading_of_no_gpu(source: str, listed: int, known: bool, gpus: int | None) -> None:
+    assert driver_gpus(source, listed, known) == gpus
+    count = visible_devices({}, driver_gpus(source, listed, known), True)
+    assert (count.n is None) == (gpus is None)
 
 
 def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:

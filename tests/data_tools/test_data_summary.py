@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from bdv2.data_tools import convert
 from bdv2.data_tools.cli import data
-from bdv2.data_tools.summary import compute_stats, inspect_tree, relabel_actions
+from bdv2.data_tools.summary import compute_stats, inspect_tree
+from bdv2.data_tools.trajectory import relabel_actions
 
 
 def test_relabel_binarizes_the_gripper_backwards() -> None:
