@@ -16,7 +16,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from ..findings import Area, Finding, Fix, Severity
-from ..logs.signatures import match_text
 from ..matrix.load import Matrix, Rule
 from ..probe.snapshot import Dist, Snapshot, normalise
 from ._common import PIP, finding, in_spec, jax_cuda_backend, public
@@ -240,6 +239,8 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Optio
     for p in snap.probes:
         if not p.status.bad:
             continue
+        from ..logs.signatures import match_text  # the log wing loads only where a probe failed
+
         lines = [ln for ln in p.error.strip().splitlines() if ln.strip()]
         evidence = [f"probe '{p.name}' {p.status.value} after {p.seconds:.1f}s", *lines[-8:]]
         causes = [m for m in match_text(p.error, matrix) if not m.noise]
