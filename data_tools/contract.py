@@ -32,6 +32,8 @@ MAX_LATENCY = 3
 """Offsets k = 0..MAX_LATENCY steps are tried."""
 MIN_R2 = 0.2
 """Below this fit, the frame and latency are reported as "unknown" (the actions do not explain the states)."""
+MIN_PAIRS = 8
+"""Fewest transitions the offsets are compared on; with less, fewer offsets are tried."""
 SCALE_TOLERANCE = 0.5
 """A fitted scale within 1 +- this is "the state's units per step"."""
 GRIPPER = 6
@@ -181,10 +183,12 @@ def infer_contract(episodes: Sequence[tuple[np.ndarray, np.ndarray]], actions: s
                           np.nan_to_num(act, posinf=0.0, neginf=0.0)))
     # Choose frame and offset on the same steps for every candidate (those all offsets can use), so a larger k
     # is not favoured or penalised by fitting fewer, later steps; then fit the choice on every step it can use.
+    # Short episodes cannot spare MAX_LATENCY steps: try fewer offsets rather than none.
+    max_k = next((m for m in range(MAX_LATENCY, 0, -1) if len(_pairs(clean, 0, "base", m)[0]) >= MIN_PAIRS), 0)
     scores: dict[tuple[str, int], float] = {}
     for frame in ("base", "end_effector"):
-        for k in range(MAX_LATENCY + 1):
-            dp, ap, _, _ = _pairs(clean, k, frame, MAX_LATENCY)
+        for k in range(max_k + 1):
+            dp, ap, _, _ = _pairs(clean, k, frame, max_k)
             scores[frame, k] = _fit(dp, ap)[1]
     # Base first: on a tie (e.g. a straight-down arm where both frames agree) the simpler frame wins.
     frame, k = max(scores, key=lambda fk: (round(scores[fk], 6), fk[0] == "base"))
