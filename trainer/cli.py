@@ -76,7 +76,7 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
     if not skip_data_check:
         from . import datacheck
 
-        verdicts = datacheck.check_runs(list(exp.runs))
+        verdicts = datacheck.check_runs(list(exp.runs), resume=resume)
         datacheck.render(verdicts, console)
         if any(v.errors for v in verdicts):
             console.print("[red]data check: errors above; nothing launched[/] (fix the data or the metadata, or "
