@@ -21,7 +21,7 @@ class _Rooms(click.Group):
     _lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "doctor": ("bdv2.doctor.cli", "doctor"),
         "run": ("bdv2.doctor.cli", "run"),
-        "matrix": ("bdv2.doctor.cli", "matrix"),
+        "matrix": ("bdv2.doctor.matrix.cli", "matrix"),
         "data": ("bdv2.data_tools.cli", "data"),
         "train": ("bdv2.trainer.cli", "train"),
         "demo": ("bdv2.trainer.cli", "demo"),
