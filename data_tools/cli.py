@@ -8,6 +8,7 @@ Run standalone with `python -m bdv2.data_tools.cli`.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 
+from bdv2 import storage
 from bdv2.console import (
     make_console,
     progress_interval_option,
@@ -52,12 +54,35 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
     if "shard" in kwargs:
         kwargs["shard"] = _parse_shard(kwargs["shard"])
     console = make_console(stderr=True, verbose=verbose)
+    out = kwargs.get("output_path")
+    bad = storage.check_writable(Path(out), "--output_path") if out is not None else None
+    if bad is not None:
+        raise click.ClickException(f"--output_path {bad}")
     try:
         with render.progress(console, progress_interval) as sink:
             report = fn(progress=sink, **kwargs)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        if out is None:
+            raise
+        named = _storage_fault(e, Path(out))
+        if named is None:
+            raise
+        raise click.ClickException(named) from None
     sys.exit(render.render_report(report, console))
+
+
+def _storage_fault(error: Exception, output: Path) -> str | None:
+    """A write that failed because the output's file system is full or not writable, as one line; else None.
+    (TensorFlow's writers raise ResourceExhaustedError, not OSError, for a full disk.)"""
+    if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"--output_path {error.filename or output}: cannot write: {storage.reason(error)}; make it writable " \
+               "or choose another --output_path"
+    if storage.says_full(error) or storage.is_full(output):
+        return f"--output_path {storage.full_disk_problem(output, '--output_path')} (finished outputs are kept; " \
+               "the unfinished one is not)"
+    return None
 
 
 def _parse_shard(value: str | None) -> Any:

@@ -61,6 +61,9 @@ def test_generated_sample_is_bdv2s(generated_rlds: RldsSample) -> None:
     assert r.cameras["image_0"] == generated_rlds.total and "image_3" not in r.cameras
     assert all(cams == ["image_3"] for cams in r.shards_without_images.values())
     assert r.language == {"episodes": 9, "labeled": 9, "blank": 0, "distinct": 4}
+    # features.json (as the release's) calls the actions joint velocities; they are the state's deltas here
+    assert r.contract is not None and r.contract["frame"] == "base" and r.contract["scale"] == pytest.approx(1, 0.01)
+    assert any("describes steps/action as 'Robot action, consists of [7x joint velocities" in n for n in r.notes)
 
 
 def _release_shaped(root: Path, sample: RldsSample, name: str, splits: dict[str, list[int]],
