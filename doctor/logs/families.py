@@ -258,7 +258,7 @@ def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
     for r in reversed(raised):
         facts = _read_removal(r.message)
         if facts:
-            caller = _user_or_package_caller(r)
+            caller = _user_or_package_caller(r, facts.get("pkg"))
             if caller:
                 facts["caller"] = caller
             return 4.0, facts, [r.line[:400]], Severity.ERROR
@@ -301,8 +301,8 @@ def _dist_name(module: str) -> str:
     return KNOWN_DISTS.get(low, low.replace("_", "-"))
 
 
-def _user_or_package_caller(r: Raised) -> str | None:
-    c = culprit(r.frames, None)
+def _user_or_package_caller(r: Raised, lacking: str | None) -> str | None:
+    c = culprit(r.frames, lacking)
     return c.describe() if c else None
 
 
@@ -413,7 +413,8 @@ def finding(fit: Fit, name: str = "log") -> Finding:
     commands = tuple(c for c in (_fill(c, fit.facts | {k: v for k, v in fam.defaults.items()
                                                        if k not in _fields(fam.title) | _fields(fam.fix)})
                                  for c in fam.commands) if c)
-    shown = {k: v for k, v in fit.facts.items() if not k.startswith("v_") and k != "order"}
+    shown = {k: v for k, v in fit.facts.items()
+             if not k.startswith("v_") and k != "order" and not v[:1] in (" ", ";")}  # not the templates' clauses
     versions = [f"{k[2:]} {v}" for k, v in fit.facts.items() if k.startswith("v_")]
     evidence = (*(f"{name}: {ln}" for ln in fit.lines[:4]),
                 *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),

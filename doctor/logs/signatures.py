@@ -188,6 +188,10 @@ def _variant(f: Finding, framework: str | None, cat: Catalogue) -> Finding:
                    evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)"))
 
 
+def _evidence_lines(f: Finding, name: str) -> list[str]:
+    return [e[len(name) + 2:] for e in f.evidence if e.startswith(f"{name}: ")]
+
+
 def _as_signature(fit: Fit, matrix: Matrix, name: str) -> Finding | None:
     """A family that reads a catalogued signature's cause from other wordings: that signature's finding."""
     sig = next((s for s in matrix.signatures if s.id == fit.family.id), None)
@@ -245,6 +249,10 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     near = [f for f in scored if not f.fits]
     fam_found = [f for f in (_as_signature(fit, matrix, name) if fit.family.signature else family_finding(fit, name)
                              for fit in scored if fit.fits) if f is not None]
+    # a removal the frames already explain (who made the call, the one-line change) needs no second telling
+    framed = {b.exception.line for b in all_blames if b.caller or b.own}
+    fam_found = [f for f in fam_found if not (f.id == "log-stated-removal" and any(ln in framed for ln in
+                                                                                   _evidence_lines(f, name)))]
     out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat) + \
         [f for f in fam_found if f.severity is Severity.INFO]
     if not any(f.severity is not Severity.INFO for f in out):
