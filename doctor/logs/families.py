@@ -414,7 +414,7 @@ def finding(fit: Fit, name: str = "log") -> Finding:
                                                        if k not in _fields(fam.title) | _fields(fam.fix)})
                                  for c in fam.commands) if c)
     shown = {k: v for k, v in fit.facts.items()
-             if not k.startswith("v_") and k != "order" and not v[:1] in (" ", ";")}  # not the templates' clauses
+             if not k.startswith("v_") and k != "order" and v[:1] not in (" ", ";")}  # not the templates' clauses
     versions = [f"{k[2:]} {v}" for k, v in fit.facts.items() if k.startswith("v_")]
     evidence = (*(f"{name}: {ln}" for ln in fit.lines[:4]),
                 *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),
