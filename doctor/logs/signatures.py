@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..findings import Area, Finding, Fix, Severity
-from .families import Catalogue, Fit, catalogue, fits, raised_by
+from .families import Catalogue, Fit, catalogue, fits, raised_by, tensorflow_build_for
 from .families import finding as family_finding
 from .loader import LoaderKind, loader_findings, lookups
 from .normalise import may_match, normalise, search
@@ -184,8 +184,10 @@ def _variant(f: Finding, framework: str | None, cat: Catalogue) -> Finding:
     if v is None:
         return f
     assert f.fix is not None
+    build = tensorflow_build_for(f.evidence[0], cat) if framework == "tensorflow" else None
     return replace(f, title=v.cause, fix=Fix(v.fix, v.commands or f.fix.commands, dict(f.fix.env)),
-                   evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)"))
+                   evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)",
+                             *((f"TensorFlow's tested builds: {build}",) if build else ())))
 
 
 def _evidence_lines(f: Finding, name: str) -> list[str]:
