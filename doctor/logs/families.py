@@ -314,7 +314,8 @@ def _user_or_package_caller(r: Raised, lacking: str | None) -> str | None:
 # finding talks about (TensorFlow's own CUDA/cuDNN build, or jax's wheels).
 # TensorFlow's own C++ sources log as `tensorflow/...`; a jaxlib that bundles XLA logs `external/org_tensorflow/
 # tensorflow/...` or `external/xla/...` (jax's marks)
-_TF_MARKS = re.compile(r"Failed to load the native TensorFlow runtime|tensorflow/python/|tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
+_TF_MARKS = re.compile(r"Failed to load the native TensorFlow runtime|tensorflow/python/|"
+                       r"tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
                        r"\]\]|IteratorGetNext|tf\.data|Op:\w{1,80}\]|(?<!org_tensorflow/)(?<!external/)tensorflow/"
                        r"(?:core/(?:kernels|common_runtime)|stream_executor|compiler/xla/stream_executor)/")
 _JAX_MARKS = re.compile(r"jaxlib\.xla_extension|XlaRuntimeError|jax/_src/|jax\._src\.|jaxlib/|external/xla/|"

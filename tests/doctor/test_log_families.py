@@ -377,7 +377,8 @@ def test_tensorflows_own_cudnn_message_is_about_tensorflows_cudnn(matrix: Matrix
 
 
 def test_tensorflows_soname_names_the_cuda_of_its_build(matrix: Matrix) -> None:
-    text = ("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n    import tensorflow as tf\n"
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n"
+            "    import tensorflow as tf\n"
             "ImportError: libcublas.so.10.0: cannot open shared object file: No such file or directory\n\n"
             "Failed to load the native TensorFlow runtime.\n")
     first = causes(text, matrix)[0]
