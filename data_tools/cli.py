@@ -23,9 +23,10 @@ from bdv2.console import (
     require_extra,
     verbose_option,
 )
-from bdv2.data_tools.errors import DataToolsError
-from bdv2.data_tools.progress import Report, default_workers
 from bdv2.fsutil import write_atomic
+
+from .errors import DataToolsError
+from .progress import Report, default_workers
 
 DATA_MODULES = ("numpy", "PIL", "tensorflow")
 """Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
@@ -44,7 +45,7 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
     _prepare(command, verbose)
     import importlib
 
-    from bdv2.data_tools import render
+    from . import render
 
     module, attr = fn_name.rsplit(".", 1)
     fn: Callable[..., Report] = getattr(importlib.import_module(f"bdv2.data_tools.{module}"), attr)
@@ -60,7 +61,7 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
 
 
 def _parse_shard(value: str | None) -> Any:
-    from bdv2.data_tools.layout import Shard
+    from .layout import Shard
 
     try:
         return Shard.parse(value)
@@ -146,14 +147,14 @@ def raw_to_tfrecord_cmd(exact: bool, **kwargs: Any) -> None:
     """Raw trajectories -> <output>/<dirs>/{train,val}/out.tfrecord directly, streaming, parallel over
     trajectories (no numpy intermediate)."""
     _prepare("raw-to-tfrecord", kwargs["verbose"])
-    from bdv2.data_tools.raw import ResizeMode
+    from .raw import ResizeMode
 
     _run("raw-to-tfrecord", "convert.raw_to_tfrecord", mode=ResizeMode.EXACT if exact else ResizeMode.DRAFT,
          **kwargs)
 
 
 def _parse_cameras(value: str | None) -> tuple[int, ...]:
-    from bdv2.data_tools.rlds import parse_cameras
+    from .rlds import parse_cameras
 
     try:
         return parse_cameras(value)
@@ -197,8 +198,8 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
     """Write a small synthetic dataset: a raw tree in the real BridgeData layout (convert it with --depth 5) or,
     with --format rlds, an RLDS/TFDS directory shaped like the release (convert it with rlds-to-tfrecord)."""
     _prepare("sample", verbose)
-    from bdv2.data_tools.rlds_sample import write_rlds_sample
-    from bdv2.data_tools.sample import write_sample
+    from .rlds.sample import write_rlds_sample
+    from .sample import write_sample
 
     try:
         if fmt == "rlds":
@@ -222,8 +223,8 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
 def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> None:
     """Summarise a raw, numpy, TFRecord or RLDS tree; flag what a trainer would choke on (exit 1 if anything)."""
     _prepare("inspect", verbose)
-    from bdv2.data_tools.render import render_inspection
-    from bdv2.data_tools.summary import inspect_tree
+    from .render import render_inspection
+    from .summary import inspect_tree
 
     try:
         result = inspect_tree(path, depth, im_size)
@@ -244,7 +245,7 @@ def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> N
 def stats_cmd(path: Path, out: Path, depth: int, relabel: bool, verbose: bool) -> None:
     """Action and proprio mean/std/min/max from the data, as the trainer's metadata JSON."""
     _prepare("stats", verbose)
-    from bdv2.data_tools.summary import compute_stats
+    from .summary import compute_stats
 
     try:
         stats = compute_stats(path, depth, relabel)

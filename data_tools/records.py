@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bdv2.data_tools.errors import DataToolsError
+from .errors import DataToolsError
 
 if TYPE_CHECKING:
     import tensorflow as tf

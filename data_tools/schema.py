@@ -124,7 +124,7 @@ def read_tfrecord(path: Path) -> Iterator[dict[str, np.ndarray]]:
     Raises:
         CorruptRecordError: the file is truncated or corrupt (raised where reading stopped).
     """
-    from bdv2.data_tools.records import read_records
+    from .records import read_records
 
     for serialized in read_records(path):
         parsed = parse_example(serialized)

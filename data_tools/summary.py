@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools import layout, schema
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
-from bdv2.data_tools.raw import (
+from . import layout, schema
+from .errors import BadTrajectory, DataToolsError, InputLayoutError
+from .raw import (
     align_lengths,
     camera_dirs,
     frame_counts,
@@ -56,7 +56,7 @@ class Inspection:
 
 
 def detect_kind(path: Path) -> str:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
@@ -74,14 +74,14 @@ def _rel_group(file: Path, root: Path) -> str:
 
 
 def _iter_tfrecord(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
-    from bdv2.data_tools.records import CorruptRecordError
+    from .records import CorruptRecordError
 
     for file in sorted(root.rglob("*.tfrecord")):
         try:
             for i, arrays in enumerate(schema.read_tfrecord(file)):
                 state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
                 yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                                arrays["language"], state, arrays["actions"])
+                                list(arrays["language"]), state, arrays["actions"])
         except CorruptRecordError as e:  # every damaged file is listed, not only the first
             damaged.append(str(e))
 
@@ -102,7 +102,7 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
 
 
 def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     for ep in rlds.iter_facts(root, problems=problems):
         short = rlds.too_short(len(ep.state))

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from bdv2.fsutil import atomic_output, write_json_atomic
-from bdv2.trainer import eval_stats
-from bdv2.trainer.errors import TrainerError
-from bdv2.trainer.settings import Algo
+
+from . import eval_stats
+from .errors import TrainerError
+from .settings import Algo
 
 DIMS = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 GRIPPER_THRESHOLD = 0.5
@@ -145,7 +146,8 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     import tensorflow as tf
 
     from bdv2.data_tools import schema
-    from bdv2.trainer import transforms
+
+    from . import transforms
 
     parts = []
     if files:
@@ -169,11 +171,10 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     try:
         yield from ds.as_numpy_iterator()
     except tf.errors.DataLossError as e:  # names no file: find the damaged ones
-        from bdv2.data_tools import rlds
-        from bdv2.data_tools.records import explain_data_loss
+        from bdv2.data_tools import records, rlds
 
         shards = [str(s) for d in rlds_dirs for s in rlds.open_dir(d).shards.get(split, [])]
-        raise EvalError(explain_data_loss([*files, *shards], e)) from None
+        raise EvalError(records.explain_data_loss([*files, *shards], e)) from None
 
 
 # -- predictions ----------------------------------------------------------------------------------
@@ -217,8 +218,8 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
     Raises:
         EvalError: no run/checkpoint there, or no such split in the data.
     """
-    from bdv2.trainer import ckpt_tree
-    from bdv2.trainer import policy as policy_mod
+    from . import ckpt_tree
+    from . import policy as policy_mod
 
     try:
         run_path, step_dir = ckpt_tree.locate(Path(run_dir))
