@@ -27,6 +27,7 @@ class _Rooms(click.Group):
         "demo": ("bdv2.trainer.cli", "demo"),
         "checkpoint": ("bdv2.trainer.checkpoint_cli", "checkpoint"),
         "eval": ("bdv2.trainer.eval_cli", "eval_run"),
+        "plot": ("bdv2.trainer.cli", "plot"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -83,3 +83,34 @@ def demo(out: Path, steps: int | None, verbose: bool, progress_interval: float) 
                           progress_interval=progress_interval))
     except TrainerError as e:
         raise click.ClickException(str(e)) from e
+
+
+PLOT_EXAMPLES = """
+\b
+Examples:
+  bdv2 plot runs/gc_bc_kitchen runs/bc_kitchen             both runs on one figure: runs/learning_curves.png
+  bdv2 plot runs/* --out curves.png --metric loss --log-y   every run's loss, on a log scale
+\b
+Exit codes: 0 written, 1 a directory is not a run (no metrics.jsonl) or nothing to draw, 2 usage error.
+"""
+
+
+@click.command("plot", epilog=PLOT_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The PNG to write (default: learning_curves.png in the first run's parent folder).")
+@click.option("--metric", default="mse", show_default=True,
+              help="A key of metrics.jsonl: mse (action MSE), loss, or any other the runs logged.")
+@click.option("--log-y", is_flag=True, help="Logarithmic y axis.")
+def plot(run_dirs: tuple[Path, ...], out: Path | None, metric: str, log_y: bool) -> None:
+    """Train (solid) and validation (dashed) curves of one or several runs on one figure, from each run's
+    metrics.jsonl. `bdv2 train` writes the same figure for its runs to <save_dir>/learning_curves.png."""
+    require_extra("bdv2 plot", "train", ("matplotlib",))
+    from .plot import CURVES_FILE, plot_runs
+
+    target = out if out is not None else run_dirs[0].resolve().parent / CURVES_FILE
+    try:
+        written = plot_runs(list(run_dirs), target, metric=metric, log_y=log_y)
+    except TrainerError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"wrote {written}")

@@ -17,6 +17,8 @@ file is checked before the first run starts, so a typo in run 7 cannot waste run
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -198,6 +200,7 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
     if Algo(r["algo"]) is Algo.GC_DDPM_BC:  # the diffusion policy needs a time axis on observations and actions
         s = dataclasses.replace(s, obs_horizon=s.obs_horizon or 1, act_pred_horizon=s.act_pred_horizon or 1)
     _check_film(Algo(r["algo"]), s.encoder, file, where if over else "global")
+    _check_wandb(s, file, where if "wandb_project" in over else "global")
     if devices is not None:
         check_batch_sizes(s, file, where if over else "global", devices)
     else:
@@ -212,6 +215,16 @@ def _check_film(algo: Algo, encoder: str, file: str, where: str) -> None:
         need = " or ".join(sorted(film)) if algo is Algo.LC_BC else "an encoder without FiLM (e.g. resnetv1-34-bridge)"
         raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder!r}",
                           f"use {need}: FiLM layers condition the image encoder on lc_bc's language embedding")
+
+
+def _check_wandb(s: Settings, file: str, where: str) -> None:
+    """wandb_project set: wandb must be importable by the runs' interpreter (this one), or the runs would train
+    without it and say so only in their last line."""
+    if s.wandb_project and importlib.util.find_spec("wandb") is None:
+        raise ConfigError(file, f"{where}.wandb_project", f"{s.wandb_project!r} is set but wandb is not installed "
+                          f"for {sys.executable}",
+                          "`pip install wandb` (without credentials it logs offline; `wandb sync` uploads later), "
+                          "or remove wandb_project: metrics.jsonl and TensorBoard files are written either way")
 
 
 def _check_unique_names(runs: Sequence[Run], raw_runs: Sequence[Mapping[str, Any]], file: str) -> None:

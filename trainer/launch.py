@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,7 @@ from bdv2.fsutil import write_json_atomic
 
 from .childenv import child_env
 from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure
-from .metrics import read_metrics
+from .metrics import METRICS_FILE, read_metrics
 from .model import Experiments, Outcome, Preflight, Run
 from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
@@ -241,6 +241,27 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
     outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
                       verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     render_summary(outcomes, console)
+    for png in plot_launch(exp, outcomes):
+        console.print(f"learning curves: {png}", markup=False, highlight=False)
     return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
+
+
+def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[Path]:
+    """learning_curves.png in each save_dir, with the runs of this launch that logged a step (plot.py); a run
+    that logged nothing (it failed at start-up) is left out, and a figure that cannot be drawn is skipped."""
+    from .plot import CURVES_FILE, PlotError, plot_runs
+
+    launched = {o.name for o in outcomes}
+    by_dir: dict[Path, list[Path]] = {}
+    for run in exp.runs:
+        if run.name in launched and (run.workdir / METRICS_FILE).is_file():
+            by_dir.setdefault(run.workdir.parent, []).append(run.workdir)
+    written = []
+    for save_dir, run_dirs in by_dir.items():
+        try:
+            written.append(plot_runs(run_dirs, save_dir / CURVES_FILE))
+        except (PlotError, ImportError, OSError):  # the figure is a convenience: never fail the launch for it
+            continue
+    return written
 
 
