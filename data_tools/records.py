@@ -41,7 +41,7 @@ class Damage:
     """The file ends inside a record (cut short), rather than failing a checksum (corrupt)."""
     size: int | None
 
-    def describe(self) -> str:
+    def describe(self, fix: str = FIX) -> str:
         record = self.good_records + 1
         at = f" (near byte {self.offset:,}" if self.offset is not None else " ("
         at += f" of {self.size:,})" if self.size is not None else ")"
@@ -53,7 +53,7 @@ class Damage:
                     f"download or conversion, or a full disk")
         else:
             what = f"corrupt TFRecord: record {record}{at} fails its checksum"
-        return f"{self.path}: {what}; {intact}. Fix: {FIX}"
+        return f"{self.path}: {what}; {intact}. Fix: {fix}"
 
 
 class CorruptRecordError(DataToolsError):

@@ -101,10 +101,10 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                             list(record["language"]), state, arrays["actions"])
 
 
-def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+def _iter_rlds(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
     from . import rlds
 
-    for ep in rlds.iter_facts(root, problems=problems):
+    for ep in rlds.iter_facts(root, problems=problems, damaged=damaged):
         short = rlds.too_short(len(ep.state))
         if short:
             problems.append(f"{ep.where}: {short} (the converter skips it)")
@@ -144,9 +144,10 @@ def iter_facts(path: Path, depth: int, problems: list[str],
     corrupt TFRecord files (one line each) to ``damaged`` (default: ``problems``)."""
     if not path.is_dir():
         raise InputLayoutError(f"{path}: not a directory")
+    layout.check_not_empty(path)
     kind = detect_kind(path)
     if kind == "rlds":
-        return kind, _iter_rlds(path, problems)
+        return kind, _iter_rlds(path, problems, problems if damaged is None else damaged)
     if kind == "tfrecord":
         return kind, _iter_tfrecord(path, problems, problems if damaged is None else damaged)
     if kind == "numpy":

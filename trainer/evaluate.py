@@ -128,7 +128,13 @@ def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
     files = sorted(str(f) for f in data.rglob(f"{split}/out.tfrecord"))
     if files:
         return files, []
-    from bdv2.data_tools import rlds
+    from bdv2.data_tools import layout, rlds
+    from bdv2.data_tools.errors import DataToolsError
+
+    try:
+        layout.check_not_empty(data)
+    except DataToolsError as e:
+        raise EvalError(str(e)) from None
 
     dirs = rlds.dataset_dirs(data)
     with_split = [d for d in dirs if split in rlds.open_dir(d).shards]

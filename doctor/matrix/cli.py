@@ -74,7 +74,7 @@ def list_rows(matrix_file: Path | None) -> None:
                       _pin(r, ("tensorflow-cpu", "tensorflow")).replace("tensorflow-cpu ", "cpu "),
                       _pin(r, ("tensorflow-probability", "tfp-nightly")).replace("tensorflow-probability ", ""),
                       r.verified.value, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
-    console = make_console()
+    console: Console = make_console()
     if console.is_terminal:  # at least 110 columns, as the table needs; a pipe gets make_console's 400
         console = Console(width=max(console.width, 110))
     console.print(table)
