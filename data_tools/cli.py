@@ -109,6 +109,9 @@ Examples:
   bdv2 data raw-to-tfrecord ... --shard $SLURM_ARRAY_TASK_ID/64    one part of a cluster-wide run
   bdv2 data inspect tfr                                    counts, sizes, instructions, problems
   bdv2 data stats tfr --out tfr/metadata.json              normalisation statistics for the trainer
+  bdv2 data identify bridge_dataset/1.0.0                  which release, how complete, cameras, language
+  bdv2 data check tfr --metadata tfr/metadata.json         is it safe to train on (exit 1 if not)
+  bdv2 data view rl --out page.html                        one HTML page: frames, instruction, actions
 """
 
 
@@ -253,6 +256,133 @@ def stats_cmd(path: Path, out: Path, depth: int, relabel: bool, verbose: bool) -
         raise click.ClickException(str(e)) from None
     write_atomic(out, json.dumps(stats, indent=2) + "\n")  # the trainer may be reading the previous one
     click.echo(f"wrote {out}")
+
+
+def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--markdown", is_flag=True, help="Print a Markdown report for a bug report.")(fn)
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(fn)
+
+
+@data.command("identify")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@click.option("--all", "all_episodes", is_flag=True,
+              help="RLDS: parse every episode of every shard for cameras and language (default: the first "
+                   "4 episodes of up to 8 shards per split; shard and episode counts always cover everything).")
+@_output_options
+@verbose_option
+def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, markdown: bool, verbose: bool) -> None:
+    """Say which BridgeData release or derivative PATH holds (full RLDS release, the Open X-Embodiment
+    snapshot, an excerpt, V1 or V2 raw collections, a converted tree), what of it is present, its cameras,
+    image sizes and language coverage. Compared with the fingerprints in releases.toml, each with its source.
+
+    \b
+    Examples:
+      bdv2 data identify ~/tensorflow_datasets/bridge_dataset/1.0.0
+      bdv2 data identify raw --json > identity.json
+    """
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    _prepare("identify", verbose)
+    from . import report
+    from .identify import identify
+
+    try:
+        result = identify(path, depth=depth, all_episodes=all_episodes)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    match report.output_format(as_json, markdown):
+        case report.Format.JSON:
+            click.echo(report.identification_json(result))
+        case report.Format.MARKDOWN:
+            click.echo(report.identification_markdown(result), nl=False)
+        case report.Format.TEXT:
+            report.render_identification(result, make_console(verbose=verbose), verbose)
+
+
+@data.command("check")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--metadata", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Normalisation statistics to check against the data (e.g. the run's metadata.json).")
+@click.option("--window", type=int, default=1, show_default=True,
+              help="Transitions one training example needs (obs_horizon + act_pred_horizon - 1).")
+@click.option("--relabel/--raw-actions", default=True, show_default=True,
+              help="Compare statistics as the trainer sees the actions (reached-state deltas) or as recorded.")
+@click.option("--quick", is_flag=True, help="What bdv2 train runs: no frames, the first 200 episodes.")
+@click.option("--no-frames", is_flag=True, help="Skip the frame checks (no image decoding).")
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@_output_options
+@verbose_option
+def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, quick: bool, no_frames: bool,
+              depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
+    """Content health: NaN/inf, frozen or clipped actions, state jumps, black or static frames, episodes too
+    short for the window, duplicates (within and across splits), blank or placeholder instructions, and
+    statistics or an action contract that do not match the data. Exit 1 when something would harm training.
+
+    \b
+    Examples:
+      bdv2 data check bridge_dataset/1.0.0 -v              every affected episode listed
+      bdv2 data check tfr --metadata tfr/metadata.json --window 4 --json
+    """
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    if window < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--window'")
+    _prepare("check", verbose)
+    from . import report
+    from .check import Options, check_tree
+
+    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames)
+    try:
+        result = check_tree(path, opts, depth=depth, quick=quick)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    match report.output_format(as_json, markdown):
+        case report.Format.JSON:
+            click.echo(report.check_json(result))
+        case report.Format.MARKDOWN:
+            click.echo(report.check_markdown(result), nl=False)
+        case report.Format.TEXT:
+            report.render_check(result, make_console(verbose=verbose), verbose)
+    sys.exit(result.exit_code)
+
+
+@data.command("view")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The HTML page to write (self-contained: open it from disk, no server).")
+@click.option("--episode", type=int, default=None, help="Show episode N (reading order, from 0) alone.")
+@click.option("--sample", type=int, default=4, show_default=True, help="Otherwise, show the first N episodes.")
+@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write a PNG contact sheet (a row of frames per episode, with its instruction).")
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@verbose_option
+def view_cmd(path: Path, out: Path, episode: int | None, sample: int, png: Path | None, depth: int,
+             verbose: bool) -> None:
+    """Write one HTML page showing episodes of PATH: camera 0 animated and as a strip, the instruction, the
+    actions and proprio plotted over time in the units of the action contract fitted on them.
+
+    \b
+    Examples:
+      bdv2 data view bridge_dataset/1.0.0 --out page.html --sample 8
+      bdv2 data view tfr --episode 12 --out ep12.html --png ep12.png
+    """
+    if sample < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--sample'")
+    _prepare("view", verbose)
+    from .view import pick, write_contact_sheet, write_page
+
+    try:
+        eps = pick(path, episode, sample, depth)
+        page = write_page(path, eps, out)
+        if png is not None:
+            write_contact_sheet(eps, png)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {out}: {len(eps)} episode(s), {page.images} images, {page.plots} plots"
+               + (f"; contact sheet {png}" if png else ""))
+    for where in page.episodes:
+        click.echo(f"  {where}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import layout, schema
+from .contract import KEY, infer_contract
 from .errors import BadTrajectory, DataToolsError, InputLayoutError
 from .raw import (
     align_lengths,
@@ -28,6 +29,7 @@ from .raw import (
     read_language,
     read_obs,
 )
+from .trajectory import relabel_actions
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Inspection:
     damaged: list[str] = field(default_factory=list)
     """Truncated or corrupt files, one line each (also in problems)."""
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) of the actions the statistics describe."""
 
 
 def detect_kind(path: Path) -> str:
@@ -113,7 +117,7 @@ def _iter_rlds(root: Path, problems: list[str], damaged: list[str]) -> Iterator[
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -133,7 +137,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 
@@ -153,20 +157,6 @@ def iter_facts(path: Path, depth: int, problems: list[str],
     if kind == "numpy":
         return kind, _iter_numpy(path, problems)
     return kind, _iter_raw(path, depth, problems)
-
-
-def relabel_actions(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The trainer's default relabeling: reached-state deltas for xyz/rpy, binarized gripper."""
-    out = np.array(actions, dtype=np.float64)
-    out[:, :6] = state[1:, :6] - state[:-1, :6]  # [T, 6]
-    grip = out[:, 6]
-    # Scan backwards: an in-between value (0.05..0.95) takes the state of the next open/closed step.
-    carry = grip[-1]
-    for t in range(len(grip) - 1, -1, -1):
-        if grip[t] > 0.95 or grip[t] < 0.05:
-            carry = 1.0 if grip[t] > 0.95 else 0.0
-        grip[t] = carry
-    return out
 
 
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
@@ -193,9 +183,11 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
-        proprio.append(f.state[:-1])
+        proprio.append(f.state)
     if actions:
-        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+        result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
+        result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
+                                         "relabeled" if relabel else "raw").to_dict()
     elif not damaged:
         problems.append(f"{path}: no readable trajectory found")
     result.problems = damaged + problems
@@ -203,7 +195,8 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
 
 
 def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
-    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form, and the
+    `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
         DataToolsError: no readable trajectory, or a truncated or corrupt file (statistics that silently
@@ -214,4 +207,4 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
         raise DataToolsError("\n".join(result.damaged))
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
-    return result.stats
+    return {**result.stats, KEY: result.contract}

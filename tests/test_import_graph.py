@@ -112,12 +112,7 @@ def _room(module: str) -> str:
     return next((room for room, package in ROOMS.items() if room != "bdv2" and module.startswith(package)), "bdv2")
 
 
-# The trainer's cycles are being broken in its own restructure; until that lands they are expected here.
-_PENDING = {"trainer"}
-
-
-@pytest.mark.parametrize("room", [pytest.param(r, marks=pytest.mark.xfail(strict=False, reason="being restructured"))
-                                  if r in _PENDING else r for r in sorted(ROOMS)])
+@pytest.mark.parametrize("room", sorted(ROOMS))
 def test_no_import_cycles(room: str) -> None:
     inside = [c for c in cycles(import_graph()) if any(_room(m) == room for m in c)]
     assert not inside, "import cycles: " + "; ".join(" <-> ".join(c) for c in inside)

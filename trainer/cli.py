@@ -27,8 +27,10 @@ Examples:
   bdv2 train --config multi_train.yaml               every run, one after another; a summary at the end
   bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
+  bdv2 train --config m.yaml --skip-data-check       launch without the quick data check
 \b
-Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors), 2 usage error.
+Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors), 2 usage
+error.
 """
 
 
@@ -42,10 +44,13 @@ Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors)
 @click.option("--force", is_flag=True, help="Launch even when the doctor's preflight finds errors.")
 @click.option("--parallel", is_flag=True, help="One run per GPU of cuda_visible_devices at a time.")
 @click.option("--fail-fast", is_flag=True, help="Stop launching runs after the first failure.")
+@click.option("--skip-data-check", is_flag=True,
+              help="Launch without the quick data check (bdv2 data check --quick on each run's sources, against "
+                   "its metadata and init_from checkpoint).")
 @verbose_option
 @progress_interval_option
 def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, force: bool, parallel: bool,
-          fail_fast: bool, verbose: bool, progress_interval: float) -> None:
+          fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
     require_extra("bdv2 train", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
@@ -61,6 +66,15 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
         return
+    if not skip_data_check:
+        from . import datacheck
+
+        verdicts = datacheck.check_runs(list(exp.runs))
+        datacheck.render(verdicts, console)
+        if any(v.errors for v in verdicts):
+            console.print("[red]data check: errors above; nothing launched[/] (fix the data or the metadata, or "
+                          "pass --skip-data-check to launch anyway)")
+            sys.exit(1)
     sys.exit(launch.run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel,
                                     fail_fast=fail_fast, verbose=verbose, progress_interval=progress_interval))
 

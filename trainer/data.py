@@ -94,14 +94,13 @@ class PipelineConfig:
         """The pipeline of one host: ``batch_size`` is this host's share of the global batch size.
 
         Raises:
-            DataError: the global batch size is not divisible by ``process_count``.
+            ConfigError: the global batch size is not divisible by ``process_count``.
         """
         s = run.settings
         global_batch = s.train_batch_size if train else (s.val_batch_size or s.train_batch_size)
         key = "train_batch_size" if train else "val_batch_size"
-        if batching.first_indivisible({key: global_batch}, process_count) is not None:
-            raise DataError(f"{run.config_file}: {key} {global_batch} is not divisible by the {process_count} "
-                            f"hosts (jax.process_count()); use a multiple of {process_count}")
+        batching.check_divisible({key: global_batch}, process_count, run.config_file, "", unit="host(s)",
+                                 context="(jax.process_count())")
         return cls(batch_size=global_batch // process_count,
                    seed=s.seed, relabel_actions=s.relabel_actions, goal_relabeling=s.goal_relabeling,
                    reached_proportion=s.reached_proportion,

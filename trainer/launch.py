@@ -24,7 +24,7 @@ from typing import IO, Any
 from rich.console import Console
 
 from bdv2.console import PROGRESS_INTERVAL_S, make_console
-from bdv2.devices import cuda_visible_ids
+from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
 
@@ -52,7 +52,7 @@ def doctor_preflight(python: str | None = None) -> Preflight:
     matrix = load_matrix()
     ex = examine(python=python, matrix=matrix)
     driver, snap = ex.snapshot.system.driver, ex.snapshot
-    gpus = len(driver.gpus) if driver.source in ("nvml", "nvidia-smi") else (None if driver.known else 0)
+    gpus = driver_gpus(driver.source, len(driver.gpus), driver.known)
     backend = any(snap.dist(d) is not None for d in ("jax-cuda12-plugin", "jax-cuda13-plugin")) or \
         "cuda" in getattr(snap.dist("jaxlib"), "version", "")
     return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops, gpus,

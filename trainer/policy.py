@@ -6,7 +6,9 @@
 
 Actions come back in the robot's units (un-normalised with the run's statistics), shaped [7] for one
 observation, [B, 7] for a batch, or [k, 7] / [B, k, 7] when the run predicts action chunks
-(act_pred_horizon). With an observation history (obs_horizon h), pass one frame per call and the policy keeps
+(act_pred_horizon). ``policy.action_contract`` says what they mean (bdv2.data_tools.contract: frame, units,
+latency, gripper range and polarity), from the run's metadata; `contract.check_actions` checks actions against it.
+With an observation history (obs_horizon h), pass one frame per call and the policy keeps
 the last h (the first frame repeated until there are h, as the original's eval.py), or pass [B, h, H, W, 3].
 
 The forward pass is one jitted function per input shape. The Gaussian agents return the mean with
@@ -79,6 +81,10 @@ class Policy:
         self.act_pred_horizon: int | None = s.act_pred_horizon
         self.use_proprio: bool = s.use_proprio
         self.action_mean, self.action_std = _stats(metadata, "action")
+        from bdv2.data_tools import contract
+
+        self.action_contract: contract.ActionContract | None = contract.from_statistics(metadata)
+        """What the actions act() returns mean; None when the metadata says nothing of it."""
         self.proprio_mean, self.proprio_std = _stats(metadata, "proprio")
         self.params = jax.device_put(params)
         model = make_agent(run).model
