@@ -31,6 +31,7 @@ from bdv2.devices import DeviceView
 
 from . import batching
 from .errors import ConfigError
+from .jaxrl_m_map import HOSTED_ENCODERS
 from .model import Experiments, Run, Task
 from .settings import (
     ALGO_DECAY_KEY,
@@ -399,7 +400,19 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
         notes.extend(check_schedule(run, origins, r["_where"]))
         runs.append(run)
     _check_unique_names(runs, raw_runs, file)
+    notes.extend(_export_notes(runs))
     return Experiments(file, tuple(runs), tuple(notes))
+
+
+def _export_notes(runs: Sequence[Run]) -> list[str]:
+    """Said before training: runs whose encoder the original code does not have cannot be exported to it."""
+    by_encoder: dict[str, list[str]] = {}
+    for run in runs:
+        if run.settings.encoder not in HOSTED_ENCODERS:
+            by_encoder.setdefault(run.settings.encoder, []).append(run.name)
+    return [f"encoder {enc!r} ({', '.join(names)}) has no counterpart in the original BridgeData V2 code: "
+            f"`bdv2 checkpoint export --to jaxrl_m` will refuse these runs (bdv2 eval and load_policy work); "
+            f"train with {' or '.join(HOSTED_ENCODERS)} for runs to export" for enc, names in by_encoder.items()]
 
 
 def _value_label(value: Any) -> str:

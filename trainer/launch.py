@@ -35,8 +35,8 @@ from .model import Experiments, Outcome, Preflight, Run
 from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "diagnose_failure", "doctor_preflight", "launch", "prepare_workdir",
-           "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "diagnose_failure", "doctor_preflight", "launch",
+           "prepare_workdir", "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -118,6 +118,25 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
                    checkpoint, str(log), diagnosis, failure=failure)
 
 
+def already_finished(run: Run) -> Outcome | None:
+    """The outcome of a run that an earlier launch finished: its summary.json says finished at num_steps or
+    later and its last checkpoint is there. Starting it again would only load the checkpoint and rewrite the
+    summary with the time of that (its training time lost), so it is not started; None for any other run."""
+    try:
+        summary = json.loads((run.workdir / SUMMARY_FILE).read_text())
+        steps = int(summary["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    last = last_checkpoint(run.workdir)
+    if summary.get("status") != RunStatus.FINISHED or steps < run.settings.num_steps or (last or 0) < steps:
+        return None
+    return Outcome(run.name, RunStatus.FINISHED, steps, summary.get("train_loss"), summary.get("val_loss"),
+                   float(summary.get("wall_s") or 0.0), str(summary.get("checkpoint") or ""),
+                   str(run.workdir / LOG_FILE),
+                   notes=("finished by an earlier launch: not started again (its summary.json and training time "
+                          "are kept; --no-resume trains it afresh, or raise num_steps to train on)",))
+
+
 def prepare_workdir(run: Run, resume: bool) -> None:
     """--no-resume keeps the old run: it is renamed <name>.old-<time>, never deleted."""
     if not resume and run.workdir.exists():
@@ -187,9 +206,17 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
     console = console or make_console(stderr=True)
     environ = os.environ if environ is None else environ
     slots = _slots(exp, parallel, environ, cpu_parallel)
-    pending = list(exp.runs)
+    pending: list[Run] = []
     running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
+    for run in exp.runs:
+        done = already_finished(run) if resume else None
+        if done is None:
+            pending.append(run)
+            continue
+        outcomes[run.name] = done
+        console.print(f"{run.name}: already finished ({done.steps} steps), not started again", highlight=False,
+                      markup=False)
     stop = False
     with RunsDisplay(console, progress_interval) as display:
         while pending or running:

@@ -58,7 +58,9 @@ class RunsDisplay:
         if self.bars is not None:
             self.tasks[name] = self.bars.add_task(name, total=total, rate="", completed=start)
         else:
-            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start)
+            # the rate counts from the first logged step: imports and compilation would inflate the first ETA
+            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start,
+                                        exclude_startup=True)
             self.console.print(f"{name}: started" + (f", resuming from step {start}" if start else ""),
                                highlight=False, markup=False)
 

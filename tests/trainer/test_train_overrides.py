@@ -64,8 +64,8 @@ def test_a_decay_shorter_than_the_warmup_is_refused(tfdata: Path, tmp_path: Path
 def test_a_decay_that_ends_early_is_a_note_with_both_numbers(tfdata: Path, tmp_path: Path) -> None:
     cfg = _yaml(tmp_path, tfdata, num_steps=100, decay_steps_bc=60)
     exp = config.load(cfg, devices=1)
-    assert exp.notes == ("bc_sink: the learning rate decays to 0 at step 60 (decay_steps_bc) and the last 40 of "
-                         "num_steps 100 train at 0; set decay_steps_bc: 100 to decay over the whole run",)
+    assert exp.notes[0] == ("bc_sink: the learning rate decays to 0 at step 60 (decay_steps_bc) and the last 40 of "
+                            "num_steps 100 train at 0; set decay_steps_bc: 100 to decay over the whole run")
     res = _train(str(cfg), "--dry-run")
     assert res.exit_code == 0 and "note: bc_sink: the learning rate decays to 0 at step 60" in res.output
 
@@ -170,3 +170,13 @@ def test_a_bad_sweep_is_named(tfdata: Path, tmp_path: Path, sweep: dict[str, Any
     cfg = _yaml(tmp_path, tfdata, matrix={"algos": ["bc"], "tasks": ["sink"], **sweep})
     with pytest.raises(ConfigError, match=message):
         config.load(cfg, devices=1)
+
+
+def test_runs_that_cannot_be_exported_are_told_before_training(tfdata: Path, tmp_path: Path) -> None:
+    cfg = _yaml(tmp_path, tfdata, matrix={"algos": ["bc", "gc_bc"], "tasks": ["sink"]})  # encoder: tiny
+    res = _train(str(cfg), "--dry-run")
+    assert res.exit_code == 0
+    assert ("note: encoder 'tiny' (bc_sink, gc_bc_sink) has no counterpart in the original BridgeData V2 code: "
+            "`bdv2 checkpoint export --to jaxrl_m` will refuse these runs") in res.output
+    exportable = config.load(cfg, devices=1, cli=config.parse_set(["encoder=resnetv1-18-bridge"]))
+    assert not any("counterpart" in n for n in exportable.notes)
