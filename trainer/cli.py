@@ -29,6 +29,7 @@ Examples:
   bdv2 train m.yaml --set lr=3e-4 --set encoder=resnetv1-18-bridge   settings for every run, over the YAML's
   bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
+  bdv2 train --config m.yaml --parallel --plan       host RAM, device memory, step and input time, wall time
   bdv2 train --config m.yaml --skip-data-check       launch without the quick data check
 \b
 A matrix: sweeps any setting besides algos and tasks, e.g. learning_rate: [3.0e-4, 1.0e-3] and seed: [0, 1]
@@ -53,7 +54,11 @@ error.
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this run (repeatable).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from each run's latest checkpoint; --no-resume renames an old run dir aside.")
-@click.option("--force", is_flag=True, help="Launch even when the doctor's preflight finds errors.")
+@click.option("--plan", "plan", is_flag=True,
+              help="Estimate each run's host RAM, device memory, step and input time and wall time (compiles and "
+                   "times a few steps), compare with this machine; launch nothing.")
+@click.option("--force", is_flag=True,
+              help="Launch even when the doctor's preflight finds errors or the plan says it does not fit.")
 @click.option("--parallel", is_flag=True, help="One run per GPU of cuda_visible_devices at a time.")
 @click.option("--fail-fast", is_flag=True, help="Stop launching runs after the first failure.")
 @click.option("--skip-data-check", is_flag=True,
@@ -62,8 +67,8 @@ error.
 @verbose_option
 @progress_interval_option
 def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[str, ...], dry_run: bool,
-          as_json: bool, only: tuple[str, ...], resume: bool, force: bool, parallel: bool, fail_fast: bool,
-          skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
+          as_json: bool, only: tuple[str, ...], resume: bool, plan: bool, force: bool, parallel: bool,
+          fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
     if (config_arg is None) == (config_file is None):
         raise click.UsageError("give the config once: `bdv2 train CONFIG` or `bdv2 train --config CONFIG`")
@@ -93,6 +98,8 @@ def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[st
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
         return
+    if plan:
+        sys.exit(launch.plan_experiments(exp, pre, console, parallel=parallel, verbose=verbose))
     if not skip_data_check:
         from . import datacheck
 

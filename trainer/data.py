@@ -275,6 +275,18 @@ def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, proces
     return _naming_data_loss(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator(), run, "train")
 
 
+def first_transitions(run: Run) -> list[tuple[float, dict[str, Any]]]:
+    """(weight, one transition as numpy) per source of ``run``'s training data, before any shuffle buffer:
+    what one slot of that source's shuffle buffer holds (the memory plan sizes the buffers from it)."""
+    meta = Metadata.load(run.task.metadata)
+    cfg = PipelineConfig.of(run, True)
+    out = []
+    for i, s in enumerate(run.task.sources):
+        ds = _transitions(s.train_files, meta, cfg, cfg.seed + i, train=True, rlds_dirs=s.rlds_train)
+        out.append((s.weight, next(iter(ds.take(1).as_numpy_iterator()))))
+    return out
+
+
 def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 0,
                 process_count: int = 1) -> Iterator[Batch]:
     """Validation batches, each trimmed to a multiple of `devices` (this host's devices); a split smaller than

@@ -28,15 +28,17 @@ from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
 
+from .budget import LaunchCheck, check_launch
 from .childenv import child_env
-from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure
+from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure, storage_failure
 from .metrics import METRICS_FILE, read_metrics
 from .model import Experiments, Outcome, Preflight, Run
-from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
+from .report import RunsDisplay, render_dry_run, render_plan, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "diagnose_failure", "doctor_preflight", "launch",
-           "prepare_workdir", "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "check_before_launch", "diagnose_failure", "doctor_preflight",
+           "launch", "plan_experiments", "prepare_workdir", "render_dry_run", "render_preflight", "render_summary",
+           "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -105,7 +107,8 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     records = read_metrics(run.workdir)
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
-    failure = read_error(run.workdir) or signal_failure(rc, run.workdir, run.config_file)
+    failure = (read_error(run.workdir) or storage_failure(rc, run.workdir, run.config_file)
+               or signal_failure(rc, run.workdir, run.config_file))
     diagnosis: tuple[Finding, ...] = ()
     if failure is None:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -253,6 +256,31 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
     return [outcomes[r.name] for r in exp.runs]
 
 
+def check_before_launch(exp: Experiments, pre: Preflight, *, parallel: bool, verbose: bool = False,
+                        full: bool = False, cpu_parallel: int = 1, environ: Mapping[str, str] | None = None,
+                        python: str = sys.executable) -> LaunchCheck:
+    """The memory plan of every run (in a child with the first run's environment, on the first slot's GPU) and
+    the output folders, for as many runs at once as the launch will start."""
+    environ = os.environ if environ is None else environ
+    slots = _slots(exp, parallel, environ, cpu_parallel)
+    if not exp.runs:
+        return LaunchCheck((), None)
+    env = child_env(exp.runs[0].settings, environ, pre.env_ops, verbose)
+    if slots[0] is not None and not slots[0].startswith(CPU_SLOT):
+        env["CUDA_VISIBLE_DEVICES"] = slots[0]
+    return check_launch(exp.runs, env, len(slots), full, python)
+
+
+def plan_experiments(exp: Experiments, pre: Preflight, console: Console, *, parallel: bool,
+                     verbose: bool = False) -> int:
+    """`bdv2 train --plan`: every run's estimate (compiled step, timed steps and input) and the verdict;
+    launches nothing. Exit code 0 when the launch would fit, 1 otherwise."""
+    render_preflight(pre, console)
+    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, full=True)
+    render_plan(check, console, full=True)
+    return 0 if check.ok and check.verdict is not None else 1
+
+
 def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
                     parallel: bool, fail_fast: bool, verbose: bool = False,
                     progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> int:
@@ -265,6 +293,13 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         return 1
     for note in exp.notes:
         console.print(f"note: {note}")
+    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, cpu_parallel=cpu_parallel)
+    render_plan(check, console, full=False)
+    if not check.ok:
+        if not force:
+            console.print("[red]nothing launched[/] (apply a fix above, or pass --force to launch anyway)")
+            return 1
+        console.print("--force: launching anyway")
     outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
                       verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     render_summary(outcomes, console)

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from ..probe.snapshot import Dist, ProbeResult, ProbeStatus, Snapshot, normalise
+from . import USES_PROBE
 from . import scan as api_scan
 from .history import History, load
 
-NAME = "jax-api-uses"
+NAME = USES_PROBE
 _SCANNER = "1"
 _REQ = re.compile(r"\s*[A-Za-z0-9][A-Za-z0-9._-]*")
 _SELF = {"jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "jax-cuda12-pjrt", "jax-cuda13-pjrt"}

@@ -3,8 +3,7 @@ uses a ``jax.…`` name the installed jax does not have, with the API history's 
 
 from __future__ import annotations
 
-from ..api.advice import advise
-from ..api.deep import NAME
+from ..api import USES_PROBE, advise
 from ..findings import Finding, Fix
 from ..matrix.load import Matrix, Rule
 from ..probe.snapshot import ProbeStatus, Snapshot, normalise
@@ -14,7 +13,7 @@ from .registry import Options, check
 @check("jax_api_uses")
 def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     """Each installed package that uses a jax name the installed jax lacks (from the --deep source scan)."""
-    p = snap.probe(NAME)
+    p = snap.probe(USES_PROBE)
     if p is None or p.status is not ProbeStatus.OK:
         return []
     jax_version = p.output.get("jax", "")
