@@ -103,7 +103,7 @@ def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[st
     if not skip_data_check:
         from . import datacheck
 
-        verdicts = datacheck.check_runs(list(exp.runs))
+        verdicts = datacheck.check_runs(list(exp.runs), resume=resume)
         datacheck.render(verdicts, console)
         if any(v.errors for v in verdicts):
             console.print("[red]data check: errors above; nothing launched[/] (fix the data or the metadata, or "

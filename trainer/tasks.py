@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bdv2.storage import remote_problem
+
 from .errors import ConfigError
 from .model import Source, Task
 from .settings import Settings, did_you_mean
@@ -149,6 +151,9 @@ def _resolve_group(root: Path, globs: Sequence[str], exclude: Sequence[str], wei
 
 def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:
     """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``."""
+    remote = remote_problem(s.data_root, "data_root")
+    if remote is not None:
+        raise ConfigError(file, "global.data_root", remote.problem, remote.fix)
     root = Path(s.data_root).expanduser()
     if not root.is_dir():
         raise ConfigError(file, "global.data_root", f"{root} is not a directory",
