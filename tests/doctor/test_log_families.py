@@ -374,3 +374,13 @@ def test_tensorflows_own_cudnn_message_is_about_tensorflows_cudnn(matrix: Matrix
     assert tf.id == xla.id == "sig-cudnn-runtime-older-than-compiled"
     assert "TensorFlow" in tf.title and "tensorflow[and-cuda]" in " ".join(tf.fix.commands)  # type: ignore[union-attr]
     assert "jaxlib" in xla.title
+
+
+def test_tensorflows_soname_names_the_cuda_of_its_build(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n"
+            "    import tensorflow as tf\n"
+            "ImportError: libcublas.so.10.0: cannot open shared object file: No such file or directory\n\n"
+            "Failed to load the native TensorFlow runtime.\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-cuda-lib-missing-so" and "TensorFlow" in first.title
+    assert any("TensorFlow 1.13-2.0 (CUDA 10.0, cuDNN 7.4)" in e for e in first.evidence), first.evidence
