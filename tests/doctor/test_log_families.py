@@ -384,3 +384,12 @@ def test_tensorflows_soname_names_the_cuda_of_its_build(matrix: Matrix) -> None:
     first = causes(text, matrix)[0]
     assert first.id == "sig-cuda-lib-missing-so" and "TensorFlow" in first.title
     assert any("TensorFlow 1.13-2.0 (CUDA 10.0, cuDNN 7.4)" in e for e in first.evidence), first.evidence
+
+
+def test_a_stated_removal_is_cross_checked_with_the_api_history(matrix: Matrix) -> None:
+    first = causes("AttributeError: jax.experimental.maps was removed in JAX v0.4.31. Use jax.sharding.Mesh "
+                   "instead.", matrix)[0]
+    assert first.id == "log-stated-removal" and "jax.sharding.Mesh" in first.title
+    assert "API history: `jax.experimental.maps` was removed in jax 0.4.31 (last in 0.4.30)" in \
+        "\n".join(first.evidence)
+    assert first.fix is not None and 'pip install "jax<0.4.31"' in first.fix.commands
