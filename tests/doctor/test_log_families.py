@@ -403,3 +403,14 @@ def test_a_stated_removal_is_cross_checked_with_the_api_history(matrix: Matrix) 
     assert "API history: `jax.experimental.maps` was removed in jax 0.4.31 (last in 0.4.30)" in \
         "\n".join(first.evidence)
     assert first.fix is not None and 'pip install "jax<0.4.31"' in first.fix.commands
+
+
+def test_no_matching_distribution_is_cross_checked_with_the_matrix_rows(matrix: Matrix) -> None:
+    text = ("Python 3.12.3\nERROR: Could not find a version that satisfies the requirement tensorflow-cpu==2.15.1 "
+            "(from versions: 2.16.1, 2.16.2, 2.17.0)\n"
+            "ERROR: No matching distribution found for tensorflow-cpu==2.15.1\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-no-matching-distribution"
+    said = [e for e in first.evidence if e.startswith("matrix: row ")]
+    assert said and all("tensorflow-cpu 2.15.1" in e and "the log's Python is 3.12, which it does not cover" in e
+                        for e in said)
