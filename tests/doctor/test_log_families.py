@@ -9,6 +9,7 @@ ones a new user met: the original BridgeData V2 `experiments/train.py` calling `
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -164,6 +165,15 @@ def test_each_family_is_named_first_in_its_sources_wording(matrix: Matrix, text:
     assert found[0].id == family, [(f.id, f.title) for f in found]
     assert found[0].fix and found[0].fix.summary
     assert "{" not in everything(found[:1]), "every placeholder filled or left out"
+    assert not re.search(r"<[a-z_]+>", everything(found[:1])), "no placeholder-like text"
+
+
+def test_pjrt_command_follows_the_backend(matrix: Matrix) -> None:
+    tpu = causes("RuntimeError: Unable to initialize backend 'tpu': INVALID_ARGUMENT: Plugin PJRT API version 0.23 "
+                 "is older than the minimum supported version 0.29 (libtpu)", matrix)[0]
+    assert tpu.fix is not None and 'pip install --upgrade "jax[tpu]"' in tpu.fix.commands
+    unknown = causes("Mismatched PJRT plugin PJRT API version (0.54) and framework PJRT API version 0.57).", matrix)[0]
+    assert unknown.fix is not None and not any("jax[" in c for c in unknown.fix.commands)
 
 
 def test_pjrt_facts_say_which_side_is_older(matrix: Matrix) -> None:
