@@ -144,6 +144,9 @@ library is not found.
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
     ("ModuleNotFoundError: No module named 'tf_keras'", "log-tf-keras-missing"),
+    ("ValueError: You have tensorflow 2.16.1 and this requires tf-keras package. Please run `pip install tf-keras` "
+     "or downgrade your tensorflow.", "log-tf-keras-missing"),
+    ("ModuleNotFoundError: No module named 'keras.src.engine'", "log-tf-keras-missing"),
     ("ImportError: This version of TensorFlow Probability requires TensorFlow version >= 2.4; Detected an "
      "installation of version 1.15.0. Please upgrade TensorFlow to proceed.", "log-tfp-needs-tf2"),
     ("AttributeError: scipy.misc.imresize was removed in SciPy 1.3.0. Use Pillow instead: "
