@@ -1,8 +1,9 @@
 """Rules: pure functions from a Snapshot (and the matrix) to Findings.
 
-Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml); the few
-that need code are the built-in checks below (GPU ones in gpu_rules.py, environment ones in env_rules.py),
-registered by name in registry.py.
+Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml, evaluated by
+``_common.eval_rule``); the few that need code are built-in checks, registered by name in registry.py: the
+package and metadata ones below, and those of pin_rules.py, gpu_rules.py, ldpath_rules.py, env_rules.py and
+api_rules.py.
 Nothing here touches the live system: every fact comes from the Snapshot, so every rule is table-tested
 from literals.
 """

@@ -301,3 +301,12 @@ def test_batch_size_is_an_option_of_the_run_and_never_saved_in_the_snapshot(tmp_
     assert "batch_size" not in json.loads(out.read_text())["system"]
     code, text = run("doctor", "--snapshot", str(out), "--json")  # the replay does not re-check a batch
     assert code == 0 and not any(f["id"] == "batch-indivisible" for f in json.loads(text)["findings"])
+
+
+def test_the_cli_docstring_counts_the_doctor_options_it_has() -> None:
+    import re
+
+    from bdv2.doctor import cli
+
+    said = re.search(r"The doctor's (\d+) options", cli.__doc__ or "")
+    assert said is not None and int(said.group(1)) == len(cli.doctor.params)
