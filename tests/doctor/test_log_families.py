@@ -134,6 +134,8 @@ library is not found.
      "80. Check installed software versions. The framework PJRT API version is 0.40.", "log-pjrt-plugin-api-mismatch"),
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
      "log-gpu-arch-unsupported"),
+    ("RuntimeError: Found NVIDIA GeForce GTX 1080 which has compute capability 6.1; Triton only supports devices "
+     "of CUDA compute capability >= 7.0", "log-gpu-arch-unsupported"),
     ("W tensorflow/core/common_runtime/gpu/gpu_device.cc:2211] TensorFlow was not built with CUDA kernel binaries "
      "compatible with compute capability 12.0. CUDA kernels will be jit-compiled from PTX, which could take 30 "
      "minutes or longer.\nINTERNAL: CUDA_ERROR_NO_BINARY_FOR_GPU", "log-gpu-arch-unsupported"),
