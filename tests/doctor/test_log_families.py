@@ -134,6 +134,8 @@ library is not found.
      "80. Check installed software versions. The framework PJRT API version is 0.40.", "log-pjrt-plugin-api-mismatch"),
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
      "log-gpu-arch-unsupported"),
+    ("RuntimeError: Found NVIDIA GeForce GTX 1080 which has compute capability 6.1; Triton only supports devices "
+     "of CUDA compute capability >= 7.0", "log-gpu-arch-unsupported"),
     ("W tensorflow/core/common_runtime/gpu/gpu_device.cc:2211] TensorFlow was not built with CUDA kernel binaries "
      "compatible with compute capability 12.0. CUDA kernels will be jit-compiled from PTX, which could take 30 "
      "minutes or longer.\nINTERNAL: CUDA_ERROR_NO_BINARY_FOR_GPU", "log-gpu-arch-unsupported"),
@@ -144,6 +146,9 @@ library is not found.
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
     ("ModuleNotFoundError: No module named 'tf_keras'", "log-tf-keras-missing"),
+    ("ValueError: You have tensorflow 2.16.1 and this requires tf-keras package. Please run `pip install tf-keras` "
+     "or downgrade your tensorflow.", "log-tf-keras-missing"),
+    ("ModuleNotFoundError: No module named 'keras.src.engine'", "log-tf-keras-missing"),
     ("ImportError: This version of TensorFlow Probability requires TensorFlow version >= 2.4; Detected an "
      "installation of version 1.15.0. Please upgrade TensorFlow to proceed.", "log-tfp-needs-tf2"),
     ("AttributeError: scipy.misc.imresize was removed in SciPy 1.3.0. Use Pillow instead: "
@@ -403,3 +408,14 @@ def test_a_stated_removal_is_cross_checked_with_the_api_history(matrix: Matrix) 
     assert "API history: `jax.experimental.maps` was removed in jax 0.4.31 (last in 0.4.30)" in \
         "\n".join(first.evidence)
     assert first.fix is not None and 'pip install "jax<0.4.31"' in first.fix.commands
+
+
+def test_no_matching_distribution_is_cross_checked_with_the_matrix_rows(matrix: Matrix) -> None:
+    text = ("Python 3.12.3\nERROR: Could not find a version that satisfies the requirement tensorflow-cpu==2.15.1 "
+            "(from versions: 2.16.1, 2.16.2, 2.17.0)\n"
+            "ERROR: No matching distribution found for tensorflow-cpu==2.15.1\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-no-matching-distribution"
+    said = [e for e in first.evidence if e.startswith("matrix: row ")]
+    assert said and all("tensorflow-cpu 2.15.1" in e and "the log's Python is 3.12, which it does not cover" in e
+                        for e in said)
