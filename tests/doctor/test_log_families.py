@@ -142,6 +142,8 @@ library is not found.
     ("  File \"train.py\", line 8, in <module>\n    tf.config.experimental.set_memory_growth(gpu, True)\n"
      "RuntimeError: Physical devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
     ("RuntimeError: Visible devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
+    ("RuntimeError: GPU options must be set at program startup", "log-tf-device-config-after-init"),
+    ("INTERNAL: Unsupported CUDA architecture: sm_120", "log-gpu-arch-unsupported"),
     ("ValueError: Your currently installed version of Keras is Keras 3, but this is not yet supported in "
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
