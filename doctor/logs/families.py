@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
 from .normalise import decode, may_match, newer, search
 from .tracebacks import KNOWN_DISTS, Raised, culprit, parse, versions_in
@@ -265,13 +266,25 @@ def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
             caller = _user_or_package_caller(r, facts.get("pkg"))
             if caller:
                 facts["caller"] = caller
-            return 4.0, facts, [r.line[:400]], Severity.ERROR
+            return 4.0, facts, [r.line[:400], *_history_says(facts)], Severity.ERROR
     for ln in text.splitlines():
         if ("Warning" in ln or "warn" in ln) and ("removed" in ln or "deprecated" in ln):
             facts = _read_removal(ln)
             if facts and facts.get("version"):
                 return 3.0, facts, [ln.strip()[:400]], Severity.INFO
     return 0.0, {}, [], Severity.ERROR
+
+
+_ALIASES = {"np": "numpy", "jnp": "jax.numpy", "tf": "tensorflow", "tfp": "tensorflow_probability"}
+
+
+def _history_says(facts: dict[str, str]) -> list[str]:
+    """The API history's account of the stated name, where it covers the package (a cross-check of the message)."""
+    what = facts.get("what", "").strip("`")
+    head, _, rest = what.partition(".")
+    dotted = f"{_ALIASES.get(head, head)}.{rest}" if rest else what
+    a = advise(facts.get("pkg", ""), dotted, None) if "." in dotted else None
+    return [f"API history: {a.sentence}"] if a else []
 
 
 def _read_removal(message: str) -> dict[str, str] | None:
@@ -444,7 +457,7 @@ def finding(fit: Fit, name: str = "log") -> Finding:
     shown = {k: v for k, v in fit.facts.items()
              if not k.startswith("v_") and k != "order" and v[:1] not in (" ", ";")}  # not the templates' clauses
     versions = [f"{k[2:]} {v}" for k, v in fit.facts.items() if k.startswith("v_")]
-    evidence = (*(f"{name}: {ln}" for ln in fit.lines[:4]),
+    evidence = (*(ln if ln.startswith("API history: ") else f"{name}: {ln}" for ln in fit.lines[:4]),
                 *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),
                 *([f"versions in the log: {', '.join(versions)}"] if versions else []))
     return Finding(fam.id, fit.severity or fam.severity, Area.LOG, title, evidence,
