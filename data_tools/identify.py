@@ -77,6 +77,8 @@ class Identification:
     """shard -> cameras declared but holding no image in any parsed episode of that shard."""
     image_sizes: dict[str, int] = field(default_factory=dict)
     episodes_parsed: int = 0
+    steps_parsed: int = 0
+    """Steps of the parsed episodes (every step of every episode with --all)."""
     episodes_total: int = 0
     language: dict[str, int] = field(default_factory=dict)
     """episodes (parsed), labeled, blank (no instruction at all), distinct (instructions)."""
@@ -157,6 +159,8 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
                         with Image.open(io.BytesIO(frames[0])) as im:
                             sizes[f"{name} {im.height}x{im.width}"] += 1
                 _collect_pair(f, pairs)
+                if "steps/is_first" in f:
+                    result.steps_parsed += len(f["steps/is_first"].int64_list.value)
                 language["episodes"] += 1
                 texts = [b.decode("utf-8", "replace").strip() for b in f[lang_key].bytes_list.value] \
                     if lang_key and lang_key in f else []
@@ -247,6 +251,9 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
     if release.episodes_total is not None:
         total = sum(s.episodes_declared for s in result.splits)
         ev.append(f"all splits: {total:,} episodes declared, release {release.episodes_total:,}")
+    if release.transitions_total is not None and result.episodes_parsed and \
+            result.episodes_parsed == result.episodes_total:
+        ev.append(f"all splits: {result.steps_parsed:,} steps, release {release.transitions_total:,}")
     if name_ok and keys_ok and counts_ok:
         return Match(release.id, release.title, "is" if complete else "part of", ev, release.sources)
     if name_ok and keys_ok:

@@ -58,7 +58,8 @@ def _identity_lines(r: Any) -> list[str]:
         lines.append("collections: " + ", ".join(f"{k} ({v})" for k, v in sorted(r.collections.items())))
     if r.converted_from:
         lines.append(f"converted from: {r.converted_from}")
-    lines.append(f"episodes: {r.episodes_total:,} (parsed for cameras and language: {r.episodes_parsed:,})")
+    lines.append(f"episodes: {r.episodes_total:,} (parsed for cameras and language: {r.episodes_parsed:,}"
+                 + (f", {r.steps_parsed:,} steps)" if r.steps_parsed else ")"))
     for s in r.splits:
         part = f"split {s.name}: {s.episodes_present:,} episodes"
         if s.shards_declared:

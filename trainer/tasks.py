@@ -158,6 +158,15 @@ def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: s
     if not root.is_dir():
         raise ConfigError(file, "global.data_root", f"{root} is not a directory",
                           "point it at the output of `bdv2 data raw-to-tfrecord`")
+    from bdv2.data_tools import layout
+    from bdv2.data_tools.errors import EmptyFolderError
+
+    try:
+        layout.check_not_empty(root)
+    except EmptyFolderError:
+        raise ConfigError(file, "global.data_root", f"{root}: this folder is empty (no file in it or below it)",
+                          "point it at the output of `bdv2 data raw-to-tfrecord` (or an RLDS dataset), or run "
+                          "the conversion first") from None
     spec = spec or {}
     where = f"tasks.{name}" if spec else key
     groups = include_groups(spec.get("include", [name]), file, f"{where}.include")

@@ -84,8 +84,10 @@ def render_steps(title: str, steps: list[Step], console: Console) -> None:
 
 def render_recheck(rc: Recheck, console: Console) -> None:
     console.print("\n[bold]After the fix[/]")
-    if rc.fixed:
+    if rc.fixed and not rc.probes_failing:
         console.print(f"  [green]✓[/] now healthy: {escape(', '.join(rc.fixed))}")
+    elif rc.fixed:  # the rules are satisfied, but the runtime probes say the environment still does not work
+        console.print(f"  [yellow]-[/] gone from the static check, not yet working: {escape(', '.join(rc.fixed))}")
     if rc.probes_ok:
         console.print(f"  [green]✓[/] probes that pass now: {escape(', '.join(rc.probes_ok))}")
     if rc.probes_failing:
