@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _FORCE = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
 
@@ -35,6 +35,18 @@ class DeviceCount:
     n: int | None
     platform: Platform | None
     why: str
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """What decides the devices of a run's child besides its settings: the launcher's environment (the child
+    inherits it: CUDA_VISIBLE_DEVICES, JAX_PLATFORMS, XLA_FLAGS), the GPUs the driver reports and whether jax has
+    a CUDA backend (the doctor's snapshot; None: unknown), and --parallel (one GPU per child)."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    gpus: int | None = None
+    gpu_backend: bool | None = None
+    parallel: bool = False
 
 
 def forced_host_devices(env: Mapping[str, str]) -> int | None:

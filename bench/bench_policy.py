@@ -22,7 +22,7 @@ def write_run(root: Path, algo: str, encoder: str) -> Path:
     from bdv2.fsutil import write_json_atomic
     from bdv2.trainer.agents import make_agent
     from bdv2.trainer.checkpoint_io import example_batch, save_state
-    from bdv2.trainer.config import Run, Task
+    from bdv2.trainer.model import Run, Task
     from bdv2.trainer.settings import build_settings
 
     meta = {"action": {"mean": [0.0] * 7, "std": [1.0] * 7}, "proprio": {"mean": [0.0] * 7, "std": [1.0] * 7}}

@@ -1,7 +1,7 @@
 """RLDS -> bdv2 TFRecord conversion speed on this machine, one run: episodes/s and frames/s for
 
 1. the real debug sample as published (50 episodes x 10 steps, 64x64 JPEGs), native size; where it is absent,
-   a generated one of the same size (bdv2.data_tools.rlds_sample);
+   a generated one of the same size (bdv2.data_tools.rlds.sample);
 2. a release-like copy of it (every frame re-encoded as a 256x256 JPEG, as in the full release, and each episode
    tiled 4x to 40 steps), converted at the release's 256 px and squashed to 128 px (--im_size 128).
 
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bdv2.data_tools import convert, rlds
-from bdv2.data_tools.rlds_sample import write_rlds_sample
+from bdv2.data_tools.rlds.sample import write_rlds_sample
 
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bridge_rlds_debug"
 TILE, SIZE = 4, 256

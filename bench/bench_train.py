@@ -163,7 +163,10 @@ def bench_step(data_root: Path, tmp: str, seconds: float) -> None:
                                     "jax_platform_name": "cpu"},
                          "matrix": {"algos": ["gc_bc"], "tasks": ["."]}}, "bench")
     run = exp.runs[0]
-    agent, tx, aug = make_agent(run), loop.make_optimizer(run), augmenter(run.settings)
+    s = run.settings
+    agent, tx = make_agent(run), loop.make_optimizer(run)
+    aug = augmenter(enabled=s.augment, seed=s.seed, kwargs=s.augment_kwargs,
+                    differently=s.augment_next_obs_goal_differently)
     batch = next(data.train_iterator(run))
     side = batch["observations"]["image"].shape[1]
     state = loop.create_train_state(agent, tx, batch, 0)

@@ -45,9 +45,10 @@ def main() -> None:
     print(f"ratio doctor / import jax   {doctor / import_jax:6.2f}   (goal <= 0.5)")
 
     # Each probe alone, then --deep (all probes in parallel), in the same venv.
-    code = ("import json, sys; from bdv2.doctor.collect import collect; from bdv2.doctor.deep import PROBES, "
-            "_skip_reason, run_probe; s = collect(); print(json.dumps({p.name: run_probe(sys.executable, p, 300)."
-            "seconds for p in PROBES if not _skip_reason(p, s)}))")
+    code = ("import json, sys; from bdv2.doctor.probe.collect import collect; "
+            "from bdv2.doctor.probe.deep import PROBES, _skip_reason, run_probe; s = collect(); "
+            "print(json.dumps({p.name: run_probe(sys.executable, p, 300).seconds "
+            "for p in PROBES if not _skip_reason(p, s)}))")
     alone = json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True, check=True).stdout)
     slowest_name = max(alone, key=alone.get)
     t0 = time.perf_counter()

@@ -23,9 +23,10 @@ from bdv2.console import (
     require_extra,
     verbose_option,
 )
-from bdv2.data_tools.errors import DataToolsError
-from bdv2.data_tools.progress import Report, default_workers
 from bdv2.fsutil import write_atomic
+
+from .errors import DataToolsError
+from .progress import Report, default_workers
 
 DATA_MODULES = ("numpy", "PIL", "tensorflow")
 """Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
@@ -44,7 +45,7 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
     _prepare(command, verbose)
     import importlib
 
-    from bdv2.data_tools import render
+    from . import render
 
     module, attr = fn_name.rsplit(".", 1)
     fn: Callable[..., Report] = getattr(importlib.import_module(f"bdv2.data_tools.{module}"), attr)
@@ -60,7 +61,7 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
 
 
 def _parse_shard(value: str | None) -> Any:
-    from bdv2.data_tools.layout import Shard
+    from .layout import Shard
 
     try:
         return Shard.parse(value)
@@ -108,6 +109,9 @@ Examples:
   bdv2 data raw-to-tfrecord ... --shard $SLURM_ARRAY_TASK_ID/64    one part of a cluster-wide run
   bdv2 data inspect tfr                                    counts, sizes, instructions, problems
   bdv2 data stats tfr --out tfr/metadata.json              normalisation statistics for the trainer
+  bdv2 data identify bridge_dataset/1.0.0                  which release, how complete, cameras, language
+  bdv2 data check tfr --metadata tfr/metadata.json         is it safe to train on (exit 1 if not)
+  bdv2 data view rl --out page.html                        one HTML page: frames, instruction, actions
 """
 
 
@@ -146,14 +150,14 @@ def raw_to_tfrecord_cmd(exact: bool, **kwargs: Any) -> None:
     """Raw trajectories -> <output>/<dirs>/{train,val}/out.tfrecord directly, streaming, parallel over
     trajectories (no numpy intermediate)."""
     _prepare("raw-to-tfrecord", kwargs["verbose"])
-    from bdv2.data_tools.raw import ResizeMode
+    from .raw import ResizeMode
 
     _run("raw-to-tfrecord", "convert.raw_to_tfrecord", mode=ResizeMode.EXACT if exact else ResizeMode.DRAFT,
          **kwargs)
 
 
 def _parse_cameras(value: str | None) -> tuple[int, ...]:
-    from bdv2.data_tools.rlds import parse_cameras
+    from .rlds import parse_cameras
 
     try:
         return parse_cameras(value)
@@ -197,8 +201,8 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
     """Write a small synthetic dataset: a raw tree in the real BridgeData layout (convert it with --depth 5) or,
     with --format rlds, an RLDS/TFDS directory shaped like the release (convert it with rlds-to-tfrecord)."""
     _prepare("sample", verbose)
-    from bdv2.data_tools.rlds_sample import write_rlds_sample
-    from bdv2.data_tools.sample import write_sample
+    from .rlds.sample import write_rlds_sample
+    from .sample import write_sample
 
     try:
         if fmt == "rlds":
@@ -222,8 +226,8 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
 def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> None:
     """Summarise a raw, numpy, TFRecord or RLDS tree; flag what a trainer would choke on (exit 1 if anything)."""
     _prepare("inspect", verbose)
-    from bdv2.data_tools.render import render_inspection
-    from bdv2.data_tools.summary import inspect_tree
+    from .render import render_inspection
+    from .summary import inspect_tree
 
     try:
         result = inspect_tree(path, depth, im_size)
@@ -244,7 +248,7 @@ def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> N
 def stats_cmd(path: Path, out: Path, depth: int, relabel: bool, verbose: bool) -> None:
     """Action and proprio mean/std/min/max from the data, as the trainer's metadata JSON."""
     _prepare("stats", verbose)
-    from bdv2.data_tools.summary import compute_stats
+    from .summary import compute_stats
 
     try:
         stats = compute_stats(path, depth, relabel)
@@ -252,6 +256,95 @@ def stats_cmd(path: Path, out: Path, depth: int, relabel: bool, verbose: bool) -
         raise click.ClickException(str(e)) from None
     write_atomic(out, json.dumps(stats, indent=2) + "\n")  # the trainer may be reading the previous one
     click.echo(f"wrote {out}")
+
+
+def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--markdown", is_flag=True, help="Print a Markdown report for a bug report.")(fn)
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(fn)
+
+
+@data.command("identify")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@click.option("--all", "all_episodes", is_flag=True,
+              help="RLDS: parse every episode of every shard for cameras and language (default: the first "
+                   "4 episodes of up to 8 shards per split; shard and episode counts always cover everything).")
+@_output_options
+@verbose_option
+def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, markdown: bool, verbose: bool) -> None:
+    """Say which BridgeData release or derivative PATH holds (full RLDS release, the Open X-Embodiment
+    snapshot, an excerpt, V1 or V2 raw collections, a converted tree), what of it is present, its cameras,
+    image sizes and language coverage. Compared with the fingerprints in releases.toml, each with its source.
+
+    \b
+    Examples:
+      bdv2 data identify ~/tensorflow_datasets/bridge_dataset/1.0.0
+      bdv2 data identify raw --json > identity.json
+    """
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    _prepare("identify", verbose)
+    from . import report
+    from .identify import identify
+
+    try:
+        result = identify(path, depth=depth, all_episodes=all_episodes)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    match report.output_format(as_json, markdown):
+        case report.Format.JSON:
+            click.echo(report.identification_json(result))
+        case report.Format.MARKDOWN:
+            click.echo(report.identification_markdown(result), nl=False)
+        case report.Format.TEXT:
+            report.render_identification(result, make_console(verbose=verbose), verbose)
+
+
+@data.command("check")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--metadata", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Normalisation statistics to check against the data (e.g. the run's metadata.json).")
+@click.option("--window", type=int, default=1, show_default=True,
+              help="Transitions one training example needs (obs_horizon + act_pred_horizon - 1).")
+@click.option("--relabel/--raw-actions", default=True, show_default=True,
+              help="Compare statistics as the trainer sees the actions (reached-state deltas) or as recorded.")
+@click.option("--quick", is_flag=True, help="What bdv2 train runs: no frames, the first 200 episodes.")
+@click.option("--no-frames", is_flag=True, help="Skip the frame checks (no image decoding).")
+@click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
+@_output_options
+@verbose_option
+def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, quick: bool, no_frames: bool,
+              depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
+    """Content health: NaN/inf, frozen or clipped actions, state jumps, black or static frames, episodes too
+    short for the window, duplicates (within and across splits), blank or placeholder instructions, and
+    statistics or an action contract that do not match the data. Exit 1 when something would harm training.
+
+    \b
+    Examples:
+      bdv2 data check bridge_dataset/1.0.0 -v              every affected episode listed
+      bdv2 data check tfr --metadata tfr/metadata.json --window 4 --json
+    """
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    if window < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--window'")
+    _prepare("check", verbose)
+    from . import report
+    from .check import Options, check_tree
+
+    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames)
+    try:
+        result = check_tree(path, opts, depth=depth, quick=quick)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    match report.output_format(as_json, markdown):
+        case report.Format.JSON:
+            click.echo(report.check_json(result))
+        case report.Format.MARKDOWN:
+            click.echo(report.check_markdown(result), nl=False)
+        case report.Format.TEXT:
+            report.render_check(result, make_console(verbose=verbose), verbose)
+    sys.exit(result.exit_code)
 
 
 if __name__ == "__main__":

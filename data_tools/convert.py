@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bdv2.data_tools import layout, schema
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError, ImageSizeError
-from bdv2.data_tools.layout import SPLITS, Shard, SplitTask
-from bdv2.data_tools.progress import ProgressSink, Report, Skipped, default_workers
-from bdv2.data_tools.raw import Episode, ResizeMode, load_npy, read_trajectory
 from bdv2.fsutil import atomic_output
+
+from . import layout, schema
+from .errors import BadTrajectory, DataToolsError, ImageSizeError
+from .layout import SPLITS, Shard, SplitTask
+from .progress import ProgressSink, Report, Skipped, default_workers
+from .raw import Episode, ResizeMode, load_npy, read_trajectory
 
 __all__ = [  # Report, Skipped and ProgressSink live in progress.py; imported from here too
     "WHOLE", "ProgressSink", "Report", "Skipped", "default_workers", "numpy_record", "numpy_to_tfrecord",

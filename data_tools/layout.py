@@ -15,9 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bdv2.data_tools.errors import InputLayoutError, ShardSpecError
-from bdv2.data_tools.raw import needs_latency_shift, parse_dated_dir
 from bdv2.fsutil import TMP_SUFFIX, atomic_output, tmp_path
+
+from .errors import InputLayoutError, ShardSpecError
+from .raw import needs_latency_shift, parse_dated_dir
 
 __all__ = [  # the atomic writes are bdv2.fsutil's; imported from here too
     "SPLITS", "TMP_SUFFIX", "Shard", "SplitTask", "atomic_output", "find_numpy_files", "find_raw_tasks",

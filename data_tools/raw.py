@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools.errors import BadTrajectory, UnsafePickleError
+from .errors import BadTrajectory, UnsafePickleError
 
 # "Data collected prior to 7-23 has a delay of 1" (original converter): action k belongs to observation k+1.
 LATENCY_CUTOFF = datetime(2021, 7, 23)

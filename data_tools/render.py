@@ -18,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bdv2.console import Output, Ticker, column, output_of
-from bdv2.data_tools.progress import ProgressSink, Report
+
+from .progress import ProgressSink, Report
 
 if TYPE_CHECKING:
     from pathlib import Path

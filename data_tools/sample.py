@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bdv2.data_tools.errors import DataToolsError
+from .errors import DataToolsError
 
 WIDTH, HEIGHT = 640, 480
 GAIN, SNAP = 0.4, 0.02

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.data_tools import layout, schema
-from bdv2.data_tools.errors import BadTrajectory, DataToolsError, InputLayoutError
-from bdv2.data_tools.raw import (
+from . import layout, schema
+from .errors import BadTrajectory, DataToolsError, InputLayoutError
+from .raw import (
     align_lengths,
     camera_dirs,
     frame_counts,
@@ -54,7 +54,7 @@ class Inspection:
 
 
 def detect_kind(path: Path) -> str:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
@@ -76,7 +76,7 @@ def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
         for i, arrays in enumerate(schema.read_tfrecord(file)):
             state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
             yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                            arrays["language"], state, arrays["actions"])
+                            list(arrays["language"]), state, arrays["actions"])
 
 
 def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
@@ -95,7 +95,7 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
 
 
 def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
-    from bdv2.data_tools import rlds
+    from . import rlds
 
     for ep in rlds.iter_facts(root, problems=problems):
         short = rlds.too_short(len(ep.state))
@@ -106,7 +106,7 @@ def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                         ep.language, ep.state, ep.actions)
 
 
-def _raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
+def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     """A raw trajectory's facts, aligned by the converters' own rule (raw.align_lengths)."""
     from PIL import Image
 
@@ -126,7 +126,7 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
         problems.extend(plan.notes)
         for traj, shift in plan.train:
             try:
-                yield _raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
+                yield raw_facts(traj, f"{task_dir.relative_to(root)} all", shift)
             except BadTrajectory as e:
                 problems.append(str(e))
 

@@ -17,18 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fixflow
-from .checks import Options
-from .collect import collect, resolve_python
-from .deep import run_probes
-from .diagnose import diagnose, nearest_row
-from .envfile import apply_env, describe_op, merge_flags, shell_lines
+from .checks.registry import Options
+from .diagnose import diagnose, load_matrix, nearest_row
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
-from .fixtypes import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
-from .matrix import Matrix, load_matrix
-from .plan import plan as _plan
-from .signatures import diagnose_log
-from .snapshot import ProbeStatus, Snapshot
+from .logs.signatures import diagnose_log
+from .matrix.load import Matrix
+from .probe.collect import collect, resolve_python
+from .probe.deep import run_probes
+from .probe.snapshot import ProbeStatus, Snapshot
+from .repair import flow as fixflow
+from .repair.envfile import apply_env, describe_op, merge_flags, shell_lines
+from .repair.model import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
+from .repair.plan import plan as _plan
 
 __all__ = [
     "Area", "EnvOp", "EnvOpKind", "Examination", "Finding", "Fix", "Matrix", "Options", "Plan", "ProbeStatus",

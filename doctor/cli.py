@@ -18,15 +18,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import Examination, Options, examine, exit_code, fixflow, load_matrix
-from .envfile import shell_lines
 from .errors import CollectError, DoctorError
 from .findings import Exit, Finding
-from .fixtypes import Plan, RepairError, Target, TargetKind
-from .matrix import Matrix
-from .matrix_cli import matrix
+from .logs.signatures import diagnose_log
+from .matrix.cli import matrix
+from .matrix.load import Matrix
+from .probe.snapshot import Snapshot
+from .repair.envfile import shell_lines
+from .repair.model import Plan, RepairError, Target, TargetKind
 from .report import render_plan, render_preview, render_recheck, render_steps, render_text, to_json, to_markdown
-from .signatures import diagnose_log
-from .snapshot import Snapshot
 
 __all__ = ["Mode", "doctor", "matrix", "run"]
 

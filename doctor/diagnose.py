@@ -1,14 +1,25 @@
-"""Run every rule over a Snapshot, merge overlapping reports, and name the nearest known-good row."""
+"""Run every rule over a Snapshot, merge overlapping reports, and name the nearest known-good row.
+
+Also the one place that joins the matrix to the check registry: ``load_matrix`` gives the matrix loader the
+registered check names.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from .checks import Options, registered
+from .checks import INTERCHANGEABLE_GROUPS, PIP, Options, eval_rule, in_spec, provider, registered
 from .findings import Area, Finding, Fix, Severity, sort_findings
-from .matrix import Matrix, Row, RowKind
-from .rules import INTERCHANGEABLE_GROUPS, PIP, eval_rule, in_spec, provider
-from .snapshot import Snapshot, normalise
+from .matrix.load import Matrix, Row, RowKind
+from .matrix.load import load_matrix as _load_matrix
+from .probe.snapshot import Snapshot, normalise
+
+
+def load_matrix(path: Path | str | None = None) -> Matrix:
+    """The matrix at ``path`` (None: the one shipped with bdv2), its ``check`` names checked against the
+    registered built-in checks."""
+    return _load_matrix(path, registered())
 
 
 @dataclass(frozen=True)

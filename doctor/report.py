@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, assert_never
 from rich.console import Console
 from rich.markup import escape
 
-from .envfile import SCRIPT_NAME, describe_op
 from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
-from .fixtypes import Plan, Recheck, Step, StepStatus, Target, TargetKind
-from .snapshot import ProbeStatus, Snapshot
+from .probe.snapshot import ProbeStatus, Snapshot
+from .repair.envfile import SCRIPT_NAME, describe_op
+from .repair.model import Plan, Recheck, Step, StepStatus, Target, TargetKind
 
 if TYPE_CHECKING:
-    from .pipmove import Preview
+    from .repair.pipmove import Preview
 
 JSON_SCHEMA = 1
 _MARK = {Severity.ERROR: "[red]✗[/]", Severity.WARNING: "[yellow]![/]", Severity.INFO: "[blue]i[/]"}
@@ -149,7 +149,7 @@ _KEY_PACKAGES = {
 }
 
 
-# -- bdv2 doctor --fix (rendering of doctor/fixtypes.py's Plan, Steps and Recheck) ------------------------------
+# -- bdv2 doctor --fix (rendering of doctor/repair/model.py's Plan, Steps and Recheck) ------------------------------
 
 def render_plan(plan: Plan, target: Target, console: Console, commands: tuple[list[str], str] | None = None) -> None:
     """``commands``: the version moves as the environment's installer runs them, and a note (default: pip's)."""

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from bdv2.trainer.config import Run
-from bdv2.trainer.networks import Encoding, GaussianPolicy, LCEncoding, ScoreActor, make_encoder
-from bdv2.trainer.settings import Algo, EncoderName
+from .model import Run
+from .networks import Encoding, GaussianPolicy, LCEncoding, ScoreActor, make_encoder
+from .settings import Algo, EncoderName
 
 Params = Any
 Batch = dict[str, Any]
@@ -60,7 +60,7 @@ def _flat_actions(batch: Batch) -> jax.Array:
 def gaussian_agent(run: Run, goal_conditioned: bool, action_size: int, language: bool = False) -> Agent:
     """bc, gc_bc, or (language=True) lc_bc, whose goals carry "language" [B, E] instead of being encoded as images."""
     s = run.settings
-    encoding: nn.Module = (LCEncoding(make_encoder(s.encoder), s.use_proprio) if language
+    encoding: Encoding | LCEncoding = (LCEncoding(make_encoder(s.encoder), s.use_proprio) if language
                            else Encoding(make_encoder(s.encoder), goal_conditioned, s.use_proprio))
     model = GaussianPolicy(encoding, tuple(s.hidden_dims), action_size, dropout=s.dropout)
 
@@ -117,8 +117,8 @@ def ddpm_agent(run: Run, action_size: int) -> Agent:
         noise = jax.random.normal(noise_rng, a.shape)  # [B, k * 7]
         ab = alpha_bar[t]  # [B, 1]
         noisy = jnp.sqrt(ab) * a + jnp.sqrt(1 - ab) * noise
-        eps = model.apply({"params": params}, batch["observations"], batch["goals"], noisy, t, train=train,
-                          rngs={"dropout": drop_rng})
+        eps = cast(jax.Array, model.apply({"params": params}, batch["observations"], batch["goals"], noisy, t,
+                                          train=train, rngs={"dropout": drop_rng}))
         # Sum over the 7 action dims, mean over the batch and the action horizon (as the original).
         return ((eps - noise) ** 2).reshape(a.shape[0], -1, ACTION_DIM).sum(-1).mean()
 
@@ -134,7 +134,8 @@ def ddpm_agent(run: Run, action_size: int) -> Agent:
         def step(x: jax.Array, inp: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
             t, key = inp
             tt = jnp.full((shape[0], 1), t)
-            eps = model.apply({"params": params}, batch["observations"], batch["goals"], x, tt, train=False)
+            eps = cast(jax.Array, model.apply({"params": params}, batch["observations"], batch["goals"], x, tt,
+                                              train=False))
             x = (x - (1 - alphas[t]) / jnp.sqrt(1 - alpha_bar[t]) * eps) / jnp.sqrt(alphas[t])
             x = x + (t > 0) * jnp.sqrt(betas[t]) * jax.random.normal(key, shape)
             return jnp.clip(x, -2, 2), None

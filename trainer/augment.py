@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bdv2.trainer.errors import ConfigError
+from .errors import ConfigError
 
 OPS = ("random_resized_crop", "random_brightness", "random_contrast", "random_saturation", "random_hue",
        "random_flip_left_right")
@@ -271,16 +271,17 @@ Augmenter = Callable[[dict[str, Any], Any], dict[str, Any]]
 """(device batch, the step) -> the augmented batch, inside the jitted train step."""
 
 
-def augmenter(settings: Any) -> Augmenter | None:
-    """The run's augmentation (None when augment is off), its draws keyed by (seed, step): a run resumed at step
-    n draws at each step what an uninterrupted run draws at that step."""
-    if not settings.augment:
+def augmenter(*, enabled: bool, seed: int, kwargs: Mapping[str, Any] | None,
+              differently: bool) -> Augmenter | None:
+    """A run's augmentation (None when ``enabled`` is off: its augment setting), its draws keyed by (seed, step):
+    a run resumed at step n draws at each step what an uninterrupted run draws at that step. The arguments
+    are the run's augment, seed, augment_kwargs and augment_next_obs_goal_differently settings."""
+    if not enabled:
         return None
     import jax
 
-    base = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 0x617567)  # a stream of its own
-    kwargs = settings.augment_kwargs or DEFAULT_KWARGS
-    differently = settings.augment_next_obs_goal_differently
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), 0x617567)  # a stream of its own
+    kwargs = kwargs or DEFAULT_KWARGS
 
     def apply(batch: dict[str, Any], step: Any) -> dict[str, Any]:
         return augment_batch(batch, jax.random.fold_in(base, step), kwargs, differently)

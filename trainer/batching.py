@@ -9,23 +9,12 @@ data.py when a host takes its share of the global batch (the process count). All
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from bdv2.devices import DeviceCount, cuda_visible_ids, indivisible, visible_devices
-from bdv2.trainer.errors import ConfigError
-from bdv2.trainer.settings import Settings, run_env
+from bdv2.devices import DeviceCount, DeviceView, cuda_visible_ids, indivisible, visible_devices
 
-
-@dataclass(frozen=True)
-class DeviceView:
-    """What decides the devices of a run's child besides its settings: the launcher's environment (the child
-    inherits it: CUDA_VISIBLE_DEVICES, JAX_PLATFORMS, XLA_FLAGS), the GPUs the driver reports and whether jax has
-    a CUDA backend (the doctor's snapshot; None: unknown), and --parallel (one GPU per child)."""
-
-    environ: Mapping[str, str] = field(default_factory=dict)
-    gpus: int | None = None
-    gpu_backend: bool | None = None
-    parallel: bool = False
+from .childenv import DEVICE_KEYS, device_env
+from .errors import ConfigError
+from .settings import Settings
 
 
 def batch_sizes(s: Settings) -> dict[str, int | None]:
@@ -46,24 +35,15 @@ def first_indivisible(sizes: Mapping[str, int | None], devices: int) -> tuple[st
 
 def run_devices(s: Settings, view: DeviceView | None = None) -> DeviceCount:
     """The devices a run will see: its settings' environment keys (cuda_visible_devices, jax_platform_name,
-    xla_flags) over ``view.environ``, as launch.child_env merges them; ``n`` is None when only a running jax can
+    xla_flags) over ``view.environ``, as childenv.child_env merges them; ``n`` is None when only a running jax can
     tell. Without ``view``: the settings alone."""
     view = view or DeviceView()
     return visible_devices(child_device_env(s, view.environ), view.gpus, view.gpu_backend)
 
 
 def child_device_env(s: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """The device keys of a child's environment: the run's keys over ``environ`` (XLA_FLAGS merged)."""
-    from bdv2.doctor import merge_flags
-
-    env = {k: v for k, v in environ.items()
-           if k in ("XLA_FLAGS", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "JAX_PLATFORM_NAME")}
-    wanted = run_env(s)
-    for key, value in wanted.items():
-        env[key] = merge_flags(env.get(key, ""), value) if key == "XLA_FLAGS" else value
-    if "JAX_PLATFORMS" in wanted:
-        env.pop("JAX_PLATFORM_NAME", None)
-    return env
+    """The device keys of a child's environment: the run's keys over ``environ`` (childenv.device_env)."""
+    return device_env(s, {k: v for k, v in environ.items() if k in DEVICE_KEYS})
 
 
 def parallel_gpus(s: Settings, environ: Mapping[str, str]) -> list[str]:

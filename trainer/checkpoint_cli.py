@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from bdv2.console import make_console, quiet_native_logs, require_extra, verbose_option
-from bdv2.trainer.cli import TRAIN_MODULES
-from bdv2.trainer.errors import TrainerError
+
+from .cli import TRAIN_MODULES
+from .errors import TrainerError
 
 FORMATS = ("jaxrl_m",)
 
@@ -45,7 +46,7 @@ def import_(fmt: str, ckpt: Path, config_file: Path, out: Path, verbose: bool) -
     """Turn CKPT (a checkpoint_<step> file or directory of the original) into a bdv2 run directory."""
     require_extra("bdv2 checkpoint import", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer.checkpoint_io import import_jaxrl_m
+    from .checkpoint_io import import_jaxrl_m
 
     try:
         run_dir = import_jaxrl_m(ckpt, config_file, out)
@@ -64,7 +65,7 @@ def export(fmt: str, run_dir: Path, out: Path, verbose: bool) -> None:
     """Write RUN_DIR's latest checkpoint (or the step directory given) for the original's eval.py."""
     require_extra("bdv2 checkpoint export", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer.checkpoint_io import export_jaxrl_m
+    from .checkpoint_io import export_jaxrl_m
 
     try:
         file = export_jaxrl_m(run_dir, out)

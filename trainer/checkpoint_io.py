@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from bdv2.fsutil import write_atomic, write_json_atomic
-from bdv2.trainer import ckpt_tree, jaxrl_m_map
-from bdv2.trainer.ckpt_tree import CheckpointError, flatten, unflatten
-from bdv2.trainer.errors import ConfigError
-from bdv2.trainer.settings import Algo
+
+from . import ckpt_tree, jaxrl_m_map
+from .ckpt_tree import CheckpointError, flatten, unflatten
+from .errors import ConfigError
+from .settings import Algo
 
 JAXRL_M = "jaxrl_m"
 METADATA_FILE = "metadata.json"
@@ -130,8 +131,8 @@ def import_jaxrl_m(ckpt: Path, config_file: Path, out: Path, data_root: str | No
         ConfigError: the config names something bdv2 cannot host (the key is named).
         CheckpointError: the checkpoint is unreadable or its parameters do not fit the network of the config.
     """
-    from bdv2.trainer.config import Run, Task
-    from bdv2.trainer.settings import build_settings
+    from .model import Run, Task
+    from .settings import build_settings
 
     config = read_config(config_file)
     algo, keys = jaxrl_m_map.settings_from_config(config, str(config_file))
@@ -187,7 +188,7 @@ def abstract_params(run: Any) -> dict[str, Any]:
     """The shapes of the run's model parameters (nothing computed)."""
     import jax
 
-    from bdv2.trainer.agents import make_agent
+    from .agents import make_agent
 
     agent = make_agent(run)
     shapes = jax.eval_shape(lambda: agent.init(jax.random.PRNGKey(0), example_batch(run)))
@@ -205,7 +206,7 @@ def save_state(run: Any, raw: Mapping[str, Any], out: Path, step: int) -> None:
     import jax.numpy as jnp
     import orbax.checkpoint as ocp
 
-    from bdv2.trainer.loop import TrainState, make_optimizer
+    from .loop import TrainState, make_optimizer
 
     tx = make_optimizer(run)
     params = jax.tree.map(jnp.asarray, raw["params"])
@@ -230,7 +231,7 @@ def export_jaxrl_m(run_path: Path, out: Path) -> Path:
     ``out/config.json`` from a bdv2 run (or step) directory; returns the checkpoint file."""
     from flax import serialization
 
-    from bdv2.trainer.config import Run
+    from .model import Run
 
     run_dir, step_dir = ckpt_tree.locate(run_path)
     snapshot = ckpt_tree.read_snapshot(run_dir)

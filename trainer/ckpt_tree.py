@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bdv2.trainer.errors import TrainerError
+from .errors import TrainerError
 
 CONFIG_SNAPSHOT = "config.json"  # loop.CONFIG_SNAPSHOT (not imported: loop.py imports TensorFlow's pipeline)
 CHECKPOINTS = "checkpoints"

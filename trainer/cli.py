@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from bdv2.console import make_console, progress_interval_option, quiet_native_logs, require_extra, verbose_option
-from bdv2.trainer.errors import TrainerError
+
+from .errors import TrainerError
 
 TRAIN_MODULES = ("numpy", "PIL", "tensorflow", "jax", "flax", "optax", "orbax", "distrax")
 """Top-level modules of the [train] extra (checked before importing them)."""
@@ -48,7 +49,7 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
     require_extra("bdv2 train", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer import config, launch
+    from . import config, launch
 
     console = make_console(verbose=verbose)
     pre = launch.doctor_preflight()
@@ -75,7 +76,7 @@ def demo(out: Path, steps: int | None, verbose: bool, progress_interval: float) 
     """The main job end to end on the built-in sample data: doctor, sample, convert, stats, train, plot."""
     require_extra("bdv2 demo", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer.demo import run_demo
+    from .demo import run_demo
 
     try:
         sys.exit(run_demo(out, make_console(verbose=verbose), steps=steps, verbose=verbose,

@@ -7,9 +7,9 @@ The file is the user's format (the GABRIL fork's ``multi_train.yaml``)::
     matrix:   {algos: [...], tasks: [...]}  -> every algo x task, algo-major (the fork's order)
     runs:     explicit list of {algo, task, name?, config_overrides?}; when given, matrix is ignored (as the fork)
 
-This module is the pure part: the run dataclasses, YAML loading and the expansion into runs. The settings'
-keys and types are in settings.py; what touches the data directories (a task's files, RLDS directories,
-its metadata) is tasks.py, which `expand` calls through its ``resolve`` argument.
+This module is the pure part: YAML loading and the expansion into runs (model.py holds the run dataclasses).
+The settings' keys and types are in settings.py; what touches the data directories (a task's files, RLDS
+directories, its metadata) is tasks.py, which `expand` calls through its ``resolve`` argument.
 Every problem is a ``ConfigError`` naming the file, the key, what was found and what is allowed; the whole
 file is checked before the first run starts, so a typo in run 7 cannot waste runs 1-6.
 """
@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bdv2.trainer import batching
-from bdv2.trainer.batching import DeviceView
-from bdv2.trainer.errors import ConfigError
-from bdv2.trainer.settings import (
-    ALGO_DECAY_KEY,
+from bdv2.devices import DeviceView
+
+from . import batching
+from .errors import ConfigError
+from .model import Experiments, Run, Task
+from .settings import (
     ALGOS,
     SETTING_KEYS,
     Algo,
@@ -38,9 +38,9 @@ from bdv2.trainer.settings import (
     check_keys,
     did_you_mean,
 )
+from .tasks import resolve_task
 
-__all__ = ["ALGOS", "ConfigError", "DeviceView", "Experiments", "Run", "Settings", "Source", "Task", "build_settings",
-           "check_batch_sizes", "expand", "load", "load_yaml", "only"]
+__all__ = ["TaskResolver", "check_batch_sizes", "expand", "load", "load_yaml", "only"]
 
 TOP_KEYS = ("global", "tasks", "matrix", "runs")
 RUN_KEYS = ("algo", "task", "name", "config_overrides", "bridgedata_overrides")
@@ -58,73 +58,6 @@ FORK_NAMES = {
     "config.dataset_kwargs.goal_relabeling_strategy": "goal_relabeling",
     "config.dataset_kwargs.goal_relabeling_kwargs": "goal_relabeling_kwargs",
 }
-
-
-@dataclass(frozen=True)
-class Source:
-    """One include glob of a task: its TFRecord files or RLDS dataset directories, and its share of the samples.
-
-    A source holds converted TFRecords or RLDS directories, never both (their streams differ in form).
-    """
-
-    pattern: str
-    train_files: tuple[str, ...]
-    val_files: tuple[str, ...]
-    weight: float
-    rlds_train: tuple[str, ...] = ()
-    """RLDS dataset directories read for training (their train split)."""
-    rlds_val: tuple[str, ...] = ()
-    """The RLDS directories that have a val/validation/test split."""
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    sources: tuple[Source, ...]
-    metadata: str
-
-
-@dataclass(frozen=True)
-class Run:
-    """One experiment, fully resolved: what a child process needs to train (it is written as run.json)."""
-
-    name: str
-    algo: str
-    task: Task
-    settings: Settings
-    config_file: str = ""
-    notes: tuple[str, ...] = ()
-
-    @property
-    def workdir(self) -> Path:
-        return Path(self.settings.save_dir) / self.name
-
-    @property
-    def decay_steps(self) -> int:
-        s = self.settings
-        return s.decay_steps if s.decay_steps is not None else int(getattr(s, ALGO_DECAY_KEY[Algo(self.algo)]))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Run:
-        task = d["task"]
-        return cls(name=d["name"], algo=d["algo"], config_file=d.get("config_file", ""),
-                   notes=tuple(d.get("notes", ())),
-                   task=Task(task["name"], tuple(Source(s["pattern"], tuple(s["train_files"]), tuple(s["val_files"]),
-                                                        float(s["weight"]), tuple(s.get("rlds_train", ())),
-                                                        tuple(s.get("rlds_val", ())))
-                                                 for s in task["sources"]),
-                             task["metadata"]),
-                   settings=build_settings(d["settings"], "run.json", "settings"))
-
-
-@dataclass(frozen=True)
-class Experiments:
-    file: str
-    runs: tuple[Run, ...]
-    notes: tuple[str, ...] = field(default=())
 
 
 # -- YAML loading --------------------------------------------------------------------------------
@@ -303,10 +236,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
     Raises:
         ConfigError: the first problem found, naming the key.
     """
-    if resolve is None:
-        from bdv2.trainer import tasks as on_disk  # the data directories: tasks.py imports this module
-
-        resolve = on_disk.resolve_task
+    resolve = resolve or resolve_task
     glob, tasks = _check_top(data, file)
     raw_runs, notes = _run_list(data, file)
     resolved: dict[str, Task] = {}

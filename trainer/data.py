@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,15 +53,14 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
 
-from bdv2.trainer import batching, language
-from bdv2.trainer.errors import DataError
-from bdv2.trainer.language import LanguageOptions
-from bdv2.trainer.transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
+from . import batching, language
+from .errors import DataError
+from .language import LanguageOptions
+from .model import Metadata, Run
+from .transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-    from bdv2.trainer.config import Run
 
 Batch = dict[str, Any]
 """Nested dict of numpy arrays: observations/{image, proprio}, next_observations/..., goals/..., actions, ..."""
@@ -111,29 +109,6 @@ class PipelineConfig:
                    shuffle_buffer_size=s.shuffle_buffer_size, obs_horizon=s.obs_horizon,
                    act_pred_horizon=s.act_pred_horizon, process_index=process_index, language=LanguageOptions.of(run),
                    process_count=process_count)
-
-
-@dataclass(frozen=True)
-class Metadata:
-    """Normalisation statistics, in the form `bdv2 data stats` writes (proprio has its own, unlike the original)."""
-
-    action_mean: np.ndarray
-    action_std: np.ndarray
-    proprio_mean: np.ndarray
-    proprio_std: np.ndarray
-
-    @classmethod
-    def load(cls, path: str | Path) -> Metadata:
-        try:
-            d = json.loads(Path(path).read_text())
-            arrays = [np.asarray(d[k][m], dtype=np.float32) for k in ("action", "proprio") for m in ("mean", "std")]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{path}: not a normalisation metadata file ({type(e).__name__}: {e}); "
-                            f"write one with `bdv2 data stats <data_root> --out {path}`") from e
-        # A dimension that never moves (std 0) would divide by zero; leave it centred instead.
-        a_mean, a_std, p_mean, p_std = arrays
-        return cls(a_mean, np.where(a_std < 1e-8, 1.0, a_std).astype(np.float32),
-                   p_mean, np.where(p_std < 1e-8, 1.0, p_std).astype(np.float32))
 
 
 def hide_gpus_from_tf() -> None:

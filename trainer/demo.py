@@ -21,7 +21,8 @@ from rich.console import Console
 
 from bdv2.console import PROGRESS_INTERVAL_S, heading
 from bdv2.fsutil import write_atomic, write_json_atomic
-from bdv2.trainer.errors import TrainerError
+
+from .errors import TrainerError
 
 IM_SIZE = 64
 TRAJECTORIES, FRAMES = 16, 20
@@ -47,7 +48,7 @@ def plot_curves(runs_dir: Path, names: list[str], out: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from bdv2.trainer.metrics import read_metrics
+    from .metrics import read_metrics
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, name in enumerate(names):
@@ -101,7 +102,7 @@ def _build_data(out: Path, console: Console, trajectories: int, frames: int) -> 
 
 def val_mse(runs_dir: Path, name: str) -> list[tuple[int, float]]:
     """(step, validation action MSE) of every evaluation of run ``name``."""
-    from bdv2.trainer.metrics import read_metrics
+    from .metrics import read_metrics
 
     return _series(read_metrics(runs_dir / name), "val", "mse")
 
@@ -126,7 +127,7 @@ def run_demo(out: Path, console: Console, steps: int | None = None, verbose: boo
     Raises:
         TrainerError: ``out`` holds files the demo did not make, or a data step failed.
     """
-    from bdv2.trainer import config, launch
+    from . import config, launch
 
     # A second run reuses what the first built (finished conversions are skipped, finished runs resume at
     # their last step); a folder the demo did not make is never written into.

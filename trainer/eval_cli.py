@@ -23,8 +23,9 @@ from bdv2.console import (
     verbose_option,
 )
 from bdv2.data_tools.errors import DataToolsError
-from bdv2.trainer.cli import TRAIN_MODULES
-from bdv2.trainer.errors import TrainerError
+
+from .cli import TRAIN_MODULES
+from .errors import TrainerError
 
 EVAL_EXAMPLES = """
 \b
@@ -61,8 +62,8 @@ def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, ou
     gripper accuracy, beside a baseline that always predicts the training action mean."""
     require_extra("bdv2 eval", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
-    from bdv2.trainer import data as pipeline
-    from bdv2.trainer import evaluate
+    from . import data as pipeline
+    from . import evaluate
 
     pipeline.hide_gpus_from_tf()
     err = make_console(stderr=True, verbose=verbose)

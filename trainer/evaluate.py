@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from bdv2.fsutil import atomic_output, write_json_atomic
-from bdv2.trainer.errors import TrainerError
-from bdv2.trainer.settings import Algo
+
+from .errors import TrainerError
+from .settings import Algo
 
 DIMS = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 GRIPPER_THRESHOLD = 0.5
@@ -117,7 +118,8 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     import tensorflow as tf
 
     from bdv2.data_tools import schema
-    from bdv2.trainer import transforms
+
+    from . import transforms
 
     parts = []
     if files:
@@ -180,8 +182,8 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
     Raises:
         EvalError: no run/checkpoint there, or no such split in the data.
     """
-    from bdv2.trainer import ckpt_tree
-    from bdv2.trainer import policy as policy_mod
+    from . import ckpt_tree
+    from . import policy as policy_mod
 
     try:
         run_path, step_dir = ckpt_tree.locate(Path(run_dir))

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding
 
-from bdv2.trainer.errors import ConfigError
+from .errors import ConfigError
 
 COORDINATOR_ENV = ("BDV2_COORDINATOR_ADDRESS", "BDV2_NUM_PROCESSES", "BDV2_PROCESS_ID")
 """Explicit coordinator settings (outside SLURM): host:port of process 0, the process count, this process's id."""

@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from bdv2.trainer import ckpt_tree
-from bdv2.trainer.ckpt_tree import CheckpointError
+from . import ckpt_tree
+from .ckpt_tree import CheckpointError
 
 
 def load(path: str | Path, like: Any, file: str = "") -> tuple[Any, Any]:

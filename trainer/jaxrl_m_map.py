@@ -25,8 +25,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bdv2.trainer.errors import ConfigError
-from bdv2.trainer.settings import GOAL_RELABELING, Algo, EncoderName
+from .errors import ConfigError
+from .settings import GOAL_RELABELING, Algo, EncoderName
 
 ROOT = "modules_actor"
 DDPM_TIME_DIM, DDPM_NUM_BLOCKS, DDPM_TARGET_UPDATE_RATE = 32, 3, 0.002

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bdv2.trainer.errors import DataError
-from bdv2.trainer.settings import Algo
+from .errors import DataError
+from .settings import Algo
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from bdv2.trainer.config import Run
+    from .model import Run
 
 SENTENCE_TRANSFORMERS = "sentence-transformers:"
 EMBEDDING_KEY = "language_embedding"
@@ -153,7 +153,7 @@ def check_sources(files: Sequence[str], rlds_dirs: Sequence[str], opts: Language
         return
     if files:
         raise DataError(f"{files[0]}: converted TFRecords store instruction text, not embeddings; {FIX}")
-    from bdv2.data_tools.rlds_model import open_dir
+    from bdv2.data_tools.rlds import open_dir
 
     for d in rlds_dirs:
         rlds = open_dir(Path(d))

@@ -16,63 +16,30 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
 
-from bdv2.console import PROGRESS_INTERVAL_S, make_console, quiet_native_logs
+from bdv2.console import PROGRESS_INTERVAL_S, make_console
 from bdv2.devices import cuda_visible_ids
-from bdv2.doctor import EnvOp, EnvOpKind, Finding, Severity, apply_env, merge_flags
+from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
-from bdv2.trainer.config import DeviceView, Experiments, Run, Settings
-from bdv2.trainer.failure import CHECKPOINT_DIR, ERROR_FILE, Failure, last_checkpoint, read_error, signal_failure
-from bdv2.trainer.report import RunsDisplay, render_dry_run, render_preflight, render_summary
-from bdv2.trainer.settings import run_env
-from bdv2.trainer.status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "Outcome", "Preflight", "child_env", "diagnose_failure", "doctor_preflight",
-           "launch", "prepare_workdir", "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
+from .childenv import child_env
+from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure
+from .metrics import read_metrics
+from .model import Experiments, Outcome, Preflight, Run
+from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
+from .status import SUMMARY_FILE, RunStatus
+
+__all__ = ["LOG_FILE", "RUN_FILE", "diagnose_failure", "doctor_preflight", "launch", "prepare_workdir",
+           "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
-
-
-@dataclass(frozen=True)
-class Preflight:
-    findings: tuple[Finding, ...] = ()
-    env_ops: tuple[EnvOp, ...] = ()
-    """The doctor's repair plan, environment part: what `bdv2 run` gives its child too."""
-    gpus: int | None = None
-    """GPUs the driver reports (the doctor's snapshot); None: unknown."""
-    gpu_backend: bool | None = None
-    """Whether the installed jax has a CUDA backend; None: unknown."""
-
-    def view(self, environ: Mapping[str, str], parallel: bool = False) -> DeviceView:
-        """What config.load checks each run's devices against (batching.check_devices)."""
-        return DeviceView(environ, self.gpus, self.gpu_backend, parallel)
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    status: RunStatus
-    steps: int = 0
-    train_loss: float | None = None
-    val_loss: float | None = None
-    wall_s: float = 0.0
-    checkpoint: str = ""
-    log: str = ""
-    diagnosis: tuple[Finding, ...] = field(default=())
-    notes: tuple[str, ...] = ()
-    failure: Failure | None = None
-    """bdv2's own error or a signal, named (failure.py); else ``diagnosis`` reads the log."""
 
 
 def doctor_preflight(python: str | None = None) -> Preflight:
@@ -90,27 +57,6 @@ def doctor_preflight(python: str | None = None) -> Preflight:
         "cuda" in getattr(snap.dist("jaxlib"), "version", "")
     return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops, gpus,
                      backend if snap.dist("jaxlib") is not None else None)
-
-
-def child_env(s: Settings, environ: Mapping[str, str], doctor_ops: Sequence[EnvOp],
-              verbose: bool = False) -> dict[str, str]:
-    """The environment of one run's child process.
-
-    The doctor's edits come first: it knows when putting the pip CUDA wheels on LD_LIBRARY_PATH helps (old
-    jaxlib) and when it hurts, so ``use_pip_cuda_libs`` only allows its PREPENDs rather than injecting blindly.
-    The YAML's flags are merged into XLA_FLAGS (the user's own flags are kept, unlike the fork's replace).
-    """
-    ops = [op for op in doctor_ops
-           if s.use_pip_cuda_libs or not (op.op is EnvOpKind.PREPEND and op.name == "LD_LIBRARY_PATH")]
-    env = apply_env(ops, environ)
-    wanted = run_env(s)  # the same keys config.py counted the run's devices from
-    for key, value in wanted.items():
-        env[key] = merge_flags(env.get(key, ""), value) if key == "XLA_FLAGS" else value
-    if "JAX_PLATFORMS" in wanted:
-        env.pop("JAX_PLATFORM_NAME", None)  # deprecated spelling; JAX_PLATFORMS wins anyway
-    env["PYTHONUNBUFFERED"] = "1"  # the log shows the last line before a crash
-    quiet_native_logs(env, verbose)  # TensorFlow's start-up lines, where the user has not set them
-    return env
 
 
 def diagnose_failure(log_text: str) -> tuple[Finding, ...]:
@@ -156,8 +102,6 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
                                                    if after else ())
         return Outcome(run.name, RunStatus(status), summary["steps"], summary.get("train_loss"),
                        summary.get("val_loss"), wall, summary.get("checkpoint", ""), str(log), notes=notes)
-    from bdv2.trainer.metrics import read_metrics
-
     records = read_metrics(run.workdir)
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]

@@ -35,14 +35,15 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.fsutil import write_json_atomic
-from bdv2.trainer import batching, data
-from bdv2.trainer.agents import Agent, make_agent
-from bdv2.trainer.augment import Augmenter, augmenter
-from bdv2.trainer.config import Run
-from bdv2.trainer.errors import ConfigError, NonFiniteError
-from bdv2.trainer.hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
-from bdv2.trainer.metrics import MetricWriter, read_metrics, truncate_after
-from bdv2.trainer.status import SUMMARY_FILE, RunStatus
+
+from . import batching, data
+from .agents import Agent, make_agent
+from .augment import Augmenter, augmenter
+from .errors import ConfigError, NonFiniteError
+from .hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
+from .metrics import MetricWriter, read_metrics, truncate_after
+from .model import Metadata, Run
+from .status import SUMMARY_FILE, RunStatus
 
 CONFIG_SNAPSHOT = "config.json"
 
@@ -245,7 +246,8 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
     kill would) after ``stop_after`` steps."""
     s = ses.run.settings
     agent, tx, lr = ses.agent, ses.tx, lr_schedule(ses.run)
-    aug = augmenter(s)
+    aug = augmenter(enabled=s.augment, seed=s.seed, kwargs=s.augment_kwargs,
+                    differently=s.augment_next_obs_goal_differently)
     step_fn = jax.jit(lambda st, b: train_step(agent, tx, st, b, aug), donate_argnums=0)
     eval_fn = jax.jit(lambda st, b, r: eval_step(agent, st, b, r))
     window = _LogWindow(progress.step)
@@ -292,7 +294,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     check_batch_sizes(run, hosts)
     shard, replicated = _placement(hosts)
     primary = hosts.index == 0  # files beside the checkpoints: written once, by host 0 (a shared workdir)
-    data.Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
+    Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
             Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
@@ -306,7 +308,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     first = next(batches)  # shapes for init; it is also the batch of step `start`, so it is trained on
     state = create_train_state(agent, tx, first, run.settings.seed)
     if run.settings.init_from and not start:  # fine-tuning: its params at step 0; a resumed run keeps its own
-        from bdv2.trainer import init_from
+        from . import init_from
 
         state = init_from.apply(state, run.settings.init_from, run.config_file)
     progress = _Progress(start, *_last_losses(workdir))

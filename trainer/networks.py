@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from bdv2.trainer.settings import EncoderName
+from .settings import EncoderName
 
 Array = jax.Array
 Obs = dict[str, Array]
@@ -244,7 +244,7 @@ class MLP(nn.Module):
 class GaussianPolicy(nn.Module):
     """means = Dense(MLP(encoding)); a fixed std of 1 (the configs' fixed_std), so -log p is MSE + constant."""
 
-    encoding: Encoding
+    encoding: Encoding | LCEncoding
     hidden_dims: Sequence[int]
     action_dim: int
     dropout: float = 0.1

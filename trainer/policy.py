@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bdv2.trainer import ckpt_tree
-from bdv2.trainer.ckpt_tree import CheckpointError
-from bdv2.trainer.settings import Algo
+from . import ckpt_tree
+from .ckpt_tree import CheckpointError
+from .settings import Algo
 
 Array = np.ndarray
 DDPM_CLIP = 2.0
@@ -38,11 +38,11 @@ DDPM_CLIP = 2.0
 def _stats(meta: Mapping[str, Any], key: str) -> tuple[Array, Array]:
     mean = np.asarray(meta[key]["mean"], np.float32)
     std = np.asarray(meta[key]["std"], np.float32)
-    return mean, np.where(std < 1e-8, 1.0, std).astype(np.float32)  # as data.Metadata.load
+    return mean, np.where(std < 1e-8, 1.0, std).astype(np.float32)  # as model.Metadata.load
 
 
 def _ddpm_sampler(model: Any, steps: int, action_size: int) -> Callable[..., jax.Array]:
-    from bdv2.trainer.agents import cosine_beta_schedule
+    from .agents import cosine_beta_schedule
 
     betas = cosine_beta_schedule(steps)
     alphas = 1 - betas
@@ -70,7 +70,7 @@ class Policy:
     """See the module docstring; build it with `load_policy`."""
 
     def __init__(self, run: Any, params: Any, metadata: Mapping[str, Any]) -> None:
-        from bdv2.trainer.agents import make_agent
+        from .agents import make_agent
 
         self.run = run
         self.algo = Algo(run.algo)
@@ -89,7 +89,7 @@ class Policy:
             self._forward = jax.jit(lambda p, o, g, k, det: sampler(p, o, g, k), static_argnums=4)
         else:
             def gaussian(p: Any, o: Any, g: Any, k: jax.Array, det: bool) -> jax.Array:
-                dist = model.apply({"params": p}, o, g, train=False)
+                dist: Any = model.apply({"params": p}, o, g, train=False)  # a distrax distribution
                 return dist.mode() if det else dist.sample(seed=k)
 
             self._forward = jax.jit(gaussian, static_argnums=4)
@@ -166,7 +166,7 @@ class Policy:
             name = self.run.settings.text_encoder
             if not name:
                 raise ValueError("this run has no text_encoder: pass the instruction's embedding, not its text")
-            from bdv2.trainer.language import text_encoder
+            from .language import text_encoder
 
             texts = [language] if isinstance(language, str) else list(language)
             emb = text_encoder(name).encode(texts)
@@ -178,7 +178,7 @@ class Policy:
 
 def load_params(run: Any, step_dir: Path) -> Any:
     """The parameters a run acts with (its target params, as its evaluation uses), checked against its network."""
-    from bdv2.trainer.checkpoint_io import abstract_params
+    from .checkpoint_io import abstract_params
 
     raw = ckpt_tree.restore_raw(step_dir)
     params = raw.get("target_params", raw.get("params"))
@@ -197,7 +197,7 @@ def load_policy(path: str | Path) -> Policy:
     Raises:
         CheckpointError: not such a directory, no checkpoint yet, or parameters that do not fit the config.
     """
-    from bdv2.trainer.config import Run
+    from .model import Run
 
     run_dir, step_dir = ckpt_tree.locate(Path(path))
     snapshot = ckpt_tree.read_snapshot(run_dir)

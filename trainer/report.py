@@ -9,7 +9,7 @@ as ``gc_bc_kitc…`` (tests/trainer/test_train_console.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import assert_never
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -17,11 +17,12 @@ from rich.table import Table
 
 from bdv2.console import Output, Ticker, column, heading, output_of
 from bdv2.doctor import Severity
-from bdv2.trainer.failure import FailureKind
-from bdv2.trainer.status import RunStatus
 
-if TYPE_CHECKING:
-    from bdv2.trainer.launch import Outcome, Preflight
+from .childenv import child_env
+from .failure import FailureKind
+from .model import Experiments, Outcome, Preflight
+from .settings import Settings
+from .status import RunStatus
 
 
 class RunsDisplay:
@@ -140,12 +141,8 @@ def render_preflight(pre: Preflight, console: Console) -> None:
         console.print(f"{mark} {f.title}" + (f"\n    fix: {f.fix.summary}" if f.fix else ""))
 
 
-def render_dry_run(exp: Any, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
-    """Each run with every resolved setting, its data and the environment its child would get
-    (``exp``: config.Experiments)."""
-    from bdv2.trainer.config import Settings
-    from bdv2.trainer.launch import child_env
-
+def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
+    """Each run with every resolved setting, its data and the environment its child would get."""
     defaults = Settings(data_root="", save_dir="")
     for note in exp.notes:
         console.print(f"note: {note}")

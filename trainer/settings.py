@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from bdv2.trainer.augment import check_kwargs as check_augment_kwargs
-from bdv2.trainer.errors import ConfigError
+from .augment import check_kwargs as check_augment_kwargs
+from .errors import ConfigError
 
 
 class Algo(enum.StrEnum):

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bdv2.trainer.config import Source, Task
-from bdv2.trainer.errors import ConfigError
-from bdv2.trainer.settings import Settings, did_you_mean
+from .errors import ConfigError
+from .model import Source, Task
+from .settings import Settings, did_you_mean
 
 BRIDGE_V2 = "bridge_v2"
 BRIDGE_V2_METADATA = Path(__file__).resolve().parent / "configs" / "bridge_v2_metadata.json"

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bdv2.data_tools import schema
-from bdv2.trainer.settings import GoalRelabeling
+
+from .model import Metadata
+from .settings import GoalRelabeling
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-    from bdv2.trainer.data import Metadata
 
 
 # -- trajectory-level transforms (one trajectory, time-major [T, ...]) ----------------------------

@@ -15,9 +15,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from bdv2.trainer.config import Run
-    from bdv2.trainer.failure import is_bdv2_error, write_error
-    from bdv2.trainer.loop import train_and_evaluate
+    from .failure import is_bdv2_error, write_error
+    from .loop import train_and_evaluate
+    from .model import Run
 
     run = Run.from_dict(json.loads(Path(argv[0]).read_text()))
     start = time.perf_counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.data_tools.rlds_sample import EPISODES, write_rlds_sample
+from bdv2.data_tools.rlds.sample import EPISODES, write_rlds_sample
 from bdv2.data_tools.sample import write_sample
 
 from . import helpers

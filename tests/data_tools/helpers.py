@@ -1,7 +1,7 @@
 """Helpers of the data_tools tests, imported as a module (``from . import helpers``); conftest.py holds only
 fixtures.
 
-The RLDS tests run on two sources: the release-shaped dataset that `bdv2.data_tools.rlds_sample` writes (always
+The RLDS tests run on two sources: the release-shaped dataset that `bdv2.data_tools.rlds.sample` writes (always
 available) and, as an extra layer, the real 50-episode BridgeData sample outside the repository (set
 BDV2_RLDS_SAMPLE; skipped with the reason when it is absent)."""
 
@@ -50,7 +50,7 @@ class RldsSample:
     """An RLDS dataset directory under test and what it holds."""
 
     kind: str
-    """'generated' (bdv2.data_tools.rlds_sample) or 'real' (the external BridgeData sample)."""
+    """'generated' (bdv2.data_tools.rlds.sample) or 'real' (the external BridgeData sample)."""
     path: Path
     episodes: dict[str, int]
     steps: int

@@ -1,4 +1,4 @@
-"""bdv2.data_tools.rlds_sample: the generated RLDS dataset is deterministic, declares what it holds, has the
+"""bdv2.data_tools.rlds.sample: the generated RLDS dataset is deterministic, declares what it holds, has the
 release's feature tree and record keys (checked against the real sample when present), and `bdv2 data sample
 --format rlds` writes it."""
 
@@ -17,7 +17,7 @@ from PIL import Image
 from bdv2.data_tools import rlds, schema
 from bdv2.data_tools.cli import data
 from bdv2.data_tools.errors import DataToolsError
-from bdv2.data_tools.rlds_sample import write_rlds_sample
+from bdv2.data_tools.rlds.sample import write_rlds_sample
 
 from .helpers import RldsSample, read_records
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bdv2.doctor.matrix import Matrix, load_matrix
+from bdv2.doctor import load_matrix
+from bdv2.doctor.matrix import Matrix
 
 
 @pytest.fixture(scope="session")

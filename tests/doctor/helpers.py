@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bdv2.doctor.snapshot import Dist, ProbeResult, Snapshot
+from bdv2.doctor.probe.snapshot import Dist, ProbeResult, Snapshot
 
 MARKERS = {
     "implementation_name": "cpython", "implementation_version": "3.11.7", "os_name": "posix",

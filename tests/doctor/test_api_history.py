@@ -1,6 +1,6 @@
-"""The API history (doctor/api_history.py, built by tools/api_history/build.py from released wheels), the ast
-scanner it is built with (doctor/api_scan.py), its sentences in --log findings (doctor/api_advice.py via
-tracebacks.py) and --deep's scan of installed sources (doctor/api_deep.py).
+"""The API history (doctor/api/history.py, built by tools/api_history/build.py from released wheels), the ast
+scanner it is built with (doctor/api/scan.py), its sentences in --log findings (doctor/api/advice.py via
+logs/tracebacks.py) and --deep's scan of installed sources (doctor/api/deep.py and checks/api_rules.py).
 
 Each history fact below was checked by hand in the wheels (or, before jax 0.4.16, the sdists) on PyPI:
 https://pypi.org/project/jax/#history
@@ -17,14 +17,15 @@ from types import ModuleType
 
 import pytest
 
-from bdv2.doctor import api_deep, api_scan
-from bdv2.doctor.api_advice import advise
-from bdv2.doctor.api_history import History, load, to_ranges
-from bdv2.doctor.collect import collect
+from bdv2.doctor import load_matrix
+from bdv2.doctor.api import deep as api_deep
+from bdv2.doctor.api import scan as api_scan
+from bdv2.doctor.api.advice import advise
+from bdv2.doctor.api.history import History, load, to_ranges
 from bdv2.doctor.diagnose import diagnose
-from bdv2.doctor.matrix import load_matrix
-from bdv2.doctor.snapshot import Dist, ProbeStatus
-from bdv2.doctor.tracebacks import traceback_findings
+from bdv2.doctor.logs.tracebacks import traceback_findings
+from bdv2.doctor.probe.collect import collect
+from bdv2.doctor.probe.snapshot import Dist, ProbeStatus
 
 from .helpers import make_snap
 
@@ -35,7 +36,7 @@ TOOLS = ROOT / "tools" / "api_history"
 @pytest.fixture(scope="module")
 def history() -> History:
     h = load()
-    assert h is not None, "doctor/api_history.json.gz is missing: run tools/api_history/build.py"
+    assert h is not None, "doctor/api/api_history.json.gz is missing: run tools/api_history/build.py"
     return h
 
 
@@ -52,7 +53,7 @@ def test_shipped_index_matches_the_pinned_list(history: History) -> None:
     assert history.data["builder"] == _build_module().BUILDER_VERSION
     releases = history.releases("jax")
     assert releases[0] == "0.4.1" and "0.10.2" in releases and len(releases) >= 50
-    assert (ROOT / "doctor" / "api_history.json.gz").stat().st_size < 1_500_000
+    assert (ROOT / "doctor" / "api" / "api_history.json.gz").stat().st_size < 1_500_000
 
 
 @pytest.mark.parametrize(("dotted", "first", "last", "removed_in"), [

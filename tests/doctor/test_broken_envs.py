@@ -176,7 +176,7 @@ def test_seed_guide_pins() -> None:
     f = finding(report, "tensorflow-ml-dtypes", "warning")  # TF 2.15.1 still runs with 0.5.3 (measured)
     assert any(e.startswith(("ml-dtypes 0.5.3", "ml_dtypes 0.5.3")) for e in f["evidence"])
     assert '"ml-dtypes~=0.3.1"' in commands(f)
-    # Without distrax, TFP's JAX substrate is probed directly (doctor/deep.py).
+    # Without distrax, TFP's JAX substrate is probed directly (doctor/probe/deep.py).
     err = probe_error(report, "tfp-jax")
     assert "module 'jax.dtypes' has no attribute 'prng_key'" in err, err
     row_ml_dtypes = pinned(commands(nearest_row(report)), "ml-dtypes")

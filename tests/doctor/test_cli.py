@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bdv2.cli import main
-from bdv2.doctor.snapshot import Snapshot
+from bdv2.doctor.probe.snapshot import Snapshot
 
 from . import helpers
 
@@ -108,7 +108,7 @@ def test_exit_code_3_when_the_metadata_probe_fails(tmp_path: Path) -> None:
 def test_exit_code_3_when_the_metadata_probe_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    collect_module = importlib.import_module("bdv2.doctor.collect")
+    collect_module = importlib.import_module("bdv2.doctor.probe.collect")
 
     def hangs(cmd: list[str], **kw: object) -> None:
         raise subprocess.TimeoutExpired(cmd, float(kw.get("timeout", 60)))  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bdv2.doctor import diagnose
-from bdv2.doctor.collect import collect, resolve_python
 from bdv2.doctor.errors import CollectError
 from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.probe.collect import collect, resolve_python
 
 
 def _fake_dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:

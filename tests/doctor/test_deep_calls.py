@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor.deep import PROBES, Probe, run_probe
-from bdv2.doctor.snapshot import ProbeStatus
+from bdv2.doctor.probe.deep import PROBES, Probe, run_probe
+from bdv2.doctor.probe.snapshot import ProbeStatus
 
 pytest.importorskip("jax", reason="the probes run under this interpreter and need jax ([train] extra)")
 

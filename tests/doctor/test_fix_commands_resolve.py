@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor import load_matrix, pipmove
-from bdv2.doctor.apply import run_command
-from bdv2.doctor.collect import collect
-from bdv2.doctor.fixtypes import Plan, Target
+from bdv2.doctor import load_matrix
+from bdv2.doctor.probe.collect import collect
+from bdv2.doctor.repair import pipmove
+from bdv2.doctor.repair.apply import run_command
+from bdv2.doctor.repair.model import Plan, Target
 
 from . import broken_envs
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor.envfile import BEGIN
 from bdv2.doctor.matrix import default_matrix_path
+from bdv2.doctor.repair.envfile import BEGIN
 
 pytestmark = pytest.mark.slow
 

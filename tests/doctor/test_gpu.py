@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from bdv2.doctor import diagnose
-from bdv2.doctor.facts import SystemFacts
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.snapshot import LibDir
-from bdv2.doctor.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
+from bdv2.doctor.probe.facts import SystemFacts
+from bdv2.doctor.probe.snapshot import LibDir
+from bdv2.doctor.probe.system import collect_system, known_xla_flags, parse_ldconfig, scan_lib_dir
 
 from . import helpers
 from .gpu_fakes import (
@@ -301,7 +301,7 @@ def test_batch_size_against_the_visible_gpus(cu12: Path, tmp_path: Path, cvd: st
 
 
 def test_driver_read_through_nvml_first(tmp_path: Path) -> None:
-    from bdv2.doctor.system import collect_driver
+    from bdv2.doctor.probe.system import collect_driver
 
     def runner(cmd: list[str]) -> tuple[int, str]:
         if cmd[1:2] == ["-c"]:  # the NVML probe, as nvidia-ml-py answers it
@@ -321,7 +321,7 @@ def test_driver_read_through_nvml_first(tmp_path: Path) -> None:
 
 
 def test_system_facts_read_and_write_the_snapshot_json_unchanged(cu12: Path, tmp_path: Path) -> None:
-    from bdv2.doctor.collect import collect
+    from bdv2.doctor.probe.collect import collect
 
     env, _ = make_system(tmp_path, smi=SMI_H100_570, tools={"nvlink": "12.4", "ptxas": "12.4"}, lib_dirs={
         "usr/local/cuda-12.4/lib64": ["libcudnn.so.9 -> libcudnn.so.9.1.0"]})

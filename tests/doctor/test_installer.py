@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
-from bdv2.doctor.installer import Installer, InstallerKind, detect, dry_run_moves
-from bdv2.doctor.pipmove import Change, conda_owned, move_steps, moves, preview, shown_commands
-from bdv2.doctor.snapshot import Dist
+from bdv2.doctor.probe.snapshot import Dist
+from bdv2.doctor.repair.installer import Installer, InstallerKind, detect, dry_run_moves
+from bdv2.doctor.repair.model import Plan, RepairError, StepStatus, Target, TargetKind
+from bdv2.doctor.repair.pipmove import Change, conda_owned, move_steps, moves, preview, shown_commands
 
 from . import helpers
 
@@ -63,7 +63,7 @@ def test_pip_when_the_environment_has_it(tmp_path: Path) -> None:
 
 
 def test_neither_pip_nor_uv_is_one_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bdv2.doctor.installer.find_uv", lambda prefix: "")
+    monkeypatch.setattr("bdv2.doctor.repair.installer.find_uv", lambda prefix: "")
     with pytest.raises(RepairError) as err:
         detect("/venv/bin/python", tmp_path, Recorder({"import pip": (1, "No module named pip")}))
     msg = str(err.value)

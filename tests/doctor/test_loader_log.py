@@ -1,4 +1,4 @@
-"""doctor/loader_log.py: LD_DEBUG=libs traces and ldd output.
+"""doctor/logs/loader.py: LD_DEBUG=libs traces and ldd output.
 
 The line formats are glibc's (https://man7.org/linux/man-pages/man8/ld.so.8.html); the folders and library
 names follow the real traces in tests/data/log_corpus/structural/ and the threads cited per case.
@@ -7,7 +7,7 @@ names follow the real traces in tests/data/log_corpus/structural/ and the thread
 from __future__ import annotations
 
 from bdv2.doctor.findings import EnvOpKind
-from bdv2.doctor.loader_log import LoaderKind, Origin, loader_findings, lookups, origin
+from bdv2.doctor.logs.loader import LoaderKind, Origin, loader_findings, lookups, origin
 
 WHEELS = "/home/u/.venv/lib/python3.11/site-packages/nvidia"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bdv2.doctor.findings import Finding, Severity
+from bdv2.doctor.logs.signatures import diagnose_log
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.signatures import diagnose_log
 
 ROOT = Path(__file__).parent.parent / "data" / "log_corpus"
 STRUCTURAL = sorted((ROOT / "structural").glob("*.log"))

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from bdv2.doctor import diagnose
+from bdv2.doctor import diagnose, load_matrix
+from bdv2.doctor.checks import registered
 from bdv2.doctor.errors import MatrixError
 from bdv2.doctor.findings import Severity
-from bdv2.doctor.matrix import Matrix, _build, load_matrix
-from bdv2.doctor.signatures import match_text
-from bdv2.doctor.verify import row_versions
+from bdv2.doctor.logs.signatures import match_text
+from bdv2.doctor.matrix import Matrix
+from bdv2.doctor.matrix.load import _build
+from bdv2.doctor.matrix.verify import row_versions
 
 from . import helpers
 
@@ -92,7 +94,7 @@ def test_malformed_matrix_names_entry_and_key(extra: str, where: str, what: str)
     for kind, entries in tomllib.loads(extra).items():
         raw[kind].insert(0, entries[0])  # the bad entry becomes index 0 of its kind
     with pytest.raises(MatrixError) as err:
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())
     msg = str(err.value)
     assert msg.startswith("m.toml: ") and where in msg and what in msg, msg
 
@@ -138,7 +140,7 @@ def test_data_extra_is_the_converters_part_of_the_default_row(matrix: Matrix) ->
 
 
 def test_every_check_in_the_matrix_is_registered_and_every_registered_check_is_used() -> None:
-    from bdv2.doctor.checks import registered
+
 
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     used = [r["check"] for r in raw["rules"] if "check" in r]
@@ -150,13 +152,13 @@ def test_an_unregistered_check_name_is_refused() -> None:
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     raw["rules"][0]["check"] = "no_such_check"
     with pytest.raises(MatrixError, match="unknown built-in check 'no_such_check'"):
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())
 
 
 def test_knowledge_tables_name_public_sources_and_hold_the_known_thresholds(matrix: Matrix) -> None:
     from packaging.version import Version
 
-    from bdv2.doctor.system import driver_cuda
+    from bdv2.doctor.probe.system import driver_cuda
 
     k = matrix.knowledge
     assert set(k.sources) == {"driver_cuda", "cuda_driver_floor", "compute_cap_floor", "lookup_eras", "cudnn",
@@ -196,4 +198,4 @@ def test_a_knowledge_table_without_a_source_is_refused() -> None:
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     del raw["knowledge"]["cudnn"]["source"]
     with pytest.raises(MatrixError, match=r"knowledge\.cudnn: every table needs a source"):
-        _build(raw, "m.toml")
+        _build(raw, "m.toml", registered())

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.doctor import pipmove
-from bdv2.doctor.apply import apply, undo
-from bdv2.doctor.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
 from bdv2.doctor.findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity
-from bdv2.doctor.fixtypes import Plan, RepairError, StepStatus, Target, TargetKind
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.plan import OWN_FIXES, plan
+from bdv2.doctor.repair import pipmove
+from bdv2.doctor.repair.apply import apply, undo
+from bdv2.doctor.repair.envfile import BEGIN, END, apply_env, merge_flags, shell_lines
+from bdv2.doctor.repair.model import Plan, RepairError, StepStatus, Target, TargetKind
+from bdv2.doctor.repair.plan import OWN_FIXES, plan
 
 from . import helpers
 

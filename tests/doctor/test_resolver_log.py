@@ -1,11 +1,10 @@
-"""doctor/resolver_log.py: pip, uv, poetry and conda/mamba refusals read as who requires what (real wordings)."""
+"""doctor/logs/resolver.py: pip, uv, poetry and conda/mamba refusals read as who requires what (real wordings)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.resolver_log import (
+from bdv2.doctor.logs.resolver import (
     Requirement,
     Resolver,
     ResolverKind,
@@ -15,6 +14,7 @@ from bdv2.doctor.resolver_log import (
     resolver_findings,
     row_for,
 )
+from bdv2.doctor.matrix import Matrix
 
 CORPUS = Path(__file__).parent.parent / "data" / "log_corpus" / "structural"
 

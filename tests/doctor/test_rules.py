@@ -7,7 +7,7 @@ import pytest
 from bdv2.doctor import diagnose, exit_code
 from bdv2.doctor.findings import Severity
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.snapshot import Dist, ProbeResult
+from bdv2.doctor.probe.snapshot import Dist, ProbeResult
 
 from . import helpers
 
@@ -203,7 +203,7 @@ def test_extras_in_use_checks_the_nvidia_wheels(matrix: Matrix) -> None:
 
 
 def test_shadowed_copy_is_reported() -> None:
-    from bdv2.doctor.matrix import load_matrix
+    from bdv2.doctor import load_matrix
 
     hidden = Dist("numpy", "1.26.4", location="/root/.local/lib/python3.11/site-packages")
     snap = helpers.make_snap({"numpy": "2.4.6"}, shadowed=(hidden,))
@@ -301,7 +301,7 @@ def test_every_data_rule_fires_on_its_own_conditions(matrix: Matrix) -> None:
 
 
 def test_a_rows_known_warning_is_a_note_on_that_row(matrix: Matrix) -> None:
-    from bdv2.doctor.verify import row_versions
+    from bdv2.doctor.matrix.verify import row_versions
 
     row = matrix.row("cpu-current")
     assert "tfp-tf-substrate-needs-tf-keras" in row.known_warnings
@@ -464,7 +464,7 @@ def test_jax_0_4_14_runs_on_jaxlib_0_4_13(matrix: Matrix) -> None:
 
 # -- CUDA 11 -----------------------------------------------------------------------------------------------------
 def test_cuda11_jaxlib_is_judged_as_cuda_11(matrix: Matrix) -> None:
-    from bdv2.doctor.facts import SystemFacts
+    from bdv2.doctor.probe.facts import SystemFacts
 
     def drv(version: str) -> SystemFacts:
         return SystemFacts.from_dict({"driver": {"version": version, "cuda": "11.4",
@@ -478,7 +478,7 @@ def test_cuda11_jaxlib_is_judged_as_cuda_11(matrix: Matrix) -> None:
 
 
 def test_rows_that_need_a_find_links_page_print_it(matrix: Matrix) -> None:
-    from bdv2.doctor.verify import constraints
+    from bdv2.doctor.matrix.verify import constraints
 
     link = "https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"
     row = matrix.row("seed-era-cuda12")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.selfsource import SelfSource, SelfSourceError, SourceKind, from_direct_url, self_source
-from bdv2.doctor.verify import PartStatus, verify_row
+from bdv2.doctor.matrix.selfsource import SelfSource, SelfSourceError, SourceKind, from_direct_url, self_source
+from bdv2.doctor.matrix.verify import PartStatus, verify_row
 
 
 def test_a_local_wheel_or_folder_is_installed_from_where_it_is(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bdv2.doctor.findings import Severity
+from bdv2.doctor.logs.signatures import diagnose_log, match_text
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.signatures import diagnose_log, match_text
 
 CORPUS = sorted((Path(__file__).parent.parent / "data" / "log_corpus").glob("*.log"))
 

@@ -1,10 +1,10 @@
-"""doctor/tracebacks.py: tracebacks read as structure, with real wordings (each case names its public source)."""
+"""doctor/logs/tracebacks.py: tracebacks read as structure, with real wordings (each case names its public source)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bdv2.doctor.tracebacks import (
+from bdv2.doctor.logs.tracebacks import (
     Chain,
     Lack,
     TracebackKind,

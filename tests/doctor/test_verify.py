@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bdv2.cli import main
 from bdv2.doctor.matrix import Matrix
-from bdv2.doctor.verify import constraints, cpu_verifiable, static_check, verify_row, workflow_yaml
+from bdv2.doctor.matrix.verify import constraints, cpu_verifiable, static_check, verify_row, workflow_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 

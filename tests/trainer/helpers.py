@@ -16,7 +16,7 @@ from bdv2.data_tools import schema
 
 RLDS_SAMPLE_ARGS: dict[str, Any] = {"episodes": {"train": 6, "val": 3}, "steps": 8, "image_size": 64,
                                     "shards_per_split": 1}
-"""The generated RLDS sample of conftest.rlds_generated (data_tools.rlds_sample.write_rlds_sample's arguments)."""
+"""The generated RLDS sample of conftest.rlds_generated (data_tools.rlds.sample.write_rlds_sample's arguments)."""
 
 TASKS = ("kitchen/put_carrot", "kitchen/open_drawer", "sink/sweep")
 IM = 16  # image side

@@ -22,7 +22,7 @@ import numpy as np
 import original_code
 import pytest
 
-from bdv2.trainer import config, jaxrl_m_map, loop
+from bdv2.trainer import config, jaxrl_m_map, loop, model
 from bdv2.trainer.checkpoint_io import export_jaxrl_m, import_jaxrl_m
 from bdv2.trainer.ckpt_tree import CheckpointError, restore_raw
 from bdv2.trainer.errors import ConfigError
@@ -246,7 +246,7 @@ def test_original_checkpoints_import_act_and_export(original: Path, tmp_path: Pa
 
 # -- init_from, keep_checkpoints: all, metadata: bridge_v2 --------------------------------------------
 
-def _run(tfdata: Path, tmp: Path, **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp: Path, **over: Any) -> model.Run:
     tmp.mkdir(parents=True, exist_ok=True)
     g = helpers.base_global(tfdata, tmp / "runs", augment=False, **over)
     y = helpers.write_yaml(tmp / "m.yaml", {"global": g, "matrix": {"algos": ["gc_bc"], "tasks": ["kitchen"]}})
@@ -283,7 +283,7 @@ def test_export_refuses_an_encoder_the_original_lacks(tmp_path: Path) -> None:
 
 
 def test_bridge_v2_metadata_is_the_originals(tfdata: Path, tmp_path: Path) -> None:
-    from bdv2.trainer.data import Metadata
+    from bdv2.trainer.model import Metadata
 
     run = _run(tfdata, tmp_path, metadata="bridge_v2")
     meta = Metadata.load(run.task.metadata)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from original_code import import_original
 
-from bdv2.trainer import data, transforms
+from bdv2.trainer import data, model, transforms
 from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.settings import GoalRelabeling, Settings, build_settings
 
@@ -256,6 +256,6 @@ def test_the_originals_flag_names_work_in_config_overrides() -> None:
         "config.dataset_kwargs.goal_relabeling_strategy": "geometric",
         "config.dataset_kwargs.goal_relabeling_kwargs": {"discount": 0.9, "reached_proportion": 0.1}}}
     exp = config.expand({"global": {"data_root": "/d", "save_dir": "/s"}, "runs": [run]}, "m.yaml", devices=1,
-                        resolve=lambda *a: config.Task("t", (), "/d/metadata.json"))
+                        resolve=lambda *a: model.Task("t", (), "/d/metadata.json"))
     s = exp.runs[0].settings
     assert (s.goal_relabeling, s.goal_relabeling_kwargs, s.reached_proportion) == ("geometric", {"discount": 0.9}, 0.1)

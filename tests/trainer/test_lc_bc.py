@@ -24,7 +24,7 @@ import pytest
 from original_code import original_python
 
 from bdv2.data_tools import schema
-from bdv2.trainer import config, data, language, loop
+from bdv2.trainer import config, data, language, loop, model
 from bdv2.trainer.agents import make_agent
 from bdv2.trainer.errors import DataError
 from bdv2.trainer.networks import FilmConditioning, LCEncoding, ResNetEncoder, TinyEncoder
@@ -156,7 +156,7 @@ def test_film_resnet_and_lc_encoding_match_the_original(tmp_path: Path) -> None:
 # -- data ---------------------------------------------------------------------------------------------
 
 def _yaml_run(tmp_path: Path, data_root: Path, task: str, metadata: Path, algo: str = "lc_bc",
-              **over: Any) -> config.Run:
+              **over: Any) -> model.Run:
     tmp_path.mkdir(parents=True, exist_ok=True)
     g = helpers.base_global(data_root, tmp_path / "runs", metadata=str(metadata),
                             **{"encoder": "tiny-film", "augment": False, **over})
@@ -203,7 +203,7 @@ def test_unlabeled_rlds_episodes_are_skipped(generated_meta: Path, tmp_path: Pat
     """A release whose episodes have no instruction: the adapter gives language [""] with the first step's
     stored embedding; skip_unlabeled (lc_bc's default) drops every transition, and without it they stay."""
     from bdv2.data_tools import rlds
-    from bdv2.data_tools.rlds_sample import write_rlds_sample
+    from bdv2.data_tools.rlds.sample import write_rlds_sample
 
     path = write_rlds_sample(tmp_path / "unlabeled", episodes={"train": 1, "val": 2}, steps=4, image_size=16,
                              shards_per_split=1, language=False)

@@ -11,7 +11,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from bdv2.trainer import config, data, loop
+from bdv2.trainer import config, data, loop, model
 from bdv2.trainer.agents import make_agent
 from bdv2.trainer.metrics import read_metrics
 
@@ -20,7 +20,7 @@ from . import helpers
 FAR = 100_000
 
 
-def _run(tfdata: Path, tmp_path: Path, **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp_path: Path, **over: Any) -> model.Run:
     tmp_path.mkdir(parents=True, exist_ok=True)
     g = helpers.base_global(tfdata, tmp_path / "runs", **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["gc_bc"], "tasks": ["kitchen"]}})
@@ -46,7 +46,7 @@ def test_a_far_start_does_not_replay(tfdata: Path, tmp_path: Path, monkeypatch: 
     assert batch["actions"].shape == (8, 7)
 
 
-def _fake_checkpoint(run: config.Run, workdir: Path, step: int) -> None:
+def _fake_checkpoint(run: model.Run, workdir: Path, step: int) -> None:
     """A checkpoint at ``step`` as the loop writes one (the state of a fresh run, its step set to ``step``)."""
     data.hide_gpus_from_tf()
     agent, tx = make_agent(run), loop.make_optimizer(run)

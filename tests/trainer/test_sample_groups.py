@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bdv2.data_tools import schema
-from bdv2.trainer import config, data
+from bdv2.trainer import config, data, model
 from bdv2.trainer.errors import ConfigError
 
 from . import helpers
@@ -49,7 +49,7 @@ def shaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _load(root: Path, tmp_path: Path, task: dict[str, Any], **over: Any) -> config.Experiments:
+def _load(root: Path, tmp_path: Path, task: dict[str, Any], **over: Any) -> model.Experiments:
     g = helpers.base_global(root, tmp_path / "runs", train_batch_size=50, augment=False, shuffle_buffer_size=100,
                             **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "tasks": {"mix": task},

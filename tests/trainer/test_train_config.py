@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from bdv2.trainer import batching, config
+from bdv2.trainer import batching, config, model
 from bdv2.trainer.errors import ConfigError
 
 from . import helpers
 
 
-def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> config.Experiments:
+def _load(tmp_path: Path, data: dict[str, Any] | str, **kw: Any) -> model.Experiments:
     return config.load(helpers.write_yaml(tmp_path / "multi_train.yaml", data), **kw)
 
 
@@ -139,7 +139,7 @@ def test_yaml_object_tags_are_not_constructed(tmp_path: Path) -> None:
 
 def test_run_roundtrips_through_json(tfdata: Path, tmp_path: Path) -> None:
     run = _load(tmp_path, _good(tfdata, tmp_path)).runs[0]
-    assert config.Run.from_dict(run.to_dict()) == run
+    assert model.Run.from_dict(run.to_dict()) == run
 
 
 def test_device_count_before_launch_follows_bdv2_devices() -> None:

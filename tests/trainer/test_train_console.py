@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from bdv2.console import make_console
-from bdv2.trainer import cli, config, launch
-from bdv2.trainer.batching import DeviceView
+from bdv2.devices import DeviceView
+from bdv2.trainer import cli, config, launch, model
 from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.status import RunStatus
 
@@ -75,7 +75,7 @@ def test_commands_without_the_extras_name_it_and_exit_2(args: tuple[str, ...], e
 def test_summary_in_a_log_keeps_long_names_and_paths_whole(tmp_path: Path) -> None:
     name = "gc_bc_kitchen_put_carrot_in_pot_with_a_very_long_task_name"
     ckpt = f"{tmp_path}/demo/runs/{name}/checkpoints/2000000"
-    outcomes = [launch.Outcome(name, RunStatus.FINISHED, 2_000_000, 0.1234, 0.2345, 3600.0, ckpt)]
+    outcomes = [model.Outcome(name, RunStatus.FINISHED, 2_000_000, 0.1234, 0.2345, 3600.0, ckpt)]
     with open(tmp_path / "log", "w") as f:
         console = make_console()
         console.file = f  # what make_console gives when stdout is a file
@@ -88,7 +88,7 @@ def test_summary_in_a_log_keeps_long_names_and_paths_whole(tmp_path: Path) -> No
 def test_summary_on_a_narrow_console_folds_instead_of_cutting() -> None:
     out = io.StringIO()
     name = "gc_bc_kitchen_put_carrot_in_pot"
-    launch.render_summary([launch.Outcome(name, RunStatus.FINISHED, 20, checkpoint="demo/runs/" + name + "/ck/20")],
+    launch.render_summary([model.Outcome(name, RunStatus.FINISHED, 20, checkpoint="demo/runs/" + name + "/ck/20")],
                           Console(file=out, width=60))
     assert "…" not in out.getvalue()
     first_column = "".join(line.split("│")[1].strip() for line in out.getvalue().splitlines()
@@ -137,7 +137,7 @@ def test_progress_in_a_log_is_plain_lines_per_run() -> None:
         display.add("gc_bc_sink", 1000, start=300)
         display.tickers["gc_bc_sink"].started -= 10  # 10 s ago: 400 new steps at 40 steps/s
         display.update("gc_bc_sink", 700, 10.0)
-        display.done("gc_bc_sink", launch.Outcome("gc_bc_sink", RunStatus.FINISHED, 1000, wall_s=25))
+        display.done("gc_bc_sink", model.Outcome("gc_bc_sink", RunStatus.FINISHED, 1000, wall_s=25))
     lines = out.getvalue().splitlines()
     assert lines[0] == "gc_bc_sink: started, resuming from step 300"
     assert lines[1].startswith("gc_bc_sink: 700/1000 steps (70 %), 40 steps/s, ETA 8 s")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bdv2.trainer import augment, config, data, transforms
+from bdv2.trainer import augment, config, data, model, transforms
 
 from . import helpers
 
@@ -22,7 +22,7 @@ def tf() -> Any:
     return tf
 
 
-def _run(tfdata: Path, tmp_path: Path, algo: str = "gc_bc", **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp_path: Path, algo: str = "gc_bc", **over: Any) -> model.Run:
     g = helpers.base_global(tfdata, tmp_path / "runs", **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": [algo], "tasks": ["kitchen"]}})
     return config.load(y).runs[0]
@@ -41,7 +41,7 @@ def _toy_traj(tf: Any, length: int = 6) -> dict[str, Any]:
 
 
 def test_relabel_and_normalise(tf: Any) -> None:
-    meta = data.Metadata(np.full(7, 1.0, np.float32), np.full(7, 2.0, np.float32),
+    meta = model.Metadata(np.full(7, 1.0, np.float32), np.full(7, 2.0, np.float32),
                          np.zeros(7, np.float32), np.full(7, 4.0, np.float32))
     traj = transforms.normalise(transforms.relabel_actions(_toy_traj(tf)), meta)
     actions = traj["actions"].numpy()
@@ -54,7 +54,7 @@ def test_zero_std_does_not_divide_by_zero(tmp_path: Path) -> None:
     p = tmp_path / "m.json"
     p.write_text('{"action": {"mean": [0,0,0,0,0,0,0], "std": [0,1,1,1,1,1,1]},'
                  ' "proprio": {"mean": [0,0,0,0,0,0,0], "std": [1,1,1,1,1,1,0]}}')
-    meta = data.Metadata.load(p)
+    meta = model.Metadata.load(p)
     assert meta.action_std[0] == 1.0 and meta.proprio_std[6] == 1.0
 
 

@@ -17,19 +17,19 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from bdv2.trainer import config, failure, launch
+from bdv2.trainer import config, failure, launch, model
 from bdv2.trainer.metrics import read_metrics
 
 from . import helpers
 
 
 def _exp(tfdata: Path, tmp_path: Path, runs: list[dict[str, Any]], devices: int | None = None,
-         **over: Any) -> config.Experiments:
+         **over: Any) -> model.Experiments:
     data = {"global": helpers.base_global(tfdata, tmp_path / "runs", **over), "runs": runs}
     return config.load(helpers.write_yaml(tmp_path / "m.yaml", data), devices=devices)
 
 
-def _summary_text(outcomes: list[launch.Outcome]) -> str:
+def _summary_text(outcomes: list[model.Outcome]) -> str:
     out = io.StringIO()
     launch.render_summary(outcomes, Console(file=out, width=400, soft_wrap=True))
     return out.getvalue()
@@ -72,7 +72,7 @@ def test_sigkill_mid_run_is_named_and_the_next_launch_resumes(tfdata: Path, tmp_
     procs = _recording_start(monkeypatch)
     workdir = tmp_path / "runs" / "killed_run"
     watcher = _kill_when(procs, workdir, signal.SIGKILL)
-    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), console=Console(file=io.StringIO()))
     watcher.join()
     step = failure.last_checkpoint(workdir)
     assert outcome.status == "failed" and step is not None
@@ -89,7 +89,7 @@ def test_sigkill_mid_run_is_named_and_the_next_launch_resumes(tfdata: Path, tmp_
 
     monkeypatch.undo()
     again = _exp(tfdata, tmp_path, runs, num_steps=step + 2, log_interval=2, save_interval=4, eval_interval=100_000)
-    [second] = launch.launch(again, launch.Preflight(), console=Console(file=io.StringIO()))
+    [second] = launch.launch(again, model.Preflight(), console=Console(file=io.StringIO()))
     assert second.status == "finished", Path(second.log).read_text()[-2000:]
     assert f"resumed from step {step}" in second.notes and second.steps == step + 2
 
@@ -115,7 +115,7 @@ def test_sigterm_and_sigint_are_named(tfdata: Path, tmp_path: Path, sig: signal.
     (tmp_path / "runs/r/checkpoints/4").mkdir()
     # exec: the shell becomes python, which dies by the signal (a shell would exit with 128 + n instead)
     python = _fake(tmp_path, f"exec python3 -c 'import os, signal; os.kill(os.getpid(), signal.{sig.name})'")
-    [outcome] = launch.launch(exp, launch.Preflight(), python=python, console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), python=python, console=Console(file=io.StringIO()))
     assert outcome.failure is not None and outcome.failure.title == f"killed by {sig.name} (signal {sig.value})"
     text = _summary_text([outcome])
     assert cause in text and "resumes it from step 8" in text and f"bdv2 train --config {tmp_path / 'm.yaml'}" in text
@@ -125,7 +125,7 @@ def test_finished_run_killed_afterwards_is_finished(tfdata: Path, tmp_path: Path
     exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "done"}])
     python = _fake(tmp_path, """echo '{"status": "finished", "steps": 20, "checkpoint": "ck/20"}' > "$dir/summary.json"
 exec python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'""")
-    [outcome] = launch.launch(exp, launch.Preflight(), python=python, console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), python=python, console=Console(file=io.StringIO()))
     assert outcome.status == "finished" and outcome.steps == 20
     assert any("SIGKILL" in n for n in outcome.notes)
 
@@ -137,7 +137,7 @@ def test_stale_summary_of_an_earlier_launch_is_not_this_ones(tfdata: Path, tmp_p
     (workdir / "summary.json").write_text('{"status": "finished", "steps": 20}')
     os.utime(workdir / "summary.json", (time.time() - 100, time.time() - 100))
     python = _fake(tmp_path, "exec python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'")
-    [outcome] = launch.launch(exp, launch.Preflight(), python=python, console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), python=python, console=Console(file=io.StringIO()))
     assert outcome.status == "failed" and outcome.failure is not None and "SIGKILL" in outcome.failure.title
 
 
@@ -146,7 +146,7 @@ def test_config_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Pa
     is expanded for 1 device, so only the child finds out (loop.check_batch_sizes) and writes error.json."""
     exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "forced"}], devices=1,
                xla_flags="--xla_force_host_platform_device_count=3", num_steps=4)
-    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), console=Console(file=io.StringIO()))
     assert outcome.status == "failed" and outcome.failure is not None, Path(outcome.log).read_text()[-2000:]
     assert outcome.failure.kind is failure.FailureKind.BDV2_ERROR and not outcome.diagnosis
     text = _summary_text([outcome])
@@ -163,7 +163,7 @@ def test_data_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Path
     data = Path(shutil.copytree(tfdata, tmp_path / "tf"))
     exp = _exp(data, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_stats"}], num_steps=4)
     (data / "metadata.json").write_text("{not json")
-    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), console=Console(file=io.StringIO()))
     assert outcome.failure is not None and outcome.failure.kind is failure.FailureKind.BDV2_ERROR
     text = _summary_text([outcome])
     assert f"DataError: {data / 'metadata.json'}: not a normalisation metadata file" in text

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from bdv2.doctor import EnvOp, EnvOpKind
-from bdv2.trainer import config, launch
+from bdv2.trainer import childenv, config, launch, model
 
 from . import helpers
 
@@ -36,7 +36,7 @@ def _fake_python(tmp_path: Path) -> str:
     return str(p)
 
 
-def _exp(tfdata: Path, tmp_path: Path, runs: list[dict[str, Any]], **over: Any) -> config.Experiments:
+def _exp(tfdata: Path, tmp_path: Path, runs: list[dict[str, Any]], **over: Any) -> model.Experiments:
     data = {"global": helpers.base_global(tfdata, tmp_path / "runs", **over), "runs": runs}
     return config.load(helpers.write_yaml(tmp_path / "m.yaml", data))
 
@@ -54,7 +54,7 @@ ENVIRON = {"LD_LIBRARY_PATH": "/usr/local/cuda-11/lib64:/opt/lib", "XLA_FLAGS": 
 
 def test_child_env_carries_doctor_repairs_and_yaml_keys() -> None:
     s = _settings(cuda_visible_devices="1,2", xla_flags="--xla_gpu_autotune_level=0", jax_platform_name="gpu")
-    env = launch.child_env(s, ENVIRON, DOCTOR_OPS)
+    env = childenv.child_env(s, ENVIRON, DOCTOR_OPS)
     assert env["LD_LIBRARY_PATH"] == "/site/nvidia/cudnn/lib:/opt/lib"  # the doctor's prepend and removal
     assert env["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/d", "--xla_gpu_force_compilation_parallelism=1",
                                         "--xla_gpu_autotune_level=0"]  # merged, the user's own flag kept
@@ -64,7 +64,7 @@ def test_child_env_carries_doctor_repairs_and_yaml_keys() -> None:
 
 
 def test_use_pip_cuda_libs_false_drops_only_the_injection() -> None:
-    env = launch.child_env(_settings(use_pip_cuda_libs=False), ENVIRON, DOCTOR_OPS)
+    env = childenv.child_env(_settings(use_pip_cuda_libs=False), ENVIRON, DOCTOR_OPS)
     assert env["LD_LIBRARY_PATH"] == "/opt/lib"  # the harmful entry still goes; nothing is injected
     assert "CUDA_VISIBLE_DEVICES" not in env and "JAX_PLATFORMS" not in env
 
@@ -73,7 +73,7 @@ def test_failed_run_is_diagnosed_and_others_go_on(tfdata: Path, tmp_path: Path) 
     exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_run"},
                                   {"algo": "gc_bc", "task": "sink", "name": "good_run"}],
                cuda_visible_devices="", xla_flags="--xla_force_host_platform_device_count=2")
-    pre = launch.Preflight(env_ops=DOCTOR_OPS[:1])
+    pre = model.Preflight(env_ops=DOCTOR_OPS[:1])
     out = io.StringIO()
     console = Console(file=out, width=200)
     outcomes = launch.launch(exp, pre, console=console, python=_fake_python(tmp_path), environ=ENVIRON)
@@ -93,7 +93,7 @@ def test_failed_run_is_diagnosed_and_others_go_on(tfdata: Path, tmp_path: Path) 
 def test_fail_fast_skips_the_rest(tfdata: Path, tmp_path: Path) -> None:
     exp = _exp(tfdata, tmp_path, [{"algo": "bc", "task": "sink", "name": "bad_one"},
                                   {"algo": "bc", "task": "kitchen", "name": "next"}])
-    outcomes = launch.launch(exp, launch.Preflight(), fail_fast=True, python=_fake_python(tmp_path),
+    outcomes = launch.launch(exp, model.Preflight(), fail_fast=True, python=_fake_python(tmp_path),
                              console=Console(file=io.StringIO()))
     assert [o.status for o in outcomes] == ["failed", "skipped"]
 
@@ -101,7 +101,7 @@ def test_fail_fast_skips_the_rest(tfdata: Path, tmp_path: Path) -> None:
 def test_real_child_process_trains(tfdata: Path, tmp_path: Path) -> None:
     exp = _exp(tfdata, tmp_path, [{"algo": "gc_bc", "task": "sink"}], num_steps=6, log_interval=3,
                eval_interval=6, save_interval=6)
-    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    [outcome] = launch.launch(exp, model.Preflight(), console=Console(file=io.StringIO()))
     assert outcome.status == "finished", Path(outcome.log).read_text()[-2000:]
     assert outcome.steps == 6 and outcome.checkpoint.endswith("/6") and outcome.train_loss is not None
     assert "step 6/6" in Path(outcome.log).read_text()
@@ -128,7 +128,7 @@ def test_parallel_runs_one_per_gpu_and_the_third_waits(tfdata: Path, tmp_path: P
     fake = tmp_path / "slow-python"
     fake.write_text(SLOW_FAKE_WORKER)
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    outcomes = launch.launch(exp, launch.Preflight(), parallel=True, python=str(fake), environ=ENVIRON,
+    outcomes = launch.launch(exp, model.Preflight(), parallel=True, python=str(fake), environ=ENVIRON,
                              console=Console(file=io.StringIO()))
     assert [o.status for o in outcomes] == ["finished"] * 3
     runs = {}
@@ -147,7 +147,7 @@ def test_cpu_parallel_runs_share_the_cpu_without_a_gpu(tfdata: Path, tmp_path: P
     fake = tmp_path / "slow-python"
     fake.write_text(SLOW_FAKE_WORKER)
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    outcomes = launch.launch(exp, launch.Preflight(), python=str(fake), environ={"HOME": "/home/u"},
+    outcomes = launch.launch(exp, model.Preflight(), python=str(fake), environ={"HOME": "/home/u"},
                              console=Console(file=io.StringIO()), cpu_parallel=2)
     assert [o.status for o in outcomes] == ["finished"] * 3
     runs = [dict(line.split(" ", 1) for line in (tmp_path / f"runs/c{i}/times.txt").read_text().splitlines())
@@ -163,7 +163,7 @@ def test_without_parallel_runs_go_one_after_another(tfdata: Path, tmp_path: Path
     fake = tmp_path / "slow-python"
     fake.write_text(SLOW_FAKE_WORKER.replace("sleep 2", "sleep 1"))
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    launch.launch(exp, launch.Preflight(), python=str(fake), environ=ENVIRON, console=Console(file=io.StringIO()))
+    launch.launch(exp, model.Preflight(), python=str(fake), environ=ENVIRON, console=Console(file=io.StringIO()))
     times = [dict(line.split(" ", 1) for line in (tmp_path / f"runs/s{i}/times.txt").read_text().splitlines())
              for i in range(2)]
     assert float(times[1]["start"]) >= float(times[0]["end"])

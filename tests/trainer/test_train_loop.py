@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, loop
+from bdv2.trainer import config, loop, model
 from bdv2.trainer.errors import NonFiniteError
 from bdv2.trainer.metrics import read_metrics
 from bdv2.trainer.networks import Encoding, TinyEncoder, flatten_proprio
@@ -21,7 +21,7 @@ from bdv2.trainer.networks import Encoding, TinyEncoder, flatten_proprio
 from . import helpers
 
 
-def _run(tfdata: Path, tmp_path: Path, algo: str, **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp_path: Path, algo: str, **over: Any) -> model.Run:
     tmp_path.mkdir(parents=True, exist_ok=True)
     g = helpers.base_global(tfdata, tmp_path / "runs", **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": [algo], "tasks": ["kitchen"]}})

@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from bdv2.trainer import config, data, hosts, loop
+from bdv2.trainer import config, data, hosts, loop, model
 from bdv2.trainer.errors import ConfigError, DataError
 from bdv2.trainer.metrics import read_metrics
 
 from . import helpers
 
 
-def _run(tfdata: Path, tmp_path: Path, task: str = "kitchen", **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp_path: Path, task: str = "kitchen", **over: Any) -> model.Run:
     g = helpers.base_global(tfdata, tmp_path / "runs", **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["gc_bc"], "tasks": [task]}})
     return config.load(y).runs[0]
@@ -46,8 +46,8 @@ def _rows(ds: Any, goals: bool) -> list[bytes]:
     return out
 
 
-def _val_rows(run: config.Run, files: list[str], index: int, count: int, goals: bool) -> list[bytes]:
-    meta = data.Metadata.load(run.task.metadata)
+def _val_rows(run: model.Run, files: list[str], index: int, count: int, goals: bool) -> list[bytes]:
+    meta = model.Metadata.load(run.task.metadata)
     cfg = data.PipelineConfig(batch_size=1, seed=3, process_index=index, process_count=count)
     return _rows(data.make_val_dataset(files, meta, cfg), goals)
 

@@ -3,7 +3,7 @@ in place, its batches are exactly those of the same data converted by `bdv2 data
 short gc_bc run on it finishes.
 
 Two layers, each test running on both:
-  * generated: a release-shaped dataset written by data_tools.rlds_sample (always runs);
+  * generated: a release-shaped dataset written by data_tools.rlds.sample (always runs);
   * real: the real 50-episode sample in shared/ or at $BDV2_RLDS_SAMPLE (skipped when absent), where the
     exact numbers of that sample are checked too.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, data, loop
+from bdv2.trainer import config, data, loop, model
 
 from . import helpers
 
@@ -61,7 +61,7 @@ def converted(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _run(tmp_path: Path, data_root: Path, task: str, metadata: Path, name: str, **over: Any) -> config.Run:
+def _run(tmp_path: Path, data_root: Path, task: str, metadata: Path, name: str, **over: Any) -> model.Run:
     g = helpers.base_global(data_root, tmp_path / "runs", metadata=str(metadata), train_batch_size=BATCH,
                             val_batch_size=BATCH, **over)
     y = helpers.write_yaml(tmp_path / f"{name}.yaml",
@@ -83,7 +83,7 @@ def test_a_task_resolves_to_the_rlds_directory_in_place(sample: Sample, converte
     assert src.rlds_train == (str(path),) and src.rlds_val == (str(path),) and src.train_files == ()
     itself = _run(tmp_path, path, "bridge_dataset", meta, "itself")  # data_root is the dataset dir
     assert itself.task.sources[0].rlds_train == (str(path),)
-    assert config.Run.from_dict(json.loads(json.dumps(itself.to_dict()))) == itself  # run.json round trip
+    assert model.Run.from_dict(json.loads(json.dumps(itself.to_dict()))) == itself  # run.json round trip
     with pytest.raises(config.ConfigError, match=r"no train/out\.tfrecord under"):
         _run(tmp_path, path, "bridge_datset", meta, "typo")  # a typo is not silently the whole directory
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bdv2.trainer import config, loop
+from bdv2.trainer import config, loop, model
 from bdv2.trainer.metrics import MetricWriter
 
 from . import helpers
@@ -73,7 +73,7 @@ def _calls(record: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
-def _run(tfdata: Path, tmp_path: Path, **over: Any) -> config.Run:
+def _run(tfdata: Path, tmp_path: Path, **over: Any) -> model.Run:
     g = helpers.base_global(tfdata, tmp_path / "runs", num_steps=4, log_interval=2, eval_interval=4,
                             save_interval=4, augment=False, **over)
     y = helpers.write_yaml(tmp_path / "m.yaml", {"global": g, "matrix": {"algos": ["bc"], "tasks": ["sink"]}})

@@ -1,12 +1,12 @@
-"""Build the doctor's API history (doctor/api_history.json.gz) from the released wheels themselves.
+"""Build the doctor's API history (doctor/api/api_history.json.gz) from the released wheels themselves.
 
 For each package and each release pinned in releases.toml, the wheel (or, for releases PyPI has only as an
 sdist, the sdist) is downloaded with pip into a cache folder and its sources are read with ``ast``, never
-imported (bdv2.doctor.api_scan). The result says, for each ``module.name``, the ranges of releases that have
+imported (bdv2.doctor.api.scan). The result says, for each ``module.name``, the ranges of releases that have
 it, and for each caller package the ranges of its releases that use a ``jax.…`` name not every covered jax
 release has.
 
-    python tools/api_history/build.py [--cache DIR] [--only jax,flax] [--out doctor/api_history.json.gz]
+    python tools/api_history/build.py [--cache DIR] [--only jax,flax] [--out doctor/api/api_history.json.gz]
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bdv2.doctor import api_scan
-from bdv2.doctor.api_history import History, to_ranges
+from bdv2.doctor.api import scan as api_scan
+from bdv2.doctor.api.history import History, to_ranges
 
 BUILDER_VERSION = "5"
 HERE = Path(__file__).resolve().parent
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--releases", type=Path, default=HERE / "releases.toml")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "bdv2-api-history")
-    ap.add_argument("--out", type=Path, default=ROOT / "doctor" / "api_history.json.gz")
+    ap.add_argument("--out", type=Path, default=ROOT / "doctor" / "api" / "api_history.json.gz")
     ap.add_argument("--only", default="", help="comma-separated packages (default: all in the list)")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)

@@ -1,0 +1,32 @@
+"""The built-in check over ``--deep``'s scan of installed sources (api/deep.py): each installed package that
+uses a ``jax.…`` name the installed jax does not have, with the API history's advice."""
+
+from __future__ import annotations
+
+from ..api.advice import advise
+from ..api.deep import NAME
+from ..findings import Finding, Fix
+from ..matrix.load import Matrix, Rule
+from ..probe.snapshot import ProbeStatus, Snapshot, normalise
+from .registry import Options, check
+
+
+@check("jax_api_uses")
+def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
+    """Each installed package that uses a jax name the installed jax lacks (from the --deep source scan)."""
+    p = snap.probe(NAME)
+    if p is None or p.status is not ProbeStatus.OK:
+        return []
+    jax_version = p.output.get("jax", "")
+    out = []
+    for s in p.output.get("stale", []):
+        a = advise("jax", s["name"], s["caller"], jax_version, s["version"])
+        title = (f"{s['caller']} {s['version']} uses {s['name']}, which jax {jax_version} does not have")
+        how = next((x for x in p.output.get("scanned", []) if x.startswith(f"{s['caller']} {s['version']} (")), "")
+        evidence = (f"read in {s['caller']}'s " + ("released wheel by the API history's build" if how else
+                                                    "installed sources") + " (never imported)",
+                    *((f"API history: {a.sentence}",) if a else ()))
+        out.append(Finding(rule.id, rule.severity, rule.area, title, evidence,
+                           a.fix if a else Fix(rule.fix, rule.commands), source=rule.source,
+                           packages=(normalise(s["caller"]), "jax")))
+    return out

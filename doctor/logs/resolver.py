@@ -1,0 +1,375 @@
+"""Read a resolver's refusal in a log: pip, uv and conda/mamba, as who requires what of whom.
+
+Wordings: pip's ResolutionImpossible and post-install check
+(https://pip.pypa.io/en/stable/topics/dependency-resolution/), uv's "No solution found" derivation
+(https://docs.astral.sh/uv/reference/troubleshooting/), conda's UnsatisfiableError and libmamba's
+"Could not solve for environment specs" tree. Stdlib only (the matrix's specifiers are used, not imported).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..findings import Area, Finding, Fix, Severity
+
+if TYPE_CHECKING:
+    from ..matrix.load import Matrix, Row
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_VER = r"\d[\w.+!*-]*"
+
+
+class Resolver(str, enum.Enum):
+    PIP = "pip"
+    PIP_CHECK = "pip (installed set)"
+    UV = "uv"
+    POETRY = "poetry"
+    CONDA = "conda"
+
+
+class ResolverKind(str, enum.Enum):
+    """The finding ids this module produces."""
+
+    CONFLICT = "log-resolver-conflict"
+    INSTALLED_CONFLICT = "log-installed-conflict"
+    NO_DISTRIBUTION = "log-no-matching-distribution"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``who`` (at ``version``, '' when a user request) requires ``target`` within ``spec``."""
+
+    who: str
+    version: str
+    target: str
+    spec: str
+    have: str = ""
+    """The installed version of ``target`` (pip's post-install check)."""
+
+    def __str__(self) -> str:
+        who = f"{self.who} {self.version}".strip()
+        have = "" if not self.have else f", but {self.target} {self.have} is installed" if self.have[:1].isdigit() \
+            else f" ({self.have})"
+        return f"{who} requires {self.target}{(' ' + self.spec) if self.spec else ''}{have}"
+
+
+@dataclass
+class Conflict:
+    resolver: Resolver
+    parties: list[str] = field(default_factory=list)
+    """What was asked for ('jax==0.4.13'), as the resolver wrote it."""
+    requirements: list[Requirement] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def packages(self) -> list[str]:
+        names = [_split(p)[0] for p in self.parties] + [n for r in self.requirements for n in (r.who, r.target)]
+        out: list[str] = []
+        for n in names:
+            n = normalise(n)
+            if re.fullmatch(r"[a-z0-9][a-z0-9-]*", n) and n not in _NOT_PACKAGES and n not in out:
+                out.append(n)
+        return out
+
+
+_NOT_PACKAGES = {"the-user", "you", "your", "project", "both"}  # subjects of the resolvers' sentences
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _split(req: str) -> tuple[str, str]:
+    m = re.match(rf"\s*({_NAME})(?:\[[^\]]*\])?\s*(.*)$", req)
+    return (m[1], m[2].strip()) if m else (req, "")
+
+
+_PIP_CANNOT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
+_PIP_CAUSED = re.compile(r"^\s*The conflict is caused by:", re.MULTILINE)
+_PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?"
+                      r"\s*([^;]*?)\s*(?:;|$)")
+_PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
+_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you "
+                        rf"(?:have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
+_PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
+
+
+def _pip_block(c: Conflict, after: str) -> Conflict:
+    """The requirement lines after a refusal's header (pip prints them under "The conflict is caused by:")."""
+    for line in after.splitlines()[1:40]:
+        d, u = _PIP_DEP.match(line), _PIP_USER.match(line)
+        if d:
+            c.requirements.append(Requirement(d[1], d[2], d[3], d[4]))
+        elif u:
+            c.requirements.append(Requirement("the user", "", u[1], u[2]))
+        if d or u:
+            c.lines.append(line.strip())
+        if "ResolutionImpossible" in line or line.startswith("To fix this"):
+            break
+    return c
+
+
+def _pip(text: str) -> list[Conflict]:
+    out: list[Conflict] = []
+    ends: list[int] = []
+    for m in _PIP_CANNOT.finditer(text):
+        out.append(_pip_block(Conflict(Resolver.PIP, [p.strip() for p in re.split(r",\s*(?:and\s+)?|\s+and\s+", m[1])
+                                                       if p.strip()], lines=[m[0]]), text[m.end():]))
+        ends.append(m.end())
+    for m in _PIP_CAUSED.finditer(text):  # a log that kept only the explanation, not the "Cannot install" line
+        if not any(0 <= m.start() - e < 400 for e in ends):
+            c = _pip_block(Conflict(Resolver.PIP, lines=[m[0].strip()]), text[m.start():])
+            c.parties += [f"{r.target}{r.spec}" for r in c.requirements if r.who == "the user"]
+            out += [c] if c.requirements else []
+    check = Conflict(Resolver.PIP_CHECK)
+    for m in _PIP_CHECK.finditer(text):
+        check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
+        check.lines.append(m[0])
+    for m in _PIP_MISSING.finditer(text):
+        check.requirements.append(Requirement(m[1], m[2], m[3], "", have="not installed"))
+        check.lines.append(m[0])
+    return out + ([check] if check.requirements else [])
+
+
+_UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
+_POETRY_START = re.compile(r"version solving failed|SolverProblemError")
+_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*"
+# uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
+_UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
+                     rf"(?:({_SPEC})| \(([^)]*)\))?")
+_UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
+
+
+def _uv(text: str) -> list[Conflict]:
+    m = _UV_START.search(text)
+    poetry = _POETRY_START.search(text) if not m else None
+    if not m and not poetry:
+        return []
+    if poetry:  # poetry prints its derivation before the verdict
+        start = text.rfind("Because", 0, poetry.start())
+        body, c = text[max(start, 0):poetry.end()], Conflict(Resolver.POETRY, lines=[])
+    else:
+        assert m is not None
+        body, c = text[m.end():], Conflict(Resolver.UV, lines=[m[0]])
+        if _UV_MISSING.search(" ".join(body[:2000].split())):
+            return []  # nothing to install, not two requirements in conflict: missing() reads it
+    body = " ".join(ln.strip(" │╰─▶×") for ln in body.splitlines()[:30]).split("hint:")[0]
+    for d in _UV_DEP.finditer(body):
+        c.requirements.append(Requirement(d[1], (d[2] or d[3] or "").lstrip("="), d[4], d[5] or d[6] or ""))
+    for r in _UV_REQUIRE.finditer(body):
+        c.parties.append(f"{r[1]}{r[2] or ''}")
+    c.lines += [s.strip() + "." for s in re.split(r"\.\s", body) if "depends on" in s or "unsatisfiable" in s][:6]
+    return [c] if c.requirements or c.parties else []
+
+
+_CONDA_START = re.compile(r"following specifications were found\s+to be incompatible|Could not solve for environment "
+                          r"specs|LibMambaUnsatisfiableError|UnsatisfiableError|Encountered problems while solving")
+_TREE = re.compile(r"^[\s│]*[├└]─\s*(?P<body>\S.*)$", re.MULTILINE)  # libmamba's "incompatible packages" tree
+_TREE_STOP = re.compile(r"^(?:is|are|which|,)")
+_CONDA_CMD = re.compile(r"(?:conda|mamba|micromamba)(?:\.exe)? (?:install|create)\b([^\n]*)")
+_CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?:[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
+                          rf"(?:\[version='([^']+)'\]|\s*=?\s*(\S+))?", re.MULTILINE)
+_CONDA_SPEC = re.compile(rf"^\s*-\s+({_NAME})==?(\d[\w.]*)(?:=\S+)?\s*$", re.MULTILINE)  # `  - cudatoolkit==8.0=3`
+_LIBMAMBA = re.compile(rf"package ({_NAME})-({_VER})-\S+ requires ({_NAME}) ([^,]+), but none of the providers")
+_NOTHING = re.compile(rf"nothing provides (?:requested )?(\S+)(?: (?!needed\b)(\S+))?"
+                      rf"(?: needed by ({_NAME})-({_VER})-\S+)?")
+
+
+def _tree(body: str, c: Conflict) -> None:
+    """libmamba's tree: a top-level node is a request, a child is what its parent requires."""
+    stack: list[tuple[int, str, str]] = []  # (depth, name, version)
+    for m in _TREE.finditer(body):
+        depth = m.start("body") - body.rfind("\n", 0, m.start("body"))
+        words = re.findall(r"[^\s,]+(?:,[^\s,]+)*|,", m["body"])  # `>=20.0,<23` stays one word, a lone `,` ends it
+        before = list(itertools.takewhile(lambda w: not _TREE_STOP.match(w), words[1:]))
+        spec = before[0] if before and before[0] != "*" else ""  # then a build string, then the verdict
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            c.requirements.append(Requirement(stack[-1][1], stack[-1][2], words[0], spec))
+        else:
+            c.parties.append(f"{words[0]} {spec}".strip())
+        stack.append((depth, words[0], re.sub(r"^[=~]+|[*]+$", "", spec)))
+
+
+def _conda(text: str) -> list[Conflict]:
+    m = _CONDA_START.search(text)
+    if not m:
+        return []
+    body = text[m.start():]
+    c = Conflict(Resolver.CONDA, lines=[m[0]])
+    cmd = _CONDA_CMD.search(text[:m.start()])
+    if cmd:  # the request itself: the words of `conda install ...` that are not options or their values
+        words = cmd[1].split()
+        c.parties += [w for i, w in enumerate(words) if not w.startswith("-") and
+                      not (i and words[i - 1] in ("-c", "--channel", "-n", "--name", "-p", "--prefix", "-f", "--file"))]
+    _tree(body, c)
+    c.parties += [f"{r[1]}=={r[2]}" for r in _CONDA_SPEC.finditer(body)]
+    for r in _CONDA_ARROW.finditer(body):
+        c.requirements.append(Requirement(r[1], r[2] or "", r[3], r[4] or r[5] or ""))
+    for r in _LIBMAMBA.finditer(body):
+        c.requirements.append(Requirement(r[1], r[2], r[3], r[4].strip()))
+    for r in _NOTHING.finditer(body):
+        req = Requirement(r[3] or "the user", r[4] or "", r[1], "" if r[2] in (None, "needed") else r[2],
+                          have="nothing provides it")
+        if req not in c.requirements:
+            c.requirements.append(req)
+    c.lines += [ln.strip() for ln in body.splitlines()[1:40]
+                if re.search(r"requires|->|is requested|conflicts with|nothing provides|installable", ln)][:8]
+    return [c]  # the solver's verdict stands even when the log kept none of its explanation
+
+
+def conflicts(text: str) -> list[Conflict]:
+    return _pip(text) + _uv(text) + _conda(text)
+
+
+def _aliases(matrix: Matrix, names: set[str]) -> set[str]:
+    """``names`` plus every member of a matrix group that has one of them (tensorflow ~ tensorflow-cpu)."""
+    return names | {normalise(m) for g in matrix.groups.values() if names & {normalise(x) for x in g} for m in g}
+
+
+def row_for(c: Conflict, matrix: Matrix) -> Row | None:
+    """The known-good row that pins the most of the conflict's packages (at least two; the default row on a tie)."""
+    wanted = set(c.packages)
+    have = {normalise(r.who): r.version for r in c.requirements if r.version}
+    have |= {normalise(n): v[2:] for n, v in map(_split, c.parties) if v.startswith("==")}
+
+    def admitted(row: Row) -> int:  # how many versions seen in the log the row's pins allow
+        return sum(1 for n, spec in row.packages.items() if normalise(n) in have and
+                   _contains(spec, have[normalise(n)]))
+
+    scored = [(len(wanted & _aliases(matrix, {normalise(n) for n in r.packages})), admitted(r), r.default, -i, r)
+              for i, r in enumerate(matrix.rows)]
+    best = max(scored, key=lambda t: t[:4], default=None)
+    return best[4] if best and best[0] >= 2 else None
+
+
+def _contains(spec: object, version: str) -> bool:
+    try:
+        return bool(spec.contains(version, prereleases=True))  # type: ignore[attr-defined]
+    except Exception:  # an unparsable version seen in a log
+        return False
+
+
+def _row_names(row: Row, packages: list[str], matrix: Matrix) -> list[str]:
+    wanted = _aliases(matrix, set(packages))
+    return [n for n in row.packages if normalise(n) in wanted] or list(row.packages)
+
+
+_CLAUSE = re.compile(r"^\s*(==|!=|<=|>=|~=|<|>)?\s*v?(\d+(?:\.\d+)*)\s*$")
+
+
+def _vt(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def admits(spec: str, version: str) -> bool | None:
+    """Whether a plain specifier ('>=0.4.6', '<=0.4.20,>=0.3.2', '2.16.5') admits a release version; None if unsure
+    (pre-releases, local versions, wildcards: the resolver's own words stand then)."""
+    clauses = [_CLAUSE.match(part) for part in re.split(r",|\band\b", spec)]
+    if not spec.strip() or not all(clauses) or not re.fullmatch(r"\d+(?:\.\d+)*", version):
+        return None
+    v = _vt(version)
+    for m in clauses:
+        assert m is not None
+        r = _vt(m[2])
+        a, b = v + (0,) * (len(r) - len(v)), r + (0,) * (len(v) - len(r))
+        ok = {None: a == b, "==": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b, "<": a < b, ">": a > b,
+              "~=": a >= b and a[:len(r) - 1] == b[:len(r) - 1]}[m[1]]
+        if not ok:
+            return False
+    return True
+
+
+def exclusions(c: Conflict) -> list[str]:
+    """Which requirement excludes which version: the versions asked for, pinned by another party, or installed."""
+    seen: dict[str, list[tuple[str, str, Requirement | None]]] = {}
+    for n, v in map(_split, c.parties):
+        if v.startswith("=="):
+            seen.setdefault(normalise(n), []).append((v[2:], "the requested", None))
+    for r in c.requirements:
+        pin = re.fullmatch(r"(?:==)?\s*(\d[\w.]*)", r.spec)
+        if pin:
+            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}'s pin,"
+            seen.setdefault(normalise(r.target), []).append((pin[1], who, r))
+        if r.have[:1].isdigit():
+            seen.setdefault(normalise(r.target), []).append((r.have, "the installed", None))
+    out: list[str] = []
+    for r in c.requirements:
+        for version, why, source in seen.get(normalise(r.target), []):
+            if source is not r and r.who != "the user" and admits(r.spec, version) is False:
+                spec = f" {r.spec}" if r.spec[:1].isdigit() else r.spec
+                line = f"{r.who} {r.version} needs {r.target}{spec}, which excludes {why} {r.target} {version}"
+                out += [line] if line not in out else []
+    return out
+
+
+def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
+    excluded = exclusions(c)
+    shown = excluded or [str(r) for r in c.requirements]
+    more = len(shown) - 3
+    reqs = "; ".join(shown[:3]) or "no requirement lines in the log"
+    reqs += f" (+{more} more)" if more > 0 else ""
+    asked = " and ".join(c.parties[:3]) + (f" (+{len(c.parties) - 3} more)" if len(c.parties) > 3 else "")
+    if c.resolver is Resolver.PIP_CHECK:
+        kind, title = ResolverKind.INSTALLED_CONFLICT, f"pip installed an inconsistent set: {reqs}"
+    else:
+        kind = ResolverKind.CONFLICT
+        title = f"{c.resolver.value} cannot install {asked or 'the requested packages'} together: {reqs}"
+    row = row_for(c, matrix) if matrix else None
+    if row:
+        names = _row_names(row, c.packages, matrix) if matrix else []
+        pins = ", ".join(f"{n}{row.packages[n]}" for n in names)
+        fix = Fix(f"install the known-good row {row.name} ({pins}) instead of the conflicting pins",
+                  (f"bdv2 matrix constraints {row.name} > constraints.txt", "pip install -c constraints.txt "
+                   + " ".join(names)))
+    else:
+        fix = Fix("relax one of the pins above so one requirement admits the other's version (pick versions from "
+                  "`bdv2 matrix list`), then resolve again", ("bdv2 matrix list",))
+    evidence = (*excluded[:4], *(f"{name}: {ln[:400]}" for ln in c.lines[:8]))
+    return Finding(kind.value, Severity.ERROR, Area.LOG, title, evidence, fix, packages=tuple(c.packages))
+
+
+_PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement (?P<req>\S+)(?: \(from versions: "
+                       r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)")
+# only what the user asked for directly: a dependency missing from the index is a conflict
+# (https://github.com/astral-sh/uv/issues/7616)
+_UV_MISSING = re.compile(rf"there is no version of (?P<req>{_NAME}\S*) and you require|(?P<req2>{_NAME}\S*) has no "
+                         rf"wheels with a matching (?P<what>[\w ]+?tag).{{0,200}}? and you require|"
+                         rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
+_HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
+
+
+def missing(text: str, name: str = "log") -> list[Finding]:
+    """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
+    reqs: list[str] = []
+    have, why = "", ""
+    flat = " ".join(text.split())  # uv wraps its sentences
+    for m in list(_PIP_NONE.finditer(text)) + list(_UV_MISSING.finditer(flat)):
+        req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g)
+        reqs += [req] if req not in reqs else []
+        have = have or (m.groupdict().get("have") or "")
+        why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")
+    if not reqs:
+        return []
+    hint = _HINT.search(text)
+    local = [r for r in reqs if "+" in r]
+    fix = (f"{', '.join(local)} carries a local build label (+...) that only a separate wheel index served; install "
+           "the plain release with its extra instead (for jax: `pip install -U \"jax[cuda12]\"`)" if local else
+           "ask for a version the index has for this Python and platform (the log lists them), or use a Python that "
+           "release has wheels for; `bdv2 matrix list` shows the known-good sets")
+    evidence = (f"{name}: no distribution for {', '.join(reqs)}" + (f" ({why})" if why else ""),
+                *([f"{name}: available: {have[:300]}"] if have else []),
+                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []))
+    return [Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
+                    f"no installable distribution of {' and '.join(reqs[:3])} for this Python and platform", evidence,
+                    Fix(fix, ("bdv2 matrix list",)), source="https://packaging.python.org/en/latest/specifications/"
+                    "platform-compatibility-tags/", packages=tuple(_split(r)[0] for r in reqs))]
+
+
+def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
+    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name)

@@ -1,0 +1,402 @@
+"""Read Python tracebacks in a log as structure: chained exceptions, frames, and the package of each frame.
+
+Understands the standard format (https://docs.python.org/3/library/traceback.html), chained tracebacks
+("During handling of the above exception..." / "The above exception was the direct cause..."), pytest's
+(`path:line: in func`, `E   Type: msg`) and IPython's (`File ~/x.py:12, in f`, `----> 12 ...`), inside
+other log noise (SLURM `0:`/`[rank0]:` labels, timestamps, absl prefixes). Stdlib only.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import sys
+from dataclasses import dataclass, field, replace
+
+from ..api.advice import Advice, advise
+from ..findings import Area, Finding, Fix, Severity
+
+# Top-level module -> distribution, for logs from another machine (no metadata at hand).
+KNOWN_DISTS: dict[str, str] = {
+    "jax": "jax", "jaxlib": "jaxlib", "flax": "flax", "optax": "optax", "chex": "chex",
+    "orbax": "orbax-checkpoint", "distrax": "distrax", "tensorflow_probability": "tensorflow-probability",
+    "tensorflow": "tensorflow", "keras": "keras", "tf_keras": "tf-keras", "numpy": "numpy", "scipy": "scipy",
+    "ml_dtypes": "ml-dtypes", "tensorstore": "tensorstore", "google.protobuf": "protobuf", "torch": "torch",
+    "jax_cuda12_plugin": "jax-cuda12-plugin", "jax_cuda13_plugin": "jax-cuda13-plugin", "haiku": "dm-haiku",
+    "rlax": "rlax", "dm_env": "dm-env", "brax": "brax", "mujoco": "mujoco", "tensorflow_datasets":
+    "tensorflow-datasets", "tf2onnx": "tf2onnx", "transformers": "transformers", "diffusers": "diffusers",
+    "equinox": "equinox", "jraph": "jraph", "trax": "trax", "objax": "objax", "gymnax": "gymnax",
+    "optimistix": "optimistix", "diffrax": "diffrax", "numpyro": "numpyro", "pandas": "pandas",
+    "sklearn": "scikit-learn", "PIL": "pillow", "tree": "dm-tree", "absl": "absl-py", "einops": "einops",
+    "jax_plugins.xla_cuda12": "jax-cuda12-plugin", "jax_plugins.xla_cuda13": "jax-cuda13-plugin",
+    "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin",
+}
+# One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
+_ALTERNATIVES = {"tensorflow-probability": ("tfp-nightly",), "tensorflow": ("tensorflow-cpu", "tf-nightly"),
+                 "keras": ("keras-nightly",)}
+_NAMESPACED = {"google", "orbax", "jax_plugins"}  # the distribution is named by the first two path parts
+
+# Removed from the stdlib (PEP 594, PEP 632): not a distribution to install (sig-no-distutils explains one).
+_REMOVED_STDLIB = {"distutils", "imp", "asynchat", "asyncore", "smtpd", "cgi", "pipes", "telnetlib", "crypt"}
+_PREFIXES = re.compile(
+    r"^(?:\[rank\d+\]:\s?|\d+:\s|srun: |"
+    r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]\s?|"
+    r"\[?\d{4}-\d\d-\d\d[T ][\d:.,]+\S*\]?(?:\s*[-|]?\s*(?:INFO|ERROR|WARNING|DEBUG|CRITICAL)\s*[-|:]?)?\s?)")
+_TB_START = re.compile(r"Traceback \(most recent call last\)|^Traceback:$")
+# Frame lines distinctive enough to open a traceback whose header the log lost (pytest, IPython, or an excerpt
+# pasted from its last frames)
+_PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$|^File [~/]\S+\.py:\d+|^\[?[~/]\S+\.py\]?(?:\(\S*\))? in \S+|"
+                           r'^\s*File "[^"]+\.py", line \d+, in \S+$')
+_ARROW = re.compile(r"^-*> ?\d*\s(.*)$")  # IPython's `---> 38 from jax import monitoring`
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+_FRAME_PATTERNS = (
+    re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?'),
+    re.compile(r"^\s*File (?P<path>[~/]\S+?\.py):(?P<line>\d+)(?:, in (?P<func>\S+))?"),  # IPython
+    re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+):(?: in (?P<func>\S+)|\s*\w*$)"),  # pytest
+    re.compile(r"^\[?(?P<path>[~/]\S+?\.py)\]?(?:\(\S*\))? in (?P<func>\S+)"),  # older IPython/Colab, no line
+)
+_EXC = re.compile(
+    r"^(?:E\s+|FAILED \S+ - )?(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failure|Exhausted))"
+    r"(?::\s*(?P<msg>.*))?$")
+_RAISED_IN_TB = re.compile(r"^(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s*(?P<msg>.*))?$")  # after frames: any class
+_SITE = re.compile(r"(?:site|dist)-packages[/\\](?P<top>[^/\\]+)(?:[/\\](?P<sub>[^/\\]+))?")
+
+
+class Chain(str, enum.Enum):
+    """How an exception relates to the one printed before it."""
+
+    FIRST = "first"
+    CAUSE = "cause"  # "The above exception was the direct cause of the following exception:"
+    CONTEXT = "context"  # "During handling of the above exception, another exception occurred:"
+
+
+@dataclass(frozen=True)
+class Frame:
+    path: str
+    line: int
+    func: str
+    module: str | None
+    """Top-level module of a site-packages/dist-packages path (None: user code or the stdlib)."""
+    dist: str | None
+    code: str = ""
+    """The source line the traceback shows for the frame (the arrowed one in IPython's layout)."""
+
+
+@dataclass
+class Raised:
+    """One exception of a (possibly chained) traceback."""
+
+    type: str
+    message: str
+    frames: list[Frame] = field(default_factory=list)
+    chain: Chain = Chain.FIRST
+
+    @property
+    def line(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+def strip_prefix(line: str) -> str:
+    return _PREFIXES.sub("", line.rstrip(), count=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _local_dists() -> dict[str, list[str]]:
+    """This interpreter's top-level -> distributions (RECORD/top_level.txt), used only for unknown names."""
+    import importlib.metadata
+
+    try:
+        return dict(importlib.metadata.packages_distributions())
+    except Exception:  # a broken dist-info must not break log reading
+        return {}
+
+
+def dist_of(top: str, sub: str | None = None) -> str | None:
+    if top.endswith(".py"):
+        top = top[:-3]
+    if top in _NAMESPACED and sub and f"{top}.{sub}" in KNOWN_DISTS:
+        return KNOWN_DISTS[f"{top}.{sub}"]
+    if top in KNOWN_DISTS:
+        return KNOWN_DISTS[top]
+    if not top.isidentifier():
+        return None
+    local = _local_dists().get(top)
+    return local[0] if local else top.replace("_", "-")
+
+
+def frame_of(path: str, line: int, func: str) -> Frame:
+    m = _SITE.search(path)
+    if not m:
+        return Frame(path, line, func, None, None)
+    top = m["top"].removesuffix(".py")
+    return Frame(path, line, func, top, dist_of(top, m["sub"]))
+
+
+def _match_frame(text: str) -> Frame | None:
+    for pat in _FRAME_PATTERNS:
+        m = pat.match(text)
+        if m:
+            return frame_of(m["path"], int(m.groupdict().get("line") or 0), m["func"] or "?")
+    return None
+
+
+def parse(text: str) -> list[list[Raised]]:
+    """Every traceback in ``text``: each a chain of exceptions, the last one raised last."""
+    chains: list[list[Raised]] = []
+    current: list[Raised] = []
+    frames: list[Frame] = []
+    in_tb = False
+    relation = Chain.FIRST
+    for raw in text.splitlines():
+        line = strip_prefix(raw)
+        body = line.strip()
+        if body in (_CAUSE, _CONTEXT):
+            relation = Chain.CAUSE if body == _CAUSE else Chain.CONTEXT
+            continue
+        if _TB_START.search(body):
+            in_tb, frames = True, []
+            continue
+        frame = _match_frame(line) if in_tb or _PYTEST_FRAME.match(line) else None
+        if frame:
+            in_tb = True
+            frames.append(frame)
+            continue
+        if in_tb and frames and line[:1].isspace() and body.strip("^~ ") and not _EXC.match(body):
+            arrow = _ARROW.match(body)
+            if arrow or not (frames[-1].code or body[:1].isdigit()):
+                frames[-1] = replace(frames[-1], code=(arrow[1] if arrow else body).strip())
+            continue
+        m = _EXC.match(body) if (in_tb or not line[:1].isspace()) else None
+        if not m and in_tb and frames and not line[:1].isspace():
+            m = _RAISED_IN_TB.match(body)
+        if m and (in_tb or body.startswith(m["type"]) or body.startswith("FAILED ")):
+            if relation is Chain.FIRST and current:
+                chains.append(current)
+                current = []
+            current.append(Raised(m["type"], (m["msg"] or "").strip(), frames, relation))
+            in_tb, frames, relation = False, [], Chain.FIRST
+    if current:
+        chains.append(current)
+    return chains
+
+
+def last_exception(text: str) -> Raised | None:
+    chains = parse(text)
+    return chains[-1][-1] if chains else None
+
+
+class Lack(str, enum.Enum):
+    """What an exception says is missing."""
+
+    NAME = "name"  # module 'jax.X' has no attribute 'Y' / cannot import name 'Y' from 'jax.X' / jax.X.Y was removed
+    SUBMODULE = "submodule"  # No module named 'jax.X' (jax itself is there)
+    PACKAGE = "package"  # No module named 'X'
+    SHADOWED = "shadowed"  # No module named 'jax.numpy'; 'jax' is not a package: a local jax.py hides jax
+
+
+_LACKS = (
+    (Lack.SHADOWED, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'; '\w+' is not a package")),
+    (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute '(?P<name>\w+)'")),
+    (Lack.NAME, re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<mod>[\w.]+)'")),
+    (Lack.NAME, re.compile(r"^(?P<mod>[a-z_]\w*(?:\.\w+)*)\.(?P<name>\w+) (?:was|has been) (?:deprecated .{0,80}?and )?"
+                           r"removed")),
+    (Lack.SUBMODULE, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'")),
+    (Lack.PACKAGE, re.compile(r"No module named '(?P<mod>\w+)'")),
+)
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Who asked for what, and which package lacks it."""
+
+    lack: Lack
+    module: str
+    """The module asked (``jax.core``), or the missing package's module."""
+    name: str
+    lacking: str
+    """The distribution that lacks it (for Lack.PACKAGE: the one to install)."""
+    caller: str | None
+    """The distribution of the last third-party frame before the error, other than ``lacking``."""
+    exception: Raised
+
+    @property
+    def asked(self) -> str:
+        return f"{self.module}.{self.name}" if self.lack is not Lack.PACKAGE else self.module
+
+
+def _caller(frames: list[Frame], lacking: str) -> str | None:
+    for f in reversed(frames):
+        if f.dist and f.dist != lacking:
+            return f.dist
+    return None
+
+
+_OBJECT_ATTR = re.compile(r"'(?P<type>\w+)' object has no attribute '(?P<name>\w+)'")
+
+
+def _receiver(exc: Raised, frames: list[Frame]) -> tuple[str, str] | None:
+    """``'Config' object has no attribute 'define_bool_state'`` where the failing line reads
+    ``jax_config.define_bool_state(...)``: a receiver named for a package (``jax_config``, ``jax.config``) in another
+    package's frame stands for that package's module, as a missing module attribute does: (module, name)."""
+    m = _OBJECT_ATTR.search(exc.message)
+    last = next((f for f in reversed(frames) if f.code), None)
+    if not m or not last or m["type"] == "NoneType":
+        return None
+    call = re.search(rf"(?<![\w.])([A-Za-z_]\w*(?:\.\w+)*)\.{m['name']}\b", last.code)
+    parts = re.split(r"[._]", call[1]) if call else []
+    if not parts or parts[0] not in KNOWN_DISTS or parts[0] == last.module:
+        return None
+    return ".".join(parts), m["name"]
+
+
+def _lack_of(exc: Raised, frames: list[Frame]) -> tuple[Lack, str, str] | None:
+    for lack, pat in _LACKS:
+        m = pat.search(exc.message)
+        if m:
+            return lack, m["mod"], m["name"] if lack is not Lack.PACKAGE else ""
+    r = _receiver(exc, frames)
+    return (Lack.NAME, *r) if r else None
+
+
+def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
+    """Read a missing-name exception; ``frames`` defaults to the exception's own."""
+    frames = exc.frames if frames is None else frames
+    found = _lack_of(exc, frames)
+    if not found:
+        return None
+    lack, mod, name = found
+    top = mod.split(".")[0]
+    parts = mod.split(".")
+    if top in sys.stdlib_module_names or top in _REMOVED_STDLIB:
+        return None
+    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists():
+        return None  # a local module, not a distribution: nothing to install
+    lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
+    if not lacking:
+        return None
+    return Blame(lack, mod, name, lacking, _caller(frames, lacking), exc)
+
+
+def blames(text: str) -> list[Blame]:
+    """One Blame per traceback whose exceptions (the final first, then each chained one) lack a name."""
+    out: list[Blame] = []
+    for chain in parse(text):
+        for i in range(len(chain) - 1, -1, -1):
+            b = blame(chain[i])
+            if b and not b.caller:  # a re-raise in a chain: the earlier exceptions' frames name the caller
+                b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames])
+            if b:
+                out.append(replace(b, lacking=as_seen(b.lacking, text),
+                                   caller=as_seen(b.caller, text) if b.caller else None))
+                break
+    return out
+
+
+def as_seen(dist: str, text: str) -> str:
+    """``dist``, or the sibling distribution of the same import name that the log mentions (tfp-nightly)."""
+    for alt in _ALTERNATIVES.get(dist, ()):
+        name = re.escape(alt).replace(r"\-", "[-_]")
+        if re.search(rf"(?<![\w-]){name}(?![A-Za-z_])", text, re.IGNORECASE):
+            return alt
+    return dist
+
+
+def versions_in(text: str, dist: str) -> list[str]:
+    """Versions of ``dist`` the log shows (pip lines, wheel, dist-info and conda file names, `pip list`, `pip show`,
+    'jax version 0.4.12'), first seen first."""
+    name = re.escape(dist).replace(r"\-", "[-_]")
+    pat = re.compile(rf"(?<![\w.-]){name}(?:==|-| +|\s*\(|/|\s+version:?\s+|\s*\nVersion:\s*|\.__version__\W+)"
+                     rf"v?(\d+\.\d+(?:\.\d+)*(?:\.?(?:post|dev|rc)\d+)?)(?![\w.]*/site-packages)", re.IGNORECASE)
+    seen: list[str] = []
+    for m in pat.finditer(text):
+        if m[1] not in seen:
+            seen.append(m[1])
+    return seen
+
+
+class TracebackKind(str, enum.Enum):
+    """The finding ids this module produces."""
+
+    ERA_MISMATCH = "log-era-mismatch"
+    MISSING_NAME = "log-missing-name"
+    MISSING_PACKAGE = "log-missing-package"
+    SHADOWED_MODULE = "log-shadowed-module"
+
+
+def _seen(text: str, dist: str) -> str:
+    found = versions_in(text, dist)
+    return f"{dist} {', '.join(found)}" if found else f"{dist} (version not in the log)"
+
+
+def _how_to_see_versions(b: Blame, text: str) -> str:
+    known = versions_in(text, b.caller or "") or versions_in(text, b.lacking)
+    return ("" if known else " The log does not show the versions: run `bdv2 doctor` with that environment's python "
+            "(`bdv2 doctor --python PATH`) to see both and the nearest known-good row.")
+
+
+def _era_fix(b: Blame, text: str, advice: Advice | None = None) -> Fix:
+    caller, lacking = b.caller or "", b.lacking
+    how = _how_to_see_versions(b, text)
+    if advice:  # the history's releases, and the same pointer to the versions when the log lacks them
+        return Fix(f"{advice.fix.summary}.{how}", advice.fix.commands)
+    return Fix(f"Move both to one era: usually upgrade {caller} to a release made for the installed {lacking}; "
+               f"else install the {lacking} release {caller} was written for (one that has {b.asked}).{how}",
+               commands=(f"pip install --upgrade {caller}", "bdv2 doctor"))
+
+
+def _history_advice(b: Blame, text: str) -> Advice | None:
+    """The API history's sentence for a missing name or submodule. Of the versions the log shows (a message
+    may name others: "use jax.tree.map (jax v0.4.25 or newer)"), the first that lacks the name is the one
+    that ran; if every one has it, the log is from another install and the history says nothing."""
+    if b.lack not in (Lack.NAME, Lack.SUBMODULE):
+        return None
+    theirs = versions_in(text, b.caller) if b.caller else []
+    mine: list[str | None] = [*versions_in(text, b.lacking)] or [None]
+    return next((a for v in mine if (a := advise(b.lacking, b.asked, b.caller, v, theirs[0] if theirs else None))),
+                None)
+
+
+def finding(b: Blame, text: str, name: str = "log") -> Finding:
+    evidence: tuple[str, ...] = (f"{name}: {b.exception.line[:400]}", f"seen in the log: {_seen(text, b.lacking)}")
+    if b.lack is Lack.SHADOWED:
+        return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
+                       f"'{b.module}' is not the {b.lacking} package: a file or folder named {b.module}(.py) earlier "
+                       f"on sys.path (the script's folder, the working directory) hides it", evidence[:1],
+                       Fix(f"rename the local {b.module}.py (or {b.module}/ folder) and delete its __pycache__; "
+                           f"`python -c \"import {b.module}; print({b.module}.__file__)\"` shows which one is imported",
+                           (f"python -c \"import {b.module}; print({b.module}.__file__)\"",)),
+                       source="https://docs.python.org/3/library/sys_path_init.html", packages=(b.lacking,))
+    if b.lack is Lack.PACKAGE:
+        who = b.caller or "the failing code"
+        return Finding(TracebackKind.MISSING_PACKAGE.value, Severity.ERROR, Area.LOG,
+                       f"{who} imports {b.module}, which is not installed in that environment (distribution "
+                       f"{b.lacking}, guessed from the module name)", evidence[:1],
+                       Fix(f"install {b.lacking} at the version {who} needs", (f"pip install {b.lacking}",)),
+                       packages=tuple(p for p in (b.caller, b.lacking) if p))
+    advice = _history_advice(b, text)
+    if advice:  # the API history (api/history.py) names the release that removed or added the name
+        evidence = (*evidence, f"API history: {advice.sentence}")
+    if b.caller:
+        return Finding(TracebackKind.ERA_MISMATCH.value, Severity.ERROR, Area.LOG,
+                       f"{b.caller} and the installed {b.lacking} are from different eras: {b.caller} calls "
+                       f"{b.asked}, which this {b.lacking} does not have",
+                       (*evidence, f"seen in the log: {_seen(text, b.caller)}"),
+                       _era_fix(b, text, advice), packages=(b.caller, b.lacking))
+    return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
+                   f"the installed {b.lacking} has no {b.asked}: the code calling it was written for another "
+                   f"{b.lacking} release", evidence,
+                   Fix(f"find the caller in the full traceback (the last frame before the error) and upgrade it, "
+                       f"or pin {b.lacking} to the release that still has {b.asked}; `bdv2 doctor` on that "
+                       f"environment names the versions", ("bdv2 doctor",)),
+                   packages=(b.lacking,))
+
+
+def traceback_findings(text: str, name: str = "log") -> list[Finding]:
+    out: list[Finding] = []
+    for b in blames(text):
+        f = finding(b, text, name)
+        if all(o.title != f.title for o in out):
+            out.append(f)
+    return out
