@@ -28,7 +28,9 @@ Examples:
   bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
 \b
-Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors), 2 usage error.
+Ctrl-C (or SIGTERM/SIGUSR1): each running run saves its current step and stops; the same command resumes.
+Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors, or a run is being trained
+by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (saved), 130 Ctrl-C (saved).
 """
 
 

@@ -1,5 +1,6 @@
-"""What a training process sets up around the pure loop: stop signals, the tie to its launcher, the
-compilation cache. The worker's ``main`` calls these; the loop only polls the `StopRequest` it is given.
+"""The processes of a run: what a training process sets up around the pure loop (stop signals, the tie to its
+launcher, the compilation cache; the worker's ``main`` calls these, and the loop only polls the `StopRequest` it
+is given), and the launcher's `Forwarder`, which passes its stop signals on to its children.
 
 Stop signals (SIGTERM, SIGINT, SIGUSR1; the last is what ``sbatch --signal=USR1@120`` sends before the hard
 kill): the first one asks the loop to finish its step, save a checkpoint and return; the worker then exits
@@ -19,11 +20,13 @@ Stdlib only at import: the launcher uses PREEMPTED_EXIT and the signal names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,8 +45,8 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 class StopRequest:
     """A stop signal's arrival, as the loop sees it: call it with the step just finished.
 
-    One host: True once a stop signal arrived. Several hosts: True at the step the preemption sync point
-    chose, on every host at once.
+    One host: the signal's name once a stop signal arrived. Several hosts: the same, at the step the
+    preemption sync point chose, on every host at once.
     """
 
     def __init__(self, distributed: bool = False) -> None:
@@ -51,17 +54,20 @@ class StopRequest:
         self.signal: int | None = None
         self.interrupts = 0
 
-    def __call__(self, step: int) -> bool:
+    def __call__(self, step: int) -> str | None:
+        """The reason to stop after ``step`` (the signal's name), or None to go on."""
         if self.distributed:
             from orbax.checkpoint import multihost
 
-            return bool(multihost.reached_preemption(step))
-        return self.signal is not None
+            return self.name if multihost.reached_preemption(step) else None
+        return self.name if self.signal is not None else None
 
     @property
     def name(self) -> str:
-        """The signal that asked to stop ("a preemption notice" for one that reached another host first)."""
-        return signal.Signals(self.signal).name if self.signal is not None else "a preemption notice"
+        """The signal that asked to stop (on several hosts, a host that did not receive it says so)."""
+        if self.signal is None:
+            return "a preemption notice (SIGTERM, here or on another host)"
+        return signal.Signals(self.signal).name
 
     def handle(self, signum: int, frame: FrameType | None = None) -> None:
         """The signal handler: remember the signal; a second SIGINT ends the process now."""
@@ -118,17 +124,38 @@ def die_with_parent(environ: Mapping[str, str] | None = None) -> None:
     threading.Thread(target=watch, name="bdv2-parent-watch", daemon=True).start()
 
 
-def enable_compilation_cache(save_dir: str | Path, environ: Mapping[str, str] | None = None) -> str:
+@dataclass
+class CompilationCache:
+    """Where the persistent compilation cache is, and how many programs this process loaded from it (hits)
+    or had to compile (misses), counted from jax.monitoring's events."""
+
+    directory: str
+    loaded: int = 0
+    compiled: int = 0
+
+    def count(self, event: str, **kwargs: Any) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            self.loaded += 1
+        elif event == "/jax/compilation_cache/cache_misses":
+            self.compiled += 1
+
+    def describe(self) -> str:
+        return f"compilation cache {self.directory}: {self.loaded} program(s) loaded, {self.compiled} compiled"
+
+
+def enable_compilation_cache(save_dir: str | Path, environ: Mapping[str, str] | None = None) -> CompilationCache:
     """jax's persistent compilation cache in ``<save_dir>/jax_cache``, unless the user set one
-    (JAX_COMPILATION_CACHE_DIR); returns the directory used. A restarted or requeued run then loads its
-    compiled step instead of compiling it again (https://docs.jax.dev/en/latest/persistent_compilation_cache.html).
+    (JAX_COMPILATION_CACHE_DIR). A restarted or requeued run then loads its compiled steps instead of compiling
+    them again (https://docs.jax.dev/en/latest/persistent_compilation_cache.html); jax stores only programs
+    that took at least jax_persistent_cache_min_compile_time_secs (1 s by default) to compile.
     """
     env = os.environ if environ is None else environ
     import jax
 
-    chosen = env.get("JAX_COMPILATION_CACHE_DIR") or str(Path(save_dir) / CACHE_DIR)
-    jax.config.update("jax_compilation_cache_dir", chosen)
-    return chosen
+    cache = CompilationCache(env.get("JAX_COMPILATION_CACHE_DIR") or str(Path(save_dir) / CACHE_DIR))
+    jax.config.update("jax_compilation_cache_dir", cache.directory)
+    jax.monitoring.register_event_listener(cache.count)
+    return cache
 
 
 def exit_code(status: Any) -> int:
@@ -136,4 +163,43 @@ def exit_code(status: Any) -> int:
     return PREEMPTED_EXIT if str(status) == "preempted" else 0
 
 
-SignalHandler = Callable[[int, FrameType | None], Any]
+
+class Forwarder:
+    """The launcher's side: stop signals it receives are passed on to its children, once per signal received.
+
+    The children run in sessions of their own, so a terminal's Ctrl-C (sent to the launcher's process group)
+    reaches them only through here, once; a second Ctrl-C is then a second SIGINT for them too (stop at once).
+    Used as a context manager in the main thread (elsewhere it installs nothing and forwards nothing).
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.children: list[Any] = []
+        """subprocess.Popen objects of the running children."""
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Forwarder:
+        if threading.current_thread() is threading.main_thread():
+            self._old = {sig: signal.signal(sig, self.handle) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def handle(self, signum: int, frame: FrameType | None = None) -> None:
+        self.received.append(signum)
+        for child in self.children:
+            if child.returncode is None:  # not reaped yet, so its pid is still its own
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signum)
+
+    @property
+    def name(self) -> str:
+        """The first signal received ("" when none)."""
+        return signal.Signals(self.received[0]).name if self.received else ""
+
+    @property
+    def interrupts(self) -> int:
+        return self.received.count(signal.SIGINT)

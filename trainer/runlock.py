@@ -141,7 +141,7 @@ def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) ->
                          f"if nothing on {held.host} trains it any more, delete {path}")
                 raise RunLockedError(f"{workdir}: already being trained by {held.describe()} ({path}); a second "
                                      f"launch would write the same checkpoints and metrics: {where}, or give this "
-                                     "launch another save_dir or run name")
+                                     "launch another save_dir or run name") from None
             note = f"took over the lock of {held.describe()}: that process is gone"
             path.unlink(missing_ok=True)
             continue
