@@ -154,8 +154,9 @@ def test_the_same_command_resumes_from_the_saved_step(ctrl_c: dict[str, Any]) ->
 def test_the_restart_loads_its_compiled_steps_from_the_cache(ctrl_c: dict[str, Any]) -> None:
     (where, loaded, compiled), (where2, loaded2, compiled2) = ctrl_c["caches"]
     assert where == where2 == str(ctrl_c["root"] / "runs" / process.CACHE_DIR)
-    assert int(loaded) == 0 and int(compiled) > 0  # a fresh cache
-    assert int(loaded2) > 0 and int(compiled2) < int(compiled), ctrl_c["caches"]
+    # The first start fills the cache (and may already reuse within itself: one program jitted twice); the
+    # restart finds what the first compiled.
+    assert int(compiled) > 0 and int(loaded2) > int(loaded) and int(compiled2) < int(compiled), ctrl_c["caches"]
 
 
 def test_a_stale_lock_is_taken_over_with_a_note(tmp_path: Path) -> None:
@@ -204,7 +205,7 @@ def test_a_second_interrupt_stops_at_once() -> None:
             "print('still running')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGINT, proc.stdout + proc.stderr
-    assert "stop requested: True" in proc.stdout and "still running" not in proc.stdout
+    assert "stop requested: SIGINT" in proc.stdout and "still running" not in proc.stdout
     assert "second interrupt: stopping now" in proc.stderr
 
 
