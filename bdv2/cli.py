@@ -27,6 +27,8 @@ class _Rooms(click.Group):
         "demo": ("bdv2.trainer.cli", "demo"),
         "checkpoint": ("bdv2.trainer.checkpoint_cli", "checkpoint"),
         "eval": ("bdv2.trainer.eval_cli", "eval_run"),
+        "serve": ("bdv2.trainer.serve_cli", "serve"),
+        "policy": ("bdv2.trainer.serve_cli", "policy"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

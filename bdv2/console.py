@@ -33,8 +33,9 @@ NON_TTY_WIDTH = 400
 PROGRESS_INTERVAL_S = 10.0
 """Default seconds between plain progress lines (``--progress-interval``)."""
 
-# pip's name for a top-level module where it differs, for the "pip install" line.
-_DISTRIBUTIONS = {"PIL": "Pillow", "tensorflow": "tensorflow-cpu", "orbax": "orbax-checkpoint"}
+# pip's name for a top-level module where it differs, for the "pip install" line (tensorflow's is the
+# matrix's: distribution(), below).
+_DISTRIBUTIONS = {"PIL": "Pillow", "orbax": "orbax-checkpoint"}
 
 
 class Output(enum.Enum):
@@ -173,12 +174,22 @@ def missing_modules(modules: Sequence[str]) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
+def distribution(module: str) -> str:
+    """The distribution bdv2's extras install for a top-level module: TensorFlow's is the one of the doctor's
+    matrix group that its default row names (read only on this error path, so the CLI stays light)."""
+    if module == "tensorflow":
+        from bdv2.doctor.matrix.groups import default_member
+
+        return default_member("tensorflow")
+    return _DISTRIBUTIONS.get(module, module)
+
+
 def require_extra(command: str, extra: str, modules: Sequence[str]) -> None:
     """Exit 2 with one line naming the missing modules and the extra to install, when any is missing."""
     missing = missing_modules(modules)
     if not missing:
         return
-    names = ", ".join(m if m not in _DISTRIBUTIONS else f"{m} ({_DISTRIBUTIONS[m]})" for m in missing)
+    names = ", ".join(m if distribution(m) == m else f"{m} ({distribution(m)})" for m in missing)
     click.echo(f"{command}: needs {names}, not installed; install them with: pip install \"bdv2[{extra}]\"",
                err=True)
     sys.exit(2)

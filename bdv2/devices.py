@@ -72,6 +72,19 @@ def _cpu(env: Mapping[str, str], why: str) -> DeviceCount:
     return DeviceCount(forced or 1, Platform.CPU, why)
 
 
+def driver_gpus(source: str, listed: int, known: bool) -> int | None:
+    """The GPUs a driver report shows, the one reading of "no GPU" for the doctor and the trainer: the listed
+    count when NVML or nvidia-smi answered (0: a driver without GPUs), None when only part of a driver was
+    seen (/proc without nvidia-smi, an error: the count is unknown), 0 when there is no NVIDIA driver at all.
+
+    ``source``, ``listed`` and ``known``: the doctor snapshot's driver source, its number of GPUs, and whether
+    anything of a driver was found.
+    """
+    if source in ("nvml", "nvidia-smi"):
+        return listed
+    return None if known else 0
+
+
 def visible_devices(env: Mapping[str, str], gpus: int | None = None,
                     gpu_backend: bool | None = None) -> DeviceCount:
     """The devices a process started with ``env`` sees.
@@ -99,11 +112,40 @@ def visible_devices(env: Mapping[str, str], gpus: int | None = None,
     return DeviceCount(gpus, Platform.GPU, f"{gpus} GPU(s) reported by the driver")
 
 
-def indivisible(batch: int, devices: int) -> str | None:
+def indivisible(batch: int, devices: int, unit: str = "device(s)") -> str | None:
     """None when ``batch`` splits evenly over ``devices``; else a fix that names the nearest choices."""
     if devices <= 0 or batch % devices == 0:
         return None
     fits = next(n for n in range(min(devices, batch), 0, -1) if batch % n == 0)
     lower = batch // devices * devices
     choices = f"{lower} or {lower + devices}" if lower else f"{devices}"
-    return f"use a batch that is a multiple of {devices} (e.g. {choices}), or run on {fits} device(s)"
+    return f"use a batch that is a multiple of {devices} (e.g. {choices}), or run on {fits} {unit}"
+
+
+class IndivisibleBatch(ValueError):
+    """A batch size that does not split evenly over the devices (or hosts) that share it. ``problem`` and
+    ``fix`` are the one wording of every such check: the doctor's ``--batch-size`` finding and the trainer's
+    checks before launch, at run time and per host."""
+
+    def __init__(self, key: str, size: int, devices: int, unit: str, context: str, fix: str) -> None:
+        self.key, self.size, self.devices, self.fix = key, size, devices, fix
+        self.problem = f"{size} is not divisible by the {devices} {unit}" + (f" {context}" if context else "")
+        super().__init__(f"{key}: {self.problem}\n  fix: {fix}")
+
+
+def require_divisible(sizes: Mapping[str, int | None], devices: int, *, unit: str = "device(s)",
+                      context: str = "") -> None:
+    """Every size of ``sizes`` (name -> batch size; None: not set, not checked) splits evenly over ``devices``.
+
+    ``unit`` names what shares the batch ("device(s)", "host(s)", "visible GPU(s)"); ``context`` follows the
+    count in the message (which devices, and why that many).
+
+    Raises:
+        IndivisibleBatch: the first size that does not, with a fix naming the nearest sizes that do.
+    """
+    for key, size in sizes.items():
+        if size is None:
+            continue
+        fix = indivisible(size, devices, unit)
+        if fix is not None:
+            raise IndivisibleBatch(key, size, devices, unit, context, fix)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import contract as contract_mod
-from .episodes import Ep, iter_episodes
+from .episodes import BLACK_LEVEL, Ep, FrameFacts, iter_episodes, iter_sources
 from .errors import DataToolsError
 
 QUICK_EPISODES = 200
@@ -36,14 +36,16 @@ explain (more than JUMP_EXPLAINED times the commanded move) counts: a glitch, no
 JUMP_EXPLAINED = 3.0
 JUMP_RAD = 1.0
 """Likewise for a roll-pitch-yaw change (after wrapping to (-pi, pi]); the published rotation std is <= 0.08 rad."""
-BLACK_LEVEL = 8
-"""A frame whose brightest pixel is at most this is black (JPEG noise keeps true black a few levels up)."""
 CLIPPED_FRACTION = 0.02
 """An action axis that sits exactly at its extreme value in more than this fraction of steps is clipped."""
 MEAN_SIGMAS = 1.0
-"""Metadata whose mean is more than this many of the data's standard deviations from the data's mean, ..."""
+"""Metadata whose mean is more than this many of the data's standard deviations from the data's mean does not
+describe the data (a warning: normalised targets are offset, which a policy can still learn) ..."""
+MEAN_SIGMAS_HARMFUL = 10.0
+"""... and beyond this many, or ..."""
 STD_RATIO = 5.0
-"""... or whose std is more than this factor from the data's, does not describe the data."""
+"""... with a std more than this factor from the data's (normalised targets far too large or too small, as with
+an inert normaliser's "55x too small" actions), it harms training: an error."""
 PLACEHOLDERS = frozenset({"n/a", "na", "none", "null", "nil", "todo", "tbd", "placeholder", "test", "task",
                           "instruction", "language", "unknown", "xxx", "lorem ipsum", "default"})
 """Instructions that stand for no instruction (compared lower-case, without surrounding punctuation)."""
@@ -218,15 +220,14 @@ def check_jumps(eps: Sequence[Ep], opts: Options) -> list[Finding]:
 def check_frames(eps: Sequence[Ep], opts: Options) -> list[Finding]:
     black_all, black_some, static = [], [], []
     for e in eps:
-        if e.frames is None or not len(e.frames):
+        f = e.frame_facts or (FrameFacts.of(e.frames) if e.frames is not None and len(e.frames) else None)
+        if f is None:
             continue
-        peak = e.frames.reshape(len(e.frames), -1).max(axis=1)  # [T + 1]
-        n_black = int(np.sum(peak <= BLACK_LEVEL))
-        if n_black == len(peak):
+        if f.black == f.frames:
             black_all.append(e.where)
-        elif n_black:
-            black_some.append(f"{e.where}: {n_black} of {len(peak)} frames black")
-        if len(e.frames) > 2 and n_black < len(peak) and not np.any(np.diff(e.frames.astype(np.int16), axis=0)):
+        elif f.black:
+            black_some.append(f"{e.where}: {f.black} of {f.frames} frames black")
+        if f.frames > 2 and f.black < f.frames and f.static:
             static.append(e.where)
     out = []
     if black_all:
@@ -300,7 +301,7 @@ QUICK_CHECKS: tuple[Callable[[Sequence[Ep], Options], list[Finding]], ...] = (ch
 # -- statistics and contract against the data ---------------------------------------------------------------
 
 def _training_actions(e: Ep, relabel: bool) -> np.ndarray:
-    from .summary import relabel_actions
+    from .trajectory import relabel_actions
 
     return relabel_actions(e.state, e.actions) if relabel else e.actions
 
@@ -342,12 +343,15 @@ def check_metadata(eps: Sequence[Ep], opts: Options, ours: contract_mod.ActionCo
         scale = np.maximum(d_std, 1e-6)
         off = np.abs(mean - d_mean) / scale
         ratio = np.maximum(std, 1e-9) / scale
-        bad = [i for i in range(mean.size) if d_std[i] > 1e-6 and
-               (off[i] > MEAN_SIGMAS or not 1 / STD_RATIO <= ratio[i] <= STD_RATIO)]
+        moving = d_std > 1e-6
+        harmful = moving & ((off > MEAN_SIGMAS_HARMFUL) | (ratio < 1 / STD_RATIO) | (ratio > STD_RATIO))
+        bad = [i for i in range(mean.size) if moving[i] and (harmful[i] or off[i] > MEAN_SIGMAS)]
         if bad:
             ev = tuple(f"{block}[{i}]: metadata mean {mean[i]:.4g} std {std[i]:.4g}; data mean {d_mean[i]:.4g} "
-                       f"std {d_std[i]:.4g} ({ratio[i]:.3g}x the data's std)" for i in bad)
-            out.append(Finding(f"metadata_{block}_mismatch", Severity.ERROR,
+                       f"std {d_std[i]:.4g} (mean {off[i]:.3g} data stds away; std {ratio[i]:.3g}x the data's)"
+                       for i in bad)
+            out.append(Finding(f"metadata_{block}_mismatch",
+                               Severity.ERROR if harmful.any() else Severity.WARNING,
                                f"{opts.metadata}'s {block} statistics do not describe this data "
                                f"({len(bad)} of {mean.size} dimensions)", ev, (),
                                f"recompute them: bdv2 data stats <data> --out {opts.metadata}"))
@@ -362,24 +366,10 @@ def check_metadata(eps: Sequence[Ep], opts: Options, ours: contract_mod.ActionCo
     return out
 
 
-def check_tree(path: Path, opts: Options = Options(), *, depth: int = 5, quick: bool = False) -> CheckResult:
-    """Run every check (or, with quick, QUICK_CHECKS without frames on the first QUICK_EPISODES episodes).
-
-    Raises:
-        DataToolsError: not a directory; a format bdv2 cannot read at all.
-    """
-    problems: list[str] = []
-    limit = QUICK_EPISODES if quick and opts.limit is None else opts.limit
-    kind, it = iter_episodes(path, depth=depth, frames=opts.frames and not quick, problems=problems)
-    eps: list[Ep] = []
-    try:
-        for e in it:
-            eps.append(e)
-            if limit is not None and len(eps) >= limit:
-                break
-    except DataToolsError as e:
-        problems.append(str(e))
-    result = CheckResult(str(path), kind, len(eps), sum(len(e.actions) for e in eps), quick=quick)
+def check_episodes(eps: Sequence[Ep], opts: Options, *, path: str, kind: str, quick: bool = False,
+                   problems: Sequence[str] = ()) -> CheckResult:
+    """Run the checks (QUICK_CHECKS with quick) on episodes already read, and the metadata against them."""
+    result = CheckResult(path, kind, len(eps), sum(len(e.actions) for e in eps), quick=quick)
     if problems:
         result.findings.append(Finding("unreadable", Severity.ERROR, f"{len(problems)} episodes or files cannot "
                                        "be read", tuple(problems[:10]), (),
@@ -393,8 +383,50 @@ def check_tree(path: Path, opts: Options = Options(), *, depth: int = 5, quick: 
     ours = data_contract(eps, opts.relabel)
     result.contract = ours.to_dict()
     result.findings.extend(check_metadata(eps, opts, ours))
-    if limit is not None and len(eps) >= limit:
-        result.findings.append(Finding("partial", Severity.INFO, f"checked the first {len(eps)} episodes only"))
     order = list(Severity)
     result.findings.sort(key=lambda f: (order.index(f.severity), f.id))
     return result
+
+
+def _read(it: Iterator[Ep], limit: int | None, problems: list[str]) -> list[Ep]:
+    eps: list[Ep] = []
+    try:
+        for e in it:
+            eps.append(e.light())
+            if limit is not None and len(eps) >= limit:
+                break
+    except DataToolsError as e:
+        problems.append(str(e))
+    return eps
+
+
+def check_tree(path: Path, opts: Options = Options(), *, depth: int = 5, quick: bool = False) -> CheckResult:
+    """Run every check (or, with quick, QUICK_CHECKS without frames on the first QUICK_EPISODES episodes).
+
+    Raises:
+        DataToolsError: not a directory; a format bdv2 cannot read at all.
+    """
+    problems: list[str] = []
+    limit = QUICK_EPISODES if quick and opts.limit is None else opts.limit
+    kind, it = iter_episodes(path, depth=depth, frames=opts.frames and not quick, problems=problems)
+    eps = _read(it, limit, problems)
+    result = check_episodes(eps, opts, path=str(path), kind=kind, quick=quick, problems=problems)
+    if limit is not None and len(eps) >= limit:
+        result.findings.append(Finding("partial", Severity.INFO, f"checked the first {len(eps)} episodes only"))
+    return result
+
+
+def quick_check_sources(tfrecords: Sequence[Path], rlds_dirs: Sequence[Path], opts: Options,
+                        limit: int = QUICK_EPISODES) -> CheckResult:
+    """The quick check of a training task's sources (TFRecord files, RLDS directories): `bdv2 train`'s
+    preflight. Reads the first `limit` episodes, spread over the files (a few from each)."""
+    problems: list[str] = []
+    files = list(tfrecords)
+    per_file = max(1, limit // max(len(files) + len(rlds_dirs), 1))
+    eps: list[Ep] = []
+    for file in files:
+        eps += _read(iter_sources([file], []), per_file, problems)
+    for d in rlds_dirs:
+        eps += _read(iter_sources([], [d]), per_file, problems)
+    where = ", ".join(str(p) for p in [*files[:2], *rlds_dirs[:2]]) + (" ..." if len(files) > 2 else "")
+    return check_episodes(eps[:limit], opts, path=where, kind="sources", quick=True, problems=problems)

@@ -12,18 +12,16 @@ Nothing here raises on a partial or damaged tree: what is missing is the report.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import struct
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import releases as known
 from .errors import DataToolsError
+from .framing import count_records, first_record_sha256, iter_records
 
 DEFAULT_SHARDS_PER_SPLIT = 8
 """Shards per split whose episodes are parsed by default (evenly spaced); --all parses every shard."""
@@ -95,45 +93,6 @@ class Identification:
         best = self.best
         d["identified_as"] = {"release": best.release, "verdict": best.verdict, "title": best.title} if best else None
         return d
-
-
-# -- TFRecord framing (no TensorFlow: a record is length u64, crc u32, payload, crc u32) ----------------
-
-def iter_records(path: Path, payload: bool = True) -> Iterator[bytes | int]:
-    """Each record's payload (or, with payload=False, its length, skipping the bytes).
-
-    Raises:
-        DataToolsError: the file ends inside a record (a truncated download).
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        while True:
-            header = f.read(12)
-            if not header:
-                return
-            if len(header) < 12:
-                raise DataToolsError(f"{path}: ends inside a record header at byte {f.tell() - len(header)}")
-            (length,) = struct.unpack("<Q", header[:8])
-            if f.tell() + length + 4 > size:
-                raise DataToolsError(f"{path}: a record of {length} bytes runs past the end of the file "
-                                     f"({size} bytes): truncated")
-            if payload:
-                yield f.read(length)
-                f.seek(4, io.SEEK_CUR)
-            else:
-                f.seek(length + 4, io.SEEK_CUR)
-                yield length
-
-
-def count_records(path: Path) -> int:
-    return sum(1 for _ in iter_records(path, payload=False))
-
-
-def first_record_sha256(path: Path) -> str | None:
-    for record in iter_records(path):
-        assert isinstance(record, bytes)
-        return hashlib.sha256(record).hexdigest()
-    return None
 
 
 # -- RLDS --------------------------------------------------------------------------------------------------
@@ -383,10 +342,13 @@ def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int
         result.cameras = _raw_cameras(path, depth)
     else:
         result.cameras = {"images0": language["episodes"]}
-        # rlds-to-tfrecord writes <out>/<dataset name>/[part<i>/]{train,val}/out.tfrecord
+        # rlds-to-tfrecord writes <out>/<dataset name>/[part<i>/]{train,val}/out.tfrecord and a source.json
         names = {p.relative_to(path).parts[0] for p in path.rglob("out.tfrecord")} if kind == "tfrecord" else set()
         rlds_names = {r.dataset_name for r in knowledge.releases if r.format == "rlds"}
-        if names & rlds_names:
+        sources = sorted(path.rglob("source.json")) if kind == "tfrecord" else []
+        if sources:
+            result.converted_from = "; ".join(_converted_from(f, knowledge) for f in sources)
+        elif names & rlds_names:
             result.converted_from = (f"an RLDS dataset named {', '.join(sorted(names & rlds_names))} "
                                      "(the rlds-to-tfrecord output layout)")
         elif generations:
@@ -394,6 +356,25 @@ def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int
     if not result.converted_from and kind != "raw":
         result.notes.append("the tree records no source: the collection names on its paths are all there is")
     return result
+
+
+def _converted_from(file: Path, knowledge: known.Knowledge) -> str:
+    """What a converter's source.json says the tree came from, matched against the known releases."""
+    try:
+        src = json.loads(file.read_text())
+        source = Identification(src["input"], "rlds", dataset_name=src["dataset_name"], version=src["version"])
+        scheme = _key_scheme(set(src["features"]), knowledge)
+        source.keys = scheme.id if scheme else ""
+        source.splits = [SplitReport(s, v["shards"], v["shards"], v["episodes"], v["episodes"], 0)
+                         for s, v in src["splits"].items()]
+        hashes = dict(src["first_records"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{file}: unreadable ({e})"
+    info = {"description": src.get("description", "")}
+    source.matches = [_match(source, r, info, hashes) for r in knowledge.releases if r.format == "rlds"]
+    best = source.best
+    what = f"{best.verdict} {best.title} [{best.release}]" if best else "no known release"
+    return f"{src['input']} ({src['converter']}, camera {src['camera']}): {what}"
 
 
 def _raw_cameras(path: Path, depth: int) -> dict[str, int]:

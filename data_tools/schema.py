@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .trajectory import transitions
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -59,21 +61,12 @@ def make_arrays(
     if len(images0) != length + 1 or len(state) != length + 1:
         raise ValueError(f"need T + 1 frames and states for T = {length} actions, got {len(images0)} and "
                          f"{len(state)}")
-    state32 = np.asarray(state, dtype=np.float32)  # [T + 1, 7]
-    truncates = np.zeros(length, dtype=bool)
-    truncates[-1] = True
+    arrays = transitions(np.ascontiguousarray(images0, dtype=np.uint8), np.asarray(state, dtype=np.float32),
+                         np.asarray(actions, dtype=np.float32).reshape(length, -1), length)
     # An all-"confidence" lang.txt gives no instruction; the original then writes an empty *float* tensor
     # that the trainer cannot parse as a string, so bdv2 writes the unlabeled marker instead.
-    return {
-        "observations/images0": np.ascontiguousarray(images0[:-1], dtype=np.uint8),
-        "observations/state": state32[:-1],
-        "next_observations/images0": np.ascontiguousarray(images0[1:], dtype=np.uint8),
-        "next_observations/state": state32[1:],
-        "language": np.asarray(language if language else [""], dtype=object),
-        "actions": np.asarray(actions, dtype=np.float32).reshape(length, -1),
-        "terminals": np.zeros(length, dtype=bool),
-        "truncates": truncates,
-    }
+    arrays["language"] = np.asarray(language if language else [""], dtype=object)
+    return {k: arrays[k] for k in FEATURES}  # the schema's order
 
 
 def arrays_from_numpy_record(record: Mapping[str, Any]) -> dict[str, np.ndarray]:

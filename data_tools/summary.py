@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import layout, schema
+from .contract import KEY, infer_contract
 from .errors import BadTrajectory, DataToolsError, InputLayoutError
 from .raw import (
     align_lengths,
@@ -28,6 +29,7 @@ from .raw import (
     read_language,
     read_obs,
 )
+from .trajectory import relabel_actions
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Inspection:
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) of the actions the statistics describe."""
 
 
 def detect_kind(path: Path) -> str:
@@ -144,20 +148,6 @@ def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterat
     return kind, _iter_raw(path, depth, problems)
 
 
-def relabel_actions(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The trainer's default relabeling: reached-state deltas for xyz/rpy, binarized gripper."""
-    out = np.array(actions, dtype=np.float64)
-    out[:, :6] = state[1:, :6] - state[:-1, :6]  # [T, 6]
-    grip = out[:, 6]
-    # Scan backwards: an in-between value (0.05..0.95) takes the state of the next open/closed step.
-    carry = grip[-1]
-    for t in range(len(grip) - 1, -1, -1):
-        if grip[t] > 0.95 or grip[t] < 0.05:
-            carry = 1.0 if grip[t] > 0.95 else 0.0
-        grip[t] = carry
-    return out
-
-
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
     x = np.concatenate(rows).astype(np.float64)
     return {"mean": x.mean(0).tolist(), "std": x.std(0).tolist(), "min": x.min(0).tolist(), "max": x.max(0).tolist()}
@@ -181,9 +171,11 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
-        proprio.append(f.state[:-1])
+        proprio.append(f.state)
     if actions:
-        result.stats = {"action": _moments(actions), "proprio": _moments(proprio)}
+        result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
+        result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
+                                         "relabeled" if relabel else "raw").to_dict()
     else:
         problems.append(f"{path}: no readable trajectory found")
     result.problems = problems
@@ -191,7 +183,8 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
 
 
 def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str, Any]:
-    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form.
+    """Action and proprio mean/std/min/max, in the trainer's `action_proprio_metadata` form, and the
+    `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
         DataToolsError: no readable trajectory.
@@ -199,4 +192,4 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     result = inspect_tree(path, depth, relabel=relabel)
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
-    return result.stats
+    return {**result.stats, KEY: result.contract}

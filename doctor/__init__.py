@@ -11,7 +11,6 @@ Public API (used by `bdv2 doctor`/`bdv2 run` and by the trainer's preflight and 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from .diagnose import diagnose, load_matrix, nearest_row
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
 from .logs.signatures import diagnose_log
 from .matrix.load import Matrix
-from .probe.collect import collect, resolve_python
+from .probe.collect import collect
 from .probe.deep import run_probes
 from .probe.snapshot import ProbeStatus, Snapshot
 from .repair import flow as fixflow
@@ -63,8 +62,7 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     timings["collect"] = time.perf_counter() - t
     if deep and snapshot_file is None:
         t = time.perf_counter()
-        exe = resolve_python(python) if python else sys.executable
-        snap = snap.with_probes(run_probes(snap, exe, timeout=timeout))
+        snap = snap.with_probes(run_probes(snap, snap.interpreter.executable, timeout=timeout))
         timings["deep"] = time.perf_counter() - t
     t = time.perf_counter()
     findings = diagnose(snap, matrix, options)

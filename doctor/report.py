@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .findings import AREA_TITLES, Area, Finding, Severity, exit_code
+from .matrix.groups import TENSORFLOW, TFP, members
 from .probe.snapshot import ProbeStatus, Snapshot
 from .repair.envfile import SCRIPT_NAME, describe_op
 from .repair.model import Plan, Recheck, Step, StepStatus, Target, TargetKind
@@ -119,7 +120,7 @@ def to_markdown(findings: list[Finding], snap: Snapshot | None, strict: bool = F
         lines += [f"- Python {snap.python.get('version')} (`{snap.python.get('executable')}`), "
                   f"{snap.markers.get('platform_system', '')} {snap.markers.get('platform_machine', '')}",
                   f"- {len(snap.distributions)} distributions; key versions: " + ", ".join(
-                      f"{d.name} {d.version}" for d in snap.distributions if d.key in _KEY_PACKAGES)]
+                      f"{d.name} {d.version}" for d in snap.distributions if d.key in _key_packages())]
     code = exit_code(findings, strict)
     lines += [f"- result: {c['errors']} error(s), {c['warnings']} warning(s), exit code {code}", ""]
     for area in Area:
@@ -144,9 +145,14 @@ def to_markdown(findings: list[Finding], snap: Snapshot | None, strict: bool = F
 
 _KEY_PACKAGES = {
     "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin", "jax-cuda13-pjrt", "flax",
-    "optax", "chex", "distrax", "orbax-checkpoint", "tensorstore", "tensorflow", "tensorflow-cpu",
-    "tensorflow-probability", "tfp-nightly", "ml-dtypes", "numpy", "scipy", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
+    "optax", "chex", "distrax", "orbax-checkpoint", "tensorstore", "ml-dtypes", "numpy", "scipy",
+    "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
 }
+
+
+def _key_packages() -> set[str]:
+    """The packages a bug report lists: the ones above and every distribution of TensorFlow's and TFP's groups."""
+    return _KEY_PACKAGES | set(members(TENSORFLOW)) | set(members(TFP))
 
 
 # -- bdv2 doctor --fix (rendering of doctor/repair/model.py's Plan, Steps and Recheck) ------------------------------

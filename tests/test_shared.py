@@ -1,4 +1,5 @@
-"""bdv2.fsutil and bdv2.devices: the atomic writes and the device count every room uses."""
+"""bdv2.fsutil, bdv2.devices and bdv2.console: the atomic writes, the device count and the missing-extra message
+every room uses."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bdv2.devices import Platform, cuda_visible_ids, indivisible, visible_devices
+from bdv2.devices import (
+    IndivisibleBatch,
+    Platform,
+    cuda_visible_ids,
+    driver_gpus,
+    indivisible,
+    require_divisible,
+    visible_devices,
+)
 from bdv2.fsutil import atomic_output, write_atomic, write_json_atomic
 from bdv2.fsutil import tmp_path as partial_path
 
@@ -82,6 +91,29 @@ def test_visible_devices(env: dict[str, str], gpus: int | None, backend: bool | 
     assert (count.n, count.platform) == (n, platform) and count.why
 
 
+def test_require_divisible_is_the_one_wording() -> None:
+    require_divisible({"train_batch_size": 256, "val_batch_size": None}, 4)
+    with pytest.raises(IndivisibleBatch) as e:
+        require_divisible({"a": 8, "b": 250}, 4, context="(CUDA_VISIBLE_DEVICES='0,1,2,3')")
+    assert (e.value.key, e.value.size, e.value.devices) == ("b", 250, 4)
+    assert e.value.problem == "250 is not divisible by the 4 device(s) (CUDA_VISIBLE_DEVICES='0,1,2,3')"
+    assert e.value.fix == indivisible(250, 4) and str(e.value).startswith("b: 250 is not divisible")
+    with pytest.raises(IndivisibleBatch, match="by the 3 host"):
+        require_divisible({"n": 8}, 3, unit="host(s)")
+
+
+@pytest.mark.parametrize(("source", "listed", "known", "gpus"), [
+    ("nvml", 2, True, 2), ("nvidia-smi", 0, True, 0),  # the driver answered: its list is the count
+    ("/proc/driver/nvidia/version", 0, True, None),  # a driver seen only in part: unknown
+    ("", 0, True, None),  # an error from nvidia-smi, no list: unknown
+    ("", 0, False, 0),  # no NVIDIA driver at all: no GPU
+])
+def test_driver_gpus_is_the_one_reading_of_no_gpu(source: str, listed: int, known: bool, gpus: int | None) -> None:
+    assert driver_gpus(source, listed, known) == gpus
+    count = visible_devices({}, driver_gpus(source, listed, known), True)
+    assert (count.n is None) == (gpus is None)
+
+
 def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
     assert indivisible(256, 4) is None and indivisible(7, 0) is None
     fix = indivisible(250, 4)
@@ -90,3 +122,20 @@ def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
     assert fix is not None and "3 device(s)" in fix and "(e.g. 4)" in fix
     fix = indivisible(8, 12)  # a batch smaller than the device count: one suggestion, not "12 or 12"
     assert fix is not None and "(e.g. 12)" in fix and "8 device(s)" in fix
+
+
+def test_require_extra_names_the_distribution_the_matrix_installs_for_a_module(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import bdv2.console as console
+    from bdv2.doctor import load_matrix
+
+    matrix = load_matrix()
+    tf = console.distribution("tensorflow")
+    assert tf in matrix.groups["tensorflow"] and tf in matrix.default_row.packages  # tensorflow-cpu, from the matrix
+    assert console.distribution("PIL") == "Pillow" and console.distribution("numpy") == "numpy"
+    monkeypatch.setattr(console, "missing_modules", lambda modules: list(modules))
+    with pytest.raises(SystemExit) as stop:
+        console.require_extra("bdv2 data", "data", ["numpy", "tensorflow"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f'bdv2 data: needs numpy, tensorflow ({tf}), not installed; install them with: pip install "bdv2[data]"')

@@ -1,16 +1,17 @@
 """Batch sizes versus devices: the one divisibility check of the trainer.
 
-Three moments check it, each with its own error: config.py before launch (the devices a run's settings
-imply, counted by bdv2.devices like the doctor does), loop.py at run time (every device of every host) and
-data.py when a host takes its share of the global batch (the process count). All three call
-`first_indivisible`; the fix text comes from bdv2.devices.indivisible.
+Three moments check it: config.py before launch (the devices a run's settings imply, counted by
+bdv2.devices like the doctor does), loop.py at run time (every device of every host) and data.py when a
+host takes its share of the global batch (the process count). All three call `check_divisible`, which is
+bdv2.devices.require_divisible (the doctor's ``--batch-size`` check too) raised as a ConfigError naming the
+file and the key: one error, one wording.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bdv2.devices import DeviceCount, DeviceView, cuda_visible_ids, indivisible, visible_devices
+from bdv2.devices import DeviceCount, DeviceView, IndivisibleBatch, cuda_visible_ids, require_divisible, visible_devices
 
 from .childenv import DEVICE_KEYS, device_env
 from .errors import ConfigError
@@ -22,15 +23,17 @@ def batch_sizes(s: Settings) -> dict[str, int | None]:
     return {"train_batch_size": s.train_batch_size, "val_batch_size": s.val_batch_size}
 
 
-def first_indivisible(sizes: Mapping[str, int | None], devices: int) -> tuple[str, int, str] | None:
-    """(key, size, fix) of the first size that does not split evenly over ``devices``; None when all do."""
-    for key, size in sizes.items():
-        if size is None:
-            continue
-        fix = indivisible(size, devices)
-        if fix is not None:
-            return key, size, fix
-    return None
+def check_divisible(sizes: Mapping[str, int | None], devices: int, file: str, where: str, *,
+                    unit: str = "device(s)", context: str = "") -> None:
+    """bdv2.devices.require_divisible for a run: every size splits evenly over ``devices``.
+
+    Raises:
+        ConfigError: naming ``file`` and the key (under ``where``, when given), the count and a fix.
+    """
+    try:
+        require_divisible(sizes, devices, unit=unit, context=context)
+    except IndivisibleBatch as e:
+        raise ConfigError(file, f"{where}.{e.key}" if where else e.key, e.problem, e.fix) from e
 
 
 def run_devices(s: Settings, view: DeviceView | None = None) -> DeviceCount:
@@ -75,8 +78,4 @@ def check_devices(s: Settings, file: str, where: str, view: DeviceView) -> None:
         count = visible_devices(child_device_env(s, env), view.gpus, view.gpu_backend)
         if count.n is None:
             continue
-        bad = first_indivisible(batch_sizes(s), count.n)
-        if bad is not None:
-            key, size, fix = bad
-            raise ConfigError(file, f"{where}.{key}", f"{size} is not divisible by the {count.n} device(s) this "
-                              f"run will see ({count.why})", fix)
+        check_divisible(batch_sizes(s), count.n, file, where, context=f"this run will see ({count.why})")

@@ -27,10 +27,13 @@ Examples:
   bdv2 train --config multi_train.yaml               every run, one after another; a summary at the end
   bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
+  bdv2 train --config m.yaml --parallel --plan       host RAM, device memory, step and input time, wall time
+  bdv2 train --config m.yaml --skip-data-check       launch without the quick data check
 \b
 Ctrl-C (or SIGTERM/SIGUSR1): each running run saves its current step and stops; the same command resumes.
-Exit codes: 0 every run finished, 1 a run failed (or the preflight found errors, or a run is being trained
-by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (saved), 130 Ctrl-C (saved).
+Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors, or a run
+is being trained by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (each saved), 130
+Ctrl-C (each saved).
 """
 
 
@@ -41,13 +44,20 @@ by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (saved), 1
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this run (repeatable).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from each run's latest checkpoint; --no-resume renames an old run dir aside.")
-@click.option("--force", is_flag=True, help="Launch even when the doctor's preflight finds errors.")
+@click.option("--plan", "plan", is_flag=True,
+              help="Estimate each run's host RAM, device memory, step and input time and wall time (compiles and "
+                   "times a few steps), compare with this machine; launch nothing.")
+@click.option("--force", is_flag=True,
+              help="Launch even when the doctor's preflight finds errors or the plan says it does not fit.")
 @click.option("--parallel", is_flag=True, help="One run per GPU of cuda_visible_devices at a time.")
 @click.option("--fail-fast", is_flag=True, help="Stop launching runs after the first failure.")
+@click.option("--skip-data-check", is_flag=True,
+              help="Launch without the quick data check (bdv2 data check --quick on each run's sources, against "
+                   "its metadata and init_from checkpoint).")
 @verbose_option
 @progress_interval_option
-def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, force: bool, parallel: bool,
-          fail_fast: bool, verbose: bool, progress_interval: float) -> None:
+def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, plan: bool, force: bool,
+          parallel: bool, fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
     require_extra("bdv2 train", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
@@ -63,6 +73,17 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
         return
+    if plan:
+        sys.exit(launch.plan_experiments(exp, pre, console, parallel=parallel, verbose=verbose))
+    if not skip_data_check:
+        from . import datacheck
+
+        verdicts = datacheck.check_runs(list(exp.runs))
+        datacheck.render(verdicts, console)
+        if any(v.errors for v in verdicts):
+            console.print("[red]data check: errors above; nothing launched[/] (fix the data or the metadata, or "
+                          "pass --skip-data-check to launch anyway)")
+            sys.exit(1)
     sys.exit(launch.run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel,
                                     fail_fast=fail_fast, verbose=verbose, progress_interval=progress_interval))
 

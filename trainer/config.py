@@ -113,11 +113,7 @@ def check_batch_sizes(s: Settings, file: str, where: str, devices: int | None) -
     """Both batch sizes split evenly over ``devices`` (None: unknown, not checked)."""
     if devices is None:
         return
-    bad = batching.first_indivisible(batching.batch_sizes(s), devices)
-    if bad is not None:
-        key, size, fix = bad
-        raise ConfigError(file, f"{where}.{key}", f"{size} is not divisible by the {devices} device(s) this run "
-                          "will see", fix)
+    batching.check_divisible(batching.batch_sizes(s), devices, file, where, context="this run will see")
 
 
 # -- expansion -----------------------------------------------------------------------------------

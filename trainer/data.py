@@ -94,14 +94,13 @@ class PipelineConfig:
         """The pipeline of one host: ``batch_size`` is this host's share of the global batch size.
 
         Raises:
-            DataError: the global batch size is not divisible by ``process_count``.
+            ConfigError: the global batch size is not divisible by ``process_count``.
         """
         s = run.settings
         global_batch = s.train_batch_size if train else (s.val_batch_size or s.train_batch_size)
         key = "train_batch_size" if train else "val_batch_size"
-        if batching.first_indivisible({key: global_batch}, process_count) is not None:
-            raise DataError(f"{run.config_file}: {key} {global_batch} is not divisible by the {process_count} "
-                            f"hosts (jax.process_count()); use a multiple of {process_count}")
+        batching.check_divisible({key: global_batch}, process_count, run.config_file, "", unit="host(s)",
+                                 context="(jax.process_count())")
         return cls(batch_size=global_batch // process_count,
                    seed=s.seed, relabel_actions=s.relabel_actions, goal_relabeling=s.goal_relabeling,
                    reached_proportion=s.reached_proportion,
@@ -274,6 +273,18 @@ def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, proces
     sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
     cfg = PipelineConfig.of(run, True, process_index, process_count)
     return iter(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator())
+
+
+def first_transitions(run: Run) -> list[tuple[float, dict[str, Any]]]:
+    """(weight, one transition as numpy) per source of ``run``'s training data, before any shuffle buffer:
+    what one slot of that source's shuffle buffer holds (the memory plan sizes the buffers from it)."""
+    meta = Metadata.load(run.task.metadata)
+    cfg = PipelineConfig.of(run, True)
+    out = []
+    for i, s in enumerate(run.task.sources):
+        ds = _transitions(s.train_files, meta, cfg, cfg.seed + i, train=True, rlds_dirs=s.rlds_train)
+        out.append((s.weight, next(iter(ds.take(1).as_numpy_iterator()))))
+    return out
 
 
 def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 0,

@@ -27,22 +27,23 @@ from typing import IO, Any
 from rich.console import Console
 
 from bdv2.console import PROGRESS_INTERVAL_S, make_console
-from bdv2.devices import cuda_visible_ids
+from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
 
 from . import process, runlock
+from .budget import LaunchCheck, check_launch
 from .childenv import child_env
-from .errors import TrainerError
-from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure
+from .errors import StorageError, TrainerError
+from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure, storage_failure
 from .metrics import read_metrics
 from .model import Experiments, Outcome, Preflight, Run
-from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
+from .report import RunsDisplay, render_dry_run, render_plan, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "diagnose_failure", "doctor_preflight", "exit_code", "launch", "lock_runs",
-           "prepare_workdir",
-           "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "check_before_launch", "diagnose_failure", "doctor_preflight", "exit_code",
+           "launch", "lock_runs", "plan_experiments", "prepare_workdir", "render_dry_run", "render_preflight",
+           "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -58,7 +59,7 @@ def doctor_preflight(python: str | None = None) -> Preflight:
     matrix = load_matrix()
     ex = examine(python=python, matrix=matrix)
     driver, snap = ex.snapshot.system.driver, ex.snapshot
-    gpus = len(driver.gpus) if driver.source in ("nvml", "nvidia-smi") else (None if driver.known else 0)
+    gpus = driver_gpus(driver.source, len(driver.gpus), driver.known)
     backend = any(snap.dist(d) is not None for d in ("jax-cuda12-plugin", "jax-cuda13-plugin")) or \
         "cuda" in getattr(snap.dist("jaxlib"), "version", "")
     return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops, gpus,
@@ -116,7 +117,8 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     records = read_metrics(run.workdir)
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
-    failure = read_error(run.workdir) or signal_failure(rc, run.workdir, run.config_file)
+    failure = (read_error(run.workdir) or storage_failure(rc, run.workdir, run.config_file)
+               or signal_failure(rc, run.workdir, run.config_file))
     diagnosis: tuple[Finding, ...] = ()
     if failure is None:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -198,14 +200,19 @@ def lock_runs(runs: Sequence[Run], console: Console) -> list[runlock.Lock]:
 
     Raises:
         RunLockedError: a run is being trained by another process (all locks taken so far are released).
+        StorageError: a run folder where the lock cannot be written.
     """
     locks: list[runlock.Lock] = []
     try:
         for run in runs:
-            locks.append(runlock.acquire(run.workdir))
+            try:
+                locks.append(runlock.acquire(run.workdir))
+            except OSError as e:
+                raise StorageError(f"{run.workdir}: cannot write the run's lock file {runlock.LOCK_FILE} "
+                                   f"({e.strerror}); make save_dir writable or choose another save_dir") from e
             if locks[-1].note:
                 console.print(f"note: {run.name}: {locks[-1].note}", highlight=False, markup=False)
-    except runlock.RunLockedError:
+    except TrainerError:
         for lock in locks:
             lock.release()
         raise
@@ -301,6 +308,31 @@ def _supervise(exp: Experiments, preflight: Preflight, resume: bool, fail_fast: 
     return [outcomes[r.name] for r in exp.runs]
 
 
+def check_before_launch(exp: Experiments, pre: Preflight, *, parallel: bool, verbose: bool = False,
+                        full: bool = False, cpu_parallel: int = 1, environ: Mapping[str, str] | None = None,
+                        python: str = sys.executable) -> LaunchCheck:
+    """The memory plan of every run (in a child with the first run's environment, on the first slot's GPU) and
+    the output folders, for as many runs at once as the launch will start."""
+    environ = os.environ if environ is None else environ
+    slots = _slots(exp, parallel, environ, cpu_parallel)
+    if not exp.runs:
+        return LaunchCheck((), None)
+    env = child_env(exp.runs[0].settings, environ, pre.env_ops, verbose)
+    if slots[0] is not None and not slots[0].startswith(CPU_SLOT):
+        env["CUDA_VISIBLE_DEVICES"] = slots[0]
+    return check_launch(exp.runs, env, len(slots), full, python)
+
+
+def plan_experiments(exp: Experiments, pre: Preflight, console: Console, *, parallel: bool,
+                     verbose: bool = False) -> int:
+    """`bdv2 train --plan`: every run's estimate (compiled step, timed steps and input) and the verdict;
+    launches nothing. Exit code 0 when the launch would fit, 1 otherwise."""
+    render_preflight(pre, console)
+    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, full=True)
+    render_plan(check, console, full=True)
+    return 0 if check.ok and check.verdict is not None else 1
+
+
 def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
                     parallel: bool, fail_fast: bool, verbose: bool = False,
                     progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> int:
@@ -315,12 +347,24 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         console.print(f"note: {note}")
     forwarder = process.Forwarder()
     try:
+        for run in exp.runs:  # before the plan: a second launch of the same runs is refused at once
+            runlock.check(run.workdir)
+        check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, cpu_parallel=cpu_parallel)
+        render_plan(check, console, full=False)
+        if not check.ok:
+            if not force:
+                console.print("[red]nothing launched[/] (apply a fix above, or pass --force to launch anyway)")
+                return 1
+            console.print("--force: launching anyway")
         outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
                           verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel,
                           forwarder=forwarder)
-    except TrainerError as e:  # a run folder owned by another process: nothing started
+    except TrainerError as e:  # a run folder owned by another process (or one its lock cannot be written in)
         console.print(f"bdv2 train: {e}", highlight=False, markup=False)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C during the plan: no run had started
+        console.print("bdv2 train: interrupted before any run started", highlight=False, markup=False)
+        return 128 + signal.SIGINT
     render_summary(outcomes, console)
     return exit_code(outcomes, forwarder)
 

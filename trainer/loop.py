@@ -41,7 +41,7 @@ from bdv2.fsutil import write_json_atomic
 from . import batching, data
 from .agents import Agent, make_agent
 from .augment import Augmenter, augmenter
-from .errors import ConfigError, NonFiniteError
+from .errors import NonFiniteError
 from .hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
 from .metrics import MetricWriter, read_metrics, truncate_after
 from .model import Metadata, Run
@@ -126,13 +126,9 @@ def check_batch_sizes(run: Run, hosts: Hosts) -> None:
     Raises:
         ConfigError: naming the key, the global device and host counts and a size that works.
     """
-    n = hosts.global_devices
-    bad = batching.first_indivisible(batching.batch_sizes(run.settings), n)
-    if bad is not None:
-        key, size, fix = bad
-        where = f"{hosts.count} hosts" if hosts.count > 1 else f"{jax.devices()[0].platform}"
-        raise ConfigError(run.config_file, key, f"{size} is not divisible by the {n} devices in total ({where})",
-                          fix)
+    where = f"{hosts.count} hosts" if hosts.count > 1 else f"{jax.devices()[0].platform}"
+    batching.check_divisible(batching.batch_sizes(run.settings), hosts.global_devices, run.config_file, "",
+                             context=f"in total ({where})")
 
 
 def _mean(records: list[dict[str, float]]) -> dict[str, float]:

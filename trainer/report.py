@@ -18,6 +18,7 @@ from rich.table import Table
 from bdv2.console import Output, Ticker, column, heading, output_of
 from bdv2.doctor import Severity
 
+from .budget import LaunchCheck, RunPlan, gb
 from .childenv import child_env
 from .failure import FailureKind
 from .model import Experiments, Outcome, Preflight
@@ -99,7 +100,7 @@ def _plain(console: Console, text: str, style: str = "") -> None:
 def _render_failure(o: Outcome, console: Console) -> None:
     if o.failure is not None:
         match o.failure.kind:
-            case FailureKind.BDV2_ERROR | FailureKind.SIGNAL:
+            case FailureKind.BDV2_ERROR | FailureKind.SIGNAL | FailureKind.STORAGE:
                 _plain(console, f"✗ {o.name}: {o.failure.title}", "red")
             case _:
                 assert_never(o.failure.kind)
@@ -163,3 +164,42 @@ def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: 
         gone = [k for k in environ if k not in env]
         console.print("  env:       " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "(unchanged)")
                       + (f"; unset {', '.join(gone)}" if gone else ""))
+
+
+def _secs(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x >= 3600:
+        return f"{x / 3600:.1f} h"
+    return f"{x:.0f} s" if x >= 10 else f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
+
+
+def _plan_row(p: RunPlan) -> list[str]:
+    bound = {None: "-", True: "input-bound", False: "device-bound"}[p.input_bound]
+    return [p.name, gb(p.host_bytes), gb(p.shuffle_bytes), gb(p.interpreter_bytes),
+            "-" if p.device_bytes is None else gb(p.device_bytes) + ("" if p.device_limit is None
+                                                                      else f" of {gb(p.device_limit)}"),
+            _secs(p.step_s), _secs(p.batch_s), bound, _secs(p.wall_s)]
+
+
+def render_plan(check: LaunchCheck, console: Console, full: bool) -> None:
+    """The plan's one line (every launch) or its table (--plan), then what does not fit and the fixes."""
+    if check.verdict is None and check.plan_error:
+        _plain(console, f"plan: not estimated ({check.plan_error})", "yellow")
+    elif check.verdict is not None:
+        if full:
+            heading(console, "bdv2 train: plan")
+            table = Table(show_lines=False)
+            for name in ("run", "host RAM", "shuffle", "interpreter", "device mem", "step", "input/batch",
+                         "bound", f"wall ({check.plans[0].num_steps if check.plans else 0} steps)"):
+                table.add_column(name, overflow="fold")
+            for p in check.plans:
+                table.add_row(*_plan_row(p))
+            console.print(table)
+        _plain(console, check.verdict.line, "" if check.verdict.fits else "red")
+        for line in check.verdict.problems:
+            _plain(console, f"  does not fit: {line}", "red")
+        for line in check.verdict.fixes:
+            _plain(console, f"  fix: {line}")
+    for problem in check.storage:
+        _plain(console, f"✗ save_dir {problem}", "red")

@@ -108,6 +108,27 @@ class Lock:
         self.release()
 
 
+def check(workdir: Path) -> None:
+    """Refuse, as `acquire` would, a folder that another live process owns; takes and creates nothing (a
+    launch calls it before its checks, so a second launch is refused before it spends time on them).
+
+    Raises:
+        RunLockedError: naming the owner.
+    """
+    held = read_owner(workdir)
+    if held is not None and held.pid != os.getpid() and alive(held):
+        raise _locked(workdir, held)
+
+
+def _locked(workdir: Path, held: Owner) -> RunLockedError:
+    path = workdir / LOCK_FILE
+    where = ("stop it there first" if held.host == socket.gethostname() else
+             f"if nothing on {held.host} trains it any more, delete {path}")
+    return RunLockedError(f"{workdir}: already being trained by {held.describe()} ({path}); a second launch would "
+                          f"write the same checkpoints and metrics: {where}, or give this launch another save_dir or "
+                          "run name")
+
+
 def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) -> Lock:
     """Take the lock of ``workdir`` (created if missing) for ``pid`` (default: this process).
 
@@ -137,11 +158,7 @@ def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) ->
             if held.host == owner.host and held.pid in (owner.pid, parent):
                 return Lock(path, held, held=held.pid == owner.pid)
             if alive(held):
-                where = ("stop it there first" if held.host == owner.host else
-                         f"if nothing on {held.host} trains it any more, delete {path}")
-                raise RunLockedError(f"{workdir}: already being trained by {held.describe()} ({path}); a second "
-                                     f"launch would write the same checkpoints and metrics: {where}, or give this "
-                                     "launch another save_dir or run name") from None
+                raise _locked(workdir, held) from None
             note = f"took over the lock of {held.describe()}: that process is gone"
             path.unlink(missing_ok=True)
             continue

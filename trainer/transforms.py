@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bdv2.data_tools import schema
+from bdv2.data_tools.trajectory import GRIPPER_CLOSED, GRIPPER_OPEN
 
 from .model import Metadata
 from .settings import GoalRelabeling
@@ -48,11 +49,12 @@ def from_features(f: dict[str, Any], load_language: bool = False) -> dict[str, A
 
 
 def binarize_gripper(raw: tf.Tensor) -> tf.Tensor:
-    """[T] gripper commands -> {0, 1}: scanning backwards, an in-between value (0.05..0.95) takes the
-    state of the next open/closed step; a trailing in-between run keeps the raw last value (as the original)."""
+    """[T] gripper commands -> {0, 1}: scanning backwards, an in-between value (GRIPPER_CLOSED..GRIPPER_OPEN)
+    takes the state of the next open/closed step; a trailing in-between run keeps the raw last value (as the
+    original). The numpy form, for the statistics: data_tools.trajectory.binarize_gripper (parity-tested)."""
     import tensorflow as tf
 
-    open_, closed = raw > 0.95, raw < 0.05
+    open_, closed = raw > GRIPPER_OPEN, raw < GRIPPER_CLOSED
     settled = tf.cast(open_, tf.float32)
     between = tf.logical_not(open_ | closed)
 

@@ -13,6 +13,8 @@ handlers, the tie to the launcher (the child stops and saves when its launcher d
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -28,6 +30,21 @@ def _process_index(environ: dict[str, str] | os._Environ[str]) -> int:
     return 0
 
 
+def storage_error(error: OSError, workdir: Path) -> BaseException:
+    """A read-only, forbidden or full output folder as one StorageError line; any other OSError unchanged."""
+    from bdv2 import storage
+
+    from .errors import StorageError
+
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        where = Path(error.filename) if error.filename else workdir
+        return StorageError(f"{where}: cannot write: {storage.reason(error)}; make the run folder writable or set "
+                            f"save_dir to a writable folder, then re-run the same command")
+    if storage.says_full(error):
+        return StorageError(str(storage.full_disk_problem(workdir, "save_dir")))
+    return error
+
+
 def main(argv: list[str]) -> int:
     from . import process, runlock
     from .failure import is_bdv2_error, write_error
@@ -40,26 +57,33 @@ def main(argv: list[str]) -> int:
     process.die_with_parent()
     lock = None
     try:
-        if _process_index(os.environ) == 0:  # one owner per run folder; the other hosts work under host 0's
-            parent = os.environ.get(process.PARENT_ENV, "")
-            lock = runlock.acquire(run.workdir, parent=int(parent) if parent.isdigit() else None)
-            if lock.note:
-                print(f"[{run.name}] {lock.note}", flush=True)
-        maybe_initialize_distributed()
-        import jax
+        try:
+            if _process_index(os.environ) == 0:  # one owner per run folder; the other hosts work under host 0's
+                parent = os.environ.get(process.PARENT_ENV, "")
+                lock = runlock.acquire(run.workdir, parent=int(parent) if parent.isdigit() else None)
+                if lock.note:
+                    print(f"[{run.name}] {lock.note}", flush=True)
+            maybe_initialize_distributed()
+            import jax
 
-        stop = process.install_stop_handlers(distributed=jax.distributed.is_initialized())
-        cache = process.enable_compilation_cache(run.settings.save_dir)
+            stop = process.install_stop_handlers(distributed=jax.distributed.is_initialized())
+            cache = process.enable_compilation_cache(run.settings.save_dir)
 
-        def report(step: int, total: int, rate: float) -> None:
-            print(f"[{run.name}] step {step}/{total}  {rate:.2f} steps/s  {time.perf_counter() - start:.0f} s",
-                  flush=True)
+            def report(step: int, total: int, rate: float) -> None:
+                print(f"[{run.name}] step {step}/{total}  {rate:.2f} steps/s  {time.perf_counter() - start:.0f} s",
+                      flush=True)
 
-        result = train_and_evaluate(run, run.workdir, report=report, stop=stop)
+            result = train_and_evaluate(run, run.workdir, report=report, stop=stop)
+        except OSError as e:
+            named = storage_error(e, run.workdir)
+            if named is e:
+                raise
+            raise named from e
     except Exception as e:
         if not is_bdv2_error(e):
             raise  # a traceback in the log, for the doctor's signatures
-        write_error(run.workdir, e)
+        with contextlib.suppress(OSError):  # the folder that failed may be the run's own: the line below names it
+            write_error(run.workdir, e)
         print(f"bdv2 train: {run.name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         return 1
     finally:

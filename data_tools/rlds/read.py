@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..errors import InputLayoutError
+from ..trajectory import transitions
 from .model import (
     ACTION,
     ACTION_DIM,
@@ -259,6 +260,7 @@ def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None
     steps, blank camera) are filtered silently: run `bdv2 data inspect` on the directory first.
     """
     import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
 
     rlds = open_dir(path)
     check_features(rlds, camera)
@@ -276,17 +278,7 @@ def episode_dataset(path: Path, split: str, camera: int = 0, im_size: int | None
         lang = tf.boolean_mask(lang, tf.strings.length(lang) > 0)
         lang = tf.cond(tf.size(lang) > 0, lambda: lang, lambda: tf.constant([""]))
         extra = {"language_embedding": _instruction_embeddings(v, dim)} if language_embedding else {}
-        return {
-            "observations/images0": v["images"][:-1],
-            "observations/state": state[:-1],
-            "next_observations/images0": v["images"][1:],
-            "next_observations/state": state[1:],
-            "language": lang,
-            "actions": action,
-            "terminals": tf.zeros([t], tf.bool),
-            "truncates": tf.equal(tf.range(t), t - 1),
-            **extra,
-        }
+        return {**transitions(v["images"], state, action, t, tnp), "language": lang, **extra}
 
     ds = tf.data.TFRecordDataset([str(f) for f in rlds.shards[split]])
     ds = ds.map(parse, num_parallel_calls=calls, deterministic=True)

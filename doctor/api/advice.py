@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..findings import Fix
+from ..matrix.groups import canonical
 from .history import History, Verdict, load, position, release_key
-
-# Distributions that ship the same modules under another name: the history covers the first of each.
-_SAME_CODE = {"tfp-nightly": "tensorflow-probability", "tensorflow-cpu": "tensorflow"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def advise(lacking: str, dotted: str, caller: str | None, version: str | None = 
            caller_version: str | None = None, history: History | None = None) -> Advice | None:
     """What the history says about ``dotted`` missing from ``lacking`` (installed ``version`` when known)."""
     h = history or load()
-    lacking = _SAME_CODE.get(lacking, lacking)
+    lacking = canonical(lacking)  # the history covers the first distribution of each matrix group
     v = h.verdict(lacking, dotted) if h else None
     if h is None or v is None:
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bdv2.devices import Platform, indivisible, visible_devices
+from bdv2.devices import IndivisibleBatch, Platform, driver_gpus, require_divisible, visible_devices
 
 from ..findings import EnvOp, EnvOpKind, Finding
 from ..matrix.load import Matrix, Rule
@@ -101,16 +101,17 @@ def check_batch(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> li
     """--batch-size against the devices a process started with this environment sees (bdv2.devices decides)."""
     if not opts.batch_size:
         return []
-    gpus = len(snap.system.driver.gpus)
-    count = visible_devices(snap.env, gpus or None, bool(gpu_backend(snap)[0]))
+    driver = snap.system.driver
+    gpus = driver_gpus(driver.source, len(driver.gpus), driver.known)
+    count = visible_devices(snap.env, gpus, bool(gpu_backend(snap)[0]))
     if not count.n:
         return []
-    fix = indivisible(opts.batch_size, count.n)
-    if fix is None:
-        return []
-    kind = "GPUs" if count.platform is Platform.GPU else "devices"
-    return [finding(rule, f"batch size {opts.batch_size} does not divide over the {count.n} visible {kind}",
-                     [count.why], fix)]
+    try:
+        require_divisible({"--batch-size": opts.batch_size}, count.n,
+                          unit="visible GPU(s)" if count.platform is Platform.GPU else "visible device(s)")
+    except IndivisibleBatch as e:
+        return [finding(rule, f"batch size {e.problem}", [count.why], e.fix)]
+    return []
 
 
 @check("tf_jax_share_gpu")

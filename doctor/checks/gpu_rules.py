@@ -24,7 +24,6 @@ from ..probe.snapshot import Snapshot
 from ._common import PIP, as_version, finding, jax_cuda_backend, major_of, pip_libs, public
 from .registry import Options, check
 
-_PTXAS_WHEELS = ("nvidia-cuda-nvcc-cu12", "nvidia-cuda-nvcc")
 
 class Backend(enum.Enum):
     """The installed JAX CUDA backend."""
@@ -144,9 +143,14 @@ def check_cuda_libs_found(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Opti
     return []
 
 
-def _ptxas(snap: Snapshot) -> tuple[str, str]:
+def _ptxas_wheels(knowledge: Knowledge) -> tuple[str, ...]:
+    """The ptxas wheels of the CUDA 12 and 13 plugins ([knowledge.ptxas_pin])."""
+    return tuple(w.wheel for w in knowledge.nvcc if w.cuda_major >= 12)
+
+
+def _ptxas(snap: Snapshot, knowledge: Knowledge) -> tuple[str, str]:
     """(release like '12.9', where) of the ptxas XLA will run."""
-    for name in _PTXAS_WHEELS:
+    for name in _ptxas_wheels(knowledge):
         d = snap.dist(name)
         if d is not None and d.parsed is not None and not snap.env.get("CUDA_ROOT"):
             return ".".join(str(x) for x in d.parsed.release[:2]), f"pip wheel {d.name} {d.version}"
@@ -208,12 +212,12 @@ def _driver_floor(rule: Rule, snap: Snapshot, knowledge: Knowledge, major: int) 
 
 def _driver_vs_ptxas(rule: Rule, snap: Snapshot, knowledge: Knowledge, major: int) -> Found:
     drv = snap.system.driver
-    ptxas, where = _ptxas(snap)
+    ptxas, where = _ptxas(snap, knowledge)
     if not (major and ptxas and drv.cuda and _rel(drv.cuda) < _rel(ptxas)):
         return []
     # A ptxas matching the driver is only an option where the plugin accepts it.
     pin_ok = _rel(drv.cuda) >= knowledge.ptxas_pin_min and major == 12
-    cmds = (f'{PIP} install "nvidia-cuda-nvcc-cu12=={drv.cuda}.*"',) if pin_ok else ()
+    cmds = (f'{PIP} install "{knowledge.nvcc_for(12).wheel}=={drv.cuda}.*"',) if pin_ok else ()
     return [(DriverProblem.OLDER_THAN_PTXAS, finding(
         rule, f"the driver's CUDA {drv.cuda} is older than ptxas {ptxas}: XLA turns parallel compilation off",
         [f"driver {drv.version}: CUDA {drv.cuda}", f"ptxas {ptxas}: {where}"],
@@ -262,7 +266,8 @@ def check_cuda_tools(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) 
     if not major:
         return []
     out: list[Finding] = []
-    ptxas, where = _ptxas(snap)
+    knowledge = matrix.knowledge
+    ptxas, where = _ptxas(snap, knowledge)
     nvlink = snap.system.tools.get("nvlink")
     if ptxas and nvlink is not None and nvlink.release and _rel(nvlink.release) < _rel(ptxas):
         p, n = "".join(ptxas.split(".")[:2]), "".join(nvlink.release.split(".")[:2])
@@ -276,13 +281,12 @@ def check_cuda_tools(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) 
             severity=Severity.ERROR))
     if not ptxas and not snap.system.local_cuda_ptxas:
         title = "no ptxas found for XLA (no nvidia-cuda-nvcc wheel, none on PATH or in /usr/local/cuda)"
+        nvcc = knowledge.nvcc_for(major)
         out.append(finding(rule, title,
                             ["searched: the pip wheel, PATH, /usr/local/cuda/bin"], "install the pip ptxas",
-                            ({12: f'{PIP} install "nvidia-cuda-nvcc-cu12>=12.6.85"',
-                              11: f'{PIP} install "nvidia-cuda-nvcc-cu11>=11.8"'}.get(
-                                major, f'{PIP} install "nvidia-cuda-nvcc>=13.0.48"'),), severity=Severity.WARNING))
+                            (f'{PIP} install "{nvcc.wheel}>={nvcc.floor}"',), severity=Severity.WARNING))
     flags = snap.env.get("XLA_FLAGS", "")
-    if "xla_gpu_cuda_data_dir" in flags and any(snap.dist(n) for n in _PTXAS_WHEELS):
+    if "xla_gpu_cuda_data_dir" in flags and any(snap.dist(n) for n in _ptxas_wheels(knowledge)):
         out.append(finding(rule, "--xla_gpu_cuda_data_dir in XLA_FLAGS is overridden by JAX",
                             [f"XLA_FLAGS={flags}"],
                             "JAX sets the CUDA data dir itself when the nvidia-cuda-nvcc wheel is installed; set "

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 
+from packaging.version import Version
+
 from ..findings import Finding, Fix
-from ..matrix.knowledge import TfPins
+from ..matrix.knowledge import Knowledge, TfPins
 from ..matrix.load import Matrix, Rule
 from ..probe.snapshot import Dist, Snapshot
 from ._common import PIP, eval_rule, finding, in_spec, public
@@ -55,15 +57,15 @@ _CUDNN = re.compile(r'"nvidia-cudnn-cu\d+[^"]*"')
 _PROTOBUF = re.compile(r'"protobuf[^"]*"')
 
 
-def _capped(cmd: str, holders: list[str]) -> str:
+def _capped(cmd: str, holders: list[str], k: Knowledge) -> str:
     m = _RAISES_ML_DTYPES.search(cmd)
-    if not holders or m is None or int(m.group(2)) < 5 or "numpy<2" in cmd:
+    if not holders or m is None or Version(f"0.{m.group(2)}") < k.numpy2_ml_dtypes or "numpy<2" in cmd:
         return cmd
     head = cmd.partition("   #")[0]
     return f'{head.rstrip()} "numpy<2"   # {", ".join(holders)} need NumPy 1'
 
 
-def _held_by_tensorflow(cmd: str, tfp: tuple[Dist, TfPins] | None) -> str | None:
+def _held_by_tensorflow(cmd: str, tfp: tuple[Dist, TfPins] | None, k: Knowledge) -> str | None:
     """An ml-dtypes upgrade the installed TensorFlow's own pin forbids (TF 2.15.1: ml-dtypes ~=0.3.1) would break
     TensorFlow: hold back the package that wants the new dtypes instead (tensorstore 0.1.75 is the first to
     need ml-dtypes >= 0.5.0, its wheel metadata)."""
@@ -73,8 +75,9 @@ def _held_by_tensorflow(cmd: str, tfp: tuple[Dist, TfPins] | None) -> str | None
     tf, pins = tfp
     if pins.ml_dtypes.contains(f"0.{m.group(2)}.0") or pins.ml_dtypes.contains(f"0.{m.group(2)}.1"):
         return None
-    return (f'{PIP} install "tensorstore<0.1.75"   # {tf.name} {tf.version} declares ml-dtypes{pins.ml_dtypes}; '
-            "with orbax-checkpoint >= 0.11.40 installed add \"orbax-checkpoint<0.11.40\"")
+    ts, orbax = k.tensorstore_ml_dtypes_05, k.orbax_new_tensorstore
+    return (f'{PIP} install "tensorstore<{ts}"   # {tf.name} {tf.version} declares ml-dtypes{pins.ml_dtypes}; '
+            f'with orbax-checkpoint >= {orbax} installed add "orbax-checkpoint<{orbax}"')
 
 
 def tailor_commands(commands: tuple[str, ...], snap: Snapshot, matrix: Matrix) -> tuple[str, ...]:
@@ -92,10 +95,10 @@ def tailor_commands(commands: tuple[str, ...], snap: Snapshot, matrix: Matrix) -
             cmd = f'{PIP} install "protobuf{pins.protobuf}"   # what {tf.name} {tf.version} declares'
         if not holders and "ml-dtypes" in cmd and '"numpy<2"' in cmd:
             continue  # the NumPy-1 variant of a command, and nothing here needs NumPy 1
-        held = _held_by_tensorflow(cmd, tfp)
+        held = _held_by_tensorflow(cmd, tfp, matrix.knowledge)
         if held is not None:
             cmd = held
-        cmd = _capped(cmd, holders)
+        cmd = _capped(cmd, holders, matrix.knowledge)
         if cmd not in out:
             out.append(cmd)
     return tuple(out)
@@ -108,7 +111,7 @@ def check_ml_dtypes_upgrade(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Op
     if f is None or f.fix is None:
         return []
     holders = numpy1_holders(snap, matrix)
-    cmds = tuple(_capped(c, holders) for c in f.fix.commands)
+    cmds = tuple(_capped(c, holders, matrix.knowledge) for c in f.fix.commands)
     evidence = f.evidence + ((f"built against NumPy 1: {', '.join(holders)} (so the upgrade keeps numpy < 2)",)
                              if holders else ())
     return [Finding(id=f.id, severity=f.severity, area=f.area, title=f.title, evidence=evidence,
@@ -126,7 +129,7 @@ def _outside_tf_pin(rule: Rule, snap: Snapshot, matrix: Matrix, package: str, ho
     if not declared or in_spec(dist.parsed, declared):
         return []
     spec = str(declared)
-    cmd = _capped(f'{PIP} install "{package}{spec}"', holders)
+    cmd = _capped(f'{PIP} install "{package}{spec}"', holders, matrix.knowledge)
     return [finding(rule, f"TensorFlow {tf.version} declares {package} {spec}, found {dist.version}",
                      [f"{tf.name} {tf.version}: Requires-Dist {package}{spec}", f"{package} {dist.version}"],
                      commands=(cmd,), packages=(tf.key, package))]

@@ -14,7 +14,6 @@ import re
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 
 from ..findings import Area, Finding, Fix, Severity
 from ..logs.signatures import match_text
@@ -264,9 +263,10 @@ def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix,
     if jaxlib is None or not gpu_wheels or jax_cuda_backend(snap) is not None:
         return []
     jax = snap.dist("jax")
-    old = jax is not None and jax.parsed is not None and public(jax.parsed) < Version("0.4.30")
+    k = matrix.knowledge
+    old = jax is not None and jax.parsed is not None and public(jax.parsed) < k.plugins_only_since
     cmd = (f'{PIP} install "jaxlib=={jaxlib.version}+cuda12.cudnn89" -f https://storage.googleapis.com/jax-releases/jax_cuda_releases.html'
-           if old and jaxlib.version.startswith("0.4.") and public(jaxlib.parsed) < Version("0.4.23")  # type: ignore[arg-type]
+           if old and jaxlib.version.startswith("0.4.") and public(jaxlib.parsed) < k.cudnn89_build_before  # type: ignore[arg-type]
            else f'{PIP} install "jax[cuda12]=={jax.version if jax else jaxlib.version}"')
     evidence = [f"jaxlib {jaxlib.version}", *(f"{d.name} {d.version}" for d in gpu_wheels)]
     torch = snap.dist("torch")

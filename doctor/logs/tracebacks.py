@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from ..api.advice import Advice, advise
 from ..findings import Area, Finding, Fix, Severity
+from ..matrix.groups import alternatives
 
 # Top-level module -> distribution, for logs from another machine (no metadata at hand).
 KNOWN_DISTS: dict[str, str] = {
@@ -33,8 +34,8 @@ KNOWN_DISTS: dict[str, str] = {
     "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin",
 }
 # One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
-_ALTERNATIVES = {"tensorflow-probability": ("tfp-nightly",), "tensorflow": ("tensorflow-cpu", "tf-nightly"),
-                 "keras": ("keras-nightly",)}
+# (TensorFlow's and TFP's are the matrix's [groups].)
+_ALTERNATIVES = {"keras": ("keras-nightly",)}
 _NAMESPACED = {"google", "orbax", "jax_plugins"}  # the distribution is named by the first two path parts
 
 # Removed from the stdlib (PEP 594, PEP 632): not a distribution to install (sig-no-distutils explains one).
@@ -296,7 +297,7 @@ def blames(text: str) -> list[Blame]:
 
 def as_seen(dist: str, text: str) -> str:
     """``dist``, or the sibling distribution of the same import name that the log mentions (tfp-nightly)."""
-    for alt in _ALTERNATIVES.get(dist, ()):
+    for alt in _ALTERNATIVES.get(dist, ()) or alternatives(dist):
         name = re.escape(alt).replace(r"\-", "[-_]")
         if re.search(rf"(?<![\w-]){name}(?![A-Za-z_])", text, re.IGNORECASE):
             return alt

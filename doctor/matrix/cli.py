@@ -65,8 +65,8 @@ def list_rows(matrix_file: Path | None) -> None:
     for r in m.rows:
         last = seen.get(r.name)
         table.add_row(r.name + (" (default)" if r.default else ""), r.kind.value, _pin(r, ("jax",)),
-                      _pin(r, ("tensorflow-cpu", "tensorflow")).replace("tensorflow-cpu ", "cpu "),
-                      _pin(r, ("tensorflow-probability", "tfp-nightly")).replace("tensorflow-probability ", ""),
+                      _pin(r, m.groups["tensorflow"]).replace("tensorflow-cpu ", "cpu "),
+                      _pin(r, m.groups["tfp"]).replace("tensorflow-probability ", ""),
                       r.verified.value, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
     Console(width=max(Console().width, 110)).print(table)
 

@@ -5,9 +5,9 @@ another interpreter); ``system.py`` reads the CUDA libraries, the driver and the
 ``facts.py``'s types. The runtime probes of ``--deep`` are in ``probe.deep`` and load only when it runs.
 """
 
-from .collect import collect, resolve_python
+from .collect import collect, interpreter, resolve_python
 from .facts import SystemFacts
-from .snapshot import Dist, LibDir, ProbeResult, ProbeStatus, Snapshot, normalise
+from .snapshot import Dist, Interpreter, InterpreterKind, LibDir, ProbeResult, ProbeStatus, Snapshot, normalise
 
-__all__ = ["Dist", "LibDir", "ProbeResult", "ProbeStatus", "Snapshot", "SystemFacts", "collect", "normalise",
-           "resolve_python"]
+__all__ = ["Dist", "Interpreter", "InterpreterKind", "LibDir", "ProbeResult", "ProbeStatus", "Snapshot",
+           "SystemFacts", "collect", "interpreter", "normalise", "resolve_python"]

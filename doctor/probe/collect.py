@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import CollectError
 from . import script as probe_script
-from .snapshot import Snapshot
+from .snapshot import Interpreter, Snapshot
 from .system import Runner, collect_system, nvml_python, run_command
 
 PROBE_TIMEOUT_S = 60.0
@@ -72,6 +72,11 @@ def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S,
     if not isinstance(data, dict):
         raise CollectError(f"--python {exe}: the probe printed no JSON object")
     return data
+
+
+def interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S) -> Interpreter:
+    """The examined interpreter alone (the metadata probe, no system facts): what --undo acts on."""
+    return Interpreter.from_facts(dict(probe_interpreter(python, timeout=timeout).get("python", {})))
 
 
 def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: Path | None = None,

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..api import deep as api_deep
+from ..matrix.groups import TENSORFLOW, TFP, members
 from .snapshot import ProbeResult, ProbeStatus, Snapshot
 
 _MARK = "BDV2_PROBE_RESULT="
@@ -33,8 +34,8 @@ class Probe:
     """And one of these too (e.g. TFP's TensorFlow substrate needs TensorFlow)."""
 
 
-_TF = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tf-nightly", "tf-nightly-cpu")
-_TFP = ("tensorflow-probability", "tfp-nightly")
+_TF = members(TENSORFLOW)
+_TFP = members(TFP)
 
 # Listed slowest first: with fewer cores than probes, starting the long ones first ends soonest.
 PROBES = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,30 @@ class LibDir:
     files: tuple[str, ...] = ()
 
 
+class InterpreterKind(str, enum.Enum):
+    VENV = "venv"
+    CONDA = "conda"
+    SYSTEM = "system"
+    """Neither: nothing is written, only --print-env (or `bdv2 run`) helps."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The examined interpreter, resolved once (``--python`` is resolved by collect, then read from here by the
+    deep probes, the repair plan, --fix's re-collection and --undo)."""
+
+    executable: str
+    prefix: Path
+    kind: InterpreterKind
+
+    @classmethod
+    def from_facts(cls, py: dict[str, Any]) -> Interpreter:
+        """From a snapshot's ``python`` facts (a snapshot without an executable stands for this interpreter)."""
+        kind = (InterpreterKind.VENV if py.get("is_venv") else InterpreterKind.CONDA if py.get("is_conda")
+                else InterpreterKind.SYSTEM)
+        return cls(str(py.get("executable") or sys.executable), Path(str(py.get("prefix", ""))), kind)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     python: dict[str, Any]
@@ -107,6 +132,10 @@ class Snapshot:
     def version(self, name: str) -> Version | None:
         d = self.dist(name)
         return d.parsed if d else None
+
+    @property
+    def interpreter(self) -> Interpreter:
+        return Interpreter.from_facts(self.python)
 
     @property
     def python_version(self) -> Version:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..diagnose import diagnose
 from ..findings import Finding, Severity
 from ..matrix.load import Matrix
-from ..probe.collect import collect
+from ..probe.collect import collect, interpreter
 from ..probe.deep import PROBES, run_probes
 from ..probe.snapshot import ProbeResult, ProbeStatus, Snapshot
 from . import apply as _apply
@@ -97,7 +97,7 @@ def carry_out(p: Plan, target: Target, before: Snapshot, findings: Sequence[Find
 
 def undo_env(python: str | None) -> UndoResult:
     """Reverse every --fix made to ``python``'s environment (files and package versions)."""
-    target = Target.of(collect(python))
+    target = Target.of_interpreter(interpreter(python))
     return UndoResult(target, _apply.undo(target))
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import enum
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DoctorError
 from ..findings import EnvOp, Finding
-from ..probe.snapshot import Snapshot
+from ..probe.snapshot import Interpreter, InterpreterKind, Snapshot
 
 
 class RepairError(DoctorError):
@@ -29,11 +28,7 @@ class StepStatus(str, enum.Enum):
     FAILED = "failed"
 
 
-class TargetKind(str, enum.Enum):
-    VENV = "venv"
-    CONDA = "conda"
-    SYSTEM = "system"
-    """Neither: nothing is written, only --print-env (or `bdv2 run`) helps."""
+TargetKind = InterpreterKind
 
 
 @dataclass(frozen=True)
@@ -91,10 +86,11 @@ class Target:
 
     @classmethod
     def of(cls, snap: Snapshot) -> Target:
-        py = snap.python
-        prefix = Path(str(py.get("prefix", "")))
-        kind = TargetKind.VENV if py.get("is_venv") else TargetKind.CONDA if py.get("is_conda") else TargetKind.SYSTEM
-        return cls(kind, prefix, str(py.get("executable") or sys.executable))
+        return cls.of_interpreter(snap.interpreter)
+
+    @classmethod
+    def of_interpreter(cls, interpreter: Interpreter) -> Target:
+        return cls(interpreter.kind, interpreter.prefix, interpreter.executable)
 
     @property
     def journal(self) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
+from ..matrix.groups import alternatives
 from ..probe.snapshot import Snapshot, normalise
 from .installer import Installer, Runner, detect, dry_run_dists, dry_run_moves, tail
 from .model import Plan, RepairError, Step, StepStatus, Target
@@ -200,9 +201,9 @@ def newly_unmet(snap: Snapshot, after: dict[str, tuple[str, tuple[str, ...]]]) -
 
 
 def provided(name: str, dists: dict[str, tuple[str, tuple[str, ...]]]) -> bool:
-    """Installed, or (for `tensorflow`) provided by tensorflow-cpu, which installs the same package."""
+    """Installed, or provided by a distribution of the same matrix group (tensorflow-cpu installs `tensorflow`)."""
     key = normalise(name)
-    return key in dists or (key == "tensorflow" and "tensorflow-cpu" in dists)
+    return key in dists or any(alt in dists for alt in alternatives(key))
 
 
 def preview(p: Plan, target: Target, snap: Snapshot, run: Runner) -> Preview:

@@ -10,16 +10,17 @@ Pure: nothing here reads or changes the live system.
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
-from ..checks.rules import PIP
+from ..checks import PIP
 from ..diagnose import nearest_row
 from ..findings import Area, EnvOp, EnvOpKind, Finding, Severity
+from ..matrix.groups import TENSORFLOW, members
+from ..matrix.knowledge import Knowledge
 from ..matrix.load import Matrix
 from ..matrix.verify import constraints
 from ..probe.snapshot import Snapshot, normalise
@@ -89,8 +90,6 @@ OWN_FIXES = "own-fixes"
 SPECIAL = ("tfp-and-tfp-nightly", "tensorstore-vs-tensorflow-ml-dtypes")
 """Findings whose repair no row move expresses: their move is built here (``special_move``)."""
 
-TENSORSTORE_ML_DTYPES_05 = Version("0.1.75")
-"""First tensorstore whose wheel requires ml_dtypes >= 0.5.0 (0.1.74's METADATA: ml_dtypes>=0.3.1)."""
 
 
 @dataclass
@@ -152,46 +151,44 @@ def _parse_commands(commands: Sequence[str]) -> tuple[list[str], list[str]]:
     return uninstall, install
 
 
-def _tfp_pick(snap: Snapshot) -> str:
-    """Of tensorflow-probability and tfp-nightly, the one that fits what else is installed."""
+def _tfp_pick(snap: Snapshot, k: Knowledge) -> str:
+    """Of tensorflow-probability and tfp-nightly, the one that fits what else is installed ([knowledge.tfp])."""
     distrax, jax, tf = snap.version("distrax"), snap.version("jax"), _tf_version(snap)
     nightly = snap.dist("tfp-nightly")
-    if nightly is not None and ((distrax is not None and distrax >= Version("0.1.7"))
-                                or (tf is None and jax is not None and jax >= Version("0.7"))):
-        return f"tfp-nightly=={nightly.version}"  # distrax >= 0.1.7 depends on it; TFP 0.25 breaks on jax >= 0.7
+    if nightly is not None and ((distrax is not None and distrax >= k.tfp_nightly_distrax)
+                                or (tf is None and jax is not None and jax >= k.tfp_nightly_jax)):
+        return f"tfp-nightly=={nightly.version}"  # distrax depends on it; the released TFP breaks on that jax
     if tf is not None:
-        for below, tfp in (("2.15", "0.22.1"), ("2.16", "0.23.0"), ("2.18", "0.24.0")):
-            if tf < Version(below):
-                return f"tensorflow-probability=={tfp}"
-        return "tensorflow-probability==0.25.0"
+        return f"tensorflow-probability=={k.tfp_for(tf)}"
     d = snap.dist("tensorflow-probability")
     return f"tensorflow-probability=={d.version}" if d is not None else "tensorflow-probability"
 
 
 def _tf_version(snap: Snapshot) -> Version | None:
-    for name in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+    for name in members(TENSORFLOW):
         v = snap.version(name)
         if v is not None:
             return v
     return None
 
 
-def special_move(f: Finding, snap: Snapshot) -> tuple[list[str], list[str]]:
+def special_move(f: Finding, snap: Snapshot, k: Knowledge) -> tuple[list[str], list[str]]:
     """The move for a finding in SPECIAL: (uninstall names, install requirements)."""
     if f.id == "tfp-and-tfp-nightly":
         # Both write tensorflow_probability/: uninstalling one removes files the other needs, so both go
         # and the one that fits is installed again on a clean slate.
-        return ["tensorflow-probability", "tfp-nightly"], [_tfp_pick(snap)]
+        return ["tensorflow-probability", "tfp-nightly"], [_tfp_pick(snap, k)]
     # tensorstore vs TensorFlow over ml-dtypes: tensorstore is the easy one to move (TensorFlow pins
-    # ml-dtypes and numpy for much else); orbax-checkpoint >= 0.11.40 needs tensorstore >= 0.1.84.
-    install = [f"tensorstore<{TENSORSTORE_ML_DTYPES_05}"]
+    # ml-dtypes and numpy for much else); a new orbax-checkpoint needs a new tensorstore ([knowledge.ml_dtypes_movers]).
+    install = [f"tensorstore<{k.tensorstore_ml_dtypes_05}"]
     orbax = snap.version("orbax-checkpoint")
-    if orbax is not None and orbax >= Version("0.11.40"):
-        install.append("orbax-checkpoint<0.11.40")
+    if orbax is not None and orbax >= k.orbax_new_tensorstore:
+        install.append(f"orbax-checkpoint<{k.orbax_new_tensorstore}")
     return [], install
 
 
-def own_moves(findings: Sequence[Finding], snap: Snapshot) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def own_moves(findings: Sequence[Finding], snap: Snapshot,
+              k: Knowledge) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(pip commands, finding ids) merged from the package errors' own fixes, SPECIAL ones first."""
     errors = [f for f in findings if f.severity is Severity.ERROR and f.area is Area.PACKAGES]
     merged = _Moves()
@@ -199,13 +196,14 @@ def own_moves(findings: Sequence[Finding], snap: Snapshot) -> tuple[tuple[str, .
         if {normalise(n) for n in f.packages} & {*merged.uninstall, *merged.install}:
             continue  # an earlier (special) move already takes care of this package
         if f.id in SPECIAL:
-            merged.add(f.id, *special_move(f, snap))
+            merged.add(f.id, *special_move(f, snap, k))
         elif f.fix is not None and f.fix.commands:
             merged.add(f.id, *_parse_commands(f.fix.commands))
     return merged.commands(), tuple(merged.because)
 
 
-def _left_over(errors: Sequence[Finding], row_cmds: Sequence[str], snap: Snapshot) -> tuple[tuple[str, ...], list[str]]:
+def _left_over(errors: Sequence[Finding], row_cmds: Sequence[str], snap: Snapshot,
+               k: Knowledge) -> tuple[tuple[str, ...], list[str]]:
     """The own fixes of package errors whose packages the row's move does not touch (a dependency the row
     does not list, such as one a forced upgrade left out), and their ids."""
     moved = set()
@@ -217,7 +215,7 @@ def _left_over(errors: Sequence[Finding], row_cmds: Sequence[str], snap: Snapsho
                 except InvalidRequirement:
                     continue
     left = [f for f in errors if f.packages and not {normalise(n) for n in f.packages} & moved]
-    extra, ids = own_moves(left, snap)
+    extra, ids = own_moves(left, snap, k)
     return extra, list(ids)
 
 
@@ -240,13 +238,13 @@ def plan(findings: Sequence[Finding], snap: Snapshot, matrix: Matrix) -> Plan:
         move = None if any(f.id in SPECIAL for f in errors) else nearest_row(snap, matrix)
         if move is not None and move.commands:
             pip, row, changes, cons = move.commands, move.row.name, move.changes, constraints(move.row)
-            extra, left = _left_over(errors, pip, snap)
+            extra, left = _left_over(errors, pip, snap, matrix.knowledge)
             if extra:
                 pip += extra
                 edits.notes.append(f"the row's move leaves {', '.join(left)} as they are: their own fixes "
                                    "are added after it")
         else:
-            pip, own = own_moves(findings, snap)
+            pip, own = own_moves(findings, snap, matrix.knowledge)
             row = OWN_FIXES if pip else ""
             if move is None and not any(f.id in SPECIAL for f in errors):
                 edits.notes.append("no known-good row fits this Python and GPU kind: the version moves "
@@ -257,6 +255,5 @@ def plan(findings: Sequence[Finding], snap: Snapshot, matrix: Matrix) -> Plan:
             if not pip:
                 edits.notes.append("package errors remain and their fixes name no version move: "
                                    "follow the fixes listed with each finding")
-    python = str(snap.python.get("executable") or sys.executable)
-    return Plan(python=python, env_ops=edits.result(), pip=pip, row=row, changes=changes, constraints=cons,
-                because=tuple(edits.because), notes=tuple(edits.notes), own_fixes=own)
+    return Plan(python=snap.interpreter.executable, env_ops=edits.result(), pip=pip, row=row, changes=changes,
+                constraints=cons, because=tuple(edits.because), notes=tuple(edits.notes), own_fixes=own)

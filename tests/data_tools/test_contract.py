@@ -9,6 +9,8 @@ import pytest
 from bdv2.data_tools import contract
 from bdv2.data_tools.contract import ActionContract, compare, from_statistics, infer_contract
 
+from .helpers import RldsSample
+
 
 def _episodes(frame: str = "base", scale: float = 1.0, latency: int = 0, gripper: tuple[float, float] = (0.0, 1.0),
               n: int = 12, steps: int = 30) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -84,3 +86,14 @@ def test_check_actions() -> None:
     assert contract.check_actions(c, np.array([[0.01] * 6 + [0.9]])) == []
     assert contract.check_actions(c, np.array([[0.01] * 6 + [-1.0]])) == [
         "the actions' gripper is in [-1, -1] and the contract's is in [0, 1]"]
+
+
+def test_real_excerpt_raw_actions(real_rlds_sample: RldsSample) -> None:
+    """Measured on the 50 real episodes: the recorded actions are base-frame deltas in metres and radians,
+    reached within the same step, with a [0, 1] gripper that opens with high values."""
+    from bdv2.data_tools.summary import compute_stats
+
+    c = compute_stats(real_rlds_sample.path, relabel=False)[contract.KEY]
+    assert (c["frame"], c["units"], c["latency"], c["actions"]) == ("base", "m, rad per step", 0, "raw")
+    assert 0.8 < c["scale"] < 1.1 and c["fit"]["translation"] > 0.6
+    assert (c["gripper"]["range"], c["gripper"]["polarity"]) == ("[0, 1]", "open_high")

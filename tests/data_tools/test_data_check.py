@@ -189,3 +189,23 @@ def test_real_excerpt_val_repeats_train(real_rlds_sample: RldsSample) -> None:
     assert len(found.episodes) == 25
     assert not {"nonfinite", "black_camera", "state_jump", "no_transition"} & set(_ids(result))
     assert result.contract is not None and result.contract["frame"] == "base"
+
+
+def test_offset_statistics_are_a_warning(generated_rlds: RldsSample, tmp_path: Path) -> None:
+    """A mean 3 stds off only shifts the normalised targets: a warning, not a stop."""
+    meta = tmp_path / "metadata.json"
+    stats = {"mean": [0.03] * 6 + [0.5], "std": [0.01] * 6 + [0.5]}
+    meta.write_text(json.dumps({"action": stats, "proprio": stats}))  # proprio as the original's file: not compared
+    result = check_tree(generated_rlds.path, Options(metadata=meta))
+    assert _ids(result)["metadata_action_mismatch"].severity is Severity.WARNING and result.exit_code == 0
+
+
+def test_episode_limit_and_frames_let_go(generated_rlds: RldsSample) -> None:
+    run = CliRunner().invoke(data, ["check", str(generated_rlds.path), "--episodes", "4", "--json"])
+    doc = json.loads(run.output)
+    assert doc["episodes"] == 4 and any(f["id"] == "partial" for f in doc["findings"])
+    from bdv2.data_tools.episodes import iter_episodes
+
+    _, it = iter_episodes(generated_rlds.path, frames=True)
+    e = next(it).light()
+    assert e.frames is None and e.frame_facts is not None and e.frame_facts.frames == generated_rlds.steps

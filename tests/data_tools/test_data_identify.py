@@ -153,7 +153,18 @@ def test_converted_from_rlds(generated_rlds: RldsSample, tmp_path: Path) -> None
     rlds_to_tfrecord(generated_rlds.path, tmp_path / "tfr")
     r = identify(tmp_path / "tfr")
     assert r.format == "tfrecord" and r.keys == "bridgedata_tfrecord"
-    assert "bridge_dataset" in r.converted_from and r.episodes_total == generated_rlds.total
+    assert r.episodes_total == generated_rlds.total
+    assert r.converted_from == (f"{generated_rlds.path} (rlds-to-tfrecord, camera 0): is bdv2's synthetic sample "
+                                "shaped like the RLDS release (bdv2 data sample --format rlds) [bdv2_sample]")
+
+
+def test_converted_from_the_real_excerpt(real_rlds_sample: RldsSample, tmp_path: Path) -> None:
+    from bdv2.data_tools.rlds import rlds_to_tfrecord
+
+    rlds_to_tfrecord(real_rlds_sample.path, tmp_path / "tfr", im_size=16)
+    r = identify(tmp_path / "tfr")
+    assert r.converted_from.endswith("(rlds-to-tfrecord, camera 0): is The octo test excerpt of the RLDS release "
+                                     "(50 episodes cut to 10 steps, 64x64 images) [octo_debug]")
 
 
 def test_json_and_plain_text(generated_rlds: RldsSample) -> None:

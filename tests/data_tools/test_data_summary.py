@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from bdv2.data_tools import convert
 from bdv2.data_tools.cli import data
-from bdv2.data_tools.summary import compute_stats, inspect_tree, relabel_actions
+from bdv2.data_tools.summary import compute_stats, inspect_tree
+from bdv2.data_tools.trajectory import relabel_actions
 
 
 def test_relabel_binarizes_the_gripper_backwards() -> None:
@@ -45,6 +46,7 @@ def test_inspect_and_stats_agree_across_raw_numpy_and_tfrecord(raw: Path, tmp_pa
     convert.raw_to_tfrecord(raw, tmp_path / "tf", im_size=16)
     stats = [compute_stats(p) for p in (raw, tmp_path / "np", tmp_path / "tf")]
     for s in stats[1:]:  # float32 in TFRecords
+        assert s["action_contract"]["frame"] == stats[0]["action_contract"]["frame"]
         np.testing.assert_allclose(s["action"]["mean"], stats[0]["action"]["mean"], atol=1e-6)
         np.testing.assert_allclose(s["proprio"]["std"], stats[0]["proprio"]["std"], atol=1e-6)
     assert inspect_tree(tmp_path / "tf", im_size=16).problems == []
@@ -55,8 +57,13 @@ def test_stats_cli_writes_the_trainer_metadata_form(raw: Path, tmp_path: Path) -
     result = CliRunner().invoke(data, ["stats", str(raw), "--out", str(tmp_path / "metadata.json")])
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    assert set(meta) == {"action", "proprio"}
-    assert all(len(meta[k][m]) == 7 for k in meta for m in ("mean", "std", "min", "max"))
+    assert set(meta) == {"action", "proprio", "action_contract"}
+    assert all(len(meta[k][m]) == 7 for k in ("action", "proprio") for m in ("mean", "std", "min", "max"))
+    # the relabeled actions are the state's own changes: base frame, metres and radians, no latency
+    contract = meta["action_contract"]
+    assert (contract["frame"], contract["units"], contract["latency"], contract["actions"]) == (
+        "base", "m, rad per step", 0, "relabeled")
+    assert contract["gripper"]["range"] == "[0, 1]" and contract["gripper"]["polarity"] == "open_high"
     assert meta["proprio"]["mean"] != meta["action"]["mean"]  # the original reuses the action statistics
     inspect = CliRunner().invoke(data, ["inspect", str(raw)])
     assert inspect.exit_code == 0 and "sweep_beans" in inspect.output

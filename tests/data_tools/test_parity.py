@@ -17,7 +17,8 @@ import pytest
 from bdv2.data_tools import convert, rlds
 from bdv2.data_tools.progress import Skipped
 from bdv2.data_tools.sample import write_sample
-from bdv2.data_tools.summary import inspect_tree, relabel_actions
+from bdv2.data_tools.summary import inspect_tree
+from bdv2.data_tools.trajectory import relabel_actions, transitions
 
 from .helpers import RldsSample, traj
 
@@ -124,10 +125,7 @@ def _random_trajectory(rng: np.random.Generator, length: int) -> tuple[np.ndarra
 
 def test_numpy_and_tensorflow_relabeling_agree_on_random_trajectories() -> None:
     tf = pytest.importorskip("tensorflow", reason="the trainer's relabeling is TensorFlow code")
-    try:
-        from bdv2.trainer.transforms import relabel_actions as tf_relabel
-    except ImportError:  # before the trainer's transforms module existed
-        from bdv2.trainer.data import relabel_actions as tf_relabel
+    from bdv2.trainer.transforms import relabel_actions as tf_relabel
     rng = np.random.default_rng(0)
     for length in [1, 2, 3, *rng.integers(4, 40, size=40).tolist()]:
         state, actions = _random_trajectory(rng, length)
@@ -140,6 +138,28 @@ def test_numpy_and_tensorflow_relabeling_agree_on_random_trajectories() -> None:
 
 
 # ------------------------------------------------------------------------------------------ RLDS alignment
+
+
+def test_transitions_in_numpy_and_inside_tf_data_agree() -> None:
+    """trajectory.transitions with numpy (the converters) and with tf.experimental.numpy inside a tf.data map
+    (the in-place RLDS reader): the same shift, terminals and truncates."""
+    tf = pytest.importorskip("tensorflow")
+    import tensorflow.experimental.numpy as tnp
+
+    rng = np.random.default_rng(1)
+    for length in (1, 2, 5):
+        frames = rng.integers(0, 255, size=(length + 1, 4, 4, 3), dtype=np.uint8)
+        state = rng.normal(size=(length + 1, 7)).astype(np.float32)
+        actions = rng.normal(size=(length, 7)).astype(np.float32)
+        want = transitions(frames, state, actions, length)
+        ds = tf.data.Dataset.from_tensors((frames, state, actions)).map(
+            lambda f, s, a: transitions(f, s, a, tf.shape(a)[0], tnp))
+        [got] = list(ds.as_numpy_iterator())
+        assert sorted(got) == sorted(want)
+        for key, value in want.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=f"{key}, length {length}")
+        np.testing.assert_array_equal(want["next_observations/state"][:-1], want["observations/state"][1:])
+        assert not want["terminals"].any() and want["truncates"].tolist() == [False] * (length - 1) + [True]
 
 
 def test_rlds_converter_and_episode_dataset_align_identically(generated_rlds: RldsSample) -> None:

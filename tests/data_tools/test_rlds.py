@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bdv2.data_tools import convert, rlds, schema
 from bdv2.data_tools.cli import data
 from bdv2.data_tools.rlds import CameraSpecError, RldsFormatError
-from bdv2.data_tools.summary import relabel_actions
+from bdv2.data_tools.trajectory import relabel_actions
 
 from .helpers import REAL_RLDS_MISSING, RldsSample, read_records, real_rlds, rewrite_records, source_episodes
 

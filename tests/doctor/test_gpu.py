@@ -296,7 +296,7 @@ def test_batch_size_against_the_visible_gpus(cu12: Path, tmp_path: Path, cvd: st
     if cvd is not None:
         env["CUDA_VISIBLE_DEVICES"] = cvd
     _, doc = doctor(cu12, env, "--batch-size", str(batch))
-    found = [f for f in by_id(doc, "batch-indivisible") if "does not divide" in f["title"]]
+    found = [f for f in by_id(doc, "batch-indivisible") if "is not divisible by the" in f["title"]]
     assert bool(found) == bad, [f["title"] for f in doc["findings"]]
 
 

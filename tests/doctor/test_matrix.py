@@ -162,8 +162,19 @@ def test_knowledge_tables_name_public_sources_and_hold_the_known_thresholds(matr
 
     k = matrix.knowledge
     assert set(k.sources) == {"driver_cuda", "cuda_driver_floor", "compute_cap_floor", "lookup_eras", "cudnn",
-                              "ptxas_pin", "min_jaxlib", "plugin_lockstep", "numpy2", "tensorflow"}
-    assert all(url.startswith("https://") for url in k.sources.values())
+                              "ptxas_pin", "min_jaxlib", "plugin_lockstep", "numpy2", "tensorflow", "cuda_jaxlib",
+                              "tfp", "ml_dtypes_movers"}
+    assert all(url.startswith("https://") for url in [*k.sources.values(), *k.fact_sources.values()])
+    # Facts that once were literals in the rule and repair code.
+    assert (str(k.plugins_only_since), str(k.cudnn89_build_before), str(k.numpy2_ml_dtypes)) == (
+        "0.4.30", "0.4.23", "0.5.0")
+    assert [k.tfp_for(Version(v)) for v in ("2.14.1", "2.15.1", "2.17.0", "2.21.0")] == [
+        "0.22.1", "0.23.0", "0.24.0", "0.25.0"]
+    assert (str(k.tfp_nightly_distrax), str(k.tfp_nightly_jax)) == ("0.1.7", "0.7")
+    assert (str(k.tensorstore_ml_dtypes_05), str(k.orbax_new_tensorstore)) == ("0.1.75", "0.11.40")
+    assert [(w.wheel, w.floor) for w in map(k.nvcc_for, (11, 12, 13))] == [
+        ("nvidia-cuda-nvcc-cu11", "11.8"), ("nvidia-cuda-nvcc-cu12", "12.6.85"), ("nvidia-cuda-nvcc", "13.0.48")]
+    assert k.fact_sources["tensorflow.table[0]"] == "https://pypi.org/project/tensorflow/2.21.0/"
     assert k.cuda_driver_floor == {11: Version("450.80.02"), 12: Version("525.60.13"), 13: Version("580")}
     assert k.compute_cap_floor == {11: (5, 2), 12: (5, 2), 13: (7, 5)}
     # jaxlib's own RPATH: 0.4.19 - 0.5.0; 0.5.1 - 0.6.1 through XLA's CUDA stubs; preloading from 0.6.2.
@@ -198,4 +209,15 @@ def test_a_knowledge_table_without_a_source_is_refused() -> None:
     raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
     del raw["knowledge"]["cudnn"]["source"]
     with pytest.raises(MatrixError, match=r"knowledge\.cudnn: every table needs a source"):
+        _build(raw, "m.toml", registered())
+
+
+def test_a_knowledge_row_is_read_by_name_and_a_misnamed_field_is_refused() -> None:
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    raw["knowledge"]["cudnn"]["table"][1] = {"since": "0.4.31", "major": 9, "floor": "9.1"}
+    with pytest.raises(MatrixError, match=r"knowledge\.cudnn\.table\[1\]: needs exactly since, cudnn_major, floor"):
+        _build(raw, "m.toml", registered())
+    raw = tomllib.loads((ROOT / "compat_matrix.toml").read_text())
+    raw["knowledge"]["tfp"]["table"][0]["source"] = "a book"
+    with pytest.raises(MatrixError, match=r"knowledge\.tfp\.table\[0\]: a source must be an https:// URL"):
         _build(raw, "m.toml", registered())

@@ -156,9 +156,13 @@ def test_device_count_before_launch_follows_bdv2_devices() -> None:
 
 
 def test_one_divisibility_check_names_the_first_bad_size() -> None:
-    assert batching.first_indivisible({"train_batch_size": 12, "val_batch_size": None}, 4) is None
-    key, size, fix = batching.first_indivisible({"train_batch_size": 12, "val_batch_size": 10}, 4) or ("", 0, "")
-    assert (key, size) == ("val_batch_size", 10) and "multiple of 4" in fix
+    batching.check_divisible({"train_batch_size": 12, "val_batch_size": None}, 4, "m.yaml", "global")
+    with pytest.raises(ConfigError) as e:
+        batching.check_divisible({"train_batch_size": 12, "val_batch_size": 10}, 4, "m.yaml", "global",
+                                 context="this run will see")
+    assert (e.value.file, e.value.key) == ("m.yaml", "global.val_batch_size")
+    assert e.value.problem == "10 is not divisible by the 4 device(s) this run will see"
+    assert "multiple of 4" in e.value.fix
 
 
 @pytest.mark.parametrize(("algo", "encoder"), [("lc_bc", "tiny"), ("gc_bc", "tiny-film")])

@@ -150,7 +150,7 @@ def test_config_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Pa
     assert outcome.status == "failed" and outcome.failure is not None, Path(outcome.log).read_text()[-2000:]
     assert outcome.failure.kind is failure.FailureKind.BDV2_ERROR and not outcome.diagnosis
     text = _summary_text([outcome])
-    assert "ConfigError: " in text and "is not divisible by the 3 devices" in text
+    assert "ConfigError: " in text and "is not divisible by the 3 device(s)" in text
     assert "fix: use a batch that is a multiple of 3" in text
     assert "no known cause" not in text and "bug report" not in text
 

@@ -23,7 +23,7 @@ import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.trainer import config, data, hosts, loop, model
-from bdv2.trainer.errors import ConfigError, DataError
+from bdv2.trainer.errors import ConfigError
 from bdv2.trainer.metrics import read_metrics
 
 from . import helpers
@@ -86,14 +86,14 @@ def test_two_hosts_deal_out_the_training_file_stream(tfdata: Path, tmp_path: Pat
     assert names(0, 2, 6) == single[0::2] and names(1, 2, 6) == single[1::2]
     batch = next(data.train_iterator(run, process_index=1, process_count=2))
     assert batch["actions"].shape == (4, 7)  # 8 global rows / 2 hosts
-    with pytest.raises(DataError, match=r"train_batch_size 8 is not divisible by the 3 hosts"):
+    with pytest.raises(ConfigError, match=r"train_batch_size: 8 is not divisible by the 3 host\(s\)"):
         data.PipelineConfig.of(run, train=True, process_index=0, process_count=3)
 
 
 def test_batch_sizes_are_checked_against_the_global_device_count(tfdata: Path, tmp_path: Path) -> None:
     run = _run(tfdata, tmp_path, train_batch_size=12, val_batch_size=8)
     loop.check_batch_sizes(run, hosts.Hosts(0, 1, 4))  # 12 and 8 over 4 devices: fine
-    with pytest.raises(ConfigError, match=r"(?s)val_batch_size: 8 is not divisible by the 12 devices in total "
+    with pytest.raises(ConfigError, match=r"(?s)val_batch_size: 8 is not divisible by the 12 device\(s\) in total "
                                           r"\(3 hosts\).*multiple of 12"):
         loop.check_batch_sizes(run, hosts.Hosts(0, 3, 12))  # 4 local devices on each of 3 hosts
 
