@@ -43,6 +43,23 @@ class StorageProblem:
         return f"{self.folder}: {self.problem}; {self.fix}"
 
 
+def remote_scheme(path: str) -> str | None:
+    """The URL scheme of ``path`` (``gs``, ``s3``, ...), or None for a local path."""
+    head, sep, _ = str(path).partition("://")
+    return head if sep and head.isascii() and head.isalnum() else None
+
+
+def remote_problem(path: str, what: str) -> StorageProblem | None:
+    """A remote URL where only local (or mounted) folders work yet: one line, instead of a local folder named
+    ``gs:`` or a "not a directory"."""
+    scheme = remote_scheme(path)
+    if scheme is None:
+        return None
+    return StorageProblem(str(path), f"{scheme}:// is not supported for {what} yet",
+                          f"mount the bucket as a folder (e.g. gcsfuse for gs://) or copy the data, and give {what} "
+                          "as a local path")
+
+
 def existing_parent(folder: Path) -> Path:
     """``folder`` itself if it exists, else its nearest existing parent."""
     p = folder.absolute()

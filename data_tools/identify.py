@@ -77,9 +77,13 @@ class Identification:
     """shard -> cameras declared but holding no image in any parsed episode of that shard."""
     image_sizes: dict[str, int] = field(default_factory=dict)
     episodes_parsed: int = 0
+    steps_parsed: int = 0
+    """Steps of the parsed episodes (every step of every episode with --all)."""
     episodes_total: int = 0
     language: dict[str, int] = field(default_factory=dict)
     """episodes (parsed), labeled, blank (no instruction at all), distinct (instructions)."""
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) fitted on the parsed episodes' recorded actions."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -130,6 +134,7 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
     language = Counter({"episodes": 0, "labeled": 0, "blank": 0})
     distinct: set[str] = set()
     flag_disagrees: Counter[str] = Counter()
+    pairs: list[tuple[Any, Any]] = []
     for shard in shards:
         with_images: set[str] = set()
         try:
@@ -153,6 +158,9 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
                         with_images.add(name)
                         with Image.open(io.BytesIO(frames[0])) as im:
                             sizes[f"{name} {im.height}x{im.width}"] += 1
+                _collect_pair(f, pairs)
+                if "steps/is_first" in f:
+                    result.steps_parsed += len(f["steps/is_first"].int64_list.value)
                 language["episodes"] += 1
                 texts = [b.decode("utf-8", "replace").strip() for b in f[lang_key].bytes_list.value] \
                     if lang_key and lang_key in f else []
@@ -170,6 +178,32 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
     result.cameras = dict(sorted(cam_counts.items()))
     result.image_sizes = dict(sorted(sizes.items()))
     result.language = {**language, "distinct": len(distinct)}
+    if pairs:
+        from .contract import infer_contract
+
+        result.contract = infer_contract(pairs).to_dict()
+
+
+def _collect_pair(f: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """(state [N, 7], transition actions [N - 1, 7]) of an episode with the V2 RLDS keys, for the contract."""
+    import numpy as np
+
+    if "steps/observation/state" not in f or "steps/action" not in f:
+        return
+    state = np.asarray(f["steps/observation/state"].float_list.value, np.float64)
+    action = np.asarray(f["steps/action"].float_list.value, np.float64)
+    if len(state) % 7 or len(state) != len(action) or len(state) < 14:
+        return
+    pairs.append((state.reshape(-1, 7), action.reshape(-1, 7)[:-1]))  # the last step's action has no successor
+
+
+def _action_description(tree: dict[str, Any]) -> str:
+    """features.json's description of steps/action, or ""."""
+    try:
+        steps = tree["featuresDict"]["features"]["steps"]["sequence"]["feature"]["featuresDict"]["features"]
+        return str(steps["action"].get("description", ""))
+    except (KeyError, TypeError, AttributeError):
+        return ""
 
 
 def _not_black(jpeg: bytes) -> bool:
@@ -217,6 +251,9 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
     if release.episodes_total is not None:
         total = sum(s.episodes_declared for s in result.splits)
         ev.append(f"all splits: {total:,} episodes declared, release {release.episodes_total:,}")
+    if release.transitions_total is not None and result.episodes_parsed and \
+            result.episodes_parsed == result.episodes_total:
+        ev.append(f"all splits: {result.steps_parsed:,} steps, release {release.transitions_total:,}")
     if name_ok and keys_ok and counts_ok:
         return Match(release.id, release.title, "is" if complete else "part of", ev, release.sources)
     if name_ok and keys_ok:
@@ -233,7 +270,8 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
     result = Identification(str(root), "rlds", version=root.name)
     try:
         info = json.loads((root / "dataset_info.json").read_text())
-        features = flatten_features(json.loads((root / "features.json").read_text()))
+        tree = json.loads((root / "features.json").read_text())
+        features = flatten_features(tree)
     except (OSError, ValueError, KeyError, TypeError) as e:
         result.notes.append(f"{root}: dataset_info.json or features.json unreadable ({e})")
         return result
@@ -273,6 +311,12 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
         result.splits.append(report)
     result.episodes_total = sum(s.episodes_present for s in result.splits)
     _parse_sample(result, to_parse, features, episodes_per_shard)
+    described = _action_description(tree)
+    if "joint" in described.lower() and result.contract and result.contract["frame"] != "unknown":
+        c = result.contract
+        result.notes.append(f"features.json describes steps/action as {described!r}; the recorded actions fit "
+                            f"Cartesian deltas of the state ({c['frame']} frame, R² {c['fit']['translation']:.2f}) "
+                            f"and a gripper in {c['gripper']['range']}: read them as the action contract says")
     result.matches = [_match(result, r, info, hashes) for r in knowledge.releases if r.format == "rlds"]
     _rlds_notes(result, knowledge)
     return result

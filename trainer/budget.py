@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bdv2.storage import StorageProblem, check_space, check_writable, size
+from bdv2.storage import StorageProblem, check_space, check_writable, remote_problem, size
 
 from .model import Run
 
@@ -237,7 +237,7 @@ def check_storage(runs: Sequence[Run], plans: Sequence[RunPlan] = ()) -> list[St
         folder = Path(run.settings.save_dir)
         if folder not in need:
             need[folder] = 0
-            bad = check_writable(folder, "save_dir")
+            bad = remote_problem(run.settings.save_dir, "save_dir") or check_writable(folder, "save_dir")
             if bad is not None:
                 problems.append(bad)
         if run.name in by_name:

@@ -272,7 +272,7 @@ def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, proces
     meta = Metadata.load(run.task.metadata)
     sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
     cfg = PipelineConfig.of(run, True, process_index, process_count)
-    return iter(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator())
+    return _naming_data_loss(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator(), run, "train")
 
 
 def first_transitions(run: Run) -> list[tuple[float, dict[str, Any]]]:
@@ -298,12 +298,29 @@ def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 
         return
     meta = Metadata.load(run.task.metadata)
     ds = make_val_dataset(files, meta, PipelineConfig.of(run, False, process_index, process_count), rlds_dirs)
-    for n, batch in enumerate(ds.as_numpy_iterator()):
+    for n, batch in enumerate(_naming_data_loss(ds.as_numpy_iterator(), run, "val")):
         if limit is not None and limit > 0 and n >= limit:
             return
         rows = len(batch["actions"]) // devices * devices
         if rows:
             yield batch if rows == len(batch["actions"]) else _take(batch, rows)
+
+
+def _naming_data_loss(batches: Iterator[Batch], run: Run, split: str) -> Iterator[Batch]:
+    """``batches``, with TensorFlow's DataLossError (which names no file: the pipeline reads many at once)
+    turned into a DataError naming the damaged files of ``split``, found by reading them one at a time."""
+    import tensorflow as tf
+
+    try:
+        yield from batches
+    except tf.errors.DataLossError as e:
+        from bdv2.data_tools import records, rlds
+
+        files = [f for s in run.task.sources for f in (s.train_files if split == "train" else s.val_files)]
+        dirs = [d for s in run.task.sources for d in (s.rlds_train if split == "train" else s.rlds_val)]
+        files += [str(f) for d in dirs for f in rlds.open_dir(Path(d)).shards.get(split, [])]
+        raise DataError("data loss: " + records.explain_data_loss(
+            files, e, check_hint=f"`bdv2 data inspect {run.settings.data_root}` checks them all")) from None
 
 
 def _take(batch: Any, rows: int) -> Any:

@@ -36,14 +36,14 @@ from .budget import LaunchCheck, check_launch
 from .childenv import child_env
 from .errors import StorageError, TrainerError
 from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure, storage_failure
-from .metrics import read_metrics
+from .metrics import METRICS_FILE, read_metrics
 from .model import Experiments, Outcome, Preflight, Run
 from .report import RunsDisplay, render_dry_run, render_plan, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "check_before_launch", "diagnose_failure", "doctor_preflight", "exit_code",
-           "launch", "lock_runs", "plan_experiments", "prepare_workdir", "render_dry_run", "render_preflight",
-           "render_summary", "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "check_before_launch", "diagnose_failure", "doctor_preflight",
+           "exit_code", "launch", "lock_runs", "plan_experiments", "prepare_workdir", "render_dry_run",
+           "render_preflight", "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -129,6 +129,25 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     return Outcome(run.name, RunStatus.FAILED, train[-1]["step"] if train else 0,
                    train[-1].get("loss") if train else None, val[-1].get("loss") if val else None, wall,
                    checkpoint, str(log), diagnosis, failure=failure)
+
+
+def already_finished(run: Run) -> Outcome | None:
+    """The outcome of a run that an earlier launch finished: its summary.json says finished at num_steps or
+    later and its last checkpoint is there. Starting it again would only load the checkpoint and rewrite the
+    summary with the time of that (its training time lost), so it is not started; None for any other run."""
+    try:
+        summary = json.loads((run.workdir / SUMMARY_FILE).read_text())
+        steps = int(summary["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    last = last_checkpoint(run.workdir)
+    if summary.get("status") != RunStatus.FINISHED or steps < run.settings.num_steps or (last or 0) < steps:
+        return None
+    return Outcome(run.name, RunStatus.FINISHED, steps, summary.get("train_loss"), summary.get("val_loss"),
+                   float(summary.get("wall_s") or 0.0), str(summary.get("checkpoint") or ""),
+                   str(run.workdir / LOG_FILE),
+                   notes=("finished by an earlier launch: not started again (its summary.json and training time "
+                          "are kept; --no-resume trains it afresh, or raise num_steps to train on)",))
 
 
 def prepare_workdir(run: Run, resume: bool) -> None:
@@ -265,9 +284,17 @@ def _supervise(exp: Experiments, preflight: Preflight, resume: bool, fail_fast: 
                python: str, environ: Mapping[str, str], diagnose: Callable[[str], tuple[Finding, ...]],
                verbose: bool, progress_interval: float, slots: list[str | None],
                fwd: process.Forwarder) -> list[Outcome]:
-    pending = list(exp.runs)
+    pending: list[Run] = []
     running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
+    for run in exp.runs:
+        done = already_finished(run) if resume else None
+        if done is None:
+            pending.append(run)
+            continue
+        outcomes[run.name] = done
+        console.print(f"{run.name}: already finished ({done.steps} steps), not started again", highlight=False,
+                      markup=False)
     stop = False
     announced = 0
     with RunsDisplay(console, progress_interval) as display:
@@ -366,6 +393,8 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         console.print("bdv2 train: interrupted before any run started", highlight=False, markup=False)
         return 128 + signal.SIGINT
     render_summary(outcomes, console)
+    for png in plot_launch(exp, outcomes):
+        console.print(f"learning curves: {png}", markup=False, highlight=False)
     return exit_code(outcomes, forwarder)
 
 
@@ -379,5 +408,24 @@ def exit_code(outcomes: Sequence[Outcome], forwarder: process.Forwarder) -> int:
     if any(o.status is RunStatus.FAILED for o in outcomes):
         return 1
     return process.PREEMPTED_EXIT if any(o.status is RunStatus.PREEMPTED for o in outcomes) else 1
+
+
+def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[Path]:
+    """learning_curves.png in each save_dir, with the runs of this launch that logged a step (plot.py); a run
+    that logged nothing (it failed at start-up) is left out, and a figure that cannot be drawn is skipped."""
+    from .plot import CURVES_FILE, PlotError, plot_runs
+
+    launched = {o.name for o in outcomes}
+    by_dir: dict[Path, list[Path]] = {}
+    for run in exp.runs:
+        if run.name in launched and (run.workdir / METRICS_FILE).is_file():
+            by_dir.setdefault(run.workdir.parent, []).append(run.workdir)
+    written = []
+    for save_dir, run_dirs in by_dir.items():
+        try:
+            written.append(plot_runs(run_dirs, save_dir / CURVES_FILE))
+        except (PlotError, ImportError, OSError):  # the figure is a convenience: never fail the launch for it
+            continue
+    return written
 
 

@@ -209,3 +209,27 @@ def test_episode_limit_and_frames_let_go(generated_rlds: RldsSample) -> None:
     _, it = iter_episodes(generated_rlds.path, frames=True)
     e = next(it).light()
     assert e.frames is None and e.frame_facts is not None and e.frame_facts.frames == generated_rlds.steps
+
+
+def test_clipped_actions(copy: Path, generated_rlds: RldsSample) -> None:
+    def clip(f: Any) -> None:
+        values = f["steps/action"].float_list.value
+        for t in range(len(values) // 7):
+            values[7 * t] = min(values[7 * t], 0.004)  # x clipped at 0.004
+
+    for split, n in generated_rlds.episodes.items():
+        for i in range(n):
+            _edit(copy / generated_rlds.shard(split).name, i, clip)
+    found = _ids(check_tree(copy))["clipped_x_max"]
+    assert found.severity is Severity.WARNING and "pinned at exactly 0.004" in found.evidence[0]
+
+
+def test_static_frames(copy: Path, generated_rlds: RldsSample) -> None:
+    def freeze(f: Any) -> None:
+        frames = f["steps/observation/image_0"].bytes_list
+        first, n = frames.value[0], len(frames.value)
+        del frames.value[:]
+        frames.value.extend([first] * n)
+
+    where = _edit(copy / generated_rlds.shard("train").name, 5, freeze)
+    assert _ids(check_tree(copy))["static_frames"].episodes == (where,)

@@ -201,6 +201,7 @@ def running(server: PolicyServer) -> Iterator[int]:
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     port: list[int] = []
+    failed: list[BaseException] = []
     up = threading.Event()
 
     def ready(p: int) -> None:
@@ -210,6 +211,8 @@ def running(server: PolicyServer) -> Iterator[int]:
     def main() -> None:
         try:
             loop.run_until_complete(server.serve(stop, ready))
+        except BaseException as e:  # handed to the caller below (a taken port, an address not ours)
+            failed.append(e)
         finally:
             up.set()
 
@@ -218,7 +221,9 @@ def running(server: PolicyServer) -> Iterator[int]:
     up.wait()
     if not port:
         thread.join()
-        raise RuntimeError(f"the server did not start on {server.options.host}:{server.options.port}")
+        loop.close()
+        raise RuntimeError(f"the server did not start on {server.options.host}:{server.options.port}: "
+                           f"{failed[0] if failed else 'no reason given'}") from (failed[0] if failed else None)
     try:
         yield port[0]
     finally:
