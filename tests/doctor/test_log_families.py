@@ -134,16 +134,23 @@ library is not found.
      "80. Check installed software versions. The framework PJRT API version is 0.40.", "log-pjrt-plugin-api-mismatch"),
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
      "log-gpu-arch-unsupported"),
+    ("RuntimeError: Found NVIDIA GeForce GTX 1080 which has compute capability 6.1; Triton only supports devices "
+     "of CUDA compute capability >= 7.0", "log-gpu-arch-unsupported"),
     ("W tensorflow/core/common_runtime/gpu/gpu_device.cc:2211] TensorFlow was not built with CUDA kernel binaries "
      "compatible with compute capability 12.0. CUDA kernels will be jit-compiled from PTX, which could take 30 "
      "minutes or longer.\nINTERNAL: CUDA_ERROR_NO_BINARY_FOR_GPU", "log-gpu-arch-unsupported"),
     ("  File \"train.py\", line 8, in <module>\n    tf.config.experimental.set_memory_growth(gpu, True)\n"
      "RuntimeError: Physical devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
     ("RuntimeError: Visible devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
+    ("RuntimeError: GPU options must be set at program startup", "log-tf-device-config-after-init"),
+    ("INTERNAL: Unsupported CUDA architecture: sm_120", "log-gpu-arch-unsupported"),
     ("ValueError: Your currently installed version of Keras is Keras 3, but this is not yet supported in "
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
     ("ModuleNotFoundError: No module named 'tf_keras'", "log-tf-keras-missing"),
+    ("ValueError: You have tensorflow 2.16.1 and this requires tf-keras package. Please run `pip install tf-keras` "
+     "or downgrade your tensorflow.", "log-tf-keras-missing"),
+    ("ModuleNotFoundError: No module named 'keras.src.engine'", "log-tf-keras-missing"),
     ("ImportError: This version of TensorFlow Probability requires TensorFlow version >= 2.4; Detected an "
      "installation of version 1.15.0. Please upgrade TensorFlow to proceed.", "log-tfp-needs-tf2"),
     ("AttributeError: scipy.misc.imresize was removed in SciPy 1.3.0. Use Pillow instead: "
@@ -414,3 +421,15 @@ def test_no_matching_distribution_is_cross_checked_with_the_matrix_rows(matrix: 
     said = [e for e in first.evidence if e.startswith("matrix: row ")]
     assert said and all("tensorflow-cpu 2.15.1" in e and "the log's Python is 3.12, which it does not cover" in e
                         for e in said)
+
+
+def test_two_equally_long_lines_are_not_a_terminals_wrapping() -> None:
+    text = (f'''Traceback (most recent call last):
+  File "{SITE}/jax/_src/numpy/lax_numpy.py", line 800, in reshape
+    raise TypeError(msg)
+TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (256,).
+flax==0.7.0
+''')
+    lines = text.splitlines()
+    assert len(lines[1]) == len(lines[3]) == max(map(len, lines))  # the shape that once was read as a terminal's
+    assert normalise(text).splitlines() == lines
