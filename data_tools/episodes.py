@@ -129,8 +129,8 @@ def _raw(path: Path, depth: int, frames: bool, problems: list[str]) -> Iterator[
 
 
 def iter_sources(tfrecords: list[Path], rlds_dirs: list[Path]) -> Iterator[Ep]:
-    """The episodes of given TFRecord files (the original schema) and RLDS dataset directories, in that order,
-    without frames: what a training task's sources name.
+    """The episodes of given TFRecord files (the original schema) and of the train split of RLDS dataset
+    directories, in that order, without frames: what a training task's sources name.
 
     Raises:
         DataToolsError: an RLDS directory bdv2 cannot read.
@@ -142,8 +142,8 @@ def iter_sources(tfrecords: list[Path], rlds_dirs: list[Path]) -> Iterator[Ep]:
             state = np.concatenate([a["observations/state"], a["next_observations/state"][-1:]])
             yield Ep(f"{file}[{i}]", file.parent.name, state.astype(np.float64), a["actions"].astype(np.float64),
                      list(a["language"]))
-    for d in rlds_dirs:
-        yield from _rlds(d, False, [])
+    for d in rlds_dirs:  # training reads an RLDS directory's train split
+        yield from (e for e in _rlds(d, False, []) if e.split == "train")
 
 
 def iter_episodes(path: Path, *, depth: int = 5, frames: bool = False,
