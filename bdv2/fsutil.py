@@ -15,14 +15,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .paths import AnyPath, GPath
 
 TMP_SUFFIX = ".partial"
 
+P = TypeVar("P", Path, GPath)
 
-def tmp_path(final: AnyPath) -> AnyPath:
+
+def tmp_path(final: P) -> P:
     """The fixed temporary name next to ``final`` used by :func:`atomic_output`."""
     return final.with_name(final.name + TMP_SUFFIX)
 
@@ -59,7 +61,7 @@ def write_json_atomic(path: AnyPath, obj: Any, indent: int | None = 1, sort_keys
 
 
 @contextmanager
-def atomic_output(final: AnyPath) -> Iterator[AnyPath]:
+def atomic_output(final: P) -> Iterator[P]:
     """Yield a temporary path next to ``final`` (``<final>.partial``); rename it to ``final`` only if the
     block completes. Writers that need a path (TFRecord writers, ``np.save``) use this form."""
     final.parent.mkdir(parents=True, exist_ok=True)
