@@ -39,7 +39,7 @@ from bdv2.fsutil import tmp_path, write_json_atomic
 from . import releases as known
 from .download import FetchError, NetworkError, NotFound, download, remote_size
 from .progress import FetchProgress
-from .rlds.model import shard_names
+from .rlds import shard_names
 
 STATE_FILE = ".bdv2-fetch.json"
 FRAMING_BYTES = 16
