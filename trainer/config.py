@@ -201,12 +201,12 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
     return s
 
 
-def _check_film(algo: Algo, encoder: str, file: str, where: str) -> None:
+def _check_film(algo: Algo, encoder: EncoderName, file: str, where: str) -> None:
     """A FiLM encoder exactly when the agent has language to condition it on (lc_bc), caught at --dry-run."""
-    film = {EncoderName.RESNET_V1_34_BRIDGE_FILM.value, EncoderName.TINY_FILM.value}
+    film = {EncoderName.RESNET_V1_34_BRIDGE_FILM, EncoderName.TINY_FILM}
     if (algo is Algo.LC_BC) != (encoder in film):
         need = " or ".join(sorted(film)) if algo is Algo.LC_BC else "an encoder without FiLM (e.g. resnetv1-34-bridge)"
-        raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder!r}",
+        raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder.value!r}",
                           f"use {need}: FiLM layers condition the image encoder on lc_bc's language embedding")
 
 
@@ -244,7 +244,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
         if cache_key not in resolved:
             resolved[cache_key] = resolve(r["task"], tasks.get(r["task"]), s, file, task_key)
         name = r.get("name") or _format_name(s.name_format, r["algo"], r["task"], file, r["_where"])
-        runs.append(Run(name, r["algo"], resolved[cache_key], s, file))
+        runs.append(Run(name, Algo(r["algo"]), resolved[cache_key], s, file))
     _check_unique_names(runs, raw_runs, file)
     return Experiments(file, tuple(runs), tuple(notes))
 

@@ -57,6 +57,7 @@ from . import batching, language
 from .errors import DataError
 from .language import LanguageOptions
 from .model import Metadata, Run
+from .settings import GoalRelabeling
 from .transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class PipelineConfig:
     batch_size: int
     seed: int = 42
     relabel_actions: bool = True
-    goal_relabeling: str = "uniform"
+    goal_relabeling: GoalRelabeling = GoalRelabeling.UNIFORM
     reached_proportion: float = 0.0
     goal_relabeling_kwargs: tuple[tuple[str, Any], ...] = ()
     """The strategy's own arguments (geometric's discount, delta_goals' goal_delta), as sorted items."""

@@ -1,5 +1,9 @@
 """The child process of one run: `python -m bdv2.trainer.worker <workdir>/run.json`.
 
+`main` sets up the process (TensorFlow kept off the GPU, jax.distributed joined when the environment asks
+for it), then calls loop.train_and_evaluate, a plain function (flax's examples/imagenet splits main.py and
+train.py the same way).
+
 It trains, prints one progress line per log step, and exits 0 (finished) or 1 (failed; the message or the
 traceback is the last thing in the log, where the launcher's diagnosis reads it). One of bdv2's own errors
 (ConfigError, DataError, ...) is also written to <workdir>/error.json (failure.write_error), so the launcher
@@ -15,7 +19,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    from .data import hide_gpus_from_tf
     from .failure import is_bdv2_error, write_error
+    from .hosts import maybe_initialize_distributed
     from .loop import train_and_evaluate
     from .model import Run
 
@@ -27,6 +33,8 @@ def main(argv: list[str]) -> int:
               flush=True)
 
     try:
+        hide_gpus_from_tf()  # before anything else touches TensorFlow: JAX keeps the GPU memory
+        maybe_initialize_distributed()  # SLURM or BDV2_* variables: one of several processes
         result = train_and_evaluate(run, run.workdir, report=report)
     except Exception as e:
         if not is_bdv2_error(e):

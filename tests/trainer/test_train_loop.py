@@ -4,7 +4,9 @@ decreases, kill-and-resume continuity (deterministic given seed and step), NaN d
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, loop, model
+from bdv2.trainer import augment, config, loop, model
 from bdv2.trainer.errors import NonFiniteError
 from bdv2.trainer.metrics import read_metrics
 from bdv2.trainer.networks import Encoding, TinyEncoder, flatten_proprio
@@ -51,6 +53,28 @@ def test_short_run_loss_decreases(tfdata: Path, tmp_path: Path, algo: str) -> No
     assert result.val_loss is not None and np.isfinite(result.val_loss)
     assert (run.workdir / "config.json").exists() and list((run.workdir / "tensorboard").iterdir())
     assert json.loads((run.workdir / "summary.json").read_text())["steps"] == 40
+
+
+def test_train_and_evaluate_is_a_plain_function_and_config_json_records_what_ran(tfdata: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Called in-process (as from a notebook): no signal handler installed, no environment variable changed;
+    the augmentation applied by default is the one config.json and run.to_dict() record, not null."""
+    run = _run(tfdata, tmp_path, "gc_bc", num_steps=2, log_interval=1, eval_interval=2, save_interval=2)
+    assert run.settings.augment and run.settings.augment_kwargs == augment.check_kwargs(
+        augment.DEFAULT_KWARGS, "defaults", "augment_kwargs")
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+    handlers = {s: signal.getsignal(s) for s in watched}
+    environ = dict(os.environ)
+    result = loop.train_and_evaluate(run)
+    assert result.status == "finished" and result.steps == 2
+    assert {s: signal.getsignal(s) for s in watched} == handlers
+    assert dict(os.environ) == environ
+    recorded = json.loads((run.workdir / "config.json").read_text())
+    assert recorded["settings"]["augment_kwargs"] == run.settings.augment_kwargs
+    assert recorded["settings"]["augment_kwargs"]["augment_order"] == augment.DEFAULT_KWARGS["augment_order"]
+    assert (recorded["algo"], recorded["settings"]["encoder"], recorded["settings"]["goal_relabeling"]) == (
+        "gc_bc", "tiny", "uniform")  # enums written as their YAML spellings
+    assert model.Run.from_dict(recorded) == run
 
 
 def test_kill_and_resume_continues_from_the_last_checkpoint_deterministically(tfdata: Path, tmp_path: Path) -> None:
