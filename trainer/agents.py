@@ -1,5 +1,6 @@
-"""The three agents as data: a Flax model plus a pure loss and a pure eval function, after the original's
-bc.py, gc_bc.py and gc_ddpm_bc.py in https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/agents/continuous/.
+"""The four agents as data: a Flax model plus a pure loss and a pure eval function, after the original's
+bc.py, gc_bc.py, gc_ddpm_bc.py and lc_bc.py in
+https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/agents/continuous/.
 
     bc          -log pi(a | s)          Gaussian policy, fixed std 1, on Encoding(obs)
     gc_bc       -log pi(a | s, g)       the same on Encoding(obs ++ goal) (early goal concat)

@@ -82,7 +82,7 @@ class PipelineConfig:
     process_index: int = 0
     """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
     process_count: int = 1
-    """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+    """Hosts reading the data (jax.process_count()); 1: a single host reads everything."""
     language: LanguageOptions = field(default_factory=LanguageOptions)
     """goals/language for lc_bc (trainer/language.py); off by default."""
 
