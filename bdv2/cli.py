@@ -21,12 +21,15 @@ class _Rooms(click.Group):
     _lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "doctor": ("bdv2.doctor.cli", "doctor"),
         "run": ("bdv2.doctor.cli", "run"),
-        "matrix": ("bdv2.doctor.cli", "matrix"),
+        "matrix": ("bdv2.doctor.matrix.cli", "matrix"),
         "data": ("bdv2.data_tools.cli", "data"),
         "train": ("bdv2.trainer.cli", "train"),
         "demo": ("bdv2.trainer.cli", "demo"),
         "checkpoint": ("bdv2.trainer.checkpoint_cli", "checkpoint"),
         "eval": ("bdv2.trainer.eval_cli", "eval_run"),
+        "plot": ("bdv2.trainer.cli", "plot"),
+        "serve": ("bdv2.trainer.serve_cli", "serve"),
+        "policy": ("bdv2.trainer.serve_cli", "policy"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

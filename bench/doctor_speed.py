@@ -1,11 +1,13 @@
 """Speed of `bdv2 doctor` against the imports it saves, all measured in one run on one venv.
 
-Prints the ratios (the goals are <= 0.5 and <= 1.3):
-  static doctor wall time / `python -c "import jax"` wall time (median of --repeat runs each)
+Prints the ratios (the goals are <= 0.3 and <= 1.3):
+  plain `bdv2 doctor` (and `--json`) wall time / `python -c "import jax"` wall time (median of --repeat runs
+  each, and the same ratio in CPU seconds, steadier on a busy machine), and how many of the doctor's modules
+  the plain run imports
   `--deep` wall time / its slowest probe (in the same run), and / that probe run alone, with the floor
   that the machine's core count puts under the latter
 
-Usage: python bench/doctor_speed.py [--python VENV_PYTHON] [--repeat 5]
+Usage: python bench/doctor_speed.py [--python VENV_PYTHON] [--repeat 5] [--static-only]
 The venv must have bdv2 and the [train] stack installed (the README's first command makes one).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,18 +34,42 @@ def median_wall(cmd: list[str], repeat: int) -> float:
     return statistics.median(wall(cmd) for _ in range(repeat))
 
 
+def median_cpu(cmd: list[str], repeat: int) -> float:
+    """User + system CPU seconds of the command and its children: steadier than wall time on a busy machine."""
+    def cpu() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return statistics.median(cpu() for _ in range(repeat))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python", default=sys.executable, help="interpreter of the venv to measure")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--static-only", action="store_true", help="skip the --deep measurements (minutes)")
     args = ap.parse_args()
     py = args.python
 
     import_jax = median_wall([py, "-c", "import jax"], args.repeat)
+    plain = median_wall([py, "-m", "bdv2.cli", "doctor"], args.repeat)
     doctor = median_wall([py, "-m", "bdv2.cli", "doctor", "--json"], args.repeat)
     print(f"python -c 'import jax'      {import_jax:6.2f} s (median of {args.repeat})")
-    print(f"bdv2 doctor (static)        {doctor:6.2f} s (median of {args.repeat})")
-    print(f"ratio doctor / import jax   {doctor / import_jax:6.2f}   (goal <= 0.5)")
+    print(f"bdv2 doctor                 {plain:6.2f} s (median of {args.repeat})")
+    print(f"bdv2 doctor --json          {doctor:6.2f} s (median of {args.repeat})")
+    print(f"ratio doctor / import jax   {plain / import_jax:6.2f}   (goal <= 0.3; --json: {doctor / import_jax:.2f})")
+    cpu_jax = median_cpu([py, "-c", "import jax"], args.repeat)
+    cpu_doctor = median_cpu([py, "-m", "bdv2.cli", "doctor"], args.repeat)
+    print(f"CPU time, same ratio        {cpu_doctor / cpu_jax:6.2f}   ({cpu_doctor:.2f} s / {cpu_jax:.2f} s user+sys)")
+    code = ("import sys; sys.argv = ['bdv2', 'doctor']; from bdv2.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('bdv2.doctor')), file=sys.stderr)")
+    res = subprocess.run([py, "-c", code], capture_output=True, text=True, check=False)
+    loaded = json.loads(res.stderr.strip().splitlines()[-1].replace("'", '"'))
+    print(f"doctor modules imported     {len(loaded):6d}   by a plain `bdv2 doctor`")
+    if args.static_only:
+        return
 
     # Each probe alone, then --deep (all probes in parallel), in the same venv.
     code = ("import json, sys; from bdv2.doctor.probe.collect import collect; "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import contract as contract_mod
-from .episodes import Ep, iter_episodes, iter_sources
+from .episodes import BLACK_LEVEL, Ep, FrameFacts, iter_episodes, iter_sources
 from .errors import DataToolsError
 
 QUICK_EPISODES = 200
@@ -36,8 +36,6 @@ explain (more than JUMP_EXPLAINED times the commanded move) counts: a glitch, no
 JUMP_EXPLAINED = 3.0
 JUMP_RAD = 1.0
 """Likewise for a roll-pitch-yaw change (after wrapping to (-pi, pi]); the published rotation std is <= 0.08 rad."""
-BLACK_LEVEL = 8
-"""A frame whose brightest pixel is at most this is black (JPEG noise keeps true black a few levels up)."""
 CLIPPED_FRACTION = 0.02
 """An action axis that sits exactly at its extreme value in more than this fraction of steps is clipped."""
 MEAN_SIGMAS = 1.0
@@ -222,15 +220,14 @@ def check_jumps(eps: Sequence[Ep], opts: Options) -> list[Finding]:
 def check_frames(eps: Sequence[Ep], opts: Options) -> list[Finding]:
     black_all, black_some, static = [], [], []
     for e in eps:
-        if e.frames is None or not len(e.frames):
+        f = e.frame_facts or (FrameFacts.of(e.frames) if e.frames is not None and len(e.frames) else None)
+        if f is None:
             continue
-        peak = e.frames.reshape(len(e.frames), -1).max(axis=1)  # [T + 1]
-        n_black = int(np.sum(peak <= BLACK_LEVEL))
-        if n_black == len(peak):
+        if f.black == f.frames:
             black_all.append(e.where)
-        elif n_black:
-            black_some.append(f"{e.where}: {n_black} of {len(peak)} frames black")
-        if len(e.frames) > 2 and n_black < len(peak) and not np.any(np.diff(e.frames.astype(np.int16), axis=0)):
+        elif f.black:
+            black_some.append(f"{e.where}: {f.black} of {f.frames} frames black")
+        if f.frames > 2 and f.black < f.frames and f.static:
             static.append(e.where)
     out = []
     if black_all:
@@ -304,7 +301,7 @@ QUICK_CHECKS: tuple[Callable[[Sequence[Ep], Options], list[Finding]], ...] = (ch
 # -- statistics and contract against the data ---------------------------------------------------------------
 
 def _training_actions(e: Ep, relabel: bool) -> np.ndarray:
-    from .summary import relabel_actions
+    from .trajectory import relabel_actions
 
     return relabel_actions(e.state, e.actions) if relabel else e.actions
 
@@ -395,7 +392,7 @@ def _read(it: Iterator[Ep], limit: int | None, problems: list[str]) -> list[Ep]:
     eps: list[Ep] = []
     try:
         for e in it:
-            eps.append(e)
+            eps.append(e.light())
             if limit is not None and len(eps) >= limit:
                 break
     except DataToolsError as e:

@@ -8,6 +8,7 @@ Run standalone with `python -m bdv2.data_tools.cli`.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 
+from bdv2 import storage
 from bdv2.console import (
     make_console,
     progress_interval_option,
@@ -52,12 +54,35 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
     if "shard" in kwargs:
         kwargs["shard"] = _parse_shard(kwargs["shard"])
     console = make_console(stderr=True, verbose=verbose)
+    out = kwargs.get("output_path")
+    bad = storage.check_writable(Path(out), "--output_path") if out is not None else None
+    if bad is not None:
+        raise click.ClickException(f"--output_path {bad}")
     try:
         with render.progress(console, progress_interval) as sink:
             report = fn(progress=sink, **kwargs)
     except DataToolsError as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        if out is None:
+            raise
+        named = _storage_fault(e, Path(out))
+        if named is None:
+            raise
+        raise click.ClickException(named) from None
     sys.exit(render.render_report(report, console))
+
+
+def _storage_fault(error: Exception, output: Path) -> str | None:
+    """A write that failed because the output's file system is full or not writable, as one line; else None.
+    (TensorFlow's writers raise ResourceExhaustedError, not OSError, for a full disk.)"""
+    if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"--output_path {error.filename or output}: cannot write: {storage.reason(error)}; make it writable " \
+               "or choose another --output_path"
+    if storage.says_full(error) or storage.is_full(output):
+        return f"--output_path {storage.full_disk_problem(output, '--output_path')} (finished outputs are kept; " \
+               "the unfinished one is not)"
+    return None
 
 
 def _parse_shard(value: str | None) -> Any:
@@ -310,11 +335,13 @@ def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, mark
               help="Compare statistics as the trainer sees the actions (reached-state deltas) or as recorded.")
 @click.option("--quick", is_flag=True, help="What bdv2 train runs: no frames, the first 200 episodes.")
 @click.option("--no-frames", is_flag=True, help="Skip the frame checks (no image decoding).")
+@click.option("--episodes", "limit", type=int, default=None,
+              help="Check only the first N episodes (the frame checks decode every frame of every episode).")
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @_output_options
 @verbose_option
 def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, quick: bool, no_frames: bool,
-              depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
+              limit: int | None, depth: int, as_json: bool, markdown: bool, verbose: bool) -> None:
     """Content health: NaN/inf, frozen or clipped actions, state jumps, black or static frames, episodes too
     short for the window, duplicates (within and across splits), blank or placeholder instructions, and
     statistics or an action contract that do not match the data. Exit 1 when something would harm training.
@@ -332,7 +359,9 @@ def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, qui
     from . import report
     from .check import Options, check_tree
 
-    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames)
+    if limit is not None and limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--episodes'")
+    opts = Options(window=window, metadata=metadata, relabel=relabel, frames=not no_frames, limit=limit)
     try:
         result = check_tree(path, opts, depth=depth, quick=quick)
     except DataToolsError as e:

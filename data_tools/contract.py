@@ -32,6 +32,8 @@ MAX_LATENCY = 3
 """Offsets k = 0..MAX_LATENCY steps are tried."""
 MIN_R2 = 0.2
 """Below this fit, the frame and latency are reported as "unknown" (the actions do not explain the states)."""
+MIN_PAIRS = 8
+"""Fewest transitions the offsets are compared on; with less, fewer offsets are tried."""
 SCALE_TOLERANCE = 0.5
 """A fitted scale within 1 +- this is "the state's units per step"."""
 GRIPPER = 6
@@ -62,7 +64,9 @@ class ActionContract:
     actions: str = "raw"
     """Which actions were fitted: "raw" (as recorded) or "relabeled" (the trainer's reached-state deltas)."""
     fit: dict[str, float] = field(default_factory=dict)
-    """R^2 of the chosen fit per axis group ("translation", "rotation"), and "steps" (transitions used)."""
+    """R^2 of the chosen fit per axis group ("translation", "rotation"), "steps" (transitions used) and
+    "latency_margin" (how much better the chosen offset explains the steps than the next best: small is a weak
+    verdict)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,13 +112,17 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, 1.0 - float(np.sum((y - slope * x) ** 2)) / total
 
 
-def _pairs(episodes: Iterable[tuple[np.ndarray, np.ndarray]], k: int, frame: str
+def _pairs(episodes: Iterable[tuple[np.ndarray, np.ndarray]], k: int, frame: str, horizon: int | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked (state change, action) rows over all episodes for offset k: translation [M, 3] x2, rotation x2."""
+    """Stacked (state change, action) rows over all episodes for offset k: translation [M, 3] x2, rotation x2.
+
+    Action t pairs with state[t+k+1] - state[t+k], so t runs while t + horizon + 1 <= N - 1 (horizon k by
+    default; MAX_LATENCY to compare offsets on the same steps).
+    """
+    horizon = k if horizon is None else horizon
     dp, ap, dr, ar = [], [], [], []
     for state, actions in episodes:
-        t = len(actions) - k  # action t pairs with state[t+k+1] - state[t+k]; needs t + k + 1 <= N - 1
-        t = min(t, len(state) - 1 - k)
+        t = min(len(actions), len(state) - 1 - horizon)
         if t <= 0:
             continue
         delta = state[k + 1:k + 1 + t, :3] - state[k:k + t, :3]  # [t, 3]
@@ -173,22 +181,29 @@ def infer_contract(episodes: Sequence[tuple[np.ndarray, np.ndarray]], actions: s
         if state.ndim == 2 and act.ndim == 2 and state.shape[1] >= 7 and act.shape[1] >= 7 and len(act):
             clean.append((np.nan_to_num(state, posinf=0.0, neginf=0.0),
                           np.nan_to_num(act, posinf=0.0, neginf=0.0)))
-    best: tuple[float, str, int, float, float, int] = (-np.inf, "unknown", 0, 0.0, 0.0, 0)
+    # Choose frame and offset on the same steps for every candidate (those all offsets can use), so a larger k
+    # is not favoured or penalised by fitting fewer, later steps; then fit the choice on every step it can use.
+    # Short episodes cannot spare MAX_LATENCY steps: try fewer offsets rather than none.
+    max_k = next((m for m in range(MAX_LATENCY, 0, -1) if len(_pairs(clean, 0, "base", m)[0]) >= MIN_PAIRS), 0)
+    scores: dict[tuple[str, int], float] = {}
     for frame in ("base", "end_effector"):
-        for k in range(MAX_LATENCY + 1):
-            dp, ap, dr, ar = _pairs(clean, k, frame)
-            slope, r2 = _fit(dp, ap)
-            _, r2_rot = _fit(dr, ar)
-            # Base first: on a tie (e.g. a straight-down arm where both frames agree) the simpler frame wins.
-            if r2 > best[0] + 1e-6:
-                best = (r2, frame, k, slope, r2_rot, len(dp))
-    r2, frame, k, slope, r2_rot, steps = best
-    if r2 < MIN_R2:
+        for k in range(max_k + 1):
+            dp, ap, _, _ = _pairs(clean, k, frame, max_k)
+            scores[frame, k] = _fit(dp, ap)[1]
+    # Base first: on a tie (e.g. a straight-down arm where both frames agree) the simpler frame wins.
+    frame, k = max(scores, key=lambda fk: (round(scores[fk], 6), fk[0] == "base"))
+    dp, ap, dr, ar = _pairs(clean, k, frame)
+    slope, r2 = _fit(dp, ap)
+    _, r2_rot = _fit(dr, ar)
+    steps = len(dp)
+    if not any(np.isfinite(v) for v in scores.values()) or scores[frame, k] < MIN_R2:
         frame, k = "unknown", 0
+    others = [max(v, 0.0) for (f, kk), v in scores.items() if f == frame and kk != k]
+    margin = scores.get((frame, k), 0.0) - max(others, default=0.0)
     units = "m, rad per step" if abs(slope - 1) <= SCALE_TOLERANCE else f"state units x {slope:.3g} per step"
     return ActionContract(frame, units, round(slope, 4), k, _gripper(clean, k), actions,
                           {"translation": round(max(r2, 0.0), 4), "rotation": round(max(r2_rot, 0.0), 4),
-                           "steps": float(steps)})
+                           "steps": float(steps), "latency_margin": round(max(margin, 0.0), 4)})
 
 
 def from_statistics(meta: Mapping[str, Any]) -> ActionContract | None:

@@ -12,18 +12,16 @@ Nothing here raises on a partial or damaged tree: what is missing is the report.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import struct
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import releases as known
 from .errors import DataToolsError
+from .framing import count_records, first_record_sha256, iter_records
 
 if TYPE_CHECKING:
     from .summary import DataKind
@@ -82,9 +80,13 @@ class Identification:
     """shard -> cameras declared but holding no image in any parsed episode of that shard."""
     image_sizes: dict[str, int] = field(default_factory=dict)
     episodes_parsed: int = 0
+    steps_parsed: int = 0
+    """Steps of the parsed episodes (every step of every episode with --all)."""
     episodes_total: int = 0
     language: dict[str, int] = field(default_factory=dict)
     """episodes (parsed), labeled, blank (no instruction at all), distinct (instructions)."""
+    contract: dict[str, Any] | None = None
+    """The action contract (contract.py) fitted on the parsed episodes' recorded actions."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -98,45 +100,6 @@ class Identification:
         best = self.best
         d["identified_as"] = {"release": best.release, "verdict": best.verdict, "title": best.title} if best else None
         return d
-
-
-# -- TFRecord framing (no TensorFlow: a record is length u64, crc u32, payload, crc u32) ----------------
-
-def iter_records(path: Path, payload: bool = True) -> Iterator[bytes | int]:
-    """Each record's payload (or, with payload=False, its length, skipping the bytes).
-
-    Raises:
-        DataToolsError: the file ends inside a record (a truncated download).
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        while True:
-            header = f.read(12)
-            if not header:
-                return
-            if len(header) < 12:
-                raise DataToolsError(f"{path}: ends inside a record header at byte {f.tell() - len(header)}")
-            (length,) = struct.unpack("<Q", header[:8])
-            if f.tell() + length + 4 > size:
-                raise DataToolsError(f"{path}: a record of {length} bytes runs past the end of the file "
-                                     f"({size} bytes): truncated")
-            if payload:
-                yield f.read(length)
-                f.seek(4, io.SEEK_CUR)
-            else:
-                f.seek(length + 4, io.SEEK_CUR)
-                yield length
-
-
-def count_records(path: Path) -> int:
-    return sum(1 for _ in iter_records(path, payload=False))
-
-
-def first_record_sha256(path: Path) -> str | None:
-    for record in iter_records(path):
-        assert isinstance(record, bytes)
-        return hashlib.sha256(record).hexdigest()
-    return None
 
 
 # -- RLDS --------------------------------------------------------------------------------------------------
@@ -174,6 +137,7 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
     language = Counter({"episodes": 0, "labeled": 0, "blank": 0})
     distinct: set[str] = set()
     flag_disagrees: Counter[str] = Counter()
+    pairs: list[tuple[Any, Any]] = []
     for shard in shards:
         with_images: set[str] = set()
         try:
@@ -197,6 +161,9 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
                         with_images.add(name)
                         with Image.open(io.BytesIO(frames[0])) as im:
                             sizes[f"{name} {im.height}x{im.width}"] += 1
+                _collect_pair(f, pairs)
+                if "steps/is_first" in f:
+                    result.steps_parsed += len(f["steps/is_first"].int64_list.value)
                 language["episodes"] += 1
                 texts = [b.decode("utf-8", "replace").strip() for b in f[lang_key].bytes_list.value] \
                     if lang_key and lang_key in f else []
@@ -214,6 +181,32 @@ def _parse_sample(result: Identification, shards: list[Path], features: dict[str
     result.cameras = dict(sorted(cam_counts.items()))
     result.image_sizes = dict(sorted(sizes.items()))
     result.language = {**language, "distinct": len(distinct)}
+    if pairs:
+        from .contract import infer_contract
+
+        result.contract = infer_contract(pairs).to_dict()
+
+
+def _collect_pair(f: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """(state [N, 7], transition actions [N - 1, 7]) of an episode with the V2 RLDS keys, for the contract."""
+    import numpy as np
+
+    if "steps/observation/state" not in f or "steps/action" not in f:
+        return
+    state = np.asarray(f["steps/observation/state"].float_list.value, np.float64)
+    action = np.asarray(f["steps/action"].float_list.value, np.float64)
+    if len(state) % 7 or len(state) != len(action) or len(state) < 14:
+        return
+    pairs.append((state.reshape(-1, 7), action.reshape(-1, 7)[:-1]))  # the last step's action has no successor
+
+
+def _action_description(tree: dict[str, Any]) -> str:
+    """features.json's description of steps/action, or ""."""
+    try:
+        steps = tree["featuresDict"]["features"]["steps"]["sequence"]["feature"]["featuresDict"]["features"]
+        return str(steps["action"].get("description", ""))
+    except (KeyError, TypeError, AttributeError):
+        return ""
 
 
 def _not_black(jpeg: bytes) -> bool:
@@ -261,6 +254,9 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
     if release.episodes_total is not None:
         total = sum(s.episodes_declared for s in result.splits)
         ev.append(f"all splits: {total:,} episodes declared, release {release.episodes_total:,}")
+    if release.transitions_total is not None and result.episodes_parsed and \
+            result.episodes_parsed == result.episodes_total:
+        ev.append(f"all splits: {result.steps_parsed:,} steps, release {release.transitions_total:,}")
     if name_ok and keys_ok and counts_ok:
         return Match(release.id, release.title, "is" if complete else "part of", ev, release.sources)
     if name_ok and keys_ok:
@@ -277,7 +273,8 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
     result = Identification(str(root), "rlds", version=root.name)
     try:
         info = json.loads((root / "dataset_info.json").read_text())
-        features = flatten_features(json.loads((root / "features.json").read_text()))
+        tree = json.loads((root / "features.json").read_text())
+        features = flatten_features(tree)
     except (OSError, ValueError, KeyError, TypeError) as e:
         result.notes.append(f"{root}: dataset_info.json or features.json unreadable ({e})")
         return result
@@ -317,6 +314,12 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
         result.splits.append(report)
     result.episodes_total = sum(s.episodes_present for s in result.splits)
     _parse_sample(result, to_parse, features, episodes_per_shard)
+    described = _action_description(tree)
+    if "joint" in described.lower() and result.contract and result.contract["frame"] != "unknown":
+        c = result.contract
+        result.notes.append(f"features.json describes steps/action as {described!r}; the recorded actions fit "
+                            f"Cartesian deltas of the state ({c['frame']} frame, R² {c['fit']['translation']:.2f}) "
+                            f"and a gripper in {c['gripper']['range']}: read them as the action contract says")
     result.matches = [_match(result, r, info, hashes) for r in knowledge.releases if r.format == "rlds"]
     _rlds_notes(result, knowledge)
     return result
@@ -386,11 +389,14 @@ def _identify_tree(path: Path, kind: DataKind, knowledge: known.Knowledge, depth
         result.cameras = _raw_cameras(path, depth)
     else:
         result.cameras = {"images0": language["episodes"]}
-        # rlds-to-tfrecord writes <out>/<dataset name>/[part<i>/]{train,val}/out.tfrecord
+        # rlds-to-tfrecord writes <out>/<dataset name>/[part<i>/]{train,val}/out.tfrecord and a source.json
         names = ({p.relative_to(path).parts[0] for p in path.rglob("out.tfrecord")} if kind is DataKind.TFRECORD
                  else set())
         rlds_names = {r.dataset_name for r in knowledge.releases if r.format == "rlds"}
-        if names & rlds_names:
+        sources = sorted(path.rglob("source.json")) if kind is DataKind.TFRECORD else []
+        if sources:
+            result.converted_from = "; ".join(_converted_from(f, knowledge) for f in sources)
+        elif names & rlds_names:
             result.converted_from = (f"an RLDS dataset named {', '.join(sorted(names & rlds_names))} "
                                      "(the rlds-to-tfrecord output layout)")
         elif generations:
@@ -398,6 +404,25 @@ def _identify_tree(path: Path, kind: DataKind, knowledge: known.Knowledge, depth
     if not result.converted_from and kind is not DataKind.RAW:
         result.notes.append("the tree records no source: the collection names on its paths are all there is")
     return result
+
+
+def _converted_from(file: Path, knowledge: known.Knowledge) -> str:
+    """What a converter's source.json says the tree came from, matched against the known releases."""
+    try:
+        src = json.loads(file.read_text())
+        source = Identification(src["input"], "rlds", dataset_name=src["dataset_name"], version=src["version"])
+        scheme = _key_scheme(set(src["features"]), knowledge)
+        source.keys = scheme.id if scheme else ""
+        source.splits = [SplitReport(s, v["shards"], v["shards"], v["episodes"], v["episodes"], 0)
+                         for s, v in src["splits"].items()]
+        hashes = dict(src["first_records"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{file}: unreadable ({e})"
+    info = {"description": src.get("description", "")}
+    source.matches = [_match(source, r, info, hashes) for r in knowledge.releases if r.format == "rlds"]
+    best = source.best
+    what = f"{best.verdict} {best.title} [{best.release}]" if best else "no known release"
+    return f"{src['input']} ({src['converter']}, camera {src['camera']}): {what}"
 
 
 def _raw_cameras(path: Path, depth: int) -> dict[str, int]:

@@ -28,6 +28,18 @@ def output_format(as_json: bool, markdown: bool) -> Format:
 
 # -- identify ------------------------------------------------------------------------------------------------
 
+def _contract_line(c: dict[str, Any]) -> str:
+    g = c["gripper"]
+    return (f"frame {c['frame']}, {c['units']} (scale {c['scale']:.3g}, R² {c['fit'].get('translation', 0):.2f}), "
+            f"latency {c['latency']} step(s) (R² margin {c['fit'].get('latency_margin', 0):.2f}, "
+            f"{c['fit'].get('steps', 0):.0f} steps), gripper {g['range']} "
+            f"{'binary' if g['binary'] else 'continuous'}, {g['polarity']}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
 def _identity_lines(r: Any) -> list[str]:
     """The facts of an Identification as plain sentences (shared by text and Markdown)."""
     best = r.best
@@ -46,11 +58,12 @@ def _identity_lines(r: Any) -> list[str]:
         lines.append("collections: " + ", ".join(f"{k} ({v})" for k, v in sorted(r.collections.items())))
     if r.converted_from:
         lines.append(f"converted from: {r.converted_from}")
-    lines.append(f"episodes: {r.episodes_total:,} (parsed for cameras and language: {r.episodes_parsed:,})")
+    lines.append(f"episodes: {r.episodes_total:,} (parsed for cameras and language: {r.episodes_parsed:,}"
+                 + (f", {r.steps_parsed:,} steps)" if r.steps_parsed else ")"))
     for s in r.splits:
         part = f"split {s.name}: {s.episodes_present:,} episodes"
         if s.shards_declared:
-            part += (f" in {s.shards_present}/{s.shards_declared} shards ({s.bytes_present / 1e9:.2f} GB), "
+            part += (f" in {s.shards_present}/{s.shards_declared} shards ({_size(s.bytes_present)}), "
                      f"{s.episodes_declared:,} declared")
         lines.append(part + ("" if not s.missing else f"; {len(s.missing)} shards missing"))
         lines += [f"  damaged: {d}" for d in s.damaged[:10]]
@@ -62,6 +75,8 @@ def _identity_lines(r: Any) -> list[str]:
         lines.append(f"  no images in {shard}: {', '.join(cams)}")
     if r.image_sizes:
         lines.append("image sizes: " + ", ".join(f"{k} ({v})" for k, v in r.image_sizes.items()))
+    if r.contract:
+        lines.append("action contract (recorded actions): " + _contract_line(r.contract))
     if r.language:
         lg = r.language
         lines.append(f"language: {lg['labeled']} of {lg['episodes']} episodes labeled, {lg['blank']} blank, "
@@ -120,11 +135,8 @@ def render_check(r: Any, console: Console, verbose: bool = False) -> None:
             for ep in f.episodes:
                 console.print(f"        {escape(ep)}", highlight=False)
     if r.contract:
-        c = r.contract
-        g = c["gripper"]
-        console.print(f"action contract ({c['actions']} actions): frame {c['frame']}, {c['units']} "
-                      f"(scale {c['scale']:.3g}), latency {c['latency']} step(s), gripper {g['range']} "
-                      f"{'binary' if g['binary'] else 'continuous'}, {g['polarity']}", highlight=False)
+        console.print(f"action contract ({r.contract['actions']} actions): {_contract_line(r.contract)}",
+                      highlight=False)
     d = r.to_dict()["counts"]
     verdict = "[red]not safe to train on as it is[/]" if r.exit_code else "[green]no harmful problem found[/]"
     console.print(f"\n{verdict}: {d['error']} error(s), {d['warning']} warning(s), {d['info']} note(s)"

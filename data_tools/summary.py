@@ -66,6 +66,8 @@ class Inspection:
     """group -> trajectories, frames, labeled (trajectories with a non-empty instruction)."""
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    """Truncated or corrupt files, one line each (also in problems)."""
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
     """The action contract (contract.py) of the actions the statistics describe."""
@@ -89,12 +91,17 @@ def _rel_group(file: Path, root: Path) -> str:
     return f"{file.parent.parent.relative_to(root)} {file.parent.name}"
 
 
-def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+def _iter_tfrecord(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
+    from .records import CorruptRecordError
+
     for file in sorted(root.rglob("*.tfrecord")):
-        for i, arrays in enumerate(schema.read_tfrecord(file)):
-            state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
-            yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                            list(arrays["language"]), state, arrays["actions"])
+        try:
+            for i, arrays in enumerate(schema.read_tfrecord(file)):
+                state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
+                yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
+                                list(arrays["language"]), state, arrays["actions"])
+        except CorruptRecordError as e:  # every damaged file is listed, not only the first
+            damaged.append(str(e))
 
 
 def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
@@ -112,10 +119,10 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                             list(record["language"]), state, arrays["actions"])
 
 
-def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+def _iter_rlds(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
     from . import rlds
 
-    for ep in rlds.iter_facts(root, problems=problems):
+    for ep in rlds.iter_facts(root, problems=problems, damaged=damaged):
         short = rlds.too_short(len(ep.state))
         if short:
             problems.append(f"{ep.where}: {short} (the converter skips it)")
@@ -149,15 +156,19 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
                 problems.append(str(e))
 
 
-def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[DataKind, Iterator[TrajFacts]]:
+def iter_facts(path: Path, depth: int, problems: list[str],
+               damaged: list[str] | None = None) -> tuple[DataKind, Iterator[TrajFacts]]:
+    """(kind of tree, its trajectories' facts); what cannot be read goes to ``problems``, and truncated or
+    corrupt TFRecord files (one line each) to ``damaged`` (default: ``problems``)."""
     if not path.is_dir():
         raise InputLayoutError(f"{path}: not a directory")
+    layout.check_not_empty(path)
     kind = detect_kind(path)
     match kind:
         case DataKind.RLDS:
-            return kind, _iter_rlds(path, problems)
+            return kind, _iter_rlds(path, problems, problems if damaged is None else damaged)
         case DataKind.TFRECORD:
-            return kind, _iter_tfrecord(path, problems)
+            return kind, _iter_tfrecord(path, problems, problems if damaged is None else damaged)
         case DataKind.NUMPY:
             return kind, _iter_numpy(path, problems)
         case DataKind.RAW:
@@ -174,8 +185,9 @@ def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
 def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel: bool = True) -> Inspection:
     """Summarise a raw, numpy, TFRecord or RLDS tree and list what a trainer would choke on."""
     problems: list[str] = []
-    kind, facts = iter_facts(path, depth, problems)
-    result = Inspection(kind)
+    damaged: list[str] = []
+    kind, facts = iter_facts(path, depth, problems, damaged)
+    result = Inspection(kind, damaged=damaged)
     actions, proprio = [], []
     for f in facts:
         g = result.groups.setdefault(f.group, {"trajectories": 0, "frames": 0, "labeled": 0})
@@ -194,9 +206,9 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
         result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
                                          "relabeled" if relabel else "raw").to_dict()
-    else:
+    elif not damaged:
         problems.append(f"{path}: no readable trajectory found")
-    result.problems = problems
+    result.problems = damaged + problems
     return result
 
 
@@ -205,9 +217,12 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
-        DataToolsError: no readable trajectory.
+        DataToolsError: no readable trajectory, or a truncated or corrupt file (statistics that silently
+            leave out its trajectories would differ from the data the trainer is given).
     """
     result = inspect_tree(path, depth, relabel=relabel)
+    if result.damaged:
+        raise DataToolsError("\n".join(result.damaged))
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
     return {**result.stats, KEY: result.contract}

@@ -7,37 +7,34 @@ Public API (used by `bdv2 doctor`/`bdv2 run` and by the trainer's preflight and 
     plan_repair(findings, snap, matrix) -> Plan       (env_ops: what `bdv2 run` gives its child)
     repaired_env(matrix, python)      -> dict         (os.environ with the plan's env edits)
     apply_env(ops, environ), merge_flags(current, add), shell_lines(ops), describe_op(op)
+
+The wings (probe/, checks/, logs/, repair/, api/, matrix/) load when their work runs: importing this package
+loads what a plain check needs, and diagnose_log, plan_repair, repaired_env and examine(deep=True) import
+the log readers, the repair flow and the runtime probes on their first call.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .checks.registry import Options
 from .diagnose import diagnose, load_matrix, nearest_row
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
-from .logs.signatures import diagnose_log
 from .matrix.load import Matrix
 from .probe.collect import collect
-from .probe.deep import run_probes
 from .probe.snapshot import ProbeStatus, Snapshot
-from .repair import flow as fixflow
 from .repair.envfile import apply_env, describe_op, merge_flags, shell_lines
 from .repair.model import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
-from .repair.plan import plan as _plan
 
 __all__ = [
     "Area", "EnvOp", "EnvOpKind", "Examination", "Finding", "Fix", "Matrix", "Options", "Plan", "ProbeStatus",
     "Recheck", "RepairError", "Severity", "Snapshot", "Step", "StepStatus", "Target", "TargetKind", "apply_env",
-    "collect", "describe_op", "diagnose", "diagnose_log", "examine", "exit_code", "fixflow", "load_matrix",
+    "collect", "describe_op", "diagnose", "diagnose_log", "examine", "exit_code", "load_matrix",
     "merge_flags", "nearest_row", "plan_repair", "repaired_env", "shell_lines",
 ]
-
-repaired_env = fixflow.repaired_env
-
 
 @dataclass(frozen=True)
 class Examination:
@@ -62,6 +59,8 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
     timings["collect"] = time.perf_counter() - t
     if deep and snapshot_file is None:
         t = time.perf_counter()
+        from .probe.deep import run_probes
+
         snap = snap.with_probes(run_probes(snap, snap.interpreter.executable, timeout=timeout))
         timings["deep"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -73,4 +72,21 @@ def examine(python: str | None = None, snapshot_file: Path | None = None, deep: 
 
 def plan_repair(findings: Sequence[Finding], snap: Snapshot, matrix: Matrix) -> Plan:
     """The repair plan for ``findings`` (its ``env_ops`` are what `bdv2 run` gives its child)."""
-    return _plan(findings, snap, matrix)
+    from .repair.plan import plan
+
+    return plan(findings, snap, matrix)
+
+
+def repaired_env(matrix: Matrix, python: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child process should get: ``environ`` (default: this one's) with the plan's env edits."""
+    from .repair.flow import repaired_env as _repaired_env
+
+    return _repaired_env(matrix, python, environ)
+
+
+def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
+    """Findings for a log or traceback, most specific first."""
+    from .logs import diagnose_log as _diagnose_log
+
+    return _diagnose_log(text, matrix, name)

@@ -1,34 +1,37 @@
-"""`bdv2 doctor`, `bdv2 run` and `bdv2 matrix`: parse the options, call the doctor's library, print.
+"""`bdv2 doctor` and `bdv2 run`: parse the options, call the doctor's library, print.
 
-The doctor's 17 options select one Mode (``choose_mode``); everything else is in the library:
-examine() checks, fixflow plans/applies/undoes, report renders.
+The doctor's 18 options become one frozen DoctorRequest (``request_of``), whose Mode ``choose_mode`` picks;
+everything else is in the library: examine() checks, repair/flow.py plans/applies/undoes, report renders.
+A mode's wing is imported only when that mode runs: a plain check loads no repair flow, log reader or
+runtime probe. (`bdv2 matrix` is matrix/cli.py.)
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn, assert_never
+from typing import TYPE_CHECKING, Any, NoReturn, assert_never
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import Examination, Options, examine, exit_code, fixflow, load_matrix
+from . import Examination, examine, exit_code, load_matrix
+from .checks.registry import Options
 from .errors import CollectError, DoctorError
 from .findings import Exit, Finding
-from .logs.signatures import diagnose_log
-from .matrix.cli import matrix
 from .matrix.load import Matrix
 from .probe.snapshot import Snapshot
-from .repair.envfile import shell_lines
 from .repair.model import Plan, RepairError, Target, TargetKind
-from .report import render_plan, render_preview, render_recheck, render_steps, render_text, to_json, to_markdown
+from .report import render, render_plan, render_preview, render_recheck, render_steps
+from .request import DoctorRequest, Mode, OutputFormat, PipConsent
 
-__all__ = ["Mode", "doctor", "matrix", "run"]
+if TYPE_CHECKING:
+    from .repair.flow import FixResult
+
+__all__ = ["DoctorRequest", "Mode", "doctor", "request_of", "run"]
 
 DOCTOR_EXAMPLES = """
 \b
@@ -50,25 +53,6 @@ Exit codes: 0 healthy; 1 an error remains (or a warning with --strict); 2 usage 
 3 could not examine at all (no such interpreter, the metadata probe failed or timed out,
 an unreadable snapshot).
 """
-
-
-class Mode(enum.Enum):
-    """What one `bdv2 doctor` call does."""
-
-    CHECK = "check"
-    """Examine a live environment and report."""
-    SNAPSHOT = "snapshot"
-    """Diagnose a saved snapshot."""
-    LOG = "log"
-    """Diagnose a log alone."""
-    FIX = "fix"
-    """Report, show the repair plan, apply it, examine again."""
-    FIX_DRY_RUN = "fix-dry-run"
-    """Report and show the plan (--json: the plan inside the report); change nothing."""
-    PRINT_ENV = "print-env"
-    """Print only the plan's environment edits as sh lines for eval."""
-    UNDO = "undo"
-    """Reverse every earlier --fix."""
 
 
 @dataclass(frozen=True)
@@ -143,56 +127,74 @@ def _console() -> Console:
 @click.option("--allow-conda-overwrite", is_flag=True,
               help="With --fix in a conda env: let pip replace packages conda installed (--yes alone does not).")
 @click.option("--undo", is_flag=True, help="Restore the files and package versions from before the first --fix.")
-def doctor(python: str | None, snapshot_file: Path | None, save_snapshot: Path | None, deep: bool, timeout: float,
-           log_file: IO[str] | None, as_json: bool, markdown: bool, batch_size: int | None, strict: bool, verbose: bool,
-           matrix_file: Path | None, fix: bool, dry_run: bool, print_env: bool, yes: bool, allow_conda_overwrite: bool,
-           undo: bool) -> None:
+def doctor(**flags: Any) -> None:
     """Check the installed JAX/TF/TFP/CUDA stack against compat_matrix.toml and say how to fix it."""
-    mode = choose_mode(Flags(snapshot=snapshot_file is not None, log=log_file is not None, python=bool(python),
-                             deep=deep, as_json=as_json, markdown=markdown, fix=fix, dry_run=dry_run,
-                             print_env=print_env, undo=undo))
-    if mode is Mode.UNDO:
-        sys.exit(_undo(python, _console()))
+    request = request_of(flags)
+    if request.mode is Mode.UNDO:
+        sys.exit(_undo(request.python, _console()))
     try:
-        matrix = load_matrix(matrix_file)
-        if mode is Mode.LOG:
-            assert log_file is not None
-            findings = diagnose_log(log_file.read(), matrix, name=getattr(log_file, "name", "log"))
-            _report(findings, None, {}, as_json, markdown, verbose, strict, None)
-            sys.exit(exit_code(findings, strict))
-        ex = examine(python=python, snapshot_file=snapshot_file, deep=deep, matrix=matrix, timeout=timeout,
-                     options=Options(batch_size=batch_size))
-        if save_snapshot:
-            ex.snapshot.save(save_snapshot)
+        matrix = load_matrix(request.matrix_file)
+        if request.mode is Mode.LOG:
+            from .logs import diagnose_log
+
+            assert request.log_file is not None
+            log = request.log_file
+            findings = diagnose_log(log.read(), matrix, name=getattr(log, "name", "log"))
+            render(request.output, findings, None, _console(), click.echo, timings={}, strict=request.strict,
+                   verbose=request.verbose)
+            sys.exit(exit_code(findings, request.strict))
+        ex = examine(python=request.python, snapshot_file=request.snapshot_file, deep=request.deep, matrix=matrix,
+                     timeout=request.timeout, options=request.options)
+        if request.save_snapshot:
+            ex.snapshot.save(request.save_snapshot)
     except DoctorError as e:
         _fail(e)
-    sys.exit(_after_examining(mode, ex, matrix, as_json=as_json, markdown=markdown, verbose=verbose, strict=strict,
-                              save_snapshot=save_snapshot, yes=yes, deep=deep, timeout=timeout,
-                              allow_conda=allow_conda_overwrite))
+    sys.exit(_after_examining(request, ex, matrix))
 
 
-def _after_examining(mode: Mode, ex: Examination, matrix: Matrix, *, as_json: bool, markdown: bool, verbose: bool,
-                     strict: bool, save_snapshot: Path | None, yes: bool, deep: bool, timeout: float,
-                     allow_conda: bool = False) -> int:
-    snap, findings = ex.snapshot, ex.findings
+def request_of(flags: dict[str, Any]) -> DoctorRequest:
+    """The one request the doctor's options make (click.UsageError, exit code 2, for a combination that makes
+    no sense)."""
+    mode = choose_mode(Flags(snapshot=flags["snapshot_file"] is not None, log=flags["log_file"] is not None,
+                             python=bool(flags["python"]), deep=flags["deep"], as_json=flags["as_json"],
+                             markdown=flags["markdown"], fix=flags["fix"], dry_run=flags["dry_run"],
+                             print_env=flags["print_env"], undo=flags["undo"]))
+    output = (OutputFormat.JSON if flags["as_json"] else OutputFormat.MARKDOWN if flags["markdown"]
+              else OutputFormat.TEXT)
+    return DoctorRequest(
+        mode=mode, output=output, python=flags["python"], snapshot_file=flags["snapshot_file"],
+        save_snapshot=flags["save_snapshot"], log_file=flags["log_file"], deep=flags["deep"],
+        timeout=flags["timeout"], options=Options(batch_size=flags["batch_size"]), strict=flags["strict"],
+        verbose=flags["verbose"], matrix_file=flags["matrix_file"],
+        consent=PipConsent(yes=flags["yes"], allow_conda=flags["allow_conda_overwrite"]))
+
+
+def _after_examining(request: DoctorRequest, ex: Examination, matrix: Matrix) -> int:
+    snap, findings, mode = ex.snapshot, ex.findings, request.mode
     match mode:
         case Mode.PRINT_ENV:
+            from .repair import flow
+            from .repair.envfile import shell_lines
+
             # stdout carries only the sh lines for eval, nothing else.
-            click.echo("\n".join(shell_lines(fixflow.plan_fix(snap, findings, matrix)[0].env_ops)))
+            click.echo("\n".join(shell_lines(flow.plan_fix(snap, findings, matrix)[0].env_ops)))
             return 0
-        case Mode.FIX_DRY_RUN if as_json:
-            plan, _ = fixflow.plan_fix(snap, findings, matrix)
-            click.echo(to_json(findings, snap, strict, ex.timings, extra={"plan": plan.to_dict()}))
-            return exit_code(findings, strict)
+        case Mode.FIX_DRY_RUN if request.output is OutputFormat.JSON:
+            from .repair import flow
+
+            plan, _ = flow.plan_fix(snap, findings, matrix)
+            render(request.output, findings, snap, _console(), click.echo, timings=ex.timings,
+                   strict=request.strict, extra={"plan": plan.to_dict()})
+            return exit_code(findings, request.strict)
         case Mode.CHECK | Mode.SNAPSHOT | Mode.FIX_DRY_RUN | Mode.FIX:
             console = _console()
-            _report(findings, snap, ex.timings, as_json, markdown, verbose, strict, console)
-            if save_snapshot and not (as_json or markdown):
-                console.print(f"snapshot written to {save_snapshot}")
+            render(request.output, findings, snap, console, click.echo, timings=ex.timings, strict=request.strict,
+                   verbose=request.verbose)
+            if request.save_snapshot and request.output is OutputFormat.TEXT:
+                console.print(f"snapshot written to {request.save_snapshot}")
             if mode in (Mode.FIX, Mode.FIX_DRY_RUN):
-                return _fix(snap, findings, matrix, console, dry_run=mode is Mode.FIX_DRY_RUN,
-                            how=_PipConsent(yes, allow_conda), strict=strict, deep=deep, timeout=timeout)
-            return exit_code(findings, strict)
+                return _fix(request, snap, findings, matrix, console)
+            return exit_code(findings, request.strict)
         case Mode.LOG | Mode.UNDO:
             raise AssertionError(f"{mode} is handled before examining")
         case _:
@@ -207,47 +209,34 @@ def _fail(e: DoctorError) -> NoReturn:
     raise click.ClickException(str(e)) from e
 
 
-def _report(findings: list[Finding], snap: Snapshot | None, timings: dict[str, float], as_json: bool,
-            markdown: bool, verbose: bool, strict: bool, console: Console | None) -> None:
-    if as_json:
-        click.echo(to_json(findings, snap, strict, timings))
-    elif markdown:
-        click.echo(to_markdown(findings, snap, strict))
-    else:
-        render_text(findings, snap, console or _console(), verbose=verbose, strict=strict, timings=timings)
+def _fix(request: DoctorRequest, snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console) -> int:
+    from .repair import flow
 
-
-@dataclass(frozen=True)
-class _PipConsent:
-    yes: bool
-    allow_conda: bool
-
-
-def _fix(snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console, dry_run: bool, how: _PipConsent,
-         strict: bool, deep: bool, timeout: float) -> int:
-    plan, target = fixflow.plan_fix(snap, findings, matrix)
-    render_plan(plan, target, console, fixflow.shown_moves(plan, target))
-    if plan.empty or dry_run:
-        return exit_code(findings, strict)
-    run_pip, why_not = _pip_go_ahead(plan, target, snap, console, how) if plan.pip else (False, "")
+    plan, target = flow.plan_fix(snap, findings, matrix)
+    render_plan(plan, target, console, flow.shown_moves(plan, target))
+    if plan.empty or request.mode is Mode.FIX_DRY_RUN:
+        return exit_code(findings, request.strict)
+    run_pip, why_not = _pip_go_ahead(plan, target, snap, console, request.consent) if plan.pip else (False, "")
     try:
-        result = fixflow.carry_out(plan, target, snap, findings, matrix, run_pip=run_pip, deep=deep, timeout=timeout,
-                                   skip_reason=why_not)
+        result: FixResult = flow.carry_out(plan, target, snap, findings, matrix, run_pip=run_pip, deep=request.deep,
+                                           timeout=request.timeout, skip_reason=why_not)
     except DoctorError as e:
         _fail(e)
     render_steps("Applied", result.steps, console)
     if result.undo_hint:
         console.print(f"  {result.undo_hint}")
     render_recheck(result.recheck, console)
-    return exit_code(result.recheck.findings, strict)
+    return exit_code(result.recheck.findings, request.strict)
 
 
-def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, how: _PipConsent) -> tuple[bool, str]:
+def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, how: PipConsent) -> tuple[bool, str]:
     """Preview the version moves with the resolver; (run them?, why not). Conda's packages need their own flag."""
+    from .repair import flow
+
     if target.kind is TargetKind.SYSTEM:
         return False, ""  # apply() says why: bdv2 changes packages only in a venv or conda env
     try:
-        pv = fixflow.preview_moves(plan, target, snap)
+        pv = flow.preview_moves(plan, target, snap)
     except RepairError as e:
         console.print(f"  [red]version moves not run:[/] {escape(str(e))}")
         return False, "not run: " + str(e).splitlines()[0].split(". ")[0] + " (see above)"
@@ -268,8 +257,10 @@ def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, 
 
 
 def _undo(python: str | None, console: Console) -> int:
+    from .repair import flow
+
     try:
-        result = fixflow.undo_env(python)
+        result = flow.undo_env(python)
     except DoctorError as e:
         _fail(e)
     if result.steps is None:
@@ -286,7 +277,9 @@ def _undo(python: str | None, console: Console) -> int:
 def run(python: str | None, command: tuple[str, ...]) -> None:
     """Run COMMAND with the environment edits `bdv2 doctor --fix` would make:  bdv2 run -- python train.py"""
     try:
-        env = fixflow.repaired_env(load_matrix(), python)
+        from .repair import flow
+
+        env = flow.repaired_env(load_matrix(), python)
     except DoctorError as e:
         raise click.ClickException(str(e)) from e
     try:

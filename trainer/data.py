@@ -273,7 +273,19 @@ def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, proces
     meta = Metadata.load(run.task.metadata)
     sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
     cfg = PipelineConfig.of(run, True, process_index, process_count)
-    return iter(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator())
+    return _naming_data_loss(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator(), run, "train")
+
+
+def first_transitions(run: Run) -> list[tuple[float, dict[str, Any]]]:
+    """(weight, one transition as numpy) per source of ``run``'s training data, before any shuffle buffer:
+    what one slot of that source's shuffle buffer holds (the memory plan sizes the buffers from it)."""
+    meta = Metadata.load(run.task.metadata)
+    cfg = PipelineConfig.of(run, True)
+    out = []
+    for i, s in enumerate(run.task.sources):
+        ds = _transitions(s.train_files, meta, cfg, cfg.seed + i, train=True, rlds_dirs=s.rlds_train)
+        out.append((s.weight, next(iter(ds.take(1).as_numpy_iterator()))))
+    return out
 
 
 def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 0,
@@ -287,12 +299,29 @@ def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 
         return
     meta = Metadata.load(run.task.metadata)
     ds = make_val_dataset(files, meta, PipelineConfig.of(run, False, process_index, process_count), rlds_dirs)
-    for n, batch in enumerate(ds.as_numpy_iterator()):
+    for n, batch in enumerate(_naming_data_loss(ds.as_numpy_iterator(), run, "val")):
         if limit is not None and limit > 0 and n >= limit:
             return
         rows = len(batch["actions"]) // devices * devices
         if rows:
             yield batch if rows == len(batch["actions"]) else _take(batch, rows)
+
+
+def _naming_data_loss(batches: Iterator[Batch], run: Run, split: str) -> Iterator[Batch]:
+    """``batches``, with TensorFlow's DataLossError (which names no file: the pipeline reads many at once)
+    turned into a DataError naming the damaged files of ``split``, found by reading them one at a time."""
+    import tensorflow as tf
+
+    try:
+        yield from batches
+    except tf.errors.DataLossError as e:
+        from bdv2.data_tools import records, rlds
+
+        files = [f for s in run.task.sources for f in (s.train_files if split == "train" else s.val_files)]
+        dirs = [d for s in run.task.sources for d in (s.rlds_train if split == "train" else s.rlds_val)]
+        files += [str(f) for d in dirs for f in rlds.open_dir(Path(d)).shards.get(split, [])]
+        raise DataError("data loss: " + records.explain_data_loss(
+            files, e, check_hint=f"`bdv2 data inspect {run.settings.data_root}` checks them all")) from None
 
 
 def _take(batch: Any, rows: int) -> Any:

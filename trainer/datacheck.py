@@ -1,5 +1,6 @@
 """The data preflight of `bdv2 train`: before any run starts, the quick part of `bdv2 data check` on each run's
-training sources, against the run's metadata (statistics and action contract), and, for a run that starts
+training sources, against the run's metadata (statistics and action contract) and, for a run being resumed,
+against the statistics it stored when it started (its config.json); for a run that starts
 from another checkpoint (`init_from`, e.g. an imported original), that checkpoint's action contract against
 the data it will be fine-tuned on. `--skip-data-check` turns it off.
 
@@ -25,13 +26,16 @@ class DataVerdict:
     """data_tools.check.CheckResult"""
     init_from: list[str] = field(default_factory=list)
     """Disagreements between an init_from checkpoint's action contract and the data's."""
+    stored: list[str] = field(default_factory=list)
+    """Disagreements between a resumed run's stored statistics (its config.json) and the data's contract."""
     notes: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
         from bdv2.data_tools.check import Severity
 
-        return sum(f.severity is Severity.ERROR for f in self.result.findings) + len(self.init_from)
+        return sum(f.severity is Severity.ERROR for f in self.result.findings) + len(self.init_from) + \
+            len(self.stored)
 
 
 def _window(run: Run) -> int:
@@ -64,8 +68,9 @@ def _init_from_contract(path: str) -> tuple[Any, str]:
         return None, f"init_from {path}: {e}"
 
 
-def check_runs(runs: list[Run]) -> list[DataVerdict]:
-    """The quick data check of every distinct (sources, metadata, settings) among `runs`."""
+def check_runs(runs: list[Run], resume: bool = True) -> list[DataVerdict]:
+    """The quick data check of every distinct (sources, metadata, settings) among `runs`; with `resume`, a run
+    that has a config.json is checked against the statistics stored there too."""
     from bdv2.data_tools import contract
     from bdv2.data_tools.check import Options, quick_check_sources
 
@@ -87,7 +92,25 @@ def check_runs(runs: list[Run]) -> list[DataVerdict]:
             elif note:
                 verdict.notes.append(note)
         verdicts[key] = verdict
+    for run in runs if resume else []:  # a resumed run trains on with the statistics it stored when it started
+        v = verdicts[_key(run)]
+        snapshot = run.workdir / "config.json"
+        if snapshot.is_file() and v.result.contract is not None:
+            v.stored += _stored(snapshot, contract.ActionContract.from_dict(v.result.contract))
     return list(verdicts.values())
+
+
+def _stored(snapshot: Path, ours: Any) -> list[str]:
+    import json
+
+    from bdv2.data_tools import contract
+
+    try:
+        theirs = contract.from_statistics(json.loads(snapshot.read_text())["metadata"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # not a snapshot this check can read; resuming reports it
+    return [] if theirs is None else contract.compare(theirs, ours, f"the resumed run's {snapshot}",
+                                                      "this data")
 
 
 def render(verdicts: list[DataVerdict], console: Console) -> None:
@@ -98,5 +121,7 @@ def render(verdicts: list[DataVerdict], console: Console) -> None:
         render_check(v.result, console)
         for line in v.init_from:
             console.print(f"  [red]✗[/] {escape(line)}  [dim](init_from_contract)[/]", highlight=False)
+        for line in v.stored:
+            console.print(f"  [red]✗[/] {escape(line)}  [dim](stored_contract)[/]", highlight=False)
         for note in v.notes:
             console.print(f"  [yellow]note[/]: {escape(note)}", highlight=False)

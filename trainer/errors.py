@@ -32,3 +32,8 @@ class NonFiniteError(TrainerError, FloatingPointError):
                          f"statistics (a zero std), or resume from the last checkpoint")
         self.first = first
         self.last = last
+
+
+class StorageError(TrainerError, OSError):
+    """An output folder that cannot be written (read-only, permissions) or whose file system is full, in one line
+    (bdv2.storage names the folder and what to do)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bdv2 import storage
 from bdv2.fsutil import write_json_atomic
 
 ERROR_FILE = "error.json"
@@ -26,6 +27,8 @@ class FailureKind(enum.Enum):
     """The child raised one of bdv2's error classes (ConfigError, DataError, ...): its message and fix."""
     SIGNAL = "signal"
     """The child was killed by a signal (Popen.returncode is -signum)."""
+    STORAGE = "storage"
+    """The run folder's file system is full (bdv2.storage): the child could not even write its error."""
 
 
 @dataclass(frozen=True)
@@ -105,3 +108,16 @@ def signal_failure(returncode: int, workdir: Path, config_file: str) -> Failure 
     return Failure(FailureKind.SIGNAL, f"killed by {name} (signal {-returncode})",
                    (f"cause: {_causes(sig)}", resume),
                    f"bdv2 train --config {config_file}" if config_file else "")
+
+
+def storage_failure(returncode: int, workdir: Path, config_file: str) -> Failure | None:
+    """A child that failed while its run folder's file system is full failed for want of space (its log and
+    error record may be cut short by the same full disk)."""
+    if returncode == 0 or not storage.is_full(workdir):
+        return None
+    problem = storage.full_disk_problem(workdir, "save_dir")
+    step = last_checkpoint(workdir)
+    resume = (f"its last complete checkpoint is step {step}; the next launch resumes from it" if step is not None
+              else "it had no complete checkpoint yet")
+    return Failure(FailureKind.STORAGE, f"{workdir}: {problem.problem}", (resume,),
+                   problem.fix + (f": bdv2 train --config {config_file}" if config_file else ""))

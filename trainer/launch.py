@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,15 +28,17 @@ from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
 
+from .budget import LaunchCheck, check_launch
 from .childenv import child_env
-from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure
-from .metrics import read_metrics
+from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure, storage_failure
+from .metrics import METRICS_FILE, read_metrics
 from .model import Experiments, Outcome, Preflight, Run
-from .report import RunsDisplay, render_dry_run, render_preflight, render_summary
+from .report import RunsDisplay, render_dry_run, render_plan, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "diagnose_failure", "doctor_preflight", "launch", "prepare_workdir",
-           "render_dry_run", "render_preflight", "render_summary", "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "check_before_launch", "diagnose_failure", "doctor_preflight",
+           "launch", "plan_experiments", "prepare_workdir", "render_dry_run", "render_preflight", "render_summary",
+           "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -105,7 +107,8 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     records = read_metrics(run.workdir)
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
-    failure = read_error(run.workdir) or signal_failure(rc, run.workdir, run.config_file)
+    failure = (read_error(run.workdir) or storage_failure(rc, run.workdir, run.config_file)
+               or signal_failure(rc, run.workdir, run.config_file))
     diagnosis: tuple[Finding, ...] = ()
     if failure is None:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -116,6 +119,25 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     return Outcome(run.name, RunStatus.FAILED, train[-1]["step"] if train else 0,
                    train[-1].get("loss") if train else None, val[-1].get("loss") if val else None, wall,
                    checkpoint, str(log), diagnosis, failure=failure)
+
+
+def already_finished(run: Run) -> Outcome | None:
+    """The outcome of a run that an earlier launch finished: its summary.json says finished at num_steps or
+    later and its last checkpoint is there. Starting it again would only load the checkpoint and rewrite the
+    summary with the time of that (its training time lost), so it is not started; None for any other run."""
+    try:
+        summary = json.loads((run.workdir / SUMMARY_FILE).read_text())
+        steps = int(summary["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    last = last_checkpoint(run.workdir)
+    if summary.get("status") != RunStatus.FINISHED or steps < run.settings.num_steps or (last or 0) < steps:
+        return None
+    return Outcome(run.name, RunStatus.FINISHED, steps, summary.get("train_loss"), summary.get("val_loss"),
+                   float(summary.get("wall_s") or 0.0), str(summary.get("checkpoint") or ""),
+                   str(run.workdir / LOG_FILE),
+                   notes=("finished by an earlier launch: not started again (its summary.json and training time "
+                          "are kept; --no-resume trains it afresh, or raise num_steps to train on)",))
 
 
 def prepare_workdir(run: Run, resume: bool) -> None:
@@ -187,9 +209,17 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
     console = console or make_console(stderr=True)
     environ = os.environ if environ is None else environ
     slots = _slots(exp, parallel, environ, cpu_parallel)
-    pending = list(exp.runs)
+    pending: list[Run] = []
     running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
+    for run in exp.runs:
+        done = already_finished(run) if resume else None
+        if done is None:
+            pending.append(run)
+            continue
+        outcomes[run.name] = done
+        console.print(f"{run.name}: already finished ({done.steps} steps), not started again", highlight=False,
+                      markup=False)
     stop = False
     with RunsDisplay(console, progress_interval) as display:
         while pending or running:
@@ -226,6 +256,31 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
     return [outcomes[r.name] for r in exp.runs]
 
 
+def check_before_launch(exp: Experiments, pre: Preflight, *, parallel: bool, verbose: bool = False,
+                        full: bool = False, cpu_parallel: int = 1, environ: Mapping[str, str] | None = None,
+                        python: str = sys.executable) -> LaunchCheck:
+    """The memory plan of every run (in a child with the first run's environment, on the first slot's GPU) and
+    the output folders, for as many runs at once as the launch will start."""
+    environ = os.environ if environ is None else environ
+    slots = _slots(exp, parallel, environ, cpu_parallel)
+    if not exp.runs:
+        return LaunchCheck((), None)
+    env = child_env(exp.runs[0].settings, environ, pre.env_ops, verbose)
+    if slots[0] is not None and not slots[0].startswith(CPU_SLOT):
+        env["CUDA_VISIBLE_DEVICES"] = slots[0]
+    return check_launch(exp.runs, env, len(slots), full, python)
+
+
+def plan_experiments(exp: Experiments, pre: Preflight, console: Console, *, parallel: bool,
+                     verbose: bool = False) -> int:
+    """`bdv2 train --plan`: every run's estimate (compiled step, timed steps and input) and the verdict;
+    launches nothing. Exit code 0 when the launch would fit, 1 otherwise."""
+    render_preflight(pre, console)
+    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, full=True)
+    render_plan(check, console, full=True)
+    return 0 if check.ok and check.verdict is not None else 1
+
+
 def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resume: bool, force: bool,
                     parallel: bool, fail_fast: bool, verbose: bool = False,
                     progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> int:
@@ -238,9 +293,37 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         return 1
     for note in exp.notes:
         console.print(f"note: {note}")
+    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, cpu_parallel=cpu_parallel)
+    render_plan(check, console, full=False)
+    if not check.ok:
+        if not force:
+            console.print("[red]nothing launched[/] (apply a fix above, or pass --force to launch anyway)")
+            return 1
+        console.print("--force: launching anyway")
     outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
                       verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     render_summary(outcomes, console)
+    for png in plot_launch(exp, outcomes):
+        console.print(f"learning curves: {png}", markup=False, highlight=False)
     return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
+
+
+def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[Path]:
+    """learning_curves.png in each save_dir, with the runs of this launch that logged a step (plot.py); a run
+    that logged nothing (it failed at start-up) is left out, and a figure that cannot be drawn is skipped."""
+    from .plot import CURVES_FILE, PlotError, plot_runs
+
+    launched = {o.name for o in outcomes}
+    by_dir: dict[Path, list[Path]] = {}
+    for run in exp.runs:
+        if run.name in launched and (run.workdir / METRICS_FILE).is_file():
+            by_dir.setdefault(run.workdir.parent, []).append(run.workdir)
+    written = []
+    for save_dir, run_dirs in by_dir.items():
+        try:
+            written.append(plot_runs(run_dirs, save_dir / CURVES_FILE))
+        except (PlotError, ImportError, OSError):  # the figure is a convenience: never fail the launch for it
+            continue
+    return written
 
 

@@ -66,6 +66,9 @@ class Run:
     settings: Settings
     config_file: str = ""
     notes: tuple[str, ...] = ()
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    """Where each setting came from: default, global, matrix, run (its config_overrides), --set, or
+    algorithm default (config._run_settings); shown by --dry-run."""
 
     @property
     def workdir(self) -> Path:
@@ -84,7 +87,7 @@ class Run:
     def from_dict(cls, d: Mapping[str, Any]) -> Run:
         task = d["task"]
         return cls(name=d["name"], algo=Algo(d["algo"]), config_file=d.get("config_file", ""),
-                   notes=tuple(d.get("notes", ())),
+                   notes=tuple(d.get("notes", ())), origins=dict(d.get("origins", {})),
                    task=Task(task["name"], tuple(Source(s["pattern"], tuple(s["train_files"]), tuple(s["val_files"]),
                                                         float(s["weight"]), tuple(s.get("rlds_train", ())),
                                                         tuple(s.get("rlds_val", ())))

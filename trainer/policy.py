@@ -4,10 +4,15 @@
     action = policy.act({"image": rgb_uint8, "proprio": state}, goal={"image": goal_rgb})   # float32 [7]
     policy.reset()                                     # a new episode: forget the observation history
 
+    policy = load_policy(run, execute="receding:2")     # one action [7] per call from the predicted chunk
+
 Actions come back in the robot's units (un-normalised with the run's statistics), shaped [7] for one
 observation, [B, 7] for a batch, or [k, 7] / [B, k, 7] when the run predicts action chunks
 (act_pred_horizon). ``policy.action_contract`` says what they mean (bdv2.data_tools.contract: frame, units,
 latency, gripper range and polarity), from the run's metadata; `contract.check_actions` checks actions against it.
+With ``execute`` (execute.py: "all", "receding:n", "ensemble:w"), ``act`` returns one action per control step
+([7] or [B, 7]) and runs the network only when the strategy needs a new chunk (``replanned`` says whether it
+did); pass every step's observation all the same, so the history stays current.
 With an observation history (obs_horizon h), pass one frame per call and the policy keeps
 the last h (the first frame repeated until there are h, as the original's eval.py), or pass [B, h, H, W, 3].
 
@@ -20,6 +25,7 @@ so a seed gives the original's actions too.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +37,7 @@ import numpy as np
 
 from . import ckpt_tree
 from .ckpt_tree import CheckpointError
+from .execute import Executor, parse_execute
 from .settings import Algo
 
 Array = np.ndarray
@@ -71,7 +78,7 @@ def _ddpm_sampler(model: Any, steps: int, action_size: int) -> Callable[..., jax
 class Policy:
     """See the module docstring; build it with `load_policy`."""
 
-    def __init__(self, run: Any, params: Any, metadata: Mapping[str, Any]) -> None:
+    def __init__(self, run: Any, params: Any, metadata: Mapping[str, Any], execute: str | None = None) -> None:
         from .agents import make_agent
 
         self.run = run
@@ -80,6 +87,7 @@ class Policy:
         self.obs_horizon: int | None = s.obs_horizon
         self.act_pred_horizon: int | None = s.act_pred_horizon
         self.use_proprio: bool = s.use_proprio
+        self.metadata = dict(metadata)
         self.action_mean, self.action_std = _stats(metadata, "action")
         from bdv2.data_tools import contract
 
@@ -90,6 +98,10 @@ class Policy:
         model = make_agent(run).model
         self._history: deque[tuple[Array, Array | None]] = deque(maxlen=self.obs_horizon or 1)
         size = (self.act_pred_horizon or 1) * 7
+        self.execute = execute
+        self._executor: Executor | None = parse_execute(execute, self.act_pred_horizon or 1) if execute else None
+        self.replanned = False
+        """Whether the last ``act`` ran the network (always, without ``execute``)."""
         if self.algo is Algo.GC_DDPM_BC:
             sampler = _ddpm_sampler(model, s.diffusion_steps, size)
             self._forward = jax.jit(lambda p, o, g, k, det: sampler(p, o, g, k), static_argnums=4)
@@ -101,13 +113,40 @@ class Policy:
             self._forward = jax.jit(gaussian, static_argnums=4)
 
     def reset(self) -> None:
-        """Forget the observation history (call at the start of an episode)."""
+        """Forget the observation history and the chunk being executed (call at the start of an episode)."""
         self._history.clear()
+        if self._executor is not None:
+            self._executor.reset()
+
+    def episode(self) -> Policy:
+        """A policy sharing these parameters and compiled functions with an episode state of its own (a fresh
+        history and chunk): one per robot when several are served at once."""
+        other = copy.copy(self)
+        other._history = deque(maxlen=self._history.maxlen)
+        other._executor = copy.deepcopy(self._executor)
+        if other._executor is not None:
+            other._executor.reset()
+        other.replanned = False
+        return other
 
     def act(self, observation: Mapping[str, Any], goal: Mapping[str, Any] | None = None,
             language: Any = None, *, seed: int = 0, deterministic: bool = True) -> Array:
-        """Actions in the robot's units for one observation ([7] or [k, 7]) or a batch ([B, 7] or [B, k, 7])."""
+        """Actions in the robot's units for one observation ([7] or [k, 7]) or a batch ([B, 7] or [B, k, 7]);
+        with ``execute``, this step's action ([7] or [B, 7])."""
         image, proprio, batched = self._observation(observation)
+        ex = self._executor
+        if ex is not None and not ex.needs_plan():
+            self.replanned = False
+            return ex.next()
+        actions = self._predict(image, proprio, batched, goal, language, seed, deterministic)
+        self.replanned = True
+        if ex is None:
+            return actions
+        ex.push(actions if self.act_pred_horizon is not None else actions[..., None, :])
+        return ex.next()
+
+    def _predict(self, image: Array, proprio: Array | None, batched: bool, goal: Mapping[str, Any] | None,
+                 language: Any, seed: int, deterministic: bool) -> Array:
         obs: dict[str, Any] = {"image": image}
         if self.use_proprio:
             obs["proprio"] = proprio
@@ -196,16 +235,19 @@ def load_params(run: Any, step_dir: Path) -> Any:
     return params
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, execute: str | None = None) -> Policy:
     """The policy of a run directory (its latest checkpoint), one of its step directories, or a directory
-    written by `bdv2 checkpoint import`.
+    written by `bdv2 checkpoint import`. ``execute``: how to execute action chunks (see the module docstring).
 
     Raises:
         CheckpointError: not such a directory, no checkpoint yet, or parameters that do not fit the config.
+        ExecuteError: an ``execute`` that does not parse or does not fit the run's act_pred_horizon.
     """
     from .model import Run
 
     run_dir, step_dir = ckpt_tree.locate(Path(path))
     snapshot = ckpt_tree.read_snapshot(run_dir)
     run = Run.from_dict(snapshot)
-    return Policy(run, load_params(run, step_dir), snapshot["metadata"])
+    if execute:
+        parse_execute(execute, run.settings.act_pred_horizon or 1)  # a bad strategy fails before the restore
+    return Policy(run, load_params(run, step_dir), snapshot["metadata"], execute)

@@ -8,8 +8,9 @@ as ``gc_bc_kitc…`` (tests/trainer/test_train_console.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import assert_never
+from typing import Any, assert_never
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -18,10 +19,10 @@ from rich.table import Table
 from bdv2.console import Output, Ticker, column, heading, output_of
 from bdv2.doctor import Severity
 
+from .budget import LaunchCheck, RunPlan, gb
 from .childenv import child_env
 from .failure import FailureKind
 from .model import Experiments, Outcome, Preflight
-from .settings import Settings
 from .status import RunStatus
 
 
@@ -58,7 +59,9 @@ class RunsDisplay:
         if self.bars is not None:
             self.tasks[name] = self.bars.add_task(name, total=total, rate="", completed=start)
         else:
-            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start)
+            # the rate counts from the first logged step: imports and compilation would inflate the first ETA
+            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start,
+                                        exclude_startup=True)
             self.console.print(f"{name}: started" + (f", resuming from step {start}" if start else ""),
                                highlight=False, markup=False)
 
@@ -99,7 +102,7 @@ def _plain(console: Console, text: str, style: str = "") -> None:
 def _render_failure(o: Outcome, console: Console) -> None:
     if o.failure is not None:
         match o.failure.kind:
-            case FailureKind.BDV2_ERROR | FailureKind.SIGNAL:
+            case FailureKind.BDV2_ERROR | FailureKind.SIGNAL | FailureKind.STORAGE:
                 _plain(console, f"✗ {o.name}: {o.failure.title}", "red")
             case _:
                 assert_never(o.failure.kind)
@@ -141,25 +144,88 @@ def render_preflight(pre: Preflight, console: Console) -> None:
         console.print(f"{mark} {f.title}" + (f"\n    fix: {f.fix.summary}" if f.fix else ""))
 
 
-def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
-    """Each run with every resolved setting, its data and the environment its child would get."""
-    defaults = Settings(data_root="", save_dir="")
-    for note in exp.notes:
-        console.print(f"note: {note}")
+def dry_run_plan(exp: Experiments, pre: Preflight, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What --dry-run shows, as data (--json prints it): each run's data, every resolved setting with where it
+    came from (Run.origins), and the environment variables its child would get that differ from ``environ``."""
+    runs = []
     for run in exp.runs:
-        heading(console, f"{run.name}  ({run.algo} on {run.task.name})")
-        console.print(f"  workdir:   {run.workdir}\n  metadata:  {run.task.metadata}\n  decay:     {run.decay_steps}")
-        for src in run.task.sources:
-            if src.rlds_train:  # read in place through data_tools.rlds
-                console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: RLDS "
-                              f"{', '.join(src.rlds_train)} (train; val from {len(src.rlds_val)} of them)")
-                continue
-            console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: {len(src.train_files)} train / "
-                          f"{len(src.val_files)} val files")
-        changed = {k: v for k, v in vars(run.settings).items() if getattr(defaults, k) != v}
-        console.print("  settings:  " + ", ".join(f"{k}={v}" for k, v in changed.items()))
         env = child_env(run.settings, environ, pre.env_ops)
-        diff = {k: v for k, v in env.items() if environ.get(k) != v}
-        gone = [k for k in environ if k not in env]
-        console.print("  env:       " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "(unchanged)")
-                      + (f"; unset {', '.join(gone)}" if gone else ""))
+        settings = {k: {"value": v, "from": run.origins.get(k, "default")}
+                    for k, v in dataclasses.asdict(run.settings).items()}
+        runs.append({
+            "name": run.name, "algo": run.algo, "task": run.task.name, "workdir": str(run.workdir),
+            "metadata": run.task.metadata, "decay_steps": run.decay_steps,
+            "data": [{"pattern": src.pattern, "weight": src.weight, "train_files": len(src.train_files),
+                      "val_files": len(src.val_files), "rlds_train": list(src.rlds_train),
+                      "rlds_val": list(src.rlds_val)} for src in run.task.sources],
+            "settings": settings,
+            "env": {k: v for k, v in sorted(env.items()) if environ.get(k) != v},
+            "env_unset": [k for k in environ if k not in env],
+        })
+    return {"config": exp.file, "notes": list(exp.notes), "runs": runs}
+
+
+def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
+    """Each run with every resolved setting and where it came from, its data and the environment its child
+    would get."""
+    plan = dry_run_plan(exp, pre, environ)
+    for note in plan["notes"]:
+        _plain(console, f"note: {note}")
+    for run in plan["runs"]:
+        heading(console, f"{run['name']}  ({run['algo']} on {run['task']})")
+        _plain(console, f"  workdir:   {run['workdir']}\n  metadata:  {run['metadata']}\n"
+                        f"  decay:     {run['decay_steps']}")
+        for src in run["data"]:
+            if src["rlds_train"]:  # read in place through data_tools.rlds
+                _plain(console, f"  data:      {src['pattern']}  weight {src['weight']:.3g}: RLDS "
+                                f"{', '.join(src['rlds_train'])} (train; val from {len(src['rlds_val'])} of them)")
+                continue
+            _plain(console, f"  data:      {src['pattern']}  weight {src['weight']:.3g}: {src['train_files']} "
+                            f"train / {src['val_files']} val files")
+        width = max(map(len, run["settings"]))
+        _plain(console, "  settings (value, from: default, global, matrix, run, --set):")
+        for key, item in run["settings"].items():
+            value = item["value"]
+            shown = "null" if value is None else value if isinstance(value, str) else repr(value)
+            _plain(console, f"    {key:<{width}}  {shown}  [{item['from']}]")
+        _plain(console, "  env:       " + (", ".join(f"{k}={v}" for k, v in run["env"].items()) or "(unchanged)")
+                        + (f"; unset {', '.join(run['env_unset'])}" if run["env_unset"] else ""))
+
+
+def _secs(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x >= 3600:
+        return f"{x / 3600:.1f} h"
+    return f"{x:.0f} s" if x >= 10 else f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
+
+
+def _plan_row(p: RunPlan) -> list[str]:
+    bound = {None: "-", True: "input-bound", False: "device-bound"}[p.input_bound]
+    return [p.name, gb(p.host_bytes), gb(p.shuffle_bytes), gb(p.interpreter_bytes),
+            "-" if p.device_bytes is None else gb(p.device_bytes) + ("" if p.device_limit is None
+                                                                      else f" of {gb(p.device_limit)}"),
+            _secs(p.step_s), _secs(p.batch_s), bound, _secs(p.wall_s)]
+
+
+def render_plan(check: LaunchCheck, console: Console, full: bool) -> None:
+    """The plan's one line (every launch) or its table (--plan), then what does not fit and the fixes."""
+    if check.verdict is None and check.plan_error:
+        _plain(console, f"plan: not estimated ({check.plan_error})", "yellow")
+    elif check.verdict is not None:
+        if full:
+            heading(console, "bdv2 train: plan")
+            table = Table(show_lines=False)
+            for name in ("run", "host RAM", "shuffle", "interpreter", "device mem", "step", "input/batch",
+                         "bound", f"wall ({check.plans[0].num_steps if check.plans else 0} steps)"):
+                table.add_column(name, overflow="fold")
+            for p in check.plans:
+                table.add_row(*_plan_row(p))
+            console.print(table)
+        _plain(console, check.verdict.line, "" if check.verdict.fits else "red")
+        for line in check.verdict.problems:
+            _plain(console, f"  does not fit: {line}", "red")
+        for line in check.verdict.fixes:
+            _plain(console, f"  fix: {line}")
+    for problem in check.storage:
+        _plain(console, f"✗ save_dir {problem}", "red")

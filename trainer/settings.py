@@ -216,6 +216,9 @@ def _coerce(value: Any, hint: Any, file: str, key: str) -> Any:
     if hint is int:
         return _coerce_int(value, file, key, bad)
     if hint is float:
+        if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9.]+e[-+]?[0-9]+", value):
+            raise ConfigError(file, key, f"got the text {value!r}: YAML 1.1 reads a number without a dot before "
+                              "its exponent as a string", f"write {float(value):.1e}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad
         return float(value)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bdv2.storage import remote_problem
+
 from .errors import ConfigError
 from .model import Source, Task
 from .settings import Settings, did_you_mean
@@ -149,10 +151,22 @@ def _resolve_group(root: Path, globs: Sequence[str], exclude: Sequence[str], wei
 
 def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:
     """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``."""
+    remote = remote_problem(s.data_root, "data_root")
+    if remote is not None:
+        raise ConfigError(file, "global.data_root", remote.problem, remote.fix)
     root = Path(s.data_root).expanduser()
     if not root.is_dir():
         raise ConfigError(file, "global.data_root", f"{root} is not a directory",
                           "point it at the output of `bdv2 data raw-to-tfrecord`")
+    from bdv2.data_tools import layout
+    from bdv2.data_tools.errors import EmptyFolderError
+
+    try:
+        layout.check_not_empty(root)
+    except EmptyFolderError:
+        raise ConfigError(file, "global.data_root", f"{root}: this folder is empty (no file in it or below it)",
+                          "point it at the output of `bdv2 data raw-to-tfrecord` (or an RLDS dataset), or run "
+                          "the conversion first") from None
     spec = spec or {}
     where = f"tasks.{name}" if spec else key
     groups = include_groups(spec.get("include", [name]), file, f"{where}.include")

@@ -12,10 +12,27 @@ shows it as itself, with its fix, rather than guessing from the log.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import sys
 import time
 from pathlib import Path
+
+
+def storage_error(error: OSError, workdir: Path) -> BaseException:
+    """A read-only, forbidden or full output folder as one StorageError line; any other OSError unchanged."""
+    from bdv2 import storage
+
+    from .errors import StorageError
+
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        where = Path(error.filename) if error.filename else workdir
+        return StorageError(f"{where}: cannot write: {storage.reason(error)}; make the run folder writable or set "
+                            f"save_dir to a writable folder, then re-run the same command")
+    if storage.says_full(error):
+        return StorageError(str(storage.full_disk_problem(workdir, "save_dir")))
+    return error
 
 
 def main(argv: list[str]) -> int:
@@ -35,11 +52,18 @@ def main(argv: list[str]) -> int:
     try:
         hide_gpus_from_tf()  # before anything else touches TensorFlow: JAX keeps the GPU memory
         maybe_initialize_distributed()  # SLURM or BDV2_* variables: one of several processes
-        result = train_and_evaluate(run, run.workdir, report=report)
+        try:
+            result = train_and_evaluate(run, run.workdir, report=report)
+        except OSError as e:
+            named = storage_error(e, run.workdir)
+            if named is e:
+                raise
+            raise named from e
     except Exception as e:
         if not is_bdv2_error(e):
             raise  # a traceback in the log, for the doctor's signatures
-        write_error(run.workdir, e)
+        with contextlib.suppress(OSError):  # the folder that failed may be the run's own: the line below names it
+            write_error(run.workdir, e)
         print(f"bdv2 train: {run.name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         return 1
     print(f"[{run.name}] {result.status} after {result.steps} steps, train loss {result.train_loss}, "

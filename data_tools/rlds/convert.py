@@ -11,15 +11,18 @@ shard, atomic). Both are the layout the trainer and the original reader glob: `<
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bdv2.fsutil import atomic_output
+from bdv2.fsutil import atomic_output, write_atomic
 
 from .. import schema
+from ..framing import first_record_sha256
 from ..progress import ProgressSink, Report, Skipped
 from .model import CameraSpecError, RldsDir, RldsFormatError, check_features, open_dir
 from .read import (
@@ -112,5 +115,26 @@ def rlds_to_tfrecord(input_path: Path, output_path: Path, *, cameras: Sequence[i
     progress.start(sum(rlds.lengths[split][i] for split, i, _ in todo))
     for split, i, final in todo:
         _convert_shard(rlds, split, i, final, camera, im_size, num_workers, report, progress)
+    write_atomic(output_path / rlds.name / SOURCE_FILE, json.dumps(source_record(rlds, camera, im_size), indent=2))
     report.seconds = time.perf_counter() - started
     return report
+
+
+SOURCE_FILE = "source.json"
+"""Written beside the converted splits: what they were converted from (`bdv2 data identify` reads it)."""
+
+
+def source_record(rlds: RldsDir, camera: int, im_size: int | None) -> dict[str, Any]:
+    """The facts of the input that identify compares with the known releases: its name, version, splits
+    (shards, episodes), feature keys and the sha256 of each split's first record."""
+    first = {split: first_record_sha256(files[0]) for split, files in rlds.shards.items() if files}
+    try:
+        description = str(json.loads((rlds.path / "dataset_info.json").read_text()).get("description", ""))
+    except (OSError, ValueError):
+        description = ""
+    return {"converter": "rlds-to-tfrecord", "input": str(rlds.path), "dataset_name": rlds.name,
+            "description": description,
+            "version": rlds.path.name, "camera": camera, "im_size": im_size,
+            "splits": {split: {"shards": len(files), "episodes": sum(rlds.lengths[split])}
+                       for split, files in rlds.shards.items()},
+            "features": sorted(rlds.features), "first_records": first}

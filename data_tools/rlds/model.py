@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataToolsError, InputLayoutError
+from ..layout import check_not_empty
 
 ACTION = "steps/action"
 STATE = "steps/observation/state"
@@ -33,6 +34,10 @@ VAL_SPLITS = ("val", "validation", "test")
 
 class RldsFormatError(DataToolsError, ValueError):
     """A feature is missing or shaped differently than bdv2 needs or features.json declares; a shard is cut."""
+
+
+class RldsDamagedShardError(RldsFormatError):
+    """A shard that cannot be read to its end (truncated or corrupt); the message is records.Damage's line."""
 
 
 class CameraSpecError(DataToolsError, ValueError):
@@ -108,6 +113,7 @@ def find_dataset_dir(path: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
+        check_not_empty(path)
         raise InputLayoutError(f"{path}: not a TFDS/RLDS dataset directory (no dataset_info.json + features.json "
                                "here or one or two levels down)")
     raise InputLayoutError(f"{path}: several TFDS datasets below it ({', '.join(map(str, found))}); pass one")

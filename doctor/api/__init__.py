@@ -8,4 +8,7 @@ scans the installed packages' sources for ``--deep``.
 from .advice import Advice, advise
 from .history import History, load
 
-__all__ = ["Advice", "History", "advise", "load"]
+__all__ = ["USES_PROBE", "Advice", "History", "advise", "load"]
+
+USES_PROBE = "jax-api-uses"
+"""The name of the ProbeResult of deep.py's scan (what ``checks/api_rules.py`` reads)."""

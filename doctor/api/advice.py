@@ -83,12 +83,17 @@ def advise(lacking: str, dotted: str, caller: str | None, version: str | None = 
     if removed is None:
         return None
     clause, target = _caller_upgrade(h, caller, caller_version, v.key) if caller else ("", None)
-    sentence = (f"`{v.key}` was removed in {lacking} {removed} (last in {last}); `{who}` still uses it: "
-                f"upgrade `{caller or 'the caller'}` to a release that does not"
-                f"{f' ({clause})' if clause else ''}, or keep {lacking} < {removed}.")
+    if caller:
+        sentence = (f"`{v.key}` was removed in {lacking} {removed} (last in {last}); `{who}` still uses it: "
+                    f"upgrade `{caller}` to a release that does not{f' ({clause})' if clause else ''}, or keep "
+                    f"{lacking} < {removed}.")
+    else:  # the user's own code (or a caller the log does not show): no package to upgrade
+        sentence = (f"`{v.key}` was removed in {lacking} {removed} (last in {last}): change the code that uses it, "
+                    f"or keep {lacking} < {removed}.")
     # One way out as commands (the summary names the other): the caller's upgrade when a release is known.
     commands = (f'pip install "{caller}>={target}"' if caller and target else f'pip install "{lacking}<{removed}"',
                 "bdv2 doctor")
     summary = (f"upgrade {caller} to {target} or newer" if caller and target else
-               f"upgrade {caller or 'the caller'} to a release made for {lacking} {removed} or newer")
+               f"upgrade {caller} to a release made for {lacking} {removed} or newer" if caller else
+               f"change the code that uses `{v.key}`")
     return Advice(sentence, Fix(f"{summary}, or keep {lacking} < {removed}", commands), True)

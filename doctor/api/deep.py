@@ -12,34 +12,23 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import time
 from pathlib import Path
 
 from ..probe.snapshot import Dist, ProbeResult, ProbeStatus, Snapshot, normalise
+from . import USES_PROBE
 from . import scan as api_scan
 from .history import History, load
+from .recorded import needs_jax as _needs_jax
+from .recorded import recorded_uses, stale_keys
 
-NAME = "jax-api-uses"
+NAME = USES_PROBE
 _SCANNER = "1"
-_REQ = re.compile(r"\s*[A-Za-z0-9][A-Za-z0-9._-]*")
-_SELF = {"jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "jax-cuda12-pjrt", "jax-cuda13-pjrt"}
 
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "bdv2" / "api-uses"
-
-
-def _needs_jax(d: Dist) -> bool:
-    """A hard requirement on jax or jaxlib (an optional extra, like TFP's or etils', is not one)."""
-    if d.key in _SELF:
-        return False
-    for r in d.requires:
-        m = _REQ.match(r)
-        if m and normalise(m[0]) in ("jax", "jaxlib") and "extra" not in r.partition(";")[2]:
-            return True
-    return False
 
 
 def _record(d: Dist) -> Path | None:
@@ -85,35 +74,13 @@ def dist_uses(d: Dist, cache: Path | None = None) -> list[str] | None:
     return out
 
 
-def recorded_uses(d: Dist, history: History) -> list[str] | None:
-    """The jax names the released wheel of ``d`` uses, from the history (the same ast scan, done when the
-    history was built): None when that release is not covered."""
-    caller = normalise(d.name)
-    releases = history.releases(caller)
-    if d.version not in releases or history.uses(caller, "") is None:
-        return None
-    i = releases.index(d.version)
-    table = history.packages[caller]["uses"]["jax"]
-    return sorted(k for k, ranges in table.items() if any(a <= i <= b for a, b in ranges))
-
-
 def stale_uses(d: Dist, jax_version: str, history: History, cache: Path | None = None,
                read_sources: bool = False) -> list[str]:
     """The names ``d`` uses that jax ``jax_version`` lacks (a covered version): for each chain, its first
     element that version does not have (``jax.linear_util``, not ``jax.linear_util.wrap_init``). A release the
     history covers is answered from it unless ``read_sources``; any other is read from its installed files."""
     used = None if read_sources else recorded_uses(d, history)
-    out: list[str] = []
-    for dotted in (dist_uses(d, cache) or []) if used is None else used:
-        key = history.judged_key("jax", dotted)
-        parts = key.split(".") if key else []
-        for i in range(2, len(parts) + 1):
-            v = history.verdict("jax", ".".join(parts[:i]))
-            if v and v.known and v.present_in(jax_version) is False:
-                if v.key not in out:
-                    out.append(v.key)
-                break
-    return out
+    return stale_keys((dist_uses(d, cache) or []) if used is None else used, jax_version, history)
 
 
 def scan(snap: Snapshot, history: History | None = None, cache: Path | None = None,

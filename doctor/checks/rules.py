@@ -1,8 +1,9 @@
 """Rules: pure functions from a Snapshot (and the matrix) to Findings.
 
-Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml); the few
-that need code are the built-in checks below (GPU ones in gpu_rules.py, environment ones in env_rules.py),
-registered by name in registry.py.
+Most rules are data (``[[rules]]`` with ``when`` conditions in compat_matrix.toml, evaluated by
+``_common.eval_rule``); the few that need code are built-in checks, registered by name in registry.py: the
+package and metadata ones below, and those of pin_rules.py, gpu_rules.py, ldpath_rules.py, env_rules.py and
+api_rules.py.
 Nothing here touches the live system: every fact comes from the Snapshot, so every rule is table-tested
 from literals.
 """
@@ -16,7 +17,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from ..findings import Area, Finding, Fix, Severity
-from ..logs.signatures import match_text
 from ..matrix.load import Matrix, Rule
 from ..probe.snapshot import Dist, Snapshot, normalise
 from ._common import PIP, finding, in_spec, jax_cuda_backend, public
@@ -240,6 +240,8 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Optio
     for p in snap.probes:
         if not p.status.bad:
             continue
+        from ..logs.signatures import match_text  # the log wing loads only where a probe failed
+
         lines = [ln for ln in p.error.strip().splitlines() if ln.strip()]
         evidence = [f"probe '{p.name}' {p.status.value} after {p.seconds:.1f}s", *lines[-8:]]
         causes = [m for m in match_text(p.error, matrix) if not m.noise]

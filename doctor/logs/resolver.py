@@ -19,13 +19,14 @@ from ..findings import Area, Finding, Fix, Severity
 if TYPE_CHECKING:
     from ..matrix.load import Matrix, Row
 
-_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_VER = r"\d[\w.+!*-]*"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}"  # every repeat bounded: linear time on any line
+_VER = r"\d[\w.+!*-]{0,60}"
 
 
 class Resolver(str, enum.Enum):
     PIP = "pip"
     PIP_CHECK = "pip (installed set)"
+    STATED = "a package's own check of the installed set"
     UV = "uv"
     POETRY = "poetry"
     CONDA = "conda"
@@ -113,6 +114,52 @@ def _pip_block(c: Conflict, after: str) -> Conflict:
     return c
 
 
+_SPEC1 = r"(?:[=<>!~]=?|>|<)\s?\d[\w.*+!-]{0,40}(?:\s?,\s?(?:[=<>!~]=?|>|<)\s?\d[\w.*+!-]{0,40}){0,6}"
+# A package's own check of what is installed beside it, in the wordings libraries print (for any package):
+# "tensorstore 0.1.45 is installed but orbax-checkpoint requires tensorstore>=0.1.51", transformers'
+# "tokenizers>=0.11.1,!=0.11.3,<0.14 is required for a normal functioning of this module, but found
+# tokenizers==0.14.0", setuptools' pkg_resources "VersionConflict: (ml-dtypes 0.3.1 (/p), Requirement.parse(
+# 'ml-dtypes~=0.2.0'), {'tensorflow'})", and "X requires Y>=2, but found/you have Y 1.0".
+_STATED = (
+    re.compile(rf"(?P<a>{_NAME}) (?:version )?(?P<have>\d[\w.+]{{0,40}}) is installed,? but (?P<b>{_NAME})"
+               rf"(?: (?P<bver>\d[\w.+]{{0,40}}))? requires (?P<a2>{_NAME}) ?(?P<spec>{_SPEC1})"),
+    re.compile(rf"(?P<a2>{_NAME})(?P<spec>{_SPEC1}) is required for a normal functioning of this module, but found "
+               rf"(?P<a>{_NAME})==(?P<have>\d[\w.+]{{0,40}})"),
+    re.compile(rf"VersionConflict: \((?P<a>{_NAME}) (?P<have>\d[\w.+]{{0,40}}) \([^)\n]{{0,300}}\), Requirement\."
+               rf"parse\('(?P<a2>{_NAME}) ?(?P<spec>{_SPEC1})'\)(?:, \{{'(?P<b>{_NAME})'\}})?"),
+    re.compile(rf"(?P<b>{_NAME})(?: (?P<bver>\d[\w.+]{{0,40}}))? requires (?P<a2>{_NAME}) ?(?P<spec>{_SPEC1}),? but "
+               rf"(?:you have|found|got|the installed version is) (?P<a>{_NAME})?[ =]{{0,2}}v?"
+               rf"(?P<have>\d[\w.+]{{0,40}})"),
+)
+_STATED_WORDS = ("is installed", "is required for a normal functioning", "VersionConflict", "requires")
+
+
+def stated_conflicts(text: str) -> list[tuple[Requirement, str]]:
+    """(requirement, line) for each "A version X is installed but B requires A spec" the log states, for any
+    package; a statement whose spec admits the installed version is not a conflict and is left out."""
+    out: list[tuple[Requirement, str]] = []
+    if not any(w in text for w in _STATED_WORDS):
+        return out
+    for ln in text.splitlines():
+        if not any(w in ln for w in _STATED_WORDS) or "which is incompatible" in ln:  # pip's own: _PIP_CHECK
+            continue
+        for pat in _STATED:
+            m = pat.search(ln)
+            if not m:
+                continue
+            target = m["a2"] or m["a"]
+            if m["a"] and normalise(m["a"]) != normalise(target):
+                continue
+            spec = re.sub(r"\s", "", m["spec"])
+            have = m["have"].rstrip(".")
+            if admits(spec, have) is True:
+                continue
+            who = m.groupdict().get("b") or "a package"
+            out.append((Requirement(who, m.groupdict().get("bver") or "", target, spec, have=have), m[0]))
+            break
+    return out
+
+
 def _pip(text: str) -> list[Conflict]:
     out: list[Conflict] = []
     ends: list[int] = []
@@ -126,18 +173,25 @@ def _pip(text: str) -> list[Conflict]:
             c.parties += [f"{r.target}{r.spec}" for r in c.requirements if r.who == "the user"]
             out += [c] if c.requirements else []
     check = Conflict(Resolver.PIP_CHECK)
-    for m in _PIP_CHECK.finditer(text):
+    # pip's post-install check: only lines with its verdicts can hold one (a cheap filter before the patterns)
+    said = "\n".join(ln for ln in text.splitlines() if "which is incompatible" in ln or "which is not installed" in ln)
+    for m in _PIP_CHECK.finditer(said):
         check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
         check.lines.append(m[0])
-    for m in _PIP_MISSING.finditer(text):
+    for m in _PIP_MISSING.finditer(said):
         check.requirements.append(Requirement(m[1], m[2], m[3], "", have="not installed"))
         check.lines.append(m[0])
-    return out + ([check] if check.requirements else [])
+    stated = Conflict(Resolver.STATED)
+    for req, line in stated_conflicts(text):
+        if req not in check.requirements and req not in stated.requirements:
+            stated.requirements.append(req)
+            stated.lines.append(line)
+    return out + [c for c in (check, stated) if c.requirements]
 
 
 _UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
 _POETRY_START = re.compile(r"version solving failed|SolverProblemError")
-_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]+(?:,[<>=!~]+[^\s,]+)*"
+_SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]{1,60}(?:,[<>=!~]{1,3}[^\s,]{1,60}){0,8}"
 # uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
 _UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
                      rf"(?:({_SPEC})| \(([^)]*)\))?")
@@ -303,7 +357,8 @@ def exclusions(c: Conflict) -> list[str]:
         for version, why, source in seen.get(normalise(r.target), []):
             if source is not r and r.who != "the user" and admits(r.spec, version) is False:
                 spec = f" {r.spec}" if r.spec[:1].isdigit() else r.spec
-                line = f"{r.who} {r.version} needs {r.target}{spec}, which excludes {why} {r.target} {version}"
+                who = f"{r.who} {r.version}".strip()
+                line = f"{who} needs {r.target}{spec}, which excludes {why} {r.target} {version}"
                 out += [line] if line not in out else []
     return out
 
@@ -317,6 +372,9 @@ def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
     asked = " and ".join(c.parties[:3]) + (f" (+{len(c.parties) - 3} more)" if len(c.parties) > 3 else "")
     if c.resolver is Resolver.PIP_CHECK:
         kind, title = ResolverKind.INSTALLED_CONFLICT, f"pip installed an inconsistent set: {reqs}"
+    elif c.resolver is Resolver.STATED:
+        kind = ResolverKind.INSTALLED_CONFLICT
+        title = f"the installed set is inconsistent (the message says so): {reqs}"
     else:
         kind = ResolverKind.CONFLICT
         title = f"{c.resolver.value} cannot install {asked or 'the requested packages'} together: {reqs}"
@@ -338,17 +396,50 @@ _PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement
                        r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)")
 # only what the user asked for directly: a dependency missing from the index is a conflict
 # (https://github.com/astral-sh/uv/issues/7616)
-_UV_MISSING = re.compile(rf"there is no version of (?P<req>{_NAME}\S*) and you require|(?P<req2>{_NAME}\S*) has no "
-                         rf"wheels with a matching (?P<what>[\w ]+?tag).{{0,200}}? and you require|"
+_UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}}) and you require|"
+                         rf"(?P<req2>[A-Za-z0-9]\S{{0,160}}) has no "
+                         rf"wheels with a matching (?P<what>[\w ]{{1,60}}?tag).{{0,200}}? and you require|"
                          rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
 
-def missing(text: str, name: str = "log") -> list[Finding]:
+_LOG_PYTHON = re.compile(r"(?:\bcp3(?P<cp>\d{1,2})\b|[Pp]ython (?:version )?3\.(?P<py>\d{1,2})(?:\.\d{1,3})?\b)")
+
+
+def python_in_log(text: str) -> str | None:
+    """The Python a log's installer ran under, when the log says (wheel tags `cp311`, 'Python 3.12.1')."""
+    m = _LOG_PYTHON.search(text[:200_000])
+    return f"3.{m['cp'] or m['py']}" if m else None
+
+
+def matrix_says(reqs: list[str], text: str, matrix: Matrix | None) -> list[str]:
+    """For a requirement pinned to one version: the known-good rows with that release and the Python they run on,
+    against the Python the log shows (a cross-check of "no matching distribution" with the matrix)."""
+    if matrix is None:
+        return []
+    py = python_in_log(text)
+    out = []
+    for r in reqs:
+        pkg, spec = _split(r)
+        pin = re.fullmatch(r"==\s?(\d[\w.]{0,40})", spec)
+        if not pin:
+            continue
+        rows = [row for row in matrix.rows if any(normalise(n) == normalise(pkg) and _contains(s, pin[1])
+                                                  for n, s in row.packages.items())]
+        for row in rows[:2]:
+            runs = str(row.python) or "any Python"
+            clash = py and row.python and not _contains(row.python, py + ".0")
+            out.append(f"matrix: row {row.name} has {pkg} {pin[1]} and runs on Python {runs}" +
+                       (f"; the log's Python is {py}, which it does not cover" if clash else ""))
+    return out
+
+
+def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[Finding]:
     """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
     reqs: list[str] = []
     have, why = "", ""
-    flat = " ".join(text.split())  # uv wraps its sentences
+    # uv wraps its sentences: read them flat (only when uv's words are there at all)
+    flat = " ".join(text.split()) if "you require" in text or "package registry" in text else ""
     for m in list(_PIP_NONE.finditer(text)) + list(_UV_MISSING.finditer(flat)):
         req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g)
         reqs += [req] if req not in reqs else []
@@ -364,7 +455,8 @@ def missing(text: str, name: str = "log") -> list[Finding]:
            "release has wheels for; `bdv2 matrix list` shows the known-good sets")
     evidence = (f"{name}: no distribution for {', '.join(reqs)}" + (f" ({why})" if why else ""),
                 *([f"{name}: available: {have[:300]}"] if have else []),
-                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []))
+                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []),
+                *matrix_says(reqs, text, matrix))
     return [Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
                     f"no installable distribution of {' and '.join(reqs[:3])} for this Python and platform", evidence,
                     Fix(fix, ("bdv2 matrix list",)), source="https://packaging.python.org/en/latest/specifications/"
@@ -372,4 +464,4 @@ def missing(text: str, name: str = "log") -> list[Finding]:
 
 
 def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
-    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name)
+    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name, matrix)

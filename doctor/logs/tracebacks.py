@@ -143,8 +143,9 @@ def _match_frame(text: str) -> Frame | None:
     return None
 
 
+@functools.lru_cache(maxsize=4)
 def parse(text: str) -> list[list[Raised]]:
-    """Every traceback in ``text``: each a chain of exceptions, the last one raised last."""
+    """Every traceback in ``text``: each a chain of exceptions, the last one raised last (cached: read-only)."""
     chains: list[list[Raised]] = []
     current: list[Raised] = []
     frames: list[Frame] = []
@@ -219,19 +220,65 @@ class Blame:
     lacking: str
     """The distribution that lacks it (for Lack.PACKAGE: the one to install)."""
     caller: str | None
-    """The distribution of the last third-party frame before the error, other than ``lacking``."""
+    """The distribution of the last frame before the error that is not ``lacking``'s or a wrapper's (None: the
+    user's own code made the call, see ``own``)."""
     exception: Raised
+    own: Frame | None = None
+    """The user's own frame that made the call, when no package did."""
 
     @property
     def asked(self) -> str:
         return f"{self.module}.{self.name}" if self.lack is not Lack.PACKAGE else self.module
 
 
-def _caller(frames: list[Frame], lacking: str) -> str | None:
+# Frames that only pass a call along: a framework's entry wrappers and the import machinery are never the culprit.
+_WRAPPERS = {"absl-py", "click", "typer", "fire", "hydra-core", "pluggy", "_pytest", "pytest", "ipykernel",
+             "IPython", "ipython", "runpy", "debugpy", "pydevd", "tqdm"}
+_STDLIB_PATH = re.compile(r"^<frozen |[/\\]lib[/\\]python\d(?:\.\d{1,2})?[/\\](?!(?:site|dist)-packages)|"
+                          r"^<(?:string|stdin|ipython-input)")
+# Packages of one project: a name missing from jax is not jaxlib's to call (and the reverse).
+_SAME_PROJECT = {"jax": {"jax", "jaxlib"}, "jaxlib": {"jax", "jaxlib"},
+                 "tensorflow": {"tensorflow", "keras", "tf-keras"}}
+
+
+def is_wrapper(f: Frame) -> bool:
+    return bool(_STDLIB_PATH.search(f.path)) or (f.dist in _WRAPPERS) or \
+        (f.module in ("IPython", "ipykernel", "_pytest", "pluggy", "runpy", "importlib"))
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """Who made the failing call: a package (by distribution) or the user's own file (path, line, code)."""
+
+    frame: Frame
+
+    @property
+    def dist(self) -> str | None:
+        return self.frame.dist
+
+    @property
+    def own_code(self) -> bool:
+        return self.frame.dist is None
+
+    def describe(self) -> str:
+        f = self.frame
+        return f.dist if f.dist else f"{f.path}, line {f.line}" + (f" (`{f.code}`)" if f.code else "")
+
+
+def culprit(frames: list[Frame], lacking: str | None) -> Culprit | None:
+    """The last frame before the library that lacks the name: the caller, whether a package or the user's file;
+    wrapper frames (absl's app.run, runpy, click, importlib, IPython) are passed over."""
+    same = _SAME_PROJECT.get(lacking or "", {lacking})
     for f in reversed(frames):
-        if f.dist and f.dist != lacking:
-            return f.dist
+        if f.dist in same or is_wrapper(f):
+            continue
+        return Culprit(f)
     return None
+
+
+def _caller(frames: list[Frame], lacking: str) -> str | None:
+    c = culprit(frames, lacking)
+    return c.dist if c else None
 
 
 _OBJECT_ATTR = re.compile(r"'(?P<type>\w+)' object has no attribute '(?P<name>\w+)'")
@@ -277,16 +324,30 @@ def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
-    return Blame(lack, mod, name, lacking, _caller(frames, lacking), exc)
+    c = culprit(frames, lacking)
+    return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
 
 
+def distinct(found: list[Blame]) -> list[Blame]:
+    """``found`` without repeats of one failure (the same name missing for the same caller)."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for b in found:
+        key = (b.lack, b.module, b.name, b.caller, b.own.path if b.own else None, b.own.line if b.own else 0)
+        if key not in seen:
+            seen.add(key)
+            out.append(b)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
 def blames(text: str) -> list[Blame]:
     """One Blame per traceback whose exceptions (the final first, then each chained one) lack a name."""
     out: list[Blame] = []
     for chain in parse(text):
         for i in range(len(chain) - 1, -1, -1):
             b = blame(chain[i])
-            if b and not b.caller:  # a re-raise in a chain: the earlier exceptions' frames name the caller
+            if b and not b.caller and not b.own:  # a re-raise in a chain: the earlier exceptions' frames name it
                 b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames])
             if b:
                 out.append(replace(b, lacking=as_seen(b.lacking, text),
@@ -304,6 +365,7 @@ def as_seen(dist: str, text: str) -> str:
     return dist
 
 
+@functools.lru_cache(maxsize=256)
 def versions_in(text: str, dist: str) -> list[str]:
     """Versions of ``dist`` the log shows (pip lines, wheel, dist-info and conda file names, `pip list`, `pip show`,
     'jax version 0.4.12'), first seen first."""
@@ -359,7 +421,7 @@ def _history_advice(b: Blame, text: str) -> Advice | None:
                 None)
 
 
-def finding(b: Blame, text: str, name: str = "log") -> Finding:
+def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | None = None) -> Finding:
     evidence: tuple[str, ...] = (f"{name}: {b.exception.line[:400]}", f"seen in the log: {_seen(text, b.lacking)}")
     if b.lack is Lack.SHADOWED:
         return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
@@ -385,6 +447,8 @@ def finding(b: Blame, text: str, name: str = "log") -> Finding:
                        f"{b.asked}, which this {b.lacking} does not have",
                        (*evidence, f"seen in the log: {_seen(text, b.caller)}"),
                        _era_fix(b, text, advice), packages=(b.caller, b.lacking))
+    if b.own is not None:
+        return _own_code_finding(b, b.own, evidence, advice, renames or {})
     return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
                    f"the installed {b.lacking} has no {b.asked}: the code calling it was written for another "
                    f"{b.lacking} release", evidence,
@@ -394,10 +458,47 @@ def finding(b: Blame, text: str, name: str = "log") -> Finding:
                    packages=(b.lacking,))
 
 
-def traceback_findings(text: str, name: str = "log") -> list[Finding]:
+# "use jax.tree.map (jax v0.4.25 or newer) instead", "Please use `np.float64`", "Use X instead."
+INSTEAD = re.compile(r"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) `?(?P<instead>[A-Za-z_]"
+                     r"[\w.]{0,80}(?:\(\))?)`?(?: \([^)\n]{0,60}\))?(?: instead)?")
+
+
+def replacement(b: Blame, renames: dict[str, str]) -> str | None:
+    """What to call instead of ``b.asked``: the message's own "use X" first, else the known renames."""
+    m = INSTEAD.search(b.exception.message[:2000])
+    if m and m["instead"].rstrip(".") != b.asked:
+        return m["instead"].rstrip(".")
+    return renames.get(b.asked)
+
+
+def _own_code_finding(b: Blame, frame: Frame, evidence: tuple[str, ...], advice: Advice | None,
+                      renames: dict[str, str]) -> Finding:
+    """The user's own file made the call: name it with its path and line, and the one-line change."""
+    where = f"{frame.path}, line {frame.line}"
+    new = replacement(b, renames)
+    if advice and not advice.removed:  # the name is newer than the installed release: the code is ahead of it
+        return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
+                       f"your code ({where}) calls {b.asked}, which is newer than the installed {b.lacking}",
+                       (*evidence, f"the call: {where}" + (f": {frame.code}" if frame.code else "")),
+                       advice.fix, packages=(b.lacking,))
+    if new and frame.code and b.asked in frame.code:
+        change = f"change `{frame.code}` to `{frame.code.replace(b.asked, new)}`"
+    elif new:
+        change = f"replace {b.asked} with {new}"
+    else:
+        change = f"replace {b.asked}, which the installed {b.lacking} no longer has (its changelog names the successor)"
+    pin = advice.fix.commands[0] if advice and advice.removed and advice.fix.commands else ""
+    summary = f"in {where}: {change}" + (f"; or keep the older {b.lacking} ({pin})" if pin else "")
+    return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
+                   f"your code ({where}) calls {b.asked}, which the installed {b.lacking} does not have",
+                   (*evidence, f"the call: {where}" + (f": {frame.code}" if frame.code else "")),
+                   Fix(summary, (pin,) if pin else ()), packages=(b.lacking,))
+
+
+def traceback_findings(text: str, name: str = "log", renames: dict[str, str] | None = None) -> list[Finding]:
     out: list[Finding] = []
-    for b in blames(text):
-        f = finding(b, text, name)
+    for b in distinct(blames(text)):  # the same failure printed again (a retry loop, a traceback per rank) once
+        f = finding(b, text, name, renames)
         if all(o.title != f.title for o in out):
             out.append(f)
     return out

@@ -140,7 +140,7 @@ def _skip_reason(probe: Probe, snap: Snapshot) -> str:
     if probe.name == "tfp-jax" and snap.dist("distrax"):
         return "covered by the distrax probe (distrax runs on TFP's JAX substrate)"
     if probe.name == "tfp-tensorflow":
-        tfp = snap.dist("tensorflow-probability") or snap.dist("tfp-nightly")
+        tfp = next((d for d in map(snap.dist, _TFP) if d is not None), None)
         if tfp and tfp.parsed and tfp.parsed.release >= (0, 24) and not snap.dist("tf-keras"):
             return ("TFP >= 0.24's TensorFlow substrate needs tf-keras, which is not installed "
                     "(the JAX substrate does not)")

@@ -7,6 +7,7 @@ saved with ``bdv2 doctor --save-snapshot`` on another machine. Rules only ever s
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 import sys
@@ -37,11 +38,11 @@ class Dist:
     location: str = ""
     installer: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return normalise(self.name)
 
-    @property
+    @functools.cached_property
     def parsed(self) -> Version | None:
         try:
             return Version(self.version)
@@ -123,11 +124,15 @@ class Snapshot:
 
     # -- queries the rules use -------------------------------------------------------------
     def dist(self, name: str) -> Dist | None:
-        key = normalise(name)
+        return self._by_key.get(normalise(name))
+
+    @functools.cached_property
+    def _by_key(self) -> dict[str, Dist]:
+        """The first distribution of each name (the one Python imports), built once per snapshot."""
+        out: dict[str, Dist] = {}
         for d in self.distributions:
-            if d.key == key:
-                return d
-        return None
+            out.setdefault(d.key, d)
+        return out
 
     def version(self, name: str) -> Version | None:
         d = self.dist(name)

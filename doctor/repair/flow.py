@@ -88,9 +88,14 @@ def preview_moves(p: Plan, target: Target, snap: Snapshot) -> pipmove.Preview:
 def carry_out(p: Plan, target: Target, before: Snapshot, findings: Sequence[Finding], matrix: Matrix,
               run_pip: bool, deep: bool, timeout: float, environ: Mapping[str, str] | None = None,
               skip_reason: str = "") -> FixResult:
-    """Apply ``p`` (pip steps only with ``run_pip``, else skipped for ``skip_reason``), then examine again."""
+    """Apply ``p`` (pip steps only with ``run_pip``, else skipped for ``skip_reason``), then examine again.
+
+    A repair that changed anything is done only when the runtime probes pass as well: after applied steps the
+    probes run (as with --deep) whether or not --deep was asked for, so "healthy" means imports and ops work.
+    """
     steps = _apply.apply(p, target, run_pip=run_pip, skip_reason=skip_reason)
-    rc = recheck(before, findings, p, matrix, os.environ if environ is None else environ, deep=deep,
+    changed = any(s.status is StepStatus.APPLIED for s in steps)
+    rc = recheck(before, findings, p, matrix, os.environ if environ is None else environ, deep=deep or changed,
                  timeout=timeout)
     return FixResult(steps, rc, target)
 
@@ -103,7 +108,8 @@ def undo_env(python: str | None) -> UndoResult:
 
 def recheck(before: Snapshot, before_findings: Sequence[Finding], p: Plan, matrix: Matrix,
             environ: Mapping[str, str], deep: bool, timeout: float = 120.0) -> Recheck:
-    """Collect again (and re-run the probes that failed) with the plan's env edits applied."""
+    """Collect again with the plan's env edits applied; with ``deep``, run the probes again: the ones that failed
+    when the probes ran before, every probe when they had not run (a static --fix is checked at run time too)."""
     env = apply_env(p.env_ops, environ)
     snap = collect(p.python, env=env)
     was_failing = tuple(r.name for r in before.probes if r.status.bad)
@@ -111,6 +117,9 @@ def recheck(before: Snapshot, before_findings: Sequence[Finding], p: Plan, matri
         again = {r.name: r for r in run_probes(snap, p.python, timeout,
                                                [pr for pr in PROBES if pr.name in was_failing], env=env)}
         snap = snap.with_probes(tuple(again.get(r.name, r) for r in before.probes))
+    elif deep:
+        snap = snap.with_probes(run_probes(snap, p.python, timeout, env=env))
+        was_failing = tuple(r.name for r in snap.probes if r.status.bad)
     after = diagnose(snap, matrix)
     remaining = {f.id for f in after}
     fixed = tuple(dict.fromkeys(f.id for f in before_findings

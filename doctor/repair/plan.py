@@ -2,7 +2,7 @@
 
 When no known-good row fits (or a finding needs a move a row cannot express: two distributions that write
 the same files, tensorstore against TensorFlow over ml-dtypes), the move is built from the findings' own
-fixes instead (``own_moves``); fixflow has the environment's resolver check such a plan before it is shown.
+fixes instead (``own_moves``); repair/flow.py has the environment's resolver check such a plan before it is shown.
 
 Pure: nothing here reads or changes the live system.
 """

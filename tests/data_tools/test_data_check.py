@@ -198,3 +198,38 @@ def test_offset_statistics_are_a_warning(generated_rlds: RldsSample, tmp_path: P
     meta.write_text(json.dumps({"action": stats, "proprio": stats}))  # proprio as the original's file: not compared
     result = check_tree(generated_rlds.path, Options(metadata=meta))
     assert _ids(result)["metadata_action_mismatch"].severity is Severity.WARNING and result.exit_code == 0
+
+
+def test_episode_limit_and_frames_let_go(generated_rlds: RldsSample) -> None:
+    run = CliRunner().invoke(data, ["check", str(generated_rlds.path), "--episodes", "4", "--json"])
+    doc = json.loads(run.output)
+    assert doc["episodes"] == 4 and any(f["id"] == "partial" for f in doc["findings"])
+    from bdv2.data_tools.episodes import iter_episodes
+
+    _, it = iter_episodes(generated_rlds.path, frames=True)
+    e = next(it).light()
+    assert e.frames is None and e.frame_facts is not None and e.frame_facts.frames == generated_rlds.steps
+
+
+def test_clipped_actions(copy: Path, generated_rlds: RldsSample) -> None:
+    def clip(f: Any) -> None:
+        values = f["steps/action"].float_list.value
+        for t in range(len(values) // 7):
+            values[7 * t] = min(values[7 * t], 0.004)  # x clipped at 0.004
+
+    for split, n in generated_rlds.episodes.items():
+        for i in range(n):
+            _edit(copy / generated_rlds.shard(split).name, i, clip)
+    found = _ids(check_tree(copy))["clipped_x_max"]
+    assert found.severity is Severity.WARNING and "pinned at exactly 0.004" in found.evidence[0]
+
+
+def test_static_frames(copy: Path, generated_rlds: RldsSample) -> None:
+    def freeze(f: Any) -> None:
+        frames = f["steps/observation/image_0"].bytes_list
+        first, n = frames.value[0], len(frames.value)
+        del frames.value[:]
+        frames.value.extend([first] * n)
+
+    where = _edit(copy / generated_rlds.shard("train").name, 5, freeze)
+    assert _ids(check_tree(copy))["static_frames"].episodes == (where,)

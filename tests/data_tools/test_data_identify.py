@@ -57,10 +57,14 @@ def test_generated_sample_is_bdv2s(generated_rlds: RldsSample) -> None:
     r = identify(generated_rlds.path, all_episodes=True)
     assert r.best is not None and r.best.release == "bdv2_sample"
     assert r.episodes_parsed == generated_rlds.total
+    assert r.steps_parsed == generated_rlds.total * generated_rlds.steps
     # cameras 0 and 1 are real in every episode, camera 2 in even episodes, camera 3 never (rlds.sample.has_camera)
     assert r.cameras["image_0"] == generated_rlds.total and "image_3" not in r.cameras
     assert all(cams == ["image_3"] for cams in r.shards_without_images.values())
     assert r.language == {"episodes": 9, "labeled": 9, "blank": 0, "distinct": 4}
+    # features.json (as the release's) calls the actions joint velocities; they are the state's deltas here
+    assert r.contract is not None and r.contract["frame"] == "base" and r.contract["scale"] == pytest.approx(1, 0.01)
+    assert any("describes steps/action as 'Robot action, consists of [7x joint velocities" in n for n in r.notes)
 
 
 def _release_shaped(root: Path, sample: RldsSample, name: str, splits: dict[str, list[int]],
@@ -147,13 +151,34 @@ def test_raw_and_converted_trees(sample_master: Path, tmp_path: Path) -> None:
     assert raw.cameras == {"images0": 9, "images1": 9} and raw.language["blank"] == 3
 
 
+def test_numpy_tree(sample_master: Path, tmp_path: Path) -> None:
+    from bdv2.data_tools import convert
+
+    convert.raw_to_numpy(sample_master, tmp_path / "np", im_size=16)
+    r = identify(tmp_path / "np")
+    assert (r.format, r.keys) == ("numpy", "bridgedata_tfrecord")
+    assert set(r.generation.split(", ")) == {"V2 (6)", "V1-era (3)"} and r.image_sizes == {"images0 16x16": 9}
+    assert "raw collections" in r.converted_from
+
+
 def test_converted_from_rlds(generated_rlds: RldsSample, tmp_path: Path) -> None:
     from bdv2.data_tools.rlds import rlds_to_tfrecord
 
     rlds_to_tfrecord(generated_rlds.path, tmp_path / "tfr")
     r = identify(tmp_path / "tfr")
     assert r.format == "tfrecord" and r.keys == "bridgedata_tfrecord"
-    assert "bridge_dataset" in r.converted_from and r.episodes_total == generated_rlds.total
+    assert r.episodes_total == generated_rlds.total
+    assert r.converted_from == (f"{generated_rlds.path} (rlds-to-tfrecord, camera 0): is bdv2's synthetic sample "
+                                "shaped like the RLDS release (bdv2 data sample --format rlds) [bdv2_sample]")
+
+
+def test_converted_from_the_real_excerpt(real_rlds_sample: RldsSample, tmp_path: Path) -> None:
+    from bdv2.data_tools.rlds import rlds_to_tfrecord
+
+    rlds_to_tfrecord(real_rlds_sample.path, tmp_path / "tfr", im_size=16)
+    r = identify(tmp_path / "tfr")
+    assert r.converted_from.endswith("(rlds-to-tfrecord, camera 0): is The octo test excerpt of the RLDS release "
+                                     "(50 episodes cut to 10 steps, 64x64 images) [octo_debug]")
 
 
 def test_json_and_plain_text(generated_rlds: RldsSample) -> None:

@@ -294,3 +294,17 @@ def test_no_claim_where_a_compiled_module_hides_names(history: History) -> None:
     """scipy 1.15's spatial/__init__.py star-imports the compiled _ckdtree, whose .pyi 1.14 still shipped."""
     assert "scipy.spatial" in history.packages["scipy"]["opaque"]
     assert history.verdict("scipy", "scipy.spatial.cKDTree") is None
+
+
+def test_the_static_doctor_names_an_orbax_release_newer_than_the_installed_jax() -> None:
+    """The set-up guide's era: jax 0.4.13 beside an orbax-checkpoint pip resolved later. The static doctor reads
+    the API history for the installed releases (nothing imported, no --deep) and names the names jax lacks."""
+    snap = make_snap({"jax": "0.4.13", "jaxlib": "0.4.13", "orbax-checkpoint": "0.5.3"},
+                             requires={"orbax-checkpoint": ["jax>=0.4.9"]})
+    stale = [f for f in diagnose(snap, load_matrix()) if f.id == "jax-api-stale-use"]
+    assert stale and all(f.title.startswith("orbax-checkpoint 0.5.3 uses jax.") for f in stale)
+    assert any("jax.random.wrap_key_data" in f.title for f in stale)
+    assert "never imported" in stale[0].evidence[0]
+    fresh = make_snap({"jax": "0.4.30", "jaxlib": "0.4.30", "orbax-checkpoint": "0.5.3"},
+                              requires={"orbax-checkpoint": ["jax>=0.4.9"]})
+    assert not [f for f in diagnose(fresh, load_matrix()) if f.id == "jax-api-stale-use"]

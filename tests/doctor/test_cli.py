@@ -39,6 +39,34 @@ def test_importing_the_cli_imports_no_jax_and_no_tensorflow() -> None:
     assert out.strip() == "[]"
 
 
+def _doctor_modules_after(*argv: str) -> set[str]:
+    """The bdv2.doctor modules a real `bdv2 doctor ARGV` run has imported when it exits (in a fresh process)."""
+    code = ("import sys; from bdv2.cli import main; sys.argv = ['bdv2', 'doctor', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(*sorted(m for m in sys.modules if m.startswith('bdv2.doctor')), file=sys.stderr)")
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False)
+    return set(res.stderr.split())
+
+
+# The wings a plain check never runs: the repair flow, the log readers, the runtime probes and the source scan.
+NOT_ON_THE_PLAIN_PATH = {"bdv2.doctor.repair.flow", "bdv2.doctor.repair.apply", "bdv2.doctor.repair.pipmove",
+                         "bdv2.doctor.repair.plan", "bdv2.doctor.repair.installer", "bdv2.doctor.logs",
+                         "bdv2.doctor.logs.signatures", "bdv2.doctor.logs.tracebacks", "bdv2.doctor.logs.resolver",
+                         "bdv2.doctor.logs.loader", "bdv2.doctor.probe.deep", "bdv2.doctor.api.deep",
+                         "bdv2.doctor.api.scan", "bdv2.doctor.matrix.verify", "bdv2.doctor.matrix.cli"}
+
+
+def test_a_plain_doctor_run_loads_no_repair_flow_log_reader_or_runtime_probe(tmp_path: Path) -> None:
+    plain = _doctor_modules_after()
+    assert "bdv2.doctor.checks.rules" in plain and "bdv2.doctor.report.text" in plain  # it did run the check
+    assert not plain & NOT_ON_THE_PLAIN_PATH, sorted(plain & NOT_ON_THE_PLAIN_PATH)
+    # ... and each mode still loads its own wing when it runs.
+    log = tmp_path / "train.log"
+    log.write_text("ImportError: numpy.core.multiarray failed to import\n")
+    assert "bdv2.doctor.logs.signatures" in _doctor_modules_after("--log", str(log))
+    assert "bdv2.doctor.repair.flow" in _doctor_modules_after("--fix", "--print-env")
+
+
 def test_healthy_snapshot_exits_0_and_json_validates(tmp_path: Path) -> None:
     path = save(tmp_path, helpers.make_snap({"jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8"}))
     code, out = run("doctor", "--snapshot", path, "--json")
@@ -273,3 +301,12 @@ def test_batch_size_is_an_option_of_the_run_and_never_saved_in_the_snapshot(tmp_
     assert "batch_size" not in json.loads(out.read_text())["system"]
     code, text = run("doctor", "--snapshot", str(out), "--json")  # the replay does not re-check a batch
     assert code == 0 and not any(f["id"] == "batch-indivisible" for f in json.loads(text)["findings"])
+
+
+def test_the_cli_docstring_counts_the_doctor_options_it_has() -> None:
+    import re
+
+    from bdv2.doctor import cli
+
+    said = re.search(r"The doctor's (\d+) options", cli.__doc__ or "")
+    assert said is not None and int(said.group(1)) == len(cli.doctor.params)

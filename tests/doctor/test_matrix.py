@@ -221,3 +221,23 @@ def test_a_knowledge_row_is_read_by_name_and_a_misnamed_field_is_refused() -> No
     raw["knowledge"]["tfp"]["table"][0]["source"] = "a book"
     with pytest.raises(MatrixError, match=r"knowledge\.tfp\.table\[0\]: a source must be an https:// URL"):
         _build(raw, "m.toml", registered())
+
+
+def test_every_reader_of_tensorflows_distributions_takes_them_from_the_matrix_groups(matrix: Matrix) -> None:
+    from bdv2.console import distribution
+    from bdv2.doctor.api.history import load as load_history
+    from bdv2.doctor.logs.tracebacks import as_seen
+    from bdv2.doctor.matrix.groups import alternatives, canonical, members
+    from bdv2.doctor.probe import deep
+    from bdv2.doctor.repair.pipmove import provided
+
+    tf = matrix.groups["tensorflow"]
+    assert members("tensorflow") == tf and members("tfp") == matrix.groups["tfp"]
+    assert set(alternatives("tensorflow")) == set(tf) - {"tensorflow"} and canonical("tf-nightly") == "tensorflow"
+    assert next(p for p in deep.PROBES if p.name == "tensorflow").needs == tf  # the TF probe runs for any of them
+    assert all(provided("tensorflow", {name: ("2.21.0", ())}) for name in tf)
+    assert as_seen("tensorflow", "Successfully installed tensorflow-intel-2.15.0") == "tensorflow-intel"
+    assert distribution("tensorflow") in tf
+    # The API history covers the group's first member, which the advice looks up for any member.
+    history = load_history()
+    assert history is not None and canonical("tfp-nightly") in history.packages

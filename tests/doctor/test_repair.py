@@ -400,3 +400,46 @@ def test_a_special_move_takes_over_the_requirements_it_settles(matrix: Matrix) -
     p = plan([pip_says, special], snap, matrix)
     assert p.pip == ('python -m pip install "tensorstore<0.1.75"',)
     assert p.own_fixes == ("tensorstore-vs-tensorflow-ml-dtypes",)
+
+
+def test_a_repair_is_done_only_when_the_runtime_probes_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After --fix changed the environment, the probes run even without --deep; a probe that still fails (the
+    orbax probe beside tensorstore and an old ml-dtypes) keeps the verdict at "problems remain" and "now healthy"
+    is not printed."""
+    import io
+
+    from rich.console import Console
+
+    from bdv2.doctor import load_matrix
+    from bdv2.doctor.probe.snapshot import ProbeResult, ProbeStatus
+    from bdv2.doctor.repair import flow as fixflow
+    from bdv2.doctor.repair.model import Plan, Step
+    from bdv2.doctor.report import render_recheck
+
+    from .helpers import make_snap
+
+    matrix = load_matrix()
+    before = make_snap({"tensorstore": "0.1.80", "ml-dtypes": "0.4.1", "orbax-checkpoint": "0.11.0"})
+    before_findings = fixflow.diagnose(before, matrix)
+    assert "tensorstore-ml-dtypes-float8" in {f.id for f in before_findings}
+    after = make_snap({"tensorstore": "0.1.80", "ml-dtypes": "0.5.3", "orbax-checkpoint": "0.11.0"})
+    ran: list[str] = []
+
+    def probes(snap, python, timeout=120.0, probes=fixflow.PROBES, env=None):  # type: ignore[no-untyped-def]
+        ran.append(python)
+        return (ProbeResult("tensorstore-orbax", ProbeStatus.FAILED,
+                            error="ImportError: initialization failed"),)
+
+    monkeypatch.setattr(fixflow._apply, "apply", lambda p, t, run_pip, skip_reason="": [
+        Step('python -m pip install "ml-dtypes>=0.5.0"', StepStatus.APPLIED)])
+    monkeypatch.setattr(fixflow, "collect", lambda python=None, env=None: after)
+    monkeypatch.setattr(fixflow, "run_probes", probes)
+    plan = Plan(python="/env/bin/python", pip=('python -m pip install "ml-dtypes>=0.5.0"',))
+    result = fixflow.carry_out(plan, Target.of(before), before, before_findings, matrix, run_pip=True, deep=False,
+                               timeout=60)
+    assert ran == ["/env/bin/python"], "the probes ran although --deep was not given"
+    assert result.recheck.probes_failing == ("tensorstore-orbax",)
+    out = io.StringIO()
+    render_recheck(result.recheck, Console(file=out, width=200))
+    assert "now healthy" not in out.getvalue() and "problems remain" in out.getvalue()
+    assert "tensorstore-orbax" in out.getvalue()

@@ -38,6 +38,8 @@ FIRES = [
                  "tensorstore-vs-tensorflow-ml-dtypes", "tensorstore<0.1.75", id="tensorstore-vs-tf"),
     pytest.param({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.5.3"}, "3.11.7",
                  "tensorflow-ml-dtypes", "ml-dtypes~=0.3.1", id="seed-ml-dtypes-0.5-tf-2.15"),
+    pytest.param({"tensorflow": "2.14.0", "ml-dtypes": "0.3.2"}, "3.11.7",
+                 "tensorflow-ml-dtypes-e4m3b11", "ml-dtypes==0.2.0", id="tf-2.14-ml-dtypes-0.3-import-fails"),
     pytest.param({"tensorflow-cpu": "2.15.1", "numpy": "2.1.3"}, "3.11.7",
                  "tensorflow-numpy2", "numpy<2", id="tf-2.15-numpy-2"),
     pytest.param({"tensorflow": "2.14.0", "numpy": "2.0.0"}, "3.11.7",
@@ -514,3 +516,13 @@ def test_no_placeholder_survives_in_any_rule_or_signature_text(matrix: Matrix) -
         texts += [(sig.id, t) for t in (sig.cause, sig.fix, *sig.commands)]
     left = [(i, t) for i, t in texts if _PLACEHOLDER.search(t)]
     assert not left, left
+
+
+def test_an_ml_dtypes_that_breaks_import_tensorflow_is_an_error(matrix: Matrix) -> None:
+    """TF 2.14 registers ml_dtypes.float8_e4m3b11 at import; ml-dtypes 0.3.0 removed it: the env cannot import TF."""
+    found = diagnose(helpers.make_snap({"tensorflow": "2.14.0", "ml-dtypes": "0.3.2", "numpy": "1.26.4"}), matrix)
+    assert "tensorflow-ml-dtypes-e4m3b11" in errors(found)
+    quiet = diagnose(helpers.make_snap({"tensorflow": "2.14.0", "ml-dtypes": "0.2.0", "numpy": "1.26.4"}), matrix)
+    assert "tensorflow-ml-dtypes-e4m3b11" not in ids(quiet)
+    assert "tensorflow-ml-dtypes-e4m3b11" not in ids(
+        diagnose(helpers.make_snap({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.3.2"}), matrix))

@@ -52,7 +52,7 @@ def test_skip_data_check(tfdata: Path, tmp_path: Path, monkeypatch: pytest.Monke
     from bdv2.cli import main
     from bdv2.trainer import launch
 
-    def refuse(runs: Any) -> Any:
+    def refuse(runs: Any, resume: bool = True) -> Any:
         raise AssertionError("the data check ran")
 
     monkeypatch.setattr(datacheck, "check_runs", refuse)
@@ -72,3 +72,32 @@ def test_init_from_checkpoint_against_the_data(tfdata: Path, tmp_path: Path) -> 
     [verdict] = datacheck.check_runs(list(exp.runs))
     assert verdict.init_from == [f"the checkpoint {ckpt}'s gripper is in [-1, 1] and this data's is in [0, 1]"]
     assert verdict.errors == 1
+
+
+def test_a_resumed_runs_stored_statistics(tfdata: Path, tmp_path: Path) -> None:
+    """A run that started with a [-1, 1] gripper's statistics cannot resume on [0, 1] data."""
+    exp = config.load(_config(tmp_path, tfdata))
+    run = exp.runs[0]
+    run.workdir.mkdir(parents=True)
+    meta = json.loads(_flipped_metadata(tmp_path).read_text())
+    (run.workdir / "config.json").write_text(json.dumps({"metadata": meta}))
+    [verdict] = datacheck.check_runs(list(exp.runs))
+    assert verdict.stored == [f"the resumed run's {run.workdir / 'config.json'}'s gripper is in [-1, 1] and "
+                              "this data's is in [0, 1]"]
+    assert verdict.errors == 1
+    assert datacheck.check_runs(list(exp.runs), resume=False)[0].stored == []  # --no-resume starts afresh
+
+
+def test_rlds_sources(rlds_generated: Path, tmp_path: Path) -> None:
+    """A task reading an RLDS directory in place: its episodes are checked, with statistics from `bdv2 data
+    stats` on it (whose contract matches the data's)."""
+    from bdv2.data_tools.summary import compute_stats
+
+    meta = tmp_path / "metadata.json"
+    meta.write_text(json.dumps(compute_stats(rlds_generated)))
+    g = helpers.base_global(rlds_generated.parent, tmp_path / "runs", metadata=str(meta))
+    runs = [{"algo": "gc_bc", "task": rlds_generated.name}]
+    cfg = helpers.write_yaml(tmp_path / "r.yaml", {"global": g, "runs": runs})
+    [verdict] = datacheck.check_runs(list(config.load(cfg).runs))
+    episodes = helpers.RLDS_SAMPLE_ARGS["episodes"]["train"]
+    assert verdict.result.episodes == episodes and verdict.errors == 0, verdict.result.to_dict()

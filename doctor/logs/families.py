@@ -1,0 +1,472 @@
+"""Log families (log_families.toml): one cause and one fix template each, recognised by weighted cues, made
+precise by the facts its cues and extractors read out of the log. A new wording of a known cause is a new cue
+in the data file, not new code.
+
+Also the log's own statements that no family needs: "X was removed in P vN / is deprecated, use Y", and which
+framework raised an error (TensorFlow's ops and data pipeline, or jax/XLA), which decides whose CUDA libraries a
+finding talks about. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api.advice import advise
+from ..findings import Area, Finding, Fix, Severity
+from .normalise import decode, may_match, newer, search
+from .tracebacks import KNOWN_DISTS, Raised, culprit, parse, versions_in
+
+FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
+"""Beside the matrix (compat_matrix.toml), shipped in the wheel."""
+
+
+class FamilyError(ValueError):
+    """log_families.toml is malformed (the message names the family and the field)."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    weight: float
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Family:
+    id: str
+    title: str
+    threshold: float
+    source: str
+    fix: str
+    cues: tuple[Cue, ...]
+    commands: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
+    outranks: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    order: tuple[str, ...] = ()
+    fix_by: dict[str, str] = field(default_factory=dict)
+    extract: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+    signature: bool = False
+    """The family is a catalogued signature's cause read from other wordings: its finding is that signature's
+    (id, cause, fix), given only when the signature's own pattern did not already name it."""
+
+
+@dataclass
+class Fit:
+    """How well one family fits a log: its score, the cues that matched (their lines) and the facts read."""
+
+    family: Family
+    score: float = 0.0
+    lines: list[str] = field(default_factory=list)
+    facts: dict[str, str] = field(default_factory=dict)
+    severity: Severity | None = None
+
+    @property
+    def fits(self) -> bool:
+        return self.score >= self.family.threshold
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading and validating the data
+# ---------------------------------------------------------------------------------------------------------------
+
+_UNBOUNDED = re.compile(r"\{\d+,\}")
+
+
+def unbounded_repeat(pattern: str) -> str | None:
+    """The first unbounded repeat (`*`, `+`, `{m,}`) outside a character class in ``pattern``, or None."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]" or pattern[i + 1:i + 3] == "^]":
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif c in "*+":
+            return pattern[max(0, i - 20):i + 1]
+        elif c == "{":
+            m = _UNBOUNDED.match(pattern, i)
+            if m:
+                return pattern[max(0, i - 20):m.end()]
+        i += 1
+    return None
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+def _family(i: int, t: Any) -> Family:
+    where = f"families[{i}]" + (f" ({t.get('id')})" if isinstance(t, dict) else "")
+    if not isinstance(t, dict):
+        raise FamilyError(f"{where}: must be a table")
+    signature = bool(t.get("signature", False))
+    for key in ("id", "threshold", "cues") + (() if signature else ("title", "source", "fix")):
+        if key not in t:
+            raise FamilyError(f"{where}: missing '{key}'")
+    if signature:
+        t = {"title": "", "fix": "", "source": "https://", **t}
+    if not str(t["source"]).startswith(("https://", "measured:")):
+        raise FamilyError(f"{where}.source: must be a URL")
+    cues = []
+    for j, cue in enumerate(t["cues"]):
+        ok = isinstance(cue, list) and len(cue) == 2 and isinstance(cue[0], (int, float)) and isinstance(cue[1], str)
+        if not ok:
+            raise FamilyError(f"{where}.cues[{j}]: must be [weight, regex]")
+        bad = unbounded_repeat(cue[1])
+        if bad:
+            raise FamilyError(f"{where}.cues[{j}]: unbounded repeat near {bad!r}: bound it ({{0,80}})")
+        try:
+            cues.append(Cue(float(cue[0]), re.compile(cue[1], re.IGNORECASE | re.MULTILINE)))
+        except re.error as e:
+            raise FamilyError(f"{where}.cues[{j}]: invalid regex: {e}") from None
+    defaults = {k: str(v) for k, v in t.get("defaults", {}).items()}
+    extracted = {g.split("__")[0] for c in cues for g in c.pattern.groupindex}
+    for key in ("title", "fix"):
+        missing = _fields(t[key]) - set(defaults)
+        if missing:
+            raise FamilyError(f"{where}.{key}: placeholders {sorted(missing)} need a value in [defaults]")
+    fix_by = dict(t.get("fix_by", {}))
+    unknown = set(_fields(" ".join(map(str, t.get("commands", []))))) - set(defaults) - extracted - {"caller"}
+    unknown -= {f"v_{p}" for p in t.get("packages", [])} | {"tf_minor", "pkg", "version"}
+    if unknown:
+        raise FamilyError(f"{where}.commands: placeholders {sorted(unknown)} are never filled")
+    return Family(
+        id=t["id"], title=t["title"], threshold=float(t["threshold"]), source=t["source"], fix=t["fix"],
+        cues=tuple(cues), commands=tuple(t.get("commands", ())), env=dict(t.get("env", {})), defaults=defaults,
+        outranks=tuple(t.get("outranks", ())), packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
+        fix_by=fix_by, extract=tuple(t.get("extract", ())), severity=Severity(t.get("severity", "error")),
+        signature=signature,
+    )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another cause and fix for a signature when a given framework raised the error."""
+
+    cause: str
+    fix: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """Another era's wording of a catalogued message and the catalogue's wording of it (``says``)."""
+
+    pattern: re.Pattern[str]
+    says: str
+
+    def apply(self, text: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if not may_match(self.pattern, text):
+            return out
+        for m in self.pattern.finditer(text):
+            facts = {}
+            for group, value in m.groupdict().items():
+                name, _, lib = group.partition("__")
+                facts[name] = (decode(value, lib) or value) if lib and value else value or ""
+            said = _fill(self.says, facts)
+            if said:
+                out.append((said, _line_at(text, m.start(), m.start())))
+        return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    families: tuple[Family, ...]
+    variants: dict[str, dict[str, Variant]]
+    """signature id -> framework -> what to say instead."""
+    vocabulary: frozenset[str]
+    """Words the cues look for (lognorm joins a word a paste broke in two when together they make one)."""
+    restatements: tuple[Restatement, ...] = ()
+    tensorflow_builds: tuple[tuple[str, str, str, str], ...] = ()
+    """(first TF release, last, CUDA, cuDNN) of TensorFlow's tested GPU builds."""
+    renames: dict[str, str] = field(default_factory=dict)
+    """Old dotted name -> its successor (the one-line change named for the user's own code)."""
+
+
+def _vocabulary(families: tuple[Family, ...]) -> frozenset[str]:
+    words: set[str] = set()
+    for f in families:
+        for c in f.cues:
+            words.update(w.lower() for w in re.findall(r"[A-Za-z]{5,}", re.sub(r"\\.", " ", c.pattern.pattern)))
+    return frozenset(words)
+
+
+def load_catalogue(path: Path | str | None = None) -> Catalogue:
+    p = Path(path) if path else FAMILIES_PATH
+    try:
+        raw = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise FamilyError(f"{p}: {e}") from None
+    fams = tuple(_family(i, t) for i, t in enumerate(raw.get("families", [])))
+    ids = [f.id for f in fams]
+    if len(set(ids)) != len(ids):
+        raise FamilyError(f"{p}: duplicate family ids")
+    variants: dict[str, dict[str, Variant]] = {}
+    for sig, by_fw in raw.get("variants", {}).items():
+        for fw, v in by_fw.items():
+            variants.setdefault(sig, {})[fw] = Variant(v["cause"], v["fix"], tuple(v.get("commands", ())))
+    restate = []
+    for i, r in enumerate(raw.get("restate", [])):
+        bad = unbounded_repeat(r.get("pattern", ""))
+        if bad or not r.get("says") or not str(r.get("source", "")).startswith("https://"):
+            raise FamilyError(f"{p}: restate[{i}] needs a bounded pattern, says and a source URL ({bad or ''})")
+        restate.append(Restatement(re.compile(r["pattern"], re.IGNORECASE), r["says"]))
+    renames = {k: str(v) for k, v in raw.get("renames", {}).items() if k != "source"}
+    builds = tuple(tuple(str(x) for x in row) for row in raw.get("tensorflow_builds", {}).get("table", []))
+    return Catalogue(fams, variants, _vocabulary(fams), restatements=tuple(restate), renames=renames,
+                     tensorflow_builds=builds)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Facts the log states
+# ---------------------------------------------------------------------------------------------------------------
+
+_NAME = r"[A-Za-z_][\w.]{0,80}"
+_VER = r"\d{1,4}(?:\.\d{1,4}){0,3}"
+# "jax.tree_map was removed in JAX v0.6.0", "`np.float_` was removed in the NumPy 2.0 release", "X is deprecated
+# and will be removed ... Use Y instead", "X has been removed in version 3.0; use Y"
+_REMOVED = re.compile(
+    rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
+    rf"(?: from (?P<pkg0>[A-Za-z][\w-]{{0,40}}))?"
+    rf"(?: (?:in|as of|since|starting (?:with|from)) (?:the )?(?:(?P<pkg>[A-Za-z][\w-]{{0,40}}) )?"
+    rf"(?:version |release |v)?(?P<version>{_VER})(?: release)?)?", re.IGNORECASE)
+_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) `?(?P<instead>{_NAME}"
+                      r"(?:\(\))?)`?(?: \([^)\n]{0,60}\))?(?: instead)?")
+_DEPRECATED = re.compile(rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:is|was|has been) deprecated")
+
+
+def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """What a message says was removed (and what to use instead): from the last exceptions first (an error), else
+    from a warning line (harmless until it becomes one: INFO)."""
+    raised = [r for chain in chains for r in chain][-6:]
+    for r in reversed(raised):
+        facts = _read_removal(r.message)
+        if facts:
+            caller = _user_or_package_caller(r, facts.get("pkg"))
+            if caller:
+                facts["caller"] = caller
+            return 4.0, facts, [r.line[:400], *_history_says(facts)], Severity.ERROR
+    for ln in text.splitlines():
+        if ("Warning" in ln or "warn" in ln) and ("removed" in ln or "deprecated" in ln):
+            facts = _read_removal(ln)
+            if facts and facts.get("version"):
+                return 3.0, facts, [ln.strip()[:400]], Severity.INFO
+    return 0.0, {}, [], Severity.ERROR
+
+
+_ALIASES = {"np": "numpy", "jnp": "jax.numpy", "tf": "tensorflow", "tfp": "tensorflow_probability"}
+
+
+def _history_says(facts: dict[str, str]) -> list[str]:
+    """The API history's account of the stated name, where it covers the package (a cross-check of the message)."""
+    what = facts.get("what", "").strip("`")
+    head, _, rest = what.partition(".")
+    dotted = f"{_ALIASES.get(head, head)}.{rest}" if rest else what
+    a = advise(facts.get("pkg", ""), dotted, None) if "." in dotted else None
+    return [f"API history: {a.sentence}"] if a else []
+
+
+def _read_removal(message: str) -> dict[str, str] | None:
+    m = _REMOVED.search(message[:2000])
+    dep = None if m else _DEPRECATED.search(message[:2000])
+    if not m and not dep:
+        return None
+    hit = m or dep
+    assert hit is not None
+    facts = {"what": f"`{hit['what']}`"}
+    if m:
+        pkg = m["pkg"] or m["pkg0"] or ""
+        if pkg.lower() in ("the", "version", "release"):
+            pkg = ""
+        pkg = pkg or hit["what"].split(".")[0].lstrip("`")
+        if m["version"]:
+            facts |= {"version": m["version"], "in_release": f" in {pkg} {m['version']}"}
+        facts["pkg"] = _dist_name(pkg)
+    inst = _INSTEAD.search(message[hit.end():hit.end() + 300])
+    if inst and inst["instead"] != hit["what"]:
+        facts["instead"] = f"; use `{inst['instead']}` instead"
+    if dep and not m and "instead" not in facts:
+        return None  # "X is deprecated" alone says nothing to do
+    return facts
+
+
+def _dist_name(module: str) -> str:
+    low = module.lower()
+    aliases = {"np": "numpy", "tf": "tensorflow", "jnp": "jax", "pd": "pandas"}
+    low = aliases.get(low, low)
+    return KNOWN_DISTS.get(low, low.replace("_", "-"))
+
+
+def _user_or_package_caller(r: Raised, lacking: str | None) -> str | None:
+    c = culprit(r.frames, lacking)
+    return c.describe() if c else None
+
+
+# Which framework raised: TensorFlow's ops and data pipeline, or jax/XLA. It decides whose CUDA libraries a
+# finding talks about (TensorFlow's own CUDA/cuDNN build, or jax's wheels).
+# TensorFlow's own C++ sources log as `tensorflow/...`; a jaxlib that bundles XLA logs `external/org_tensorflow/
+# tensorflow/...` or `external/xla/...` (jax's marks)
+_TF_MARKS = re.compile(r"Failed to load the native TensorFlow runtime|tensorflow/python/|"
+                       r"tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
+                       r"\]\]|IteratorGetNext|tf\.data|Op:\w{1,80}\]|(?<!org_tensorflow/)(?<!external/)tensorflow/"
+                       r"(?:core/(?:kernels|common_runtime)|stream_executor|compiler/xla/stream_executor)/")
+_JAX_MARKS = re.compile(r"jaxlib\.xla_extension|XlaRuntimeError|jax/_src/|jax\._src\.|jaxlib/|external/xla/|"
+                        r"xla/service/")
+
+
+_SONAME = re.compile(r"lib(?P<lib>cudart|cublas|cublasLt|cufft|curand|cusolver|cusparse|cudnn)\.so\.(?P<ver>\d{1,2}"
+                     r"(?:\.\d{1,2})?)")
+
+
+def tensorflow_build_for(text: str, cat: Catalogue) -> str | None:
+    """'TensorFlow 2.4 was built with CUDA 11.0 and cuDNN 8.0' for the CUDA release a soname in ``text`` names
+    (libcudart.so.11.0 -> CUDA 11.0); None when no soname or no build matches."""
+    m = _SONAME.search(text)
+    if not m:
+        return None
+    lib, ver = m["lib"], m["ver"]
+    if lib == "cudnn":
+        rows = [r for r in cat.tensorflow_builds if r[3].split(".")[0] == ver.split(".")[0]]
+        what = f"cuDNN {ver}"
+    else:
+        rows = [r for r in cat.tensorflow_builds if r[2] == ver or (("." not in ver) and r[2].split(".")[0] == ver)]
+        what = f"CUDA {ver}"
+    if not rows:
+        return None
+    span = ", ".join(f"TensorFlow {a}" + (f"-{b}" if b != a else "") + f" (CUDA {c}, cuDNN {d})" for a, b, c, d in rows)
+    return f"lib{lib}.so.{ver} is {what}'s: the builds that use it are {span}"
+
+
+def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
+    """'tensorflow' or 'jax' for the framework whose frames or messages carry the last error; None if unsure."""
+    chains = parse(text) if chains is None else chains
+    last = chains[-1] if chains else []
+    dists = [f.dist for r in last for f in r.frames if f.dist in ("tensorflow", "jax", "jaxlib", "flax")]
+    types = " ".join(r.type for r in last)
+    if "tensorflow.python" in types or (dists and dists[-1] == "tensorflow"):
+        return "tensorflow"
+    if "XlaRuntimeError" in types or (dists and dists[-1] in ("jax", "jaxlib", "flax")):
+        return "jax"
+    tail = text[-20000:]
+    tf, jx = len(_TF_MARKS.findall(tail)), len(_JAX_MARKS.findall(tail))
+    return "tensorflow" if tf > jx else "jax" if jx > tf else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------------------------
+
+_EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str, str], list[str], Severity]]] = {
+    "stated_removal": stated_removal,
+}
+
+
+def _line_at(text: str, start: int, end: int) -> str:
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    return text[a:b if b != -1 else len(text)].strip()[:400]
+
+
+def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
+    fit = Fit(family)
+    for cue in family.cues:
+        m = search(cue.pattern, text)
+        if not m:
+            continue
+        fit.score += cue.weight
+        line = _line_at(text, m.start(), m.end())
+        if line not in fit.lines:
+            fit.lines.append(line)
+        for group, value in m.groupdict().items():
+            if not value:
+                continue
+            name, _, lib = group.partition("__")
+            value = (decode(value, lib) or value) if lib else value
+            fit.facts.setdefault(name, value)
+    for name in family.extract:
+        s, facts, lines, severity = _EXTRACTORS[name](text, chains)
+        fit.score += s
+        fit.lines += [ln for ln in lines if ln not in fit.lines]
+        fit.facts |= {k: v for k, v in facts.items() if k not in fit.facts}
+        fit.severity = severity if s else fit.severity
+    if fit.score <= 0:
+        return fit
+    for pkg in family.packages:
+        seen = versions_in(text, pkg)
+        if seen:
+            fit.facts.setdefault(f"v_{pkg}", seen[0])
+    tf = fit.facts.get("v_tensorflow")
+    if tf:
+        fit.facts.setdefault("tf_minor", ".".join(tf.split(".")[:2]))
+    if len(family.order) == 2 and all(k in fit.facts for k in family.order):
+        a, b = (fit.facts[k] for k in family.order)
+        fit.facts["order"] = "newer" if newer(a, b) else "older" if newer(b, a) else "same"
+    return fit
+
+
+def fits(text: str, chains: list[list[Raised]] | None = None, cat: Catalogue | None = None) -> list[Fit]:
+    """Every family with any cue in ``text``, best first (the ones that fit, then the near misses)."""
+    cat = cat or catalogue()
+    chains = parse(text) if chains is None else chains
+    scored = [score(f, text, chains) for f in cat.families]
+    return sorted((f for f in scored if f.score > 0), key=lambda f: (not f.fits, -f.score / f.family.threshold))
+
+
+class _Facts(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+def _fill(template: str, facts: dict[str, str]) -> str | None:
+    try:
+        return template.format_map(_Facts(facts))
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def finding(fit: Fit, name: str = "log") -> Finding:
+    fam = fit.family
+    facts = {**fam.defaults, **fit.facts}
+    title = _fill(fam.title, facts) or fam.title
+    summary = fam.fix_by.get(facts.get(fam.fix_by.get("fact", ""), ""), "") if fam.fix_by else ""
+    summary = summary or _fill(fam.fix, facts) or fam.fix
+    commands = tuple(c for c in (_fill(c, fit.facts | {k: v for k, v in fam.defaults.items()
+                                                       if k not in _fields(fam.title) | _fields(fam.fix)})
+                                 for c in fam.commands) if c)
+    shown = {k: v for k, v in fit.facts.items()
+             if not k.startswith("v_") and k != "order" and v[:1] not in (" ", ";")}  # not the templates' clauses
+    versions = [f"{k[2:]} {v}" for k, v in fit.facts.items() if k.startswith("v_")]
+    evidence = (*(ln if ln.startswith("API history: ") else f"{name}: {ln}" for ln in fit.lines[:4]),
+                *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),
+                *([f"versions in the log: {', '.join(versions)}"] if versions else []))
+    return Finding(fam.id, fit.severity or fam.severity, Area.LOG, title, evidence,
+                   Fix(summary, commands, dict(fam.env)), source=fam.source,
+                   packages=tuple(k[2:] for k in fit.facts if k.startswith("v_")))
+
+
+def family_findings(text: str, chains: list[list[Raised]] | None = None, name: str = "log",
+                    cat: Catalogue | None = None) -> tuple[list[Finding], list[Fit]]:
+    """(findings of the families that fit, the near misses best first)."""
+    all_fits = fits(text, chains, cat)
+    return [finding(f, name) for f in all_fits if f.fits], [f for f in all_fits if not f.fits]

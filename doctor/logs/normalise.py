@@ -1,0 +1,262 @@
+"""Put a log into one shape before anything matches it, and read version numbers in every encoding.
+
+A log reaches the doctor through terminals, SLURM, containers, CI runners and issue threads: lines carry
+timestamps, rank and container labels; progress bars rewrite one line with carriage returns; a terminal or a
+pasted thread breaks a message in the middle of a word; one line can be megabytes of base64 or minified JSON.
+`normalise` undoes what it safely can and bounds the rest, so that every pattern after it sees short, clean lines
+(the doctor's patterns are written to run in linear time on any input; this is the second guard).
+
+Versions: TensorFlow, XLA and jax have printed the same versions as dotted strings (``9.1.0``), as packed
+integers (cuDNN ``8100`` = 8.1.0, ``8302`` = 8.3.2, ``90100`` = 9.1.0; CUDA ``11080`` = 11.8, ``12020`` = 12.2;
+cuBLAS ``120103`` = 12.1.3) and with build labels (``0.4.26+cuda12.cudnn89``, ``2.15.0.post1``). `decode`
+turns any of them into a dotted release string. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MAX_LINE = 2000
+"""Longest line kept whole; longer ones keep their head and tail (where messages and their verdicts sit)."""
+_HEAD, _TAIL = 1500, 400
+MAX_LINES = 400_000
+"""Beyond this many lines only the first and last parts are read (a failure is at the start or near the end)."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[A-Za-z]|\x1b\][^\x07\n]{0,256}\x07")
+# One prefix at the start of a line, each alternative bounded: rank/task labels (torchrun, SLURM `srun -l`),
+# ISO or syslog timestamps with an optional level word, `docker compose` / Kubernetes container labels, GitHub
+# Actions' timestamps. TensorFlow's and XLA's own `I0101 12:00:00.000 123 file.cc:12]` stay: the source file
+# tells a bundled XLA from TensorFlow.
+_PREFIX = re.compile(
+    r"^(?:"
+    r"\[(?:rank|RANK|Rank)\s?\d{1,6}\]:?\s?"
+    r"|\d{1,6}: "
+    r"|srun: "
+    r"|[\w.-]{1,64}(?:[-_]\d{1,4})?\s{1,8}\|\s"
+    r"|\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?\]?:?"
+    r"(?:\s{0,4}[-|]?\s{0,4}\[?(?:INFO|ERROR|WARNING|WARN|DEBUG|CRITICAL|FATAL)\]?\s{0,4}[-|:]?)?\s?"
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w.-]{1,64} [\w./-]{1,64}(?:\[\d{1,9}\])?: "
+    r")")
+_WORD_END = re.compile(r"([A-Za-z]{1,40})$")
+_WORD_START = re.compile(r"^([a-z]{1,40})")
+
+
+def _strip_prefixes(line: str) -> str:
+    for _ in range(3):  # a container label before a timestamp before a rank label
+        cut = _PREFIX.sub("", line, count=1)
+        if cut == line:
+            break
+        line = cut
+    return line
+
+
+def _cut(line: str) -> str:
+    if len(line) <= MAX_LINE:
+        return line
+    return f"{line[:_HEAD]} [... {len(line) - _HEAD - _TAIL} characters cut ...] {line[-_TAIL:]}"
+
+
+_TERMINALS = {80, 100, 120, 132, 150, 160, 180, 200, 240}
+
+
+def _terminal_width(lines: list[str]) -> int | None:
+    """The width a terminal wrapped the log at: no line is longer, and the lines it broke are exactly that long
+    (at least two of them, or one at a common terminal width)."""
+    width = max((len(ln) for ln in lines), default=0)
+    if not 60 <= width <= 400:
+        return None
+    n = len({ln for ln in lines if len(ln) == width})
+    return width if n >= 2 or width in _TERMINALS else None
+
+
+def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
+    text = _ANSI.sub("", text.replace("\x00", ""))
+    raw = text.replace("\r\n", "\n").split("\n")
+    if len(raw) > MAX_LINES:
+        half = MAX_LINES // 2
+        raw = [*raw[:half], f"[... {len(raw) - MAX_LINES} lines cut ...]", *raw[-half:]]
+    shown = []
+    for ln in raw:
+        if "\r" in ln:  # a progress bar redrawn in place: what the terminal finally showed
+            ln = next((seg for seg in reversed(ln.split("\r")) if seg.strip()), "")
+        shown.append(ln)
+    lines = [_strip_prefixes(_cut(ln.rstrip())) for ln in _join_width(shown)]
+    return _join_broken_words(lines, {w.lower() for w in vocabulary})
+
+
+def _same_start(a: str, b: str) -> bool:
+    shape = re.compile(r"\d")
+    return len(b) >= 8 and shape.sub("0", a[:8]) == shape.sub("0", b[:8]) and not b[:8].isalpha()
+
+
+def _join_width(lines: list[str]) -> list[str]:
+    """Join a line of exactly the terminal's width to the next: the terminal broke it there."""
+    width = _terminal_width(lines)
+    if not width:
+        return lines
+    out: list[str] = []
+    joining = False
+    for ln in lines:
+        # a line that starts like the broken one (the same label or timestamp shape) is a new record
+        if joining and out and len(out[-1]) < 8 * MAX_LINE and not _same_start(out[-1], ln):
+            out[-1] += ln
+        else:
+            out.append(ln)
+        joining = len(ln) == width
+    return out
+
+
+def _join_broken_words(lines: list[str], words: set[str]) -> list[str]:
+    """Join a line ending in a fragment to the next starting with one when together, not apart, they make a word
+    of ``words`` (the terms the doctor's families and signatures look for): a paste broke the word there."""
+    if not words:
+        return lines
+    out: list[str] = []
+    for ln in lines:
+        if out and ln[:1].islower():
+            end = _WORD_END.search(out[-1][-41:]) if out[-1][-1:].isalpha() else None
+            start = _WORD_START.match(ln)
+            if end and start:
+                head, tail = end[1].lower(), start[1]
+                if (head + tail) in words and head not in words and tail not in words:
+                    out[-1] += ln
+                    continue
+        out.append(ln)
+    return out
+
+
+def normalise(text: str, vocabulary: Iterable[str] = ()) -> str:
+    """``text`` with prefixes stripped, broken words joined, redrawn lines collapsed and every line bounded."""
+    return "\n".join(normalise_lines(text, vocabulary))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Versions
+# ---------------------------------------------------------------------------------------------------------------
+
+_DOTTED = re.compile(r"v?(\d{1,4}(?:\.\d{1,6}){1,3})(?:[.-]?(?:post|dev|rc|a|b)\d{1,6})?(?:\+[\w.]{1,40})?")
+_PACKED = re.compile(r"\d{3,7}")
+# How each library's version is packed into one integer (the C headers' own macros).
+# cuDNN 8: major*1000 + minor*100 + patch (cudnn.h CUDNN_VERSION); cuDNN 9: major*10000 + minor*100 + patch.
+# CUDA runtime/driver: major*1000 + minor*10 (cuda.h CUDA_VERSION). cuBLAS: major*10000 + minor*100 + patch;
+# cuSPARSE/cuSOLVER/cuFFT: major*1000 + minor*100 + patch (the libraries' *_VER_* macros, as jax prints them).
+_PACKING = {
+    "cudnn": "cudnn", "cuda": "cuda", "cuda runtime": "cuda", "cuda driver": "cuda", "driver": "cuda",
+    "cublas": "wide", "cusparse": "narrow", "cusolver": "narrow", "cufft": "narrow", "cupti": "cuda",
+    "nccl": "nccl",
+}
+
+
+def _unpack(n: int, packing: str) -> str | None:
+    if packing == "cudnn":
+        if n >= 10000:  # cuDNN 9+: 90100 = 9.1.0, 91000 = 9.10.0
+            return f"{n // 10000}.{n // 100 % 100}.{n % 100}"
+        if n >= 1000:  # cuDNN 7/8: 8302 = 8.3.2, 7605 = 7.6.5
+            return f"{n // 1000}.{n // 100 % 10}.{n % 100}"
+        return None
+    if packing == "cuda":  # 11080 = 11.8, 12020 = 12.2, 10010 = 10.1
+        if n >= 1000:
+            return f"{n // 1000}.{n % 1000 // 10}"
+        return None
+    if packing == "wide":  # cuBLAS 120103 = 12.1.3
+        return f"{n // 10000}.{n // 100 % 100}.{n % 100}" if n >= 10000 else None
+    if packing == "narrow":  # cuSPARSE 12002 = 12.0.2, cuSOLVER 11501 = 11.5.1
+        return f"{n // 1000}.{n // 100 % 10}.{n % 100}" if n >= 1000 else None
+    if packing == "nccl":  # NCCL 2.18.1 = 21801 (>= 2.9), 2708 = 2.7.8 before
+        if n >= 20900:
+            return f"{n // 10000}.{n // 100 % 100}.{n % 100}"
+        return f"{n // 1000}.{n // 100 % 10}.{n % 100}" if n >= 1000 else None
+    return None
+
+
+def decode(raw: str, library: str = "") -> str | None:
+    """A dotted release for ``raw`` as ``library`` printed it ('8302' cudnn -> '8.3.2', '11080' cuda -> '11.8',
+    '0.4.26+cuda12.cudnn89' -> '0.4.26', '9.1.0' -> '9.1.0'); None when it is not a version."""
+    raw = raw.strip().strip("'\"(),;")
+    m = _DOTTED.fullmatch(raw)
+    if m:
+        return m[1]
+    if _PACKED.fullmatch(raw):
+        return _unpack(int(raw), _PACKING.get(library.lower(), ""))
+    return None
+
+
+def release(raw: str) -> tuple[int, ...]:
+    """A comparable tuple for a dotted release ('9.1' < '9.10.0'); () when there is none."""
+    m = re.match(r"\d{1,6}(?:\.\d{1,6}){0,3}", raw or "")
+    return tuple(int(x) for x in m[0].split(".")) if m else ()
+
+
+def newer(a: str, b: str) -> bool:
+    """Whether release ``a`` is newer than ``b`` (missing parts count as 0)."""
+    ta, tb = release(a), release(b)
+    n = max(len(ta), len(tb))
+    return ta + (0,) * (n - len(ta)) > tb + (0,) * (n - len(tb))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A literal pre-check for any pattern: most patterns cannot match most logs, and `str.__contains__` finds that out
+# far faster than a regex scan (which, without a literal prefix, tries every position).
+# ---------------------------------------------------------------------------------------------------------------
+
+def _seq_keys(items: list[tuple[Any, Any]]) -> tuple[str, ...] | None:
+    """Literals one of which any match of the sequence ``items`` contains (lower-cased), or None if unknown."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    best: tuple[str, ...] | None = None
+    run: list[str] = []
+
+    def close() -> None:
+        nonlocal best, run
+        if len(run) >= 3 and (best is None or min(map(len, best)) < len(run)):
+            best = ("".join(run).lower(),)
+        run = []
+
+    for op, av in items:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        close()
+        sub: tuple[str, ...] | None = None
+        if op is c.SUBPATTERN:
+            sub = _seq_keys(list(av[-1]))
+        elif op is c.BRANCH:
+            alts = [_seq_keys(list(a)) for a in av[1]]
+            sub = None if any(a is None for a in alts) else tuple(k for a in alts if a for k in a)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            sub = _seq_keys(list(av[2]))
+        if sub and (best is None or min(map(len, sub)) > min(map(len, best))):
+            best = sub
+    close()
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def literal_keys(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
+    """Lower-cased literals of which every match of ``pattern`` contains at least one (None: no such set known,
+    the pattern must be run)."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _seq_keys(list(_parser.parse(pattern, flags & ~re.VERBOSE).data))
+    except Exception:  # a private parser that changed: no pre-check, the regex still runs
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def may_match(pattern: re.Pattern[str], text: str) -> bool:
+    """False when ``text`` lacks every literal a match of ``pattern`` must contain (a cheap, exact pre-check)."""
+    keys = literal_keys(pattern.pattern, pattern.flags)
+    return keys is None or any(k in _lower(text) for k in keys)
+
+
+def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """``pattern.search(text)``, skipped when the pre-check shows it cannot match."""
+    return pattern.search(text) if may_match(pattern, text) else None
