@@ -45,6 +45,9 @@ class DataKind(enum.StrEnum):
     RAW = "raw"
     """Raw trajectory directories."""
 
+    def __repr__(self) -> str:  # the spelling, as when this was a plain string
+        return repr(self.value)
+
 
 @dataclass(frozen=True)
 class TrajFacts:

@@ -406,7 +406,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
 
 def _export_notes(runs: Sequence[Run]) -> list[str]:
     """Said before training: runs whose encoder the original code does not have cannot be exported to it."""
-    by_encoder: dict[str, list[str]] = {}
+    by_encoder: dict[EncoderName, list[str]] = {}
     for run in runs:
         if run.settings.encoder not in HOSTED_ENCODERS:
             by_encoder.setdefault(run.settings.encoder, []).append(run.name)

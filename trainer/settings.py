@@ -19,7 +19,15 @@ from .augment import check_kwargs as check_augment_kwargs
 from .errors import ConfigError
 
 
-class Algo(enum.StrEnum):
+class _Spelled(enum.StrEnum):
+    """An enum whose values are the YAML spellings: str() and repr() give the spelling, so a message written
+    with {value!r} reads encoder 'tiny', as it did when these were plain strings."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Algo(_Spelled):
     """The agents (agents.py); the values are the YAML spellings."""
 
     BC = "bc"
@@ -29,7 +37,7 @@ class Algo(enum.StrEnum):
     """Language-conditioned: needs a FiLM encoder and language (trainer/language.py)."""
 
 
-class GoalRelabeling(enum.StrEnum):
+class GoalRelabeling(_Spelled):
     """How data.add_goals picks a goal for each step."""
 
     UNIFORM = "uniform"
@@ -40,7 +48,7 @@ class GoalRelabeling(enum.StrEnum):
     """Needs goal_relabeling_kwargs.goal_delta; no reached_proportion."""
 
 
-class EncoderName(enum.StrEnum):
+class EncoderName(_Spelled):
     """The image encoders (networks.make_encoder)."""
 
     RESNET_V1_34_BRIDGE = "resnetv1-34-bridge"
