@@ -1,5 +1,4 @@
-"""`bdv2 demo`: the main job end to end on the built-in sample data: about 130 CPU-seconds in all (both runs
-train at once), so a minute or two on an idle 2-core CPU; longer on a busy machine.
+"""`bdv2 demo`: the main job end to end on the built-in sample data (README: its time, measured).
 
     doctor -> data sample -> raw-to-tfrecord (64 px) -> data stats -> train configs/sample.yaml
     (gc_bc and bc, tiny encoder) -> summary table -> validation action MSE, first and last evaluation,

@@ -4,7 +4,9 @@
     tf.data batches -> sharded over the local devices (NamedSharding) -> jitted train_step
     -> every log_interval: metrics (JSONL, TensorBoard, W&B) and a NaN/inf check naming the step window
     -> every eval_interval: eval_step over at most eval_batches validation batches
-    -> every save_interval: an orbax checkpoint (atomic; the last keep_checkpoints kept)
+    -> every save_interval: an orbax checkpoint (asynchronous: written while training goes on; atomic; the
+       last keep_checkpoints kept)
+    -> a stop request (the worker's signal handlers, process.py): the current step saved, status "preempted"
 
 Kill it and call it again: it restores the latest checkpoint and restarts the input streams from (seed, step)
 at no replay cost: the step count is that of an uninterrupted run, the batches come from the same
@@ -237,9 +239,10 @@ def _evaluate_and_log(ses: _Session, state: TrainState, eval_fn: Callable[..., A
 
 
 def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], progress: _Progress,
-           report: Callable[[int, int, float], None] | None, stop_after: int | None) -> None:
+           report: Callable[[int, int, float], None] | None, stop_after: int | None,
+           stop: Callable[[int], str | None] | None) -> None:
     """Steps progress.step + 1 .. num_steps with the periodic log, evaluation and checkpoint; stops early (as a
-    kill would) after ``stop_after`` steps."""
+    kill would) after ``stop_after`` steps, or after saving the step at which ``stop`` gives a reason."""
     s = ses.run.settings
     agent, tx, lr = ses.agent, ses.tx, lr_schedule(ses.run)
     aug = augmenter(enabled=s.augment, seed=s.seed, kwargs=s.augment_kwargs,
@@ -259,8 +262,16 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
                 report(step, s.num_steps, scalars["steps_per_s"])
         if is_time(step, s.eval_interval, s.num_steps):
             _evaluate_and_log(ses, state, eval_fn, step, progress)
-        if is_time(step, s.save_interval, s.num_steps):
+        saved = is_time(step, s.save_interval, s.num_steps)
+        if saved:  # asynchronous: returns once the state is copied off the devices, writes in the background
             ses.manager.save(step, args=ocp.args.StandardSave(state))
+        reason = stop(step) if stop is not None else None  # every step: on several hosts, a collective poll
+        if reason is not None and step < s.num_steps:
+            if not saved:
+                ses.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            progress.status = RunStatus.PREEMPTED
+            progress.notes.append(f"preempted at step {step} by {reason}, checkpoint saved")
+            break
         if stop_after is not None and step >= stop_after and step < s.num_steps:
             progress.status = RunStatus.STOPPED
             break
@@ -268,7 +279,7 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
 
 def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | None = None,
                        report: Callable[[int, int, float], None] | None = None,
-                       hosts: Hosts | None = None) -> RunResult:
+                       hosts: Hosts | None = None, stop: Callable[[int], str | None] | None = None) -> RunResult:
     """Train ``run`` in ``workdir`` (default run.workdir), resuming from its latest checkpoint.
 
     A plain function: it sets up nothing in the process (no signal handler, no environment variable, no
@@ -278,6 +289,8 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
 
     Args:
         stop_after: stop (as a kill would) once this many steps are done; for tests.
+        stop: polled after every step with the step's number; a reason (not None) ends training there with a
+            checkpoint of that step and the status "preempted" (the worker's stop signals, process.py).
         report: called as report(step, num_steps, steps_per_s) at every log step (a progress bar).
         hosts: this process among the jax.distributed ones; default: asked from jax.
 
@@ -297,7 +310,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
             Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
     manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
-        max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=False))
+        max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=True))
     start = manager.latest_step() or 0
     if primary:
         truncate_after(workdir, start)
@@ -317,8 +330,8 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     ses = _Session(run, agent, tx, shard, hosts, writer, manager)
     try:
         _train(ses, jax.device_put(state, replicated), itertools.chain([first], batches), progress, report,
-               stop_after)
-        manager.wait_until_finished()
+               stop_after, stop)
+        manager.wait_until_finished()  # the last save, whether at the end or on the way out
     finally:
         latest = manager.latest_step()
         progress.notes.extend(writer.warnings)

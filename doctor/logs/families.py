@@ -220,6 +220,8 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
     variants: dict[str, dict[str, Variant]] = {}
     for sig, by_fw in raw.get("variants", {}).items():
         for fw, v in by_fw.items():
+            if not str(v.get("source", "")).startswith("https://"):
+                raise FamilyError(f"{p}: variants.{sig}.{fw} needs a source URL")
             variants.setdefault(sig, {})[fw] = Variant(v["cause"], v["fix"], tuple(v.get("commands", ())))
     restate = []
     for i, r in enumerate(raw.get("restate", [])):

@@ -248,7 +248,7 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     echoes = [f for f in specific if any(lib in f.evidence[0] for lib in traced)]
     out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
     scored = fits(text, chains, cat)
-    near = [f for f in scored if not f.fits]
+    near = [f for f in scored if not f.fits and f.score >= f.family.threshold / 2]  # half-way or better
     fam_found = [f for f in (_as_signature(fit, matrix, name) if fit.family.signature else family_finding(fit, name)
                              for fit in scored if fit.fits) if f is not None]
     # a removal the frames already explain (who made the call, the one-line change) needs no second telling

@@ -142,6 +142,8 @@ library is not found.
     ("  File \"train.py\", line 8, in <module>\n    tf.config.experimental.set_memory_growth(gpu, True)\n"
      "RuntimeError: Physical devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
     ("RuntimeError: Visible devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
+    ("RuntimeError: GPU options must be set at program startup", "log-tf-device-config-after-init"),
+    ("INTERNAL: Unsupported CUDA architecture: sm_120", "log-gpu-arch-unsupported"),
     ("ValueError: Your currently installed version of Keras is Keras 3, but this is not yet supported in "
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
@@ -419,3 +421,15 @@ def test_no_matching_distribution_is_cross_checked_with_the_matrix_rows(matrix: 
     said = [e for e in first.evidence if e.startswith("matrix: row ")]
     assert said and all("tensorflow-cpu 2.15.1" in e and "the log's Python is 3.12, which it does not cover" in e
                         for e in said)
+
+
+def test_two_equally_long_lines_are_not_a_terminals_wrapping() -> None:
+    text = (f'''Traceback (most recent call last):
+  File "{SITE}/jax/_src/numpy/lax_numpy.py", line 800, in reshape
+    raise TypeError(msg)
+TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (256,).
+flax==0.7.0
+''')
+    lines = text.splitlines()
+    assert len(lines[1]) == len(lines[3]) == max(map(len, lines))  # the shape that once was read as a terminal's
+    assert normalise(text).splitlines() == lines
