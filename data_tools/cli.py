@@ -429,12 +429,14 @@ def view_cmd(path: Path, out: Path, episode: int | None, sample: int, png: Path 
               help="The raw release instead: whole zip archives (demos_8_17.zip is 411 GB), resumed across runs.")
 @click.option("--verify", "verify_all", is_flag=True,
               help="Check every file again, also those verified by an earlier run (re-fetch what fails).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files downloaded at once (a few help where the server is slow per connection).")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
               help="Resume a dropped transfer this many times in one run before giving up.")
 @verbose_option
 @progress_interval_option
 def fetch_cmd(out: Path, source: str | None, splits: tuple[str, ...], shards: int | None, smoke: bool, raw: bool,
-              verify_all: bool, retries: int, verbose: bool, progress_interval: float) -> None:
+              verify_all: bool, jobs: int, retries: int, verbose: bool, progress_interval: float) -> None:
     """Download the public BridgeData V2 release, or a part of it, resumably and verified: the RLDS release
     shard by shard (the list from its dataset_info.json; each shard's size, record CRCs and episode count
     checked), or the raw zips whole. A re-run continues where the last one stopped and skips what is verified.
@@ -443,7 +445,7 @@ def fetch_cmd(out: Path, source: str | None, splits: tuple[str, ...], shards: in
     Examples:
       bdv2 data fetch --smoke --out ~/data                    2 shards (then: bdv2 data identify ~/data)
       bdv2 data fetch --split train --shards 64 --out ~/data  the first 64 of 1024 train shards
-      bdv2 data fetch --out ~/data                            the whole RLDS release (re-run to resume)
+      bdv2 data fetch --out ~/data --jobs 4                   the whole RLDS release (re-run to resume)
       bdv2 data fetch --from http://mirror.lab/bridge/ --out /scratch/data
       bdv2 data fetch --raw --out ~/raw                       the raw zips (411 GB and more)
     """
@@ -459,7 +461,7 @@ def fetch_cmd(out: Path, source: str | None, splits: tuple[str, ...], shards: in
     if bad is not None:
         raise click.ClickException(f"--out {bad}")
     request = Request(out, source, SMOKE_SPLITS if smoke else (splits or None), 1 if smoke else shards, raw,
-                      verify_all, retries)
+                      verify_all, jobs, retries)
     console = make_console(stderr=True, verbose=verbose)
     try:
         with render.fetch_progress(console, progress_interval) as sink:

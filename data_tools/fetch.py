@@ -27,8 +27,10 @@ without reading them again; ``verify_all`` reads everything again.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from bdv2.fsutil import tmp_path, write_json_atomic
 from . import releases as known
 from .download import FetchError, NetworkError, NotFound, download, remote_size
 from .progress import FetchProgress
-from .rlds.model import shard_names
+from .rlds import shard_names
 
 STATE_FILE = ".bdv2-fetch.json"
 FRAMING_BYTES = 16
@@ -64,6 +66,8 @@ class Request:
     raw: bool = False
     """The raw archives instead of the RLDS release."""
     verify_all: bool = False
+    jobs: int = 1
+    """Files downloaded at once (a slow server per connection is faster with a few)."""
     retries: int = 3
     retry_wait_s: float = 10.0
     timeout_s: float = 60.0
@@ -93,7 +97,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     bytes: int = 0
     transfer_seconds: float = 0.0
-    """Time spent receiving bytes (the rate's denominator); ``seconds`` adds the checks and TF's start-up."""
+    """Wall time of the files' transfers and checks (the rate's denominator; TensorFlow's start-up and the
+    metadata are left out); ``seconds`` is the whole run."""
     seconds: float = 0.0
 
 
@@ -183,6 +188,7 @@ class _State:
     """The files verified so far (``<out>/.bdv2-fetch.json``: name -> [size, mtime_ns]), saved after each one."""
 
     def __init__(self, out: Path) -> None:
+        self.lock = threading.Lock()  # with --jobs, files finish in several threads
         self.path = out / STATE_FILE
         try:
             self.files: dict[str, list[int]] = json.loads(self.path.read_text()).get("verified", {})
@@ -198,11 +204,13 @@ class _State:
         return path.is_file() and self.files.get(rel) == self._stamp(path)
 
     def mark(self, rel: str, path: Path) -> None:
-        self.files[rel] = self._stamp(path)
-        write_json_atomic(self.path, {"verified": self.files})
+        with self.lock:
+            self.files[rel] = self._stamp(path)
+            write_json_atomic(self.path, {"verified": dict(self.files)})
 
     def forget(self, rel: str) -> None:
-        self.files.pop(rel, None)
+        with self.lock:
+            self.files.pop(rel, None)
 
 
 def _with_retries(request: Request, item: Planned, dest: Path, progress: FetchProgress) -> int:
@@ -236,9 +244,9 @@ def _obtain(request: Request, item: Planned, state: _State, progress: FetchProgr
         dest.unlink()
     progress.file(item.rel)
     for attempt in (1, 2):
-        began = time.monotonic()
-        result.bytes += _with_retries(request, item, dest, progress)
-        result.transfer_seconds += time.monotonic() - began
+        got = _with_retries(request, item, dest, progress)
+        with state.lock:
+            result.bytes += got
         why = verify(dest, item)
         if why is None:
             state.mark(item.rel, dest)
@@ -299,12 +307,34 @@ def fetch(request: Request, progress: FetchProgress | None = None) -> Result:
         planned = plan_rlds(info, dataset_url, rel_dir, request)
     todo = [p for p in planned if request.verify_all or not state.known_good(p.rel, request.out / p.rel)]
     sink.start(len(todo), sum(p.estimate - _partial_bytes(request.out / p.rel) for p in todo))
-    for item in planned:
-        _obtain(request, item, state, sink, result)
+    if todo and not request.raw:
+        import tensorflow  # noqa: F401  (its start-up, seconds, before the clock of the transfers starts)
+    began = time.monotonic()
+    if request.jobs <= 1:
+        for item in planned:
+            _obtain(request, item, state, sink, result)
+    else:
+        _in_parallel(request, planned, state, sink, result)
+    result.transfer_seconds = time.monotonic() - began
     if not request.raw:
         _split_totals(info, rel_dir, request.out, result)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _in_parallel(request: Request, planned: list[Planned], state: _State, sink: FetchProgress,
+                 result: Result) -> None:
+    """`_obtain` over ``request.jobs`` threads; the first error stops what has not started and is raised once
+    the running transfers end (each of them leaves a finished file or a .partial one)."""
+    with ThreadPoolExecutor(request.jobs) as pool:
+        futures = [pool.submit(_obtain, request, item, state, sink, result) for item in planned]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _size_or_zero(item: Planned, request: Request) -> int:

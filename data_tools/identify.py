@@ -104,13 +104,6 @@ class Identification:
 
 # -- RLDS --------------------------------------------------------------------------------------------------
 
-def _shard_names(name: str, split: dict[str, Any]) -> list[str]:
-    n = len(split.get("shardLengths", [])) or 1
-    template = split.get("filepathTemplate", "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}")
-    return [template.replace("{DATASET}", name).replace("{SPLIT}", split["name"]).replace("{FILEFORMAT}", "tfrecord")
-            .replace("{SHARD_X_OF_Y}", f"{i:05d}-of-{n:05d}") for i in range(n)]
-
-
 def _key_scheme(keys: set[str], knowledge: known.Knowledge) -> known.KeyScheme | None:
     return next((k for k in knowledge.keys if all(r in keys for r in k.required)), None)
 
@@ -268,7 +261,7 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
 
 def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int | None,
                    episodes_per_shard: int | None) -> Identification:
-    from .rlds import flatten_features
+    from .rlds import flatten_features, shard_names
 
     result = Identification(str(root), "rlds", version=root.name)
     try:
@@ -286,7 +279,7 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
     hashes: dict[str, str] = {}
     to_parse: list[Path] = []
     for split in info.get("splits", []):
-        names = _shard_names(result.dataset_name, split)
+        names = shard_names(result.dataset_name, split)
         lengths = [int(n) for n in split.get("shardLengths", [])]
         report = SplitReport(split["name"], len(names), 0, sum(lengths), 0, 0)
         present = []

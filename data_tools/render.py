@@ -190,7 +190,7 @@ def render_fetch(result: Any, console: Console) -> None:
     """`bdv2 data fetch`'s summary (``result``: fetch.Result); every re-fetched file on its own line."""
     rate = result.bytes / result.transfer_seconds if result.transfer_seconds else 0.0
     console.print(f"{result.out}: {len(result.fetched)} fetched ({size(result.bytes)} at {size(rate)}/s; "
-                  f"{result.seconds:.1f} s in all, with checks), {len(result.kept)} already here and verified",
+                  f"{result.seconds:.1f} s in all), {len(result.kept)} already here and verified",
                   highlight=False, markup=False)
     for rel, why in result.refetched:
         console.print(f"re-fetched: {rel}: {why}", highlight=False, markup=False)

@@ -48,10 +48,11 @@ import enum
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
+
+from bdv2.paths import as_path
 
 from . import batching, language
 from .errors import DataError
@@ -152,7 +153,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
 
         ds = None
         for d in rlds_dirs:
-            part = rlds.episode_dataset(Path(d), split, language_embedding=cfg.language.stored)
+            part = rlds.episode_dataset(as_path(d), split, language_embedding=cfg.language.stored)
             ds = part if ds is None else ds.concatenate(part)
         assert ds is not None
         if train:  # no per-file order to reshuffle here; the per-source shuffle buffer mixes trajectories
@@ -319,7 +320,7 @@ def _naming_data_loss(batches: Iterator[Batch], run: Run, split: str) -> Iterato
 
         files = [f for s in run.task.sources for f in (s.train_files if split == "train" else s.val_files)]
         dirs = [d for s in run.task.sources for d in (s.rlds_train if split == "train" else s.rlds_val)]
-        files += [str(f) for d in dirs for f in rlds.open_dir(Path(d)).shards.get(split, [])]
+        files += [str(f) for d in dirs for f in rlds.open_dir(as_path(d)).shards.get(split, [])]
         raise DataError("data loss: " + records.explain_data_loss(
             files, e, check_hint=f"`bdv2 data inspect {run.settings.data_root}` checks them all")) from None
 

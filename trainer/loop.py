@@ -37,6 +37,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.fsutil import write_json_atomic
+from bdv2.paths import as_path
 
 from . import batching, data
 from .agents import Agent, make_agent
@@ -308,7 +309,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
-            Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
+            as_path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
     manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
         max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=True))
     start = manager.latest_step() or 0

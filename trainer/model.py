@@ -168,8 +168,10 @@ class Metadata:
     def load(cls, path: str | Path) -> Metadata:
         import numpy as np
 
+        from bdv2.paths import as_path
+
         try:
-            d = json.loads(Path(path).read_text())
+            d = json.loads(as_path(path).read_text())
             arrays = [np.asarray(d[k][m], dtype=np.float32) for k in ("action", "proprio") for m in ("mean", "std")]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path}: not a normalisation metadata file ({type(e).__name__}: {e}); "

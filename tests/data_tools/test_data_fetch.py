@@ -163,6 +163,18 @@ def test_whole_release_matches_numbytes(server: tuple[str, Faults], tmp_path: Pa
     assert json.loads((tmp_path / STATE_FILE).read_text())["verified"].keys() >= {f"{REL}/{TRAIN[2]}"}
 
 
+def test_parallel_jobs_fetch_the_same_tree_and_resume_a_dropped_file(
+        server: tuple[str, Faults], release: Path, tmp_path: Path) -> None:
+    url, faults = server
+    faults.drop_after[TRAIN[2]] = 2000
+    result = fetch(_request(url, tmp_path, jobs=3, retries=1))
+    assert sorted(result.fetched) == sorted(f"{REL}/{n}" for n in ["dataset_info.json", "features.json", *TRAIN, *VAL])
+    assert (TRAIN[2], "bytes=2000-") in faults.requests
+    for name in TRAIN + VAL:
+        assert (tmp_path / REL / name).read_bytes() == (release / "tfds" / REL / name).read_bytes()
+    assert set(json.loads((tmp_path / STATE_FILE).read_text())["verified"]) == set(result.fetched)
+
+
 def test_interrupted_transfer_resumes_with_a_range_request(
         server: tuple[str, Faults], release: Path, tmp_path: Path) -> None:
     url, faults = server
