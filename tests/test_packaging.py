@@ -46,9 +46,9 @@ def test_every_data_file_beside_the_code_is_package_data() -> None:
     missing = []
     for name, folder in _tree_packages(_package_dirs(cfg)).items():
         for f in folder.iterdir():
-            if f.is_file() and f.suffix not in (".py", ".pyc"):
-                if not any(fnmatch(f.name, pat) for pat in data.get(name, [])):
-                    missing.append(f"{name}: {f.name}")
+            if (f.is_file() and f.suffix not in (".py", ".pyc")
+                    and not any(fnmatch(f.name, pat) for pat in data.get(name, []))):
+                missing.append(f"{name}: {f.name}")
         for sub in (d for d in folder.iterdir() if d.is_dir() and not (d / "__init__.py").exists()
                     and d.name != "__pycache__"):
             for f in sub.rglob("*"):
