@@ -306,9 +306,9 @@ def fetch(request: Request, progress: FetchProgress | None = None) -> Result:
         info = _metadata(request, dataset_url, rel_dir, knowledge.fetch.metadata, state, sink, result)
         planned = plan_rlds(info, dataset_url, rel_dir, request)
     todo = [p for p in planned if request.verify_all or not state.known_good(p.rel, request.out / p.rel)]
-    sink.start(len(todo), sum(p.estimate - _partial_bytes(request.out / p.rel) for p in todo))
     if todo and not request.raw:
-        import tensorflow  # noqa: F401  (its start-up, seconds, before the clock of the transfers starts)
+        import tensorflow  # noqa: F401  (its start-up, seconds, before the clocks of the transfers start)
+    sink.start(len(todo), sum(p.estimate - _partial_bytes(request.out / p.rel) for p in todo))
     began = time.monotonic()
     if request.jobs <= 1:
         for item in planned:

@@ -148,21 +148,26 @@ class LineFetch(FetchProgress):
     the ETA and the file being fetched."""
 
     def __init__(self, console: Console, interval_s: float) -> None:
+        self.console, self.interval_s = console, interval_s
         self.ticker = Ticker(console, "fetching", None, "MB", interval_s)
         self.bytes, self.scale, self.current = 0, 1e6, ""
 
     def start(self, files: int, total_bytes: int) -> None:
-        self.bytes = 0  # the metadata files came before
+        self.bytes = 0  # the metadata files came before; the clock starts now
         if total_bytes < 100e6:
-            self.scale, self.ticker.unit = 1e3, "kB"
-        self.ticker.total = round(total_bytes / self.scale) or None
+            self.scale = 1e3
+        self.ticker = Ticker(self.console, "fetching", round(total_bytes / self.scale) or None,
+                             "MB" if self.scale == 1e6 else "kB", self.interval_s)
 
     def file(self, rel: str) -> None:
         self.current = rel.rsplit("/", 1)[-1]
 
     def advance(self, nbytes: int) -> None:
         self.bytes += nbytes
-        self.ticker.update(round(self.bytes / self.scale), self.current)
+        done = round(self.bytes / self.scale)
+        if self.ticker.total is not None and done > self.ticker.total:  # the total is an estimate for a part
+            self.ticker.total = done
+        self.ticker.update(done, self.current)
 
     def close(self) -> None:
         if self.bytes and self.ticker.last_done != self.ticker.done:

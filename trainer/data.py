@@ -58,6 +58,7 @@ from . import batching, language
 from .errors import DataError
 from .language import LanguageOptions
 from .model import Metadata, Run
+from .settings import GoalRelabeling
 from .transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class PipelineConfig:
     batch_size: int
     seed: int = 42
     relabel_actions: bool = True
-    goal_relabeling: str = "uniform"
+    goal_relabeling: GoalRelabeling = GoalRelabeling.UNIFORM
     reached_proportion: float = 0.0
     goal_relabeling_kwargs: tuple[tuple[str, Any], ...] = ()
     """The strategy's own arguments (geometric's discount, delta_goals' goal_delta), as sorted items."""
@@ -82,7 +83,7 @@ class PipelineConfig:
     process_index: int = 0
     """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
     process_count: int = 1
-    """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+    """Hosts reading the data (jax.process_count()); 1: a single host reads everything."""
     language: LanguageOptions = field(default_factory=LanguageOptions)
     """goals/language for lc_bc (trainer/language.py); off by default."""
 

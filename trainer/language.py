@@ -66,7 +66,7 @@ class LanguageOptions:
     def of(cls, run: Run) -> LanguageOptions:
         """The run's settings; load_language and skip_unlabeled default to on for lc_bc only."""
         s = run.settings
-        lc = Algo(run.algo) is Algo.LC_BC
+        lc = run.algo is Algo.LC_BC
         load = lc if s.load_language is None else s.load_language
         if lc and not load:
             raise DataError(f"{run.config_file}: run {run.name!r}: lc_bc needs language; remove load_language: false")

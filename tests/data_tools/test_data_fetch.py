@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import real_sample
 from click.testing import CliRunner
 from tmpfs import mounted
 
@@ -23,8 +24,6 @@ from bdv2.data_tools.download import DiskFull, NetworkError, NotFound
 from bdv2.data_tools.fetch import STATE_FILE, CorruptFile, Request, fetch
 from bdv2.data_tools.rlds import open_dir
 from bdv2.data_tools.rlds.sample import write_rlds_sample
-
-from .helpers import REAL_RLDS, REAL_RLDS_MISSING
 
 REL = "bridge_dataset/1.0.0"
 TRAIN = [f"bridge_dataset-train.tfrecord-{i:05d}-of-00003" for i in range(3)]
@@ -290,13 +289,14 @@ def test_cli_rejects_smoke_with_shards(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--smoke chooses its own shards" in res.output
 
 
-@pytest.mark.skipif(not (REAL_RLDS / "dataset_info.json").is_file(), reason=REAL_RLDS_MISSING)
+@pytest.mark.skipif(not real_sample.present(), reason=real_sample.SKIP_REASON)
 def test_the_real_excerpt_served_as_a_mirror_passes_every_check(tmp_path: Path) -> None:
     """The octo excerpt's own dataset_info.json (written by TFDS) and shards: record counts, CRCs and the
     numBytes rule (record bytes without framing) hold on files TFDS wrote, not only on ours."""
     mirror = tmp_path / "mirror" / "tfds" / REL
     mirror.mkdir(parents=True)
-    for f in REAL_RLDS.iterdir():
+    assert real_sample.PATH is not None
+    for f in real_sample.PATH.iterdir():
         if f.name != "README.md":
             (mirror / f.name).symlink_to(f)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(tmp_path / "mirror", Faults()))
@@ -320,3 +320,20 @@ def test_raw_archives_are_fetched_whole_and_resumed(server: tuple[str, Faults], 
     assert sorted(result.fetched) == sorted(RAW)
     for archive in RAW:
         assert (tmp_path / archive).read_bytes() == (release / archive).read_bytes()
+
+
+def test_terminal_display_draws_a_bar_with_size_rate_and_eta(server: tuple[str, Faults], tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from bdv2.data_tools.render import fetch_progress
+
+    url, _ = server
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=160)
+    with fetch_progress(console, 10.0) as sink:
+        fetch(_request(url, tmp_path, splits=("val",)), sink)
+    screen = buffer.getvalue()
+    assert re.search(r"\d+(\.\d+)?/\d+(\.\d+)? kB", screen)  # rich's DownloadColumn
+    assert re.search(r"[\d.]+ (k|M)?B/s", screen)  # TransferSpeedColumn
