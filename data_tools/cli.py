@@ -137,6 +137,7 @@ Examples:
   bdv2 data identify bridge_dataset/1.0.0                  which release, how complete, cameras, language
   bdv2 data check tfr --metadata tfr/metadata.json         is it safe to train on (exit 1 if not)
   bdv2 data view rl --out page.html                        one HTML page: frames, instruction, actions
+  bdv2 data fetch --smoke --out ~/data                     one train + one val shard of the RLDS release
 """
 
 
@@ -412,6 +413,62 @@ def view_cmd(path: Path, out: Path, episode: int | None, sample: int, png: Path 
                + (f"; contact sheet {png}" if png else ""))
     for where in page.episodes:
         click.echo(f"  {where}")
+
+
+@data.command("fetch")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where the tree lands, in the release's layout (<out>/bridge_dataset/1.0.0/...).")
+@click.option("--from", "source", metavar="URL", default=None, show_default="the public release",
+              help="A mirror of https://rail.eecs.berkeley.edu/datasets/bridge_release/data/ (same layout below it).")
+@click.option("--split", "splits", multiple=True, metavar="NAME",
+              help="Only this split (train, val); repeat for several. Default: every split.")
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Only the first N shards of each chosen split. Default: all.")
+@click.option("--smoke", is_flag=True, help="The first shard of train and of val: enough for a first training run.")
+@click.option("--raw", is_flag=True,
+              help="The raw release instead: whole zip archives (demos_8_17.zip is 411 GB), resumed across runs.")
+@click.option("--verify", "verify_all", is_flag=True,
+              help="Check every file again, also those verified by an earlier run (re-fetch what fails).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files downloaded at once (a few help where the server is slow per connection).")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Resume a dropped transfer this many times in one run before giving up.")
+@verbose_option
+@progress_interval_option
+def fetch_cmd(out: Path, source: str | None, splits: tuple[str, ...], shards: int | None, smoke: bool, raw: bool,
+              verify_all: bool, jobs: int, retries: int, verbose: bool, progress_interval: float) -> None:
+    """Download the public BridgeData V2 release, or a part of it, resumably and verified: the RLDS release
+    shard by shard (the list from its dataset_info.json; each shard's size, record CRCs and episode count
+    checked), or the raw zips whole. A re-run continues where the last one stopped and skips what is verified.
+
+    \b
+    Examples:
+      bdv2 data fetch --smoke --out ~/data                    2 shards (then: bdv2 data identify ~/data)
+      bdv2 data fetch --split train --shards 64 --out ~/data  the first 64 of 1024 train shards
+      bdv2 data fetch --out ~/data --jobs 4                   the whole RLDS release (re-run to resume)
+      bdv2 data fetch --from http://mirror.lab/bridge/ --out /scratch/data
+      bdv2 data fetch --raw --out ~/raw                       the raw zips (411 GB and more)
+    """
+    if smoke and (splits or shards is not None):
+        raise click.UsageError("--smoke chooses its own shards; give it without --split and --shards")
+    if raw and (smoke or splits or shards is not None):
+        raise click.UsageError("--raw fetches whole archives; --split, --shards and --smoke are for the RLDS release")
+    _prepare("fetch", verbose)
+    from . import render
+    from .fetch import SMOKE_SPLITS, Request, fetch
+
+    bad = storage.check_writable(out, "--out")
+    if bad is not None:
+        raise click.ClickException(f"--out {bad}")
+    request = Request(out, source, SMOKE_SPLITS if smoke else (splits or None), 1 if smoke else shards, raw,
+                      verify_all, jobs, retries)
+    console = make_console(stderr=True, verbose=verbose)
+    try:
+        with render.fetch_progress(console, progress_interval) as sink:
+            result = fetch(request, sink)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    render.render_fetch(result, make_console(verbose=verbose))
 
 
 if __name__ == "__main__":

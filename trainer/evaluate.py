@@ -198,7 +198,7 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
     h = policy.run.settings.obs_horizon
     image, proprio = (obs["image"], obs["proprio"]) if h is None else (history(obs["image"], h),
                                                                        history(obs["proprio"], h))
-    algo = Algo(policy.run.algo)
+    algo = policy.run.algo
     goal = {"image": traj["next_observations"]["image"][-1]} if algo in (Algo.GC_BC, Algo.GC_DDPM_BC) else None
     language = None
     if algo is Algo.LC_BC:
