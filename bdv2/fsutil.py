@@ -21,7 +21,7 @@ from .paths import AnyPath, GPath
 
 TMP_SUFFIX = ".partial"
 
-P = TypeVar("P", Path, GPath)
+P = TypeVar("P", Path, GPath, AnyPath)
 
 
 def tmp_path(final: P) -> P:
@@ -68,6 +68,6 @@ def atomic_output(final: P) -> Iterator[P]:
     tmp = tmp_path(final)
     try:
         yield tmp
-        tmp.replace(final)
+        tmp.replace(str(final))
     finally:
         tmp.unlink(missing_ok=True)

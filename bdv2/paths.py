@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .storage import StorageProblem, remote_scheme
 
@@ -74,6 +74,26 @@ def scheme_problem(path: str | GPath, what: str) -> StorageProblem | None:
                           f"give {what} as one of those, or mount the storage as a local folder")
 
 
+def check_writable(url: GPath, what: str) -> StorageProblem | None:
+    """None if a file can be created (and removed) in the folder ``url``; else the problem, in one line."""
+    probe = url / f".bdv2-write-test-{uuid.uuid4().hex[:12]}"
+    try:
+        url.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        return StorageProblem(str(url), f"cannot write here: {' '.join(str(e.strerror or e).split())}",
+                              f"check the URL, the network and the credentials, or choose another {what}")
+    return None
+
+
+class UrlStat(NamedTuple):
+    """The part of ``os.stat_result`` that ``tf.io.gfile.stat`` gives."""
+
+    st_size: int
+    st_mtime: float
+
+
 class GPath:
     """A URL with the part of the pathlib interface the data tools and the trainer use, over ``tf.io.gfile``.
 
@@ -95,9 +115,6 @@ class GPath:
 
     # -- pure path ------------------------------------------------------------------------------------
     def __str__(self) -> str:
-        return self._url
-
-    def __fspath__(self) -> str:  # TensorFlow's readers and writers take the URL as given
         return self._url
 
     def __repr__(self) -> str:
@@ -211,9 +228,10 @@ class GPath:
                 if PurePosixPath(str(p.relative_to(self))).match(pattern):
                     yield p
 
-    def size(self) -> int:
+    def stat(self) -> UrlStat:
         with _as_oserror(self._url):
-            return int(_gfile().stat(self._url).length)
+            st = _gfile().stat(self._url)
+        return UrlStat(int(st.length), st.mtime_nsec / 1e9)
 
     def open(self, mode: str = "r", encoding: str | None = None) -> IO[Any]:
         """A ``tf.io.gfile.GFile`` (text is UTF-8; errors while reading are TensorFlow's own)."""

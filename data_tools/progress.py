@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bdv2.paths import AnyPath
+
 
 def default_workers() -> int:
     """The cores this process may run on (its CPU affinity: a scheduler's allocation, not the whole machine)."""
@@ -27,7 +29,7 @@ class Skipped:
 class Report:
     """What a conversion did. Bad trajectories are skipped, never fatal; `dropped` outputs were not written."""
 
-    written: list[Path] = field(default_factory=list)
+    written: list[AnyPath] = field(default_factory=list)
     existing: list[Path] = field(default_factory=list)
     """Finished outputs found from an earlier run and left alone (no --overwrite)."""
     skipped: list[Skipped] = field(default_factory=list)

@@ -33,7 +33,7 @@ def _task_dirs(root: AnyPath) -> list[str]:
     """Every directory under data_root that holds training data somewhere below it (for suggestions)."""
     out: set[str] = set()
     for f in root.rglob("train/out.tfrecord"):
-        rel = f.parent.parent.relative_to(root)
+        rel = f.parent.parent.relative_to(str(root))
         out.update("/".join(rel.parts[: i + 1]) for i in range(len(rel.parts)))
     return sorted(out)
 
@@ -71,7 +71,7 @@ def _resolve_source(root: AnyPath, pattern: str, exclude: Sequence[str], weight:
         found = False
         records: list[AnyPath] = sorted(d.rglob("train/out.tfrecord"), key=str)
         for f in records:
-            rel = str(f.parent.parent.relative_to(root))
+            rel = str(f.parent.parent.relative_to(str(root)))
             found = True
             if any(fnmatch.fnmatch(rel, x) for x in exclude):
                 continue
@@ -82,7 +82,7 @@ def _resolve_source(root: AnyPath, pattern: str, exclude: Sequence[str], weight:
         if found:
             continue
         for r in _rlds_dirs(d):  # no converted data here: the release as downloaded?
-            if r != root and any(fnmatch.fnmatch(str(r.relative_to(root)), x) for x in exclude):
+            if r != root and any(fnmatch.fnmatch(str(r.relative_to(str(root))), x) for x in exclude):
                 continue
             splits = _rlds_splits(r, file, key)
             rlds_train.append(str(r))
