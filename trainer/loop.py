@@ -37,12 +37,13 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.fsutil import write_json_atomic
+from bdv2.paths import as_path
 
 from . import batching, data
 from .agents import Agent, make_agent
 from .augment import Augmenter, augmenter
 from .errors import NonFiniteError
-from .hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
+from .hosts import Hosts, every_host_has, make_global_batch
 from .metrics import MetricWriter, read_metrics, truncate_after
 from .model import Metadata, Run
 from .status import SUMMARY_FILE, RunStatus
@@ -282,13 +283,17 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
                        hosts: Hosts | None = None, stop: Callable[[int], str | None] | None = None) -> RunResult:
     """Train ``run`` in ``workdir`` (default run.workdir), resuming from its latest checkpoint.
 
+    A plain function: it sets up nothing in the process (no signal handler, no environment variable, no
+    logging, no jax.distributed), so a test or a notebook can call it. The process set-up is the caller's
+    (worker.main): keep TensorFlow off the GPU (data.hide_gpus_from_tf) and join jax.distributed
+    (hosts.maybe_initialize_distributed) before calling it.
+
     Args:
         stop_after: stop (as a kill would) once this many steps are done; for tests.
         stop: polled after every step with the step's number; a reason (not None) ends training there with a
             checkpoint of that step and the status "preempted" (the worker's stop signals, process.py).
         report: called as report(step, num_steps, steps_per_s) at every log step (a progress bar).
-        hosts: this process among the jax.distributed ones; default: asked from jax (after initialising
-            jax.distributed under SLURM).
+        hosts: this process among the jax.distributed ones; default: asked from jax.
 
     Raises:
         NonFiniteError: the loss or a gradient became NaN/inf.
@@ -297,8 +302,6 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     t0 = time.perf_counter()
     workdir = Path(workdir or run.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    data.hide_gpus_from_tf()
-    maybe_initialize_distributed()
     hosts = hosts or Hosts.current()
     check_batch_sizes(run, hosts)
     shard, replicated = _placement(hosts)
@@ -306,7 +309,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
-            Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
+            as_path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
     manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
         max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=True))
     start = manager.latest_step() or 0

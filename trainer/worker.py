@@ -6,9 +6,11 @@ traceback is the last thing in the log, where the launcher's diagnosis reads it)
 also written to <workdir>/error.json (failure.write_error), so the launcher shows it as itself, with its fix,
 rather than guessing from the log.
 
-Before training, `main` sets up the process (process.py): jax.distributed where configured, the stop-signal
-handlers, the tie to the launcher (the child stops and saves when its launcher dies), the run folder's lock
-(runlock.py; a child of `bdv2 train` works under its launcher's lock) and the persistent compilation cache.
+Before training, `main` sets up the process (process.py): TensorFlow kept off the GPU, jax.distributed where
+configured, the stop-signal handlers, the tie to the launcher (the child stops and saves when its launcher
+dies), the run folder's lock (runlock.py; a child of `bdv2 train` works under its launcher's lock) and the
+persistent compilation cache. loop.train_and_evaluate is then a plain function (flax's examples/imagenet
+splits main.py and train.py the same way).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def storage_error(error: OSError, workdir: Path) -> BaseException:
 
 def main(argv: list[str]) -> int:
     from . import process, runlock
+    from .data import hide_gpus_from_tf
     from .failure import is_bdv2_error, write_error
     from .hosts import maybe_initialize_distributed
     from .loop import train_and_evaluate
@@ -57,6 +60,7 @@ def main(argv: list[str]) -> int:
     process.die_with_parent()
     lock = None
     try:
+        hide_gpus_from_tf()  # before anything else touches TensorFlow: JAX keeps the GPU memory
         try:
             if _process_index(os.environ) == 0:  # one owner per run folder; the other hosts work under host 0's
                 parent = os.environ.get(process.PARENT_ENV, "")
