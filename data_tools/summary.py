@@ -10,10 +10,11 @@ as the RLDS converter does.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -32,6 +33,22 @@ from .raw import (
 from .trajectory import relabel_actions
 
 
+class DataKind(enum.StrEnum):
+    """What a directory holds, as `detect_kind` finds it; the values are the spellings reports print."""
+
+    RLDS = "rlds"
+    """An RLDS/TFDS dataset directory (the release as downloaded), or a folder above one."""
+    TFRECORD = "tfrecord"
+    """Converted TFRecords (bdv2's or the original scripts')."""
+    NUMPY = "numpy"
+    """The original's numpy intermediate (out.npy)."""
+    RAW = "raw"
+    """Raw trajectory directories."""
+
+    def __repr__(self) -> str:  # the spelling, as when this was a plain string
+        return repr(self.value)
+
+
 @dataclass(frozen=True)
 class TrajFacts:
     group: str
@@ -47,7 +64,7 @@ class TrajFacts:
 
 @dataclass
 class Inspection:
-    kind: str
+    kind: DataKind
     groups: dict[str, dict[str, int]] = field(default_factory=dict)
     """group -> trajectories, frames, labeled (trajectories with a non-empty instruction)."""
     image_shapes: dict[str, int] = field(default_factory=dict)
@@ -59,18 +76,18 @@ class Inspection:
     """The action contract (contract.py) of the actions the statistics describe."""
 
 
-def detect_kind(path: Path) -> str:
+def detect_kind(path: Path) -> DataKind:
     from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
     if rlds.dataset_dirs(path):
-        return "rlds"
+        return DataKind.RLDS
     if next(path.rglob("*.tfrecord"), None) is not None:
-        return "tfrecord"
+        return DataKind.TFRECORD
     if next(path.rglob("out.npy"), None) is not None:
-        return "numpy"
-    return "raw"
+        return DataKind.NUMPY
+    return DataKind.RAW
 
 
 def _rel_group(file: Path, root: Path) -> str:
@@ -125,7 +142,7 @@ def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     actions = np.stack(read_actions(traj)).astype(np.float64)
     cams = camera_dirs(traj)
     aligned = align_lengths(str(traj), frame_counts(cams), len(state), len(time_stamp), len(actions), shift)
-    with Image.open(cams[0] / "im_0.jpg") as im:
+    with (cams[0] / "im_0.jpg").open("rb") as f, Image.open(f) as im:  # a local file or a URL
         shape = (im.height, im.width, len(im.getbands()))
     return TrajFacts(group, str(traj), shape, read_language(traj),
                      np.asarray(state[aligned.start:aligned.stop], dtype=np.float64), actions[:aligned.length])
@@ -143,20 +160,24 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
 
 
 def iter_facts(path: Path, depth: int, problems: list[str],
-               damaged: list[str] | None = None) -> tuple[str, Iterator[TrajFacts]]:
+               damaged: list[str] | None = None) -> tuple[DataKind, Iterator[TrajFacts]]:
     """(kind of tree, its trajectories' facts); what cannot be read goes to ``problems``, and truncated or
     corrupt TFRecord files (one line each) to ``damaged`` (default: ``problems``)."""
     if not path.is_dir():
         raise InputLayoutError(f"{path}: not a directory")
     layout.check_not_empty(path)
     kind = detect_kind(path)
-    if kind == "rlds":
-        return kind, _iter_rlds(path, problems, problems if damaged is None else damaged)
-    if kind == "tfrecord":
-        return kind, _iter_tfrecord(path, problems, problems if damaged is None else damaged)
-    if kind == "numpy":
-        return kind, _iter_numpy(path, problems)
-    return kind, _iter_raw(path, depth, problems)
+    match kind:
+        case DataKind.RLDS:
+            return kind, _iter_rlds(path, problems, problems if damaged is None else damaged)
+        case DataKind.TFRECORD:
+            return kind, _iter_tfrecord(path, problems, problems if damaged is None else damaged)
+        case DataKind.NUMPY:
+            return kind, _iter_numpy(path, problems)
+        case DataKind.RAW:
+            return kind, _iter_raw(path, depth, problems)
+        case _:
+            assert_never(kind)
 
 
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
@@ -180,7 +201,7 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         result.image_shapes[shape] = result.image_shapes.get(shape, 0) + 1
         if not f.language:
             problems.append(f"{f.path}: no language entry (every lang.txt line contains 'confidence')")
-        if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
+        if im_size is not None and kind is not DataKind.RAW and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
         proprio.append(f.state)

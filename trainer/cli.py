@@ -36,8 +36,10 @@ A matrix: sweeps any setting besides algos and tasks, e.g. learning_rate: [3.0e-
 (every combination; run names get _lr0.0003_seed1). Precedence: default < global < matrix < a run's
 config_overrides < --set.
 \b
-Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors), 2 usage
-error.
+Ctrl-C (or SIGTERM/SIGUSR1): each running run saves its current step and stops; the same command resumes.
+Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors, or a run
+is being trained by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (each saved), 130
+Ctrl-C (each saved).
 """
 
 

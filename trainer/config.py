@@ -318,7 +318,7 @@ def check_schedule(run: Run, origins: Mapping[str, str], where: str) -> list[str
     """
     s, file = run.settings, run.config_file
     warmup, total, decay = s.warmup_steps, s.num_steps, run.decay_steps
-    decay_key = "decay_steps" if s.decay_steps is not None else ALGO_DECAY_KEY[Algo(run.algo)]
+    decay_key = "decay_steps" if s.decay_steps is not None else ALGO_DECAY_KEY[run.algo]
     if warmup > total:
         raise ConfigError(file, _key_of("warmup_steps", origins, where),
                           f"{warmup:,} steps of warmup is longer than num_steps {total:,}: the learning rate would "
@@ -337,12 +337,12 @@ def check_schedule(run: Run, origins: Mapping[str, str], where: str) -> list[str
     return []
 
 
-def _check_film(algo: Algo, encoder: str, file: str, where: str) -> None:
+def _check_film(algo: Algo, encoder: EncoderName, file: str, where: str) -> None:
     """A FiLM encoder exactly when the agent has language to condition it on (lc_bc), caught at --dry-run."""
-    film = {EncoderName.RESNET_V1_34_BRIDGE_FILM.value, EncoderName.TINY_FILM.value}
+    film = {EncoderName.RESNET_V1_34_BRIDGE_FILM, EncoderName.TINY_FILM}
     if (algo is Algo.LC_BC) != (encoder in film):
         need = " or ".join(sorted(film)) if algo is Algo.LC_BC else "an encoder without FiLM (e.g. resnetv1-34-bridge)"
-        raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder!r}",
+        raise ConfigError(file, f"{where}.encoder", f"{algo.value} cannot use encoder {encoder.value!r}",
                           f"use {need}: FiLM layers condition the image encoder on lc_bc's language embedding")
 
 
@@ -396,7 +396,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
         if cache_key not in resolved:
             resolved[cache_key] = resolve(r["task"], tasks.get(r["task"]), s, file, task_key)
         name = r.get("name") or _format_name(s.name_format, r["algo"], r["task"], file, r.get("_sweep", {}))
-        run = Run(name, r["algo"], resolved[cache_key], s, file, origins=origins)
+        run = Run(name, Algo(r["algo"]), resolved[cache_key], s, file, origins=origins)
         notes.extend(check_schedule(run, origins, r["_where"]))
         runs.append(run)
     _check_unique_names(runs, raw_runs, file)
@@ -406,7 +406,7 @@ def expand(data: Mapping[str, Any], file: str, devices: int | None = None,
 
 def _export_notes(runs: Sequence[Run]) -> list[str]:
     """Said before training: runs whose encoder the original code does not have cannot be exported to it."""
-    by_encoder: dict[str, list[str]] = {}
+    by_encoder: dict[EncoderName, list[str]] = {}
     for run in runs:
         if run.settings.encoder not in HOSTED_ENCODERS:
             by_encoder.setdefault(run.settings.encoder, []).append(run.name)

@@ -48,15 +48,17 @@ import enum
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
+
+from bdv2.paths import as_path
 
 from . import batching, language
 from .errors import DataError
 from .language import LanguageOptions
 from .model import Metadata, Run
+from .settings import GoalRelabeling
 from .transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class PipelineConfig:
     batch_size: int
     seed: int = 42
     relabel_actions: bool = True
-    goal_relabeling: str = "uniform"
+    goal_relabeling: GoalRelabeling = GoalRelabeling.UNIFORM
     reached_proportion: float = 0.0
     goal_relabeling_kwargs: tuple[tuple[str, Any], ...] = ()
     """The strategy's own arguments (geometric's discount, delta_goals' goal_delta), as sorted items."""
@@ -81,7 +83,7 @@ class PipelineConfig:
     process_index: int = 0
     """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
     process_count: int = 1
-    """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+    """Hosts reading the data (jax.process_count()); 1: a single host reads everything."""
     language: LanguageOptions = field(default_factory=LanguageOptions)
     """goals/language for lc_bc (trainer/language.py); off by default."""
 
@@ -151,7 +153,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
 
         ds = None
         for d in rlds_dirs:
-            part = rlds.episode_dataset(Path(d), split, language_embedding=cfg.language.stored)
+            part = rlds.episode_dataset(as_path(d), split, language_embedding=cfg.language.stored)
             ds = part if ds is None else ds.concatenate(part)
         assert ds is not None
         if train:  # no per-file order to reshuffle here; the per-source shuffle buffer mixes trajectories
@@ -318,7 +320,7 @@ def _naming_data_loss(batches: Iterator[Batch], run: Run, split: str) -> Iterato
 
         files = [f for s in run.task.sources for f in (s.train_files if split == "train" else s.val_files)]
         dirs = [d for s in run.task.sources for d in (s.rlds_train if split == "train" else s.rlds_val)]
-        files += [str(f) for d in dirs for f in rlds.open_dir(Path(d)).shards.get(split, [])]
+        files += [str(f) for d in dirs for f in rlds.open_dir(as_path(d)).shards.get(split, [])]
         raise DataError("data loss: " + records.explain_data_loss(
             files, e, check_hint=f"`bdv2 data inspect {run.settings.data_root}` checks them all")) from None
 

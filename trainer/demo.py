@@ -1,4 +1,4 @@
-"""`bdv2 demo`: the main job end to end on the built-in sample data, in one to two minutes on a 2-core CPU.
+"""`bdv2 demo`: the main job end to end on the built-in sample data (README: its time, measured).
 
     doctor -> data sample -> raw-to-tfrecord (64 px) -> data stats -> train configs/sample.yaml
     (gc_bc and bc, tiny encoder) -> summary table -> validation action MSE, first and last evaluation,

@@ -100,6 +100,11 @@ class Comparison:
         need = (f"; about {self.needed} trajectories would show a difference {size} 80 % of the time "
                 f"(paired t-test, 5 % level, from the spread seen here)" if self.needed is not None else
                 "; at least 2 trajectories are needed to estimate how many would" if n < 2 else "")
+        if (self.verdict is Verdict.NOT_DISTINGUISHABLE and self.effect is None and self.needed is not None
+                and self.needed <= n):
+            # the power estimate rests on a spread measured on these few trajectories: it cannot overrule them
+            need = (f"; more than {n} trajectories are needed: these {n} did not show it (a spread estimated "
+                    f"from {n} is rough)")
         match self.verdict:
             case Verdict.BETTER:
                 return f"{figures}: the policy is better than the baseline on {traj}{need}"

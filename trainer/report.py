@@ -89,7 +89,7 @@ def _colour(status: RunStatus) -> str:
             return "green"
         case RunStatus.FAILED:
             return "red"
-        case RunStatus.STOPPED | RunStatus.SKIPPED:
+        case RunStatus.STOPPED | RunStatus.SKIPPED | RunStatus.PREEMPTED:
             return "yellow"
         case _:
             assert_never(status)

@@ -41,3 +41,15 @@ def test_need_train_makes_it_exit_1(numpy_only: Path) -> None:
 def test_the_training_environment_is_healthy_and_needs_nothing() -> None:
     res = CliRunner().invoke(main, ["doctor", "--need", "train", "--need", "data"])
     assert res.exit_code == 0 and "healthy:" in res.output and "no training stack" not in res.output, res.output
+
+
+def test_json_lists_the_missing_stacks_and_validates(numpy_only: Path) -> None:
+    import json
+
+    import jsonschema
+
+    res = CliRunner().invoke(main, ["doctor", "--python", str(numpy_only), "--json"])
+    doc = json.loads(res.stdout)
+    schema = json.loads((Path(__file__).parents[2] / "doctor" / "report_schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert set(doc["missing_stacks"]) == {"data", "train"} and "jax" in doc["missing_stacks"]["train"]
