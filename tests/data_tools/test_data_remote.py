@@ -77,6 +77,10 @@ def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
     assert sum(1 for _ in tf.data.TFRecordDataset(written)) > 0
     inspected = _run("inspect", out)
     assert inspected.exit_code == 0, inspected.output
+    damaged = paths.GPath(written[0])
+    damaged.write_bytes(damaged.read_bytes()[:-7])  # an interrupted upload
+    named = _run("inspect", out)
+    assert named.exit_code == 1 and written[0] in named.output.replace("\n", ""), named.output
 
 
 def test_raw_to_numpy_to_tfrecord_between_buckets(raw: Path) -> None:
