@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from bdv2.console import (
+    PathOrUrl,
     Ticker,
     column,
     make_console,
@@ -35,6 +36,7 @@ Examples:
   bdv2 eval runs/bc_all --data /data/bridge_dataset/1.0.0 --split val   an RLDS dataset directory
   bdv2 eval runs/bc_all --data some/val/out.tfrecord --out /tmp/eval    one file; eval.json + PNG in /tmp/eval
   bdv2 eval runs/gc_bc_kitchen --data /data/tfr --compare runs/bc_kitchen   two runs, paired on the same data
+  bdv2 eval runs/bc_all --data gs://bucket/bdv2_tfrecord             a URL TensorFlow opens (gs://, file://)
 \b
 Goal-conditioned runs get each trajectory's final frame as the goal. Writes eval.json and eval_actions.png
 (predicted vs true actions of the first trajectories) into --out (default: the run directory).
@@ -47,9 +49,9 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 
 @click.command("eval", epilog=EVAL_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+@click.option("--data", "data", required=True, type=PathOrUrl(),
               help="Held-out data: a TFRecord file, a converted tree (<task>/<split>/out.tfrecord) or an RLDS "
-                   "dataset directory.")
+                   "dataset directory; a local path or a URL (gs://...).")
 @click.option("--split", default="val", show_default=True, help="The split to read under --data.")
 @click.option("--trajectories", type=click.IntRange(min=1), default=None, metavar="N",
               help="Evaluate the first N trajectories only (default: all).")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bdv2.fsutil import atomic_output, write_json_atomic
+from bdv2.paths import AnyPath, as_path
 
 from . import eval_stats
 from .errors import TrainerError
@@ -116,9 +117,10 @@ def per_trajectory(preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], bas
 
 # -- held-out trajectories ------------------------------------------------------------------------
 
-def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
+def find_split(data: AnyPath, split: str) -> tuple[list[str], list[AnyPath]]:
     """(TFRecord files, RLDS dataset dirs) of ``split`` under ``data``: a TFRecord file itself, a tree of
-    <task>/<split>/out.tfrecord (`bdv2 data raw-to-tfrecord`'s output), or an RLDS dataset directory."""
+    <task>/<split>/out.tfrecord (`bdv2 data raw-to-tfrecord`'s output), or an RLDS dataset directory; a local
+    path or a URL (bdv2.paths)."""
     data = data.expanduser()
     if data.is_file():
         return [str(data)], []
@@ -146,7 +148,7 @@ def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
                     f"pick one with --split" + (f" {found[0]}" if found else ""))
 
 
-def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, relabel: bool,
+def trajectories(files: Sequence[str], rlds_dirs: Sequence[AnyPath], split: str, relabel: bool,
                  limit: int | None) -> Iterator[dict[str, Any]]:
     """Held-out trajectories as numpy trees (transforms.from_features' form), actions relabelled as in training."""
     import tensorflow as tf
@@ -161,7 +163,7 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     if rlds_dirs:
         from bdv2.data_tools import rlds
 
-        parts.extend(rlds.episode_dataset(Path(d), split) for d in rlds_dirs)
+        parts.extend(rlds.episode_dataset(as_path(d), split) for d in rlds_dirs)
     ds = parts[0]
     for p in parts[1:]:
         ds = ds.concatenate(p)
@@ -214,7 +216,7 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
 
 # -- the whole evaluation -------------------------------------------------------------------------
 
-def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
+def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
              plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None,
              difference: float | None = None, compare: Path | None = None) -> EvalReport:
     """Evaluate the latest checkpoint of ``run_dir`` on ``split`` of ``data``; writes eval.json and the PNG
@@ -234,7 +236,7 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
         snapshot = ckpt_tree.read_snapshot(run_path)
     except ckpt_tree.CheckpointError as e:
         raise EvalError(str(e)) from e
-    files, dirs = find_split(Path(data), split)
+    files, dirs = find_split(as_path(data), split)
     pol = policy_mod.load_policy(run_path)
     relabel = bool(snapshot["settings"].get("relabel_actions", True))
     other, other_path = None, None
@@ -283,7 +285,7 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
     out.mkdir(parents=True, exist_ok=True)
     if plot_trajectories > 0:
         report.plot = str(plot_actions(out / PLOT_FILE, preds[:plot_trajectories], trues[:plot_trajectories], mean,
-                                       f"{run_path.name} on {Path(data).name} ({split})"))
+                                       f"{run_path.name} on {as_path(data).name} ({split})"))
     report.files = [str(out / REPORT_FILE)] + ([report.plot] if report.plot else [])
     write_json_atomic(out / REPORT_FILE, report.to_dict(), indent=2, sort_keys=False)
     return report

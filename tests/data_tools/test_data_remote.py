@@ -67,6 +67,8 @@ def test_rlds_in_a_bucket_is_inspected_checked_and_converted_to_a_bucket(
 
 def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
     src = _to_ram(raw)
+    raw_inspected = _run("inspect", src)  # raw trees read through the layer too (pickles, JPEGs, lang.txt)
+    assert raw_inspected.exit_code == 0, raw_inspected.output
     out = f"ram://bdv2-out-{uuid.uuid4().hex[:8]}"
     converted = _run("raw-to-tfrecord", "--input_path", src, "--output_path", out, "--num_workers", "1")
     assert converted.exit_code == 0, converted.output

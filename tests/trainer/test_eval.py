@@ -60,6 +60,27 @@ def test_cli_json_and_trajectory_limit(trained: Path, tfdata: Path, tmp_path: Pa
     assert table.exit_code == 0 and "gripper accuracy" in table.stdout and "baseline" in table.stdout
 
 
+def test_cli_reads_held_out_data_from_a_url(trained: Path, tfdata: Path, tmp_path: Path) -> None:
+    """--data through bdv2.paths: TensorFlow's in-memory file system stands in for a bucket (same process)."""
+    import tensorflow as tf
+
+    url = f"ram://eval-{tmp_path.name}"
+    for f in (tfdata / "sink").rglob("*.tfrecord"):
+        dest = f"{url}/{f.relative_to(tfdata / 'sink').as_posix()}"
+        tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(f), dest)
+    local = CliRunner().invoke(main, ["eval", str(trained), "--data", str(tfdata / "sink"), "--json",
+                                      "--out", str(tmp_path / "local"), "--plot-trajectories", "0"])
+    remote = CliRunner().invoke(main, ["eval", str(trained), "--data", url, "--json", "--out",
+                                       str(tmp_path / "url"), "--plot-trajectories", "0"])
+    assert remote.exit_code == 0, remote.output
+    a, b = (json.loads(r.stdout[r.stdout.index("{"):]) for r in (local, remote))
+    assert b["data"] == url and b["trajectories"] == a["trajectories"] > 0
+    assert b["policy"] == a["policy"] and b["baseline"] == a["baseline"]  # the same data, the same scores
+    bad = CliRunner().invoke(main, ["eval", str(trained), "--data", "nosuch://bucket/val"])
+    assert bad.exit_code == 2 and "cannot open nosuch:// URLs" in bad.output
+
+
 @pytest.mark.parametrize(("make_args", "message"), [
     (lambda run, data, tmp: [str(tmp), "--data", str(data)], "not a bdv2 run directory"),
     (lambda run, data, tmp: [str(run), "--data", str(data), "--split", "test"],
