@@ -79,6 +79,18 @@ def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
     assert inspected.exit_code == 0, inspected.output
 
 
+def test_raw_to_numpy_to_tfrecord_between_buckets(raw: Path) -> None:
+    src = _to_ram(raw)
+    npy, tfr = (f"ram://bdv2-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("np", "tfr"))
+    to_numpy = _run("raw-to-numpy", "--input_path", src, "--output_path", npy, "--num_workers", "1")
+    assert to_numpy.exit_code == 0, to_numpy.output
+    assert len(list(paths.GPath(npy).rglob("train/out.npy"))) == 3
+    to_tfr = _run("numpy-to-tfrecord", "--input_path", npy, "--output_path", tfr, "--num_workers", "1")
+    assert to_tfr.exit_code == 0, to_tfr.output
+    written = [str(p) for p in paths.GPath(tfr).rglob("*/out.tfrecord")]
+    assert len(written) == 6 and sum(1 for _ in tf.data.TFRecordDataset(written)) > 0
+
+
 def test_a_scheme_tensorflow_cannot_open_or_a_missing_url_is_one_line(ram_rlds: str) -> None:
     bad = _run("rlds-to-tfrecord", "--input_path", ram_rlds, "--output_path", "nosuch://bucket/out")
     assert bad.exit_code == 2 and "the installed TensorFlow cannot open nosuch:// URLs" in bad.output
