@@ -165,6 +165,22 @@ def test_two_trajectories_do_not_make_a_verdict(barely_trained: Path, tfdata: Pa
     assert "would show a difference of 0.5 80 % of the time" in sized.stdout, sized.stdout
 
 
+def test_two_runs_are_compared_on_the_same_trajectories(trained: Path, barely_trained: Path, tfdata: Path,
+                                                         tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["eval", str(trained), "--data", str(tfdata), "--compare", str(barely_trained),
+                                    "--out", str(tmp_path), "--plot-trajectories", "0"])
+    assert res.exit_code == 0, res.output
+    d = json.loads((tmp_path / evaluate.REPORT_FILE).read_text())
+    a, b = trained.name, barely_trained.name
+    pair = next(s for s in d["statistics"] if s["figure"] == f"normalised MSE, {a} vs {b}")
+    assert pair["names"] == [a, b] and pair["trajectories"] == d["trajectories"]
+    assert pair["policy"] == pytest.approx(d["policy"]["mse_normalised"])  # this run's own figure, same yardstick
+    assert f"normalised MSE, {a} vs {b}: {a} " in res.stdout
+    verdict = {"better": f"{a} is better than {b}", "worse": f"{a} is WORSE than {b}",
+               "not distinguishable": f"not distinguishable with {d['trajectories']} trajectories"}[pair["verdict"]]
+    assert verdict in res.stdout
+
+
 def test_a_clear_win_is_called_with_its_interval(trained: Path, tfdata: Path, tmp_path: Path) -> None:
     report = evaluate.evaluate(trained, tfdata, "val", out_dir=tmp_path, plot_trajectories=0)
     mse = report.comparisons[0]
