@@ -197,6 +197,8 @@ class Catalogue:
     """(first TF release, last, CUDA, cuDNN) of TensorFlow's tested GPU builds."""
     renames: dict[str, str] = field(default_factory=dict)
     """Old dotted name -> its successor (the one-line change named for the user's own code)."""
+    sonames: tuple[tuple[str, str, str], ...] = ()
+    """(library, soname version, the CUDA release that ships it): libcusolver.so.10 is CUDA 10.1-11.0's."""
 
 
 def _vocabulary(families: tuple[Family, ...]) -> frozenset[str]:
@@ -231,8 +233,11 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         restate.append(Restatement(re.compile(r["pattern"], re.IGNORECASE), r["says"]))
     renames = {k: str(v) for k, v in raw.get("renames", {}).items() if k != "source"}
     builds = tuple(tuple(str(x) for x in row) for row in raw.get("tensorflow_builds", {}).get("table", []))
+    sonames = tuple(tuple(str(x) for x in row) for row in raw.get("cuda_sonames", {}).get("table", []))
+    if any(len(row) != 3 for row in sonames):
+        raise FamilyError(f"{p}: cuda_sonames.table rows are [library, soname version, CUDA release]")
     return Catalogue(fams, variants, _vocabulary(fams), restatements=tuple(restate), renames=renames,
-                     tensorflow_builds=builds)  # type: ignore[arg-type]
+                     tensorflow_builds=builds, sonames=sonames)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1)
@@ -360,6 +365,87 @@ def tensorflow_build_for(text: str, cat: Catalogue) -> str | None:
     return f"lib{lib}.so.{ver} is {what}'s: the builds that use it are {span}"
 
 
+# A versioned soname a loader asked for and could not open: TensorFlow's dso_loader ("Could not load dynamic library
+# 'libcusolver.so.10'"), or the dynamic linker's own message ("libcudart.so.10.2: cannot open shared object file").
+_ASKED_SONAME = re.compile(r"(?:library '?|^|[\s'\"(:])lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|"
+                           r"cusparse|cudnn|nvrtc|nccl)\.so\. ?(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?=['\";:\s]|$)"
+                           r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))", re.MULTILINE)
+_INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\d{1,2}\.\d)\b|"
+                             r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b")
+
+
+def _cuda_of(lib: str, ver: str, cat: Catalogue) -> str | None:
+    """The CUDA release that ships lib<lib>.so.<ver>: the table first, then the rule of the toolkit's own sonames
+    up to CUDA 10.0 (libcublas.so.10.0 is CUDA 10.0's), or the major alone for a cuDNN."""
+    for name, soname, release in cat.sonames:
+        if name.lower() == lib.lower() and soname == ver:
+            return release
+    major = int(ver.split(".")[0])
+    if "." in ver and major <= 10 and lib != "cudnn":
+        return f"CUDA {ver}"
+    return None
+
+
+def _in_release(version: str, release: str) -> bool:
+    """Whether CUDA ``version`` (11.2) lies in ``release`` ("CUDA 10.1-11.0", "CUDA 11.x", "CUDA 10.2")."""
+    m = re.match(r"CUDA (\d{1,2})\.(\d{1,2}|x)(?:-(\d{1,2})\.(\d{1,2}|x))?$", release)
+    v = re.match(r"(\d{1,2})\.(\d{1,2})", version)
+    if not m or not v:
+        return True  # unknown: never claim a difference
+    lo = (int(m[1]), 0 if m[2] == "x" else int(m[2]))
+    hi_major, hi_minor = (m[3], m[4]) if m[3] else (m[1], m[2])
+    hi = (int(hi_major), 99 if hi_minor == "x" else int(hi_minor))
+    return lo <= (int(v[1]), int(v[2])) <= hi
+
+
+def _tensorflow_builds_of(release: str, cat: Catalogue) -> str:
+    """TensorFlow's tested builds whose CUDA lies in ``release`` ("CUDA 10.1-11.0", "CUDA 11.x", "CUDA 10.2")."""
+    m = re.match(r"CUDA (\d{1,2})\.(\d{1,2}|x)(?:-(\d{1,2})\.(\d{1,2}|x))?$", release)
+    if not m:
+        return ""
+    lo = (int(m[1]), 0 if m[2] == "x" else int(m[2]))
+    hi_major, hi_minor = (m[3], m[4]) if m[3] else (m[1], m[2])
+    hi = (int(hi_major), 99 if hi_minor == "x" else int(hi_minor))
+    rows = [r for r in cat.tensorflow_builds if lo <= tuple(int(x) for x in r[2].split(".")[:2]) <= hi]
+    return ", ".join(f"{a}" + (f"-{b}" if b != a else "") + f" (CUDA {c})" for a, b, c, _ in rows)
+
+
+def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """The versioned CUDA sonames a loader could not open, each with the CUDA release that ships it, and the CUDA
+    the log shows installed (nvidia-smi, a /usr/local/cuda-X.Y path, nvcc)."""
+    cat = catalogue()
+    asked: dict[str, tuple[str, str, str]] = {}
+    for m in _ASKED_SONAME.finditer(text[-200_000:]):
+        soname = f"lib{m['lib']}.so.{m['ver']}"
+        release = _cuda_of(m["lib"], m["ver"], cat)
+        if release and soname not in asked:
+            asked[soname] = (m["lib"], release, _line_at(text, m.start(), m.end()))
+        if len(asked) >= 6:
+            break
+    if not asked:
+        return 0.0, {}, [], Severity.ERROR
+    first, (lib, release, line) = next(iter(asked.items()))
+    facts = {"soname": first, "lib": lib, "provider": release}
+    others = [f"{s} ({r})" for s, (_, r, _) in list(asked.items())[1:]]
+    if others:
+        facts["also"] = f" (and {', '.join(others)})"
+    score = 0.0
+    inst = _INSTALLED_CUDA.search(text)
+    if inst:
+        installed = inst["a"] or inst["b"] or inst["c"]
+        facts["installed"] = installed
+        if release.startswith("CUDA ") and not _in_release(installed, release):
+            facts["installed_clause"] = f", while the log shows CUDA {installed} installed"
+            score += 1.0
+    # cudart alone is TensorFlow's probe at import; the others are loaded when it sets up a GPU
+    if len({lib for lib, _, _ in asked.values()} - {"cudart"}) >= 1:
+        score += 1.0
+    builds = _tensorflow_builds_of(release, cat)
+    if builds:
+        facts["tf_builds"] = f" (TensorFlow's builds on {release}: {builds})"
+    return score, facts, [line], Severity.ERROR
+
+
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
     """'tensorflow' or 'jax' for the framework whose frames or messages carry the last error; None if unsure."""
     chains = parse(text) if chains is None else chains
@@ -381,6 +467,7 @@ def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None
 
 _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str, str], list[str], Severity]]] = {
     "stated_removal": stated_removal,
+    "soname_release": soname_release,
 }
 
 

@@ -61,6 +61,16 @@ _FRAME_PATTERNS = (
 _EXC = re.compile(
     r"^(?:E\s+|FAILED \S+ - )?(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failure|Exhausted))"
     r"(?::\s*(?P<msg>.*))?$")
+# An exception quoted inside prose (an issue's sentence, a markdown quote, a CI step's echo): "it gives the error
+# `ModuleNotFoundError: No module named 'x'`", "raised the following error for me: AttributeError: module ...". Only a
+# class named like an exception, after a space, quote, backtick or colon; the message ends at a closing quote.
+_EXC_INLINE = re.compile(
+    r"(?:^|(?<=[\s`'\"(:]))(?P<type>(?:[A-Za-z_]\w{0,40}\.){0,4}[A-Z]\w{0,40}(?:Error|Exception))"
+    r":\s{1,4}(?P<msg>[^`\n]{1,1000})")
+# The message of a missing name quoted with no exception class at all ("the error `module 'flax' has no attribute
+# 'optim'`"): read as the AttributeError / ImportError Python would have raised.
+_LACK_INLINE = re.compile(r"(?P<msg>module '[\w.]{1,120}' has no attribute '\w{1,80}'|"
+                          r"cannot import name '\w{1,80}' from '[\w.]{1,120}'|No module named '[\w.]{1,120}')")
 _RAISED_IN_TB = re.compile(r"^(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s*(?P<msg>.*))?$")  # after frames: any class
 _SITE = re.compile(r"(?:site|dist)-packages[/\\](?P<top>[^/\\]+)(?:[/\\](?P<sub>[^/\\]+))?")
 
@@ -179,9 +189,30 @@ def parse(text: str) -> list[list[Raised]]:
                 current = []
             current.append(Raised(m["type"], (m["msg"] or "").strip(), frames, relation))
             in_tb, frames, relation = False, [], Chain.FIRST
+        elif not in_tb and not m:
+            quoted = _quoted_exception(body)
+            if quoted and not any(r.line == quoted.line for c in (*chains, current) for r in c):
+                if current:
+                    chains.append(current)
+                current = [quoted]
     if current:
         chains.append(current)
     return chains
+
+
+def _quoted_exception(body: str) -> Raised | None:
+    """An exception a sentence quotes (see _EXC_INLINE), or a missing-name message quoted without its class."""
+    if len(body) > 4000:
+        return None
+    m = _EXC_INLINE.search(body)
+    if m:
+        msg = m["msg"].strip().rstrip("`.,; ")
+        return Raised(m["type"], msg[:-1] if msg.count("'") % 2 and msg.endswith("'") else msg)
+    m = _LACK_INLINE.search(body)
+    if m:
+        kind = "AttributeError" if "attribute" in m["msg"] else "ImportError"
+        return Raised(kind, m["msg"])
+    return None
 
 
 def last_exception(text: str) -> Raised | None:
