@@ -369,7 +369,8 @@ def tensorflow_build_for(text: str, cat: Catalogue) -> str | None:
 # 'libcusolver.so.10'"), or the dynamic linker's own message ("libcudart.so.10.2: cannot open shared object file").
 _ASKED_SONAME = re.compile(r"(?:library '?|^|[\s'\"(:])lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|"
                            r"cusparse|cudnn|nvrtc|nccl)\.so\. ?(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?=['\";:\s]|$)"
-                           r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))", re.MULTILINE)
+                           r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))",
+                           re.MULTILINE)
 _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\d{1,2}\.\d)\b|"
                              r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b")
 
