@@ -274,7 +274,13 @@ def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
             if caller:
                 facts["caller"] = caller
             return 4.0, facts, [r.line[:400], *_history_says(facts)], Severity.ERROR
-    for ln in text.splitlines():
+    lines = text.splitlines()
+    for ln in lines[-400:]:  # the message printed without its class (IPython, a quoted excerpt): a dotted name
+        if "removed" in ln and "Warning" not in ln and "warn" not in ln and len(ln) < 600:
+            facts = _read_removal(ln)
+            if facts and facts.get("version") and "." in facts["what"]:
+                return 3.0, facts, [ln.strip()[:400], *_history_says(facts)], Severity.ERROR
+    for ln in lines:
         if ("Warning" in ln or "warn" in ln) and ("removed" in ln or "deprecated" in ln):
             facts = _read_removal(ln)
             if facts and facts.get("version"):
