@@ -197,6 +197,8 @@ class Catalogue:
     """(first TF release, last, CUDA, cuDNN) of TensorFlow's tested GPU builds."""
     renames: dict[str, str] = field(default_factory=dict)
     """Old dotted name -> its successor (the one-line change named for the user's own code)."""
+    driver_cuda: tuple[tuple[str, str], ...] = ()
+    """(first driver of a CUDA release, that CUDA release), oldest first."""
     sonames: tuple[tuple[str, str, str], ...] = ()
     """(library, soname version, the CUDA release that ships it): libcusolver.so.10 is CUDA 10.1-11.0's."""
 
@@ -237,7 +239,8 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
     if any(len(row) != 3 for row in sonames):
         raise FamilyError(f"{p}: cuda_sonames.table rows are [library, soname version, CUDA release]")
     return Catalogue(fams, variants, _vocabulary(fams), restatements=tuple(restate), renames=renames,
-                     tensorflow_builds=builds, sonames=sonames)  # type: ignore[arg-type]
+                     tensorflow_builds=builds, sonames=sonames,  # type: ignore[arg-type]
+                     driver_cuda=tuple((str(a), str(b)) for a, b in raw.get("driver_cuda", {}).get("table", [])))
 
 
 @functools.lru_cache(maxsize=1)
@@ -453,6 +456,43 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
     return score, facts, [line], Severity.ERROR
 
 
+_DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"
+                          r"driver's CUDA version is (?P<said>\d{1,2}\.\d{1,2})")
+_TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|ptxas[^\n]{0,60}?(?:version|release) "
+                           r"(?P<b>\d{1,2}\.\d{1,2})|(?:cudatoolkit|cuda-nvcc|cuda-toolkit|nvidia-cuda-nvcc-cu\d{2})"
+                           r"[ =:-]{1,3}(?P<c>\d{1,2}\.\d{1,2})|CUDA (?:toolkit |Toolkit )?(?P<d>1\d\.\d)\.\d{1,3}\b|"
+                           r"/cuda-(?P<e>\d{1,2}\.\d{1,2})\b")
+
+
+def _cuda_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".")[:2])
+
+
+def driver_older(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """The driver's CUDA (nvidia-smi's header, or its driver version read in the driver table) older than the
+    toolkit the log shows compiling (nvcc, ptxas, a cudatoolkit pin, a /usr/local/cuda-X.Y path): the facts, and
+    3 points when the log shows both and the driver is older."""
+    cat = catalogue()
+    drv = tool = None
+    line = ""
+    for m in _DRIVER_CUDA.finditer(text[-200_000:]):
+        if m["cuda"] or m["said"]:
+            drv, line = m["cuda"] or m["said"], _line_at(text, m.start(), m.end())
+            break
+        if m["driver"] and not drv:
+            known = [c for d, c in cat.driver_cuda if _cuda_tuple(d) <= _cuda_tuple(m["driver"])]
+            if known:
+                drv, line = known[-1], _line_at(text, m.start(), m.end())
+    for m in _TOOLKIT_CUDA.finditer(text[-200_000:]):
+        v = next(g for g in m.groups() if g)
+        if tool is None or _cuda_tuple(v) > _cuda_tuple(tool):
+            tool = v
+    facts = {k: v for k, v in (("driver_cuda", drv), ("toolkit_cuda", tool)) if v}
+    if drv and tool and _cuda_tuple(drv) < _cuda_tuple(tool):
+        return 3.0, facts, [line], Severity.WARNING
+    return 0.0, facts, [], Severity.ERROR
+
+
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
     """'tensorflow' or 'jax' for the framework whose frames or messages carry the last error; None if unsure."""
     chains = parse(text) if chains is None else chains
@@ -475,6 +515,7 @@ def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None
 _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str, str], list[str], Severity]]] = {
     "stated_removal": stated_removal,
     "soname_release": soname_release,
+    "driver_older": driver_older,
 }
 
 
