@@ -447,8 +447,10 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
         if release.startswith("CUDA ") and not _in_release(installed, release):
             facts["installed_clause"] = f", while the log shows CUDA {installed} installed"
             score += 1.0
+        elif release.startswith("CUDA "):
+            return -1.0, facts, [], Severity.ERROR  # the installed CUDA ships it: a search path, not a release
     # cudart alone is TensorFlow's probe at import; the others are loaded when it sets up a GPU
-    if len({lib for lib, _, _ in asked.values()} - {"cudart"}) >= 1:
+    elif len({lib for lib, _, _ in asked.values()} - {"cudart"}) >= 1:
         score += 1.0
     builds = _tensorflow_builds_of(release, cat)
     if builds:
@@ -458,8 +460,9 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
 
 _DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"
                           r"driver's CUDA version is (?P<said>\d{1,2}\.\d{1,2})")
-_TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|ptxas[^\n]{0,60}?(?:version|release) "
-                           r"(?P<b>\d{1,2}\.\d{1,2})|(?:cudatoolkit|cuda-nvcc|cuda-toolkit|nvidia-cuda-nvcc-cu\d{2})"
+_TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|"
+                           r"ptxas[^\n]{0,60}?(?:version|release) (?P<b>\d{1,2}\.\d{1,2})|"
+                           r"(?:cudatoolkit|cuda-nvcc|cuda-toolkit|nvidia-cuda-nvcc-cu\d{2})"
                            r"[ =:-]{1,3}(?P<c>\d{1,2}\.\d{1,2})|CUDA (?:toolkit |Toolkit )?(?P<d>1\d\.\d)\.\d{1,3}\b|"
                            r"/cuda-(?P<e>\d{1,2}\.\d{1,2})\b")
 

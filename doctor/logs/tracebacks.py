@@ -161,6 +161,7 @@ def parse(text: str) -> list[list[Raised]]:
     frames: list[Frame] = []
     in_tb = False
     relation = Chain.FIRST
+    quoted_lines: set[str] = set()  # a sentence quoting an exception again (or its traceback's last line) adds nothing
     for raw in text.splitlines():
         line = strip_prefix(raw)
         body = line.strip()
@@ -188,10 +189,12 @@ def parse(text: str) -> list[list[Raised]]:
                 chains.append(current)
                 current = []
             current.append(Raised(m["type"], (m["msg"] or "").strip(), frames, relation))
+            quoted_lines.add(current[-1].line)
             in_tb, frames, relation = False, [], Chain.FIRST
         elif not in_tb and not m:
             quoted = _quoted_exception(body)
-            if quoted and not any(r.line == quoted.line for c in (*chains, current) for r in c):
+            if quoted and quoted.line not in quoted_lines:
+                quoted_lines.add(quoted.line)
                 if current:
                     chains.append(current)
                 current = [quoted]

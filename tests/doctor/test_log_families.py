@@ -433,3 +433,70 @@ flax==0.7.0
     lines = text.splitlines()
     assert len(lines[1]) == len(lines[3]) == max(map(len, lines))  # the shape that once was read as a terminal's
     assert normalise(text).splitlines() == lines
+
+
+# --- mechanisms the first fresh batch's misses taught (each tried on a wording that batch does not have) ---------
+
+def test_an_exception_quoted_in_a_sentence_is_read_as_raised(matrix: Matrix) -> None:
+    prose = ("Running the example fails with `ImportError: cannot import name 'dtype_util' from 'chex._src'` "
+             "right at the start.")
+    assert causes(prose, matrix)[0].id == "log-missing-name"
+    bare = "the script stops with the error module 'optax' has no attribute 'inject_hyperparams' on line 40"
+    found = causes(bare, matrix)[0]
+    assert found.id == "log-missing-name" and "optax.inject_hyperparams" in found.title
+    ci = "Step #3 - \"unit-tests\": AttributeError: module 'numpy' has no attribute 'float_'."
+    assert causes(ci, matrix)[0].id in ("log-missing-name", "log-stated-removal")
+
+
+def test_a_soname_of_another_cuda_release_names_the_release_that_ships_it(matrix: Matrix) -> None:
+    text = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load dynamic library "
+            "'libcusparse.so.10'; dlerror: libcusparse.so.10: cannot open shared object file: No such file or "
+            "directory; LD_LIBRARY_PATH: /usr/local/cuda-11.4/lib64")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-lib-soname-other-release"
+    assert "CUDA 10.1-10.2" in first.title and "CUDA 11.4" in first.title
+    several = ("Could not load dynamic library 'libcudart.so.9.0'; dlerror: libcudart.so.9.0: cannot open shared "
+               "object file\nCould not load dynamic library 'libcublas.so.9.0'; dlerror: libcublas.so.9.0: cannot "
+               "open shared object file")
+    assert causes(several, matrix)[0].id == "log-lib-soname-other-release"
+    same = text.replace("cuda-11.4", "cuda-10.2")  # the installed CUDA ships it: a path problem, not this cause
+    assert all(f.id != "log-lib-soname-other-release" for f in causes(same, matrix))
+
+
+def test_jaxlib_too_old_in_other_words_and_wrapped(matrix: Matrix) -> None:
+    for text in ("RuntimeError: jaxlib version is 0.4.1 but this version of jax requires 0.4.7.",
+                 "RuntimeError: jaxlib is version 0.4.20, but this version\nof jax requires version >= 0.4.23."):
+        assert causes(text, matrix)[0].id == "sig-jaxlib-too-old", text
+
+
+def test_a_driver_older_than_the_toolkit_outranks_the_gpu_architecture(matrix: Matrix) -> None:
+    text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: no kernel image is available for execution on the "
+            "device\n$ nvidia-smi\n| NVIDIA-SMI 525.85.12    Driver Version: 525.85.12    CUDA Version: 12.0 |\n"
+            "$ nvcc --version\nCuda compilation tools, release 12.3, V12.3.107")
+    assert causes(text, matrix)[0].id == "sig-driver-older-than-ptxas"
+    newer_driver = text.replace("CUDA Version: 12.0", "CUDA Version: 12.4")
+    assert causes(newer_driver, matrix)[0].id == "log-gpu-arch-unsupported"
+
+
+def test_other_symptoms_of_known_causes(matrix: Matrix) -> None:
+    oom = ("W external/xla/xla/service/hlo_rematerialization.cc:2946] Can't reduce memory use below 10.2GiB "
+           "(10952687616 bytes) by rematerialization; only reduced to 14.1GiB\nXLA_PYTHON_CLIENT_MEM_FRACTION=.95")
+    assert causes(oom, matrix)[0].id == "sig-xla-out-of-memory"
+    plugin = ("jax-metal 0.1.0\njaxlib.xla_extension.XlaRuntimeError: UNIMPLEMENTED: addressable_memories is not "
+              "supported")
+    assert causes(plugin, matrix)[0].id == "log-pjrt-plugin-api-mismatch"
+    op = "jax-metal 0.1.0\nXlaRuntimeError: UNIMPLEMENTED: Unsupported dtype complex128"
+    assert all(f.id != "log-pjrt-plugin-api-mismatch" for f in causes(op, matrix))
+    shard = ("  x = x.reshape((jax.local_device_count(), -1) + x.shape[1:])\n"
+             "InconclusiveDimensionOperation: Cannot divide evenly the sizes of shapes (1001, 64) and (4, -1, 64)")
+    assert causes(shard, matrix)[0].id == "sig-batch-not-divisible-by-devices"
+
+
+def test_tf2_code_on_tf1_and_keras3_module_layouts(matrix: Matrix) -> None:
+    tf1 = ("  File \"train.py\", line 3, in <module>\n    import tensorflow.compat.v2 as tf\n"
+           "ModuleNotFoundError: No module named 'tensorflow.compat.v2'\n$ pip show tensorflow-gpu\n"
+           "Version: 1.12.0\ntensorflow-gpu==1.12.0")
+    assert causes(tf1, matrix)[0].id == "log-tfp-needs-tf2"
+    k3 = ("  File \"/x/site-packages/tensorflow_hub/keras_layer.py\", line 30, in <module>\n"
+          "ImportError: cannot import name 'Layer' from 'keras.src.engine'")
+    assert causes(k3, matrix)[0].id == "log-tf-keras-missing"
