@@ -27,6 +27,7 @@ class _Rooms(click.Group):
         "demo": ("bdv2.trainer.cli", "demo"),
         "checkpoint": ("bdv2.trainer.checkpoint_cli", "checkpoint"),
         "eval": ("bdv2.trainer.eval_cli", "eval_run"),
+        "plot": ("bdv2.trainer.cli", "plot"),
         "serve": ("bdv2.trainer.serve_cli", "serve"),
         "policy": ("bdv2.trainer.serve_cli", "policy"),
     }

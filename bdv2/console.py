@@ -117,25 +117,39 @@ class Ticker:
 
     A line is printed when ``interval_s`` seconds have passed since the last one, or another ``every``
     fraction of ``total`` is done (whichever comes first), and by ``finish``. ``start``: what was done before
-    (a resumed run's step), left out of the rate. ``clock`` is for tests.
+    (a resumed run's step), left out of the rate. ``exclude_startup``: the rate (and the ETA) counts from the
+    first progress seen, not from the start, so that a start-up with nothing to show (a training run's imports
+    and first compilation) does not inflate the ETA; the first line then has neither. ``clock`` is for tests.
     """
 
     def __init__(self, console: Console, what: str, total: int | None, unit: str,
                  interval_s: float = PROGRESS_INTERVAL_S, every: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic, start: int = 0) -> None:
+                 clock: Callable[[], float] = time.monotonic, start: int = 0, exclude_startup: bool = False) -> None:
         self.console, self.what, self.total, self.unit = console, what, total, unit
         self.interval_s, self.every, self.clock = interval_s, every, clock
         self.started = self.last_time = clock()
         self.done = self.last_done = self.start = start
+        self.exclude_startup = exclude_startup
+        self.first: tuple[float, int] | None = None
+        """(time, done) of the first progress past ``start``."""
+
+    def _rate(self, now: float) -> float | None:
+        if not self.exclude_startup:
+            return (self.done - self.start) / max(now - self.started, 1e-9)
+        if self.first is None or self.done <= self.first[1]:
+            return None
+        return (self.done - self.first[1]) / max(now - self.first[0], 1e-9)
 
     def line(self, extra: str = "") -> str:
-        elapsed = max(self.clock() - self.started, 1e-9)
-        rate = (self.done - self.start) / elapsed
+        now = self.clock()
+        elapsed = max(now - self.started, 1e-9)
+        rate = self._rate(now)
         parts = [f"{self.what}: {self.done}/{self.total if self.total is not None else '?'} {self.unit}"]
         if self.total:
             parts[0] += f" ({100 * self.done / self.total:.0f} %)"
-        parts.append(f"{rate:,.2f} {self.unit}/s" if rate < 10 else f"{rate:,.0f} {self.unit}/s")
-        if self.total and rate > 0 and self.done < self.total:
+        if rate is not None:
+            parts.append(f"{rate:,.2f} {self.unit}/s" if rate < 10 else f"{rate:,.0f} {self.unit}/s")
+        if self.total and rate and self.done < self.total:
             parts.append(f"ETA {_duration((self.total - self.done) / rate)}")
         parts.append(f"elapsed {_duration(elapsed)}")
         return ", ".join(parts + ([extra] if extra else []))
@@ -143,6 +157,8 @@ class Ticker:
     def update(self, done: int, extra: str = "") -> None:
         self.done = done
         now = self.clock()
+        if self.first is None and done > self.start:
+            self.first = (now, done)
         step = self.every * self.total if self.total else 0
         due = now - self.last_time >= self.interval_s or (step > 0 and done - self.last_done >= step)
         if due and done != self.last_done:

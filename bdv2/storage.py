@@ -50,8 +50,8 @@ def remote_scheme(path: str) -> str | None:
 
 
 def remote_problem(path: str, what: str) -> StorageProblem | None:
-    """A remote URL where only local (or mounted) folders work yet: one line, instead of a local folder named
-    ``gs:`` or a "not a directory"."""
+    """A remote URL where only local (or mounted) folders work yet (the trainer's save_dir): one line, instead
+    of a local folder named ``gs:``. Data roots and metadata go through bdv2.paths instead."""
     scheme = remote_scheme(path)
     if scheme is None:
         return None

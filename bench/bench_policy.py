@@ -23,13 +23,13 @@ def write_run(root: Path, algo: str, encoder: str) -> Path:
     from bdv2.trainer.agents import make_agent
     from bdv2.trainer.checkpoint_io import example_batch, save_state
     from bdv2.trainer.model import Run, Task
-    from bdv2.trainer.settings import build_settings
+    from bdv2.trainer.settings import Algo, build_settings
 
     meta = {"action": {"mean": [0.0] * 7, "std": [1.0] * 7}, "proprio": {"mean": [0.0] * 7, "std": [1.0] * 7}}
     keys: dict[str, Any] = {"data_root": str(root), "save_dir": str(root), "encoder": encoder}
     if algo == "gc_ddpm_bc":
         keys.update(obs_horizon=1, act_pred_horizon=1)
-    run = Run("bench", algo, Task("bench", (), str(root / "metadata.json")),
+    run = Run("bench", Algo(algo), Task("bench", (), str(root / "metadata.json")),
               build_settings(keys, "bench", ""))
     params = make_agent(run).init(jax.random.PRNGKey(0), example_batch(run))
     write_json_atomic(run.workdir / "metadata.json", meta)

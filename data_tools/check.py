@@ -316,7 +316,7 @@ def check_metadata(eps: Sequence[Ep], opts: Options, ours: contract_mod.ActionCo
     if opts.metadata is None:
         return []
     try:
-        meta = json.loads(Path(opts.metadata).read_text())
+        meta = json.loads(opts.metadata.read_text())
     except (OSError, ValueError) as e:
         return [Finding("metadata_unreadable", Severity.ERROR, f"{opts.metadata}: unreadable ({e})")]
     rows = [e for e in eps if len(e.actions) and np.all(np.isfinite(e.actions)) and np.all(np.isfinite(e.state))]

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from bdv2 import storage
+from bdv2 import paths, storage
 from bdv2.console import (
     make_console,
     progress_interval_option,
@@ -32,6 +32,39 @@ from .progress import Report, default_workers
 
 DATA_MODULES = ("numpy", "PIL", "tensorflow")
 """Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
+
+
+class PathOrUrl(click.ParamType):
+    """A local path (checked as click.Path checks it) or a URL that TensorFlow opens (``gs://``, ``file://``;
+    bdv2.paths), checked through the same layer the readers use."""
+
+    name = "path"
+
+    def __init__(self, exists: bool = False, file_okay: bool = True, dir_okay: bool = True) -> None:
+        self.exists, self.file_okay, self.dir_okay = exists, file_okay, dir_okay
+        self.local = click.Path(path_type=Path, exists=exists, file_okay=file_okay, dir_okay=dir_okay)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path | paths.GPath) or not paths.is_url(value):
+            return self.local.convert(value, param, ctx)
+        require_extra("bdv2 data", "data", ("tensorflow",))  # URLs are opened through tf.io.gfile
+        bad = paths.scheme_problem(value, param.human_readable_name if param else "the path")
+        if bad is not None:
+            self.fail(f"{bad.problem}; {bad.fix}", param, ctx)
+        url = paths.GPath(value)
+        if not self.exists:
+            return url
+        try:
+            is_dir = url.is_dir()
+            if not is_dir and not url.exists():
+                self.fail(f"{url} does not exist.", param, ctx)
+        except OSError as e:
+            self.fail(f"{url} cannot be read: {' '.join(str(e.strerror or e).split())}", param, ctx)
+        if is_dir and not self.dir_okay:
+            self.fail(f"{url} is a directory.", param, ctx)
+        if not is_dir and not self.file_okay:
+            self.fail(f"{url} is a file.", param, ctx)
+        return url
 
 
 def _prepare(command: str, verbose: bool) -> None:
@@ -55,7 +88,11 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
         kwargs["shard"] = _parse_shard(kwargs["shard"])
     console = make_console(stderr=True, verbose=verbose)
     out = kwargs.get("output_path")
-    bad = storage.check_writable(Path(out), "--output_path") if out is not None else None
+    bad = None
+    if isinstance(out, paths.GPath):
+        bad = paths.check_writable(out, "--output_path")
+    elif out is not None:
+        bad = storage.check_writable(Path(out), "--output_path")
     if bad is not None:
         raise click.ClickException(f"--output_path {bad}")
     try:
@@ -66,7 +103,7 @@ def _run(command: str, fn_name: str, verbose: bool, progress_interval: float, **
     except Exception as e:
         if out is None:
             raise
-        named = _storage_fault(e, Path(out))
+        named = None if isinstance(out, paths.GPath) else _storage_fault(e, Path(out))
         if named is None:
             raise
         raise click.ClickException(named) from None
@@ -98,9 +135,9 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every conversion; both --snake_case (the original scripts) and --dash-case work."""
     options = [
         click.option("--input_path", "--input-path", "input_path", required=True,
-                     type=click.Path(path_type=Path, exists=True, file_okay=False)),
+                     type=PathOrUrl(exists=True, file_okay=False)),
         click.option("--output_path", "--output-path", "output_path", required=True,
-                     type=click.Path(path_type=Path, file_okay=False)),
+                     type=PathOrUrl(file_okay=False)),
         click.option("--depth", default=5, show_default=True,
                      help="Directory levels from input_path to the files (5 = source/env/task/NN/date)."),
         click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
@@ -138,6 +175,7 @@ Examples:
   bdv2 data identify bridge_dataset/1.0.0                  which release, how complete, cameras, language
   bdv2 data check tfr --metadata tfr/metadata.json         is it safe to train on (exit 1 if not)
   bdv2 data view rl --out page.html                        one HTML page: frames, instruction, actions
+  bdv2 data fetch --smoke --out ~/data                     one train + one val shard of the RLDS release
 """
 
 
@@ -193,10 +231,10 @@ def _parse_cameras(value: str | None) -> tuple[int, ...]:
 
 @data.command("rlds-to-tfrecord")
 @click.option("--input_path", "--input-path", "input_path", required=True,
-              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              type=PathOrUrl(exists=True, file_okay=False),
               help="A TFDS/RLDS dataset dir (dataset_info.json, features.json, shards), e.g. bridge_dataset/1.0.0.")
 @click.option("--output_path", "--output-path", "output_path", required=True,
-              type=click.Path(path_type=Path, file_okay=False))
+              type=PathOrUrl(file_okay=False))
 @click.option("--cameras", metavar="K", show_default="0",
               help="The camera image_K that becomes observations/images0 (the schema holds one camera).")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, show_default="the release's size",
@@ -248,7 +286,7 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
 
 
 @data.command("inspect")
-@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, help="Flag images of another size.")
 @verbose_option
@@ -267,8 +305,8 @@ def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> N
 
 
 @data.command("stats")
-@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=PathOrUrl(dir_okay=False))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--relabel/--raw-actions", default=True, show_default=True,
               help="Statistics of the actions the trainer sees (reached-state deltas, binarized gripper) or of "
@@ -293,7 +331,7 @@ def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @data.command("identify")
-@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--all", "all_episodes", is_flag=True,
               help="RLDS: parse every episode of every shard for cameras and language (default: the first "
@@ -330,8 +368,8 @@ def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, mark
 
 
 @data.command("check")
-@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--metadata", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
+@click.option("--metadata", type=PathOrUrl(exists=True, dir_okay=False),
               help="Normalisation statistics to check against the data (e.g. the run's metadata.json).")
 @click.option("--window", type=int, default=1, show_default=True,
               help="Transitions one training example needs (obs_horizon + act_pred_horizon - 1).")
@@ -381,7 +419,7 @@ def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, qui
 
 
 @data.command("view")
-@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="The HTML page to write (self-contained: open it from disk, no server).")
 @click.option("--episode", type=int, default=None, help="Show episode N (reading order, from 0) alone.")
@@ -416,6 +454,62 @@ def view_cmd(path: Path, out: Path, episode: int | None, sample: int, png: Path 
                + (f"; contact sheet {png}" if png else ""))
     for where in page.episodes:
         click.echo(f"  {where}")
+
+
+@data.command("fetch")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where the tree lands, in the release's layout (<out>/bridge_dataset/1.0.0/...).")
+@click.option("--from", "source", metavar="URL", default=None, show_default="the public release",
+              help="A mirror of https://rail.eecs.berkeley.edu/datasets/bridge_release/data/ (same layout below it).")
+@click.option("--split", "splits", multiple=True, metavar="NAME",
+              help="Only this split (train, val); repeat for several. Default: every split.")
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Only the first N shards of each chosen split. Default: all.")
+@click.option("--smoke", is_flag=True, help="The first shard of train and of val: enough for a first training run.")
+@click.option("--raw", is_flag=True,
+              help="The raw release instead: whole zip archives (demos_8_17.zip is 411 GB), resumed across runs.")
+@click.option("--verify", "verify_all", is_flag=True,
+              help="Check every file again, also those verified by an earlier run (re-fetch what fails).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files downloaded at once (a few help where the server is slow per connection).")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Resume a dropped transfer this many times in one run before giving up.")
+@verbose_option
+@progress_interval_option
+def fetch_cmd(out: Path, source: str | None, splits: tuple[str, ...], shards: int | None, smoke: bool, raw: bool,
+              verify_all: bool, jobs: int, retries: int, verbose: bool, progress_interval: float) -> None:
+    """Download the public BridgeData V2 release, or a part of it, resumably and verified: the RLDS release
+    shard by shard (the list from its dataset_info.json; each shard's size, record CRCs and episode count
+    checked), or the raw zips whole. A re-run continues where the last one stopped and skips what is verified.
+
+    \b
+    Examples:
+      bdv2 data fetch --smoke --out ~/data                    2 shards (then: bdv2 data identify ~/data)
+      bdv2 data fetch --split train --shards 64 --out ~/data  the first 64 of 1024 train shards
+      bdv2 data fetch --out ~/data --jobs 4                   the whole RLDS release (re-run to resume)
+      bdv2 data fetch --from http://mirror.lab/bridge/ --out /scratch/data
+      bdv2 data fetch --raw --out ~/raw                       the raw zips (411 GB and more)
+    """
+    if smoke and (splits or shards is not None):
+        raise click.UsageError("--smoke chooses its own shards; give it without --split and --shards")
+    if raw and (smoke or splits or shards is not None):
+        raise click.UsageError("--raw fetches whole archives; --split, --shards and --smoke are for the RLDS release")
+    _prepare("fetch", verbose)
+    from . import render
+    from .fetch import SMOKE_SPLITS, Request, fetch
+
+    bad = storage.check_writable(out, "--out")
+    if bad is not None:
+        raise click.ClickException(f"--out {bad}")
+    request = Request(out, source, SMOKE_SPLITS if smoke else (splits or None), 1 if smoke else shards, raw,
+                      verify_all, jobs, retries)
+    console = make_console(stderr=True, verbose=verbose)
+    try:
+        with render.fetch_progress(console, progress_interval) as sink:
+            result = fetch(request, sink)
+    except DataToolsError as e:
+        raise click.ClickException(str(e)) from None
+    render.render_fetch(result, make_console(verbose=verbose))
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def infer_contract(episodes: Sequence[tuple[np.ndarray, np.ndarray]], actions: s
     steps = len(dp)
     if not any(np.isfinite(v) for v in scores.values()) or scores[frame, k] < MIN_R2:
         frame, k = "unknown", 0
-    others = [v for (f, kk), v in scores.items() if f == frame and kk != k]
+    others = [max(v, 0.0) for (f, kk), v in scores.items() if f == frame and kk != k]
     margin = scores.get((frame, k), 0.0) - max(others, default=0.0)
     units = "m, rad per step" if abs(slope - 1) <= SCALE_TOLERANCE else f"state units x {slope:.3g} per step"
     return ActionContract(frame, units, round(slope, 4), k, _gripper(clean, k), actions,

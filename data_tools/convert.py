@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bdv2.fsutil import atomic_output
+from bdv2.paths import AnyPath, as_path
 
 from . import layout, schema
 from .errors import BadTrajectory, DataToolsError, ImageSizeError
@@ -141,7 +142,7 @@ def _write_task(target: str, template: Path, task_dir: Path, results: Iterable[t
                 progress: ProgressSink) -> None:
     """One task dir's train and val outputs, each written under its temporary name (fsutil.atomic_output) and
     both renamed at the end, only if every split got a trajectory."""
-    finals = {s: Path(str(template).replace("{split}", s)) for s in SPLITS}
+    finals = {s: as_path(str(template).replace("{split}", s)) for s in SPLITS}  # output_path may be a URL
     counts = dict.fromkeys(SPLITS, 0)
     records: dict[str, list[Any]] = {s: [] for s in SPLITS}  # numpy: out.npy is one pickle, held in memory
     writers: dict[str, Any] = {}
@@ -166,7 +167,7 @@ def _write_task(target: str, template: Path, task_dir: Path, results: Iterable[t
                 raise _NoSplitLeft
             if target == "numpy":
                 for split, final in finals.items():
-                    with open(stack.enter_context(atomic_output(final)), "wb") as f:
+                    with stack.enter_context(atomic_output(final)).open("wb") as f:
                         np.save(f, np.array(records[split] + [None], dtype=object)[:-1], allow_pickle=True)
     except _NoSplitLeft:
         report.dropped.append(Skipped(str(task_dir), f"no convertible trajectory left in a split {counts}"))
@@ -174,7 +175,7 @@ def _write_task(target: str, template: Path, task_dir: Path, results: Iterable[t
     report.written.extend(finals.values())
 
 
-def _open_writer(stack: ExitStack, final: Path) -> Any:
+def _open_writer(stack: ExitStack, final: AnyPath) -> Any:
     """A TFRecord writer on `final`'s temporary name; the stack closes it before renaming the file."""
     import tensorflow as tf
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, assert_never
 
 import numpy as np
 
 from .errors import BadTrajectory, DataToolsError
+
+if TYPE_CHECKING:
+    from .summary import DataKind
 
 RAW_FRAME_SIZE = 128
 """Raw JPEGs (640x480) are decoded straight to this square size for frame checks and pages."""
@@ -129,8 +133,8 @@ def _raw(path: Path, depth: int, frames: bool, problems: list[str]) -> Iterator[
 
 
 def iter_sources(tfrecords: list[Path], rlds_dirs: list[Path]) -> Iterator[Ep]:
-    """The episodes of given TFRecord files (the original schema) and RLDS dataset directories, in that order,
-    without frames: what a training task's sources name.
+    """The episodes of given TFRecord files (the original schema) and of the train split of RLDS dataset
+    directories, in that order, without frames: what a training task's sources name.
 
     Raises:
         DataToolsError: an RLDS directory bdv2 cannot read.
@@ -142,27 +146,31 @@ def iter_sources(tfrecords: list[Path], rlds_dirs: list[Path]) -> Iterator[Ep]:
             state = np.concatenate([a["observations/state"], a["next_observations/state"][-1:]])
             yield Ep(f"{file}[{i}]", file.parent.name, state.astype(np.float64), a["actions"].astype(np.float64),
                      list(a["language"]))
-    for d in rlds_dirs:
-        yield from _rlds(d, False, [])
+    for d in rlds_dirs:  # training reads an RLDS directory's train split
+        yield from (e for e in _rlds(d, False, []) if e.split == "train")
 
 
 def iter_episodes(path: Path, *, depth: int = 5, frames: bool = False,
-                  problems: list[str] | None = None) -> tuple[str, Iterator[Ep]]:
+                  problems: list[str] | None = None) -> tuple[DataKind, Iterator[Ep]]:
     """(kind, episodes) of a raw, numpy, TFRecord or RLDS tree. Unreadable trajectories go to `problems`.
 
     Raises:
         DataToolsError: not a directory; an RLDS directory whose features bdv2 cannot read.
     """
-    from .summary import detect_kind
+    from .summary import DataKind, detect_kind
 
     if not path.is_dir():
         raise DataToolsError(f"{path}: not a directory")
     problems = [] if problems is None else problems
     kind = detect_kind(path)
-    if kind == "rlds":
-        return kind, _rlds(path, frames, problems)
-    if kind == "tfrecord":
-        return kind, _tfrecord(path, frames)
-    if kind == "numpy":
-        return kind, _numpy(path, frames, problems)
-    return kind, _raw(path, depth, frames, problems)
+    match kind:
+        case DataKind.RLDS:
+            return kind, _rlds(path, frames, problems)
+        case DataKind.TFRECORD:
+            return kind, _tfrecord(path, frames)
+        case DataKind.NUMPY:
+            return kind, _numpy(path, frames, problems)
+        case DataKind.RAW:
+            return kind, _raw(path, depth, frames, problems)
+        case _:
+            assert_never(kind)

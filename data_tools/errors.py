@@ -28,5 +28,13 @@ class InputLayoutError(DataToolsError):
     """The input tree does not look like what --depth says (nothing found, wrong kind of tree)."""
 
 
+class EmptyFolderError(InputLayoutError):
+    """The input folder holds no file at all: a wrong path or a copy that has not run, not a --depth matter."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path}: this folder is empty (no file in it or below it); check the path, or run the "
+                         "copy, download or conversion that fills it first")
+
+
 class ShardSpecError(DataToolsError, ValueError):
     """A --shard value that is not INDEX/COUNT with 0 <= INDEX < COUNT."""

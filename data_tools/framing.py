@@ -22,7 +22,7 @@ def iter_records(path: Path, payload: bool = True) -> Iterator[bytes | int]:
         DataToolsError: the file ends inside a record (a truncated download).
     """
     size = path.stat().st_size
-    with open(path, "rb") as f:
+    with path.open("rb") as f:  # a local file or a URL (bdv2.paths)
         while True:
             header = f.read(12)
             if not header:

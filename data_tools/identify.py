@@ -17,11 +17,14 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import releases as known
 from .errors import DataToolsError
 from .framing import count_records, first_record_sha256, iter_records
+
+if TYPE_CHECKING:
+    from .summary import DataKind
 
 DEFAULT_SHARDS_PER_SPLIT = 8
 """Shards per split whose episodes are parsed by default (evenly spaced); --all parses every shard."""
@@ -100,13 +103,6 @@ class Identification:
 
 
 # -- RLDS --------------------------------------------------------------------------------------------------
-
-def _shard_names(name: str, split: dict[str, Any]) -> list[str]:
-    n = len(split.get("shardLengths", [])) or 1
-    template = split.get("filepathTemplate", "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}")
-    return [template.replace("{DATASET}", name).replace("{SPLIT}", split["name"]).replace("{FILEFORMAT}", "tfrecord")
-            .replace("{SHARD_X_OF_Y}", f"{i:05d}-of-{n:05d}") for i in range(n)]
-
 
 def _key_scheme(keys: set[str], knowledge: known.Knowledge) -> known.KeyScheme | None:
     return next((k for k in knowledge.keys if all(r in keys for r in k.required)), None)
@@ -265,7 +261,7 @@ def _match(result: Identification, release: known.Release, info: dict[str, Any],
 
 def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int | None,
                    episodes_per_shard: int | None) -> Identification:
-    from .rlds import flatten_features
+    from .rlds import flatten_features, shard_names
 
     result = Identification(str(root), "rlds", version=root.name)
     try:
@@ -283,7 +279,7 @@ def _identify_rlds(root: Path, knowledge: known.Knowledge, shards_per_split: int
     hashes: dict[str, str] = {}
     to_parse: list[Path] = []
     for split in info.get("splits", []):
-        names = _shard_names(result.dataset_name, split)
+        names = shard_names(result.dataset_name, split)
         lengths = [int(n) for n in split.get("shardLengths", [])]
         report = SplitReport(split["name"], len(names), 0, sum(lengths), 0, 0)
         present = []
@@ -343,12 +339,12 @@ def _collection_of(rel: Path, knowledge: known.Knowledge) -> known.RawSource | N
     return next((s for s in knowledge.raw_sources if s.dir in rel.parts), None)
 
 
-def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int,
+def _identify_tree(path: Path, kind: DataKind, knowledge: known.Knowledge, depth: int,
                    limit: int | None) -> Identification:
-    from .summary import iter_facts
+    from .summary import DataKind, iter_facts
 
     result = Identification(str(path), kind)
-    if kind in ("tfrecord", "numpy"):
+    if kind in (DataKind.TFRECORD, DataKind.NUMPY):
         scheme = next(k for k in knowledge.keys if k.id == "bridgedata_tfrecord")
         result.keys, result.key_title = scheme.id, scheme.title
         result.observation_keys = ["observations/images0", "observations/state"]
@@ -382,14 +378,15 @@ def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int
     result.episodes_parsed = result.episodes_total = language["episodes"]
     result.splits = [SplitReport(s, 0, 0, 0, n, 0) for s, n in sorted(splits.items())]
     result.notes.extend(problems[:20])
-    if kind == "raw":
+    if kind is DataKind.RAW:
         result.cameras = _raw_cameras(path, depth)
     else:
         result.cameras = {"images0": language["episodes"]}
         # rlds-to-tfrecord writes <out>/<dataset name>/[part<i>/]{train,val}/out.tfrecord and a source.json
-        names = {p.relative_to(path).parts[0] for p in path.rglob("out.tfrecord")} if kind == "tfrecord" else set()
+        names = ({p.relative_to(path).parts[0] for p in path.rglob("out.tfrecord")} if kind is DataKind.TFRECORD
+                 else set())
         rlds_names = {r.dataset_name for r in knowledge.releases if r.format == "rlds"}
-        sources = sorted(path.rglob("source.json")) if kind == "tfrecord" else []
+        sources = sorted(path.rglob("source.json")) if kind is DataKind.TFRECORD else []
         if sources:
             result.converted_from = "; ".join(_converted_from(f, knowledge) for f in sources)
         elif names & rlds_names:
@@ -397,7 +394,7 @@ def _identify_tree(path: Path, kind: str, knowledge: known.Knowledge, depth: int
                                      "(the rlds-to-tfrecord output layout)")
         elif generations:
             result.converted_from = f"raw collections: {', '.join(sorted(collections))} (the converters' layout)"
-    if not result.converted_from and kind != "raw":
+    if not result.converted_from and kind is not DataKind.RAW:
         result.notes.append("the tree records no source: the collection names on its paths are all there is")
     return result
 
@@ -445,13 +442,13 @@ def identify(path: Path, *, depth: int = 5, all_episodes: bool = False,
         DataToolsError: `path` is not a directory, or releases.toml is malformed.
     """
     from . import rlds
-    from .summary import detect_kind
+    from .summary import DataKind, detect_kind
 
     if not path.is_dir():
         raise DataToolsError(f"{path}: not a directory")
     knowledge = knowledge or known.load()
     kind = detect_kind(path)
-    if kind == "rlds":
+    if kind is DataKind.RLDS:
         dirs = rlds.dataset_dirs(path)
         if len(dirs) > 1:
             raise DataToolsError(f"{path}: several TFDS datasets below it ({', '.join(map(str, dirs))}); pass one")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bdv2.fsutil import TMP_SUFFIX, atomic_output, tmp_path
 
-from .errors import InputLayoutError, ShardSpecError
+from .errors import EmptyFolderError, InputLayoutError, ShardSpecError
 from .raw import needs_latency_shift, parse_dated_dir
 
 __all__ = [  # the atomic writes are bdv2.fsutil's; imported from here too
@@ -80,9 +80,17 @@ def output_rel(task_dir: Path, depth: int) -> Path:
     return Path(*parts)
 
 
+def check_not_empty(path: Path) -> None:
+    """Raise EmptyFolderError when ``path`` is a directory with no file anywhere below it (hidden ones
+    included), before any advice about its layout (--depth, --split) that would not apply."""
+    if path.is_dir() and next((p for p in path.rglob("*") if p.is_file()), None) is None:
+        raise EmptyFolderError(path)
+
+
 def find_raw_tasks(input_path: Path, depth: int) -> list[Path]:
     if not input_path.is_dir():
         raise InputLayoutError(f"{input_path}: not a directory")
+    check_not_empty(input_path)
     # "lmdb" anywhere in the path: some released folders are LMDB exports, not raw data (original quirk).
     tasks = [p for p in glob_depth(input_path, depth - 1) if "lmdb" not in str(p.relative_to(input_path))]
     if not tasks:
@@ -137,6 +145,7 @@ def plan_raw_task(task_dir: Path, input_path: Path, depth: int, train_proportion
 def find_numpy_files(input_path: Path, depth: int) -> list[Path]:
     if not input_path.is_dir():
         raise InputLayoutError(f"{input_path}: not a directory")
+    check_not_empty(input_path)
     files = [d / s / "out.npy" for d in glob_depth(input_path, depth - 1) for s in SPLITS]
     files = [f for f in files if f.is_file()]
     if not files:

@@ -1,5 +1,6 @@
 """What a conversion reports, shared by every converter (convert.py's raw and numpy ones, rlds_convert.py's):
-the `Report` it returns, the `Skipped` entries in it, and the `ProgressSink` it feeds while it runs.
+the `Report` it returns, the `Skipped` entries in it, and the `ProgressSink` it feeds while it runs; and the
+`FetchProgress` that `bdv2 data fetch` feeds (bytes, not trajectories).
 
 Stdlib only; the CLI renders both (render.py), tests and library callers may ignore the progress.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bdv2.paths import AnyPath
 
 
 def default_workers() -> int:
@@ -26,7 +29,7 @@ class Skipped:
 class Report:
     """What a conversion did. Bad trajectories are skipped, never fatal; `dropped` outputs were not written."""
 
-    written: list[Path] = field(default_factory=list)
+    written: list[AnyPath] = field(default_factory=list)
     existing: list[Path] = field(default_factory=list)
     """Finished outputs found from an earlier run and left alone (no --overwrite)."""
     skipped: list[Skipped] = field(default_factory=list)
@@ -48,4 +51,17 @@ class ProgressSink:
         pass
 
     def advance(self, trajectories: int, frames: int) -> None:
+        pass
+
+
+class FetchProgress:
+    """Receives a download's progress in bytes; the CLI renders it (rate, ETA), library callers may ignore it."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def file(self, rel: str) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
         pass

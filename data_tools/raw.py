@@ -82,7 +82,7 @@ def load_pickle(path: Path) -> Any:
         UnsafePickleError: the pickle refers to anything but numpy arrays, lists, dicts and scalars.
     """
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:  # a local file or a URL (bdv2.paths)
             return _RestrictedUnpickler(f, str(path)).load()
     except FileNotFoundError:
         raise BadTrajectory(str(path.parent), f"missing {path.name}") from None
@@ -112,8 +112,8 @@ def read_language(traj_dir: Path) -> list[str]:
     path = traj_dir / "lang.txt"
     if not path.exists():
         return [""]
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [line.strip() for line in f if "confidence" not in line]
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return [line.strip() for line in io.StringIO(text, newline=None) if "confidence" not in line]
 
 
 def camera_dirs(traj_dir: Path) -> list[Path]:
@@ -134,7 +134,7 @@ def load_frame(path: Path, im_size: int, mode: ResizeMode) -> np.ndarray:
     """One JPEG -> uint8 [im_size, im_size, 3], squashed (aspect ratio not kept), LANCZOS as the original."""
     from PIL import Image  # Pillow is needed only by the raw readers
 
-    with Image.open(path) as im:
+    with path.open("rb") as f, Image.open(f) as im:
         if mode is ResizeMode.DRAFT:
             # Draft picks a scale whose result is still >= (im_size, im_size), so LANCZOS only ever shrinks.
             im.draft("RGB", (im_size, im_size))
@@ -320,7 +320,7 @@ def load_npy(path: Path) -> Any:
     """
     from numpy.lib import format as npy_format
 
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         version = npy_format.read_magic(f)
         read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
         shape, _, dtype = read_header(f)

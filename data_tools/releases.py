@@ -55,10 +55,24 @@ class RawSource:
 
 
 @dataclass(frozen=True)
+class FetchSource:
+    """Where `bdv2 data fetch` downloads from ([fetch] in releases.toml)."""
+
+    root: str
+    """The public folder of the release; a mirror repeats its layout."""
+    release: str
+    """The id of the RLDS release fetched; its `url` below `root` is where its files are."""
+    metadata: tuple[str, ...]
+    raw_archives: tuple[str, ...]
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Knowledge:
     releases: tuple[Release, ...]
     keys: tuple[KeyScheme, ...]
     raw_sources: tuple[RawSource, ...]
+    fetch: FetchSource | None = None
 
     def release(self, release_id: str) -> Release:
         return next(r for r in self.releases if r.id == release_id)
@@ -84,9 +98,15 @@ def load(path: Path = RELEASES_FILE) -> Knowledge:
         releases = tuple(_release(r) for r in data.get("release", []))
         keys = tuple(KeyScheme(k["id"], k["title"], tuple(k["required"]), k["source"]) for k in data.get("keys", []))
         raw = tuple(RawSource(r["dir"], r["title"], r["generation"], r["source"]) for r in data.get("raw_source", []))
+        f = data.get("fetch")
+        fetch = None if f is None else FetchSource(
+            f["root"], f["release"], tuple(f["metadata"]), tuple(f["raw_archives"]),
+            {k: str(v) for k, v in f.get("sources", {}).items()})
     except (KeyError, TypeError, ValueError) as e:
         raise DataToolsError(f"{path}: malformed entry ({type(e).__name__}: {e})") from None
     for r in releases:
         if r.keys not in {k.id for k in keys}:
             raise DataToolsError(f"{path}: release {r.id!r} names key scheme {r.keys!r}, which is not defined")
-    return Knowledge(releases, keys, raw)
+    if fetch is not None and fetch.release not in {r.id for r in releases}:
+        raise DataToolsError(f"{path}: [fetch] names release {fetch.release!r}, which is not defined")
+    return Knowledge(releases, keys, raw, fetch)

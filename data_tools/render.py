@@ -14,12 +14,22 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, assert_never
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from bdv2.console import Output, Ticker, column, output_of
+from bdv2.storage import size
 
-from .progress import ProgressSink, Report
+from .progress import FetchProgress, ProgressSink, Report
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -115,3 +125,79 @@ def render_inspection(path: Path, result: Any, console: Console) -> None:
             console.print(f"{name:8} {key:5} " + " ".join(f"{v:9.4f}" for v in values))
     for problem in result.problems:
         console.print(f"problem: {problem}", style="red", highlight=False, markup=False)
+
+
+class _RichFetch(FetchProgress):
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("fetching", total=None)
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.progress.update(self.task, total=total_bytes or None, completed=0,  # the metadata came before
+                             description=f"fetching {files} file(s)")
+
+    def file(self, rel: str) -> None:
+        self.progress.update(self.task, description=rel.rsplit("/", 1)[-1])
+
+    def advance(self, nbytes: int) -> None:
+        self.progress.update(self.task, advance=nbytes)
+
+
+class LineFetch(FetchProgress):
+    """Plain lines (bdv2.console.Ticker): bytes done/total (estimated) in MB (kB for under 100 MB), the rate,
+    the ETA and the file being fetched."""
+
+    def __init__(self, console: Console, interval_s: float) -> None:
+        self.console, self.interval_s = console, interval_s
+        self.ticker = Ticker(console, "fetching", None, "MB", interval_s)
+        self.bytes, self.scale, self.current = 0, 1e6, ""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.bytes = 0  # the metadata files came before; the clock starts now
+        if total_bytes < 100e6:
+            self.scale = 1e3
+        self.ticker = Ticker(self.console, "fetching", round(total_bytes / self.scale) or None,
+                             "MB" if self.scale == 1e6 else "kB", self.interval_s)
+
+    def file(self, rel: str) -> None:
+        self.current = rel.rsplit("/", 1)[-1]
+
+    def advance(self, nbytes: int) -> None:
+        self.bytes += nbytes
+        done = round(self.bytes / self.scale)
+        if self.ticker.total is not None and done > self.ticker.total:  # the total is an estimate for a part
+            self.ticker.total = done
+        self.ticker.update(done, self.current)
+
+    def close(self) -> None:
+        if self.bytes and self.ticker.last_done != self.ticker.done:
+            self.ticker.finish()
+
+
+@contextmanager
+def fetch_progress(console: Console, interval_s: float) -> Iterator[FetchProgress]:
+    """A download's display: rich's bar with size, rate and ETA on a terminal, LineFetch lines in a log."""
+    match output_of(console):
+        case Output.TERMINAL:
+            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                       TimeRemainingColumn())
+            with Progress(*columns, console=console, transient=False) as bar:
+                yield _RichFetch(bar)
+        case Output.PLAIN:
+            sink = LineFetch(console, interval_s)
+            yield sink
+            sink.close()
+        case _:
+            assert_never(output_of(console))
+
+
+def render_fetch(result: Any, console: Console) -> None:
+    """`bdv2 data fetch`'s summary (``result``: fetch.Result); every re-fetched file on its own line."""
+    rate = result.bytes / result.transfer_seconds if result.transfer_seconds else 0.0
+    console.print(f"{result.out}: {len(result.fetched)} fetched ({size(result.bytes)} at {size(rate)}/s; "
+                  f"{result.seconds:.1f} s in all), {len(result.kept)} already here and verified",
+                  highlight=False, markup=False)
+    for rel, why in result.refetched:
+        console.print(f"re-fetched: {rel}: {why}", highlight=False, markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)

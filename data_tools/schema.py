@@ -112,10 +112,14 @@ def parse_example(serialized: tf.Tensor, load_language: bool = True) -> dict[str
 
 
 def read_tfrecord(path: Path) -> Iterator[dict[str, np.ndarray]]:
-    """Eagerly read every trajectory of one TFRecord file as numpy arrays (language as a list of str)."""
-    import tensorflow as tf
+    """Eagerly read every trajectory of one TFRecord file as numpy arrays (language as a list of str).
 
-    for serialized in tf.data.TFRecordDataset(str(path)):
+    Raises:
+        CorruptRecordError: the file is truncated or corrupt (raised where reading stopped).
+    """
+    from .records import read_records
+
+    for serialized in read_records(path):
         parsed = parse_example(serialized)
         out = {k: v.numpy() for k, v in parsed.items()}
         out["language"] = [s.decode("utf-8") for s in out["language"]]

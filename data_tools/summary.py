@@ -10,10 +10,11 @@ as the RLDS converter does.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -32,6 +33,22 @@ from .raw import (
 from .trajectory import relabel_actions
 
 
+class DataKind(enum.StrEnum):
+    """What a directory holds, as `detect_kind` finds it; the values are the spellings reports print."""
+
+    RLDS = "rlds"
+    """An RLDS/TFDS dataset directory (the release as downloaded), or a folder above one."""
+    TFRECORD = "tfrecord"
+    """Converted TFRecords (bdv2's or the original scripts')."""
+    NUMPY = "numpy"
+    """The original's numpy intermediate (out.npy)."""
+    RAW = "raw"
+    """Raw trajectory directories."""
+
+    def __repr__(self) -> str:  # the spelling, as when this was a plain string
+        return repr(self.value)
+
+
 @dataclass(frozen=True)
 class TrajFacts:
     group: str
@@ -47,40 +64,47 @@ class TrajFacts:
 
 @dataclass
 class Inspection:
-    kind: str
+    kind: DataKind
     groups: dict[str, dict[str, int]] = field(default_factory=dict)
     """group -> trajectories, frames, labeled (trajectories with a non-empty instruction)."""
     image_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    """Truncated or corrupt files, one line each (also in problems)."""
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
     """The action contract (contract.py) of the actions the statistics describe."""
 
 
-def detect_kind(path: Path) -> str:
+def detect_kind(path: Path) -> DataKind:
     from . import rlds
 
     # Checked first: a TFDS directory's shards end in .tfrecord-00000-of-N, and a user may point at the
     # dataset folder above its version directory (bridge_dataset/ rather than bridge_dataset/1.0.0/).
     if rlds.dataset_dirs(path):
-        return "rlds"
+        return DataKind.RLDS
     if next(path.rglob("*.tfrecord"), None) is not None:
-        return "tfrecord"
+        return DataKind.TFRECORD
     if next(path.rglob("out.npy"), None) is not None:
-        return "numpy"
-    return "raw"
+        return DataKind.NUMPY
+    return DataKind.RAW
 
 
 def _rel_group(file: Path, root: Path) -> str:
     return f"{file.parent.parent.relative_to(root)} {file.parent.name}"
 
 
-def _iter_tfrecord(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+def _iter_tfrecord(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
+    from .records import CorruptRecordError
+
     for file in sorted(root.rglob("*.tfrecord")):
-        for i, arrays in enumerate(schema.read_tfrecord(file)):
-            state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
-            yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
-                            list(arrays["language"]), state, arrays["actions"])
+        try:
+            for i, arrays in enumerate(schema.read_tfrecord(file)):
+                state = np.concatenate([arrays["observations/state"], arrays["next_observations/state"][-1:]])
+                yield TrajFacts(_rel_group(file, root), f"{file}[{i}]", arrays["observations/images0"].shape[1:],
+                                list(arrays["language"]), state, arrays["actions"])
+        except CorruptRecordError as e:  # every damaged file is listed, not only the first
+            damaged.append(str(e))
 
 
 def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
@@ -98,10 +122,10 @@ def _iter_numpy(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
                             list(record["language"]), state, arrays["actions"])
 
 
-def _iter_rlds(root: Path, problems: list[str]) -> Iterator[TrajFacts]:
+def _iter_rlds(root: Path, problems: list[str], damaged: list[str]) -> Iterator[TrajFacts]:
     from . import rlds
 
-    for ep in rlds.iter_facts(root, problems=problems):
+    for ep in rlds.iter_facts(root, problems=problems, damaged=damaged):
         short = rlds.too_short(len(ep.state))
         if short:
             problems.append(f"{ep.where}: {short} (the converter skips it)")
@@ -135,17 +159,25 @@ def _iter_raw(root: Path, depth: int, problems: list[str]) -> Iterator[TrajFacts
                 problems.append(str(e))
 
 
-def iter_facts(path: Path, depth: int, problems: list[str]) -> tuple[str, Iterator[TrajFacts]]:
+def iter_facts(path: Path, depth: int, problems: list[str],
+               damaged: list[str] | None = None) -> tuple[DataKind, Iterator[TrajFacts]]:
+    """(kind of tree, its trajectories' facts); what cannot be read goes to ``problems``, and truncated or
+    corrupt TFRecord files (one line each) to ``damaged`` (default: ``problems``)."""
     if not path.is_dir():
         raise InputLayoutError(f"{path}: not a directory")
+    layout.check_not_empty(path)
     kind = detect_kind(path)
-    if kind == "rlds":
-        return kind, _iter_rlds(path, problems)
-    if kind == "tfrecord":
-        return kind, _iter_tfrecord(path, problems)
-    if kind == "numpy":
-        return kind, _iter_numpy(path, problems)
-    return kind, _iter_raw(path, depth, problems)
+    match kind:
+        case DataKind.RLDS:
+            return kind, _iter_rlds(path, problems, problems if damaged is None else damaged)
+        case DataKind.TFRECORD:
+            return kind, _iter_tfrecord(path, problems, problems if damaged is None else damaged)
+        case DataKind.NUMPY:
+            return kind, _iter_numpy(path, problems)
+        case DataKind.RAW:
+            return kind, _iter_raw(path, depth, problems)
+        case _:
+            assert_never(kind)
 
 
 def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
@@ -156,8 +188,9 @@ def _moments(rows: list[np.ndarray]) -> dict[str, list[float]]:
 def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel: bool = True) -> Inspection:
     """Summarise a raw, numpy, TFRecord or RLDS tree and list what a trainer would choke on."""
     problems: list[str] = []
-    kind, facts = iter_facts(path, depth, problems)
-    result = Inspection(kind)
+    damaged: list[str] = []
+    kind, facts = iter_facts(path, depth, problems, damaged)
+    result = Inspection(kind, damaged=damaged)
     actions, proprio = [], []
     for f in facts:
         g = result.groups.setdefault(f.group, {"trajectories": 0, "frames": 0, "labeled": 0})
@@ -168,7 +201,7 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         result.image_shapes[shape] = result.image_shapes.get(shape, 0) + 1
         if not f.language:
             problems.append(f"{f.path}: no language entry (every lang.txt line contains 'confidence')")
-        if im_size is not None and kind != "raw" and f.image_shape != (im_size, im_size, 3):
+        if im_size is not None and kind is not DataKind.RAW and f.image_shape != (im_size, im_size, 3):
             problems.append(f"{f.path}: images are {shape}, expected {im_size}x{im_size}x3")
         actions.append(relabel_actions(f.state, f.actions) if relabel else f.actions)
         proprio.append(f.state)
@@ -176,9 +209,9 @@ def inspect_tree(path: Path, depth: int = 5, im_size: int | None = None, relabel
         result.stats = {"action": _moments(actions), "proprio": _moments([s[:-1] for s in proprio])}
         result.contract = infer_contract(list(zip(proprio, actions, strict=True)),
                                          "relabeled" if relabel else "raw").to_dict()
-    else:
+    elif not damaged:
         problems.append(f"{path}: no readable trajectory found")
-    result.problems = problems
+    result.problems = damaged + problems
     return result
 
 
@@ -187,9 +220,12 @@ def compute_stats(path: Path, depth: int = 5, relabel: bool = True) -> dict[str,
     `action_contract` of those actions (contract.py: frame, units, latency, gripper).
 
     Raises:
-        DataToolsError: no readable trajectory.
+        DataToolsError: no readable trajectory, or a truncated or corrupt file (statistics that silently
+            leave out its trajectories would differ from the data the trainer is given).
     """
     result = inspect_tree(path, depth, relabel=relabel)
+    if result.damaged:
+        raise DataToolsError("\n".join(result.damaged))
     if not result.stats:
         raise DataToolsError(f"{path}: no readable trajectory to compute statistics from; check --depth")
     return {**result.stats, KEY: result.contract}

@@ -1,6 +1,6 @@
 """`bdv2 doctor` and `bdv2 run`: parse the options, call the doctor's library, print.
 
-The doctor's 18 options become one frozen DoctorRequest (``request_of``), whose Mode ``choose_mode`` picks;
+The doctor's 19 options become one frozen DoctorRequest (``request_of``), whose Mode ``choose_mode`` picks;
 everything else is in the library: examine() checks, repair/flow.py plans/applies/undoes, report renders.
 A mode's wing is imported only when that mode runs: a plain check loads no repair flow, log reader or
 runtime probe. (`bdv2 matrix` is matrix/cli.py.)
@@ -27,6 +27,7 @@ from .probe.snapshot import Snapshot
 from .repair.model import Plan, RepairError, Target, TargetKind
 from .report import render, render_plan, render_preview, render_recheck, render_steps
 from .request import DoctorRequest, Mode, OutputFormat, PipConsent
+from .rooms import ROOMS, missing_rooms
 
 if TYPE_CHECKING:
     from .repair.flow import FixResult
@@ -44,12 +45,14 @@ Examples:
   bdv2 doctor --save-snapshot env.json then, anywhere:  bdv2 doctor --snapshot env.json
   bdv2 doctor --log train.log          name the cause of a failed run from its log alone
   bdv2 doctor --batch-size 256         check the batch divides over the visible GPUs
+  bdv2 doctor --python ~/venvs/t --need train   exit 1 unless it can train (jax, flax, TF, ... installed)
   bdv2 doctor --fix --dry-run          show the repair plan, change nothing
   bdv2 doctor --fix --yes              apply it, pip steps included (`bdv2 doctor --undo` reverses it)
   eval "$(bdv2 doctor --fix --print-env)"   repair the current shell's environment only
 
 \b
-Exit codes: 0 healthy; 1 an error remains (or a warning with --strict); 2 usage error;
+Exit codes: 0 no error in what is installed (the verdict names a missing data or training stack);
+1 an error remains (or a warning with --strict, or a stack --need asks for is missing); 2 usage error;
 3 could not examine at all (no such interpreter, the metadata probe failed or timed out,
 an unreadable snapshot).
 """
@@ -117,6 +120,9 @@ def _console() -> Console:
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
               help="Check that the training batch N divides over the GPUs this process will see.")
 @click.option("--strict", is_flag=True, help="Warnings also make the exit code 1.")
+@click.option("--need", type=click.Choice(list(ROOMS)), multiple=True, metavar="ROOM",
+              help="Exit 1 when the environment lacks this room's stack: train (bdv2[train]) or data (bdv2[data]); "
+                   "repeatable.")
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence, sources and timings.")
 @click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Use another compat_matrix.toml (default: the one shipped with bdv2).")
@@ -165,8 +171,15 @@ def request_of(flags: dict[str, Any]) -> DoctorRequest:
         mode=mode, output=output, python=flags["python"], snapshot_file=flags["snapshot_file"],
         save_snapshot=flags["save_snapshot"], log_file=flags["log_file"], deep=flags["deep"],
         timeout=flags["timeout"], options=Options(batch_size=flags["batch_size"]), strict=flags["strict"],
-        verbose=flags["verbose"], matrix_file=flags["matrix_file"],
+        verbose=flags["verbose"], matrix_file=flags["matrix_file"], need=tuple(flags["need"]),
         consent=PipConsent(yes=flags["yes"], allow_conda=flags["allow_conda_overwrite"]))
+
+
+def _with_needs(code: int, request: DoctorRequest, snap: Snapshot) -> int:
+    """--need ROOM: a room whose stack is not installed makes an otherwise healthy check exit 1."""
+    if code or not request.need:
+        return code
+    return Exit.PROBLEMS if any(m.room in request.need for m in missing_rooms(snap)) else code
 
 
 def _after_examining(request: DoctorRequest, ex: Examination, matrix: Matrix) -> int:
@@ -194,7 +207,7 @@ def _after_examining(request: DoctorRequest, ex: Examination, matrix: Matrix) ->
                 console.print(f"snapshot written to {request.save_snapshot}")
             if mode in (Mode.FIX, Mode.FIX_DRY_RUN):
                 return _fix(request, snap, findings, matrix, console)
-            return exit_code(findings, request.strict)
+            return _with_needs(exit_code(findings, request.strict), request, snap)
         case Mode.LOG | Mode.UNDO:
             raise AssertionError(f"{mode} is handled before examining")
         case _:

@@ -67,3 +67,5 @@ class DoctorRequest:
     verbose: bool = False
     matrix_file: Path | None = None
     consent: PipConsent = field(default_factory=PipConsent)
+    need: tuple[str, ...] = ()
+    """Rooms (rooms.ROOMS) whose stack must be installed for exit code 0 (--need)."""

@@ -139,3 +139,41 @@ def test_require_extra_names_the_distribution_the_matrix_installs_for_a_module(
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip() == (
         f'bdv2 data: needs numpy, tensorflow ({tf}), not installed; install them with: pip install "bdv2[data]"')
+
+
+def _eta_seconds(line: str) -> float | None:
+    import re
+
+    m = re.search(r"ETA (?:(\d+) min )?(\d+) s", line)
+    return None if m is None else int(m.group(1) or 0) * 60 + int(m.group(2))
+
+
+@pytest.mark.parametrize("exclude_startup", [True, False])
+def test_a_training_runs_first_eta_is_not_inflated_by_its_start_up(exclude_startup: bool) -> None:
+    """The demo's shape: 45 s of imports and compilation with no step, then 600 steps at 12.5 steps/s (a
+    93-second run). Counting the start-up, the first ETA said minutes; from the first logged step it is sane."""
+    import io
+
+    from rich.console import Console
+
+    from bdv2.console import Ticker
+
+    now = [0.0]
+    out = io.StringIO()
+    ticker = Ticker(Console(file=out, width=400), "gc_bc_kitchen", 600, "steps", interval_s=10,
+                    clock=lambda: now[0], exclude_startup=exclude_startup)
+    true_end = 45.0 + 575 / 12.5
+    for step in range(25, 625, 25):  # the launcher sees a step each time metrics.jsonl gets a log line
+        now[0] = 45.0 + (step - 25) / 12.5
+        ticker.update(step)
+    lines = out.getvalue().splitlines()
+    first_with_eta = next(line for line in lines if "ETA" in line)
+    done = int(first_with_eta.split()[1].split("/")[0])
+    remaining = true_end - (45.0 + (done - 25) / 12.5)
+    eta = _eta_seconds(first_with_eta)
+    assert eta is not None
+    if exclude_startup:
+        assert lines[0] == "gc_bc_kitchen: 25/600 steps (4 %), elapsed 45 s"  # nothing measured yet: no ETA
+        assert first_with_eta == lines[1] and abs(eta - remaining) <= 2, (lines, remaining)
+    else:  # what it printed before: start-up counted as training time
+        assert eta > 2 * remaining, (first_with_eta, remaining)

@@ -1,5 +1,6 @@
-"""The three agents as data: a Flax model plus a pure loss and a pure eval function, after the original's
-bc.py, gc_bc.py and gc_ddpm_bc.py in https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/agents/continuous/.
+"""The four agents as data: a Flax model plus a pure loss and a pure eval function, after the original's
+bc.py, gc_bc.py, gc_ddpm_bc.py and lc_bc.py in
+https://github.com/rail-berkeley/bridge_data_v2/blob/main/jaxrl_m/agents/continuous/.
 
     bc          -log pi(a | s)          Gaussian policy, fixed std 1, on Encoding(obs)
     gc_bc       -log pi(a | s, g)       the same on Encoding(obs ++ goal) (early goal concat)
@@ -157,7 +158,7 @@ def ddpm_agent(run: Run, action_size: int) -> Agent:
 def make_agent(run: Run) -> Agent:
     """The agent of ``run.algo``; actions per sample = act_pred_horizon * 7."""
     action_size = (run.settings.act_pred_horizon or 1) * ACTION_DIM
-    algo = Algo(run.algo)  # ValueError for an unknown name; config.py validates it first
+    algo = run.algo
     match algo:
         case Algo.BC:
             return gaussian_agent(run, goal_conditioned=False, action_size=action_size)
@@ -166,9 +167,9 @@ def make_agent(run: Run) -> Agent:
         case Algo.GC_DDPM_BC:
             return ddpm_agent(run, action_size)
         case Algo.LC_BC:
-            if EncoderName(run.settings.encoder) not in FILM_ENCODERS:
+            if run.settings.encoder not in FILM_ENCODERS:
                 raise ValueError(f"{run.config_file}: lc_bc conditions the image encoder on language, and encoder "
-                                 f"{run.settings.encoder!r} has no FiLM layers; set encoder: "
+                                 f"{run.settings.encoder.value!r} has no FiLM layers; set encoder: "
                                  f"{' or '.join(FILM_ENCODERS)}")
             return gaussian_agent(run, goal_conditioned=True, action_size=action_size, language=True)
         case _:

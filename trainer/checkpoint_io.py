@@ -237,7 +237,7 @@ def export_jaxrl_m(run_path: Path, out: Path) -> Path:
     snapshot = ckpt_tree.read_snapshot(run_dir)
     run = Run.from_dict(snapshot)
     if run.settings.encoder not in jaxrl_m_map.HOSTED_ENCODERS:
-        raise CheckpointError(f"{run_dir}: encoder {run.settings.encoder!r} has no counterpart in the original "
+        raise CheckpointError(f"{run_dir}: encoder {run.settings.encoder.value!r} has no counterpart in the original "
                               f"code; export runs with {', '.join(jaxrl_m_map.HOSTED_ENCODERS)}")
     raw = ckpt_tree.restore_raw(step_dir)
     step = int(raw.get("step", int(step_dir.name)))

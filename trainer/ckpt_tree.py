@@ -104,13 +104,21 @@ def read_snapshot(run_dir: Path) -> dict[str, Any]:
 
 
 def restore_raw(step_dir: Path) -> dict[str, Any]:
-    """The saved TrainState of one step as a tree of numpy arrays, without building the model first."""
+    """The saved TrainState of one step as a tree of numpy arrays, without building the model first.
+
+    Host arrays, whatever devices the checkpoint was saved from: orbax restores a saved jax.Array onto the
+    sharding it was saved with unless told otherwise, and refuses ("Topology mismatch") in a process with
+    other devices; asking for numpy arrays reads the full values and places nothing.
+    """
+    import jax
     import orbax.checkpoint as ocp
 
     item = step_dir / "default" if (step_dir / "default").is_dir() else step_dir
     try:
-        with ocp.StandardCheckpointer() as ckptr:
-            tree = ckptr.restore(item.resolve())
+        with ocp.PyTreeCheckpointer() as ckptr:
+            saved = ckptr.metadata(item.resolve()).item_metadata.tree
+            as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved)
+            tree = ckptr.restore(item.resolve(), args=ocp.args.PyTreeRestore(restore_args=as_numpy))
     except Exception as e:  # orbax raises many types for a damaged or foreign directory
         raise CheckpointError(f"{item}: cannot restore the checkpoint ({type(e).__name__}: {e})") from e
     return _to_numpy(tree)

@@ -23,22 +23,36 @@ TRAIN_MODULES = ("numpy", "PIL", "tensorflow", "jax", "flax", "optax", "orbax", 
 TRAIN_EXAMPLES = """
 \b
 Examples:
-  bdv2 train --config multi_train.yaml --dry-run     the expanded runs, their settings and environment
+  bdv2 train --config multi_train.yaml --dry-run     the expanded runs, every setting and where it came from
+  bdv2 train multi_train.yaml --dry-run --json       the same as JSON
   bdv2 train --config multi_train.yaml               every run, one after another; a summary at the end
+  bdv2 train m.yaml --set lr=3e-4 --set encoder=resnetv1-18-bridge   settings for every run, over the YAML's
   bdv2 train --config m.yaml --only gc_bc_kitchen    one run (names as --dry-run prints them)
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
   bdv2 train --config m.yaml --parallel --plan       host RAM, device memory, step and input time, wall time
   bdv2 train --config m.yaml --skip-data-check       launch without the quick data check
 \b
-Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors), 2 usage
-error.
+A matrix: sweeps any setting besides algos and tasks, e.g. learning_rate: [3.0e-4, 1.0e-3] and seed: [0, 1]
+(every combination; run names get _lr0.0003_seed1). Precedence: default < global < matrix < a run's
+config_overrides < --set.
+\b
+Ctrl-C (or SIGTERM/SIGUSR1): each running run saves its current step and stops; the same command resumes.
+Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors, or a run
+is being trained by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (each saved), 130
+Ctrl-C (each saved).
 """
 
 
 @click.command("train", epilog=TRAIN_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="A multi_train.yaml (global: + matrix: or runs:).")
-@click.option("--dry-run", is_flag=True, help="Print the expanded runs with resolved settings and environment.")
+@click.argument("config_arg", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A multi_train.yaml (global: + matrix: or runs:); or give it as the argument.")
+@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+              help="A setting for every run, over the YAML's (repeatable; keys as under global:, or lr, "
+                   "batch_size, steps, or the fork's config.agent_kwargs.* names).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the expanded runs: every resolved setting with where it came from, data, environment.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as one JSON object.")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this run (repeatable).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from each run's latest checkpoint; --no-resume renames an old run dir aside.")
@@ -54,9 +68,16 @@ error.
                    "its metadata and init_from checkpoint).")
 @verbose_option
 @progress_interval_option
-def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool, plan: bool, force: bool,
-          parallel: bool, fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
+def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[str, ...], dry_run: bool,
+          as_json: bool, only: tuple[str, ...], resume: bool, plan: bool, force: bool, parallel: bool,
+          fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
+    if (config_arg is None) == (config_file is None):
+        raise click.UsageError("give the config once: `bdv2 train CONFIG` or `bdv2 train --config CONFIG`")
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (a launch prints its progress and summary as text)")
+    path = config_arg if config_arg is not None else config_file
+    assert path is not None  # exactly one of the two, checked above
     require_extra("bdv2 train", "train", TRAIN_MODULES)
     quiet_native_logs(verbose=verbose)
     from . import config, launch
@@ -64,9 +85,17 @@ def train(config_file: Path, dry_run: bool, only: tuple[str, ...], resume: bool,
     console = make_console(verbose=verbose)
     pre = launch.doctor_preflight()
     try:  # every check, devices included, before any run directory exists
-        exp = config.only(config.load(config_file, view=pre.view(os.environ, parallel)), only)
+        cli = config.parse_set(set_items)
+        exp = config.only(config.load(path, view=pre.view(os.environ, parallel), cli=cli), only)
     except TrainerError as e:
         raise click.ClickException(str(e)) from e
+    if dry_run and as_json:
+        import json
+
+        from .report import dry_run_plan
+
+        click.echo(json.dumps(dry_run_plan(exp, pre, os.environ), indent=2, default=str))
+        return
     if dry_run:
         launch.render_preflight(pre, console)
         launch.render_dry_run(exp, pre, console, os.environ)
@@ -104,3 +133,34 @@ def demo(out: Path, steps: int | None, verbose: bool, progress_interval: float) 
                           progress_interval=progress_interval))
     except TrainerError as e:
         raise click.ClickException(str(e)) from e
+
+
+PLOT_EXAMPLES = """
+\b
+Examples:
+  bdv2 plot runs/gc_bc_kitchen runs/bc_kitchen             both runs on one figure: runs/learning_curves.png
+  bdv2 plot runs/* --out curves.png --metric loss --log-y   every run's loss, on a log scale
+\b
+Exit codes: 0 written, 1 a directory is not a run (no metrics.jsonl) or nothing to draw, 2 usage error.
+"""
+
+
+@click.command("plot", epilog=PLOT_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The PNG to write (default: learning_curves.png in the first run's parent folder).")
+@click.option("--metric", default="mse", show_default=True,
+              help="A key of metrics.jsonl: mse (action MSE), loss, or any other the runs logged.")
+@click.option("--log-y", is_flag=True, help="Logarithmic y axis.")
+def plot(run_dirs: tuple[Path, ...], out: Path | None, metric: str, log_y: bool) -> None:
+    """Train (solid) and validation (dashed) curves of one or several runs on one figure, from each run's
+    metrics.jsonl. `bdv2 train` writes the same figure for its runs to <save_dir>/learning_curves.png."""
+    require_extra("bdv2 plot", "train", ("matplotlib",))
+    from .plot import CURVES_FILE, plot_runs
+
+    target = out if out is not None else run_dirs[0].resolve().parent / CURVES_FILE
+    try:
+        written = plot_runs(list(run_dirs), target, metric=metric, log_y=log_y)
+    except TrainerError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"wrote {written}")

@@ -48,15 +48,17 @@ import enum
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 
 import numpy as np
+
+from bdv2.paths import as_path
 
 from . import batching, language
 from .errors import DataError
 from .language import LanguageOptions
 from .model import Metadata, Run
+from .settings import GoalRelabeling
 from .transforms import add_goals, chunk, decode, from_features, normalise, relabel_actions
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class PipelineConfig:
     batch_size: int
     seed: int = 42
     relabel_actions: bool = True
-    goal_relabeling: str = "uniform"
+    goal_relabeling: GoalRelabeling = GoalRelabeling.UNIFORM
     reached_proportion: float = 0.0
     goal_relabeling_kwargs: tuple[tuple[str, Any], ...] = ()
     """The strategy's own arguments (geometric's discount, delta_goals' goal_delta), as sorted items."""
@@ -81,7 +83,7 @@ class PipelineConfig:
     process_index: int = 0
     """This host's index under jax.distributed (jax.process_index()); 0 on a single host."""
     process_count: int = 1
-    """Hosts reading the data (jax.process_count()); 1: a single host reads everything, as before."""
+    """Hosts reading the data (jax.process_count()); 1: a single host reads everything."""
     language: LanguageOptions = field(default_factory=LanguageOptions)
     """goals/language for lc_bc (trainer/language.py); off by default."""
 
@@ -151,7 +153,7 @@ def _trajectory_source(files: Sequence[str], rlds_dirs: Sequence[str], split: st
 
         ds = None
         for d in rlds_dirs:
-            part = rlds.episode_dataset(Path(d), split, language_embedding=cfg.language.stored)
+            part = rlds.episode_dataset(as_path(d), split, language_embedding=cfg.language.stored)
             ds = part if ds is None else ds.concatenate(part)
         assert ds is not None
         if train:  # no per-file order to reshuffle here; the per-source shuffle buffer mixes trajectories
@@ -272,7 +274,7 @@ def train_iterator(run: Run, start_step: int = 0, process_index: int = 0, proces
     meta = Metadata.load(run.task.metadata)
     sources: list[SourceSpec] = [(s.train_files, s.weight, s.rlds_train) for s in run.task.sources]
     cfg = PipelineConfig.of(run, True, process_index, process_count)
-    return iter(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator())
+    return _naming_data_loss(make_train_dataset(sources, meta, cfg, start_step).as_numpy_iterator(), run, "train")
 
 
 def first_transitions(run: Run) -> list[tuple[float, dict[str, Any]]]:
@@ -298,12 +300,29 @@ def val_batches(run: Run, devices: int, limit: int | None, process_index: int = 
         return
     meta = Metadata.load(run.task.metadata)
     ds = make_val_dataset(files, meta, PipelineConfig.of(run, False, process_index, process_count), rlds_dirs)
-    for n, batch in enumerate(ds.as_numpy_iterator()):
+    for n, batch in enumerate(_naming_data_loss(ds.as_numpy_iterator(), run, "val")):
         if limit is not None and limit > 0 and n >= limit:
             return
         rows = len(batch["actions"]) // devices * devices
         if rows:
             yield batch if rows == len(batch["actions"]) else _take(batch, rows)
+
+
+def _naming_data_loss(batches: Iterator[Batch], run: Run, split: str) -> Iterator[Batch]:
+    """``batches``, with TensorFlow's DataLossError (which names no file: the pipeline reads many at once)
+    turned into a DataError naming the damaged files of ``split``, found by reading them one at a time."""
+    import tensorflow as tf
+
+    try:
+        yield from batches
+    except tf.errors.DataLossError as e:
+        from bdv2.data_tools import records, rlds
+
+        files = [f for s in run.task.sources for f in (s.train_files if split == "train" else s.val_files)]
+        dirs = [d for s in run.task.sources for d in (s.rlds_train if split == "train" else s.rlds_val)]
+        files += [str(f) for d in dirs for f in rlds.open_dir(as_path(d)).shards.get(split, [])]
+        raise DataError("data loss: " + records.explain_data_loss(
+            files, e, check_hint=f"`bdv2 data inspect {run.settings.data_root}` checks them all")) from None
 
 
 def _take(batch: Any, rows: int) -> Any:

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from bdv2.paths import as_path
+
 from .model import Run
 
 
@@ -81,8 +83,8 @@ def check_runs(runs: list[Run], resume: bool = True) -> list[DataVerdict]:
             verdicts[key].runs.append(run.name)
             continue
         files, dirs, metadata, relabel, window, init_from = key
-        opts = Options(window=window, metadata=Path(metadata), relabel=relabel, frames=False)
-        result = quick_check_sources([Path(f) for f in files], [Path(d) for d in dirs], opts)
+        opts = Options(window=window, metadata=as_path(metadata), relabel=relabel, frames=False)
+        result = quick_check_sources([as_path(f) for f in files], [as_path(d) for d in dirs], opts)
         verdict = DataVerdict([run.name], result)
         if init_from and result.contract is not None:
             theirs, note = _init_from_contract(init_from)

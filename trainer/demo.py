@@ -1,4 +1,4 @@
-"""`bdv2 demo`: the main job end to end on the built-in sample data, in one to two minutes on a 2-core CPU.
+"""`bdv2 demo`: the main job end to end on the built-in sample data (README: its time, measured).
 
     doctor -> data sample -> raw-to-tfrecord (64 px) -> data stats -> train configs/sample.yaml
     (gc_bc and bc, tiny encoder) -> summary table -> validation action MSE, first and last evaluation,
@@ -15,7 +15,6 @@ import os
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -23,50 +22,17 @@ from bdv2.console import PROGRESS_INTERVAL_S, heading
 from bdv2.fsutil import write_atomic, write_json_atomic
 
 from .errors import TrainerError
+from .plot import CURVES_FILE
 
 IM_SIZE = 64
 TRAJECTORIES, FRAMES = 16, 20
 """Sample size: per task dir (3 of them; 0.9 of each go to train), observations per trajectory."""
-CURVES = "learning_curves.png"
+CURVES = CURVES_FILE
 
 
 def sample_config() -> Path:
     """The example multi_train.yaml shipped with the package."""
     return Path(str(resources.files("bdv2.trainer") / "configs" / "sample.yaml"))
-
-
-def _series(records: list[dict[str, Any]], split: str, key: str) -> list[tuple[int, float]]:
-    return [(r["step"], r[key]) for r in records if r.get("split") == split and key in r]
-
-
-def plot_curves(runs_dir: Path, names: list[str], out: Path) -> Path | None:
-    """Action MSE per run, train (solid) and validation (dashed, dots); None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display needed
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    from .metrics import read_metrics
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, name in enumerate(names):
-        records = read_metrics(runs_dir / name)
-        for split, style in (("train", "-"), ("val", "--")):
-            pts = _series(records, split, "mse")
-            if pts:
-                ax.plot(*zip(*pts, strict=True), style, color=f"C{i}", marker="o" if split == "val" else None,
-                        alpha=0.5 if split == "train" else 1.0, label=f"{name} ({split})")
-    ax.set_xlabel("step")
-    ax.set_ylabel("action MSE (normalised, summed over 7 dims)")
-    ax.set_ylim(bottom=0)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
 
 
 def _build_data(out: Path, console: Console, trajectories: int, frames: int) -> Path:
@@ -103,8 +69,9 @@ def _build_data(out: Path, console: Console, trajectories: int, frames: int) -> 
 def val_mse(runs_dir: Path, name: str) -> list[tuple[int, float]]:
     """(step, validation action MSE) of every evaluation of run ``name``."""
     from .metrics import read_metrics
+    from .plot import series
 
-    return _series(read_metrics(runs_dir / name), "val", "mse")
+    return series(read_metrics(runs_dir / name), "val", "mse")
 
 
 def _print_mse(runs_dir: Path, names: list[str], console: Console) -> None:
@@ -153,6 +120,10 @@ def run_demo(out: Path, console: Console, steps: int | None = None, verbose: boo
                                 verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
     names = [r.name for r in exp.runs]
     _print_mse(out / "runs", names, console)
-    png = plot_curves(out / "runs", names, out / CURVES)
-    console.print(f"learning curves: {png}" if png else "learning curves: skipped (pip install matplotlib)")
+    from .plot import PlotError, plot_runs
+
+    try:
+        console.print(f"learning curves: {plot_runs([out / 'runs' / n for n in names], out / CURVES)}")
+    except PlotError as e:
+        console.print(f"learning curves: not drawn: {e}", markup=False, highlight=False)
     return rc

@@ -37,6 +37,9 @@ Examples:
 \b
 Goal-conditioned runs get each trajectory's final frame as the goal. Writes eval.json and eval_actions.png
 (predicted vs true actions of the first trajectories) into --out (default: the run directory).
+Trajectories are the unit: 95 % bootstrap intervals resample whole trajectories, the policy and the baseline
+are compared with a paired t-test on per-trajectory figures, and "not distinguishable with N trajectories"
+comes with about how many would tell the difference apart (--difference D sizes it for another difference).
 Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 """
 
@@ -53,11 +56,15 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
               help="Folder for eval.json and eval_actions.png (default: RUN_DIR).")
 @click.option("--plot-trajectories", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
               help="Trajectories drawn in the PNG (0: no plot).")
+@click.option("--difference", type=click.FloatRange(min=0, min_open=True), default=None, metavar="D",
+              help="Also say how many trajectories would show a normalised-MSE difference of D between policy "
+                   "and baseline (80 % power, paired t-test at 5 %; default: the difference observed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @verbose_option
 @progress_interval_option
 def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, out: Path | None,
-             plot_trajectories: int, as_json: bool, verbose: bool, progress_interval: float) -> None:
+             plot_trajectories: int, difference: float | None, as_json: bool, verbose: bool,
+             progress_interval: float) -> None:
     """Score RUN_DIR's latest checkpoint on held-out trajectories: per-dimension action MSE (robot units) and
     gripper accuracy, beside a baseline that always predicts the training action mean."""
     require_extra("bdv2 eval", "train", TRAIN_MODULES)
@@ -70,7 +77,7 @@ def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, ou
     ticker = Ticker(err, "evaluating", total=trajectories, unit="trajectories", interval_s=progress_interval)
     try:
         report = evaluate.evaluate(run_dir, data, split, trajectories, out, plot_trajectories,
-                                   progress=lambda done, _total: ticker.update(done))
+                                   progress=lambda done, _total: ticker.update(done), difference=difference)
     except (TrainerError, DataToolsError) as e:
         raise click.ClickException(str(e)) from e
     ticker.finish()
@@ -89,13 +96,29 @@ def render(d: dict[str, Any], console: Any) -> None:
     table = Table(column("action"), column("policy MSE", right=True), column("baseline MSE", right=True),
                   column("ratio", right=True))
     pol, base = d["policy"], d["baseline"]
+    stats = {s["figure"]: s for s in d["statistics"]}
     for dim, mse in pol["mse"].items():
         b = base["mse"][dim]
         table.add_row(dim, f"{mse:.3g}", f"{b:.3g}", f"{mse / b:.2f}" if b > 0 else "-")
-    table.add_row("mean / std^2", f"{pol['mse_normalised']:.3g}", f"{base['mse_normalised']:.3g}",
+    mse_s, grip_s = stats["normalised MSE"], stats["gripper accuracy"]
+    table.add_row("mean / std^2", f"{pol['mse_normalised']:.3g}{_ci(mse_s['policy_ci95'], '.3g')}",
+                  f"{base['mse_normalised']:.3g}{_ci(mse_s['baseline_ci95'], '.3g')}",
                   f"{pol['mse_normalised'] / base['mse_normalised']:.2f}" if base["mse_normalised"] > 0 else "-")
-    table.add_row("gripper accuracy", f"{pol['gripper_accuracy']:.1%}", f"{base['gripper_accuracy']:.1%}", "")
+    table.add_row("gripper accuracy", f"{pol['gripper_accuracy']:.1%}{_ci(grip_s['policy_ci95'], '.0%')}",
+                  f"{base['gripper_accuracy']:.1%}{_ci(grip_s['baseline_ci95'], '.0%')}", "")
     console.print(table)
-    verdict = "beats" if d["policy_beats_baseline"] else "does NOT beat"
-    console.print(f"The policy {verdict} the constant-mean baseline (normalised MSE). Files: "
-                  f"{', '.join(d['files'])}", highlight=False, markup=False)
+    console.print("[brackets]: 95 % bootstrap intervals over trajectories", highlight=False, markup=False)
+    for s in d["statistics"]:
+        console.print(sentence(s), highlight=False, markup=False)
+    console.print(f"Files: {', '.join(d['files'])}", highlight=False, markup=False)
+
+
+def _ci(ci: list[float] | None, fmt: str) -> str:
+    return f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else ""
+
+
+def sentence(s: dict[str, Any]) -> str:
+    """One comparison of eval.json's "statistics", as a sentence (eval_stats.Comparison.sentence's words)."""
+    from .eval_stats import comparison_from_dict
+
+    return comparison_from_dict(s).sentence()

@@ -27,6 +27,7 @@ import numpy as np
 
 from bdv2.fsutil import atomic_output, write_json_atomic
 
+from . import eval_stats
 from .errors import TrainerError
 from .settings import Algo
 
@@ -69,14 +70,19 @@ class EvalReport:
     steps: int
     policy: Scores
     baseline: Scores
+    comparisons: list[eval_stats.Comparison] = field(default_factory=list)
+    """Normalised MSE, then gripper accuracy: intervals over trajectories, paired test, verdict."""
     plot: str | None = None
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("run_dir", "checkpoint", "algo", "data", "split", "relabel_actions",
                                              "goal", "trajectories", "steps", "plot", "files")}
+        mse = self.comparisons[0] if self.comparisons else None
         return {**out, "policy": self.policy.to_dict(), "baseline": self.baseline.to_dict(),
-                "policy_beats_baseline": self.policy.mse_normalised < self.baseline.mse_normalised}
+                "statistics": [c.to_dict() for c in self.comparisons],
+                # true only when the paired test tells the two apart, not whenever the ratio is under 1
+                "policy_beats_baseline": mse is not None and mse.verdict is eval_stats.Verdict.BETTER}
 
 
 def score(pred: np.ndarray, true: np.ndarray, action_std: np.ndarray) -> Scores:
@@ -84,6 +90,28 @@ def score(pred: np.ndarray, true: np.ndarray, action_std: np.ndarray) -> Scores:
     mse = np.mean((pred - true) ** 2, axis=0)  # [7]
     grip = np.mean((pred[:, 6] > GRIPPER_THRESHOLD) == (true[:, 6] > GRIPPER_THRESHOLD))
     return Scores(tuple(float(m) for m in mse), float(np.mean(mse / np.square(action_std))), float(grip))
+
+
+def per_trajectory(preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], baseline: np.ndarray,
+                   action_std: np.ndarray) -> tuple[eval_stats.PerTrajectory, eval_stats.PerTrajectory]:
+    """(normalised squared error, correct gripper calls) summed over each trajectory's steps, for the policy
+    and the constant ``baseline``: summed and divided by all steps they give score()'s pooled figures."""
+    steps = np.array([len(t) for t in trues], np.float64)
+
+    def sq(p: np.ndarray, t: np.ndarray) -> float:
+        return float(np.sum(np.mean((p - t) ** 2 / np.square(action_std), axis=1)))
+
+    def grip(p: np.ndarray, t: np.ndarray) -> float:
+        return float(np.sum((p[:, 6] > GRIPPER_THRESHOLD) == (t[:, 6] > GRIPPER_THRESHOLD)))
+
+    def const(t: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(baseline, t.shape)
+
+    mse = eval_stats.PerTrajectory(steps, np.array([sq(p, t) for p, t in zip(preds, trues, strict=True)]),
+                                   np.array([sq(const(t), t) for t in trues]))
+    acc = eval_stats.PerTrajectory(steps, np.array([grip(p, t) for p, t in zip(preds, trues, strict=True)]),
+                                   np.array([grip(const(t), t) for t in trues]))
+    return mse, acc
 
 
 # -- held-out trajectories ------------------------------------------------------------------------
@@ -100,7 +128,13 @@ def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
     files = sorted(str(f) for f in data.rglob(f"{split}/out.tfrecord"))
     if files:
         return files, []
-    from bdv2.data_tools import rlds
+    from bdv2.data_tools import layout, rlds
+    from bdv2.data_tools.errors import DataToolsError
+
+    try:
+        layout.check_not_empty(data)
+    except DataToolsError as e:
+        raise EvalError(str(e)) from None
 
     dirs = rlds.dataset_dirs(data)
     with_split = [d for d in dirs if split in rlds.open_dir(d).shards]
@@ -140,7 +174,13 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     ds = ds.map(to_traj)
     if limit is not None:
         ds = ds.take(limit)
-    yield from ds.as_numpy_iterator()
+    try:
+        yield from ds.as_numpy_iterator()
+    except tf.errors.DataLossError as e:  # names no file: find the damaged ones
+        from bdv2.data_tools import records, rlds
+
+        shards = [str(s) for d in rlds_dirs for s in rlds.open_dir(d).shards.get(split, [])]
+        raise EvalError(records.explain_data_loss([*files, *shards], e)) from None
 
 
 # -- predictions ----------------------------------------------------------------------------------
@@ -158,7 +198,7 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
     h = policy.run.settings.obs_horizon
     image, proprio = (obs["image"], obs["proprio"]) if h is None else (history(obs["image"], h),
                                                                        history(obs["proprio"], h))
-    algo = Algo(policy.run.algo)
+    algo = policy.run.algo
     goal = {"image": traj["next_observations"]["image"][-1]} if algo in (Algo.GC_BC, Algo.GC_DDPM_BC) else None
     language = None
     if algo is Algo.LC_BC:
@@ -175,9 +215,11 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
 # -- the whole evaluation -------------------------------------------------------------------------
 
 def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
-             plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None) -> EvalReport:
+             plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None,
+             difference: float | None = None) -> EvalReport:
     """Evaluate the latest checkpoint of ``run_dir`` on ``split`` of ``data``; writes eval.json and the PNG
-    into ``out_dir`` (default: the run directory).
+    into ``out_dir`` (default: the run directory). ``difference``: a normalised-MSE difference to size the
+    evaluation for (how many trajectories would show it; default: the one observed, when not significant).
 
     Raises:
         EvalError: no run/checkpoint there, or no such split in the data.
@@ -210,6 +252,9 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
                         GOAL_CHOICE if Algo(snapshot["algo"]) in (Algo.GC_BC, Algo.GC_DDPM_BC) else "none",
                         len(trues), len(true), score(pred, true, std),
                         score(np.broadcast_to(mean, true.shape), true, std))
+    mse_per, grip_per = per_trajectory(preds, trues, mean, std)
+    report.comparisons = [eval_stats.compare(mse_per, "normalised MSE", lower_is_better=True, effect=difference),
+                          eval_stats.compare(grip_per, "gripper accuracy", lower_is_better=False)]
     out.mkdir(parents=True, exist_ok=True)
     if plot_trajectories > 0:
         report.plot = str(plot_actions(out / PLOT_FILE, preds[:plot_trajectories], trues[:plot_trajectories], mean,

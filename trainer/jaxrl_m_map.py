@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
-from .settings import GOAL_RELABELING, Algo, EncoderName
+from .settings import GOAL_RELABELING, Algo, EncoderName, GoalRelabeling, Settings
 
 ROOT = "modules_actor"
 DDPM_TIME_DIM, DDPM_NUM_BLOCKS, DDPM_TARGET_UPDATE_RATE = 32, 3, 0.002
@@ -182,7 +182,7 @@ def _data(config: Mapping[str, Any], algo: Any, refuse: _Refuse) -> dict[str, An
     return out
 
 
-def settings_from_config(config: Mapping[str, Any], file: str) -> tuple[str, dict[str, Any]]:
+def settings_from_config(config: Mapping[str, Any], file: str) -> tuple[Algo, dict[str, Any]]:
     """(algo, bdv2 settings keys) of an original config; data_root/save_dir are the caller's.
 
     Raises:
@@ -204,10 +204,10 @@ def settings_from_config(config: Mapping[str, Any], file: str) -> tuple[str, dic
                          ("save_interval", "save_interval")):
         if isinstance(config.get(theirs), int | float) and not isinstance(config.get(theirs), bool):
             s[ours] = int(config[theirs])
-    return str(algo), s
+    return Algo(algo), s
 
 
-def config_from_settings(algo: str, s: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
+def config_from_settings(algo: Algo, s: Settings, metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The original's config JSON (what experiments/eval.py reads) for a bdv2 run's settings."""
     enc = {"pooling_method": "avg", "add_spatial_coordinates": True, "act": "swish"}
     if algo == Algo.GC_DDPM_BC:
@@ -226,11 +226,12 @@ def config_from_settings(algo: str, s: Any, metadata: Mapping[str, Any]) -> dict
     agent_kwargs.update(use_proprio=s.use_proprio, learning_rate=s.learning_rate, warmup_steps=s.warmup_steps)
     dataset_kwargs = {k: getattr(s, k) for k in ("obs_horizon", "act_pred_horizon") if getattr(s, k) is not None}
     relabeling = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(s.goal_relabeling_kwargs).items()}
-    if s.goal_relabeling != "delta_goals":  # the original's delta_goals takes no reached_proportion
+    if s.goal_relabeling is not GoalRelabeling.DELTA_GOALS:  # the original's delta_goals takes no reached_proportion
         relabeling["reached_proportion"] = s.reached_proportion
-    dataset_kwargs.update(goal_relabeling_strategy=s.goal_relabeling, relabel_actions=s.relabel_actions,
+    dataset_kwargs.update(goal_relabeling_strategy=s.goal_relabeling.value, relabel_actions=s.relabel_actions,
                           goal_relabeling_kwargs=relabeling, augment=s.augment)
-    config = {"agent": algo, "agent_kwargs": agent_kwargs, "encoder": s.encoder, "encoder_kwargs": enc,
+    config = {"agent": Algo(algo).value, "agent_kwargs": agent_kwargs, "encoder": s.encoder.value,
+              "encoder_kwargs": enc,
               "dataset_kwargs": dataset_kwargs, "batch_size": s.train_batch_size, "seed": s.seed,
               "bridgedata_config": {"action_proprio_metadata": {k: dict(metadata[k]) for k in ("action", "proprio")}}}
     if algo == Algo.LC_BC:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bdv2.paths import as_path
+
 from .errors import DataError
 from .settings import Algo
 
@@ -64,7 +66,7 @@ class LanguageOptions:
     def of(cls, run: Run) -> LanguageOptions:
         """The run's settings; load_language and skip_unlabeled default to on for lc_bc only."""
         s = run.settings
-        lc = Algo(run.algo) is Algo.LC_BC
+        lc = run.algo is Algo.LC_BC
         load = lc if s.load_language is None else s.load_language
         if lc and not load:
             raise DataError(f"{run.config_file}: run {run.name!r}: lc_bc needs language; remove load_language: false")
@@ -156,7 +158,7 @@ def check_sources(files: Sequence[str], rlds_dirs: Sequence[str], opts: Language
     from bdv2.data_tools.rlds import open_dir
 
     for d in rlds_dirs:
-        rlds = open_dir(Path(d))
+        rlds = open_dir(as_path(d))
         if "steps/" + EMBEDDING_KEY not in rlds.features:
             raise DataError(f"{rlds.features_file}: no per-step {EMBEDDING_KEY!r} feature to condition lc_bc on; "
                             f"{FIX}")

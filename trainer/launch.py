@@ -2,7 +2,9 @@
 and the summary table.
 
     Experiments -> preflight (doctor: findings + the repair plan's env edits)
+                -> every run folder locked (runlock.py: a second launch of the same runs is refused)
                 -> per run: child_env(...) -> `python -m bdv2.trainer.worker run.json` > <workdir>/train.log
+                   (its own session; SIGINT/SIGTERM/SIGUSR1 passed on by process.Forwarder: it saves and stops)
                 -> failed run: its log through the doctor's signatures (cause + fix)
                 -> Outcome per run -> render_summary
 
@@ -13,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,17 +31,19 @@ from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
 
+from . import process, runlock
 from .budget import LaunchCheck, check_launch
 from .childenv import child_env
+from .errors import StorageError, TrainerError
 from .failure import CHECKPOINT_DIR, ERROR_FILE, last_checkpoint, read_error, signal_failure, storage_failure
-from .metrics import read_metrics
+from .metrics import METRICS_FILE, read_metrics
 from .model import Experiments, Outcome, Preflight, Run
 from .report import RunsDisplay, render_dry_run, render_plan, render_preflight, render_summary
 from .status import SUMMARY_FILE, RunStatus
 
-__all__ = ["LOG_FILE", "RUN_FILE", "check_before_launch", "diagnose_failure", "doctor_preflight", "launch",
-           "plan_experiments", "prepare_workdir", "render_dry_run", "render_preflight", "render_summary",
-           "run_experiments"]
+__all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "check_before_launch", "diagnose_failure", "doctor_preflight",
+           "exit_code", "launch", "lock_runs", "plan_experiments", "prepare_workdir", "render_dry_run",
+           "render_preflight", "render_summary", "run_experiments"]
 
 LOG_FILE = "train.log"
 RUN_FILE = "run.json"
@@ -98,6 +103,11 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
     failure named (bdv2's own error, a signal) or, for other exits, the doctor's reading of its log."""
     summary = _summary(run, before)
     status = summary.get("status")
+    if status == RunStatus.PREEMPTED:  # the child saved its step on the way out; the notes say which and why
+        notes = tuple(f"{n}; re-run the same command to resume" if n.startswith("preempted") else n
+                      for n in summary.get("notes", ()))
+        return Outcome(run.name, RunStatus.PREEMPTED, summary["steps"], summary.get("train_loss"),
+                       summary.get("val_loss"), wall, summary.get("checkpoint", ""), str(log), notes=notes)
     if status == RunStatus.FINISHED or (rc == 0 and status == RunStatus.STOPPED):
         after = signal_failure(rc, run.workdir, run.config_file)
         notes = tuple(summary.get("notes", ())) + ((f"finished; its process was then {after.title}",)
@@ -121,10 +131,34 @@ def _result(run: Run, rc: int, log: Path, wall: float, diagnose: Callable[[str],
                    checkpoint, str(log), diagnosis, failure=failure)
 
 
+def already_finished(run: Run) -> Outcome | None:
+    """The outcome of a run that an earlier launch finished: its summary.json says finished at num_steps or
+    later and its last checkpoint is there. Starting it again would only load the checkpoint and rewrite the
+    summary with the time of that (its training time lost), so it is not started; None for any other run."""
+    try:
+        summary = json.loads((run.workdir / SUMMARY_FILE).read_text())
+        steps = int(summary["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    last = last_checkpoint(run.workdir)
+    if summary.get("status") != RunStatus.FINISHED or steps < run.settings.num_steps or (last or 0) < steps:
+        return None
+    return Outcome(run.name, RunStatus.FINISHED, steps, summary.get("train_loss"), summary.get("val_loss"),
+                   float(summary.get("wall_s") or 0.0), str(summary.get("checkpoint") or ""),
+                   str(run.workdir / LOG_FILE),
+                   notes=("finished by an earlier launch: not started again (its summary.json and training time "
+                          "are kept; --no-resume trains it afresh, or raise num_steps to train on)",))
+
+
 def prepare_workdir(run: Run, resume: bool) -> None:
-    """--no-resume keeps the old run: it is renamed <name>.old-<time>, never deleted."""
+    """--no-resume keeps the old run: it is renamed <name>.old-<time>, never deleted (the run's lock, if this
+    launch holds it, stays with the run's name)."""
     if not resume and run.workdir.exists():
-        run.workdir.rename(run.workdir.with_name(f"{run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
+        old = run.workdir.with_name(f"{run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.workdir.rename(old)
+        run.workdir.mkdir(parents=True)
+        if (old / runlock.LOCK_FILE).exists():
+            (old / runlock.LOCK_FILE).rename(run.workdir / runlock.LOCK_FILE)
     run.workdir.mkdir(parents=True, exist_ok=True)
     (run.workdir / ERROR_FILE).unlink(missing_ok=True)  # an earlier launch's error is not this one's
     write_json_atomic(run.workdir / RUN_FILE, run.to_dict(), indent=2, sort_keys=False)
@@ -134,7 +168,10 @@ def _start(run: Run, env: Mapping[str, str], python: str) -> tuple[subprocess.Po
     log = open(run.workdir / LOG_FILE, "ab")  # noqa: SIM115 - closed by the caller when the child ends
     # -P: the current directory must not shadow the installed bdv2 (a source checkout's bdv2/ folder would).
     argv = [python, "-P", "-m", "bdv2.trainer.worker", str(run.workdir / RUN_FILE)]
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env)), log
+    # A session of its own: a terminal's Ctrl-C reaches the child once, through the launcher (process.Forwarder);
+    # with the launcher's pid it stops (and saves) if the launcher dies (process.die_with_parent).
+    env = {**env, process.PARENT_ENV: str(os.getpid())}
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True), log
 
 
 def _last_step(run: Run) -> int:
@@ -177,27 +214,93 @@ def _slots(exp: Experiments, parallel: bool, environ: Mapping[str, str], cpu_par
     return list(gpus) if len(gpus) > 1 else [None]
 
 
+def lock_runs(runs: Sequence[Run], console: Console) -> list[runlock.Lock]:
+    """The lock of every run folder, taken before the first run starts (a stale lock's takeover is noted).
+
+    Raises:
+        RunLockedError: a run is being trained by another process (all locks taken so far are released).
+        StorageError: a run folder where the lock cannot be written.
+    """
+    locks: list[runlock.Lock] = []
+    try:
+        for run in runs:
+            try:
+                locks.append(runlock.acquire(run.workdir))
+            except OSError as e:
+                raise StorageError(f"{run.workdir}: cannot write the run's lock file {runlock.LOCK_FILE} "
+                                   f"({e.strerror}); make save_dir writable or choose another save_dir") from e
+            if locks[-1].note:
+                console.print(f"note: {run.name}: {locks[-1].note}", highlight=False, markup=False)
+    except TrainerError:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks
+
+
+def _announce(forwarder: process.Forwarder, seen: int, running: int, console: Console) -> int:
+    """One line per stop signal received since ``seen``; returns how many have been announced."""
+    for sig in forwarder.received[seen:]:
+        name = signal.Signals(sig).name
+        if sig == signal.SIGINT and forwarder.interrupts > 1:
+            console.print(f"bdv2 train: {name} again: stopping the runs at once, without saving", highlight=False)
+        else:
+            console.print(f"bdv2 train: {name} received: {running} running run(s) finish their step and save a "
+                          "checkpoint; no new run starts (Ctrl-C again to stop at once, without saving)",
+                          highlight=False, markup=False)
+    return len(forwarder.received)
+
+
 def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, parallel: bool = False,
            fail_fast: bool = False, console: Console | None = None, python: str = sys.executable,
            environ: Mapping[str, str] | None = None,
            diagnose: Callable[[str], tuple[Finding, ...]] = diagnose_failure, verbose: bool = False,
-           progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1) -> list[Outcome]:
+           progress_interval: float = PROGRESS_INTERVAL_S, cpu_parallel: int = 1,
+           forwarder: process.Forwarder | None = None) -> list[Outcome]:
     """Run every experiment in its own child process; a failure does not stop the others (unless fail_fast).
 
     With ``parallel`` and several GPUs in cuda_visible_devices, one run per GPU at a time; with
     ``cpu_parallel`` > 1, that many CPU runs at a time (the demo: start-up of one overlaps training of another).
+    Every run folder is locked first (runlock.py). SIGINT, SIGTERM and SIGUSR1 are passed on to the running
+    children (``forwarder``), which save and stop; runs not yet started are skipped.
+
+    Raises:
+        RunLockedError: another process trains one of the runs; nothing was started.
     """
     console = console or make_console(stderr=True)
     environ = os.environ if environ is None else environ
     slots = _slots(exp, parallel, environ, cpu_parallel)
-    pending = list(exp.runs)
+    locks = lock_runs(exp.runs, console)
+    try:
+        with forwarder or process.Forwarder() as fwd:
+            return _supervise(exp, preflight, resume, fail_fast, console, python, environ, diagnose, verbose,
+                              progress_interval, slots, fwd)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _supervise(exp: Experiments, preflight: Preflight, resume: bool, fail_fast: bool, console: Console,
+               python: str, environ: Mapping[str, str], diagnose: Callable[[str], tuple[Finding, ...]],
+               verbose: bool, progress_interval: float, slots: list[str | None],
+               fwd: process.Forwarder) -> list[Outcome]:
+    pending: list[Run] = []
     running: dict[str, _Child] = {}
     outcomes: dict[str, Outcome] = {}
+    for run in exp.runs:
+        done = already_finished(run) if resume else None
+        if done is None:
+            pending.append(run)
+            continue
+        outcomes[run.name] = done
+        console.print(f"{run.name}: already finished ({done.steps} steps), not started again", highlight=False,
+                      markup=False)
     stop = False
+    announced = 0
     with RunsDisplay(console, progress_interval) as display:
         while pending or running:
             free = [g for g in slots if g not in {c.gpu for c in running.values()}]
-            while pending and free and not stop:
+            while pending and free and not stop and not fwd.received:
                 run, gpu = pending.pop(0), free.pop(0)
                 prepare_workdir(run, resume)
                 env = child_env(run.settings, environ, preflight.env_ops, verbose)
@@ -205,13 +308,15 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                     env["CUDA_VISIBLE_DEVICES"] = gpu
                 before = _identity(run.workdir / SUMMARY_FILE)
                 proc, log = _start(run, env, python)
+                fwd.children.append(proc)
                 display.add(run.name, run.settings.num_steps, last_checkpoint(run.workdir) or 0)
                 running[run.name] = _Child(run, proc, log, time.perf_counter(), before, gpu)
-            if stop:
+            if stop or fwd.received:
+                why = f"bdv2 train was stopped by {fwd.name}" if fwd.received else "--fail-fast: an earlier run failed"
                 for run in pending:
-                    outcomes[run.name] = Outcome(run.name, RunStatus.SKIPPED,
-                                                 notes=("--fail-fast: an earlier run failed",))
+                    outcomes[run.name] = Outcome(run.name, RunStatus.SKIPPED, notes=(f"not started: {why}",))
                 pending = []
+            announced = _announce(fwd, announced, len(running), console)
             time.sleep(0.5)
             for name, child in list(running.items()):
                 elapsed = time.perf_counter() - child.t0
@@ -220,6 +325,7 @@ def launch(exp: Experiments, preflight: Preflight, *, resume: bool = True, paral
                     continue
                 child.log.close()
                 del running[name]
+                fwd.children.remove(child.proc)
                 outcome = _result(child.run, child.proc.returncode, child.run.workdir / LOG_FILE, elapsed, diagnose,
                                   child.before)
                 outcomes[name] = outcome
@@ -266,16 +372,60 @@ def run_experiments(exp: Experiments, pre: Preflight, console: Console, *, resum
         return 1
     for note in exp.notes:
         console.print(f"note: {note}")
-    check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, cpu_parallel=cpu_parallel)
-    render_plan(check, console, full=False)
-    if not check.ok:
-        if not force:
-            console.print("[red]nothing launched[/] (apply a fix above, or pass --force to launch anyway)")
-            return 1
-        console.print("--force: launching anyway")
-    outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
-                      verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel)
+    forwarder = process.Forwarder()
+    try:
+        for run in exp.runs:  # before the plan: a second launch of the same runs is refused at once
+            runlock.check(run.workdir)
+        check = check_before_launch(exp, pre, parallel=parallel, verbose=verbose, cpu_parallel=cpu_parallel)
+        render_plan(check, console, full=False)
+        if not check.ok:
+            if not force:
+                console.print("[red]nothing launched[/] (apply a fix above, or pass --force to launch anyway)")
+                return 1
+            console.print("--force: launching anyway")
+        outcomes = launch(exp, pre, resume=resume, parallel=parallel, fail_fast=fail_fast, console=console,
+                          verbose=verbose, progress_interval=progress_interval, cpu_parallel=cpu_parallel,
+                          forwarder=forwarder)
+    except TrainerError as e:  # a run folder owned by another process (or one its lock cannot be written in)
+        console.print(f"bdv2 train: {e}", highlight=False, markup=False)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C during the plan: no run had started
+        console.print("bdv2 train: interrupted before any run started", highlight=False, markup=False)
+        return 128 + signal.SIGINT
     render_summary(outcomes, console)
-    return 0 if all(o.status is RunStatus.FINISHED for o in outcomes) else 1
+    for png in plot_launch(exp, outcomes):
+        console.print(f"learning curves: {png}", markup=False, highlight=False)
+    return exit_code(outcomes, forwarder)
+
+
+def exit_code(outcomes: Sequence[Outcome], forwarder: process.Forwarder) -> int:
+    """0 every run finished; 130 after Ctrl-C (the shell's code for SIGINT); process.PREEMPTED_EXIT when runs
+    were stopped by another signal, each saved; else 1."""
+    if all(o.status is RunStatus.FINISHED for o in outcomes):
+        return 0
+    if forwarder.interrupts:
+        return 128 + signal.SIGINT
+    if any(o.status is RunStatus.FAILED for o in outcomes):
+        return 1
+    return process.PREEMPTED_EXIT if any(o.status is RunStatus.PREEMPTED for o in outcomes) else 1
+
+
+def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[Path]:
+    """learning_curves.png in each save_dir, with the runs of this launch that logged a step (plot.py); a run
+    that logged nothing (it failed at start-up) is left out, and a figure that cannot be drawn is skipped."""
+    from .plot import CURVES_FILE, PlotError, plot_runs
+
+    launched = {o.name for o in outcomes}
+    by_dir: dict[Path, list[Path]] = {}
+    for run in exp.runs:
+        if run.name in launched and (run.workdir / METRICS_FILE).is_file():
+            by_dir.setdefault(run.workdir.parent, []).append(run.workdir)
+    written = []
+    for save_dir, run_dirs in by_dir.items():
+        try:
+            written.append(plot_runs(run_dirs, save_dir / CURVES_FILE))
+        except (PlotError, ImportError, OSError):  # the figure is a convenience: never fail the launch for it
+            continue
+    return written
 
 

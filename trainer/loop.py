@@ -4,7 +4,9 @@
     tf.data batches -> sharded over the local devices (NamedSharding) -> jitted train_step
     -> every log_interval: metrics (JSONL, TensorBoard, W&B) and a NaN/inf check naming the step window
     -> every eval_interval: eval_step over at most eval_batches validation batches
-    -> every save_interval: an orbax checkpoint (atomic; the last keep_checkpoints kept)
+    -> every save_interval: an orbax checkpoint (asynchronous: written while training goes on; atomic; the
+       last keep_checkpoints kept)
+    -> a stop request (the worker's signal handlers, process.py): the current step saved, status "preempted"
 
 Kill it and call it again: it restores the latest checkpoint and restarts the input streams from (seed, step)
 at no replay cost: the step count is that of an uninterrupted run, the batches come from the same
@@ -35,12 +37,13 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.fsutil import write_json_atomic
+from bdv2.paths import as_path
 
 from . import batching, data
 from .agents import Agent, make_agent
 from .augment import Augmenter, augmenter
 from .errors import NonFiniteError
-from .hosts import Hosts, every_host_has, make_global_batch, maybe_initialize_distributed
+from .hosts import Hosts, every_host_has, make_global_batch
 from .metrics import MetricWriter, read_metrics, truncate_after
 from .model import Metadata, Run
 from .status import SUMMARY_FILE, RunStatus
@@ -237,9 +240,10 @@ def _evaluate_and_log(ses: _Session, state: TrainState, eval_fn: Callable[..., A
 
 
 def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], progress: _Progress,
-           report: Callable[[int, int, float], None] | None, stop_after: int | None) -> None:
+           report: Callable[[int, int, float], None] | None, stop_after: int | None,
+           stop: Callable[[int], str | None] | None) -> None:
     """Steps progress.step + 1 .. num_steps with the periodic log, evaluation and checkpoint; stops early (as a
-    kill would) after ``stop_after`` steps."""
+    kill would) after ``stop_after`` steps, or after saving the step at which ``stop`` gives a reason."""
     s = ses.run.settings
     agent, tx, lr = ses.agent, ses.tx, lr_schedule(ses.run)
     aug = augmenter(enabled=s.augment, seed=s.seed, kwargs=s.augment_kwargs,
@@ -259,8 +263,16 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
                 report(step, s.num_steps, scalars["steps_per_s"])
         if is_time(step, s.eval_interval, s.num_steps):
             _evaluate_and_log(ses, state, eval_fn, step, progress)
-        if is_time(step, s.save_interval, s.num_steps):
+        saved = is_time(step, s.save_interval, s.num_steps)
+        if saved:  # asynchronous: returns once the state is copied off the devices, writes in the background
             ses.manager.save(step, args=ocp.args.StandardSave(state))
+        reason = stop(step) if stop is not None else None  # every step: on several hosts, a collective poll
+        if reason is not None and step < s.num_steps:
+            if not saved:
+                ses.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            progress.status = RunStatus.PREEMPTED
+            progress.notes.append(f"preempted at step {step} by {reason}, checkpoint saved")
+            break
         if stop_after is not None and step >= stop_after and step < s.num_steps:
             progress.status = RunStatus.STOPPED
             break
@@ -268,14 +280,20 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
 
 def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | None = None,
                        report: Callable[[int, int, float], None] | None = None,
-                       hosts: Hosts | None = None) -> RunResult:
+                       hosts: Hosts | None = None, stop: Callable[[int], str | None] | None = None) -> RunResult:
     """Train ``run`` in ``workdir`` (default run.workdir), resuming from its latest checkpoint.
+
+    A plain function: it sets up nothing in the process (no signal handler, no environment variable, no
+    logging, no jax.distributed), so a test or a notebook can call it. The process set-up is the caller's
+    (worker.main): keep TensorFlow off the GPU (data.hide_gpus_from_tf) and join jax.distributed
+    (hosts.maybe_initialize_distributed) before calling it.
 
     Args:
         stop_after: stop (as a kill would) once this many steps are done; for tests.
+        stop: polled after every step with the step's number; a reason (not None) ends training there with a
+            checkpoint of that step and the status "preempted" (the worker's stop signals, process.py).
         report: called as report(step, num_steps, steps_per_s) at every log step (a progress bar).
-        hosts: this process among the jax.distributed ones; default: asked from jax (after initialising
-            jax.distributed under SLURM).
+        hosts: this process among the jax.distributed ones; default: asked from jax.
 
     Raises:
         NonFiniteError: the loss or a gradient became NaN/inf.
@@ -284,8 +302,6 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     t0 = time.perf_counter()
     workdir = Path(workdir or run.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    data.hide_gpus_from_tf()
-    maybe_initialize_distributed()
     hosts = hosts or Hosts.current()
     check_batch_sizes(run, hosts)
     shard, replicated = _placement(hosts)
@@ -293,9 +309,9 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     Metadata.load(run.task.metadata)  # a damaged file is a DataError naming it, not a JSON traceback
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
-            Path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
+            as_path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
     manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
-        max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=False))
+        max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=True))
     start = manager.latest_step() or 0
     if primary:
         truncate_after(workdir, start)
@@ -315,8 +331,8 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     ses = _Session(run, agent, tx, shard, hosts, writer, manager)
     try:
         _train(ses, jax.device_put(state, replicated), itertools.chain([first], batches), progress, report,
-               stop_after)
-        manager.wait_until_finished()
+               stop_after, stop)
+        manager.wait_until_finished()  # the last save, whether at the end or on the way out
     finally:
         latest = manager.latest_step()
         progress.notes.extend(writer.warnings)

@@ -1,8 +1,12 @@
 """Where metrics go: metrics.jsonl and TensorBoard always, W&B when a project is configured.
 
-TensorBoard event files are written as TFRecords of `Event` protos with TensorFlow's own protobufs, so the
-`tensorboard` package is only needed to *view* them. W&B never blocks or fails a run: without credentials it
-logs offline (sync later with `wandb sync`), and any error disables it with a warning.
+TensorBoard event files are written by TensorFlow's own summary writer (`tf.summary.create_file_writer`,
+`tf.summary.write`: https://www.tensorflow.org/api_docs/python/tf/summary/write), in `<run>/tensorboard/`,
+so `tensorboard --logdir runs/` shows every run. Each value carries the scalars plugin's metadata, as
+`tf.summary.scalar` writes it; `tf.summary.scalar` itself lives in the `tensorboard` package, which is only
+needed to *view* the files.
+W&B never blocks or fails a run: without credentials it logs offline (sync later with `wandb sync`), and any
+error disables it with a warning.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import contextlib
 import json
 import netrc
 import os
-import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 from bdv2.fsutil import write_atomic
 
 METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 
 
 def read_metrics(workdir: Path) -> list[dict[str, Any]]:
@@ -39,6 +43,15 @@ def truncate_after(workdir: Path, step: int) -> None:
     """Drop records past ``step``: after a resume from checkpoint ``step`` they are redone, not duplicated."""
     records = [r for r in read_metrics(workdir) if r.get("step", 0) <= step]
     write_atomic(workdir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _scalar_metadata() -> Any:
+    """The SummaryMetadata TensorBoard's scalars plugin reads: plugin "scalars", data class scalar (what
+    tensorboard/plugins/scalar/metadata.py attaches to tf.summary.scalar's values)."""
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+                                       data_class=summary_pb2.DATA_CLASS_SCALAR)
 
 
 def _wandb_mode() -> str:
@@ -67,10 +80,8 @@ class MetricWriter:
         if not enabled:
             return
         self._jsonl = open(workdir / METRICS_FILE, "a")  # noqa: SIM115 - closed in close()
-        tb_dir = workdir / "tensorboard"
-        tb_dir.mkdir(exist_ok=True)
-        self._tb = tf.io.TFRecordWriter(str(tb_dir / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"))
-        self._event(file_version="brain.Event:2")
+        self._tb = tf.summary.create_file_writer(str(workdir / TENSORBOARD_DIR))
+        self._scalar = _scalar_metadata()
         if wandb_project:
             self._start_wandb(wandb_project, run_name, config)
 
@@ -89,22 +100,17 @@ class MetricWriter:
             self.warnings.append(f"W&B disabled: {type(e).__name__}: {e}")
             self._wandb = None
 
-    def _event(self, **kwargs: Any) -> None:
-        from tensorflow.core.util import event_pb2
-
-        self._tb.write(event_pb2.Event(wall_time=time.time(), **kwargs).SerializeToString())
-
     def write(self, step: int, split: str, scalars: Mapping[str, float]) -> None:
-        from tensorflow.core.framework import summary_pb2
+        import tensorflow as tf
 
         if not self.enabled:
             return
         values = {k: float(v) for k, v in scalars.items()}
         self._jsonl.write(json.dumps({"step": step, "split": split, "time": time.time(), **values}) + "\n")
         self._jsonl.flush()
-        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=f"{split}/{k}", simple_value=v)
-                                             for k, v in values.items()])
-        self._event(step=step, summary=summary)
+        with self._tb.as_default(step=step):
+            for k, v in values.items():
+                tf.summary.write(f"{split}/{k}", tf.constant(v, tf.float32), metadata=self._scalar)
         self._tb.flush()
         if self._wandb is not None:
             try:

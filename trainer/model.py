@@ -10,6 +10,7 @@ numpy when it reads a file), nor the doctor (its types are named for the type ch
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,11 +61,14 @@ class Run:
     """One experiment, fully resolved: what a child process needs to train (it is written as run.json)."""
 
     name: str
-    algo: str
+    algo: Algo
     task: Task
     settings: Settings
     config_file: str = ""
     notes: tuple[str, ...] = ()
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    """Where each setting came from: default, global, matrix, run (its config_overrides), --set, or
+    algorithm default (config._run_settings); shown by --dry-run."""
 
     @property
     def workdir(self) -> Path:
@@ -73,22 +77,34 @@ class Run:
     @property
     def decay_steps(self) -> int:
         s = self.settings
-        return s.decay_steps if s.decay_steps is not None else int(getattr(s, ALGO_DECAY_KEY[Algo(self.algo)]))
+        return s.decay_steps if s.decay_steps is not None else int(getattr(s, ALGO_DECAY_KEY[self.algo]))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON values (enums as their YAML spellings): what run.json and config.json hold."""
+        return _plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Run:
         task = d["task"]
-        return cls(name=d["name"], algo=d["algo"], config_file=d.get("config_file", ""),
-                   notes=tuple(d.get("notes", ())),
+        return cls(name=d["name"], algo=Algo(d["algo"]), config_file=d.get("config_file", ""),
+                   notes=tuple(d.get("notes", ())), origins=dict(d.get("origins", {})),
                    task=Task(task["name"], tuple(Source(s["pattern"], tuple(s["train_files"]), tuple(s["val_files"]),
                                                         float(s["weight"]), tuple(s.get("rlds_train", ())),
                                                         tuple(s.get("rlds_val", ())))
                                                  for s in task["sources"]),
                              task["metadata"]),
                    settings=build_settings(d["settings"], "run.json", "settings"))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every enum replaced by its value, through dicts, lists and tuples."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -152,8 +168,10 @@ class Metadata:
     def load(cls, path: str | Path) -> Metadata:
         import numpy as np
 
+        from bdv2.paths import as_path
+
         try:
-            d = json.loads(Path(path).read_text())
+            d = json.loads(as_path(path).read_text())
             arrays = [np.asarray(d[k][m], dtype=np.float32) for k in ("action", "proprio") for m in ("mean", "std")]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path}: not a normalisation metadata file ({type(e).__name__}: {e}); "

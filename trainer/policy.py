@@ -82,7 +82,7 @@ class Policy:
         from .agents import make_agent
 
         self.run = run
-        self.algo = Algo(run.algo)
+        self.algo = run.algo
         s = run.settings
         self.obs_horizon: int | None = s.obs_horizon
         self.act_pred_horizon: int | None = s.act_pred_horizon

@@ -8,8 +8,9 @@ as ``gc_bc_kitc…`` (tests/trainer/test_train_console.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import assert_never
+from typing import Any, assert_never
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -22,7 +23,6 @@ from .budget import LaunchCheck, RunPlan, gb
 from .childenv import child_env
 from .failure import FailureKind
 from .model import Experiments, Outcome, Preflight
-from .settings import Settings
 from .status import RunStatus
 
 
@@ -59,7 +59,9 @@ class RunsDisplay:
         if self.bars is not None:
             self.tasks[name] = self.bars.add_task(name, total=total, rate="", completed=start)
         else:
-            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start)
+            # the rate counts from the first logged step: imports and compilation would inflate the first ETA
+            self.tickers[name] = Ticker(self.console, name, total, "steps", self.interval_s, start=start,
+                                        exclude_startup=True)
             self.console.print(f"{name}: started" + (f", resuming from step {start}" if start else ""),
                                highlight=False, markup=False)
 
@@ -87,7 +89,7 @@ def _colour(status: RunStatus) -> str:
             return "green"
         case RunStatus.FAILED:
             return "red"
-        case RunStatus.STOPPED | RunStatus.SKIPPED:
+        case RunStatus.STOPPED | RunStatus.SKIPPED | RunStatus.PREEMPTED:
             return "yellow"
         case _:
             assert_never(status)
@@ -142,28 +144,52 @@ def render_preflight(pre: Preflight, console: Console) -> None:
         console.print(f"{mark} {f.title}" + (f"\n    fix: {f.fix.summary}" if f.fix else ""))
 
 
-def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
-    """Each run with every resolved setting, its data and the environment its child would get."""
-    defaults = Settings(data_root="", save_dir="")
-    for note in exp.notes:
-        console.print(f"note: {note}")
+def dry_run_plan(exp: Experiments, pre: Preflight, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What --dry-run shows, as data (--json prints it): each run's data, every resolved setting with where it
+    came from (Run.origins), and the environment variables its child would get that differ from ``environ``."""
+    runs = []
     for run in exp.runs:
-        heading(console, f"{run.name}  ({run.algo} on {run.task.name})")
-        console.print(f"  workdir:   {run.workdir}\n  metadata:  {run.task.metadata}\n  decay:     {run.decay_steps}")
-        for src in run.task.sources:
-            if src.rlds_train:  # read in place through data_tools.rlds
-                console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: RLDS "
-                              f"{', '.join(src.rlds_train)} (train; val from {len(src.rlds_val)} of them)")
-                continue
-            console.print(f"  data:      {src.pattern}  weight {src.weight:.3g}: {len(src.train_files)} train / "
-                          f"{len(src.val_files)} val files")
-        changed = {k: v for k, v in vars(run.settings).items() if getattr(defaults, k) != v}
-        console.print("  settings:  " + ", ".join(f"{k}={v}" for k, v in changed.items()))
         env = child_env(run.settings, environ, pre.env_ops)
-        diff = {k: v for k, v in env.items() if environ.get(k) != v}
-        gone = [k for k in environ if k not in env]
-        console.print("  env:       " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "(unchanged)")
-                      + (f"; unset {', '.join(gone)}" if gone else ""))
+        settings = {k: {"value": v, "from": run.origins.get(k, "default")}
+                    for k, v in dataclasses.asdict(run.settings).items()}
+        runs.append({
+            "name": run.name, "algo": run.algo, "task": run.task.name, "workdir": str(run.workdir),
+            "metadata": run.task.metadata, "decay_steps": run.decay_steps,
+            "data": [{"pattern": src.pattern, "weight": src.weight, "train_files": len(src.train_files),
+                      "val_files": len(src.val_files), "rlds_train": list(src.rlds_train),
+                      "rlds_val": list(src.rlds_val)} for src in run.task.sources],
+            "settings": settings,
+            "env": {k: v for k, v in sorted(env.items()) if environ.get(k) != v},
+            "env_unset": [k for k in environ if k not in env],
+        })
+    return {"config": exp.file, "notes": list(exp.notes), "runs": runs}
+
+
+def render_dry_run(exp: Experiments, pre: Preflight, console: Console, environ: Mapping[str, str]) -> None:
+    """Each run with every resolved setting and where it came from, its data and the environment its child
+    would get."""
+    plan = dry_run_plan(exp, pre, environ)
+    for note in plan["notes"]:
+        _plain(console, f"note: {note}")
+    for run in plan["runs"]:
+        heading(console, f"{run['name']}  ({run['algo']} on {run['task']})")
+        _plain(console, f"  workdir:   {run['workdir']}\n  metadata:  {run['metadata']}\n"
+                        f"  decay:     {run['decay_steps']}")
+        for src in run["data"]:
+            if src["rlds_train"]:  # read in place through data_tools.rlds
+                _plain(console, f"  data:      {src['pattern']}  weight {src['weight']:.3g}: RLDS "
+                                f"{', '.join(src['rlds_train'])} (train; val from {len(src['rlds_val'])} of them)")
+                continue
+            _plain(console, f"  data:      {src['pattern']}  weight {src['weight']:.3g}: {src['train_files']} "
+                            f"train / {src['val_files']} val files")
+        width = max(map(len, run["settings"]))
+        _plain(console, "  settings (value, from: default, global, matrix, run, --set):")
+        for key, item in run["settings"].items():
+            value = item["value"]
+            shown = "null" if value is None else value if isinstance(value, str) else repr(value)
+            _plain(console, f"    {key:<{width}}  {shown}  [{item['from']}]")
+        _plain(console, "  env:       " + (", ".join(f"{k}={v}" for k, v in run["env"].items()) or "(unchanged)")
+                        + (f"; unset {', '.join(run['env_unset'])}" if run["env_unset"] else ""))
 
 
 def _secs(x: float | None) -> str:

@@ -14,11 +14,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from .augment import DEFAULT_KWARGS as AUGMENT_DEFAULTS
 from .augment import check_kwargs as check_augment_kwargs
 from .errors import ConfigError
 
 
-class Algo(enum.StrEnum):
+class _Spelled(enum.StrEnum):
+    """An enum whose values are the YAML spellings: str() and repr() give the spelling, so a message written
+    with {value!r} reads encoder 'tiny', as it did when these were plain strings."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Algo(_Spelled):
     """The agents (agents.py); the values are the YAML spellings."""
 
     BC = "bc"
@@ -28,7 +37,7 @@ class Algo(enum.StrEnum):
     """Language-conditioned: needs a FiLM encoder and language (trainer/language.py)."""
 
 
-class GoalRelabeling(enum.StrEnum):
+class GoalRelabeling(_Spelled):
     """How data.add_goals picks a goal for each step."""
 
     UNIFORM = "uniform"
@@ -39,7 +48,7 @@ class GoalRelabeling(enum.StrEnum):
     """Needs goal_relabeling_kwargs.goal_delta; no reached_proportion."""
 
 
-class EncoderName(enum.StrEnum):
+class EncoderName(_Spelled):
     """The image encoders (networks.make_encoder)."""
 
     RESNET_V1_34_BRIDGE = "resnetv1-34-bridge"
@@ -92,7 +101,7 @@ class Settings:
     decay_steps_gc_bc: int = 1_000_000
     actor_decay_steps_gc_ddpm_bc: int = 1_000_000
     decay_steps_lc_bc: int = 2_000_000
-    encoder: str = EncoderName.RESNET_V1_34_BRIDGE.value
+    encoder: EncoderName = EncoderName.RESNET_V1_34_BRIDGE
     hidden_dims: tuple[int, ...] = (256, 256, 256)
     dropout: float = 0.1
     use_proprio: bool = False
@@ -105,7 +114,7 @@ class Settings:
     """Normalisation statistics (`bdv2 data stats`); default <data_root>/metadata.json. ``bridge_v2``: the
     original's published statistics (tasks.BRIDGE_V2_METADATA)."""
     relabel_actions: bool = True
-    goal_relabeling: str = GoalRelabeling.UNIFORM.value
+    goal_relabeling: GoalRelabeling = GoalRelabeling.UNIFORM
     reached_proportion: float = 0.0
     load_language: bool | None = None
     """Carry each trajectory's instruction as goals/language; default: true for lc_bc only."""
@@ -118,9 +127,9 @@ class Settings:
     """The strategy's own arguments (GOAL_RELABELING_KWARGS); reached_proportion is also accepted here, as the
     original spells it, and moves to the key above."""
     augment: bool = True
-    augment_kwargs: dict[str, Any] | None = None
-    """The original's augment_kwargs (ops, their ranges, augment_order); None: its defaults
-    (augment.DEFAULT_KWARGS)."""
+    augment_kwargs: dict[str, Any] = field(default_factory=lambda: _default_augment_kwargs())
+    """The original's augment_kwargs (ops, their ranges, augment_order); default (also for null): its defaults
+    (augment.DEFAULT_KWARGS), checked like a user's, so a run's run.json and config.json record what ran."""
     augment_next_obs_goal_differently: bool = False
     shuffle_buffer_size: int = 25000
     cuda_visible_devices: str | None = None
@@ -132,12 +141,17 @@ class Settings:
     name_format: str = "{algo}_{task}"
 
 
+def _default_augment_kwargs() -> dict[str, Any]:
+    return check_augment_kwargs(AUGMENT_DEFAULTS, "augment.DEFAULT_KWARGS", "augment_kwargs")
+
+
 SETTING_KEYS = tuple(f.name for f in fields(Settings))
 POSITIVE = ("train_batch_size", "val_batch_size", "num_steps", "eval_interval", "save_interval", "log_interval",
             "keep_checkpoints", "diffusion_steps", "obs_horizon", "act_pred_horizon", "shuffle_buffer_size",
             "decay_steps", "decay_steps_bc", "decay_steps_gc_bc", "actor_decay_steps_gc_ddpm_bc", "decay_steps_lc_bc")
-CHOICES: dict[str, tuple[str, ...]] = {"encoder": ENCODERS, "goal_relabeling": GOAL_RELABELING,
-                                       "jax_platform_name": PLATFORMS}
+CHOICES: dict[str, tuple[str, ...]] = {"jax_platform_name": PLATFORMS}
+"""Allowed values of the plain-string settings; the enum-typed ones (encoder, goal_relabeling) are checked
+against their enum when coerced."""
 
 
 GOAL_RELABELING_KWARGS: dict[str, tuple[str, ...]] = {
@@ -174,6 +188,8 @@ def check_keys(data: Mapping[str, Any], allowed: Sequence[str], file: str, where
 
 
 def _describe(hint: Any) -> str:
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "str"
     if get_origin(hint) in (Union, types.UnionType):
         return " or ".join(_describe(a) for a in get_args(hint))
     if get_origin(hint) is tuple:
@@ -208,9 +224,22 @@ def _coerce(value: Any, hint: Any, file: str, key: str) -> Any:
     if hint is int:
         return _coerce_int(value, file, key, bad)
     if hint is float:
+        if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9.]+e[-+]?[0-9]+", value):
+            raise ConfigError(file, key, f"got the text {value!r}: YAML 1.1 reads a number without a dot before "
+                              "its exponent as a string", f"write {float(value):.1e}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad
         return float(value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, str):
+            raise bad
+        allowed = tuple(str(m.value) for m in hint)
+        if value not in allowed:
+            raise ConfigError(file, key, f"unknown value {value!r}",
+                              f"{did_you_mean(value, allowed)}allowed: {', '.join(allowed)}")
+        return hint(value)
     if hint is str:
         if key.endswith("cuda_visible_devices") and isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # `cuda_visible_devices: 0` means "0"
@@ -237,6 +266,8 @@ def build_settings(data: Mapping[str, Any], file: str, where: str) -> Settings:
     hints = get_type_hints(Settings)
     if data.get("keep_checkpoints") == "all":
         data = {**data, "keep_checkpoints": None}
+    if "augment_kwargs" in data and data["augment_kwargs"] is None:  # null: the defaults
+        data = {k: v for k, v in data.items() if k != "augment_kwargs"}
     values = {k: _coerce(v, hints[k], file, f"{where}.{k}") for k, v in data.items()
               if k != "goal_relabeling_kwargs"}
     for k in POSITIVE:
@@ -250,7 +281,7 @@ def build_settings(data: Mapping[str, Any], file: str, where: str) -> Settings:
                               f"{did_you_mean(v, allowed)}allowed: {', '.join(allowed)}")
     if not 0.0 <= values.get("dropout", 0.1) < 1.0 or not 0.0 <= values.get("reached_proportion", 0.0) <= 1.0:
         raise ConfigError(file, f"{where}.dropout/reached_proportion", "must lie in [0, 1)")
-    if values.get("augment_kwargs") is not None:
+    if "augment_kwargs" in values:
         values["augment_kwargs"] = check_augment_kwargs(values["augment_kwargs"], file, f"{where}.augment_kwargs")
     _goal_relabeling_kwargs(data, values, file, where)
     return Settings(**values)
@@ -261,18 +292,18 @@ def _goal_relabeling_kwargs(data: Mapping[str, Any], values: dict[str, Any], fil
     key = f"{where}.goal_relabeling_kwargs"
     raw = data.get("goal_relabeling_kwargs")
     raw = {} if raw is None else raw
-    strategy = values.get("goal_relabeling", GoalRelabeling.UNIFORM.value)
+    strategy = values.get("goal_relabeling", GoalRelabeling.UNIFORM)
     allowed = GOAL_RELABELING_KWARGS[strategy]
     if not isinstance(raw, Mapping):
         raise ConfigError(file, key, f"expected a mapping of keyword arguments, got {type(raw).__name__} {raw!r}",
-                          f"goal_relabeling {strategy!r} takes: {', '.join(allowed)}")
+                          f"goal_relabeling {strategy.value!r} takes: {', '.join(allowed)}")
     for k in raw:
         if k not in allowed:
-            raise ConfigError(file, f"{key}.{k}", f"not an argument of goal_relabeling {strategy!r}",
+            raise ConfigError(file, f"{key}.{k}", f"not an argument of goal_relabeling {strategy.value!r}",
                               f"{did_you_mean(str(k), allowed)}it takes: {', '.join(allowed)}")
     required, example = GOAL_RELABELING_REQUIRED.get(strategy, ("", ""))
     if required and required not in raw:
-        raise ConfigError(file, f"{key}.{required}", f"missing: goal_relabeling {strategy!r} needs it",
+        raise ConfigError(file, f"{key}.{required}", f"missing: goal_relabeling {strategy.value!r} needs it",
                           f"e.g. goal_relabeling_kwargs: {{{example}}}")
     out: dict[str, Any] = {}
     if "discount" in raw:

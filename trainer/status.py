@@ -11,6 +11,9 @@ class RunStatus(enum.StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
     """Stopped early on purpose (the loop's ``stop_after`` test hook); resumable."""
+    PREEMPTED = "preempted"
+    """Stopped by a signal (Ctrl-C, the scheduler's SIGTERM or SIGUSR1) after saving its current step; the same
+    command resumes it."""
     FAILED = "failed"
     SKIPPED = "skipped"
     """Never started: --fail-fast after an earlier failure."""

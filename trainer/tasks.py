@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bdv2.storage import remote_problem
+from bdv2.paths import AnyPath, as_path, is_url, scheme_problem
 
 from .errors import ConfigError
 from .model import Source, Task
@@ -29,23 +29,23 @@ BRIDGE_V2_METADATA = Path(__file__).resolve().parent / "configs" / "bridge_v2_me
 them as the original does."""
 
 
-def _task_dirs(root: Path) -> list[str]:
+def _task_dirs(root: AnyPath) -> list[str]:
     """Every directory under data_root that holds training data somewhere below it (for suggestions)."""
     out: set[str] = set()
     for f in root.rglob("train/out.tfrecord"):
-        rel = f.parent.parent.relative_to(root)
-        out.update(str(Path(*rel.parts[: i + 1])) for i in range(len(rel.parts)))
+        rel = f.parent.parent.relative_to(str(root))
+        out.update("/".join(rel.parts[: i + 1]) for i in range(len(rel.parts)))
     return sorted(out)
 
 
-def _rlds_dirs(d: Path) -> list[Path]:
+def _rlds_dirs(d: AnyPath) -> list[AnyPath]:
     """The RLDS/TFDS dataset directories that `d` is or holds (one or two levels down)."""
     from bdv2.data_tools import rlds  # numpy and friends: only when a directory has no converted data
 
     return rlds.dataset_dirs(d)
 
 
-def _rlds_root_matches(root: Path, pattern: str) -> bool:
+def _rlds_root_matches(root: AnyPath, pattern: str) -> bool:
     """data_root is itself an RLDS dataset directory and the task names it ('.', its name or the dataset's)."""
     if not ((root / "dataset_info.json").is_file() and (root / "features.json").is_file()):
         return False
@@ -56,19 +56,22 @@ def _rlds_root_matches(root: Path, pattern: str) -> bool:
     return pattern.strip("/") in names
 
 
-def _resolve_source(root: Path, pattern: str, exclude: Sequence[str], weight: float, file: str,
+def _resolve_source(root: AnyPath, pattern: str, exclude: Sequence[str], weight: float, file: str,
                     key: str) -> Source:
     train, val = [], []
     rlds_train: list[str] = []
     rlds_val: list[str] = []
+    dirs: list[AnyPath]
     if _rlds_root_matches(root, pattern):
         dirs = [root]
     else:
-        dirs = [root] if pattern.strip("/") in ("", ".") else sorted(p for p in root.glob(pattern) if p.is_dir())
+        dirs = [root] if pattern.strip("/") in ("", ".") else sorted((p for p in root.glob(pattern) if p.is_dir()),
+                                                                     key=str)
     for d in dirs:
         found = False
-        for f in sorted(d.rglob("train/out.tfrecord")):
-            rel = str(f.parent.parent.relative_to(root))
+        records: list[AnyPath] = sorted(d.rglob("train/out.tfrecord"), key=str)
+        for f in records:
+            rel = str(f.parent.parent.relative_to(str(root)))
             found = True
             if any(fnmatch.fnmatch(rel, x) for x in exclude):
                 continue
@@ -79,7 +82,7 @@ def _resolve_source(root: Path, pattern: str, exclude: Sequence[str], weight: fl
         if found:
             continue
         for r in _rlds_dirs(d):  # no converted data here: the release as downloaded?
-            if r != root and any(fnmatch.fnmatch(str(r.relative_to(root)), x) for x in exclude):
+            if r != root and any(fnmatch.fnmatch(str(r.relative_to(str(root))), x) for x in exclude):
                 continue
             splits = _rlds_splits(r, file, key)
             rlds_train.append(str(r))
@@ -100,7 +103,7 @@ def _resolve_source(root: Path, pattern: str, exclude: Sequence[str], weight: fl
     return Source(pattern, tuple(train), tuple(val), weight, tuple(rlds_train), tuple(rlds_val))
 
 
-def _rlds_splits(path: Path, file: str, key: str) -> set[str]:
+def _rlds_splits(path: AnyPath, file: str, key: str) -> set[str]:
     """The bdv2 splits ('train', 'val') of an RLDS directory, checked now rather than in the child."""
     from bdv2.data_tools import rlds
     from bdv2.data_tools.errors import DataToolsError
@@ -130,7 +133,7 @@ def include_groups(include: Any, file: str, key: str) -> list[list[str]]:
     return groups
 
 
-def _resolve_group(root: Path, globs: Sequence[str], exclude: Sequence[str], weight: float, file: str,
+def _resolve_group(root: AnyPath, globs: Sequence[str], exclude: Sequence[str], weight: float, file: str,
                    key: str) -> Source:
     """One include group -> one source: its globs' files together (in order, each once)."""
     if len(globs) == 1:
@@ -150,14 +153,42 @@ def _resolve_group(root: Path, globs: Sequence[str], exclude: Sequence[str], wei
 
 
 def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: str, key: str) -> Task:
-    """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``."""
-    remote = remote_problem(s.data_root, "data_root")
+    """A task from its ``tasks:`` definition, or the directory ``data_root/<name>``.
+
+    data_root and metadata may be URLs (``gs://...``: bdv2.paths); storage that cannot be reached (no
+    network, no credentials, a missing bucket) is a ConfigError naming data_root, in one line.
+    """
+    remote = scheme_problem(s.data_root, "data_root")
     if remote is not None:
         raise ConfigError(file, "global.data_root", remote.problem, remote.fix)
-    root = Path(s.data_root).expanduser()
+    root = as_path(s.data_root)
+    try:
+        return _resolve_task(root, name, spec, s, file, key)
+    except OSError as e:
+        if not is_url(root):
+            raise
+        why = " ".join(str(e.strerror or e).split())  # TensorFlow's messages span lines
+        raise ConfigError(file, "global.data_root", f"{root} cannot be read: {why}",
+                          "check the URL, the network and the credentials (for gs://: `gcloud auth "
+                          "application-default login` or GOOGLE_APPLICATION_CREDENTIALS)") from None
+
+
+def _resolve_task(root: AnyPath, name: str, spec: Mapping[str, Any] | None, s: Settings, file: str,
+                  key: str) -> Task:
     if not root.is_dir():
+        if is_url(root):
+            root.exists()  # storage that cannot be reached says so here (an OSError), not "not a directory"
         raise ConfigError(file, "global.data_root", f"{root} is not a directory",
                           "point it at the output of `bdv2 data raw-to-tfrecord`")
+    from bdv2.data_tools import layout
+    from bdv2.data_tools.errors import EmptyFolderError
+
+    try:
+        layout.check_not_empty(root)
+    except EmptyFolderError:
+        raise ConfigError(file, "global.data_root", f"{root}: this folder is empty (no file in it or below it)",
+                          "point it at the output of `bdv2 data raw-to-tfrecord` (or an RLDS dataset), or run "
+                          "the conversion first") from None
     spec = spec or {}
     where = f"tasks.{name}" if spec else key
     groups = include_groups(spec.get("include", [name]), file, f"{where}.include")
@@ -179,9 +210,13 @@ def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: s
         raise ConfigError(file, f"{where}.metadata", f"expected a path, got {metadata!r}")
     if metadata == BRIDGE_V2:
         metadata = str(BRIDGE_V2_METADATA)
-    meta = Path(metadata).expanduser()
+    bad = scheme_problem(metadata, "metadata")
+    if bad is not None:
+        raise ConfigError(file, f"{where}.metadata" if spec.get("metadata") else "global.metadata", bad.problem,
+                          bad.fix)
+    meta = as_path(metadata)
     if not meta.is_absolute() and not meta.exists():
-        meta = root / meta
+        meta = root / str(meta)
     if not meta.is_file():
         raise ConfigError(file, f"{where}.metadata" if spec.get("metadata") else "global.metadata",
                           f"normalisation statistics {meta} not found",

@@ -1,9 +1,16 @@
 """The child process of one run: `python -m bdv2.trainer.worker <workdir>/run.json`.
 
-It trains, prints one progress line per log step, and exits 0 (finished) or 1 (failed; the message or the
-traceback is the last thing in the log, where the launcher's diagnosis reads it). One of bdv2's own errors
-(ConfigError, DataError, ...) is also written to <workdir>/error.json (failure.write_error), so the launcher
-shows it as itself, with its fix, rather than guessing from the log.
+It trains, prints one progress line per log step, and exits 0 (finished), 1 (failed; the message or the
+traceback is the last thing in the log, where the launcher's diagnosis reads it) or process.PREEMPTED_EXIT
+(a stop signal arrived; the current step was saved). One of bdv2's own errors (ConfigError, DataError, ...) is
+also written to <workdir>/error.json (failure.write_error), so the launcher shows it as itself, with its fix,
+rather than guessing from the log.
+
+Before training, `main` sets up the process (process.py): TensorFlow kept off the GPU, jax.distributed where
+configured, the stop-signal handlers, the tie to the launcher (the child stops and saves when its launcher
+dies), the run folder's lock (runlock.py; a child of `bdv2 train` works under its launcher's lock) and the
+persistent compilation cache. loop.train_and_evaluate is then a plain function (flax's examples/imagenet
+splits main.py and train.py the same way).
 """
 
 from __future__ import annotations
@@ -11,9 +18,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+
+def _process_index(environ: dict[str, str] | os._Environ[str]) -> int:
+    """This worker's rank among the hosts, from the environment (jax.distributed may not be up yet)."""
+    for key in ("BDV2_PROCESS_ID", "SLURM_PROCID"):
+        if environ.get(key, "").isdigit():
+            return int(environ[key])
+    return 0
 
 
 def storage_error(error: OSError, workdir: Path) -> BaseException:
@@ -32,20 +48,36 @@ def storage_error(error: OSError, workdir: Path) -> BaseException:
 
 
 def main(argv: list[str]) -> int:
+    from . import process, runlock
+    from .data import hide_gpus_from_tf
     from .failure import is_bdv2_error, write_error
+    from .hosts import maybe_initialize_distributed
     from .loop import train_and_evaluate
     from .model import Run
 
     run = Run.from_dict(json.loads(Path(argv[0]).read_text()))
     start = time.perf_counter()
-
-    def report(step: int, total: int, rate: float) -> None:
-        print(f"[{run.name}] step {step}/{total}  {rate:.2f} steps/s  {time.perf_counter() - start:.0f} s",
-              flush=True)
-
+    process.die_with_parent()
+    lock = None
     try:
+        hide_gpus_from_tf()  # before anything else touches TensorFlow: JAX keeps the GPU memory
         try:
-            result = train_and_evaluate(run, run.workdir, report=report)
+            if _process_index(os.environ) == 0:  # one owner per run folder; the other hosts work under host 0's
+                parent = os.environ.get(process.PARENT_ENV, "")
+                lock = runlock.acquire(run.workdir, parent=int(parent) if parent.isdigit() else None)
+                if lock.note:
+                    print(f"[{run.name}] {lock.note}", flush=True)
+            maybe_initialize_distributed()
+            import jax
+
+            stop = process.install_stop_handlers(distributed=jax.distributed.is_initialized())
+            cache = process.enable_compilation_cache(run.settings.save_dir)
+
+            def report(step: int, total: int, rate: float) -> None:
+                print(f"[{run.name}] step {step}/{total}  {rate:.2f} steps/s  {time.perf_counter() - start:.0f} s",
+                      flush=True)
+
+            result = train_and_evaluate(run, run.workdir, report=report, stop=stop)
         except OSError as e:
             named = storage_error(e, run.workdir)
             if named is e:
@@ -58,9 +90,14 @@ def main(argv: list[str]) -> int:
             write_error(run.workdir, e)
         print(f"bdv2 train: {run.name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         return 1
+    finally:
+        if lock is not None:
+            lock.release()
     print(f"[{run.name}] {result.status} after {result.steps} steps, train loss {result.train_loss}, "
-          f"val loss {result.val_loss}", flush=True)
-    return 0
+          f"val loss {result.val_loss}" + "".join(f"; {n}" for n in result.notes if n.startswith("preempted")),
+          flush=True)
+    print(f"[{run.name}] {cache.describe()}", flush=True)
+    return process.exit_code(result.status)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .model import (
     is_rlds_dir,
     open_dir,
     parse_cameras,
+    shard_names,
 )
 from .read import (
     EpisodeFacts,
@@ -49,6 +50,6 @@ __all__ = [
     "ACTION", "ACTION_DIM", "LANGUAGE", "STATE", "VAL_SPLITS", "CameraSpecError", "Declared", "EpisodeFacts",
     "RawEpisode", "RldsDir", "RldsFormatError", "check_episode", "check_features", "dataset_dirs", "episode_arrays",
     "episode_dataset", "find_dataset_dir", "flatten_features", "image_key", "instructions", "is_rlds_dir",
-    "iter_facts", "iter_shard", "open_dir", "output_file", "parse_cameras", "rlds_to_tfrecord", "too_short",
-    "transition_actions", "write_rlds_sample",
+    "iter_facts", "iter_shard", "open_dir", "output_file", "parse_cameras", "rlds_to_tfrecord", "shard_names",
+    "too_short", "transition_actions", "write_rlds_sample",
 ]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataToolsError, InputLayoutError
+from ..layout import check_not_empty
 
 ACTION = "steps/action"
 STATE = "steps/observation/state"
@@ -33,6 +34,10 @@ VAL_SPLITS = ("val", "validation", "test")
 
 class RldsFormatError(DataToolsError, ValueError):
     """A feature is missing or shaped differently than bdv2 needs or features.json declares; a shard is cut."""
+
+
+class RldsDamagedShardError(RldsFormatError):
+    """A shard that cannot be read to its end (truncated or corrupt); the message is records.Damage's line."""
 
 
 class CameraSpecError(DataToolsError, ValueError):
@@ -108,6 +113,7 @@ def find_dataset_dir(path: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
+        check_not_empty(path)
         raise InputLayoutError(f"{path}: not a TFDS/RLDS dataset directory (no dataset_info.json + features.json "
                                "here or one or two levels down)")
     raise InputLayoutError(f"{path}: several TFDS datasets below it ({', '.join(map(str, found))}); pass one")
@@ -148,19 +154,22 @@ def _dims(spec: dict[str, Any]) -> tuple[int | None, ...]:
     return tuple(None if int(d) < 0 else int(d) for d in dims)
 
 
-def _shard_files(path: Path, name: str, split: dict[str, Any]) -> list[Path]:
+def shard_names(name: str, split: dict[str, Any]) -> list[str]:
+    """The file names of one split's shards, in order, from its dataset_info.json entry (TFDS's default
+    template when it names none: bridge_dataset-train.tfrecord-00000-of-01024)."""
     n = len(split.get("shardLengths", [])) or 1
     template = split.get("filepathTemplate", "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}")
-    return [path / template.replace("{DATASET}", name).replace("{SPLIT}", split["name"])
+    return [template.replace("{DATASET}", name).replace("{SPLIT}", split["name"])
             .replace("{FILEFORMAT}", "tfrecord").replace("{SHARD_X_OF_Y}", f"{i:05d}-of-{n:05d}")
             for i in range(n)]
 
 
 def open_dir(path: Path) -> RldsDir:
-    """Read dataset_info.json and features.json; check that every listed shard exists.
+    """Read dataset_info.json and features.json and find the listed shards. A split of which only some shards
+    are present (a partial download) is read from those, with a note saying how much of it is here.
 
     Raises:
-        InputLayoutError: not a TFDS directory, a shard missing, no train split.
+        InputLayoutError: not a TFDS directory, every shard of a split missing, no train split.
     """
     path = find_dataset_dir(path)
     info = _load_json(path / "dataset_info.json")
@@ -180,13 +189,17 @@ def open_dir(path: Path) -> RldsDir:
         notes.append(f"{path}: no {'/'.join(VAL_SPLITS)} split: only train is written")
     shards, lengths = {}, {}
     for split, tfds_name in chosen.items():
-        files = _shard_files(path, name, by_name[tfds_name])
-        missing = [f for f in files if not f.is_file()]
-        if missing:
-            raise InputLayoutError(f"{missing[0]}: shard listed in dataset_info.json is missing "
-                                   f"({len(missing)} of {len(files)} shards of split {tfds_name!r} absent)")
-        shards[split] = files
-        lengths[split] = [int(n) for n in by_name[tfds_name].get("shardLengths", [])] or [0] * len(files)
+        files = [path / f for f in shard_names(name, by_name[tfds_name])]
+        counts = [int(n) for n in by_name[tfds_name].get("shardLengths", [])] or [0] * len(files)
+        present = [i for i, f in enumerate(files) if f.is_file()]
+        if not present:
+            raise InputLayoutError(f"{files[0]}: shard listed in dataset_info.json is missing "
+                                   f"({len(files)} of {len(files)} shards of split {tfds_name!r} absent)")
+        if len(present) < len(files):  # a part of the release (bdv2 data fetch --shards/--smoke): read what is here
+            notes.append(f"{path}: split {tfds_name!r}: {len(present)} of {len(files)} shards present, "
+                         f"{sum(counts[i] for i in present)} of {sum(counts)} episodes (a partial download)")
+        shards[split] = [files[i] for i in present]
+        lengths[split] = [counts[i] for i in present]
     return RldsDir(path, name, features, shards, lengths, notes)
 
 

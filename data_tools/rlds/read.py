@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..errors import InputLayoutError
+from ..records import damage_from
 from ..trajectory import transitions
 from .model import (
     ACTION,
     ACTION_DIM,
     LANGUAGE,
     STATE,
+    RldsDamagedShardError,
     RldsDir,
     RldsFormatError,
     check_features,
@@ -181,8 +183,9 @@ def iter_shard(rlds: RldsDir, shard: Path, camera: int, *, decode: bool = True, 
             yield RawEpisode(f"{shard}[{index}]", values)
             index += 1
     except tf.errors.DataLossError as e:
-        raise RldsFormatError(f"{shard}: truncated or corrupt TFRecord after {index} records "
-                              f"({e.message.splitlines()[0]}); download this shard again") from None
+        damage = damage_from(shard, index, e)
+        raise RldsDamagedShardError(damage.describe(fix="download this shard again (a file of the TFDS "
+                                                        "release: compare its size with the published one)")) from None
     except tf.errors.InvalidArgumentError as e:
         # parse_single_example names the key in its message ("Key: steps/action. Data types don't match")
         raise RldsFormatError(f"{shard}[{index}]: cannot parse the episode: {e.message.splitlines()[0]}") from None
@@ -203,11 +206,13 @@ class EpisodeFacts:
     """[T, 7]: the last step's action dropped, as in conversion"""
 
 
-def iter_facts(path: Path, camera: int = 0, problems: list[str] | None = None) -> Iterator[EpisodeFacts]:
-    """Every episode of the train and val splits, light (one JPEG header per episode).
+def iter_facts(path: Path, camera: int = 0, problems: list[str] | None = None,
+               damaged: list[str] | None = None) -> Iterator[EpisodeFacts]:
+    """Every episode of the train and val splits, light (one JPEG header per episode). With ``damaged``, a
+    truncated or corrupt shard is listed there (one line each) and the next shard is read.
 
     Raises:
-        InputLayoutError, RldsFormatError: as `rlds_to_tfrecord`.
+        InputLayoutError, RldsFormatError: as `rlds_to_tfrecord` (a damaged shard only without ``damaged``).
     """
     from PIL import Image
 
@@ -217,14 +222,19 @@ def iter_facts(path: Path, camera: int = 0, problems: list[str] | None = None) -
         problems.extend(rlds.notes)
     for split, files in rlds.shards.items():
         for shard in files:
-            for index, ep in enumerate(iter_shard(rlds, shard, camera, decode=False)):
-                state, action = check_episode(ep, rlds, camera, shard, index)
-                shape: tuple[int, ...] = ()
-                if len(ep.values["first_image"]):
-                    with Image.open(io.BytesIO(ep.values["first_image"][0])) as im:  # header only
-                        shape = (im.height, im.width, len(im.getbands()))
-                yield EpisodeFacts(rlds.name, split, ep.where, shape, instructions(ep.values["language"]), state,
-                                   transition_actions(action))
+            try:
+                for index, ep in enumerate(iter_shard(rlds, shard, camera, decode=False)):
+                    state, action = check_episode(ep, rlds, camera, shard, index)
+                    shape: tuple[int, ...] = ()
+                    if len(ep.values["first_image"]):
+                        with Image.open(io.BytesIO(ep.values["first_image"][0])) as im:  # header only
+                            shape = (im.height, im.width, len(im.getbands()))
+                    yield EpisodeFacts(rlds.name, split, ep.where, shape, instructions(ep.values["language"]),
+                                       state, transition_actions(action))
+            except RldsDamagedShardError as e:
+                if damaged is None:
+                    raise
+                damaged.append(str(e))
 
 
 def _embedding_dim(rlds: RldsDir) -> int:

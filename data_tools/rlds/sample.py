@@ -112,8 +112,9 @@ def _shard_lengths(episodes: int, shards: int) -> list[int]:
     return [len(part) for part in np.array_split(np.arange(episodes), count)]
 
 
-def dataset_info(lengths: dict[str, list[int]]) -> dict[str, Any]:
-    """dataset_info.json with the release's fields."""
+def dataset_info(lengths: dict[str, list[int]], num_bytes: dict[str, int] | None = None) -> dict[str, Any]:
+    """dataset_info.json with the release's fields (``numBytes``: a split's serialized examples, without the
+    TFRecord framing, as TFDS counts them)."""
     return {
         "citation": "Walke et al., BridgeData V2: A Dataset for Robot Learning at Scale, CoRL 2023",
         "description": "A synthetic sample shaped like the BridgeData V2 RLDS release (bdv2.data_tools.rlds_sample).",
@@ -122,7 +123,8 @@ def dataset_info(lengths: dict[str, list[int]]) -> dict[str, Any]:
         "name": NAME,
         "releaseNotes": {VERSION: "Initial release."},
         "splits": [{"filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}", "name": split,
-                    "numBytes": "0", "shardLengths": [str(n) for n in counts]} for split, counts in lengths.items()],
+                    "numBytes": str((num_bytes or {}).get(split, 0)), "shardLengths": [str(n) for n in counts]}
+                   for split, counts in lengths.items()],
         "version": VERSION,
     }
 
@@ -225,6 +227,7 @@ def write_rlds_sample(out: Path, *, episodes: Mapping[str, int] = EPISODES, step
         raise DataToolsError(f"{root}: not empty; the RLDS sample is written into a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
     lengths = {split: _shard_lengths(n, shards_per_split) for split, n in episodes.items()}
+    num_bytes = dict.fromkeys(lengths, 0)
     for split_index, (split, counts) in enumerate(lengths.items()):
         first = 0
         for shard, count in enumerate(counts):
@@ -233,8 +236,10 @@ def write_rlds_sample(out: Path, *, episodes: Mapping[str, int] = EPISODES, step
                 for episode in range(first, first + count):
                     example = episode_example(seed, split_index, episode, steps=steps, image_size=image_size,
                                               language=language)
-                    writer.write(example.SerializeToString(deterministic=True))
+                    record = example.SerializeToString(deterministic=True)
+                    writer.write(record)
+                    num_bytes[split] += len(record)
             first += count
     write_atomic(root / "features.json", json.dumps(features_tree(image_size), indent=2) + "\n")
-    write_atomic(root / "dataset_info.json", json.dumps(dataset_info(lengths), indent=2) + "\n")
+    write_atomic(root / "dataset_info.json", json.dumps(dataset_info(lengths, num_bytes), indent=2) + "\n")
     return root

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
 from .normalise import decode, may_match, newer, search
 from .tracebacks import KNOWN_DISTS, Raised, culprit, parse, versions_in
@@ -192,6 +193,8 @@ class Catalogue:
     vocabulary: frozenset[str]
     """Words the cues look for (lognorm joins a word a paste broke in two when together they make one)."""
     restatements: tuple[Restatement, ...] = ()
+    tensorflow_builds: tuple[tuple[str, str, str, str], ...] = ()
+    """(first TF release, last, CUDA, cuDNN) of TensorFlow's tested GPU builds."""
     renames: dict[str, str] = field(default_factory=dict)
     """Old dotted name -> its successor (the one-line change named for the user's own code)."""
 
@@ -217,6 +220,8 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
     variants: dict[str, dict[str, Variant]] = {}
     for sig, by_fw in raw.get("variants", {}).items():
         for fw, v in by_fw.items():
+            if not str(v.get("source", "")).startswith("https://"):
+                raise FamilyError(f"{p}: variants.{sig}.{fw} needs a source URL")
             variants.setdefault(sig, {})[fw] = Variant(v["cause"], v["fix"], tuple(v.get("commands", ())))
     restate = []
     for i, r in enumerate(raw.get("restate", [])):
@@ -225,7 +230,9 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
             raise FamilyError(f"{p}: restate[{i}] needs a bounded pattern, says and a source URL ({bad or ''})")
         restate.append(Restatement(re.compile(r["pattern"], re.IGNORECASE), r["says"]))
     renames = {k: str(v) for k, v in raw.get("renames", {}).items() if k != "source"}
-    return Catalogue(fams, variants, _vocabulary(fams), tuple(restate), renames)
+    builds = tuple(tuple(str(x) for x in row) for row in raw.get("tensorflow_builds", {}).get("table", []))
+    return Catalogue(fams, variants, _vocabulary(fams), restatements=tuple(restate), renames=renames,
+                     tensorflow_builds=builds)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1)
@@ -258,16 +265,28 @@ def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
     for r in reversed(raised):
         facts = _read_removal(r.message)
         if facts:
-            caller = _user_or_package_caller(r)
+            caller = _user_or_package_caller(r, facts.get("pkg"))
             if caller:
                 facts["caller"] = caller
-            return 4.0, facts, [r.line[:400]], Severity.ERROR
+            return 4.0, facts, [r.line[:400], *_history_says(facts)], Severity.ERROR
     for ln in text.splitlines():
         if ("Warning" in ln or "warn" in ln) and ("removed" in ln or "deprecated" in ln):
             facts = _read_removal(ln)
             if facts and facts.get("version"):
                 return 3.0, facts, [ln.strip()[:400]], Severity.INFO
     return 0.0, {}, [], Severity.ERROR
+
+
+_ALIASES = {"np": "numpy", "jnp": "jax.numpy", "tf": "tensorflow", "tfp": "tensorflow_probability"}
+
+
+def _history_says(facts: dict[str, str]) -> list[str]:
+    """The API history's account of the stated name, where it covers the package (a cross-check of the message)."""
+    what = facts.get("what", "").strip("`")
+    head, _, rest = what.partition(".")
+    dotted = f"{_ALIASES.get(head, head)}.{rest}" if rest else what
+    a = advise(facts.get("pkg", ""), dotted, None) if "." in dotted else None
+    return [f"API history: {a.sentence}"] if a else []
 
 
 def _read_removal(message: str) -> dict[str, str] | None:
@@ -301,8 +320,8 @@ def _dist_name(module: str) -> str:
     return KNOWN_DISTS.get(low, low.replace("_", "-"))
 
 
-def _user_or_package_caller(r: Raised) -> str | None:
-    c = culprit(r.frames, None)
+def _user_or_package_caller(r: Raised, lacking: str | None) -> str | None:
+    c = culprit(r.frames, lacking)
     return c.describe() if c else None
 
 
@@ -310,11 +329,35 @@ def _user_or_package_caller(r: Raised) -> str | None:
 # finding talks about (TensorFlow's own CUDA/cuDNN build, or jax's wheels).
 # TensorFlow's own C++ sources log as `tensorflow/...`; a jaxlib that bundles XLA logs `external/org_tensorflow/
 # tensorflow/...` or `external/xla/...` (jax's marks)
-_TF_MARKS = re.compile(r"tensorflow/python/|tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
+_TF_MARKS = re.compile(r"Failed to load the native TensorFlow runtime|tensorflow/python/|"
+                       r"tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
                        r"\]\]|IteratorGetNext|tf\.data|Op:\w{1,80}\]|(?<!org_tensorflow/)(?<!external/)tensorflow/"
                        r"(?:core/(?:kernels|common_runtime)|stream_executor|compiler/xla/stream_executor)/")
 _JAX_MARKS = re.compile(r"jaxlib\.xla_extension|XlaRuntimeError|jax/_src/|jax\._src\.|jaxlib/|external/xla/|"
                         r"xla/service/")
+
+
+_SONAME = re.compile(r"lib(?P<lib>cudart|cublas|cublasLt|cufft|curand|cusolver|cusparse|cudnn)\.so\.(?P<ver>\d{1,2}"
+                     r"(?:\.\d{1,2})?)")
+
+
+def tensorflow_build_for(text: str, cat: Catalogue) -> str | None:
+    """'TensorFlow 2.4 was built with CUDA 11.0 and cuDNN 8.0' for the CUDA release a soname in ``text`` names
+    (libcudart.so.11.0 -> CUDA 11.0); None when no soname or no build matches."""
+    m = _SONAME.search(text)
+    if not m:
+        return None
+    lib, ver = m["lib"], m["ver"]
+    if lib == "cudnn":
+        rows = [r for r in cat.tensorflow_builds if r[3].split(".")[0] == ver.split(".")[0]]
+        what = f"cuDNN {ver}"
+    else:
+        rows = [r for r in cat.tensorflow_builds if r[2] == ver or (("." not in ver) and r[2].split(".")[0] == ver)]
+        what = f"CUDA {ver}"
+    if not rows:
+        return None
+    span = ", ".join(f"TensorFlow {a}" + (f"-{b}" if b != a else "") + f" (CUDA {c}, cuDNN {d})" for a, b, c, d in rows)
+    return f"lib{lib}.so.{ver} is {what}'s: the builds that use it are {span}"
 
 
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
@@ -413,9 +456,10 @@ def finding(fit: Fit, name: str = "log") -> Finding:
     commands = tuple(c for c in (_fill(c, fit.facts | {k: v for k, v in fam.defaults.items()
                                                        if k not in _fields(fam.title) | _fields(fam.fix)})
                                  for c in fam.commands) if c)
-    shown = {k: v for k, v in fit.facts.items() if not k.startswith("v_") and k != "order"}
+    shown = {k: v for k, v in fit.facts.items()
+             if not k.startswith("v_") and k != "order" and v[:1] not in (" ", ";")}  # not the templates' clauses
     versions = [f"{k[2:]} {v}" for k, v in fit.facts.items() if k.startswith("v_")]
-    evidence = (*(f"{name}: {ln}" for ln in fit.lines[:4]),
+    evidence = (*(ln if ln.startswith("API history: ") else f"{name}: {ln}" for ln in fit.lines[:4]),
                 *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),
                 *([f"versions in the log: {', '.join(versions)}"] if versions else []))
     return Finding(fam.id, fit.severity or fam.severity, Area.LOG, title, evidence,

@@ -64,12 +64,12 @@ _TERMINALS = {80, 100, 120, 132, 150, 160, 180, 200, 240}
 
 def _terminal_width(lines: list[str]) -> int | None:
     """The width a terminal wrapped the log at: no line is longer, and the lines it broke are exactly that long
-    (at least two of them, or one at a common terminal width)."""
+    (at least three of them, or any at a common terminal width)."""
     width = max((len(ln) for ln in lines), default=0)
     if not 60 <= width <= 400:
         return None
     n = len({ln for ln in lines if len(ln) == width})
-    return width if n >= 2 or width in _TERMINALS else None
+    return width if n >= 3 or width in _TERMINALS else None
 
 
 def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
@@ -87,6 +87,10 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
     return _join_broken_words(lines, {w.lower() for w in vocabulary})
 
 
+_NEW_RECORD = re.compile(r'\s{0,8}(?:File "|Traceback \(|During handling|The above exception|[A-Z]\w{0,60}(?:Error|'
+                         r'Exception|Warning):|[IWEF]\d{4} |\d{4}-\d\d-\d\d)')
+
+
 def _same_start(a: str, b: str) -> bool:
     shape = re.compile(r"\d")
     return len(b) >= 8 and shape.sub("0", a[:8]) == shape.sub("0", b[:8]) and not b[:8].isalpha()
@@ -100,8 +104,10 @@ def _join_width(lines: list[str]) -> list[str]:
     out: list[str] = []
     joining = False
     for ln in lines:
-        # a line that starts like the broken one (the same label or timestamp shape) is a new record
-        if joining and out and len(out[-1]) < 8 * MAX_LINE and not _same_start(out[-1], ln):
+        # a line that starts like the broken one (the same label or timestamp shape) is a new record, and so is
+        # a traceback's frame or an exception
+        if joining and out and len(out[-1]) < 8 * MAX_LINE and not _same_start(out[-1], ln) \
+                and not _NEW_RECORD.match(ln):
             out[-1] += ln
         else:
             out.append(ln)

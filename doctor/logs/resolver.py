@@ -403,7 +403,38 @@ _UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
 
-def missing(text: str, name: str = "log") -> list[Finding]:
+_LOG_PYTHON = re.compile(r"(?:\bcp3(?P<cp>\d{1,2})\b|[Pp]ython (?:version )?3\.(?P<py>\d{1,2})(?:\.\d{1,3})?\b)")
+
+
+def python_in_log(text: str) -> str | None:
+    """The Python a log's installer ran under, when the log says (wheel tags `cp311`, 'Python 3.12.1')."""
+    m = _LOG_PYTHON.search(text[:200_000])
+    return f"3.{m['cp'] or m['py']}" if m else None
+
+
+def matrix_says(reqs: list[str], text: str, matrix: Matrix | None) -> list[str]:
+    """For a requirement pinned to one version: the known-good rows with that release and the Python they run on,
+    against the Python the log shows (a cross-check of "no matching distribution" with the matrix)."""
+    if matrix is None:
+        return []
+    py = python_in_log(text)
+    out = []
+    for r in reqs:
+        pkg, spec = _split(r)
+        pin = re.fullmatch(r"==\s?(\d[\w.]{0,40})", spec)
+        if not pin:
+            continue
+        rows = [row for row in matrix.rows if any(normalise(n) == normalise(pkg) and _contains(s, pin[1])
+                                                  for n, s in row.packages.items())]
+        for row in rows[:2]:
+            runs = str(row.python) or "any Python"
+            clash = py and row.python and not _contains(row.python, py + ".0")
+            out.append(f"matrix: row {row.name} has {pkg} {pin[1]} and runs on Python {runs}" +
+                       (f"; the log's Python is {py}, which it does not cover" if clash else ""))
+    return out
+
+
+def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[Finding]:
     """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
     reqs: list[str] = []
     have, why = "", ""
@@ -424,7 +455,8 @@ def missing(text: str, name: str = "log") -> list[Finding]:
            "release has wheels for; `bdv2 matrix list` shows the known-good sets")
     evidence = (f"{name}: no distribution for {', '.join(reqs)}" + (f" ({why})" if why else ""),
                 *([f"{name}: available: {have[:300]}"] if have else []),
-                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []))
+                *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []),
+                *matrix_says(reqs, text, matrix))
     return [Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
                     f"no installable distribution of {' and '.join(reqs[:3])} for this Python and platform", evidence,
                     Fix(fix, ("bdv2 matrix list",)), source="https://packaging.python.org/en/latest/specifications/"
@@ -432,4 +464,4 @@ def missing(text: str, name: str = "log") -> list[Finding]:
 
 
 def resolver_findings(text: str, matrix: Matrix | None = None, name: str = "log") -> list[Finding]:
-    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name)
+    return [finding(c, matrix, name) for c in conflicts(text)] + missing(text, name, matrix)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..findings import Area, Finding, Fix, Severity
-from .families import Catalogue, Fit, catalogue, fits, raised_by
+from .families import Catalogue, Fit, catalogue, fits, raised_by, tensorflow_build_for
 from .families import finding as family_finding
 from .loader import LoaderKind, loader_findings, lookups
 from .normalise import may_match, normalise, search
@@ -184,8 +184,14 @@ def _variant(f: Finding, framework: str | None, cat: Catalogue) -> Finding:
     if v is None:
         return f
     assert f.fix is not None
+    build = tensorflow_build_for(f.evidence[0], cat) if framework == "tensorflow" else None
     return replace(f, title=v.cause, fix=Fix(v.fix, v.commands or f.fix.commands, dict(f.fix.env)),
-                   evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)"))
+                   evidence=(*f.evidence, f"raised by {framework} (its frames and messages carry the error)",
+                             *((f"TensorFlow's tested builds: {build}",) if build else ())))
+
+
+def _evidence_lines(f: Finding, name: str) -> list[str]:
+    return [e[len(name) + 2:] for e in f.evidence if e.startswith(f"{name}: ")]
 
 
 def _as_signature(fit: Fit, matrix: Matrix, name: str) -> Finding | None:
@@ -242,9 +248,13 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     echoes = [f for f in specific if any(lib in f.evidence[0] for lib in traced)]
     out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
     scored = fits(text, chains, cat)
-    near = [f for f in scored if not f.fits]
+    near = [f for f in scored if not f.fits and f.score >= f.family.threshold / 2]  # half-way or better
     fam_found = [f for f in (_as_signature(fit, matrix, name) if fit.family.signature else family_finding(fit, name)
                              for fit in scored if fit.fits) if f is not None]
+    # a removal the frames already explain (who made the call, the one-line change) needs no second telling
+    framed = {b.exception.line for b in all_blames if b.caller or b.own}
+    fam_found = [f for f in fam_found if not (f.id == "log-stated-removal" and any(ln in framed for ln in
+                                                                                   _evidence_lines(f, name)))]
     out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat) + \
         [f for f in fam_found if f.severity is Severity.INFO]
     if not any(f.severity is not Severity.INFO for f in out):

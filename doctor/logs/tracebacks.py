@@ -344,18 +344,28 @@ def distinct(found: list[Blame]) -> list[Blame]:
 def blames(text: str) -> list[Blame]:
     """One Blame per traceback whose exceptions (the final first, then each chained one) lack a name."""
     out: list[Blame] = []
+    done: dict[tuple[object, ...], Blame | None] = {}  # a traceback printed again is read once
     for chain in parse(text):
+        key = tuple((r.type, r.message, tuple(r.frames)) for r in chain)
+        if key in done:
+            known = done[key]
+            out += [known] if known else []
+            continue
+        found = None
         for i in range(len(chain) - 1, -1, -1):
             b = blame(chain[i])
             if b and not b.caller and not b.own:  # a re-raise in a chain: the earlier exceptions' frames name it
                 b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames])
             if b:
-                out.append(replace(b, lacking=as_seen(b.lacking, text),
-                                   caller=as_seen(b.caller, text) if b.caller else None))
+                found = replace(b, lacking=as_seen(b.lacking, text),
+                                caller=as_seen(b.caller, text) if b.caller else None)
+                out.append(found)
                 break
+        done[key] = found
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def as_seen(dist: str, text: str) -> str:
     """``dist``, or the sibling distribution of the same import name that the log mentions (tfp-nightly)."""
     for alt in _ALTERNATIVES.get(dist, ()) or alternatives(dist):

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
+
+from bdv2.console import column, make_console
 
 from ..diagnose import load_matrix
 from ..errors import DoctorError
@@ -61,14 +63,21 @@ def list_rows(matrix_file: Path | None) -> None:
         seen = json.loads((CACHE / "verified.json").read_text())
     except (OSError, ValueError):
         seen = {}
-    table = Table("row", "kind", "jax", "TensorFlow", "TFP", "verified", "last verify here")
+    # Row names are what `show`, `constraints` and `verify` take: never cut (no_wrap), whatever the width; a
+    # log or pipe gets make_console's wide, unwrapped lines, a terminal folds the other cells instead.
+    names = [r.name + (" (default)" if r.default else "") for r in m.rows]
+    table = Table(Column("row", no_wrap=True, min_width=max(map(len, names), default=3)),
+                  *(column(h) for h in ("kind", "jax", "TensorFlow", "TFP", "verified", "last verify here")))
     for r in m.rows:
         last = seen.get(r.name)
         table.add_row(r.name + (" (default)" if r.default else ""), r.kind.value, _pin(r, ("jax",)),
                       _pin(r, m.groups["tensorflow"]).replace("tensorflow-cpu ", "cpu "),
                       _pin(r, m.groups["tfp"]).replace("tensorflow-probability ", ""),
                       r.verified.value, f"{'pass' if last['ok'] else 'FAIL'} {last['when']}" if last else "-")
-    Console(width=max(Console().width, 110)).print(table)
+    console: Console = make_console()
+    if console.is_terminal:  # at least 110 columns, as the table needs; a pipe gets make_console's 400
+        console = Console(width=max(console.width, 110))
+    console.print(table)
 
 
 def _pin(row: Row, names: tuple[str, ...]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..findings import Finding, exit_code
 from ..probe.snapshot import Snapshot
+from ..rooms import missing_rooms
 from ._common import counts
 
 JSON_SCHEMA = 1
@@ -30,6 +31,8 @@ def to_json(findings: list[Finding], snap: Snapshot | None, strict: bool = False
         ],
         "findings": [f.to_dict() for f in findings],
         "timings": {k: round(v, 3) for k, v in (timings or {}).items()},
+        # rooms whose stack is not installed, each with its absent distributions (rooms.py); null for a log
+        "missing_stacks": None if snap is None else {m.room: list(m.missing) for m in missing_rooms(snap)},
     }
     if extra:
         doc.update(extra)

@@ -8,6 +8,7 @@ from rich.markup import escape
 from ..findings import AREA_TITLES, Area, Finding, Severity, exit_code
 from ..probe.snapshot import ProbeStatus, Snapshot
 from ..repair.envfile import describe_op
+from ..rooms import missing_rooms
 from ._common import MARK, areas, counts
 
 
@@ -45,7 +46,18 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
     if snap is None:  # a log, not an environment
         verdict = "[red]known cause found[/]" if code else "[yellow]no known cause[/]"
     else:
-        verdict = "[green]healthy[/]" if code == 0 else "[red]problems remain[/]"
+        examined = [AREA_TITLES[a].lower() for a in areas(findings, snap)]
+        console.print(f"\nexamined: {', '.join(examined)} ({len(snap.distributions)} distributions' metadata)"
+                      + ("" if snap.probes else "; imports and calls not tried (--deep tries them)"))
+        missing = missing_rooms(snap)
+        for room in missing:
+            console.print(f"[yellow]![/] {escape(room.sentence())}")
+        if code:
+            verdict = "[red]problems remain[/]"
+        elif any(m.room == "train" for m in missing):
+            verdict = "[yellow]no problems in what is installed, but it cannot train[/]"
+        else:
+            verdict = "[green]healthy[/]"
     console.print(f"\n{verdict}: {c['errors']} error(s), {c['warnings']} warning(s), {c['infos']} note(s)"
                   + ("" if verbose else "  ·  -v shows the evidence"))
     if verbose and timings:

@@ -2,23 +2,21 @@
 fixtures.
 
 The RLDS tests run on two sources: the release-shaped dataset that `bdv2.data_tools.rlds.sample` writes (always
-available) and, as an extra layer, the real 50-episode BridgeData sample outside the repository (set
-BDV2_RLDS_SAMPLE; skipped with the reason when it is absent)."""
+available) and, as an extra layer, the real 50-episode BridgeData sample outside the repository (found through
+BDV2_RLDS_SAMPLE only, tests/real_sample.py; skipped with the reason when it is absent)."""
 
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import real_sample
 from PIL import Image
 
-REAL_RLDS = Path(os.environ.get("BDV2_RLDS_SAMPLE")
-                 or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bridge_rlds_debug")
-REAL_RLDS_MISSING = f"real RLDS sample not found at {REAL_RLDS} (set BDV2_RLDS_SAMPLE)"
+REAL_RLDS_MISSING = real_sample.SKIP_REASON
 GENERATED_EPISODES = {"train": 6, "val": 3}
 GENERATED_STEPS = 8
 
@@ -72,9 +70,9 @@ class RldsSample:
 
 
 def real_rlds() -> RldsSample | None:
-    if not (REAL_RLDS / "features.json").is_file():
+    if not real_sample.present() or real_sample.PATH is None:
         return None
-    return RldsSample("real", REAL_RLDS, {"train": 25, "val": 25}, 10)
+    return RldsSample("real", real_sample.PATH, {"train": 25, "val": 25}, 10)
 
 
 def source_episodes(sample: RldsSample, split: str, root: Path | None = None) -> list[dict[str, Any]]:

@@ -254,7 +254,8 @@ def test_short_cpu_training_on_the_converted_sample_learns(algo: str, real_conve
     # A child process, as `bdv2 train` runs each experiment: TFP picks its TensorFlow substrate (and wants
     # tf_keras) when TensorFlow was imported first, as this test process has.
     code = (
-        "import json, sys; from pathlib import Path; from bdv2.trainer import config, loop\n"
+        "import json, sys; from pathlib import Path; from bdv2.trainer import config, data, loop\n"
+        "data.hide_gpus_from_tf()\n"  # what worker.main does first
         f"exp = config.load(Path({str(yaml_file)!r}), overrides={overrides!r})\n"
         f"run = next(r for r in exp.runs if r.name.startswith({algo + '_'!r}))\n"
         f"print(json.dumps(loop.train_and_evaluate(run, Path({str(tmp_path / 'run')!r})).status))\n"

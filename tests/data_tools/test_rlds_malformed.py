@@ -100,7 +100,19 @@ def test_truncated_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) ->
     shard = _val_shard(copy, rlds_sample)
     shard.write_bytes(shard.read_bytes()[:-5000])
     n = rlds_sample.episodes["val"]
-    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001: truncated or corrupt TFRecord after {n - 1} records")
+    intact = "the record before it is intact" if n == 2 else f"the {n - 1} records before it are intact"
+    _fails(copy, tmp_path / "o", rf"-val\.tfrecord-00000-of-00001: truncated TFRecord: the file ends inside "
+                                 rf"record {n} .*; {intact}\. Fix: download this shard again")
+    # inspect lists it and goes on with the train shards; stats refuses
+    from click.testing import CliRunner
+
+    from bdv2.data_tools.cli import data
+
+    res = CliRunner().invoke(data, ["inspect", str(copy)])
+    assert res.exit_code == 1 and f"problem: {shard}: truncated TFRecord" in res.output, res.output
+    assert f"{rlds_sample.episodes['train']}" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(data, ["stats", str(copy), "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 1 and f"{shard}: truncated TFRecord" in res.output
 
 
 def test_shard_cut_between_records(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
@@ -112,8 +124,12 @@ def test_shard_cut_between_records(rlds_sample: RldsSample, copy: Path, tmp_path
 
 def test_not_a_tfds_directory_and_missing_shard(rlds_sample: RldsSample, copy: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputLayoutError, match="not a TFDS/RLDS dataset directory"):
+    with pytest.raises(InputLayoutError, match="empty: this folder is empty"):
         rlds.rlds_to_tfrecord(tmp_path / "empty", tmp_path / "o")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a dataset")
+    with pytest.raises(InputLayoutError, match="other: not a TFDS/RLDS dataset directory"):
+        rlds.rlds_to_tfrecord(tmp_path / "other", tmp_path / "o")
     (copy / rlds_sample.shard("train").name).unlink()
     with pytest.raises(InputLayoutError, match=r"-train\.tfrecord-00000-of-00001: shard listed in dataset_info"):
         rlds.rlds_to_tfrecord(copy, tmp_path / "o")

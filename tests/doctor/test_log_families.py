@@ -9,6 +9,7 @@ ones a new user met: the original BridgeData V2 `experiments/train.py` calling `
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -133,16 +134,23 @@ library is not found.
      "80. Check installed software versions. The framework PJRT API version is 0.40.", "log-pjrt-plugin-api-mismatch"),
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
      "log-gpu-arch-unsupported"),
+    ("RuntimeError: Found NVIDIA GeForce GTX 1080 which has compute capability 6.1; Triton only supports devices "
+     "of CUDA compute capability >= 7.0", "log-gpu-arch-unsupported"),
     ("W tensorflow/core/common_runtime/gpu/gpu_device.cc:2211] TensorFlow was not built with CUDA kernel binaries "
      "compatible with compute capability 12.0. CUDA kernels will be jit-compiled from PTX, which could take 30 "
      "minutes or longer.\nINTERNAL: CUDA_ERROR_NO_BINARY_FOR_GPU", "log-gpu-arch-unsupported"),
     ("  File \"train.py\", line 8, in <module>\n    tf.config.experimental.set_memory_growth(gpu, True)\n"
      "RuntimeError: Physical devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
     ("RuntimeError: Visible devices cannot be modified after being initialized", "log-tf-device-config-after-init"),
+    ("RuntimeError: GPU options must be set at program startup", "log-tf-device-config-after-init"),
+    ("INTERNAL: Unsupported CUDA architecture: sm_120", "log-gpu-arch-unsupported"),
     ("ValueError: Your currently installed version of Keras is Keras 3, but this is not yet supported in "
      "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.",
      "log-tf-keras-missing"),
     ("ModuleNotFoundError: No module named 'tf_keras'", "log-tf-keras-missing"),
+    ("ValueError: You have tensorflow 2.16.1 and this requires tf-keras package. Please run `pip install tf-keras` "
+     "or downgrade your tensorflow.", "log-tf-keras-missing"),
+    ("ModuleNotFoundError: No module named 'keras.src.engine'", "log-tf-keras-missing"),
     ("ImportError: This version of TensorFlow Probability requires TensorFlow version >= 2.4; Detected an "
      "installation of version 1.15.0. Please upgrade TensorFlow to proceed.", "log-tfp-needs-tf2"),
     ("AttributeError: scipy.misc.imresize was removed in SciPy 1.3.0. Use Pillow instead: "
@@ -164,6 +172,15 @@ def test_each_family_is_named_first_in_its_sources_wording(matrix: Matrix, text:
     assert found[0].id == family, [(f.id, f.title) for f in found]
     assert found[0].fix and found[0].fix.summary
     assert "{" not in everything(found[:1]), "every placeholder filled or left out"
+    assert not re.search(r"<[a-z_]+>", everything(found[:1])), "no placeholder-like text"
+
+
+def test_pjrt_command_follows_the_backend(matrix: Matrix) -> None:
+    tpu = causes("RuntimeError: Unable to initialize backend 'tpu': INVALID_ARGUMENT: Plugin PJRT API version 0.23 "
+                 "is older than the minimum supported version 0.29 (libtpu)", matrix)[0]
+    assert tpu.fix is not None and 'pip install --upgrade "jax[tpu]"' in tpu.fix.commands
+    unknown = causes("Mismatched PJRT plugin PJRT API version (0.54) and framework PJRT API version 0.57).", matrix)[0]
+    assert unknown.fix is not None and not any("jax[" in c for c in unknown.fix.commands)
 
 
 def test_pjrt_facts_say_which_side_is_older(matrix: Matrix) -> None:
@@ -374,3 +391,45 @@ def test_tensorflows_own_cudnn_message_is_about_tensorflows_cudnn(matrix: Matrix
     assert tf.id == xla.id == "sig-cudnn-runtime-older-than-compiled"
     assert "TensorFlow" in tf.title and "tensorflow[and-cuda]" in " ".join(tf.fix.commands)  # type: ignore[union-attr]
     assert "jaxlib" in xla.title
+
+
+def test_tensorflows_soname_names_the_cuda_of_its_build(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n"
+            "    import tensorflow as tf\n"
+            "ImportError: libcublas.so.10.0: cannot open shared object file: No such file or directory\n\n"
+            "Failed to load the native TensorFlow runtime.\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-cuda-lib-missing-so" and "TensorFlow" in first.title
+    assert any("TensorFlow 1.13-2.0 (CUDA 10.0, cuDNN 7.4)" in e for e in first.evidence), first.evidence
+
+
+def test_a_stated_removal_is_cross_checked_with_the_api_history(matrix: Matrix) -> None:
+    first = causes("AttributeError: jax.experimental.maps was removed in JAX v0.4.31. Use jax.sharding.Mesh "
+                   "instead.", matrix)[0]
+    assert first.id == "log-stated-removal" and "jax.sharding.Mesh" in first.title
+    assert "API history: `jax.experimental.maps` was removed in jax 0.4.31 (last in 0.4.30)" in \
+        "\n".join(first.evidence)
+    assert first.fix is not None and 'pip install "jax<0.4.31"' in first.fix.commands
+
+
+def test_no_matching_distribution_is_cross_checked_with_the_matrix_rows(matrix: Matrix) -> None:
+    text = ("Python 3.12.3\nERROR: Could not find a version that satisfies the requirement tensorflow-cpu==2.15.1 "
+            "(from versions: 2.16.1, 2.16.2, 2.17.0)\n"
+            "ERROR: No matching distribution found for tensorflow-cpu==2.15.1\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-no-matching-distribution"
+    said = [e for e in first.evidence if e.startswith("matrix: row ")]
+    assert said and all("tensorflow-cpu 2.15.1" in e and "the log's Python is 3.12, which it does not cover" in e
+                        for e in said)
+
+
+def test_two_equally_long_lines_are_not_a_terminals_wrapping() -> None:
+    text = (f'''Traceback (most recent call last):
+  File "{SITE}/jax/_src/numpy/lax_numpy.py", line 800, in reshape
+    raise TypeError(msg)
+TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (256,).
+flax==0.7.0
+''')
+    lines = text.splitlines()
+    assert len(lines[1]) == len(lines[3]) == max(map(len, lines))  # the shape that once was read as a terminal's
+    assert normalise(text).splitlines() == lines

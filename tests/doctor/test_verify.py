@@ -42,6 +42,18 @@ def test_cli_list_show_constraints() -> None:
     assert r.invoke(main, ["matrix", "verify"]).exit_code == 2
 
 
+def test_list_in_a_pipe_never_cuts_a_row_name(matrix: Matrix) -> None:
+    """`bdv2 matrix list | less` (stdout not a terminal): every row's full name, each on one line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bdv2.cli", "matrix", "list"], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ, "COLUMNS": "80"}).stdout
+    assert "…" not in out
+    for row in matrix.rows:
+        assert sum(row.name in line.split() for line in out.splitlines()) == 1, (row.name, out)
+
+
 def test_every_shipped_row_passes_the_static_check(matrix: Matrix) -> None:
     for row in matrix.rows:
         assert static_check(row, matrix).status == "pass", row.name

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
 
 from . import helpers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tensorflow_off_the_gpu() -> None:
+    """What worker.main does before training, for the tests that call loop.train_and_evaluate in-process: on a
+    machine with an NVIDIA GPU, TensorFlow would otherwise reserve the memory JAX trains in."""
+    if shutil.which("nvidia-smi") is None or importlib.util.find_spec("tensorflow") is None:
+        return
+    from bdv2.trainer.data import hide_gpus_from_tf
+
+    hide_gpus_from_tf()
 
 
 @pytest.fixture(scope="session")

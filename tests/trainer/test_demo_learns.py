@@ -1,8 +1,8 @@
 """`bdv2 demo` as shipped (configs/sample.yaml, the default sample): both runs finish, and the goal-conditioned
 run learns what the plain one cannot: its validation action MSE ends at most half of where it starts and below
-bc's. Not shortened: at 500 of the 600 steps gc_bc ends at 0.497 of its start, too close to the line. About a
-minute on a 2-core CPU (both runs at once), hence `slow`; training on CPU is deterministic, so the figures
-repeat run to run."""
+bc's. Not shortened: at 500 of the 600 steps gc_bc ends at 0.497 of its start, too close to the line. About 130
+CPU-seconds (a minute or two on an idle 2-core CPU, both runs at once), hence `slow`; training on CPU is
+deterministic, so the figures repeat run to run."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bdv2.cli import main
-from bdv2.trainer import config, evaluate
+from bdv2.trainer import config, eval_stats, evaluate
 
 from . import helpers
 
@@ -106,6 +106,100 @@ def test_rlds_directory_gives_relabelled_trajectories(rlds_generated: Path) -> N
         assert set(np.unique(t["actions"][:, 6])) <= {0.0, 1.0}
     with pytest.raises(evaluate.EvalError, match=r"no 'test' split \(found: train, val\)"):
         evaluate.find_split(rlds_generated, "test")
+
+
+@pytest.fixture(scope="module")
+def barely_trained(tfdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two steps of training: a policy that is hardly different from the training action mean."""
+    from bdv2.trainer import loop
+
+    tmp = tmp_path_factory.mktemp("eval_short")
+    g = helpers.base_global(tfdata, tmp / "runs", num_steps=2, eval_interval=2, save_interval=2, log_interval=1,
+                            augment=False)
+    run = config.load(helpers.write_yaml(tmp / "m.yaml", {"global": g, "matrix": {"algos": ["bc"],
+                                                                                  "tasks": ["kitchen"]}})).runs[0]
+    loop.train_and_evaluate(run)
+    return run.workdir
+
+
+def test_two_trajectories_do_not_make_a_verdict(barely_trained: Path, tfdata: Path, tmp_path: Path) -> None:
+    """The user's case: a barely trained run on 2 held-out trajectories is not called better than the baseline."""
+    res = CliRunner().invoke(main, ["eval", str(barely_trained), "--data", str(tfdata), "--trajectories", "2",
+                                    "--out", str(tmp_path), "--plot-trajectories", "0"])
+    assert res.exit_code == 0, res.output
+    d = json.loads((tmp_path / evaluate.REPORT_FILE).read_text())
+    mse, grip = d["statistics"]
+    assert mse["figure"] == "normalised MSE" and mse["trajectories"] == 2
+    assert 0.9 < d["policy"]["mse_normalised"] / d["baseline"]["mse_normalised"] < 1.1, d
+    assert mse["paired_t_test_p"] >= 0.05 and mse["verdict"] == "not distinguishable"
+    assert d["policy_beats_baseline"] is False
+    assert "beats" not in res.stdout
+    assert "normalised MSE" in res.stdout and "not distinguishable with 2 trajectories" in res.stdout
+    assert mse["trajectories_needed"] is not None
+    assert (f"about {mse['trajectories_needed']} trajectories would show a difference" in res.stdout
+            if mse["trajectories_needed"] > 2 else "more than 2 trajectories are needed" in res.stdout), res.stdout
+    assert len(mse["policy_ci95"]) == 2 and len(grip["baseline_ci95"]) == 2
+    sized = CliRunner().invoke(main, ["eval", str(barely_trained), "--data", str(tfdata), "--trajectories", "2",
+                                      "--out", str(tmp_path), "--plot-trajectories", "0", "--difference", "0.5"])
+    assert "would show a difference of 0.5 80 % of the time" in sized.stdout, sized.stdout
+
+
+def test_a_clear_win_is_called_with_its_interval(trained: Path, tfdata: Path, tmp_path: Path) -> None:
+    report = evaluate.evaluate(trained, tfdata, "val", out_dir=tmp_path, plot_trajectories=0)
+    mse = report.comparisons[0]
+    assert mse.verdict is eval_stats.Verdict.BETTER and mse.p_value is not None and mse.p_value < 0.05
+    assert mse.difference_ci is not None and mse.difference_ci[1] < 0  # the whole interval favours the policy
+    assert mse.policy_ci is not None and mse.policy_ci[0] <= mse.policy <= mse.policy_ci[1]
+
+
+@pytest.mark.parametrize(("policy", "baseline", "verdict"), [
+    # the reported case: ratio 0.97 on 2 trajectories, one better and one worse
+    ([0.90, 1.04], [1.0, 1.0], "not distinguishable"),
+    ([0.50, 0.52, 0.49, 0.51, 0.50, 0.53], [1.0, 1.01, 0.99, 1.0, 1.02, 1.0], "better"),
+    ([1.50, 1.52, 1.49, 1.51], [1.0, 1.01, 0.99, 1.0], "worse"),
+    ([0.7], [1.0], "not distinguishable"),  # one trajectory decides nothing
+])
+def test_paired_verdicts(policy: list[float], baseline: list[float], verdict: str) -> None:
+    steps = np.full(len(policy), 10.0)
+    c = eval_stats.compare(eval_stats.PerTrajectory(steps, np.array(policy) * steps, np.array(baseline) * steps),
+                           "normalised MSE", lower_is_better=True)
+    assert c.verdict.value == verdict
+    assert (f"not distinguishable with {len(policy)} trajector" in c.sentence()) == (verdict == "not distinguishable")
+
+
+def test_needed_never_claims_fewer_trajectories_than_failed() -> None:
+    # two trajectories with a large, consistent-looking difference that the test cannot call (p > 0.05): the
+    # power estimate from their spread would say 2; the sentence must not claim that 2 would do
+    steps = np.array([10.0, 10.0])
+    per = eval_stats.PerTrajectory(steps, np.array([0.10, 0.14]) * steps, np.array([0.36, 0.34]) * steps)
+    c = eval_stats.compare(per, "normalised MSE", lower_is_better=True)
+    assert c.verdict is eval_stats.Verdict.NOT_DISTINGUISHABLE
+    assert c.needed == 2  # what the spread of these two alone suggests ...
+    assert "would show" not in c.sentence()  # ... is not claimed
+    assert "more than 2 trajectories are needed: these 2 did not show it" in c.sentence()
+
+
+@pytest.mark.parametrize(("effect_size", "pairs"), [(0.2, 199), (0.5, 34), (0.8, 15)])
+def test_trajectories_needed_matches_a_power_table(effect_size: float, pairs: int) -> None:
+    # mean difference / sd of the differences -> pairs for 80 % power, two-sided 5 %, paired t-test (the values
+    # of G*Power and of Cohen's tables)
+    diffs = np.array([1.0, -1.0])  # sd sqrt(2)
+    assert eval_stats.trajectories_needed(diffs, effect=effect_size * float(np.std(diffs, ddof=1))) == pairs
+    assert eval_stats.trajectories_needed(np.array([0.1])) is None
+
+
+def test_truncated_val_file_is_one_line_naming_it(trained: Path, tfdata: Path, tmp_path: Path) -> None:
+    import shutil
+
+    data = Path(shutil.copytree(tfdata, tmp_path / "tf"))
+    cut = data / "kitchen" / "open_drawer" / "val" / "out.tfrecord"
+    with cut.open("r+b") as fh:
+        fh.truncate(cut.stat().st_size // 2)
+    res = CliRunner().invoke(main, ["eval", str(trained), "--data", str(data), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and "DataLossError" not in res.output
+    [line] = [line for line in res.output.splitlines() if line.startswith("Error")]
+    assert f"Error: {cut}: truncated TFRecord: the file ends inside record 1" in line, res.output
+    assert "Fix: delete it and re-run the command that wrote it" in line
 
 
 def test_policy_acts_in_the_contracts_units(trained: Path, tfdata: Path) -> None:

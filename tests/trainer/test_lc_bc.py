@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
+import real_sample
 from original_code import original_python
 
 from bdv2.data_tools import schema
@@ -31,8 +32,6 @@ from bdv2.trainer.networks import FilmConditioning, LCEncoding, ResNetEncoder, T
 
 from . import helpers
 
-REAL_SAMPLE = Path(os.environ.get("BDV2_RLDS_SAMPLE")
-                   or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bridge_rlds_debug")
 LABELED = ("open the drawer", "put the cup in the sink")
 UNLABELED_PIXEL = 250  # the unlabeled trajectory's frames, so a batch row shows where it came from
 
@@ -312,15 +311,16 @@ def test_lc_bc_loss_falls_on_the_real_sample_with_its_stored_embeddings(tmp_path
     """Real batches (the release's stored embeddings as goals/language), the lc_bc agent's own loss, Adam: the
     loss on those batches falls within 30 steps (its MSE part by a quarter; the rest is the constant
     normaliser of the fixed-std Gaussian), and the FiLM layers (zero at init) have learnt from language."""
-    if not (REAL_SAMPLE / "dataset_info.json").is_file():
-        pytest.skip(f"real RLDS sample not found at {REAL_SAMPLE} (set BDV2_RLDS_SAMPLE)")
+    if not real_sample.present() or real_sample.PATH is None:
+        pytest.skip(real_sample.SKIP_REASON)
+    real = real_sample.PATH
     import optax
 
     from bdv2.data_tools.summary import compute_stats
 
     meta = tmp_path / "metadata.json"
-    meta.write_text(json.dumps(compute_stats(REAL_SAMPLE)))
-    run = _yaml_run(tmp_path, REAL_SAMPLE.parent, REAL_SAMPLE.name, meta, train_batch_size=16, hidden_dims=[64, 64])
+    meta.write_text(json.dumps(compute_stats(real)))
+    run = _yaml_run(tmp_path, real.parent, real.name, meta, train_batch_size=16, hidden_dims=[64, 64])
     it = data.train_iterator(run)
     batches = [next(it) for _ in range(4)]
     assert all(np.abs(b["goals"]["language"]).sum(-1).min() > 1 for b in batches)  # real vectors, not zeros

@@ -13,6 +13,7 @@ import pytest
 from bdv2.trainer import config, loop, model
 from bdv2.trainer.ckpt_tree import CheckpointError
 from bdv2.trainer.policy import load_policy
+from bdv2.trainer.settings import Algo
 
 from . import helpers
 
@@ -29,7 +30,7 @@ def written_run(tmp: Path, algo: str, **over: Any) -> Path:
 
     meta = {"action": {"mean": [0.0] * 6 + [0.5], "std": [0.01] * 6 + [0.5]},
             "proprio": {"mean": [0.0] * 7, "std": [1.0] * 7}}
-    run = model.Run("r", algo, model.Task("t", (), str(tmp / "meta.json")), config.build_settings(
+    run = model.Run("r", Algo(algo), model.Task("t", (), str(tmp / "meta.json")), config.build_settings(
         {"data_root": str(tmp), "save_dir": str(tmp), "encoder": "tiny", "hidden_dims": [32], **over}, "t", ""))
     params = make_agent(run).init(jax.random.PRNGKey(1), example_batch(run, S))
     write_json_atomic(run.workdir / "config.json", {**run.to_dict(), "metadata": meta})

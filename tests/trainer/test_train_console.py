@@ -135,7 +135,9 @@ def test_progress_in_a_log_is_plain_lines_per_run() -> None:
     out = io.StringIO()
     with RunsDisplay(Console(file=out, width=400), interval_s=0.1) as display:
         display.add("gc_bc_sink", 1000, start=300)
-        display.tickers["gc_bc_sink"].started -= 10  # 10 s ago: 400 new steps at 40 steps/s
+        ticker = display.tickers["gc_bc_sink"]
+        ticker.started -= 30  # started 30 s ago (imports, compilation: not counted in the rate) ...
+        ticker.first = (ticker.clock() - 10, 300)  # ... its first step seen 10 s ago: 400 new steps at 40 steps/s
         display.update("gc_bc_sink", 700, 10.0)
         display.done("gc_bc_sink", model.Outcome("gc_bc_sink", RunStatus.FINISHED, 1000, wall_s=25))
     lines = out.getvalue().splitlines()

@@ -178,7 +178,9 @@ def test_augment_kwargs_are_read_in_the_original_form(tfdata: Path, tmp_path: Pa
     assert run.settings.augment_kwargs == {"augment_order": ["random_flip_left_right", "random_brightness"],
                                            "random_flip_left_right": [], "random_brightness": [0.1]}
     assert run.settings.augment_next_obs_goal_differently is True
-    assert _run(tfdata, tmp_path).settings.augment_kwargs is None  # default: augment.DEFAULT_KWARGS
+    default = augment.check_kwargs(augment.DEFAULT_KWARGS, "defaults", "augment_kwargs")
+    assert _run(tfdata, tmp_path).settings.augment_kwargs == default  # carried by the settings, not decided later
+    assert _run(tfdata, tmp_path, augment_kwargs=None).settings.augment_kwargs == default  # null: the defaults
 
 
 @pytest.mark.parametrize(("strategy", "kwargs"), [("geometric", {"discount": 0.9}),

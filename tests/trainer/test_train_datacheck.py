@@ -86,3 +86,18 @@ def test_a_resumed_runs_stored_statistics(tfdata: Path, tmp_path: Path) -> None:
                               "this data's is in [0, 1]"]
     assert verdict.errors == 1
     assert datacheck.check_runs(list(exp.runs), resume=False)[0].stored == []  # --no-resume starts afresh
+
+
+def test_rlds_sources(rlds_generated: Path, tmp_path: Path) -> None:
+    """A task reading an RLDS directory in place: its episodes are checked, with statistics from `bdv2 data
+    stats` on it (whose contract matches the data's)."""
+    from bdv2.data_tools.summary import compute_stats
+
+    meta = tmp_path / "metadata.json"
+    meta.write_text(json.dumps(compute_stats(rlds_generated)))
+    g = helpers.base_global(rlds_generated.parent, tmp_path / "runs", metadata=str(meta))
+    runs = [{"algo": "gc_bc", "task": rlds_generated.name}]
+    cfg = helpers.write_yaml(tmp_path / "r.yaml", {"global": g, "runs": runs})
+    [verdict] = datacheck.check_runs(list(config.load(cfg).runs))
+    episodes = helpers.RLDS_SAMPLE_ARGS["episodes"]["train"]
+    assert verdict.result.episodes == episodes and verdict.errors == 0, verdict.result.to_dict()

@@ -168,3 +168,22 @@ def test_data_error_in_the_child_is_shown_as_itself(tfdata: Path, tmp_path: Path
     text = _summary_text([outcome])
     assert f"DataError: {data / 'metadata.json'}: not a normalisation metadata file" in text
     assert "bdv2 data stats" in text and "no known cause" not in text
+
+
+def test_truncated_tfrecord_is_named_as_data_loss(tfdata: Path, tmp_path: Path) -> None:
+    """A train file cut short after the config was checked (an interrupted copy): the summary names data loss,
+    the file, the record where it ends and the fix, not "no known cause"."""
+    import shutil
+
+    data = Path(shutil.copytree(tfdata, tmp_path / "tf"))
+    exp = _exp(data, tmp_path, [{"algo": "bc", "task": "sink", "name": "cut"}], num_steps=4)
+    cut = data / "sink" / "sweep" / "train" / "out.tfrecord"
+    with cut.open("r+b") as fh:
+        fh.truncate(cut.stat().st_size // 2)
+    [outcome] = launch.launch(exp, launch.Preflight(), console=Console(file=io.StringIO()))
+    assert outcome.status == "failed" and outcome.failure is not None, Path(outcome.log).read_text()[-2000:]
+    assert outcome.failure.kind is failure.FailureKind.BDV2_ERROR
+    text = _summary_text([outcome])
+    assert f"DataError: data loss: {cut}: truncated TFRecord: the file ends inside record 2" in text, text
+    assert "Fix: delete it and re-run the command that wrote it" in text
+    assert "no known cause" not in text and "doctor --deep" not in text and "bug report" not in text

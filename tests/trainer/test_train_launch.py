@@ -4,10 +4,12 @@ and one real child process end to end."""
 from __future__ import annotations
 
 import io
+import json
 import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from bdv2.doctor import EnvOp, EnvOpKind
@@ -98,13 +100,25 @@ def test_fail_fast_skips_the_rest(tfdata: Path, tmp_path: Path) -> None:
     assert [o.status for o in outcomes] == ["failed", "skipped"]
 
 
-def test_real_child_process_trains(tfdata: Path, tmp_path: Path) -> None:
+def test_real_child_process_trains(tfdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     exp = _exp(tfdata, tmp_path, [{"algo": "gc_bc", "task": "sink"}], num_steps=6, log_interval=3,
                eval_interval=6, save_interval=6)
     [outcome] = launch.launch(exp, model.Preflight(), console=Console(file=io.StringIO()))
     assert outcome.status == "finished", Path(outcome.log).read_text()[-2000:]
     assert outcome.steps == 6 and outcome.checkpoint.endswith("/6") and outcome.train_loss is not None
     assert "step 6/6" in Path(outcome.log).read_text()
+    # the same config launched again: the finished run is not started again, its record is kept
+    summary = Path(outcome.log).parent / "summary.json"
+    recorded, log_before = summary.read_bytes(), Path(outcome.log).read_bytes()
+    started: list[Any] = []
+    monkeypatch.setattr(launch, "_start", lambda *a: started.append(a))
+    out = io.StringIO()
+    [again] = launch.launch(exp, model.Preflight(), console=Console(file=out, width=400))
+    assert started == [] and "gc_bc_sink: already finished (6 steps), not started again" in out.getvalue()
+    assert again.status == "finished" and again.steps == 6 and again.checkpoint == outcome.checkpoint
+    assert again.wall_s == json.loads(recorded)["wall_s"] > 0  # the recorded training time, not this launch's
+    assert summary.read_bytes() == recorded and Path(outcome.log).read_bytes() == log_before
+    assert "finished by an earlier launch: not started again" in again.notes[0]
 
 
 SLOW_FAKE_WORKER = """#!/bin/sh

@@ -4,7 +4,10 @@ decreases, kill-and-resume continuity (deterministic given seed and step), NaN d
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bdv2.trainer import config, loop, model
+from bdv2.trainer import augment, config, loop, model
 from bdv2.trainer.errors import NonFiniteError
 from bdv2.trainer.metrics import read_metrics
 from bdv2.trainer.networks import Encoding, TinyEncoder, flatten_proprio
@@ -53,9 +56,54 @@ def test_short_run_loss_decreases(tfdata: Path, tmp_path: Path, algo: str) -> No
     assert json.loads((run.workdir / "summary.json").read_text())["steps"] == 40
 
 
-def test_kill_and_resume_continues_from_the_last_checkpoint_deterministically(tfdata: Path, tmp_path: Path) -> None:
-    whole = _run(tfdata, tmp_path / "a", "gc_bc", num_steps=20, log_interval=5)
-    loop.train_and_evaluate(whole)
+@dataclass(frozen=True)
+class Uninterrupted:
+    """A gc_bc run of 20 steps trained once in this process, never killed, with what surrounded the call."""
+
+    run: model.Run
+    result: loop.RunResult
+    handlers: tuple[dict[int, Any], dict[int, Any]]
+    """The signal handlers before and after train_and_evaluate."""
+    environ: tuple[dict[str, str], dict[str, str]]
+    """os.environ before and after."""
+
+
+WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tfdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Uninterrupted:
+    """Trained once for the module: the resume test compares with it, the plain-function test inspects it."""
+    run = _run(tfdata, tmp_path_factory.mktemp("whole"), "gc_bc", num_steps=20, log_interval=5)
+    handlers, environ = {s: signal.getsignal(s) for s in WATCHED}, dict(os.environ)
+    result = loop.train_and_evaluate(run)
+    return Uninterrupted(run, result, (handlers, {s: signal.getsignal(s) for s in WATCHED}),
+                         (environ, dict(os.environ)))
+
+
+def test_train_and_evaluate_is_a_plain_function_and_config_json_records_what_ran(
+        uninterrupted: Uninterrupted) -> None:
+    """Called in-process (as from a notebook): no signal handler installed, no environment variable changed;
+    the augmentation applied by default is the one config.json and run.to_dict() record, not null."""
+    run, result = uninterrupted.run, uninterrupted.result
+    assert run.settings.augment and run.settings.augment_kwargs == augment.check_kwargs(
+        augment.DEFAULT_KWARGS, "defaults", "augment_kwargs")
+    assert result.status == "finished" and result.steps == 20
+    before, after = uninterrupted.handlers
+    assert after == before
+    before_env, after_env = uninterrupted.environ
+    assert after_env == before_env
+    recorded = json.loads((run.workdir / "config.json").read_text())
+    assert recorded["settings"]["augment_kwargs"] == run.settings.augment_kwargs
+    assert recorded["settings"]["augment_kwargs"]["augment_order"] == augment.DEFAULT_KWARGS["augment_order"]
+    assert (recorded["algo"], recorded["settings"]["encoder"], recorded["settings"]["goal_relabeling"]) == (
+        "gc_bc", "tiny", "uniform")  # enums written as their YAML spellings
+    assert model.Run.from_dict(recorded) == run
+
+
+def test_kill_and_resume_continues_from_the_last_checkpoint_deterministically(
+        tfdata: Path, tmp_path: Path, uninterrupted: Uninterrupted) -> None:
+    whole = uninterrupted.run
     split = _run(tfdata, tmp_path / "b", "gc_bc", num_steps=20, log_interval=5)
     first = loop.train_and_evaluate(split, stop_after=13)  # killed after 13 steps; last checkpoint: step 10
     assert first.status == "stopped" and first.checkpoint.endswith("/10")

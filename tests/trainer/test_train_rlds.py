@@ -4,7 +4,7 @@ short gc_bc run on it finishes.
 
 Two layers, each test running on both:
   * generated: a release-shaped dataset written by data_tools.rlds.sample (always runs);
-  * real: the real 50-episode sample in shared/ or at $BDV2_RLDS_SAMPLE (skipped when absent), where the
+  * real: the real 50-episode sample at $BDV2_RLDS_SAMPLE (tests/real_sample.py; skipped when unset), where the
     exact numbers of that sample are checked too.
 """
 
@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import real_sample
 
 from bdv2.trainer import config, data, loop, model
 
 from . import helpers
 
-REAL_SAMPLE = Path(os.environ.get("BDV2_RLDS_SAMPLE")
-                   or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bridge_rlds_debug")
 BATCH = 16
 
 
@@ -44,9 +42,9 @@ def sample(request: pytest.FixtureRequest) -> Sample:
         args = helpers.RLDS_SAMPLE_ARGS
         val_rows = args["episodes"]["val"] * (args["steps"] - 1)  # steps - 1 transitions per episode
         return Sample(request.getfixturevalue("rlds_generated"), args["image_size"], math.ceil(val_rows / BATCH))
-    if not (REAL_SAMPLE / "dataset_info.json").is_file():
-        pytest.skip(f"real RLDS sample not found at {REAL_SAMPLE} (set BDV2_RLDS_SAMPLE)")
-    return Sample(REAL_SAMPLE, 64, 15)  # 25 episodes x 9 transitions / 16, the last one partial
+    if not real_sample.present() or real_sample.PATH is None:
+        pytest.skip(real_sample.SKIP_REASON)
+    return Sample(real_sample.PATH, 64, 15)  # 25 episodes x 9 transitions / 16, the last one partial
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import wire
 from .server import PolicyServer, ServeOptions, percentiles
 
 
@@ -62,7 +63,6 @@ def verdict(p95_ms: float, hz: float, chunk: int) -> tuple[bool, str]:
 def _loopback_ms(server: PolicyServer, requests: list[dict[str, Any]]) -> dict[str, float]:
     from websockets.sync.client import connect
 
-    from . import wire
     from .server import running
 
     with running(server) as port, connect(f"ws://127.0.0.1:{port}", compression=None, max_size=None) as ws:
@@ -97,7 +97,7 @@ def check_policy(run_path: Path, hz: float = 5.0, n: int = 50, serve: bool = Fal
     session = policy.episode()
     times = []
     for req in requests:
-        parsed = protocol.parse_request(protocol.wire.packb(req), spec)
+        parsed = protocol.parse_request(wire.packb(req), spec)
         t0 = time.perf_counter()
         session.act(parsed.observation, parsed.goal, parsed.language)
         times.append((time.perf_counter() - t0) * 1e3)

@@ -1,0 +1,85 @@
+"""`bdv2 data` on URLs (bdv2.paths over tf.io.gfile): inputs read and outputs written where they are.
+
+TensorFlow's in-memory file system (``ram://``) stands in for a bucket: the same code path as ``gs://``
+without a network. It lives in one process, so the commands run in-process (click's runner) with one worker.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner, Result
+
+from bdv2 import paths
+from bdv2.data_tools.cli import data
+
+from . import helpers
+
+
+def _to_ram(local: Path) -> str:
+    """A copy of the folder ``local`` in TensorFlow's in-memory file system; its URL."""
+    url = f"ram://bdv2-{uuid.uuid4().hex[:8]}"
+    for f in local.rglob("*"):
+        if f.is_file():
+            dest = f"{url}/{f.relative_to(local).as_posix()}"
+            tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
+            tf.io.gfile.copy(str(f), dest)
+    return url
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(data, list(args))
+
+
+@pytest.fixture(scope="module")
+def ram_rlds(generated_rlds: helpers.RldsSample) -> str:
+    return _to_ram(generated_rlds.path)
+
+
+def test_rlds_in_a_bucket_is_inspected_checked_and_converted_to_a_bucket(
+        ram_rlds: str, generated_rlds: helpers.RldsSample) -> None:
+    inspected = _run("inspect", ram_rlds)
+    assert inspected.exit_code == 0, inspected.output
+    assert "action   mean" in inspected.output
+    checked = _run("check", ram_rlds, "--quick")
+    assert checked.exit_code == 0, checked.output
+    out = f"ram://bdv2-out-{uuid.uuid4().hex[:8]}"
+    converted = _run("rlds-to-tfrecord", "--input_path", ram_rlds, "--output_path", out, "--num_workers", "1")
+    assert converted.exit_code == 0, converted.output
+    written = sorted(tf.io.gfile.glob(f"{out}/*/*/out.tfrecord"))
+    assert [w.rsplit("/", 2)[1] for w in written] == ["train", "val"]
+    episodes = sum(1 for _ in tf.data.TFRecordDataset(written))
+    assert episodes == sum(generated_rlds.episodes.values())
+    assert not tf.io.gfile.glob(f"{out}/*/*/*.partial")  # renamed into place, nothing half-written left
+    again = _run("rlds-to-tfrecord", "--input_path", ram_rlds, "--output_path", out, "--num_workers", "1")
+    assert again.exit_code == 0 and "2 already finished" in again.output, again.output  # resumes, no rewrite
+    stats = _run("stats", out, "--out", f"{out}/metadata.json")
+    assert stats.exit_code == 0, stats.output
+    meta = json.loads(tf.io.gfile.GFile(f"{out}/metadata.json").read())
+    assert len(meta["action"]["mean"]) == 7
+    check = _run("check", out, "--metadata", f"{out}/metadata.json", "--no-frames")
+    assert check.exit_code == 0, check.output
+
+
+def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
+    src = _to_ram(raw)
+    out = f"ram://bdv2-out-{uuid.uuid4().hex[:8]}"
+    converted = _run("raw-to-tfrecord", "--input_path", src, "--output_path", out, "--num_workers", "1")
+    assert converted.exit_code == 0, converted.output
+    written = [str(p) for p in paths.GPath(out).rglob("train/out.tfrecord")]
+    assert len(written) == 3, (written, converted.output)  # one per task dir of the sample
+    assert sum(1 for _ in tf.data.TFRecordDataset(written)) > 0
+    inspected = _run("inspect", out)
+    assert inspected.exit_code == 0, inspected.output
+
+
+def test_a_scheme_tensorflow_cannot_open_or_a_missing_url_is_one_line(ram_rlds: str) -> None:
+    bad = _run("rlds-to-tfrecord", "--input_path", ram_rlds, "--output_path", "nosuch://bucket/out")
+    assert bad.exit_code == 2 and "the installed TensorFlow cannot open nosuch:// URLs" in bad.output
+    assert "Traceback" not in bad.output and not Path("nosuch:").exists()
+    missing = _run("inspect", "ram://bdv2-never-written")
+    assert missing.exit_code == 2 and "ram://bdv2-never-written does not exist" in missing.output

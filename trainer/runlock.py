@@ -1,0 +1,169 @@
+"""One owner per run folder: ``<workdir>/owner.lock`` names the host and process that trains the run.
+
+    acquire(workdir)      -> Lock            the lock, created atomically (O_EXCL); RunLockedError when another
+                                             live process holds it; a stale lock is taken over (Lock.note says so)
+    Lock.release()                           removes the file if it is still ours
+
+`bdv2 train` takes the lock of every run it will train before it starts the first one, so a second launch of
+the same config is refused at once, naming the owner; its children train under the launcher's lock (their
+parent's pid is in it). A worker started without the launcher (srun, one per host) takes the lock itself on
+process 0.
+
+A lock is stale when its host is this host and its process is gone: no such pid, a zombie, or a pid reused by
+a process that started later than the one recorded (Linux's /proc start time, when there is one). A lock of
+another host cannot be checked from here; the message says how to remove it by hand. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import TrainerError
+
+LOCK_FILE = "owner.lock"
+
+
+class RunLockedError(TrainerError):
+    """Another process owns the run folder; the message names it and what to do."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    pid: int
+    started: str
+    """When the lock was taken (UTC, ISO 8601)."""
+    proc_start: str = ""
+    """The process's start time in clock ticks after boot (/proc/<pid>/stat field 22), to tell a reused pid."""
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host} since {self.started}"
+
+
+def _proc_start(pid: int) -> str:
+    """The start time of ``pid`` from /proc (Linux), "" where there is none; "Z" for a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name (field 2) may hold spaces and brackets
+    return "Z" if fields[0] in ("Z", "X") else fields[19]
+
+
+def me(pid: int | None = None) -> Owner:
+    pid = os.getpid() if pid is None else pid
+    return Owner(socket.gethostname(), pid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), _proc_start(pid))
+
+
+def alive(owner: Owner) -> bool:
+    """Whether ``owner``'s process still runs; True for another host (it cannot be checked from here)."""
+    if owner.host != socket.gethostname():
+        return True
+    try:
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    now = _proc_start(owner.pid)
+    if now == "Z":
+        return False
+    return not (owner.proc_start and now and now != owner.proc_start)
+
+
+def read_owner(workdir: Path) -> Owner | None:
+    """The recorded owner of ``workdir``; None when there is no lock (or an unreadable one, see acquire)."""
+    try:
+        record = json.loads((workdir / LOCK_FILE).read_text())
+        return Owner(str(record["host"]), int(record["pid"]), str(record.get("started", "")),
+                     str(record.get("proc_start", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class Lock:
+    path: Path
+    owner: Owner
+    note: str = ""
+    """Set when a stale lock was taken over: whose it was."""
+    held: bool = True
+    """False for a lock that belongs to the parent (a launcher's child trains under its lock)."""
+
+    def release(self) -> None:
+        """Remove the lock file if it still names this owner (never someone else's)."""
+        if self.held and read_owner(self.path.parent) == self.owner:
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def check(workdir: Path) -> None:
+    """Refuse, as `acquire` would, a folder that another live process owns; takes and creates nothing (a
+    launch calls it before its checks, so a second launch is refused before it spends time on them).
+
+    Raises:
+        RunLockedError: naming the owner.
+    """
+    held = read_owner(workdir)
+    if held is not None and held.pid != os.getpid() and alive(held):
+        raise _locked(workdir, held)
+
+
+def _locked(workdir: Path, held: Owner) -> RunLockedError:
+    path = workdir / LOCK_FILE
+    where = ("stop it there first" if held.host == socket.gethostname() else
+             f"if nothing on {held.host} trains it any more, delete {path}")
+    return RunLockedError(f"{workdir}: already being trained by {held.describe()} ({path}); a second launch would "
+                          f"write the same checkpoints and metrics: {where}, or give this launch another save_dir or "
+                          "run name")
+
+
+def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) -> Lock:
+    """Take the lock of ``workdir`` (created if missing) for ``pid`` (default: this process).
+
+    Args:
+        parent: a pid whose lock counts as ours (the launcher of this worker): returned with held=False.
+
+    Raises:
+        RunLockedError: another live process owns the folder (named), or a lock of another host.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_FILE
+    owner, note = me(pid), ""
+    for _ in range(3):  # a race with another taker: it wins, we read its lock next time round
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            held = read_owner(workdir)
+            if held is None and not path.exists():  # released meanwhile
+                continue
+            if held is None:  # unreadable: a taker between create and write, or a torn file; look again
+                time.sleep(0.2)
+                held = read_owner(workdir)
+                if held is None:
+                    note = f"replaced an unreadable lock file {path}"
+                    path.unlink(missing_ok=True)
+                    continue
+            if held.host == owner.host and held.pid in (owner.pid, parent):
+                return Lock(path, held, held=held.pid == owner.pid)
+            if alive(held):
+                raise _locked(workdir, held) from None
+            note = f"took over the lock of {held.describe()}: that process is gone"
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(owner), f)
+            f.write("\n")
+        return Lock(path, owner, note)
+    raise RunLockedError(f"{path}: could not take the lock (another process keeps re-creating it)")
