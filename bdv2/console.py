@@ -22,11 +22,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, assert_never
 
 import click
 from rich.console import Console
 from rich.table import Column
+
+from . import paths
 
 NON_TTY_WIDTH = 400
 """Columns assumed when the output is not a terminal: a long path still fits on one table line."""
@@ -168,6 +171,39 @@ class Ticker:
     def finish(self, extra: str = "") -> None:
         self.console.print(self.line(extra), highlight=False, markup=False)
         self.last_time, self.last_done = self.clock(), self.done
+
+
+class PathOrUrl(click.ParamType):
+    """A local path (checked as click.Path checks it) or a URL that TensorFlow opens (``gs://``, ``file://``;
+    bdv2.paths), checked through the same layer the readers use."""
+
+    name = "path"
+
+    def __init__(self, exists: bool = False, file_okay: bool = True, dir_okay: bool = True) -> None:
+        self.exists, self.file_okay, self.dir_okay = exists, file_okay, dir_okay
+        self.local = click.Path(path_type=Path, exists=exists, file_okay=file_okay, dir_okay=dir_okay)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path | paths.GPath) or not paths.is_url(value):
+            return self.local.convert(value, param, ctx)
+        require_extra("a URL", "data", ("tensorflow",))  # URLs are opened through tf.io.gfile
+        bad = paths.scheme_problem(value, param.human_readable_name if param else "the path")
+        if bad is not None:
+            self.fail(f"{bad.problem}; {bad.fix}", param, ctx)
+        url = paths.GPath(value)
+        if not self.exists:
+            return url
+        try:
+            is_dir = url.is_dir()
+            if not is_dir and not url.exists():
+                self.fail(f"{url} does not exist.", param, ctx)
+        except OSError as e:
+            self.fail(f"{url} cannot be read: {' '.join(str(e.strerror or e).split())}", param, ctx)
+        if is_dir and not self.dir_okay:
+            self.fail(f"{url} is a directory.", param, ctx)
+        if not is_dir and not self.file_okay:
+            self.fail(f"{url} is a file.", param, ctx)
+        return url
 
 
 def progress_interval_option(fn: Callable[..., Any]) -> Callable[..., Any]:

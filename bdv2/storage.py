@@ -56,8 +56,8 @@ def remote_problem(path: str, what: str) -> StorageProblem | None:
     if scheme is None:
         return None
     return StorageProblem(str(path), f"{scheme}:// is not supported for {what} yet",
-                          f"mount the bucket as a folder (e.g. gcsfuse for gs://) or copy the data, and give {what} "
-                          "as a local path")
+                          f"mount the bucket as a folder (e.g. gcsfuse for gs://) and give {what} as that local path, "
+                          "or use a local folder and copy the result")
 
 
 def existing_parent(folder: Path) -> Path:

@@ -19,6 +19,7 @@ import click
 
 from bdv2 import paths, storage
 from bdv2.console import (
+    PathOrUrl,
     make_console,
     progress_interval_option,
     quiet_native_logs,
@@ -32,39 +33,6 @@ from .progress import Report, default_workers
 
 DATA_MODULES = ("numpy", "PIL", "tensorflow")
 """Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
-
-
-class PathOrUrl(click.ParamType):
-    """A local path (checked as click.Path checks it) or a URL that TensorFlow opens (``gs://``, ``file://``;
-    bdv2.paths), checked through the same layer the readers use."""
-
-    name = "path"
-
-    def __init__(self, exists: bool = False, file_okay: bool = True, dir_okay: bool = True) -> None:
-        self.exists, self.file_okay, self.dir_okay = exists, file_okay, dir_okay
-        self.local = click.Path(path_type=Path, exists=exists, file_okay=file_okay, dir_okay=dir_okay)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, Path | paths.GPath) or not paths.is_url(value):
-            return self.local.convert(value, param, ctx)
-        require_extra("bdv2 data", "data", ("tensorflow",))  # URLs are opened through tf.io.gfile
-        bad = paths.scheme_problem(value, param.human_readable_name if param else "the path")
-        if bad is not None:
-            self.fail(f"{bad.problem}; {bad.fix}", param, ctx)
-        url = paths.GPath(value)
-        if not self.exists:
-            return url
-        try:
-            is_dir = url.is_dir()
-            if not is_dir and not url.exists():
-                self.fail(f"{url} does not exist.", param, ctx)
-        except OSError as e:
-            self.fail(f"{url} cannot be read: {' '.join(str(e.strerror or e).split())}", param, ctx)
-        if is_dir and not self.dir_okay:
-            self.fail(f"{url} is a directory.", param, ctx)
-        if not is_dir and not self.file_okay:
-            self.fail(f"{url} is a file.", param, ctx)
-        return url
 
 
 def _prepare(command: str, verbose: bool) -> None:
@@ -176,6 +144,7 @@ Examples:
   bdv2 data check tfr --metadata tfr/metadata.json         is it safe to train on (exit 1 if not)
   bdv2 data view rl --out page.html                        one HTML page: frames, instruction, actions
   bdv2 data fetch --smoke --out ~/data                     one train + one val shard of the RLDS release
+  bdv2 data rlds-to-tfrecord --input_path gs://b/bridge_dataset/1.0.0 --output_path gs://b/tfr   paths may be URLs
 """
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bdv2.paths import as_path
+
 from .errors import DataToolsError
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ def damage_from(path: str | Path, good_records: int, error: BaseException) -> Da
     message = str(getattr(error, "message", error))
     m = _WHERE.search(message)
     try:
-        size: int | None = Path(path).stat().st_size
+        size: int | None = as_path(path).stat().st_size  # a local file or a URL
     except OSError:
         size = None
     if m is None:

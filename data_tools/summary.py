@@ -142,7 +142,7 @@ def raw_facts(traj: Path, group: str, shift: bool) -> TrajFacts:
     actions = np.stack(read_actions(traj)).astype(np.float64)
     cams = camera_dirs(traj)
     aligned = align_lengths(str(traj), frame_counts(cams), len(state), len(time_stamp), len(actions), shift)
-    with Image.open(cams[0] / "im_0.jpg") as im:
+    with (cams[0] / "im_0.jpg").open("rb") as f, Image.open(f) as im:  # a local file or a URL
         shape = (im.height, im.width, len(im.getbands()))
     return TrajFacts(group, str(traj), shape, read_language(traj),
                      np.asarray(state[aligned.start:aligned.stop], dtype=np.float64), actions[:aligned.length])

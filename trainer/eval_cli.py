@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from bdv2.console import (
+    PathOrUrl,
     Ticker,
     column,
     make_console,
@@ -34,6 +35,8 @@ Examples:
   bdv2 eval runs/gc_bc_kitchen --data /data/bdv2_tfrecord/kitchen --trajectories 20 --json
   bdv2 eval runs/bc_all --data /data/bridge_dataset/1.0.0 --split val   an RLDS dataset directory
   bdv2 eval runs/bc_all --data some/val/out.tfrecord --out /tmp/eval    one file; eval.json + PNG in /tmp/eval
+  bdv2 eval runs/gc_bc_kitchen --data /data/tfr --compare runs/bc_kitchen   two runs, paired on the same data
+  bdv2 eval runs/bc_all --data gs://bucket/bdv2_tfrecord             a URL TensorFlow opens (gs://, file://)
 \b
 Goal-conditioned runs get each trajectory's final frame as the goal. Writes eval.json and eval_actions.png
 (predicted vs true actions of the first trajectories) into --out (default: the run directory).
@@ -46,9 +49,9 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 
 @click.command("eval", epilog=EVAL_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+@click.option("--data", "data", required=True, type=PathOrUrl(),
               help="Held-out data: a TFRecord file, a converted tree (<task>/<split>/out.tfrecord) or an RLDS "
-                   "dataset directory.")
+                   "dataset directory; a local path or a URL (gs://...).")
 @click.option("--split", default="val", show_default=True, help="The split to read under --data.")
 @click.option("--trajectories", type=click.IntRange(min=1), default=None, metavar="N",
               help="Evaluate the first N trajectories only (default: all).")
@@ -59,11 +62,14 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 @click.option("--difference", type=click.FloatRange(min=0, min_open=True), default=None, metavar="D",
               help="Also say how many trajectories would show a normalised-MSE difference of D between policy "
                    "and baseline (80 % power, paired t-test at 5 %; default: the difference observed).")
+@click.option("--compare", "compare", type=click.Path(path_type=Path, file_okay=False), default=None,
+              metavar="RUN_DIR2", help="Also score another run on the same trajectories and compare the two with "
+                                       "the paired test (its sentence names both runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @verbose_option
 @progress_interval_option
 def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, out: Path | None,
-             plot_trajectories: int, difference: float | None, as_json: bool, verbose: bool,
+             plot_trajectories: int, difference: float | None, compare: Path | None, as_json: bool, verbose: bool,
              progress_interval: float) -> None:
     """Score RUN_DIR's latest checkpoint on held-out trajectories: per-dimension action MSE (robot units) and
     gripper accuracy, beside a baseline that always predicts the training action mean."""
@@ -77,7 +83,8 @@ def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, ou
     ticker = Ticker(err, "evaluating", total=trajectories, unit="trajectories", interval_s=progress_interval)
     try:
         report = evaluate.evaluate(run_dir, data, split, trajectories, out, plot_trajectories,
-                                   progress=lambda done, _total: ticker.update(done), difference=difference)
+                                   progress=lambda done, _total: ticker.update(done), difference=difference,
+                                   compare=compare)
     except (TrainerError, DataToolsError) as e:
         raise click.ClickException(str(e)) from e
     ticker.finish()

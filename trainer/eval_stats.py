@@ -80,13 +80,16 @@ class Comparison:
     when the spread cannot be estimated (fewer than 2 trajectories, or no difference at all)."""
     effect: float | None = None
     """The difference ``needed`` was computed for, when it is not the one observed."""
+    names: tuple[str, str] = ("policy", "baseline")
+    """What the two sides are called: the policy and the constant baseline, or two runs (bdv2 eval --compare)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"figure": self.figure, "lower_is_better": self.lower_is_better, "trajectories": self.trajectories,
                 "policy": self.policy, "baseline": self.baseline, "policy_ci95": _pair(self.policy_ci),
                 "baseline_ci95": _pair(self.baseline_ci), "difference_ci95": _pair(self.difference_ci),
                 "paired_t_test_p": self.p_value, "verdict": self.verdict.value,
-                "trajectories_needed": self.needed, "trajectories_needed_for": self.effect}
+                "trajectories_needed": self.needed, "trajectories_needed_for": self.effect,
+                "names": list(self.names)}
 
     def sentence(self) -> str:
         """One line: the verdict with its numbers."""
@@ -95,7 +98,8 @@ class Comparison:
         ci = f", per-trajectory difference 95 % CI [{self.difference_ci[0]:.3g}, {self.difference_ci[1]:.3g}]" \
             if self.difference_ci else ""
         p = f", paired t-test p = {self.p_value:.2g}" if self.p_value is not None else ""
-        figures = f"{self.figure}: policy {self.policy:.3g} vs baseline {self.baseline:.3g}{ci}{p}"
+        a, b = self.names
+        figures = f"{self.figure}: {a} {self.policy:.3g} vs {b} {self.baseline:.3g}{ci}{p}"
         size = "this size" if self.effect is None else f"of {self.effect:g}"
         need = (f"; about {self.needed} trajectories would show a difference {size} 80 % of the time "
                 f"(paired t-test, 5 % level, from the spread seen here)" if self.needed is not None else
@@ -107,11 +111,15 @@ class Comparison:
                     f"from {n} is rough)")
         match self.verdict:
             case Verdict.BETTER:
-                return f"{figures}: the policy is better than the baseline on {traj}{need}"
+                return f"{figures}: {_the(a)} is better than {_the(b)} on {traj}{need}"
             case Verdict.WORSE:
-                return f"{figures}: the policy is WORSE than the baseline on {traj}{need}"
+                return f"{figures}: {_the(a)} is WORSE than {_the(b)} on {traj}{need}"
             case Verdict.NOT_DISTINGUISHABLE:
                 return f"{figures}: not distinguishable with {traj}{need}"
+
+
+def _the(name: str) -> str:
+    return f"the {name}" if name in ("policy", "baseline") else name
 
 
 def _pair(ci: tuple[float, float] | None) -> list[float] | None:
@@ -164,7 +172,7 @@ def trajectories_needed(differences: np.ndarray, effect: float | None = None) ->
 
 
 def compare(per: PerTrajectory, figure: str, lower_is_better: bool, seed: int = 0,
-            effect: float | None = None) -> Comparison:
+            effect: float | None = None, names: tuple[str, str] = ("policy", "baseline")) -> Comparison:
     """Policy vs baseline on one figure: pooled values, bootstrap intervals, paired test, verdict, and the
     trajectories a difference of ``effect`` (default: the one observed) would need."""
     from scipy import stats
@@ -198,7 +206,7 @@ def compare(per: PerTrajectory, figure: str, lower_is_better: bool, seed: int = 
     needed = (trajectories_needed(p_means - b_means, effect)
               if verdict is Verdict.NOT_DISTINGUISHABLE or effect is not None else None)
     return Comparison(figure, lower_is_better, n, pol, base, pol_ci, base_ci, diff_ci, p_value, verdict, needed,
-                      effect)
+                      effect, names)
 
 
 def comparison_from_dict(d: dict[str, Any]) -> Comparison:
@@ -210,4 +218,4 @@ def comparison_from_dict(d: dict[str, Any]) -> Comparison:
     return Comparison(d["figure"], d["lower_is_better"], d["trajectories"], d["policy"], d["baseline"],
                       pair(d["policy_ci95"]), pair(d["baseline_ci95"]), pair(d["difference_ci95"]),
                       d["paired_t_test_p"], Verdict(d["verdict"]), d["trajectories_needed"],
-                      d.get("trajectories_needed_for"))
+                      d.get("trajectories_needed_for"), tuple(d.get("names", ("policy", "baseline"))))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bdv2.fsutil import atomic_output, write_json_atomic
+from bdv2.paths import AnyPath, as_path
 
 from . import eval_stats
 from .errors import TrainerError
@@ -116,9 +117,10 @@ def per_trajectory(preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], bas
 
 # -- held-out trajectories ------------------------------------------------------------------------
 
-def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
+def find_split(data: AnyPath, split: str) -> tuple[list[str], list[AnyPath]]:
     """(TFRecord files, RLDS dataset dirs) of ``split`` under ``data``: a TFRecord file itself, a tree of
-    <task>/<split>/out.tfrecord (`bdv2 data raw-to-tfrecord`'s output), or an RLDS dataset directory."""
+    <task>/<split>/out.tfrecord (`bdv2 data raw-to-tfrecord`'s output), or an RLDS dataset directory; a local
+    path or a URL (bdv2.paths)."""
     data = data.expanduser()
     if data.is_file():
         return [str(data)], []
@@ -146,7 +148,7 @@ def find_split(data: Path, split: str) -> tuple[list[str], list[Path]]:
                     f"pick one with --split" + (f" {found[0]}" if found else ""))
 
 
-def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, relabel: bool,
+def trajectories(files: Sequence[str], rlds_dirs: Sequence[AnyPath], split: str, relabel: bool,
                  limit: int | None) -> Iterator[dict[str, Any]]:
     """Held-out trajectories as numpy trees (transforms.from_features' form), actions relabelled as in training."""
     import tensorflow as tf
@@ -161,7 +163,7 @@ def trajectories(files: Sequence[str], rlds_dirs: Sequence[Path], split: str, re
     if rlds_dirs:
         from bdv2.data_tools import rlds
 
-        parts.extend(rlds.episode_dataset(Path(d), split) for d in rlds_dirs)
+        parts.extend(rlds.episode_dataset(as_path(d), split) for d in rlds_dirs)
     ds = parts[0]
     for p in parts[1:]:
         ds = ds.concatenate(p)
@@ -214,12 +216,14 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
 
 # -- the whole evaluation -------------------------------------------------------------------------
 
-def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
+def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
              plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None,
-             difference: float | None = None) -> EvalReport:
+             difference: float | None = None, compare: Path | None = None) -> EvalReport:
     """Evaluate the latest checkpoint of ``run_dir`` on ``split`` of ``data``; writes eval.json and the PNG
     into ``out_dir`` (default: the run directory). ``difference``: a normalised-MSE difference to size the
     evaluation for (how many trajectories would show it; default: the one observed, when not significant).
+    ``compare``: another run, scored on the same trajectories and compared with this one by the same paired
+    test (both measured against this run's action statistics, one yardstick for the two).
 
     Raises:
         EvalError: no run/checkpoint there, or no such split in the data.
@@ -232,15 +236,29 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
         snapshot = ckpt_tree.read_snapshot(run_path)
     except ckpt_tree.CheckpointError as e:
         raise EvalError(str(e)) from e
-    files, dirs = find_split(Path(data), split)
+    files, dirs = find_split(as_path(data), split)
     pol = policy_mod.load_policy(run_path)
     relabel = bool(snapshot["settings"].get("relabel_actions", True))
+    other, other_path = None, None
+    if compare is not None:
+        try:
+            other_path, _ = ckpt_tree.locate(Path(compare))
+            other_relabel = bool(ckpt_tree.read_snapshot(other_path)["settings"].get("relabel_actions", True))
+        except ckpt_tree.CheckpointError as e:
+            raise EvalError(f"--compare: {e}") from e
+        if other_relabel != relabel:
+            raise EvalError(f"--compare: {other_path} was trained on {'relabelled' if other_relabel else 'raw'} "
+                            f"actions and {run_path} on {'relabelled' if relabel else 'raw'} ones: their errors "
+                            "are against different targets")
+        other = policy_mod.load_policy(other_path)
     mean = np.asarray(snapshot["metadata"]["action"]["mean"], np.float32)
     std = np.asarray(snapshot["metadata"]["action"]["std"], np.float32)
     std = np.where(std < 1e-8, 1.0, std)
-    preds, trues = [], []
+    preds, trues, other_preds = [], [], []
     for n, traj in enumerate(trajectories(files, dirs, split, relabel, limit)):
         preds.append(predict(pol, traj, seed=n))
+        if other is not None:
+            other_preds.append(predict(other, traj, seed=n))
         trues.append(np.asarray(traj["actions"], np.float32))
         if progress:
             progress(n + 1, limit)
@@ -255,10 +273,19 @@ def evaluate(run_dir: Path, data: Path, split: str = "val", limit: int | None = 
     mse_per, grip_per = per_trajectory(preds, trues, mean, std)
     report.comparisons = [eval_stats.compare(mse_per, "normalised MSE", lower_is_better=True, effect=difference),
                           eval_stats.compare(grip_per, "gripper accuracy", lower_is_better=False)]
+    if other_path is not None:
+        a, b = (run_path.name, other_path.name) if run_path.name != other_path.name else (str(run_path),
+                                                                                          str(other_path))
+        other_mse, other_grip = per_trajectory(other_preds, trues, mean, std)
+        for figure, mine, theirs, lower in (("normalised MSE", mse_per, other_mse, True),
+                                            ("gripper accuracy", grip_per, other_grip, False)):
+            both = eval_stats.PerTrajectory(mine.steps, mine.policy, theirs.policy)
+            report.comparisons.append(eval_stats.compare(both, f"{figure}, {a} vs {b}", lower_is_better=lower,
+                                                         names=(a, b)))
     out.mkdir(parents=True, exist_ok=True)
     if plot_trajectories > 0:
         report.plot = str(plot_actions(out / PLOT_FILE, preds[:plot_trajectories], trues[:plot_trajectories], mean,
-                                       f"{run_path.name} on {Path(data).name} ({split})"))
+                                       f"{run_path.name} on {as_path(data).name} ({split})"))
     report.files = [str(out / REPORT_FILE)] + ([report.plot] if report.plot else [])
     write_json_atomic(out / REPORT_FILE, report.to_dict(), indent=2, sort_keys=False)
     return report

@@ -67,6 +67,8 @@ def test_rlds_in_a_bucket_is_inspected_checked_and_converted_to_a_bucket(
 
 def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
     src = _to_ram(raw)
+    raw_inspected = _run("inspect", src)  # raw trees read through the layer too (pickles, JPEGs, lang.txt)
+    assert raw_inspected.exit_code == 0, raw_inspected.output
     out = f"ram://bdv2-out-{uuid.uuid4().hex[:8]}"
     converted = _run("raw-to-tfrecord", "--input_path", src, "--output_path", out, "--num_workers", "1")
     assert converted.exit_code == 0, converted.output
@@ -75,6 +77,22 @@ def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
     assert sum(1 for _ in tf.data.TFRecordDataset(written)) > 0
     inspected = _run("inspect", out)
     assert inspected.exit_code == 0, inspected.output
+    damaged = paths.GPath(written[0])
+    damaged.write_bytes(damaged.read_bytes()[:-7])  # an interrupted upload
+    named = _run("inspect", out)
+    assert named.exit_code == 1 and written[0] in named.output.replace("\n", ""), named.output
+
+
+def test_raw_to_numpy_to_tfrecord_between_buckets(raw: Path) -> None:
+    src = _to_ram(raw)
+    npy, tfr = (f"ram://bdv2-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("np", "tfr"))
+    to_numpy = _run("raw-to-numpy", "--input_path", src, "--output_path", npy, "--num_workers", "1")
+    assert to_numpy.exit_code == 0, to_numpy.output
+    assert len(list(paths.GPath(npy).rglob("train/out.npy"))) == 3
+    to_tfr = _run("numpy-to-tfrecord", "--input_path", npy, "--output_path", tfr, "--num_workers", "1")
+    assert to_tfr.exit_code == 0, to_tfr.output
+    written = [str(p) for p in paths.GPath(tfr).rglob("*/out.tfrecord")]
+    assert len(written) == 6 and sum(1 for _ in tf.data.TFRecordDataset(written)) > 0
 
 
 def test_a_scheme_tensorflow_cannot_open_or_a_missing_url_is_one_line(ram_rlds: str) -> None:

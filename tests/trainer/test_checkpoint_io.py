@@ -261,16 +261,19 @@ def test_keep_all_and_init_from(tfdata: Path, tmp_path: Path) -> None:
     steps = sorted(int(p.name) for p in (source.workdir / "checkpoints").iterdir())
     assert steps == [1, 2, 3, 4]
     step2 = source.workdir / "checkpoints" / "2"
-    # lr(0) = 0: one step changes nothing, so the fine-tuned run's step-1 params are the source's step-2 params.
-    tuned = _run(tfdata, tmp_path / "b", num_steps=1, save_interval=1, eval_interval=1, log_interval=1,
-                 init_from=str(step2))
+    # lr(0) = 0 (the warmup starts at 0, whatever its length): one step changes nothing, so the fine-tuned
+    # run's step-1 params are the source's step-2 params. A one-step run takes a one-step warmup (config refuses
+    # a warmup longer than num_steps).
+    tuned = _run(tfdata, tmp_path / "b", num_steps=1, warmup_steps=1, save_interval=1, eval_interval=1,
+                 log_interval=1, init_from=str(step2))
     loop.train_and_evaluate(tuned)
     got, want = restore_raw(tuned.workdir / "checkpoints" / "1"), restore_raw(step2)
     assert int(got["step"]) == 1
     np.testing.assert_array_equal(got["params"]["Dense_0"]["kernel"], want["params"]["Dense_0"]["kernel"])
     assert not np.array_equal(want["params"]["Dense_0"]["kernel"],
                               restore_raw(source.workdir / "checkpoints" / "4")["params"]["Dense_0"]["kernel"])
-    other = _run(tfdata, tmp_path / "c", num_steps=1, hidden_dims=[16], init_from=str(source.workdir))
+    other = _run(tfdata, tmp_path / "c", num_steps=1, warmup_steps=1, hidden_dims=[16],
+                 init_from=str(source.workdir))
     with pytest.raises(CheckpointError, match=r"differ at Dense_0/kernel: shape \(32, 7\), the model has \(16, 7\)"):
         loop.train_and_evaluate(other)
 

@@ -60,6 +60,27 @@ def test_cli_json_and_trajectory_limit(trained: Path, tfdata: Path, tmp_path: Pa
     assert table.exit_code == 0 and "gripper accuracy" in table.stdout and "baseline" in table.stdout
 
 
+def test_cli_reads_held_out_data_from_a_url(trained: Path, tfdata: Path, tmp_path: Path) -> None:
+    """--data through bdv2.paths: TensorFlow's in-memory file system stands in for a bucket (same process)."""
+    import tensorflow as tf
+
+    url = f"ram://eval-{tmp_path.name}"
+    for f in (tfdata / "sink").rglob("*.tfrecord"):
+        dest = f"{url}/{f.relative_to(tfdata / 'sink').as_posix()}"
+        tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(f), dest)
+    local = CliRunner().invoke(main, ["eval", str(trained), "--data", str(tfdata / "sink"), "--json",
+                                      "--out", str(tmp_path / "local"), "--plot-trajectories", "0"])
+    remote = CliRunner().invoke(main, ["eval", str(trained), "--data", url, "--json", "--out",
+                                       str(tmp_path / "url"), "--plot-trajectories", "0"])
+    assert remote.exit_code == 0, remote.output
+    a, b = (json.loads(r.stdout[r.stdout.index("{"):]) for r in (local, remote))
+    assert b["data"] == url and b["trajectories"] == a["trajectories"] > 0
+    assert b["policy"] == a["policy"] and b["baseline"] == a["baseline"]  # the same data, the same scores
+    bad = CliRunner().invoke(main, ["eval", str(trained), "--data", "nosuch://bucket/val"])
+    assert bad.exit_code == 2 and "cannot open nosuch:// URLs" in bad.output
+
+
 @pytest.mark.parametrize(("make_args", "message"), [
     (lambda run, data, tmp: [str(tmp), "--data", str(data)], "not a bdv2 run directory"),
     (lambda run, data, tmp: [str(run), "--data", str(data), "--split", "test"],
@@ -142,6 +163,22 @@ def test_two_trajectories_do_not_make_a_verdict(barely_trained: Path, tfdata: Pa
     sized = CliRunner().invoke(main, ["eval", str(barely_trained), "--data", str(tfdata), "--trajectories", "2",
                                       "--out", str(tmp_path), "--plot-trajectories", "0", "--difference", "0.5"])
     assert "would show a difference of 0.5 80 % of the time" in sized.stdout, sized.stdout
+
+
+def test_two_runs_are_compared_on_the_same_trajectories(trained: Path, barely_trained: Path, tfdata: Path,
+                                                         tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["eval", str(trained), "--data", str(tfdata), "--compare", str(barely_trained),
+                                    "--out", str(tmp_path), "--plot-trajectories", "0"])
+    assert res.exit_code == 0, res.output
+    d = json.loads((tmp_path / evaluate.REPORT_FILE).read_text())
+    a, b = trained.name, barely_trained.name
+    pair = next(s for s in d["statistics"] if s["figure"] == f"normalised MSE, {a} vs {b}")
+    assert pair["names"] == [a, b] and pair["trajectories"] == d["trajectories"]
+    assert pair["policy"] == pytest.approx(d["policy"]["mse_normalised"])  # this run's own figure, same yardstick
+    assert f"normalised MSE, {a} vs {b}: {a} " in res.stdout
+    verdict = {"better": f"{a} is better than {b}", "worse": f"{a} is WORSE than {b}",
+               "not distinguishable": f"not distinguishable with {d['trajectories']} trajectories"}[pair["verdict"]]
+    assert verdict in res.stdout
 
 
 def test_a_clear_win_is_called_with_its_interval(trained: Path, tfdata: Path, tmp_path: Path) -> None:
