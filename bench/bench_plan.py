@@ -1,7 +1,9 @@
 """The memory plan against the truth: for three configs (64, 128 and 256 px images; shuffle buffers large
-enough to dominate), the host RAM that `bdv2 train` estimates before a launch (trainer/budget.py, the plan
-child trainer/plan.py) and the peak resident set (ru_maxrss) of the real training child (trainer/worker.py)
-run for a few steps on the same data, and their ratio. Goal: every ratio within 0.75-1.25.
+enough to dominate), the host RAM that `bdv2 train --plan` estimates (trainer/budget.py, the plan child
+trainer/plan.py, which compiles and runs the step) and the peak resident set (ru_maxrss) of the real training
+child (trainer/worker.py) run for a few steps on the same data, and their ratio. Goal: every ratio within
+0.75-1.25. The cheaper estimate every launch prints (nothing compiled: it leaves out XLA's compilation and the
+runtime) is shown beside it, as its own ratio ("launch").
 
     python bench/bench_plan.py [--steps 5] [--configs 64:2000,128:3000,256:3000]
 
@@ -89,7 +91,7 @@ def main() -> None:
     from bdv2.trainer import budget
     from bdv2.trainer.childenv import child_env
 
-    print(f"{'config':>18} {'slot':>9} {'estimate':>9} {'measured':>9} {'ratio':>6}")
+    print(f"{'config':>18} {'slot':>9} {'estimate':>9} {'measured':>9} {'ratio':>6} {'launch':>6}")
     ratios = []
     for item in args.configs.split(","):
         side, slots = (int(x) for x in item.split(":"))
@@ -97,12 +99,14 @@ def main() -> None:
             data = write_data(Path(tmp) / "data", side)
             run = load_run(Path(tmp), data, slots, args.steps)
             env = child_env(run.settings, os.environ, ())  # type: ignore[attr-defined]
-            plan = budget.estimate([run], env)[0]  # type: ignore[list-item]
+            plan = budget.estimate([run], env, full=True)[0]  # type: ignore[list-item]
+            quick = budget.estimate([run], env)[0]  # type: ignore[list-item]
             peak = measure(run, env)
         ratio = plan.host_bytes / peak
         ratios.append(ratio)
         print(f"{f'{side} px x {slots} slots':>18} {budget.gb(plan.slot_bytes):>9} {budget.gb(plan.host_bytes):>9} "
-              f"{budget.gb(peak):>9} {ratio:6.2f}   (interpreter {budget.gb(plan.interpreter_bytes)}, "
+              f"{budget.gb(peak):>9} {ratio:6.2f} {quick.host_bytes / peak:6.2f}   "
+              f"(interpreter {budget.gb(plan.interpreter_bytes)}, "
               f"shuffle {budget.gb(plan.shuffle_bytes)})", flush=True)
     worst = max(ratios, key=lambda r: abs(r - 1))
     print(f"estimate / measured peak RSS: worst {worst:.2f} ({'within' if abs(worst - 1) <= 0.25 else 'outside'} 25%)")

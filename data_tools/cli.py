@@ -137,6 +137,7 @@ Examples:
   bdv2 data numpy-to-tfrecord --input_path np --output_path tfr --depth 5 --im_size 256
   bdv2 data rlds-to-tfrecord --input_path bridge_dataset/1.0.0 --output_path tfr
   bdv2 data raw-to-tfrecord ... --shard $SLURM_ARRAY_TASK_ID/64    one part of a cluster-wide run
+  bdv2 data rlds-to-tfrecord ... --shard $SLURM_ARRAY_TASK_ID/64   (the same for the RLDS release)
   bdv2 data inspect tfr                                    counts, sizes, instructions, problems
   bdv2 data stats tfr --out tfr/metadata.json              normalisation statistics for the trainer
   bdv2 data identify bridge_dataset/1.0.0                  which release, how complete, cameras, language
@@ -210,6 +211,9 @@ def _parse_cameras(value: str | None) -> tuple[int, ...]:
 @click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
               show_default="all cores", help="Threads that parse and decode episodes.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
+@click.option("--shard", metavar="INDEX/COUNT",
+              help="Convert only part INDEX of COUNT disjoint parts of the input shards "
+                   "(e.g. $SLURM_ARRAY_TASK_ID/64).")
 @verbose_option
 @progress_interval_option
 def rlds_to_tfrecord_cmd(cameras: str | None, **kwargs: Any) -> None:

@@ -26,7 +26,7 @@ from bdv2.paths import AnyPath, as_path
 
 from . import layout, schema
 from .errors import BadTrajectory, DataToolsError, ImageSizeError
-from .layout import SPLITS, Shard, SplitTask
+from .layout import SPLITS, WHOLE, Shard, SplitTask
 from .progress import ProgressSink, Report, Skipped, default_workers
 from .raw import Episode, ResizeMode, load_npy, read_trajectory
 
@@ -35,8 +35,6 @@ __all__ = [  # Report, Skipped and ProgressSink live in progress.py; imported fr
     "parallel_map", "raw_to_numpy", "raw_to_tfrecord",
 ]
 
-WHOLE = Shard()
-"""The default --shard: all of the input."""
 T = TypeVar("T")
 R = TypeVar("R")
 

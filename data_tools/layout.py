@@ -49,6 +49,10 @@ class Shard:
         return sorted(items)[self.index :: self.count]
 
 
+WHOLE = Shard()
+"""The default --shard: all of the input."""
+
+
 @dataclass(frozen=True)
 class SplitTask:
     """One raw task dir with its trajectories already assigned to train and val."""

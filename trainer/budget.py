@@ -47,9 +47,13 @@ class RunPlan:
     keep_checkpoints: int | None
     num_steps: int
     interpreter_bytes: int
-    """The plan process's peak resident set after it built the same pipeline and model, compiled the train
-    step and ran it: TF, jax, XLA, the runtime (its own small shuffle buffer taken out)."""
+    """What the run holds besides its shuffle buffers and batches in flight. Every launch: the plan process's
+    peak resident set after it imported TF and jax and built the same pipelines, plus the state's bytes (nothing
+    compiled). With ``compiled`` (--plan): its peak after it also compiled the train step and ran it (XLA, the
+    runtime and, on the CPU, the step's own memory; its own small shuffle buffer taken out)."""
     save_interval: int = 0
+    compiled: bool = False
+    """Whether the plan compiled and ran the train step (--plan), so device memory and times were measured."""
     image_shapes: dict[str, list[int]] = field(default_factory=dict)
     device_bytes: int | None = None
     """From the compiled train step's memory analysis (--plan only)."""
@@ -186,13 +190,15 @@ def judge(plans: Sequence[RunPlan], slots: int, have: Machine, shuffle_buffer_si
             problems.append(f"{p.name}: device memory {gb(p.device_bytes)} needed, {gb(p.device_limit)} on the device")
             fixes.append(f"{p.name}: a smaller train_batch_size (about {gb(p.device_bytes - p.device_limit)} too much)")
     verdict = "fits" if not problems else "does NOT fit"
-    line = f"plan: host RAM {each}{where}; {gb(have.ram_bytes)} available: {verdict}"
+    unchecked = "" if all(p.compiled for p in plans) else " (device memory: checked by bdv2 train --plan)"
+    line = f"plan: host RAM {each}{where}; {gb(have.ram_bytes)} available: {verdict}{unchecked}"
     return Verdict(not problems, line, tuple(problems), tuple(fixes))
 
 
 def estimate(runs: Sequence[Run], env: Mapping[str, str], full: bool = False, python: str = sys.executable,
              timeout_s: float | None = None) -> list[RunPlan]:
-    """Run plan.py in a child process (jax and TensorFlow stay out of the launcher) with ``env``.
+    """Run plan.py in a child process (jax and TensorFlow stay out of the launcher) with ``env``; ``full``
+    (--plan): compile, run and time each distinct train step, else shapes only (every launch).
 
     Raises:
         RuntimeError: the plan child failed; the message holds the last lines of its output.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,6 +32,10 @@ Examples:
   bdv2 train --config m.yaml --parallel              one run per GPU listed in cuda_visible_devices
   bdv2 train --config m.yaml --parallel --plan       host RAM, device memory, step and input time, wall time
   bdv2 train --config m.yaml --skip-data-check       launch without the quick data check
+  bdv2 train --config m.yaml --slurm --partition gpu --time 2-00:00:00 --gpus 4 --submit
+                                                     one Slurm job-array task per run, submitted
+  bdv2 train --config m.yaml --only NAME --slurm --nodes 2 --gpus 8
+                                                     one run across two nodes (the script only)
 \b
 A matrix: sweeps any setting besides algos and tasks, e.g. learning_rate: [3.0e-4, 1.0e-3] and seed: [0, 1]
 (every combination; run names get _lr0.0003_seed1). Precedence: default < global < matrix < a run's
@@ -66,12 +71,36 @@ Ctrl-C (each saved).
 @click.option("--skip-data-check", is_flag=True,
               help="Launch without the quick data check (bdv2 data check --quick on each run's sources, against "
                    "its metadata and init_from checkpoint).")
+@click.option("--slurm", is_flag=True,
+              help="Write an sbatch script for the runs instead of training here: one job-array task per run (or "
+                   "with --nodes N one run across N nodes), srun, the doctor's environment fixes, "
+                   "--signal=USR1@120 (each worker saves, then the job requeues itself) and --requeue. It goes to "
+                   "<save_dir>/slurm/<config>.sbatch, beside the jobs' logs.")
+@click.option("--submit", is_flag=True, help="With --slurm: submit the script with sbatch.")
+@click.option("--partition", metavar="NAME", help="With --slurm: the partition  [default: the cluster's]")
+@click.option("--time", "time_limit", metavar="LIMIT",
+              help="With --slurm: the time limit, e.g. 12:00:00 or 2-00:00:00  [default: the partition's]")
+@click.option("--gpus", type=click.IntRange(min=0), metavar="N",
+              help="With --slurm: GPUs per node  [default: as many as cuda_visible_devices lists, else 1; none "
+                   "for runs on the CPU]")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --slurm: nodes; more than 1 trains one run (--only NAME) across them.")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=8, show_default=True,
+              help="With --slurm: CPU cores per task (the input pipeline runs on them).")
+@click.option("--mem", metavar="SIZE", help="With --slurm: memory per node, e.g. 64G  [default: the partition's]")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="OPTION",
+              help="With --slurm: one more sbatch option (repeatable), e.g. --sbatch-arg=--account=lab")
 @verbose_option
 @progress_interval_option
 def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[str, ...], dry_run: bool,
           as_json: bool, only: tuple[str, ...], resume: bool, plan: bool, force: bool, parallel: bool,
-          fail_fast: bool, skip_data_check: bool, verbose: bool, progress_interval: float) -> None:
+          fail_fast: bool, skip_data_check: bool, slurm: bool, submit: bool, partition: str | None,
+          time_limit: str | None, gpus: int | None, nodes: int, cpus_per_task: int, mem: str | None,
+          sbatch_args: tuple[str, ...], verbose: bool, progress_interval: float) -> None:
     """Train every run of a multi_train.yaml, each in its own process, the doctor in front."""
+    slurm_opts = _slurm_options(slurm, submit, partition, time_limit, gpus, nodes, cpus_per_task, mem, sbatch_args)
+    if slurm and parallel:
+        raise click.UsageError("--parallel is for one machine; with --slurm each run gets a job-array task of its own")
     if (config_arg is None) == (config_file is None):
         raise click.UsageError("give the config once: `bdv2 train CONFIG` or `bdv2 train --config CONFIG`")
     if as_json and not dry_run:
@@ -86,7 +115,13 @@ def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[st
     pre = launch.doctor_preflight()
     try:  # every check, devices included, before any run directory exists
         cli = config.parse_set(set_items)
-        exp = config.only(config.load(path, view=pre.view(os.environ, parallel), cli=cli), only)
+        if slurm_opts is None:
+            view = pre.view(os.environ, parallel)
+        else:  # the devices of a node of the job, not of this machine
+            from .slurm import job_view
+
+            view = job_view(pre, slurm_opts, os.environ)
+        exp = config.only(config.load(path, view=view, cli=cli), only)
     except TrainerError as e:
         raise click.ClickException(str(e)) from e
     if dry_run and as_json:
@@ -111,8 +146,34 @@ def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[st
             console.print("[red]data check: errors above; nothing launched[/] (fix the data or the metadata, or "
                           "pass --skip-data-check to launch anyway)")
             sys.exit(1)
+    if slurm_opts is not None:
+        from .slurm import slurm_experiments
+
+        sys.exit(slurm_experiments(exp, pre, console, slurm_opts, resume=resume, submit_job=submit, force=force,
+                                   verbose=verbose))
     sys.exit(launch.run_experiments(exp, pre, console, resume=resume, force=force, parallel=parallel,
                                     fail_fast=fail_fast, verbose=verbose, progress_interval=progress_interval))
+
+
+def _slurm_options(slurm: bool, submit: bool, partition: str | None, time_limit: str | None, gpus: int | None,
+                   nodes: int, cpus_per_task: int, mem: str | None, sbatch_args: tuple[str, ...]) -> Any:
+    """The job's options (slurm.SlurmOptions) with --slurm; None without it, where its options are refused."""
+    from .slurm import SlurmError, SlurmOptions
+
+    opts = SlurmOptions(partition, time_limit, gpus, nodes, cpus_per_task, mem, extra=sbatch_args)
+    if not slurm:
+        given = [name for name, used in (("--submit", submit), ("--partition", partition), ("--time", time_limit),
+                                         ("--gpus", gpus is not None), ("--nodes", nodes != 1),
+                                         ("--cpus-per-task", cpus_per_task != 8), ("--mem", mem),
+                                         ("--sbatch-arg", sbatch_args)) if used]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: only with --slurm")
+        return None
+    try:
+        opts.check()
+    except SlurmError as e:
+        raise click.UsageError(str(e)) from None
+    return opts
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,8 +15,9 @@ Tested (tests/trainer/test_train_multihost.py): the divisibility check against t
 per-host data split (disjoint, union = single host), `make_global_batch` on one process, and a real
 two-process jax.distributed run on one machine (CPU, one device per process: same loss on both, one set of
 files), and SIGUSR1 to one of those two processes (tests/trainer/test_preemption.py: both stop after the same
-step through the preemption sync point, process.py, and save it once). Not tested: several devices per host,
-separate machines, SLURM's own discovery and signals, GPUs.
+step through the preemption sync point, process.py, and save it once). A single worker under a real one-node
+Slurm, signalled and requeued: tests/trainer/test_slurm.py. Not tested: several devices per host, separate
+machines, SLURM's own multi-task discovery, GPUs.
 """
 
 from __future__ import annotations

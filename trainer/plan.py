@@ -1,16 +1,18 @@
 """What a run will need, estimated in a child process before it starts: `python -m bdv2.trainer.plan runs.json
 [--full]` prints one JSON object per run (budget.RunPlan's fields) on stdout.
 
-Every launch (one compilation per distinct model and batch shape): host RAM is the shuffle buffers, sized
-from one real transition of each source (each slot holds its decoded images: ``slots * bytes per transition``),
-plus the batches in flight (prefetch), plus the interpreter's own: this process's peak resident set after it
-built the same input pipeline and model, compiled the train step and ran it once (TF, jax, XLA, the state).
-Device memory comes from the compiled step's memory analysis (arguments, outputs and temporaries, less the
-donated buffers XLA reuses).
+Every launch (a few seconds: nothing is compiled or run): host RAM is the shuffle buffers, sized from one real
+transition of each source (each slot holds its decoded images: ``slots * bytes per transition``), plus the
+batches in flight (prefetch), plus the interpreter's own: this process's peak resident set after it imported
+TF and jax and built the same input pipelines, plus the train state, whose size comes from its abstract shapes
+(``jax.eval_shape``: the model is traced, not run). The state size also sizes the checkpoints for the disk check.
 
-``--full`` (`bdv2 train --plan`) also times a few steps on a real batch and the input pipeline over a few
-batches (with a small shuffle buffer, so the plan itself never fills a large one: the fill time of the real
-buffer is extrapolated from the input rate), hence whether the run is input-bound and its wall time.
+``--full`` (`bdv2 train --plan`, one compilation per distinct model and batch shape) compiles the train step:
+device memory comes from its memory analysis (arguments, outputs and temporaries, less the donated buffers XLA
+reuses) and the interpreter's own is the peak after running it (XLA and the runtime included). It also times a
+few steps on a real batch and the input pipeline over a few batches (with a small shuffle buffer, so the plan
+itself never fills a large one: the fill time of the real buffer is extrapolated from the input rate), hence
+whether the run is input-bound and its wall time.
 
 Budget arithmetic and the comparison with the machine are in budget.py (no jax there).
 """
@@ -79,10 +81,10 @@ def peak_rss_bytes() -> int:
 
 
 def estimate(run: Run, full: bool = False, seen: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One run's plan as a JSON-able dict (budget.RunPlan's fields).
+    """One run's plan as a JSON-able dict (budget.RunPlan's fields); ``full``: compile, run and time the step.
 
-    ``seen``: the compiled-step figures of runs already planned in this process, by the shapes and options that
-    decide them (the runs of a matrix over tasks usually share one compilation).
+    ``seen``: the model figures of runs already planned in this process, by the shapes and options that decide
+    them (the runs of a matrix over tasks usually share one model and one compilation).
     """
     import jax
     import numpy as np
@@ -111,14 +113,30 @@ def estimate(run: Run, full: bool = False, seen: dict[str, dict[str, Any]] | Non
                       s.obs_horizon, s.act_pred_horizon, {k: list(np.shape(v)) for k, v in _flat(element).items()},
                       full], default=str)
     seen = {} if seen is None else seen
-    if key not in seen:
-        seen[key] = _measure(run, make_agent(run), make_optimizer(run), element, full)
+    if key not in seen and not full:
+        state_bytes = _abstract_state_bytes(run, make_agent(run), make_optimizer(run), element)
+        # The peak so far (imports and the pipelines; nothing compiled) and the state the run will hold.
+        seen[key] = {"state_bytes": state_bytes, "checkpoint_bytes": state_bytes,
+                     "interpreter_bytes": peak_rss_bytes() + state_bytes}
+    elif key not in seen:
+        seen[key] = _measure(run, make_agent(run), make_optimizer(run), element)
         # The peak so far: imports, the pipeline, the compilation and a few steps, less the plan's own small
-        # shuffle buffer (with --full): what a run holds besides its shuffle buffer and batches in flight.
-        own = PLAN_SHUFFLE_SLOTS * transition if full else 0
-        seen[key]["interpreter_bytes"] = int(peak_rss_bytes() - own)
+        # shuffle buffer: what a run holds besides its shuffle buffer and batches in flight.
+        seen[key]["interpreter_bytes"] = int(peak_rss_bytes() - PLAN_SHUFFLE_SLOTS * transition)
     out.update(seen[key])
     return out
+
+
+def _abstract_state_bytes(run: Run, agent: Any, tx: Any, element: dict[str, Any]) -> int:
+    """Bytes of the train state (parameters, target parameters, optimizer state), from shapes alone."""
+    import jax
+
+    from .loop import create_train_state
+
+    batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct((run.settings.train_batch_size, *x.shape), x.dtype),
+                         element)
+    shapes = jax.eval_shape(lambda b: create_train_state(agent, tx, b, run.settings.seed), batch)
+    return int(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes)))
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -135,9 +153,8 @@ def _images(element: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in _flat(element).items() if k.endswith("image")}
 
 
-def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any], full: bool) -> dict[str, Any]:
-    """State and device memory (the compiled step's memory analysis); one step run; with ``full``, step and
-    input times."""
+def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any]) -> dict[str, Any]:
+    """State and device memory (the compiled step's memory analysis), step and input times."""
     import jax
 
     from . import data
@@ -160,10 +177,7 @@ def _measure(run: Run, agent: Any, tx: Any, element: dict[str, Any], full: bool)
                      + mem.temp_size_in_bytes + mem.generated_code_size_in_bytes)
     state_bytes = _nbytes(state)
     out: dict[str, Any] = {"state_bytes": state_bytes, "checkpoint_bytes": state_bytes, "device_bytes": device,
-                           "device_limit": _device_limit(), "compile_s": compile_s}
-    if not full:
-        jax.block_until_ready(compiled(state, batch))  # the runtime's own allocations count in the peak
-        return out
+                           "device_limit": _device_limit(), "compile_s": compile_s, "compiled": True}
     out["step_s"] = _time(lambda: compiled(state, batch), TIMED_STEPS)
     small = dataclasses.replace(run, settings=dataclasses.replace(
         s, shuffle_buffer_size=min(s.shuffle_buffer_size, PLAN_SHUFFLE_SLOTS)))

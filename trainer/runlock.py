@@ -10,8 +10,11 @@ parent's pid is in it). A worker started without the launcher (srun, one per hos
 process 0.
 
 A lock is stale when its host is this host and its process is gone: no such pid, a zombie, or a pid reused by
-a process that started later than the one recorded (Linux's /proc start time, when there is one). A lock of
-another host cannot be checked from here; the message says how to remove it by hand. Stdlib only.
+a process that started later than the one recorded (Linux's /proc start time, when there is one), or when it
+was taken by an earlier start of this same Slurm job (same SLURM_JOB_ID, fewer SLURM_RESTART_COUNT): a
+requeued job runs again, maybe on another node, after its first start was killed, and a job never runs twice
+at once. Any other lock of another host cannot be checked from here; the message says how to remove it by
+hand. Stdlib only.
 """
 
 from __future__ import annotations
@@ -40,9 +43,17 @@ class Owner:
     """When the lock was taken (UTC, ISO 8601)."""
     proc_start: str = ""
     """The process's start time in clock ticks after boot (/proc/<pid>/stat field 22), to tell a reused pid."""
+    slurm_job: str = ""
+    """SLURM_JOB_ID of the process's job ("" outside Slurm; an array task has its own)."""
+    slurm_restart: int = 0
+    """SLURM_RESTART_COUNT: how many times that job had been requeued when the lock was taken."""
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host} since {self.started}"
+
+    def requeued_by(self, other: Owner) -> bool:
+        """Whether ``other`` is a later start of the same Slurm job as this owner (which is then gone)."""
+        return bool(self.slurm_job) and self.slurm_job == other.slurm_job and self.slurm_restart < other.slurm_restart
 
 
 def _proc_start(pid: int) -> str:
@@ -57,7 +68,9 @@ def _proc_start(pid: int) -> str:
 
 def me(pid: int | None = None) -> Owner:
     pid = os.getpid() if pid is None else pid
-    return Owner(socket.gethostname(), pid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), _proc_start(pid))
+    restart = os.environ.get("SLURM_RESTART_COUNT", "")
+    return Owner(socket.gethostname(), pid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), _proc_start(pid),
+                 os.environ.get("SLURM_JOB_ID", ""), int(restart) if restart.isdigit() else 0)
 
 
 def alive(owner: Owner) -> bool:
@@ -81,7 +94,8 @@ def read_owner(workdir: Path) -> Owner | None:
     try:
         record = json.loads((workdir / LOCK_FILE).read_text())
         return Owner(str(record["host"]), int(record["pid"]), str(record.get("started", "")),
-                     str(record.get("proc_start", "")))
+                     str(record.get("proc_start", "")), str(record.get("slurm_job", "")),
+                     int(record.get("slurm_restart", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -116,7 +130,7 @@ def check(workdir: Path) -> None:
         RunLockedError: naming the owner.
     """
     held = read_owner(workdir)
-    if held is not None and held.pid != os.getpid() and alive(held):
+    if held is not None and held.pid != os.getpid() and not held.requeued_by(me()) and alive(held):
         raise _locked(workdir, held)
 
 
@@ -157,9 +171,13 @@ def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) ->
                     continue
             if held.host == owner.host and held.pid in (owner.pid, parent):
                 return Lock(path, held, held=held.pid == owner.pid)
-            if alive(held):
+            if held.requeued_by(owner):
+                note = (f"took over the lock of {held.describe()}: an earlier start of Slurm job {held.slurm_job}, "
+                        "which was requeued")
+            elif alive(held):
                 raise _locked(workdir, held) from None
-            note = f"took over the lock of {held.describe()}: that process is gone"
+            else:
+                note = f"took over the lock of {held.describe()}: that process is gone"
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as f:

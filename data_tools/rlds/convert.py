@@ -23,6 +23,7 @@ from bdv2.fsutil import atomic_output, write_atomic
 
 from .. import schema
 from ..framing import first_record_sha256
+from ..layout import WHOLE, Shard
 from ..progress import ProgressSink, Report, Skipped
 from .model import CameraSpecError, RldsDir, RldsFormatError, check_features, open_dir
 from .read import (
@@ -85,11 +86,12 @@ def _convert_shard(rlds: RldsDir, split: str, shard_index: int, final: Path, cam
 
 def rlds_to_tfrecord(input_path: Path, output_path: Path, *, cameras: Sequence[int] = (0,),
                      im_size: int | None = None, num_workers: int = 1, overwrite: bool = False,
-                     progress: ProgressSink | None = None) -> Report:
+                     shard: Shard = WHOLE, progress: ProgressSink | None = None) -> Report:
     """RLDS/TFDS dataset dir -> `<output>/<name>/{train,val}/out*.tfrecord` in bdv2's schema, one Example per
     episode. Streams shard by shard; each output is written under a temporary name and renamed when complete;
     finished outputs are kept (resume) unless `overwrite`. `num_workers` threads parse and decode. `im_size`
-    squashes frames to im_size x im_size (antialiased Lanczos-3); None keeps the release's size.
+    squashes frames to im_size x im_size (antialiased Lanczos-3); None keeps the release's size. `shard`: only
+    that part of the input shard files (layout.Shard.select), for one task of a job array.
 
     Raises:
         InputLayoutError: not a TFDS directory, a listed shard missing.
@@ -104,14 +106,15 @@ def rlds_to_tfrecord(input_path: Path, output_path: Path, *, cameras: Sequence[i
     rlds = open_dir(input_path)
     check_features(rlds, camera)
     report = Report(notes=list(rlds.notes))
+    inputs = {path: (split, i) for split, files in rlds.shards.items() for i, path in enumerate(files)}
     todo = []
-    for split, files in rlds.shards.items():
-        for i in range(len(files)):
-            final = output_file(output_path, rlds, split, i)
-            if final.exists() and not overwrite:
-                report.existing.append(final)
-            else:
-                todo.append((split, i, final))
+    for path in shard.select(list(inputs)):
+        split, i = inputs[path]
+        final = output_file(output_path, rlds, split, i)
+        if final.exists() and not overwrite:
+            report.existing.append(final)
+        else:
+            todo.append((split, i, final))
     progress.start(sum(rlds.lengths[split][i] for split, i, _ in todo))
     for split, i, final in todo:
         _convert_shard(rlds, split, i, final, camera, im_size, num_workers, report, progress)

@@ -204,6 +204,26 @@ def test_the_generated_two_shard_dataset_converts_to_part_dirs(sharded_rlds: Rld
     assert report.trajectories == 9 and report.frames == 9 * 7 and not report.skipped
 
 
+def test_shards_of_an_array_together_write_exactly_what_one_run_writes(sharded_rlds: RldsSample,
+                                                                       tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    rlds.rlds_to_tfrecord(sharded_rlds.path, whole)
+    parts = tmp_path / "parts"  # two tasks of a job array writing into one output folder, as on a cluster
+    written = []
+    for index in (0, 1):
+        out = CliRunner().invoke(data, ["rlds-to-tfrecord", "--input_path", str(sharded_rlds.path), "--output_path",
+                                        str(parts), "--num_workers", "1", "--shard", f"{index}/2"])
+        assert out.exit_code == 0, out.output
+        written.append({f for f in parts.rglob("out.tfrecord")} - set().union(*[set(w) for w in written]))
+    assert written[0] and written[1]  # each task converted its own part: both splits' shards, split between them
+    files = {f.relative_to(whole): f.read_bytes() for f in whole.rglob("*") if f.is_file()}
+    assert {f.relative_to(parts): f.read_bytes() for f in parts.rglob("*") if f.is_file()} == files
+    assert len(files) == 5  # 2 shards x 2 splits, and source.json
+    bad = CliRunner().invoke(data, ["rlds-to-tfrecord", "--input_path", str(sharded_rlds.path), "--output_path",
+                                    str(tmp_path / "x"), "--shard", "2/2"])
+    assert bad.exit_code == 2 and "INDEX/COUNT" in bad.output
+
+
 # ------------------------------------------------------------------------------------------ training on it
 
 @pytest.fixture(scope="module")

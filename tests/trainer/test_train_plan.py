@@ -38,7 +38,9 @@ def test_fits_says_so_in_one_line() -> None:
     v = budget.judge([_plan()], 1, budget.Machine(20_000 * MB, "MemAvailable"))
     assert v.fits and not v.problems
     assert v.line == ("plan: host RAM 1.5 GB per run (shuffle buffer 500.0 MB: 1000 slots x 500.0 kB); "
-                      "20.0 GB available: fits")
+                      "20.0 GB available: fits (device memory: checked by bdv2 train --plan)")
+    compiled = budget.judge([_plan(compiled=True)], 1, budget.Machine(20_000 * MB, "MemAvailable"))
+    assert compiled.line.endswith("available: fits")
 
 
 def test_a_buffer_too_large_gets_a_size_that_fits() -> None:
