@@ -65,7 +65,7 @@ _EXC = re.compile(
 # `ModuleNotFoundError: No module named 'x'`", "raised the following error for me: AttributeError: module ...". Only a
 # class named like an exception, after a space, quote, backtick or colon; the message ends at a closing quote.
 _EXC_INLINE = re.compile(
-    r"(?:^|(?<=[\s`'\"(:]))(?P<type>(?:[A-Za-z_]\w{0,40}\.){0,4}[A-Z]\w{0,40}(?:Error|Exception))"
+    r"(?:^|(?<=[\s`'\"(:>]))(?<!except )(?P<type>(?:[A-Za-z_]\w{0,40}\.){0,4}[A-Z]\w{0,40}(?:Error|Exception))"
     r":\s{1,4}(?P<msg>[^`\n]{1,1000})")
 # The message of a missing name quoted with no exception class at all ("the error `module 'flax' has no attribute
 # 'optim'`"): read as the AttributeError / ImportError Python would have raised.

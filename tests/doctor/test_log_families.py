@@ -500,3 +500,12 @@ def test_tf2_code_on_tf1_and_keras3_module_layouts(matrix: Matrix) -> None:
     k3 = ("  File \"/x/site-packages/tensorflow_hub/keras_layer.py\", line 30, in <module>\n"
           "ImportError: cannot import name 'Layer' from 'keras.src.engine'")
     assert causes(k3, matrix)[0].id == "log-tf-keras-missing"
+
+
+def test_jax_version_checks_in_other_words(matrix: Matrix) -> None:
+    assert causes("RuntimeError: jaxlib version 0.4.36 is newer than and\nincompatible with jax version 0.4.35.",
+                  matrix)[0].id == "sig-jaxlib-too-new"
+    assert causes("ImportError: this jax requires jaxlib version >= 0.4.14; found jaxlib 0.4.7",
+                  matrix)[0].id == "sig-jaxlib-too-old"
+    assert causes("ValueError: the global batch size 30 must be divisible by the number of devices (8)",
+                  matrix)[0].id == "sig-batch-not-divisible-by-devices"
