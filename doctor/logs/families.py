@@ -492,7 +492,7 @@ def driver_older(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str
             tool = v
     facts = {k: v for k, v in (("driver_cuda", drv), ("toolkit_cuda", tool)) if v}
     if drv and tool and _cuda_tuple(drv) < _cuda_tuple(tool):
-        return 3.0, facts, [line], Severity.WARNING
+        return 3.0, facts, [line], Severity.ERROR
     return 0.0, facts, [], Severity.ERROR
 
 

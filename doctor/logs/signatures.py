@@ -200,7 +200,9 @@ def _as_signature(fit: Fit, matrix: Matrix, name: str) -> Finding | None:
     if sig is None:
         return None
     f = _signature_finding(sig, "", fit.lines[0] if fit.lines else "", name)
+    read = ", ".join(f"{k}={v}" for k, v in fit.facts.items() if not k.startswith("v_") and k != "order")
     return replace(f, evidence=(*f.evidence, *(f"{name}: {ln}" for ln in fit.lines[1:3]),
+                                *([f"read from the log: {read}"] if read else []),
                                 f"read as {sig.id} from its cues ({fit.score:g} points)"))
 
 

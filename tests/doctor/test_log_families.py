@@ -473,7 +473,7 @@ def test_a_driver_older_than_the_toolkit_outranks_the_gpu_architecture(matrix: M
     text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: no kernel image is available for execution on the "
             "device\n$ nvidia-smi\n| NVIDIA-SMI 525.85.12    Driver Version: 525.85.12    CUDA Version: 12.0 |\n"
             "$ nvcc --version\nCuda compilation tools, release 12.3, V12.3.107")
-    assert causes(text, matrix)[0].id == "sig-driver-older-than-ptxas"
+    assert causes(text, matrix)[0].id == "sig-ptx-unsupported-toolchain"
     newer_driver = text.replace("CUDA Version: 12.0", "CUDA Version: 12.4")
     assert causes(newer_driver, matrix)[0].id == "log-gpu-arch-unsupported"
 
