@@ -201,13 +201,17 @@ def _after_examining(request: DoctorRequest, ex: Examination, matrix: Matrix) ->
             return exit_code(findings, request.strict)
         case Mode.CHECK | Mode.SNAPSHOT | Mode.FIX_DRY_RUN | Mode.FIX:
             console = _console()
+            fixing = mode in (Mode.FIX, Mode.FIX_DRY_RUN)
+            code = exit_code(findings, request.strict) if fixing else _with_needs(
+                exit_code(findings, request.strict), request, snap)
+            # the JSON's exit_code is the process's: --need counts there too
             render(request.output, findings, snap, console, click.echo, timings=ex.timings, strict=request.strict,
-                   verbose=request.verbose)
+                   verbose=request.verbose, extra=None if fixing else {"exit_code": code})
             if request.save_snapshot and request.output is OutputFormat.TEXT:
                 console.print(f"snapshot written to {request.save_snapshot}")
-            if mode in (Mode.FIX, Mode.FIX_DRY_RUN):
+            if fixing:
                 return _fix(request, snap, findings, matrix, console)
-            return _with_needs(exit_code(findings, request.strict), request, snap)
+            return code
         case Mode.LOG | Mode.UNDO:
             raise AssertionError(f"{mode} is handled before examining")
         case _:

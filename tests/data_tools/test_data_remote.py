@@ -13,22 +13,12 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner, Result
+from ramfs import to_ram
 
 from bdv2 import paths
 from bdv2.data_tools.cli import data
 
 from . import helpers
-
-
-def _to_ram(local: Path) -> str:
-    """A copy of the folder ``local`` in TensorFlow's in-memory file system; its URL."""
-    url = f"ram://bdv2-{uuid.uuid4().hex[:8]}"
-    for f in local.rglob("*"):
-        if f.is_file():
-            dest = f"{url}/{f.relative_to(local).as_posix()}"
-            tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
-            tf.io.gfile.copy(str(f), dest)
-    return url
 
 
 def _run(*args: str) -> Result:
@@ -37,7 +27,7 @@ def _run(*args: str) -> Result:
 
 @pytest.fixture(scope="module")
 def ram_rlds(generated_rlds: helpers.RldsSample) -> str:
-    return _to_ram(generated_rlds.path)
+    return to_ram(generated_rlds.path)
 
 
 def test_rlds_in_a_bucket_is_inspected_checked_and_converted_to_a_bucket(
@@ -66,7 +56,7 @@ def test_rlds_in_a_bucket_is_inspected_checked_and_converted_to_a_bucket(
 
 
 def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
-    src = _to_ram(raw)
+    src = to_ram(raw)
     raw_inspected = _run("inspect", src)  # raw trees read through the layer too (pickles, JPEGs, lang.txt)
     assert raw_inspected.exit_code == 0, raw_inspected.output
     out = f"ram://bdv2-out-{uuid.uuid4().hex[:8]}"
@@ -84,7 +74,7 @@ def test_raw_in_a_bucket_converts_to_a_bucket(raw: Path) -> None:
 
 
 def test_raw_to_numpy_to_tfrecord_between_buckets(raw: Path) -> None:
-    src = _to_ram(raw)
+    src = to_ram(raw)
     npy, tfr = (f"ram://bdv2-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("np", "tfr"))
     to_numpy = _run("raw-to-numpy", "--input_path", src, "--output_path", npy, "--num_workers", "1")
     assert to_numpy.exit_code == 0, to_numpy.output

@@ -53,3 +53,6 @@ def test_json_lists_the_missing_stacks_and_validates(numpy_only: Path) -> None:
     schema = json.loads((Path(__file__).parents[2] / "doctor" / "report_schema.json").read_text())
     jsonschema.validate(doc, schema)
     assert set(doc["missing_stacks"]) == {"data", "train"} and "jax" in doc["missing_stacks"]["train"]
+    assert doc["exit_code"] == res.exit_code == 0
+    needed = CliRunner().invoke(main, ["doctor", "--python", str(numpy_only), "--json", "--need", "train"])
+    assert needed.exit_code == json.loads(needed.stdout)["exit_code"] == 1, "the JSON says what the process exits"

@@ -11,12 +11,12 @@ import json
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import tensorflow as tf
+from ramfs import to_ram
 
 from bdv2 import fsutil, paths
 from bdv2.trainer import config, model
@@ -25,20 +25,9 @@ from bdv2.trainer.errors import ConfigError
 from . import helpers
 
 
-def _to_ram(local: Path) -> str:
-    """A copy of the folder ``local`` in TensorFlow's in-memory file system; its URL."""
-    url = f"ram://bdv2-{uuid.uuid4().hex[:8]}"
-    for f in local.rglob("*"):
-        if f.is_file():
-            dest = f"{url}/{f.relative_to(local).as_posix()}"
-            tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
-            tf.io.gfile.copy(str(f), dest)
-    return url
-
-
 @pytest.fixture(scope="module")
 def ram_data(tfdata: Path) -> str:
-    return _to_ram(tfdata)
+    return to_ram(tfdata)
 
 
 def _load(tmp_path: Path, data_root: str, **over: Any) -> model.Experiments:
