@@ -397,8 +397,9 @@ def _cuda_of(lib: str, ver: str, cat: Catalogue) -> str | None:
 
 
 def _in_release(version: str, release: str) -> bool:
-    """Whether CUDA ``version`` (11.2) lies in ``release`` ("CUDA 10.1-11.0", "CUDA 11.x", "CUDA 10.2")."""
-    m = re.match(r"CUDA (\d{1,2})\.(\d{1,2}|x)(?:-(\d{1,2})\.(\d{1,2}|x))?$", release)
+    """Whether CUDA ``version`` (11.2) lies in ``release`` ("CUDA 10.1-11.0", "CUDA 11.x", "CUDA 10.2", "cuDNN 8
+    (CUDA 10.2-12.x)")."""
+    m = re.search(r"CUDA (\d{1,2})\.(\d{1,2}|x)(?:-(\d{1,2})\.(\d{1,2}|x))?\b", release)
     v = re.match(r"(\d{1,2})\.(\d{1,2})", version)
     if not m or not v:
         return True  # unknown: never claim a difference
@@ -444,10 +445,10 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
     if inst:
         installed = inst["a"] or inst["b"] or inst["c"]
         facts["installed"] = installed
-        if release.startswith("CUDA ") and not _in_release(installed, release):
+        if not _in_release(installed, release):
             facts["installed_clause"] = f", while the log shows CUDA {installed} installed"
             score += 1.0
-        elif release.startswith("CUDA "):
+        elif "CUDA " in release:
             return -1.0, facts, [], Severity.ERROR  # the installed CUDA ships it: a search path, not a release
     # cudart alone is TensorFlow's probe at import; the others are loaded when it sets up a GPU
     elif len({lib for lib, _, _ in asked.values()} - {"cudart"}) >= 1:

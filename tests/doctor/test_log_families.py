@@ -459,6 +459,10 @@ def test_a_soname_of_another_cuda_release_names_the_release_that_ships_it(matrix
                "object file\nCould not load dynamic library 'libcublas.so.9.0'; dlerror: libcublas.so.9.0: cannot "
                "open shared object file")
     assert causes(several, matrix)[0].id == "log-lib-soname-other-release"
+    cudnn7 = ("Could not load dynamic library 'libcudnn.so.7'; dlerror: libcudnn.so.7: cannot open shared object "
+              "file: No such file or directory\n| NVIDIA-SMI 460.32.03    Driver Version: 460.32.03    CUDA Version: "
+              "11.2 |")
+    assert "cuDNN 7" in causes(cudnn7, matrix)[0].title
     same = text.replace("cuda-11.4", "cuda-10.2")  # the installed CUDA ships it: a path problem, not this cause
     assert all(f.id != "log-lib-soname-other-release" for f in causes(same, matrix))
 
