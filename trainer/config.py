@@ -285,6 +285,7 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
             if getattr(s, k) is None:
                 origins[k] = "algorithm default"
         s = dataclasses.replace(s, obs_horizon=s.obs_horizon or 1, act_pred_horizon=s.act_pred_horizon or 1)
+    s = _resolved_defaults(Algo(r["algo"]), s, origins)
     _check_film(Algo(r["algo"]), s.encoder, file, where if over else "global")
     _check_wandb(s, file, where if "wandb_project" in over else "global")
     if devices is not None:
@@ -292,6 +293,22 @@ def _run_settings(r: Mapping[str, Any], glob: Mapping[str, Any], file: str, devi
     else:
         batching.check_devices(s, file, where if over else "global", view or DeviceView())
     return s, origins
+
+
+def _resolved_defaults(algo: Algo, s: Settings, origins: dict[str, str]) -> Settings:
+    """The settings whose default depends on others, filled in here so that run.json and config.json record
+    what ran: the validation batch (the training batch), the decay (the algorithm's own decay key, as the
+    original's configs), and language loading (on for lc_bc only)."""
+    lc = algo is Algo.LC_BC
+    derived: dict[str, tuple[Any, str]] = {
+        "val_batch_size": (s.train_batch_size, "default"),
+        "decay_steps": (int(getattr(s, ALGO_DECAY_KEY[algo])), "algorithm default"),
+        "load_language": (lc, "algorithm default"),
+        "skip_unlabeled": (lc, "algorithm default"),
+    }
+    fill = {k: value for k, (value, _) in derived.items() if getattr(s, k) is None}
+    origins.update({k: derived[k][1] for k in fill})
+    return dataclasses.replace(s, **fill)
 
 
 def _key_of(name: str, origins: Mapping[str, str], where: str) -> str:
@@ -318,7 +335,8 @@ def check_schedule(run: Run, origins: Mapping[str, str], where: str) -> list[str
     """
     s, file = run.settings, run.config_file
     warmup, total, decay = s.warmup_steps, s.num_steps, run.decay_steps
-    decay_key = "decay_steps" if s.decay_steps is not None else ALGO_DECAY_KEY[run.algo]
+    # a decay filled in from the algorithm's own key is named by that key, the one to set
+    decay_key = ALGO_DECAY_KEY[run.algo] if origins.get("decay_steps") == "algorithm default" else "decay_steps"
     if warmup > total:
         raise ConfigError(file, _key_of("warmup_steps", origins, where),
                           f"{warmup:,} steps of warmup is longer than num_steps {total:,}: the learning rate would "

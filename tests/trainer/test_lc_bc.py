@@ -29,6 +29,7 @@ from bdv2.trainer import config, data, language, loop, model
 from bdv2.trainer.agents import make_agent
 from bdv2.trainer.errors import DataError
 from bdv2.trainer.networks import FilmConditioning, LCEncoding, ResNetEncoder, TinyEncoder
+from bdv2.trainer.settings import EncoderName
 
 from . import helpers
 
@@ -289,7 +290,7 @@ def test_language_errors_name_the_setting(labeled_tree: Path, rlds_generated: Pa
         next(data.train_iterator(run))
     # A config with a non-FiLM encoder is refused when it loads (test_train_config.py); a hand-made Run still
     # is, when the agent is built.
-    run = dataclasses.replace(run, settings=dataclasses.replace(run.settings, encoder="tiny"))
+    run = dataclasses.replace(run, settings=dataclasses.replace(run.settings, encoder=EncoderName.TINY))
     with pytest.raises(ValueError, match=r"encoder 'tiny' has no FiLM layers; set encoder: "
                                          r"resnetv1-34-bridge-film or tiny-film"):
         make_agent(run)

@@ -173,3 +173,19 @@ def test_film_encoder_goes_with_lc_bc_only(tmp_path: Path, algo: str, encoder: s
     with pytest.raises(config.ConfigError, match=r"encoder.*cannot use encoder") as e:
         config.load(y)
     assert "global.encoder" in str(e.value)
+
+
+def test_run_json_records_the_defaults_that_depend_on_other_settings(tfdata: Path, tmp_path: Path) -> None:
+    g = helpers.base_global(tfdata, tmp_path / "runs", decay_steps_bc=500)
+    del g["val_batch_size"]
+    g["num_steps"] = 400
+    exp = _load(tmp_path, {"global": g, "matrix": {"algos": ["gc_bc", "bc"], "tasks": ["kitchen"]}})
+    gc_bc, bc = (r.to_dict()["settings"] for r in exp.runs)
+    assert gc_bc["val_batch_size"] == gc_bc["train_batch_size"] == 8
+    assert (gc_bc["decay_steps"], bc["decay_steps"]) == (1_000_000, 500), "each algorithm's own decay key"
+    assert (gc_bc["load_language"], gc_bc["skip_unlabeled"]) == (False, False)
+    assert exp.runs[1].origins["decay_steps"] == "algorithm default"
+    # a decay filled in from decay_steps_bc is named by that key when it is refused
+    g["decay_steps_bc"] = 1
+    with pytest.raises(ConfigError, match=r"decay_steps_bc 1 ends before warmup_steps 2"):
+        _load(tmp_path, {"global": g, "matrix": {"algos": ["bc"], "tasks": ["kitchen"]}})

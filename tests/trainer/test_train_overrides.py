@@ -98,7 +98,9 @@ def test_dry_run_json(tfdata: Path, tmp_path: Path) -> None:
     assert run["settings"]["seed"] == {"value": 1, "from": "matrix"}
     assert run["settings"]["encoder"] == {"value": "tiny", "from": "--set"}
     assert run["settings"]["num_steps"] == {"value": 20, "from": "global"}
-    assert run["settings"]["decay_steps"] == {"value": None, "from": "default"} and run["decay_steps"] == 1_000_000
+    # filled in from the algorithm's own decay key (decay_steps_bc), so run.json records what runs
+    assert run["settings"]["decay_steps"] == {"value": 1_000_000, "from": "algorithm default"}
+    assert run["decay_steps"] == 1_000_000
     assert run["env"]["JAX_PLATFORMS"] == "cpu" and run["data"][0]["train_files"] == 1
     assert _train(str(cfg), "--json").exit_code == 2  # --json without --dry-run
 
