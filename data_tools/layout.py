@@ -83,8 +83,13 @@ def output_rel(task_dir: Path, depth: int) -> Path:
 def check_not_empty(path: Path) -> None:
     """Raise EmptyFolderError when ``path`` is a directory with no file anywhere below it (hidden ones
     included), before any advice about its layout (--depth, --split) that would not apply."""
-    if path.is_dir() and next((p for p in path.rglob("*") if p.is_file()), None) is None:
+    if path.is_dir() and next((p for p in path.rglob("*") if _content(p)), None) is None:
         raise EmptyFolderError(path)
+
+
+def _content(p: Path) -> bool:
+    """A file, or a link (Python < 3.13's rglob does not descend into a linked folder, which is not empty)."""
+    return p.is_file() or (isinstance(p, Path) and p.is_symlink())
 
 
 def find_raw_tasks(input_path: Path, depth: int) -> list[Path]:
