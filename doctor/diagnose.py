@@ -91,9 +91,13 @@ def accept_known_warnings(found: list[Finding], snap: Snapshot, matrix: Matrix) 
 
 
 def _merge(found: list[Finding]) -> list[Finding]:
-    """Drop a generic Requires-Dist report when a specific rule already explains the same pair."""
+    """Drop a generic Requires-Dist report when a specific package rule already judges the same pair (its
+    verdict wins, milder or not: TF 2.15 beside ml-dtypes 0.5 is a warning). A finding of another area never
+    hides it: the API check's warnings name the jax calls a too-new flax makes, and the unmet Requires-Dist
+    stays the error."""
     specific = [set(f.packages) for f in found
-                if f.id not in ("requires-dist", "extras-in-use") and len(f.packages) >= 2]
+                if f.id not in ("requires-dist", "extras-in-use") and f.area is Area.PACKAGES
+                and len(f.packages) >= 2]
     out = []
     for f in found:
         if f.id in ("requires-dist", "extras-in-use") and any(set(f.packages) <= s for s in specific):

@@ -526,3 +526,19 @@ def test_an_ml_dtypes_that_breaks_import_tensorflow_is_an_error(matrix: Matrix) 
     assert "tensorflow-ml-dtypes-e4m3b11" not in ids(quiet)
     assert "tensorflow-ml-dtypes-e4m3b11" not in ids(
         diagnose(helpers.make_snap({"tensorflow-cpu": "2.15.1", "ml-dtypes": "0.3.2"}), matrix))
+
+
+def test_a_warning_about_the_same_pair_never_hides_a_requires_dist_error() -> None:
+    """flax 0.12.8 beside jax 0.6.2 (tests/doctor/broken_envs.py, flax-newer-than-jax): the static API check's
+    warnings name flax's jax calls; the unmet Requires-Dist stays the error that makes the doctor exit 1."""
+    from bdv2.doctor.diagnose import _merge
+    from bdv2.doctor.findings import Area, Finding
+
+    error = Finding("requires-dist", Severity.ERROR, Area.PACKAGES, "flax 0.12.8 requires jax>=0.10.0",
+                    packages=("flax", "jax"))
+    warning = Finding("jax-api-stale-use", Severity.WARNING, Area.RUNTIME, "flax 0.12.8 uses jax.P",
+                      packages=("flax", "jax"))
+    assert _merge([error, warning]) == [error, warning]
+    specific = Finding("flax-needs-newer-jax", Severity.WARNING, Area.PACKAGES, "flax needs jax >= 0.10",
+                       packages=("flax", "jax"))
+    assert _merge([error, specific]) == [specific], "a package rule's verdict on the same pair still replaces it"
