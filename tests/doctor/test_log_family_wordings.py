@@ -1,0 +1,121 @@
+"""Each broadened log family names a wording of its cause that none of the corpus logs carries: short real
+wordings from public threads and sources (the URL beside each), so a family is proven on the concept, not on the
+one log it was written from."""
+
+from __future__ import annotations
+
+from bdv2.doctor.findings import Finding, Severity
+from bdv2.doctor.logs.normalise import required_keys
+from bdv2.doctor.logs.signatures import diagnose_log
+from bdv2.doctor.matrix import Matrix
+
+
+def causes(text: str, matrix: Matrix) -> list[Finding]:
+    return [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+
+
+def first_two(text: str, matrix: Matrix) -> list[str]:
+    return [f.id for f in causes(text, matrix)][:2]
+
+
+# --- TensorFlow's per-GPU settings --------------------------------------------------------------------------------
+
+def test_memory_growth_differing_between_gpus_is_its_own_cause(matrix: Matrix) -> None:
+    # https://github.com/rs-station/careless/issues/37 (raised by tensorflow/python/eager/context.py)
+    text = ("On a node with multiple GPUs allocated, I get `ValueError: Memory growth cannot differ between GPU "
+            "devices`.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-tf-memory-growth-differs"
+    assert first.fix is not None and "every visible GPU" in first.fix.summary
+
+
+# --- a batch that does not divide over the devices ----------------------------------------------------------------
+
+def test_shard_maps_per_argument_line_alone_names_the_batch(matrix: Matrix) -> None:
+    # jax/_src/shard_map.py, the line it writes per argument (https://github.com/jax-ml/jax/blob/main/jax/_src/
+    # shard_map.py): the summary above it may be cut off a pasted log
+    text = ("* args[0] of shape float32[12,128], where args[0] is bound to step's parameter 'batch', corresponds to "
+            "in_specs[0] of value PartitionSpec('data',), which maps array axis 0 (of size 12) to mesh axes ('data',) "
+            "(of total size 8), but 8 does not evenly divide 12")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_a_training_scripts_own_divisibility_check_names_the_batch(matrix: Matrix) -> None:
+    # the check big_vision's and scenic's trainers make before sharding a batch
+    # (https://github.com/google-research/big_vision/blob/main/big_vision/train.py)
+    text = ("Traceback (most recent call last):\n  File \"/home/u/big_vision/train.py\", line 120, in main\n"
+            "    raise ValueError(f\"Batch size ({batch_size}) must \"\nValueError: Batch size (12) must be divisible "
+            "by device number (8)")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+    both = "ValueError: Batch sizes (12 and 12) must be divisible by device number (8)"
+    assert first_two(both, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+# --- version checks wrapped by a terminal or an indenting logger ----------------------------------------------------
+
+def test_jaxlib_checks_wrapped_with_indentation_are_read(matrix: Matrix) -> None:
+    # jax/_src/lib/__init__.py's check (https://github.com/jax-ml/jax/blob/main/jax/_src/lib/__init__.py), as a
+    # logger that indents continuation lines prints it
+    old = ("        RuntimeError: jaxlib version 0.4.20 is newer than and\n"
+           "            incompatible with jax version 0.4.14")
+    assert first_two(old, matrix)[0] == "sig-jaxlib-too-new"
+    too_old = ("    RuntimeError: jaxlib is version 0.4.7, but this version\n"
+               "        of jax requires version >= 0.4.14.")
+    assert first_two(too_old, matrix)[0] == "sig-jaxlib-too-old"
+
+
+# --- a GPU the build's code cannot run on -------------------------------------------------------------------------
+
+def test_ptx_the_driver_cannot_jit_for_the_gpu_is_the_gpu_architecture(matrix: Matrix) -> None:
+    # https://github.com/m4rs-mt/ILGPU/issues/880 (an RTX 4090 newer than the PTX the library emitted)
+    text = ("NVIDIA GeForce RTX 4090 [Type: Cuda, WarpSize: 32]\n"
+            "Unhandled exception. ILGPU.Runtime.Cuda.CudaException: a PTX JIT compilation failed")
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+    # https://github.com/huggingface/candle/issues/3210: the driver's own code for it
+    assert "log-gpu-arch-unsupported" in first_two(
+        'called `Result::unwrap()` on an `Err` value: DriverError(CUDA_ERROR_INVALID_PTX, "a PTX JIT compilation '
+        'failed")', matrix)
+
+
+# --- PJRT plugins and the framework that loads them ---------------------------------------------------------------
+
+def test_a_pjrt_entry_point_the_plugin_lacks_is_a_plugin_framework_mismatch(matrix: Matrix) -> None:
+    # https://github.com/openxla/openxla-pjrt-plugin/issues/141
+    assert first_two("UNIMPLEMENTED; PJRT_Buffer_ReadyEvent", matrix)[0] == "log-pjrt-plugin-api-mismatch"
+    # https://github.com/openxla/openxla-pjrt-plugin/issues/262: the entry point named as not implemented
+    text = "F0809 pjrt_c_api_helpers.cc:120] PJRT_Device_AddressableMemories is not implemented by the plugin"
+    assert first_two(text, matrix)[0] == "log-pjrt-plugin-api-mismatch"
+
+
+# --- a CUDA library TensorFlow's loader could not open --------------------------------------------------------------
+
+def test_tf1_dlopen_wording_alone_is_the_cause_and_beside_another_failure_is_not(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/42156 (TensorFlow 1.14's loader says "dlopen library")
+    line = ("2020-08-08 19:17:16.754002: I tensorflow/stream_executor/platform/default/dso_loader.cc:53] Could not "
+            "dlopen library 'libcudnn.so.7'; dlerror: libcudnn.so.7: cannot open shared object file: No such file "
+            "or directory; LD_LIBRARY_PATH: /usr/local/cuda/lib64")
+    alone = causes(line, matrix)[:2]
+    missing = next(f for f in alone if f.id == "sig-cuda-lib-missing-so")  # beside the soname's CUDA release
+    assert "TensorFlow" in missing.title
+    beside = line + "\nTraceback (most recent call last):\n  File \"/home/u/run.py\", line 9, in <module>\n" \
+        "    main()\nKeyError: 'image'\n"
+    assert "sig-cuda-lib-missing-so" not in first_two(beside, matrix)
+
+
+def test_a_soname_after_any_loader_verb_is_read_against_the_installed_cuda(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/42156: TensorFlow 1.14 (built on CUDA 10.0) on a CUDA 9.1
+    # machine, its loader's "dlopen library" wording, nvcc's version line
+    text = ("Cuda compilation tools, release 9.1, V9.1.85\n"
+            "W tensorflow/stream_executor/platform/default/dso_loader.cc:53] Could not dlopen library "
+            "'libcublas.so.10.0'; dlerror: libcublas.so.10.0: cannot open shared object file: No such file or "
+            "directory")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-lib-soname-other-release" and "CUDA 10.0" in first.title and "9.1" in first.title
+
+
+# --- the literal pre-check ----------------------------------------------------------------------------------------
+
+def test_required_keys_ask_for_every_literal_part_of_a_sequence() -> None:
+    keys = required_keys(r"Could not load '(?:a|b)x'; dlerror: [^\n]{0,300}\nCannot dlopen some GPU libraries")
+    assert keys == (("\ncannot dlopen some gpu libraries",), ("could not load '",), ("x'; dlerror: ",))
+    assert required_keys(r"(?:foo|\d)x") == ()
