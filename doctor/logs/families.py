@@ -578,6 +578,9 @@ def _line_at(text: str, start: int, end: int) -> str:
     return text[a:b if b != -1 else len(text)].strip()[:400]
 
 
+_ORDER_WORDS = {"later": "newer", "earlier": "older"}
+
+
 def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
     fit = Fit(family)
     for cue in family.cues:
@@ -609,6 +612,10 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
     tf = fit.facts.get("v_tensorflow")
     if tf:
         fit.facts.setdefault("tf_minor", ".".join(tf.split(".")[:2]))
+    # a message that states the direction itself ("built with a later version than the framework")
+    fit.facts["order"] = _ORDER_WORDS.get(fit.facts.get("order", ""), fit.facts.get("order", ""))
+    if not fit.facts["order"]:
+        del fit.facts["order"]
     if len(family.order) == 2 and all(k in fit.facts for k in family.order):
         a, b = (fit.facts[k] for k in family.order)
         fit.facts["order"] = "newer" if newer(a, b) else "older" if newer(b, a) else "same"

@@ -119,3 +119,74 @@ def test_required_keys_ask_for_every_literal_part_of_a_sequence() -> None:
     keys = required_keys(r"Could not load '(?:a|b)x'; dlerror: [^\n]{0,300}\nCannot dlopen some GPU libraries")
     assert keys == (("\ncannot dlopen some gpu libraries",), ("could not load '",), ("x'; dlerror: ",))
     assert required_keys(r"(?:foo|\d)x") == ()
+
+
+# --- PJRT: the direction the message states --------------------------------------------------------------------------
+
+def test_a_plugin_built_later_than_the_framework_gets_the_upgrade_jax_fix(matrix: Matrix) -> None:
+    # https://github.com/google-deepmind/weathernext/issues/185 (libtpu newer than jax/jaxlib)
+    text = ("pjrt_c_api_helpers.cc:258: Unexpected PJRT_Plugin_Attributes_Args size: expected 32, got 24. The plugin "
+            "is likely built with a later version than the framework. This plugin is built with PJRT API version 0.75")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-pjrt-plugin-api-mismatch" and "plugin 0.75" in first.title
+    assert first.fix is not None and first.fix.summary.startswith("the plugin is newer than the framework")
+
+
+# --- out of memory on a TPU ----------------------------------------------------------------------------------------
+
+def test_tpu_hbm_exhausted_at_compile_time_is_out_of_memory(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tpu/issues/385 (the compiler's words, no RESOURCE_EXHAUSTED on the same line)
+    text = ("Status code: Resource exhausted [9x]\n  Compilation failure: Ran out of memory in memory space hbm. Used "
+            "8.38G of 8.00G hbm. Exceeded hbm capacity by 385.25M.")
+    assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
+
+
+# --- the disk, permissions, NCCL, NumPy's ABI ------------------------------------------------------------------------
+
+def test_no_space_left_on_device_is_a_full_disk_with_the_path(matrix: Matrix) -> None:
+    # pip's wording (https://github.com/pypa/pip/issues/7751) and Python's with the path it was writing
+    # (https://github.com/pypa/pip/issues/5816)
+    pip = "ERROR: Could not install packages due to an EnvironmentError: [Errno 28] No space left on device"
+    assert first_two(pip, matrix)[0] == "log-disk-full"
+    text = "OSError: [Errno 28] No space left on device: '/home/u/ckpt/checkpoint_1000/d/0a1b'"
+    first = causes(text, matrix)[0]
+    assert first.id == "log-disk-full" and "/home/u/ckpt/checkpoint_1000" in first.title
+
+
+def test_permission_denied_in_any_wording_names_the_path(matrix: Matrix) -> None:
+    # https://github.com/searx/searx/issues/1578 (pip into the system site-packages)
+    text = ("ERROR: Could not install packages due to an EnvironmentError: [Errno 13] Permission denied: "
+            "'/usr/local/lib/python2.7/dist-packages/easy_install.py'\nConsider using the `--user` option or check "
+            "the permissions.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-permission-denied" and "/usr/local/lib/python2.7/dist-packages" in first.title
+    # https://github.com/Zhefan-Xu/NavRL/issues/70 (a localised strerror) and
+    # https://github.com/janosh/pymatviz/issues/66 (Windows)
+    assert first_two("ERROR: Could not install packages due to an OSError: [Errno 13] 权限不够: 'RECORD'",
+                     matrix)[0] == "log-permission-denied"
+    assert first_two("ERROR: Could not install packages due to an OSError: [WinError 5] Access is denied: "
+                     "'C:\\\\Python310\\\\Lib\\\\site-packages\\\\numpy'", matrix)[0] == "log-permission-denied"
+    # a lone word in a harmless line does not reach the family's threshold
+    assert "log-permission-denied" not in first_two("find: '/proc/1/map_files': Permission denied", matrix)
+
+
+def test_nccl_failures_in_xla_and_torch_words_are_named(matrix: Matrix) -> None:
+    # https://github.com/jax-ml/jax/issues/17399 (XLA's nccl_utils) and
+    # https://github.com/jade-hpc-gpu/jade-hpc-gpu.github.io/issues/168 (PyTorch's wording)
+    xla = ("INTERNAL: external/xla/xla/service/gpu/nccl_utils.cc:275: NCCL operation ncclCommInitRank(&comm, nranks, "
+           "id, rank) failed: unhandled cuda error")
+    first = causes(xla, matrix)[0]
+    assert first.id == "log-nccl-failure" and "unhandled cuda error" in first.title
+    assert first_two("RuntimeError: NCCL Error 2: unhandled system error", matrix)[0] == "log-nccl-failure"
+
+
+def test_an_extension_built_for_numpy_2_under_numpy_1_is_told_apart(matrix: Matrix) -> None:
+    # https://github.com/seung-lab/igneous/issues/203: built against NumPy 2 (96 bytes), NumPy 1.x installed (88)
+    text = ("ValueError: numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, "
+            "got 88 from PyObject")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-numpy-older-than-built" and "96" in first.title
+    # https://github.com/desihub/desisim/issues/560: the other way round (built older, 80 < 88) is not this cause
+    older = ("RuntimeWarning: numpy.ndarray size changed, may indicate binary incompatibility. Expected 80 from C "
+             "header, got 88 from PyObject")
+    assert "log-numpy-older-than-built" not in first_two(older, matrix)
