@@ -82,9 +82,6 @@ def test_ptx_the_driver_cannot_jit_for_the_gpu_is_the_gpu_architecture(matrix: M
 def test_a_pjrt_entry_point_the_plugin_lacks_is_a_plugin_framework_mismatch(matrix: Matrix) -> None:
     # https://github.com/openxla/openxla-pjrt-plugin/issues/141
     assert first_two("UNIMPLEMENTED; PJRT_Buffer_ReadyEvent", matrix)[0] == "log-pjrt-plugin-api-mismatch"
-    # https://github.com/openxla/openxla-pjrt-plugin/issues/262: the entry point named as not implemented
-    text = "F0809 pjrt_c_api_helpers.cc:120] PJRT_Device_AddressableMemories is not implemented by the plugin"
-    assert first_two(text, matrix)[0] == "log-pjrt-plugin-api-mismatch"
 
 
 # --- a CUDA library TensorFlow's loader could not open --------------------------------------------------------------
@@ -190,3 +187,74 @@ def test_an_extension_built_for_numpy_2_under_numpy_1_is_told_apart(matrix: Matr
     older = ("RuntimeWarning: numpy.ndarray size changed, may indicate binary incompatibility. Expected 80 from C "
              "header, got 88 from PyObject")
     assert "log-numpy-older-than-built" not in first_two(older, matrix)
+
+
+# --- PJRT methods a plugin lacks, the TPU's one-process lock -------------------------------------------------------
+
+def test_jax_metal_under_a_newer_jax_is_a_plugin_framework_mismatch(matrix: Matrix) -> None:
+    # https://github.com/jax-ml/jax/issues/27062 (jax-metal 0.1.1 under jax 0.5.2)
+    text = "XlaRuntimeError: UNIMPLEMENTED: default_memory_space is not supported."
+    assert first_two(text, matrix)[0] == "log-pjrt-plugin-api-mismatch"
+
+
+def test_a_tpu_held_by_another_process_in_both_eras_words(matrix: Matrix) -> None:
+    # libtpu's lock in both eras' words
+    # (https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/tpu/tpu_initializer_helper.cc)
+    new = ("RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process with pid "
+           "22589. Not attempting to load libtpu.so in this process.")
+    first = causes(new, matrix)[0]
+    assert first.id == "log-tpu-in-use" and "22589" in first.title
+    old = ('I0000 00:00:1648534265.148743  625905 tpu_initializer_helper.cc:94] libtpu.so already in use by another '
+           'process. Run "$ sudo lsof -w /dev/accel0" to figure out which process is using the TPU. Not attempting to '
+           'load libtpu.so in this process.')
+    assert first_two(old, matrix)[0] == "log-tpu-in-use"
+
+
+# --- the host: its C++ runtime and its memory --------------------------------------------------------------------
+
+def test_an_old_libstdcxx_or_glibc_is_named_with_the_symbol(matrix: Matrix) -> None:
+    # https://github.com/pytorch/xla/issues/4150 and https://github.com/jax-ml/jax/issues/5272
+    text = ("ImportError: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.28' not found (required by "
+            "/opt/conda/lib/python3.7/site-packages/torch_xla/lib/libxla_computation_client.so)")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-cxx-runtime-too-old" and "GLIBC_2.28" in first.title and "libc.so.6" in first.title
+    assert first_two("ImportError: /lib64/libm.so.6: version `GLIBC_2.23' not found", matrix)[0] == \
+        "log-cxx-runtime-too-old"
+
+
+def test_host_memory_exhaustion_is_not_the_gpus(matrix: Matrix) -> None:
+    # NumPy's allocation failure (https://github.com/cod3licious/autofeat/issues/24), its NumPy 1.17 wording
+    # without the size (https://github.com/yanx27/Pointnet_Pointnet2_pytorch/issues/61), and the kernel's OOM killer
+    text = ("MemoryError: Unable to allocate 2.05 GiB for an array with shape (501, 550174) and data type float64")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+    assert first_two("Unable to allocate array with shape (11490542,) and data type float64", matrix)[0] == \
+        "log-host-out-of-memory"
+    dmesg = "[12345.678] Out of memory: Killed process 4242 (python) total-vm:92000000kB, anon-rss:60000000kB"
+    assert first_two(dmesg, matrix)[0] == "log-host-out-of-memory"
+    assert "log-host-out-of-memory" not in first_two("Killed", matrix)  # a bare SIGKILL may be anyone's
+
+
+def test_a_containers_small_shm_is_a_full_filesystem(matrix: Matrix) -> None:
+    # PyTorch's DataLoader (https://github.com/msr-fiddle/pipedream/issues/28)
+    text = ("ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory "
+            "(shm).")
+    assert first_two(text, matrix)[0] == "log-disk-full"
+
+
+# --- NumPy's C API and ABI checks in every era -------------------------------------------------------------------
+
+def test_numpy_api_version_checks_in_hex_and_decimal_name_the_older_numpy(matrix: Matrix) -> None:
+    # https://github.com/pytorch/pytorch/issues/2564 (hex, with the import failure that follows) and
+    # https://github.com/matplotlib/matplotlib/issues/1749 (NumPy 1.7's decimal wording)
+    text = ("RuntimeError: module compiled against API version 0xb but this version of numpy is 0xa\n"
+            "ImportError: numpy.core.multiarray failed to import")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-numpy-older-than-built" and "0xb" in first.title
+    assert first_two("RuntimeError: module compiled against API version 8 but this version of numpy is 4",
+                     matrix)[0] == "log-numpy-older-than-built"
+
+
+def test_numpy_2_abi_check_alone_is_the_numpy_2_cause(matrix: Matrix) -> None:
+    # https://github.com/Emerge-Lab/gpudrive/issues/373: built against NumPy 1.x, NumPy 2 installed
+    text = "RuntimeError: module compiled against ABI version 0x1000009 but this version of numpy is 0x2000000"
+    assert first_two(text, matrix)[0] == "sig-numpy2-abi"
