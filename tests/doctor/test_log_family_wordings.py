@@ -258,3 +258,39 @@ def test_numpy_2_abi_check_alone_is_the_numpy_2_cause(matrix: Matrix) -> None:
     # https://github.com/Emerge-Lab/gpudrive/issues/373: built against NumPy 1.x, NumPy 2 installed
     text = "RuntimeError: module compiled against ABI version 0x1000009 but this version of numpy is 0x2000000"
     assert first_two(text, matrix)[0] == "sig-numpy2-abi"
+
+
+# --- other libraries' words for a catalogued cause -----------------------------------------------------------------
+
+def test_pytorchs_driver_too_old_with_its_packed_cuda_version(matrix: Matrix) -> None:
+    # https://github.com/RangiLyu/nanodet/issues/216 (10010 is CUDA 10.1 packed as CUDA_VERSION packs it)
+    text = ("RuntimeError: The NVIDIA driver on your system is too old (found version 10010). Please update your GPU "
+            "driver by downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-driver-too-old-for-cuda" and any("driver_cuda=10.1" in e for e in first.evidence)
+
+
+def test_tensorflows_convolution_algorithm_failure_is_cudnn_that_could_not_start(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/38929
+    text = ("tensorflow.python.framework.errors_impl.UnknownError: Failed to get convolution algorithm. This is "
+            "probably because cuDNN failed to initialize, so try looking to see if a warning log message was printed "
+            "above.\n\t [[{{node conv2d/Conv2D}}]]")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-dnn-library-init" and "TensorFlow" in first.title
+
+
+def test_float8_e4m3b11_missing_in_another_callers_words(matrix: Matrix) -> None:
+    # the dtype ml_dtypes 0.3.0 removed (https://github.com/jax-ml/ml_dtypes/blob/main/CHANGELOG.md), as a caller
+    # that checks for it first reports it
+    assert first_two("ValueError: ml_dtypes.float8_e4m3b11 is not supported", matrix)[0] == \
+        "sig-ml-dtypes-float8-e4m3b11"
+
+
+def test_poetrys_derivation_before_its_exception_name_is_read(matrix: Matrix) -> None:
+    # poetry prints its exception's name, then PubGrub's derivation ending in the verdict (the wording explained in
+    # https://github.com/dart-lang/pub/blob/master/doc/solver.md)
+    text = ("  SolverProblemError\n\n  Because no versions of flax match >0.7.5,<0.8.0\n"
+            "   and flax (0.7.5) depends on jax (>=0.4.19), flax (>=0.7.5,<0.8.0) requires jax (>=0.4.19).\n"
+            "  So, because myproj depends on both jax (0.4.13) and flax (^0.7.5), version solving failed.\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-resolver-conflict" and "jax>=0.4.19" in first.title and "0.4.13" in first.title
