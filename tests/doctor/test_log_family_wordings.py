@@ -326,3 +326,12 @@ def test_xlas_newer_out_of_memory_wording(matrix: Matrix) -> None:
     # https://github.com/onpix/LLNeRF/issues/9
     text = "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 20029400304 bytes."
     assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
+
+
+def test_a_tf_hub_layer_refused_by_keras_3s_sequential_needs_tf_keras(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/hub/issues/920 (TensorFlow 2.16+, whose tf.keras is Keras 3)
+    text = ("ValueError: Only instances of `keras.Layer` can be added to a Sequential model. Received: "
+            "<tensorflow_hub.keras_layer.KerasLayer object at 0x75776b09fc10> (of type <class "
+            "'tensorflow_hub.keras_layer.KerasLayer'>)")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-tf-keras-missing" and first.fix is not None and "tf-keras" in first.fix.summary
