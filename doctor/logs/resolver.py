@@ -191,16 +191,19 @@ def _pip(text: str) -> list[Conflict]:
 
 _UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
 _POETRY_START = re.compile(r"version solving failed|SolverProblemError")
+_POETRY_VERDICT = re.compile(r"version solving failed")
 _SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]{1,60}(?:,[<>=!~]{1,3}[^\s,]{1,60}){0,8}"
 # uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
 _UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
                      rf"(?:({_SPEC})| \(([^)]*)\))?")
+_BOTH = re.compile(rf"({_NAME})(?: \([^)]*\))? depends on both ({_NAME} \([^)]*\)) and ({_NAME} \([^)]*\))")
 _UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
 
 
 def _uv(text: str) -> list[Conflict]:
     m = _UV_START.search(text)
-    poetry = _POETRY_START.search(text) if not m else None
+    # poetry's verdict ends its derivation; its exception's name (SolverProblemError) comes before it
+    poetry = (_POETRY_VERDICT.search(text) or _POETRY_START.search(text)) if not m else None
     if not m and not poetry:
         return []
     if poetry:  # poetry prints its derivation before the verdict
@@ -212,6 +215,7 @@ def _uv(text: str) -> list[Conflict]:
         if _UV_MISSING.search(" ".join(body[:2000].split())):
             return []  # nothing to install, not two requirements in conflict: missing() reads it
     body = " ".join(ln.strip(" │╰─▶×") for ln in body.splitlines()[:30]).split("hint:")[0]
+    body = _BOTH.sub(r"\1 depends on \2, \1 depends on \3", body)  # poetry: "depends on both A (1) and B (2)"
     for d in _UV_DEP.finditer(body):
         c.requirements.append(Requirement(d[1], (d[2] or d[3] or "").lstrip("="), d[4], d[5] or d[6] or ""))
     for r in _UV_REQUIRE.finditer(body):
@@ -348,7 +352,7 @@ def exclusions(c: Conflict) -> list[str]:
     for r in c.requirements:
         pin = re.fullmatch(r"(?:==)?\s*(\d[\w.]*)", r.spec)
         if pin:
-            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}'s pin,"
+            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}".rstrip() + "'s pin,"
             seen.setdefault(normalise(r.target), []).append((pin[1], who, r))
         if r.have[:1].isdigit():
             seen.setdefault(normalise(r.target), []).append((r.have, "the installed", None))
