@@ -94,8 +94,8 @@ _PIP_CAUSED = re.compile(r"^\s*The conflict is caused by:", re.MULTILINE)
 _PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?"
                       r"\s*([^;]*?)\s*(?:;|$)")
 _PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
-_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you "
-                        rf"(?:have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
+_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you"
+                        rf"(?: have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
 _PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
 
 
@@ -404,6 +404,15 @@ _UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}
                          rf"(?P<req2>[A-Za-z0-9]\S{{0,160}}) has no "
                          rf"wheels with a matching (?P<what>[\w ]{{1,60}}?tag).{{0,200}}? and you require|"
                          rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
+# the same verdict in other installers' words: a wheel file for another Python or platform (pip), conda's channels
+# without the package, poetry without a candidate
+_OTHER_NONE = re.compile(rf"(?P<wheel>(?P<wname>{_NAME}?)-(?P<wver>\d[\w.+!]{{0,60}})-(?P<wtags>[\w.-]{{1,120}})"
+                         rf"\.whl) is not a supported wheel on this platform|"
+                         rf"PackagesNotFoundError: The following packages are not available from current channels:"
+                         rf"\s{{0,40}}-\s{{0,4}}(?P<conda>\S{{1,160}})|"
+                         rf"(?:Unable to find installation candidates for|Package) (?P<poetry>{_NAME}) "
+                         rf"\((?P<pver>[^)\n]{{1,60}})\)(?: not found)?|"
+                         rf"could not determine any available versions for (?P<pixi>{_NAME})")
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
 
@@ -449,6 +458,17 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
         reqs += [req] if req not in reqs else []
         have = have or (m.groupdict().get("have") or "")
         why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")
+    others = _OTHER_NONE.finditer(text) if any(w in text for w in (".whl", "PackagesNotFound", "candidates",
+                                                                     "not found", "available versions")) else ()
+    for m in others:
+        if m["wheel"]:
+            req = f"{m['wname']}=={m['wver']}"
+            why = why or f"the wheel's tags ({m['wtags']}) are not this Python's or platform's"
+        else:
+            if m["poetry"] and not (m[0].startswith("Unable") or m[0].endswith("not found")):
+                continue  # "Package x (1.0)" alone is not a verdict
+            req = m["conda"] or m["pixi"] or f"{m['poetry']}=={m['pver']}"
+        reqs += [req] if req not in reqs else []
     if not reqs:
         return []
     hint = _HINT.search(text)

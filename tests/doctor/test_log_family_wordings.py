@@ -294,3 +294,35 @@ def test_poetrys_derivation_before_its_exception_name_is_read(matrix: Matrix) ->
             "  So, because myproj depends on both jax (0.4.13) and flax (^0.7.5), version solving failed.\n")
     first = causes(text, matrix)[0]
     assert first.id == "log-resolver-conflict" and "jax>=0.4.19" in first.title and "0.4.13" in first.title
+
+
+# --- installers' other words for "nothing to install" and "installed but incompatible" -----------------------------
+
+def test_pip_20_2s_installed_conflict_wording_is_read(matrix: Matrix) -> None:
+    # https://github.com/lululxvi/deepxde/issues/139 (pip 20.2: "has requirement ..., but you'll have ...")
+    text = ("ERROR: tensorflow 2.3.1 has requirement numpy<1.19.0,>=1.16.0, but you'll have numpy 1.19.2 which is "
+            "incompatible.")
+    assert first_two(text, matrix)[0] == "log-installed-conflict"
+
+
+def test_no_installable_build_in_every_installers_words(matrix: Matrix) -> None:
+    # pip with a wheel for another Python (https://github.com/TheSalon/fast-dpsgd/issues/2), conda
+    # (https://github.com/conda-forge/jaxlib-feedstock/issues/77), poetry
+    # (https://github.com/bowang-lab/scGPT/issues/278 and https://github.com/bowang-lab/scGPT/issues/308)
+    wheel = "ERROR: jaxlib-0.1.55-cp38-none-manylinux2010_x86_64.whl is not a supported wheel on this platform."
+    first = causes(wheel, matrix)[0]
+    assert first.id == "log-no-matching-distribution" and "jaxlib==0.1.55" in first.title
+    assert "cp38" in first.evidence[0]
+    conda = ("PackagesNotFoundError: The following packages are not available from current channels:\n\n  - jaxlib\n\n"
+             "Current channels:\n\n  - https://conda.anaconda.org/conda-forge/osx-arm64")
+    assert first_two(conda, matrix)[0] == "log-no-matching-distribution"
+    for poetry in ("  RuntimeError\n\n  Unable to find installation candidates for jaxlib (0.3.10)",
+                   "Resolving dependencies... (1.5s)\n\nPackage jaxlib (0.3.10) not found."):
+        first = causes(poetry, matrix)[0]
+        assert first.id == "log-no-matching-distribution" and "jaxlib==0.3.10" in first.title
+
+
+def test_xlas_newer_out_of_memory_wording(matrix: Matrix) -> None:
+    # https://github.com/onpix/LLNeRF/issues/9
+    text = "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 20029400304 bytes."
+    assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
