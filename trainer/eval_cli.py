@@ -25,7 +25,7 @@ from bdv2.console import (
 )
 from bdv2.data_tools.errors import DataToolsError
 
-from .cli import TRAIN_MODULES
+from .cli import TRAIN_MODULES, extra_distributions
 from .errors import TrainerError
 
 EVAL_EXAMPLES = """
@@ -49,7 +49,7 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 
 @click.command("eval", epilog=EVAL_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--data", "data", required=True, type=PathOrUrl(),
+@click.option("--data", "data", required=True, type=PathOrUrl(distributions=extra_distributions),
               help="Held-out data: a TFRecord file, a converted tree (<task>/<split>/out.tfrecord) or an RLDS "
                    "dataset directory; a local path or a URL (gs://...).")
 @click.option("--split", default="val", show_default=True, help="The split to read under --data.")
@@ -73,7 +73,7 @@ def eval_run(run_dir: Path, data: Path, split: str, trajectories: int | None, ou
              progress_interval: float) -> None:
     """Score RUN_DIR's latest checkpoint on held-out trajectories: per-dimension action MSE (robot units) and
     gripper accuracy, beside a baseline that always predicts the training action mean."""
-    require_extra("bdv2 eval", "train", TRAIN_MODULES)
+    require_extra("bdv2 eval", "train", TRAIN_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from . import data as pipeline
     from . import evaluate
