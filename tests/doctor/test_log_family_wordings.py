@@ -335,3 +335,27 @@ def test_a_tf_hub_layer_refused_by_keras_3s_sequential_needs_tf_keras(matrix: Ma
             "'tensorflow_hub.keras_layer.KerasLayer'>)")
     first = causes(text, matrix)[0]
     assert first.id == "log-tf-keras-missing" and first.fix is not None and "tf-keras" in first.fix.summary
+
+
+# --- the standard library of a newer Python ---------------------------------------------------------------------
+
+def test_stdlib_names_a_newer_python_removed_name_the_python_that_removed_them(matrix: Matrix) -> None:
+    # What's New in Python 3.10 (collections ABC aliases), 3.8 (time.clock) and 3.12 (imp):
+    # https://docs.python.org/3/whatsnew/3.10.html, https://docs.python.org/3/whatsnew/3.8.html,
+    # https://docs.python.org/3/whatsnew/3.12.html
+    abc = "ImportError: cannot import name 'Iterable' from 'collections' (/usr/lib/python3.10/collections/__init__.py)"
+    first = causes(abc, matrix)[0]
+    assert first.id == "log-python-too-new" and "collections" in first.title
+    assert first.fix is not None and "Python 3.10" in first.fix.summary
+    clock = causes("AttributeError: module 'time' has no attribute 'clock'", matrix)[0]
+    assert clock.id == "log-python-too-new" and clock.fix is not None and "Python 3.8" in clock.fix.summary
+    assert first_two("ModuleNotFoundError: No module named 'imp'", matrix)[0] == "log-python-too-new"
+
+
+def test_a_quoted_name_stated_as_removed_is_read(matrix: Matrix) -> None:
+    # the sentence numpy's and jax's removal messages use ("`np.float_` was removed in the NumPy 2.0 release. Use
+    # `np.float64` instead.", tests/data/log_corpus), with the names in single quotes instead of backticks
+    text = ("AttributeError: The 'jax.experimental.pjit.with_sharding_constraint' was removed in jax 0.4.26. Use "
+            "'jax.lax.with_sharding_constraint' instead.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-stated-removal" and "jax.lax.with_sharding_constraint" in first.title
