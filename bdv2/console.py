@@ -21,7 +21,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -36,9 +36,13 @@ NON_TTY_WIDTH = 400
 PROGRESS_INTERVAL_S = 10.0
 """Default seconds between plain progress lines (``--progress-interval``)."""
 
-# pip's name for a top-level module where it differs, for the "pip install" line (tensorflow's is the
-# matrix's: distribution(), below).
+# pip's name for a top-level module where it differs, for the "pip install" line (tensorflow's is the doctor's
+# matrix's, which the calling room passes: require_extra's ``distributions``).
 _DISTRIBUTIONS = {"PIL": "Pillow", "orbax": "orbax-checkpoint"}
+
+Distributions = Callable[[], Mapping[str, str]]
+"""A room's answer to "which distribution installs this top-level module", asked only when one is missing (the
+rooms pass the doctor's: TensorFlow's is the member of the matrix's group that its default row installs)."""
 
 
 class Output(enum.Enum):
@@ -179,14 +183,16 @@ class PathOrUrl(click.ParamType):
 
     name = "path"
 
-    def __init__(self, exists: bool = False, file_okay: bool = True, dir_okay: bool = True) -> None:
+    def __init__(self, exists: bool = False, file_okay: bool = True, dir_okay: bool = True,
+                 distributions: Distributions | None = None) -> None:
         self.exists, self.file_okay, self.dir_okay = exists, file_okay, dir_okay
+        self.distributions = distributions
         self.local = click.Path(path_type=Path, exists=exists, file_okay=file_okay, dir_okay=dir_okay)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, Path | paths.GPath) or not paths.is_url(value):
             return self.local.convert(value, param, ctx)
-        require_extra("a URL", "data", ("tensorflow",))  # URLs are opened through tf.io.gfile
+        require_extra("a URL", "data", ("tensorflow",), self.distributions)  # URLs are opened through tf.io.gfile
         bad = paths.scheme_problem(value, param.human_readable_name if param else "the path")
         if bad is not None:
             self.fail(f"{bad.problem}; {bad.fix}", param, ctx)
@@ -226,22 +232,20 @@ def missing_modules(modules: Sequence[str]) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
-def distribution(module: str) -> str:
-    """The distribution bdv2's extras install for a top-level module: TensorFlow's is the one of the doctor's
-    matrix group that its default row names (read only on this error path, so the CLI stays light)."""
-    if module == "tensorflow":
-        from bdv2.doctor.matrix.groups import default_member
-
-        return default_member("tensorflow")
-    return _DISTRIBUTIONS.get(module, module)
+def distribution(module: str, known: Mapping[str, str] | None = None) -> str:
+    """The distribution bdv2's extras install for a top-level module: ``known``'s (the calling room's answer),
+    else pip's name where it differs from the module's."""
+    return (known or {}).get(module) or _DISTRIBUTIONS.get(module, module)
 
 
-def require_extra(command: str, extra: str, modules: Sequence[str]) -> None:
-    """Exit 2 with one line naming the missing modules and the extra to install, when any is missing."""
+def require_extra(command: str, extra: str, modules: Sequence[str], distributions: Distributions | None = None) -> None:
+    """Exit 2 with one line naming the missing modules and the extra to install, when any is missing.
+    ``distributions``: the calling room's names for the modules' distributions (asked only then)."""
     missing = missing_modules(modules)
     if not missing:
         return
-    names = ", ".join(m if distribution(m) == m else f"{m} ({distribution(m)})" for m in missing)
+    known = distributions() if distributions is not None else {}
+    names = ", ".join(m if distribution(m, known) == m else f"{m} ({distribution(m, known)})" for m in missing)
     click.echo(f"{command}: needs {names}, not installed; install them with: pip install \"bdv2[{extra}]\"",
                err=True)
     sys.exit(2)

@@ -21,6 +21,12 @@ TB = ('Traceback (most recent call last):\n  File "/home/u/experiments/train.py"
       "    metrics = jax.tree_map(lambda *xs: np.mean(xs), *metrics)\n"
       "AttributeError: module 'jax' has no attribute 'tree_map'\n")
 
+# TensorFlow's loader probing for a CUDA library, line after line (what a TF 2.x start-up prints on a machine
+# without its CUDA): every soname reader and the restatement of TensorFlow's loader lines look at each
+LOADER = ("2024-03-01 12:00:00.100000: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not "
+          "load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open shared object file: "
+          "No such file or directory\n")
+
 
 def shapes(size: int) -> dict[str, str]:
     rng = random.Random(0)
@@ -38,6 +44,7 @@ def shapes(size: int) -> dict[str, str]:
         "pip resolver words": ("x" * 200 + " has no wheels with a matching platform tag " + "y" * 200 + "\n")
         * (size // 450),
         "tracebacks": (TB * (size // len(TB)))[:size],
+        "loader failures": (LOADER * (size // len(LOADER)))[:size],
     }
 
 

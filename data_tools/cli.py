@@ -35,10 +35,17 @@ DATA_MODULES = ("numpy", "PIL", "tensorflow")
 """Top-level modules of the [data] extra that every data command needs (checked before importing them)."""
 
 
+
+def extra_distributions() -> dict[str, str]:
+    """The doctor's names for the distributions of missing modules (bdv2.console.require_extra asks only then)."""
+    from bdv2.doctor import extra_distributions as from_the_matrix
+
+    return from_the_matrix()
+
 def _prepare(command: str, verbose: bool) -> None:
     """Before the room's library is imported: exit 2 naming the [data] extra when a module is missing, and keep
     TensorFlow's start-up logs out of this process and its workers unless -v (bdv2.console.quiet_native_logs)."""
-    require_extra(f"bdv2 data {command}", "data", DATA_MODULES)
+    require_extra(f"bdv2 data {command}", "data", DATA_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
 
 
@@ -103,9 +110,9 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every conversion; both --snake_case (the original scripts) and --dash-case work."""
     options = [
         click.option("--input_path", "--input-path", "input_path", required=True,
-                     type=PathOrUrl(exists=True, file_okay=False)),
+                     type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions)),
         click.option("--output_path", "--output-path", "output_path", required=True,
-                     type=PathOrUrl(file_okay=False)),
+                     type=PathOrUrl(file_okay=False, distributions=extra_distributions)),
         click.option("--depth", default=5, show_default=True,
                      help="Directory levels from input_path to the files (5 = source/env/task/NN/date)."),
         click.option("--num_workers", "--num-workers", "num_workers", type=int, default=default_workers(),
@@ -200,10 +207,10 @@ def _parse_cameras(value: str | None) -> tuple[int, ...]:
 
 @data.command("rlds-to-tfrecord")
 @click.option("--input_path", "--input-path", "input_path", required=True,
-              type=PathOrUrl(exists=True, file_okay=False),
+              type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions),
               help="A TFDS/RLDS dataset dir (dataset_info.json, features.json, shards), e.g. bridge_dataset/1.0.0.")
 @click.option("--output_path", "--output-path", "output_path", required=True,
-              type=PathOrUrl(file_okay=False))
+              type=PathOrUrl(file_okay=False, distributions=extra_distributions))
 @click.option("--cameras", metavar="K", show_default="0",
               help="The camera image_K that becomes observations/images0 (the schema holds one camera).")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, show_default="the release's size",
@@ -255,7 +262,7 @@ def sample_cmd(out: Path, fmt: str, trajectories: int | None, frames: int | None
 
 
 @data.command("inspect")
-@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--im_size", "--im-size", "im_size", type=int, default=None, help="Flag images of another size.")
 @verbose_option
@@ -274,8 +281,8 @@ def inspect_cmd(path: Path, depth: int, im_size: int | None, verbose: bool) -> N
 
 
 @data.command("stats")
-@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
-@click.option("--out", "out", required=True, type=PathOrUrl(dir_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions))
+@click.option("--out", "out", required=True, type=PathOrUrl(dir_okay=False, distributions=extra_distributions))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--relabel/--raw-actions", default=True, show_default=True,
               help="Statistics of the actions the trainer sees (reached-state deltas, binarized gripper) or of "
@@ -300,7 +307,7 @@ def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @data.command("identify")
-@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions))
 @click.option("--depth", default=5, show_default=True, help="For raw trees: levels down to the task dirs + 1.")
 @click.option("--all", "all_episodes", is_flag=True,
               help="RLDS: parse every episode of every shard for cameras and language (default: the first "
@@ -337,8 +344,8 @@ def identify_cmd(path: Path, depth: int, all_episodes: bool, as_json: bool, mark
 
 
 @data.command("check")
-@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
-@click.option("--metadata", type=PathOrUrl(exists=True, dir_okay=False),
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions))
+@click.option("--metadata", type=PathOrUrl(exists=True, dir_okay=False, distributions=extra_distributions),
               help="Normalisation statistics to check against the data (e.g. the run's metadata.json).")
 @click.option("--window", type=int, default=1, show_default=True,
               help="Transitions one training example needs (obs_horizon + act_pred_horizon - 1).")
@@ -388,7 +395,7 @@ def check_cmd(path: Path, metadata: Path | None, window: int, relabel: bool, qui
 
 
 @data.command("view")
-@click.argument("path", type=PathOrUrl(exists=True, file_okay=False))
+@click.argument("path", type=PathOrUrl(exists=True, file_okay=False, distributions=extra_distributions))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="The HTML page to write (self-contained: open it from disk, no server).")
 @click.option("--episode", type=int, default=None, help="Show episode N (reading order, from 0) alone.")

@@ -7,18 +7,21 @@ Public API (used by `bdv2 doctor`/`bdv2 run` and by the trainer's preflight and 
     plan_repair(findings, snap, matrix) -> Plan       (env_ops: what `bdv2 run` gives its child)
     repaired_env(matrix, python)      -> dict         (os.environ with the plan's env edits)
     apply_env(ops, environ), merge_flags(current, add), shell_lines(ops), describe_op(op)
+    extra_distributions()             -> dict         (module -> the distribution bdv2's extras install for it)
 
 The wings (probe/, checks/, logs/, repair/, api/, matrix/) load when their work runs: importing this package
-loads what a plain check needs, and diagnose_log, plan_repair, repaired_env and examine(deep=True) import
-the log readers, the repair flow and the runtime probes on their first call.
+loads what a plain check needs, and diagnose_log, plan_repair, repaired_env, examine(deep=True) and the repair
+wing's names (Plan, apply_env, ...) import the log readers, the repair flow and the runtime probes on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .checks.registry import Options
 from .diagnose import diagnose, load_matrix, nearest_row
@@ -26,18 +29,36 @@ from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
 from .matrix.load import Matrix
 from .probe.collect import collect
 from .probe.snapshot import ProbeStatus, Snapshot
-from .repair.envfile import apply_env, describe_op, merge_flags, shell_lines
-from .repair.model import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
+
+if TYPE_CHECKING:
+    from .repair.envfile import apply_env, describe_op, merge_flags, shell_lines
+    from .repair.model import Plan, Recheck, RepairError, Step, StepStatus, Target, TargetKind
 
 __all__ = [
     "Area", "EnvOp", "EnvOpKind", "Examination", "Finding", "Fix", "Matrix", "Options", "Plan", "ProbeStatus",
     "Recheck", "RepairError", "Severity", "Snapshot", "Step", "StepStatus", "Target", "TargetKind", "apply_env",
-    "collect", "describe_op", "diagnose", "diagnose_log", "examine", "exit_code", "load_matrix",
+    "collect", "describe_op", "diagnose", "diagnose_log", "examine", "exit_code", "extra_distributions", "load_matrix",
     "merge_flags", "nearest_row", "plan_repair", "repaired_env", "shell_lines",
 ]
 
+_REPAIR = {**dict.fromkeys(("apply_env", "describe_op", "merge_flags", "shell_lines"), ".repair.envfile"),
+           **dict.fromkeys(("Plan", "Recheck", "RepairError", "Step", "StepStatus", "Target", "TargetKind"),
+                           ".repair.model")}
+"""The repair wing's names on this face, imported on first use (a plain check loads no repair code)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REPAIR:
+        value = getattr(importlib.import_module(_REPAIR[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @dataclass(frozen=True)
 class Examination:
+    """What examine() found: the snapshot, the findings and the time each step took."""
+
     snapshot: Snapshot
     findings: list[Finding]
     timings: dict[str, float]
@@ -83,6 +104,14 @@ def repaired_env(matrix: Matrix, python: str | None = None,
     from .repair.flow import repaired_env as _repaired_env
 
     return _repaired_env(matrix, python, environ)
+
+
+def extra_distributions() -> dict[str, str]:
+    """Top-level module -> the distribution bdv2's extras install for it, where the matrix decides: TensorFlow's is
+    the member of its ``[groups]`` entry that the default row names (what the rooms' "not installed" line says)."""
+    from .matrix.groups import TENSORFLOW, default_member
+
+    return {"tensorflow": default_member(TENSORFLOW)}
 
 
 def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:

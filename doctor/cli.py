@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, assert_never
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from . import Examination, examine, exit_code, load_matrix
 from .checks.registry import Options
@@ -24,13 +22,15 @@ from .errors import CollectError, DoctorError
 from .findings import Exit, Finding
 from .matrix.load import Matrix
 from .probe.snapshot import Snapshot
-from .repair.model import Plan, RepairError, Target, TargetKind
-from .report import render, render_plan, render_preview, render_recheck, render_steps
+from .report import render
 from .request import DoctorRequest, Mode, OutputFormat, PipConsent
 from .rooms import ROOMS, missing_rooms
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .repair.flow import FixResult
+    from .repair.model import Plan, Target
 
 __all__ = ["DoctorRequest", "Mode", "doctor", "request_of", "run"]
 
@@ -101,7 +101,13 @@ def choose_mode(f: Flags) -> Mode:
 
 
 def _console() -> Console:
+    from rich.console import Console  # text only: --json and --markdown load no rich
+
     return Console(highlight=False, soft_wrap=True)
+
+
+def _text_console(request: DoctorRequest) -> Console | None:
+    return _console() if request.output is OutputFormat.TEXT else None
 
 
 @click.command(epilog=DOCTOR_EXAMPLES)
@@ -146,8 +152,8 @@ def doctor(**flags: Any) -> None:
             assert request.log_file is not None
             log = request.log_file
             findings = diagnose_log(log.read(), matrix, name=getattr(log, "name", "log"))
-            render(request.output, findings, None, _console(), click.echo, timings={}, strict=request.strict,
-                   verbose=request.verbose)
+            render(request.output, findings, None, _text_console(request), click.echo, timings={},
+                   strict=request.strict, verbose=request.verbose)
             sys.exit(exit_code(findings, request.strict))
         ex = examine(python=request.python, snapshot_file=request.snapshot_file, deep=request.deep, matrix=matrix,
                      timeout=request.timeout, options=request.options)
@@ -196,20 +202,21 @@ def _after_examining(request: DoctorRequest, ex: Examination, matrix: Matrix) ->
             from .repair import flow
 
             plan, _ = flow.plan_fix(snap, findings, matrix)
-            render(request.output, findings, snap, _console(), click.echo, timings=ex.timings,
+            render(request.output, findings, snap, None, click.echo, timings=ex.timings,
                    strict=request.strict, extra={"plan": plan.to_dict()})
             return exit_code(findings, request.strict)
         case Mode.CHECK | Mode.SNAPSHOT | Mode.FIX_DRY_RUN | Mode.FIX:
-            console = _console()
+            console = _text_console(request)
             fixing = mode in (Mode.FIX, Mode.FIX_DRY_RUN)
             code = exit_code(findings, request.strict) if fixing else _with_needs(
                 exit_code(findings, request.strict), request, snap)
             # the JSON's exit_code is the process's: --need counts there too
             render(request.output, findings, snap, console, click.echo, timings=ex.timings, strict=request.strict,
                    verbose=request.verbose, extra=None if fixing else {"exit_code": code})
-            if request.save_snapshot and request.output is OutputFormat.TEXT:
+            if request.save_snapshot and console is not None:
                 console.print(f"snapshot written to {request.save_snapshot}")
             if fixing:
+                assert console is not None, "--fix shows its plan as text (choose_mode)"
                 return _fix(request, snap, findings, matrix, console)
             return code
         case Mode.LOG | Mode.UNDO:
@@ -228,6 +235,7 @@ def _fail(e: DoctorError) -> NoReturn:
 
 def _fix(request: DoctorRequest, snap: Snapshot, findings: list[Finding], matrix: Matrix, console: Console) -> int:
     from .repair import flow
+    from .report.repair import render_plan, render_recheck, render_steps
 
     plan, target = flow.plan_fix(snap, findings, matrix)
     render_plan(plan, target, console, flow.shown_moves(plan, target))
@@ -248,7 +256,11 @@ def _fix(request: DoctorRequest, snap: Snapshot, findings: list[Finding], matrix
 
 def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, how: PipConsent) -> tuple[bool, str]:
     """Preview the version moves with the resolver; (run them?, why not). Conda's packages need their own flag."""
+    from rich.markup import escape
+
     from .repair import flow
+    from .repair.model import RepairError, TargetKind
+    from .report.repair import render_preview
 
     if target.kind is TargetKind.SYSTEM:
         return False, ""  # apply() says why: bdv2 changes packages only in a venv or conda env
@@ -275,6 +287,7 @@ def _pip_go_ahead(plan: Plan, target: Target, snap: Snapshot, console: Console, 
 
 def _undo(python: str | None, console: Console) -> int:
     from .repair import flow
+    from .report.repair import render_steps
 
     try:
         result = flow.undo_env(python)

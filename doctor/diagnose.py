@@ -24,6 +24,8 @@ def load_matrix(path: Path | str | None = None) -> Matrix:
 
 @dataclass(frozen=True)
 class RowMove:
+    """The moves that put an environment onto a row."""
+
     row: Row
     changes: tuple[str, ...]
     """Human lines: 'jax 0.4.13 -> ==0.10.2'."""

@@ -84,6 +84,8 @@ class Fix:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem (or note) found, with its evidence, fix and source."""
+
     id: str
     """Stable identifier (the matrix entry's id for rules and signatures)."""
     severity: Severity

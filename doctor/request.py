@@ -51,6 +51,8 @@ class PipConsent:
 
 @dataclass(frozen=True)
 class DoctorRequest:
+    """Everything one `bdv2 doctor` invocation asks for (the options, decided once)."""
+
     mode: Mode = Mode.CHECK
     output: OutputFormat = OutputFormat.TEXT
     python: str | None = None

@@ -24,6 +24,8 @@ ROOMS = {"data": "data stack (bdv2 data)", "train": "training stack (bdv2 train,
 
 @dataclass(frozen=True)
 class MissingRoom:
+    """A room whose stack the environment lacks, with its absent distributions."""
+
     room: str
     missing: tuple[str, ...]
 

@@ -27,3 +27,13 @@ def test_every_package_of_the_doctor_and_every_room_is_on_the_map() -> None:
     packages = {f"{p.parent.relative_to(ROOT)}/" for p in (ROOT / "doctor").rglob("__init__.py")}
     rooms = {"bdv2/", "doctor/", "data_tools/", "trainer/"}
     assert packages | rooms <= named, sorted((packages | rooms) - named)
+
+
+def test_the_doctors_option_count_is_the_same_wherever_it_is_written() -> None:
+    from bdv2.doctor.cli import doctor
+
+    count = len([p for p in doctor.params if p.name != "help"])
+    said = {"ARCHITECTURE.md": re.findall(r"turns the (\d+) options", MAP.read_text()),
+            "doctor/cli.py": re.findall(r"The doctor's (\d+) options", (ROOT / "doctor" / "cli.py").read_text())}
+    assert all(said.values()), said
+    assert {f: [int(n) for n in ns] for f, ns in said.items()} == {f: [count] for f in said}

@@ -116,3 +116,14 @@ def _room(module: str) -> str:
 def test_no_import_cycles(room: str) -> None:
     inside = [c for c in cycles(import_graph()) if any(_room(m) == room for m in c)]
     assert not inside, "import cycles: " + "; ".join(" <-> ".join(c) for c in inside)
+
+
+def test_the_ground_floor_imports_no_room() -> None:
+    """``bdv2/`` is shared by every room, so it may import none of them, function-level imports included: what it
+    needs from a room (TensorFlow's distribution, say) the calling room passes in. (``bdv2/cli.py`` names each
+    room's command module as a string for importlib, loaded on first use: wiring, not an import statement.)"""
+    graph = import_graph()
+    ground = [m for m in graph if _room(m) == "bdv2"]
+    assert "bdv2.console" in ground and "bdv2.cli" in ground
+    reached = {m: sorted(d for d in graph[m] if _room(d) != "bdv2") for m in ground}
+    assert not {m: d for m, d in reached.items() if d}, reached

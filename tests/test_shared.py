@@ -127,15 +127,17 @@ def test_indivisible_names_the_nearest_batches_and_device_counts() -> None:
 def test_require_extra_names_the_distribution_the_matrix_installs_for_a_module(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import bdv2.console as console
+    from bdv2.data_tools.cli import extra_distributions
     from bdv2.doctor import load_matrix
 
     matrix = load_matrix()
-    tf = console.distribution("tensorflow")
+    tf = console.distribution("tensorflow", extra_distributions())
     assert tf in matrix.groups["tensorflow"] and tf in matrix.default_row.packages  # tensorflow-cpu, from the matrix
     assert console.distribution("PIL") == "Pillow" and console.distribution("numpy") == "numpy"
+    assert console.distribution("tensorflow") == "tensorflow"  # the ground floor alone knows no matrix
     monkeypatch.setattr(console, "missing_modules", lambda modules: list(modules))
     with pytest.raises(SystemExit) as stop:
-        console.require_extra("bdv2 data", "data", ["numpy", "tensorflow"])
+        console.require_extra("bdv2 data", "data", ["numpy", "tensorflow"], extra_distributions)
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip() == (
         f'bdv2 data: needs numpy, tensorflow ({tf}), not installed; install them with: pip install "bdv2[data]"')

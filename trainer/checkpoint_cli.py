@@ -12,7 +12,7 @@ import click
 
 from bdv2.console import make_console, quiet_native_logs, require_extra, verbose_option
 
-from .cli import TRAIN_MODULES
+from .cli import TRAIN_MODULES, extra_distributions
 from .errors import TrainerError
 
 FORMATS = ("jaxrl_m",)
@@ -44,7 +44,7 @@ def checkpoint() -> None:
 @verbose_option
 def import_(fmt: str, ckpt: Path, config_file: Path, out: Path, verbose: bool) -> None:
     """Turn CKPT (a checkpoint_<step> file or directory of the original) into a bdv2 run directory."""
-    require_extra("bdv2 checkpoint import", "train", TRAIN_MODULES)
+    require_extra("bdv2 checkpoint import", "train", TRAIN_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from .checkpoint_io import import_jaxrl_m
 
@@ -63,7 +63,7 @@ def import_(fmt: str, ckpt: Path, config_file: Path, out: Path, verbose: bool) -
 @verbose_option
 def export(fmt: str, run_dir: Path, out: Path, verbose: bool) -> None:
     """Write RUN_DIR's latest checkpoint (or the step directory given) for the original's eval.py."""
-    require_extra("bdv2 checkpoint export", "train", TRAIN_MODULES)
+    require_extra("bdv2 checkpoint export", "train", TRAIN_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from .checkpoint_io import export_jaxrl_m
 

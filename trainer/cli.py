@@ -21,6 +21,13 @@ from .errors import TrainerError
 TRAIN_MODULES = ("numpy", "PIL", "tensorflow", "jax", "flax", "optax", "orbax", "distrax")
 """Top-level modules of the [train] extra (checked before importing them)."""
 
+
+def extra_distributions() -> dict[str, str]:
+    """The doctor's names for the distributions of missing modules (bdv2.console.require_extra asks only then)."""
+    from bdv2.doctor import extra_distributions as from_the_matrix
+
+    return from_the_matrix()
+
 TRAIN_EXAMPLES = """
 \b
 Examples:
@@ -114,7 +121,7 @@ def train(config_arg: Path | None, config_file: Path | None, set_items: tuple[st
         raise click.UsageError("--json goes with --dry-run (a launch prints its progress and summary as text)")
     path = config_arg if config_arg is not None else config_file
     assert path is not None  # exactly one of the two, checked above
-    require_extra("bdv2 train", "train", TRAIN_MODULES)
+    require_extra("bdv2 train", "train", TRAIN_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from . import config, launch
 
@@ -192,7 +199,7 @@ def _slurm_options(slurm: bool, submit: bool, partition: str | None, time_limit:
 @progress_interval_option
 def demo(out: Path, steps: int | None, verbose: bool, progress_interval: float) -> None:
     """The main job end to end on the built-in sample data: doctor, sample, convert, stats, train, plot."""
-    require_extra("bdv2 demo", "train", TRAIN_MODULES)
+    require_extra("bdv2 demo", "train", TRAIN_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from .demo import run_demo
 
@@ -223,7 +230,7 @@ Exit codes: 0 written, 1 a directory is not a run (no metrics.jsonl) or nothing 
 def plot(run_dirs: tuple[Path, ...], out: Path | None, metric: str, log_y: bool) -> None:
     """Train (solid) and validation (dashed) curves of one or several runs on one figure, from each run's
     metrics.jsonl. `bdv2 train` writes the same figure for its runs to <save_dir>/learning_curves.png."""
-    require_extra("bdv2 plot", "train", ("matplotlib",))
+    require_extra("bdv2 plot", "train", ("matplotlib",), extra_distributions)
     from .plot import CURVES_FILE, plot_runs
 
     target = out if out is not None else run_dirs[0].resolve().parent / CURVES_FILE

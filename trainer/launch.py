@@ -53,7 +53,8 @@ RUN_FILE = "run.json"
 
 
 def doctor_preflight(python: str | None = None) -> Preflight:
-    """The doctor's static checks (about a second) and its repair plan's environment edits.
+    """The doctor's static checks (a fraction of a second) and its repair plan's environment edits; whether jax
+    has a CUDA backend is the snapshot's answer (``Snapshot.jax_has_cuda``), the one the doctor's rules read.
 
     The one place that calls the doctor's repair API, so a change there is a change here only.
     """
@@ -63,10 +64,7 @@ def doctor_preflight(python: str | None = None) -> Preflight:
     ex = examine(python=python, matrix=matrix)
     driver, snap = ex.snapshot.system.driver, ex.snapshot
     gpus = driver_gpus(driver.source, len(driver.gpus), driver.known)
-    backend = any(snap.dist(d) is not None for d in ("jax-cuda12-plugin", "jax-cuda13-plugin")) or \
-        "cuda" in getattr(snap.dist("jaxlib"), "version", "")
-    return Preflight(tuple(ex.findings), plan_repair(ex.findings, ex.snapshot, matrix).env_ops, gpus,
-                     backend if snap.dist("jaxlib") is not None else None)
+    return Preflight(tuple(ex.findings), plan_repair(ex.findings, snap, matrix).env_ops, gpus, snap.jax_has_cuda)
 
 
 def diagnose_failure(log_text: str) -> tuple[Finding, ...]:

@@ -19,7 +19,7 @@ import click
 
 from bdv2.console import quiet_native_logs, require_extra, verbose_option
 
-from .cli import TRAIN_MODULES
+from .cli import TRAIN_MODULES, extra_distributions
 from .errors import TrainerError
 
 SERVE_MODULES = ("websockets", "msgpack")
@@ -87,8 +87,8 @@ def serve(run: Path, host: str, port: int, allow_remote: bool, execute: str | No
     if not _loopback(host) and not allow_remote:
         raise click.UsageError(f"--host {host} is not a loopback address: add --allow-remote to serve other "
                                "machines (there is no authentication)")
-    require_extra("bdv2 serve", "train", TRAIN_MODULES)
-    require_extra("bdv2 serve", "serve", SERVE_MODULES)
+    require_extra("bdv2 serve", "train", TRAIN_MODULES, extra_distributions)
+    require_extra("bdv2 serve", "serve", SERVE_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     log = logging.getLogger("bdv2.serve")  # our lines only: orbax and absl log their own at INFO
     handler = logging.StreamHandler(sys.stderr)
@@ -156,9 +156,9 @@ def policy() -> None:
 def check(run: Path, hz: float, through_server: bool, calls: int, image_size: int | None, as_json: bool,
           verbose: bool) -> None:
     """Measure RUN's policy on this machine's device and say whether it keeps up with --hz."""
-    require_extra("bdv2 policy check", "train", TRAIN_MODULES)
+    require_extra("bdv2 policy check", "train", TRAIN_MODULES, extra_distributions)
     if through_server:
-        require_extra("bdv2 policy check --serve", "serve", SERVE_MODULES)
+        require_extra("bdv2 policy check --serve", "serve", SERVE_MODULES, extra_distributions)
     quiet_native_logs(verbose=verbose)
     from . import data as pipeline
     from .serve import check_policy, render_check

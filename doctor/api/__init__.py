@@ -5,10 +5,27 @@ released wheels with ``scan.py``); ``advice.py`` turns "X lacks name N" into a s
 scans the installed packages' sources for ``--deep``.
 """
 
-from .advice import Advice, advise
-from .history import History, load
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .advice import Advice, advise
+    from .history import History, load
 
 __all__ = ["USES_PROBE", "Advice", "History", "advise", "load"]
+
+_LAZY = {"Advice": ".advice", "advise": ".advice", "History": ".history", "load": ".history"}
+"""Imported on first use: a plain check asks the history only through recorded.py's cache."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 USES_PROBE = "jax-api-uses"
 """The name of the ProbeResult of deep.py's scan (what ``checks/api_rules.py`` reads)."""

@@ -10,8 +10,6 @@ last], ...]}}}``, indices into ``releases``; ``opaque``: the releases in which a
 from __future__ import annotations
 
 import functools
-import gzip
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +161,9 @@ class History:
 @functools.lru_cache(maxsize=2)
 def load(path: str | None = None) -> History | None:
     """The shipped history (None when the file is absent or unreadable: callers then say nothing)."""
+    import gzip
+    import json
+
     p = Path(path) if path else INDEX
     try:
         return History(json.loads(gzip.decompress(p.read_bytes())))

@@ -21,18 +21,6 @@ def public(v: Version) -> Version:
     return Version(v.public)
 
 
-def jax_cuda_backend(snap: Snapshot) -> Dist | None:
-    """The distribution that gives jax its CUDA backend: a jax-cuda13/12 plugin, or a '+cuda' jaxlib build."""
-    for name in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
-        d = snap.dist(name)
-        if d is not None and d.parsed is not None:
-            return d
-    lib = snap.dist("jaxlib")
-    if lib is not None and lib.parsed is not None and "cuda" in lib.version:
-        return lib
-    return None
-
-
 def in_spec(v: Version, spec: SpecifierSet) -> bool:
     # Pre-releases count (tfp-nightly is only ever a .dev release); local labels do not.
     return spec.contains(public(v), prereleases=True)
@@ -76,7 +64,7 @@ def eval_rule(rule: Rule, snap: Snapshot, matrix: Matrix) -> Finding | None:
     if rule.absent:
         evidence.append("not installed: " + ", ".join(rule.absent))
     if rule.needs_jax_cuda:
-        backend = jax_cuda_backend(snap)
+        backend = snap.jax_cuda_backend()
         if backend is None:
             return None
         evidence.append(f"jax's CUDA backend: {backend.name} {backend.version}")

@@ -4,7 +4,7 @@ have, with the API history's advice."""
 
 from __future__ import annotations
 
-from ..api import USES_PROBE, advise
+from ..api import USES_PROBE
 from ..api.recorded import recorded_scan
 from ..findings import Finding, Fix
 from ..matrix.load import Matrix, Rule
@@ -25,6 +25,8 @@ def check_jax_api_uses(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options
         return []
     jax_version = str(output.get("jax", ""))
     out = []
+    if output.get("stale"):
+        from ..api.advice import advise  # reads the whole API history: only where a stale use was found
     for s in output.get("stale", []):
         a = advise("jax", s["name"], s["caller"], jax_version, s["version"])
         title = (f"{s['caller']} {s['version']} uses {s['name']}, which jax {jax_version} does not have")

@@ -21,7 +21,7 @@ from ..matrix.knowledge import Knowledge
 from ..matrix.load import Matrix, Rule
 from ..probe.facts import Lib
 from ..probe.snapshot import Snapshot
-from ._common import PIP, as_version, finding, jax_cuda_backend, major_of, pip_libs, public
+from ._common import PIP, as_version, finding, major_of, pip_libs, public
 from .registry import Options, check
 
 
@@ -53,7 +53,7 @@ class LookupEra(enum.Enum):
 
 def gpu_backend(snap: Snapshot) -> tuple[Backend, Version | None]:
     """The installed JAX CUDA backend and its version (Backend.NONE, None without one)."""
-    d = jax_cuda_backend(snap)
+    d = snap.jax_cuda_backend()
     if d is None or d.parsed is None:
         return Backend.NONE, None
     kind = {"jax-cuda13-plugin": Backend.PLUGIN13, "jax-cuda12-plugin": Backend.PLUGIN12}.get(d.key, Backend.MONOLITHIC)

@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from ..findings import Area, Finding, Fix, Severity
 from ..matrix.load import Matrix, Rule
 from ..probe.snapshot import Dist, Snapshot, normalise
-from ._common import PIP, finding, in_spec, jax_cuda_backend, public
+from ._common import PIP, finding, in_spec, public
 from .pin_rules import tailor_commands
 from .registry import Options, check
 
@@ -108,14 +108,27 @@ def check_jax_plugin_lockstep(rule: Rule, snap: Snapshot, matrix: Matrix, opts: 
     return out
 
 
-def _requirements(d: Dist) -> list[Requirement]:
+def _requirements(d: Dist, skip_extras: bool = False) -> list[Requirement]:
+    """``d``'s Requires-Dist entries, parsed (an unparsable one is left out). ``skip_extras``: also leave out,
+    unparsed, each entry whose marker names ``extra`` (``_names_extra``), most of a stack's entries."""
     out = []
     for text in d.requires:
+        if skip_extras and _names_extra(text):
+            continue
         try:
             out.append(Requirement(text))
         except InvalidRequirement:
             continue
     return out
+
+
+def _names_extra(text: str) -> bool:
+    """Whether the Requires-Dist entry ``text`` is one ``_is_extra`` holds for (or one that does not parse), read
+    from the text alone: without a URL (``name @ url``) the first ';' starts the marker, and a marker's
+    serialised form keeps each of its names and quoted values as written, so ``extra`` appears in one exactly
+    when it appears in the other."""
+    head, sep, marker = text.partition(";")
+    return bool(sep) and "@" not in head and "extra" in marker
 
 
 def _is_extra(req: Requirement) -> bool:
@@ -163,7 +176,7 @@ def check_requires_dist(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Option
     """What `pip check` does, from the snapshot's metadata, with the target's own markers."""
     out = []
     for d in snap.distributions:
-        for req in _requirements(d):
+        for req in _requirements(d, skip_extras=True):
             if _is_extra(req) or not _marker_ok(req.marker, snap.markers):
                 continue
             got, bad = _unmet(req, snap, matrix)
@@ -262,7 +275,7 @@ def check_runtime_probes(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Optio
 def check_cpu_jaxlib_with_gpu_wheels(rule: Rule, snap: Snapshot, matrix: Matrix, opts: Options) -> list[Finding]:
     jaxlib = snap.dist("jaxlib")
     gpu_wheels = [d for d in snap.distributions if d.key.startswith(("nvidia-cudnn", "nvidia-cublas"))]
-    if jaxlib is None or not gpu_wheels or jax_cuda_backend(snap) is not None:
+    if jaxlib is None or not gpu_wheels or snap.jax_cuda_backend() is not None:
         return []
     jax = snap.dist("jax")
     k = matrix.knowledge

@@ -257,12 +257,12 @@ _VER = r"\d{1,4}(?:\.\d{1,4}){0,3}"
 # "jax.tree_map was removed in JAX v0.6.0", "`np.float_` was removed in the NumPy 2.0 release", "X is deprecated
 # and will be removed ... Use Y instead", "X has been removed in version 3.0; use Y"
 _REMOVED = re.compile(
-    rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
+    rf"[`'\"]?(?P<what>{_NAME})[`'\"]?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
     rf"(?: from (?P<pkg0>[A-Za-z][\w-]{{0,40}}))?"
     rf"(?: (?:in|as of|since|starting (?:with|from)) (?:the )?(?:(?P<pkg>[A-Za-z][\w-]{{0,40}}) )?"
     rf"(?:version |release |v)?(?P<version>{_VER})(?: release)?)?", re.IGNORECASE)
-_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) `?(?P<instead>{_NAME}"
-                      r"(?:\(\))?)`?(?: \([^)\n]{0,60}\))?(?: instead)?")
+_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) [`'\"]?"
+                      rf"(?P<instead>{_NAME}(?:\(\))?)[`'\"]?(?: \([^)\n]{{0,60}}\))?(?: instead)?")
 _DEPRECATED = re.compile(rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:is|was|has been) deprecated")
 
 
@@ -380,6 +380,11 @@ _ASKED_SONAME = re.compile(r"(?:library '?|^|[\s'\"(:])lib(?P<lib>cudart|cublasL
                            r"cusparse|cudnn|nvrtc|nccl)\.so\. ?(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?=['\";:\s]|$)"
                            r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))",
                            re.MULTILINE)
+# the same, the loader's verb first in any wording ("Cannot open dynamic library **libcublas.so.10**")
+_VERB_SONAME = re.compile(r"(?:Could not|Cannot|Can't|Couldn't|Unable to|Failed to) (?:load|open|find|dlopen) "
+                          r"(?:the )?(?:dynamic |shared |CUDA )?(?:library|lib|object)?[ '\"`*]{0,4}"
+                          r"lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl)\.so\. ?"
+                          r"(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?![\d.]{0,1}\d)", re.IGNORECASE)
 _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\d{1,2}\.\d)\b|"
                              r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b")
 
@@ -421,16 +426,59 @@ def _tensorflow_builds_of(release: str, cat: Catalogue) -> str:
     return ", ".join(f"{a}" + (f"-{b}" if b != a else "") + f" (CUDA {c})" for a, b, c, _ in rows)
 
 
+def _asked_sonames(text: str) -> list[re.Match[str]]:
+    """The loader failures for versioned CUDA sonames in the log's tail, the verb after the soname or before it."""
+    tail = text[-200_000:]
+    if ".so." not in tail:
+        return []
+    found = [*(_ASKED_SONAME.finditer(tail) if may_match(_ASKED_SONAME, tail) else ()),
+             *(_VERB_SONAME.finditer(tail) if may_match(_VERB_SONAME, tail) else ())]
+    return sorted(found, key=lambda m: m.start())[:40]
+
+
+# what else a log shows failing: an exception, a fatal check, a crash, a failed call
+_OTHER_FAILURE = re.compile(r"error|exception|fatal|failed|segmentation fault|core dumped|killed|abort",
+                            re.IGNORECASE)
+
+
+def _lone(text: str, asked: list[re.Match[str]]) -> bool:
+    """Whether the loader's failures are the only failure the log shows: no exception raised, and no line that
+    says error, failed or fatal besides the loader's own (a user's paste of the one message they met)."""
+    tail = text[-200_000:]
+    loader_lines = {tail.rfind("\n", 0, m.start()) + 1 for m in asked}
+    pos = 0
+    while m := _OTHER_FAILURE.search(tail, pos):
+        start = tail.rfind("\n", 0, m.start()) + 1
+        if start not in loader_lines and ".so." not in tail[start:m.start()]:
+            return False
+        end = tail.find("\n", m.end())
+        if end == -1:
+            break
+        pos = end  # one look per line
+    return True
+
+
+def lone_loader_failure(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str],
+                                                                         Severity]:
+    """1 point when a loader failure for a versioned CUDA soname is the only failure in a log without a traceback."""
+    asked = [] if chains else _asked_sonames(text)
+    if asked and _lone(text, asked):
+        return 1.0, {}, [], Severity.ERROR
+    return 0.0, {}, [], Severity.ERROR
+
+
 def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """The versioned CUDA sonames a loader could not open, each with the CUDA release that ships it, and the CUDA
     the log shows installed (nvidia-smi, a /usr/local/cuda-X.Y path, nvcc)."""
     cat = catalogue()
     asked: dict[str, tuple[str, str, str]] = {}
-    for m in _ASKED_SONAME.finditer(text[-200_000:]):
+    tail = text[-200_000:]
+    matches = _asked_sonames(text)
+    for m in matches:
         soname = f"lib{m['lib']}.so.{m['ver']}"
         release = _cuda_of(m["lib"], m["ver"], cat)
         if release and soname not in asked:
-            asked[soname] = (m["lib"], release, _line_at(text, m.start(), m.end()))
+            asked[soname] = (m["lib"], release, _line_at(tail, m.start(), m.end()))
         if len(asked) >= 6:
             break
     if not asked:
@@ -520,6 +568,7 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "stated_removal": stated_removal,
     "soname_release": soname_release,
     "driver_older": driver_older,
+    "lone_loader_failure": lone_loader_failure,
 }
 
 
@@ -527,6 +576,9 @@ def _line_at(text: str, start: int, end: int) -> str:
     a = text.rfind("\n", 0, start) + 1
     b = text.find("\n", end)
     return text[a:b if b != -1 else len(text)].strip()[:400]
+
+
+_ORDER_WORDS = {"later": "newer", "earlier": "older"}
 
 
 def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
@@ -560,6 +612,10 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
     tf = fit.facts.get("v_tensorflow")
     if tf:
         fit.facts.setdefault("tf_minor", ".".join(tf.split(".")[:2]))
+    # a message that states the direction itself ("built with a later version than the framework")
+    fit.facts["order"] = _ORDER_WORDS.get(fit.facts.get("order", ""), fit.facts.get("order", ""))
+    if not fit.facts["order"]:
+        del fit.facts["order"]
     if len(family.order) == 2 and all(k in fit.facts for k in family.order):
         a, b = (fit.facts[k] for k in family.order)
         fit.facts["order"] = "newer" if newer(a, b) else "older" if newer(b, a) else "same"

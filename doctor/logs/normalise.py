@@ -254,15 +254,44 @@ def literal_keys(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def required_keys(pattern: str, flags: int = 0) -> tuple[tuple[str, ...], ...]:
+    """Every set of literals of which a match of ``pattern`` must contain one, for each part of its top-level
+    sequence whose literals are known (a pattern "A...B" needs both A and B); () when none is known."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        items = list(_parser.parse(pattern, flags & ~re.VERBOSE).data)
+    except Exception:  # a private parser that changed: no pre-check, the regex still runs
+        return ()
+    out: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for op, av in [*items, (None, None)]:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        if len(run) >= 3:
+            out.append(("".join(run).lower(),))
+        run = []
+        sub = _seq_keys([(op, av)]) if op is not None else None
+        if sub:
+            out.append(sub)
+    whole = literal_keys(pattern, flags)
+    return tuple(dict.fromkeys([*([whole] if whole else []), *out]))
+
+
 @functools.lru_cache(maxsize=4)
 def _lower(text: str) -> str:
     return text.lower()
 
 
 def may_match(pattern: re.Pattern[str], text: str) -> bool:
-    """False when ``text`` lacks every literal a match of ``pattern`` must contain (a cheap, exact pre-check)."""
-    keys = literal_keys(pattern.pattern, pattern.flags)
-    return keys is None or any(k in _lower(text) for k in keys)
+    """False when ``text`` lacks every literal of one set a match of ``pattern`` must contain one of (a cheap,
+    exact pre-check)."""
+    low = _lower(text)
+    return all(any(k in low for k in keys) for keys in required_keys(pattern.pattern, pattern.flags))
 
 
 def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:

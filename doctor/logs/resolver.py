@@ -94,8 +94,8 @@ _PIP_CAUSED = re.compile(r"^\s*The conflict is caused by:", re.MULTILINE)
 _PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAME})(?:\[[^\]]*\])?"
                       r"\s*([^;]*?)\s*(?:;|$)")
 _PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
-_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you "
-                        rf"(?:have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
+_PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you"
+                        rf"(?: have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
 _PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
 
 
@@ -191,16 +191,19 @@ def _pip(text: str) -> list[Conflict]:
 
 _UV_START = re.compile(r"No solution found when resolving (?:dependencies|`--with` dependencies)")
 _POETRY_START = re.compile(r"version solving failed|SolverProblemError")
+_POETRY_VERDICT = re.compile(r"version solving failed")
 _SPEC = r"(?:[=<>!~]=?|>|<)[^\s,]{1,60}(?:,[<>=!~]{1,3}[^\s,]{1,60}){0,8}"
 # uv writes `jax==0.4.13 depends on jaxlib>=0.4.13`; poetry writes `jax (0.4.13) depends on jaxlib (>=0.4.13)`
 _UV_DEP = re.compile(rf"({_NAME})(?:\[[^\]]*\])?(?:({_SPEC})| \(([^)]*)\))? depends on ({_NAME})(?:\[[^\]]*\])?"
                      rf"(?:({_SPEC})| \(([^)]*)\))?")
+_BOTH = re.compile(rf"({_NAME})(?: \([^)]*\))? depends on both ({_NAME} \([^)]*\)) and ({_NAME} \([^)]*\))")
 _UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
 
 
 def _uv(text: str) -> list[Conflict]:
     m = _UV_START.search(text)
-    poetry = _POETRY_START.search(text) if not m else None
+    # poetry's verdict ends its derivation; its exception's name (SolverProblemError) comes before it
+    poetry = (_POETRY_VERDICT.search(text) or _POETRY_START.search(text)) if not m else None
     if not m and not poetry:
         return []
     if poetry:  # poetry prints its derivation before the verdict
@@ -212,6 +215,7 @@ def _uv(text: str) -> list[Conflict]:
         if _UV_MISSING.search(" ".join(body[:2000].split())):
             return []  # nothing to install, not two requirements in conflict: missing() reads it
     body = " ".join(ln.strip(" │╰─▶×") for ln in body.splitlines()[:30]).split("hint:")[0]
+    body = _BOTH.sub(r"\1 depends on \2, \1 depends on \3", body)  # poetry: "depends on both A (1) and B (2)"
     for d in _UV_DEP.finditer(body):
         c.requirements.append(Requirement(d[1], (d[2] or d[3] or "").lstrip("="), d[4], d[5] or d[6] or ""))
     for r in _UV_REQUIRE.finditer(body):
@@ -348,7 +352,7 @@ def exclusions(c: Conflict) -> list[str]:
     for r in c.requirements:
         pin = re.fullmatch(r"(?:==)?\s*(\d[\w.]*)", r.spec)
         if pin:
-            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}'s pin,"
+            who = "the requested" if r.who == "the user" else f"{r.who} {r.version}".rstrip() + "'s pin,"
             seen.setdefault(normalise(r.target), []).append((pin[1], who, r))
         if r.have[:1].isdigit():
             seen.setdefault(normalise(r.target), []).append((r.have, "the installed", None))
@@ -400,6 +404,15 @@ _UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}
                          rf"(?P<req2>[A-Za-z0-9]\S{{0,160}}) has no "
                          rf"wheels with a matching (?P<what>[\w ]{{1,60}}?tag).{{0,200}}? and you require|"
                          rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
+# the same verdict in other installers' words: a wheel file for another Python or platform (pip), conda's channels
+# without the package, poetry without a candidate
+_OTHER_NONE = re.compile(rf"(?P<wheel>(?P<wname>{_NAME}?)-(?P<wver>\d[\w.+!]{{0,60}})-(?P<wtags>[\w.-]{{1,120}})"
+                         rf"\.whl) is not a supported wheel on this platform|"
+                         rf"PackagesNotFoundError: The following packages are not available from current channels:"
+                         rf"\s{{0,40}}-\s{{0,4}}(?P<conda>\S{{1,160}})|"
+                         rf"(?:Unable to find installation candidates for|Package) (?P<poetry>{_NAME}) "
+                         rf"\((?P<pver>[^)\n]{{1,60}})\)(?: not found)?|"
+                         rf"could not determine any available versions for (?P<pixi>{_NAME})")
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
 
@@ -445,6 +458,17 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
         reqs += [req] if req not in reqs else []
         have = have or (m.groupdict().get("have") or "")
         why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")
+    others = _OTHER_NONE.finditer(text) if any(w in text for w in (".whl", "PackagesNotFound", "candidates",
+                                                                     "not found", "available versions")) else ()
+    for m in others:
+        if m["wheel"]:
+            req = f"{m['wname']}=={m['wver']}"
+            why = why or f"the wheel's tags ({m['wtags']}) are not this Python's or platform's"
+        else:
+            if m["poetry"] and not (m[0].startswith("Unable") or m[0].endswith("not found")):
+                continue  # "Package x (1.0)" alone is not a verdict
+            req = m["conda"] or m["pixi"] or f"{m['poetry']}=={m['pver']}"
+        reqs += [req] if req not in reqs else []
     if not reqs:
         return []
     hint = _HINT.search(text)

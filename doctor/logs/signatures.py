@@ -194,16 +194,18 @@ def _evidence_lines(f: Finding, name: str) -> list[str]:
     return [e[len(name) + 2:] for e in f.evidence if e.startswith(f"{name}: ")]
 
 
-def _as_signature(fit: Fit, matrix: Matrix, name: str) -> Finding | None:
-    """A family that reads a catalogued signature's cause from other wordings: that signature's finding."""
+def _as_signature(fit: Fit, matrix: Matrix, name: str, framework: str | None, cat: Catalogue) -> Finding | None:
+    """A family that reads a catalogued signature's cause from other wordings: that signature's finding (told for
+    the framework that raised it, as the signature's own match would be)."""
     sig = next((s for s in matrix.signatures if s.id == fit.family.id), None)
     if sig is None:
         return None
     f = _signature_finding(sig, "", fit.lines[0] if fit.lines else "", name)
     read = ", ".join(f"{k}={v}" for k, v in fit.facts.items() if not k.startswith("v_") and k != "order")
-    return replace(f, evidence=(*f.evidence, *(f"{name}: {ln}" for ln in fit.lines[1:3]),
-                                *([f"read from the log: {read}"] if read else []),
-                                f"read as {sig.id} from its cues ({fit.score:g} points)"))
+    f = replace(f, evidence=(*f.evidence, *(f"{name}: {ln}" for ln in fit.lines[1:3]),
+                             *([f"read from the log: {read}"] if read else []),
+                             f"read as {sig.id} from its cues ({fit.score:g} points)"))
+    return _variant(f, framework, cat)
 
 
 def _place(families: list[Finding], ordered: list[Finding], cat: Catalogue) -> list[Finding]:
@@ -251,8 +253,8 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
     scored = fits(text, chains, cat)
     near = [f for f in scored if not f.fits and f.score >= f.family.threshold / 2]  # half-way or better
-    fam_found = [f for f in (_as_signature(fit, matrix, name) if fit.family.signature else family_finding(fit, name)
-                             for fit in scored if fit.fits) if f is not None]
+    fam_found = [f for f in (_as_signature(fit, matrix, name, framework, cat) if fit.family.signature
+                             else family_finding(fit, name) for fit in scored if fit.fits) if f is not None]
     # a removal the frames already explain (who made the call, the one-line change) needs no second telling
     framed = {b.exception.line for b in all_blames if b.caller or b.own}
     fam_found = [f for f in fam_found if not (f.id == "log-stated-removal" and any(ln in framed for ln in

@@ -8,20 +8,17 @@ matrix's copy through this module. Read once per process.
 
 from __future__ import annotations
 
-import functools
-import tomllib
 from typing import Any
 
 from ..probe.snapshot import normalise
-from .knowledge import default_matrix_path
+from .shipped import shipped_toml
 
 TENSORFLOW = "tensorflow"
 TFP = "tfp"
 
 
-@functools.cache
 def _shipped() -> dict[str, Any]:
-    return tomllib.loads(default_matrix_path().read_text())
+    return shipped_toml()[0]
 
 
 def shipped_groups() -> dict[str, tuple[str, ...]]:

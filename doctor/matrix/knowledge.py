@@ -7,20 +7,17 @@ live in the data file with a public source each, not as literals in code.
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import MatrixError
+from .shipped import default_matrix_path, shipped_toml
 
-
-def default_matrix_path() -> Path:
-    return Path(str(resources.files("bdv2.doctor").joinpath("compat_matrix.toml")))
+__all__ = ["CudnnNeed", "Knowledge", "NvccWheel", "TfPins", "default_knowledge", "default_matrix_path",
+           "parse_knowledge"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,8 @@ class NvccWheel:
 
 @dataclass(frozen=True)
 class Knowledge:
+    """The [knowledge.*] tables of a matrix, parsed."""
+
     driver_cuda: tuple[tuple[tuple[int, int], str], ...]
     """(minimum driver (major, minor), highest CUDA it runs), newest first."""
     cuda_driver_floor: dict[int, Version]
@@ -244,6 +243,5 @@ def parse_knowledge(raw: Any, path: str) -> Knowledge:
 @functools.cache
 def default_knowledge() -> Knowledge:
     """The [knowledge] tables of the compat_matrix.toml shipped with bdv2."""
-    path = default_matrix_path()
-    raw = tomllib.loads(path.read_text())
-    return parse_knowledge(raw.get("knowledge"), str(path))
+    raw, _ = shipped_toml()
+    return parse_knowledge(raw.get("knowledge"), str(default_matrix_path()))

@@ -8,8 +8,8 @@ diagnosis.
 from __future__ import annotations
 
 import enum
+import functools
 import re
-import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +17,18 @@ from typing import Any, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from .. import diskcache
 from ..errors import MatrixError
 from ..findings import Area, Severity
 from ..probe.snapshot import normalise
-from .knowledge import Knowledge, default_knowledge, default_matrix_path, parse_knowledge
+from .knowledge import Knowledge, default_knowledge, parse_knowledge
+from .shipped import default_matrix_path, shipped_toml
 
 __all__ = ["Condition", "Matrix", "Row", "RowKind", "Rule", "Signature", "Verified", "default_matrix_path",
            "load_matrix"]
 
 E = TypeVar("E", bound=enum.Enum)
+_FLAGS = re.IGNORECASE | re.MULTILINE
 
 
 
@@ -61,6 +64,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Row:
+    """A known-good combination (``[[rows]]``)."""
+
     name: str
     title: str
     kind: RowKind
@@ -84,6 +89,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Rule:
+    """A constraint (``[[rules]]``): data conditions or a built-in check, with its words."""
+
     id: str
     severity: Severity
     area: Area
@@ -104,9 +111,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class Signature:
+    """A known error wording (``[[signatures]]``) and its cause and fix."""
+
     id: str
     severity: Severity
-    pattern: re.Pattern[str]
+    regex: str
+    """The pattern's text (``pattern`` compiles it, case-insensitive and multi-line, on first use)."""
     cause: str
     fix: str
     source: str
@@ -117,9 +127,15 @@ class Signature:
     noise: bool = False
     """Harmless log lines that look alarming; recognised so they are never named as the cause."""
 
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.regex, _FLAGS)
+
 
 @dataclass(frozen=True)
 class Matrix:
+    """A loaded, validated compat_matrix.toml."""
+
     path: str
     groups: dict[str, tuple[str, ...]]
     rows: tuple[Row, ...]
@@ -149,14 +165,31 @@ def load_matrix(path: Path | str | None, checks: Collection[str]) -> Matrix:
     """Read and validate the matrix at ``path`` (None: the shipped one). ``checks``: the names of the built-in
     checks a rule's ``check = "..."`` may use, given by the caller (the doctor passes its check registry), so
     this loader needs no rule code."""
+    shipped = not path
     path = Path(path) if path else default_matrix_path()
     try:
-        raw = tomllib.loads(path.read_text())
+        if shipped:
+            raw, source_key = shipped_toml()
+        else:
+            import tomllib
+
+            raw, source_key = tomllib.loads(path.read_text()), ""
     except OSError as e:
         raise MatrixError(f"{path}: cannot read ({e.strerror})") from e
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:
+        import tomllib  # already loaded: only its parser raises TOMLDecodeError
+
+        if not isinstance(e, tomllib.TOMLDecodeError):
+            raise
         raise MatrixError(f"{path}: not valid TOML: {e}") from e
-    return _build(raw, str(path), checks)
+    # The shipped file's signature patterns were compiled (so checked) by an earlier run when the cache says so;
+    # then each compiles on first use, and a plain check, which reads none, compiles none.
+    checked_key = diskcache.key(source_key, "\0".join(sorted(checks))) if shipped else ""
+    checked = shipped and diskcache.get("matrix-checked", checked_key) is True
+    matrix = _build(raw, str(path), checks, compile_patterns=not checked)
+    if shipped and not checked:
+        diskcache.put("matrix-checked", checked_key, True)
+    return matrix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +284,7 @@ def _conditions(e: _Entry, key: str, groups: dict[str, tuple[str, ...]]) -> tupl
     return tuple(out)
 
 
-def _build(raw: dict[str, Any], path: str, checks: Collection[str]) -> Matrix:
+def _build(raw: dict[str, Any], path: str, checks: Collection[str], compile_patterns: bool = True) -> Matrix:
     top = _Entry(path, "top level", raw, {"schema", "groups", "knowledge", "rows", "rules", "signatures"},
                  {"rows", "rules", "signatures"})
     if raw.get("schema", 1) != 1:
@@ -267,7 +300,7 @@ def _build(raw: dict[str, Any], path: str, checks: Collection[str]) -> Matrix:
     ids: set[str] = set()
     rules = tuple(_rule(path, i, t, groups, ids, checks) for i, t in enumerate(raw["rules"]))
     rule_ids = {r.id for r in rules}
-    sigs = tuple(_signature(path, i, t, rule_ids, ids) for i, t in enumerate(raw["signatures"]))
+    sigs = tuple(_signature(path, i, t, rule_ids, ids, compile_patterns) for i, t in enumerate(raw["signatures"]))
     for row in rows:
         unknown = [w for w in row.known_warnings if w not in rule_ids]
         if unknown:
@@ -313,28 +346,34 @@ def _rule(path: str, i: int, t: Any, groups: dict[str, tuple[str, ...]], ids: se
     )
 
 
-def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str]) -> Signature:
+def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str], compile_pattern: bool) -> Signature:
     e = _Entry(path, _where("signatures", i, t), t,
                {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
                 "examples", "noise"},
                {"id", "pattern", "cause", "fix", "source"})
     sid = _new_id(e, ids)
-    try:
-        pattern = re.compile(e.text("pattern"), re.IGNORECASE | re.MULTILINE)
-    except re.error as err:
-        e.fail("pattern", f"invalid regular expression: {err}")
-        raise
+    regex = e.text("pattern")
+    compiled = None
+    if compile_pattern:
+        try:
+            compiled = re.compile(regex, _FLAGS)
+        except re.error as err:
+            e.fail("pattern", f"invalid regular expression: {err}")
+            raise
     rule = e.text("rule")
     if rule and rule not in rule_ids:
         e.fail("rule", f"names no rule: {rule!r}")
     noise = t.get("noise", False)
     if not isinstance(noise, bool):
         e.fail("noise", "must be true or false")
-    return Signature(
-        id=sid, severity=e.severity(), pattern=pattern, cause=e.text("cause"), fix=e.text("fix"),
+    sig = Signature(
+        id=sid, severity=e.severity(), regex=regex, cause=e.text("cause"), fix=e.text("fix"),
         source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
         examples=e.texts("examples"), noise=noise,
     )
+    if compiled is not None:
+        sig.__dict__["pattern"] = compiled  # the cached_property's slot: compiled once, here
+    return sig
 
 
 def _rows(raw_rows: Any, path: str) -> tuple[Row, ...]:

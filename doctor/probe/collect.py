@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import CollectError
 from . import script as probe_script
 from .snapshot import Interpreter, Snapshot
-from .system import Runner, collect_system, nvml_python, run_command
+from .system import Runner, SystemCommands, collect_system, nvml_python, run_command, system_commands
 
 PROBE_TIMEOUT_S = 60.0
 
@@ -87,19 +87,28 @@ def collect(python: str | None = None, timeout: float = PROBE_TIMEOUT_S, root: P
     tools run with it. ``root`` stands for '/' when reading /proc and /usr/local/cuda (default:
     $BDV2_SYSROOT of that environment, or '/', a testing aid for fake system trees).
     """
-    data = probe_interpreter(python, timeout=timeout, env=env)
     environ = os.environ if env is None else env
     root = root or Path(environ.get("BDV2_SYSROOT", "/"))
     if runner is None:
         runner = run_command if env is None else functools.partial(run_command, env=env)
+    commands: SystemCommands | None = None
+    if python is None and env is None:
+        # The examined process is this one: the environment and site folders the system's commands read are
+        # known before the metadata is, so those commands (each a wait on a subprocess) run while it is read.
+        commands = system_commands(probe_script.environment(), runner, root,
+                                   _nvml(sys.executable, probe_script.site_dirs()))
+    data = probe_interpreter(python, timeout=timeout, env=env)
     jaxlib: dict[str, Any] = next(
         (d for d in data.get("distributions", []) if d.get("name", "").lower() == "jaxlib"), {})
-    # NVML through whichever interpreter has nvidia-ml-py: the examined one, else the doctor's own.
     target_py = str(data.get("python", {}).get("executable", ""))
-    own_sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-    nvml = nvml_python([(target_py, d) for d in data.get("site_dirs", [])]
-                       + [(sys.executable, d) for d in own_sites])
     system = collect_system(data.get("env", {}), list(data.get("site_dirs", [])),
-                                    jaxlib.get("location", ""), runner=runner, root=root, nvml=nvml)
+                            jaxlib.get("location", ""), runner=runner, root=root,
+                            nvml=_nvml(target_py, list(data.get("site_dirs", []))), commands=commands)
     data["collected_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return dataclasses.replace(Snapshot.from_dict(data), system=system)
+
+
+def _nvml(target_py: str, site_dirs: list[str]) -> str | None:
+    """NVML through whichever interpreter has nvidia-ml-py: the examined one, else the doctor's own."""
+    own_sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    return nvml_python([(target_py, d) for d in site_dirs] + [(sys.executable, d) for d in own_sites])

@@ -30,6 +30,8 @@ class Lib:
 
 @dataclass(frozen=True)
 class LibFolder:
+    """A library folder (one LD_LIBRARY_PATH entry, conda's lib) and the CUDA libraries in it."""
+
     dir: str
     libs: tuple[Lib, ...] = ()
 
@@ -43,6 +45,8 @@ class LibFolder:
 
 @dataclass(frozen=True)
 class Gpu:
+    """One GPU as the driver reports it."""
+
     name: str
     compute_cap: str = ""
     """'9.0'; '' where the driver is too old to report it."""

@@ -147,11 +147,20 @@ def _nvidia_libs(site_dirs):
     return out
 
 
+def environment():
+    """The environment variables the rules look at."""
+    return {k: v for k, v in os.environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+
+
+def site_dirs():
+    return _site_dirs()
+
+
 def probe():
     path = [p for p in sys.path if p]
     dists, shadowed = _distributions(path)
     site_dirs = _site_dirs()
-    env = {k: v for k, v in os.environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+    env = environment()
     prefix = sys.prefix
     return {
         "python": {

@@ -17,8 +17,6 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from bdv2.fsutil import write_json_atomic
-
 from ..errors import CollectError
 from .facts import SystemFacts
 
@@ -32,6 +30,8 @@ def normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class Dist:
+    """One installed distribution, from its metadata."""
+
     name: str
     version: str
     requires: tuple[str, ...] = ()
@@ -79,6 +79,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class LibDir:
+    """A lib folder of the pip CUDA wheels (site-packages/nvidia/*/lib) and its files."""
+
     dir: str
     files: tuple[str, ...] = ()
 
@@ -109,6 +111,8 @@ class Interpreter:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """Everything the rules read about one environment: metadata, environment, system facts, probes."""
+
     python: dict[str, Any]
     markers: dict[str, str]
     distributions: tuple[Dist, ...]
@@ -125,6 +129,24 @@ class Snapshot:
     # -- queries the rules use -------------------------------------------------------------
     def dist(self, name: str) -> Dist | None:
         return self._by_key.get(normalise(name))
+
+    def jax_cuda_backend(self) -> Dist | None:
+        """The distribution that gives the examined jax its CUDA backend: a jax-cuda13/12 plugin, or a '+cuda'
+        jaxlib build; None for a CPU-only jax (or none). The one answer the doctor's GPU rules and the trainer's
+        device check read."""
+        for name in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
+            d = self.dist(name)
+            if d is not None and d.parsed is not None:
+                return d
+        lib = self.dist("jaxlib")
+        if lib is not None and lib.parsed is not None and "cuda" in lib.version:
+            return lib
+        return None
+
+    @property
+    def jax_has_cuda(self) -> bool | None:
+        """Whether the examined jax has a CUDA backend (``jax_cuda_backend``); None where no jaxlib is installed."""
+        return None if self.dist("jaxlib") is None else self.jax_cuda_backend() is not None
 
     @functools.cached_property
     def _by_key(self) -> dict[str, Dist]:
@@ -188,6 +210,8 @@ class Snapshot:
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted save never leaves half a file."""
+        from bdv2.fsutil import write_json_atomic
+
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod

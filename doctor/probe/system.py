@@ -8,12 +8,14 @@ standing for `/`, the command runner), so tests build fake trees instead of patc
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,32 @@ TOOL_TIMEOUT_S = 10.0
 
 Runner = Callable[[list[str]], tuple[int, str]]
 """Runs a command, returns (exit code, stdout+stderr); exit code 127 when it cannot be started."""
+
+
+def started(*jobs: Callable[[], Any]) -> Callable[[], list[Any]]:
+    """Start each job in a thread now; the returned function waits for them and gives their results in order
+    (raising a job's exception). Jobs that wait on commands overlap, with each other and with the caller's work."""
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(i: int, job: Callable[[], Any]) -> None:
+        try:
+            results[i] = job()
+        except BaseException as e:  # re-raised in the caller's thread by wait()
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i, job), daemon=True) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+
+    def wait() -> list[Any]:
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    return wait
 
 
 def run_command(cmd: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
@@ -182,15 +210,13 @@ def collect_driver(runner: Runner, root: Path, path: str | None = None,
 
 def collect_tools(env: Mapping[str, str], runner: Runner) -> dict[str, Tool]:
     """ptxas, nvlink and nvcc as found on PATH, with the CUDA release each reports."""
-    out: dict[str, Tool] = {}
     path = env.get("PATH", "")
-    for tool in ("ptxas", "nvlink", "nvcc"):
-        found = shutil.which(tool, path=path)
-        if not found:
-            continue
-        _, text = runner([found, "--version"])
+    found = {tool: where for tool in ("ptxas", "nvlink", "nvcc") if (where := shutil.which(tool, path=path))}
+    texts = started(*(functools.partial(runner, [where, "--version"]) for where in found.values()))()
+    out: dict[str, Tool] = {}
+    for (tool, where), (_, text) in zip(found.items(), texts, strict=True):
         m = _RELEASE_RE.search(text)
-        out[tool] = Tool(found, m.group(1) if m else "", m.group(2) if m else "")
+        out[tool] = Tool(where, m.group(1) if m else "", m.group(2) if m else "")
     return out
 
 
@@ -223,21 +249,33 @@ def nvml_python(candidates: list[tuple[str, str]]) -> str | None:
     return None
 
 
+SystemCommands = Callable[[], list[Any]]
+"""Waits for and gives what ``system_commands`` started: [Driver, {tool: Tool}, [Lib] of ld.so's cache]."""
+
+
+def system_commands(env: Mapping[str, str], runner: Runner = run_command, root: Path = Path("/"),
+                    nvml: str | None = None) -> SystemCommands:
+    """Start the facts that come from commands (the driver, the CUDA tools, ``ldconfig -p``), all at once: each
+    waits on its own subprocess, so their times overlap with each other and with whatever the caller does next."""
+    ldconfig = shutil.which("ldconfig", path=env.get("PATH", "") + ":/sbin:/usr/sbin")
+
+    def cache() -> list[Lib]:
+        rc, text = runner([ldconfig, "-p"]) if ldconfig else (127, "")
+        return parse_ldconfig(text) if rc == 0 else []
+
+    return started(functools.partial(collect_driver, runner, root, env.get("PATH"), nvml),
+                   functools.partial(collect_tools, env, runner), cache)
+
+
 def collect_system(env: Mapping[str, str], site_dirs: list[str], jaxlib_location: str = "",
                    runner: Runner = run_command, root: Path = Path("/"),
-                   nvml: str | None = None) -> SystemFacts:
+                   nvml: str | None = None, commands: SystemCommands | None = None) -> SystemFacts:
     """Everything above for one machine. ``root`` stands for '/' (tests pass a fake tree); ``nvml`` is an
-    interpreter with nvidia-ml-py to ask the driver through, if any."""
+    interpreter with nvidia-ml-py to ask the driver through, if any; ``commands``: ``system_commands`` of the same
+    arguments, already started (default: started here)."""
+    wait = commands or system_commands(env, runner, root, nvml)
     ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
     folders = tuple(LibFolder(d, tuple(scan_lib_dir(d))) for d in ld)
-    driver = collect_driver(runner, root, env.get("PATH"), nvml)
-    tools = collect_tools(env, runner)
-    ldconfig_libs: list[Lib] = []
-    ldconfig = shutil.which("ldconfig", path=env.get("PATH", "") + ":/sbin:/usr/sbin")
-    if ldconfig:
-        rc, text = runner([ldconfig, "-p"])
-        if rc == 0:
-            ldconfig_libs = parse_ldconfig(text)
     conda = env.get("CONDA_PREFIX")
     usual = root / "usr/local/cuda/bin/ptxas"
     flags = _xla_flag_names(env.get("XLA_FLAGS", ""))
@@ -245,12 +283,16 @@ def collect_system(env: Mapping[str, str], site_dirs: list[str], jaxlib_location
     if flags:
         known, scanned = known_xla_flags(site_dirs, jaxlib_location)
         scan = XlaFlagScan(tuple(flags), scanned, tuple(f for f in flags if known and f not in known))
+    conda_lib = (LibFolder(os.path.join(conda, "lib"), tuple(scan_lib_dir(os.path.join(conda, "lib")))) if conda
+                 else None)
+    local_ptxas = str(usual) if usual.exists() else ""
+    driver: Driver
+    tools: dict[str, Tool]
+    ldconfig_libs: list[Lib]
+    driver, tools, ldconfig_libs = wait()
     return SystemFacts(
-        ld_library_path=folders, ldconfig=tuple(ldconfig_libs), driver=driver, tools=tools,
-        conda_lib=LibFolder(os.path.join(conda, "lib"), tuple(scan_lib_dir(os.path.join(conda, "lib"))))
-        if conda else None,
-        local_cuda_ptxas=str(usual) if usual.exists() else "",
-        xla_flags=scan,
+        ld_library_path=folders, ldconfig=tuple(ldconfig_libs), driver=driver, tools=tools, conda_lib=conda_lib,
+        local_cuda_ptxas=local_ptxas, xla_flags=scan,
     )
 
 

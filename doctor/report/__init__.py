@@ -6,35 +6,58 @@ reports (``markdown.py``, ``--markdown``); ``repair.py`` renders ``--fix``'s pla
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any, assert_never
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, assert_never
 
 from ..findings import Finding
 from ..probe.snapshot import Snapshot
 from ..request import OutputFormat
 from ._common import counts, redact_env
-from .json import JSON_SCHEMA, to_json
-from .markdown import to_markdown
-from .repair import render_plan, render_preview, render_recheck, render_steps
-from .text import render_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .json import JSON_SCHEMA, to_json
+    from .markdown import to_markdown
+    from .repair import render_plan, render_preview, render_recheck, render_steps
+    from .text import render_text
 
 __all__ = ["JSON_SCHEMA", "OutputFormat", "counts", "redact_env", "render", "render_plan", "render_preview",
            "render_recheck", "render_steps", "render_text", "to_json", "to_markdown"]
 
 
-def render(output: OutputFormat, findings: list[Finding], snap: Snapshot | None, console: Console,
+_RENDERERS = {"JSON_SCHEMA": ".json", "to_json": ".json", "to_markdown": ".markdown", "render_text": ".text",
+              **dict.fromkeys(("render_plan", "render_preview", "render_recheck", "render_steps"), ".repair")}
+"""Each renderer's module, imported on first use: --json loads no rich, a plain check no repair report."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RENDERERS:
+        value = getattr(importlib.import_module(_RENDERERS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def render(output: OutputFormat, findings: list[Finding], snap: Snapshot | None, console: Console | None,
            echo: Callable[[str], Any], *, timings: dict[str, float] | None = None, strict: bool = False,
            verbose: bool = False, extra: dict[str, Any] | None = None) -> None:
-    """Write the report in ``output``: text to ``console``, JSON and Markdown as one string through ``echo``.
-    ``extra``: more top-level keys of the JSON object (the plan of --fix --dry-run --json)."""
+    """Write the report in ``output``: text to ``console`` (needed for text only), JSON and Markdown as one string
+    through ``echo``. ``extra``: more top-level keys of the JSON object (the plan of --fix --dry-run --json)."""
     match output:
         case OutputFormat.TEXT:
+            from .text import render_text
+
+            assert console is not None, "text needs a console"
             render_text(findings, snap, console, verbose=verbose, strict=strict, timings=timings)
         case OutputFormat.JSON:
+            from .json import to_json
+
             echo(to_json(findings, snap, strict, timings, extra=extra))
         case OutputFormat.MARKDOWN:
+            from .markdown import to_markdown
+
             echo(to_markdown(findings, snap, strict))
         case _:
             assert_never(output)

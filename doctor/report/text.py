@@ -7,7 +7,6 @@ from rich.markup import escape
 
 from ..findings import AREA_TITLES, Area, Finding, Severity, exit_code
 from ..probe.snapshot import ProbeStatus, Snapshot
-from ..repair.envfile import describe_op
 from ..rooms import missing_rooms
 from ._common import MARK, areas, counts
 
@@ -39,6 +38,8 @@ def render_text(findings: list[Finding], snap: Snapshot | None, console: Console
                 console.print(f"      fix: {escape(f.fix.summary)}")
                 for cmd in f.fix.commands:
                     console.print(f"        [cyan]$ {escape(cmd)}[/]")
+                if f.fix.env_ops:
+                    from ..repair.envfile import describe_op  # the repair wing loads only for an env edit
                 for op in f.fix.env_ops:
                     console.print(f"        [cyan]{escape(describe_op(op))}[/]")
     c = counts(findings)

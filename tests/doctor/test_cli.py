@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,12 +40,14 @@ def test_importing_the_cli_imports_no_jax_and_no_tensorflow() -> None:
     assert out.strip() == "[]"
 
 
-def _doctor_modules_after(*argv: str) -> set[str]:
-    """The bdv2.doctor modules a real `bdv2 doctor ARGV` run has imported when it exits (in a fresh process)."""
+def _doctor_modules_after(*argv: str, env: dict[str, str] | None = None, prefix: str = "bdv2.doctor") -> set[str]:
+    """The modules (named ``prefix``...) a real `bdv2 doctor ARGV` run has imported when it exits (in a fresh
+    process)."""
     code = ("import sys; from bdv2.cli import main; sys.argv = ['bdv2', 'doctor', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(*sorted(m for m in sys.modules if m.startswith('bdv2.doctor')), file=sys.stderr)")
-    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False)
+            f"print(*sorted(m for m in sys.modules if m.startswith({prefix!r})), file=sys.stderr)")
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False,
+                         env=env)
     return set(res.stderr.split())
 
 
@@ -53,7 +56,10 @@ NOT_ON_THE_PLAIN_PATH = {"bdv2.doctor.repair.flow", "bdv2.doctor.repair.apply", 
                          "bdv2.doctor.repair.plan", "bdv2.doctor.repair.installer", "bdv2.doctor.logs",
                          "bdv2.doctor.logs.signatures", "bdv2.doctor.logs.tracebacks", "bdv2.doctor.logs.resolver",
                          "bdv2.doctor.logs.loader", "bdv2.doctor.probe.deep", "bdv2.doctor.api.deep",
-                         "bdv2.doctor.api.scan", "bdv2.doctor.matrix.verify", "bdv2.doctor.matrix.cli"}
+                         "bdv2.doctor.api.scan", "bdv2.doctor.matrix.verify", "bdv2.doctor.matrix.cli",
+                         # nor the other formats' renderers, the repair types or the repair report
+                         "bdv2.doctor.report.json", "bdv2.doctor.report.markdown", "bdv2.doctor.report.repair",
+                         "bdv2.doctor.repair.model"}
 
 
 def test_a_plain_doctor_run_loads_no_repair_flow_log_reader_or_runtime_probe(tmp_path: Path) -> None:
@@ -65,6 +71,25 @@ def test_a_plain_doctor_run_loads_no_repair_flow_log_reader_or_runtime_probe(tmp
     log.write_text("ImportError: numpy.core.multiarray failed to import\n")
     assert "bdv2.doctor.logs.signatures" in _doctor_modules_after("--log", str(log))
     assert "bdv2.doctor.repair.flow" in _doctor_modules_after("--fix", "--print-env")
+
+
+def test_json_loads_no_rich_and_a_second_plain_run_reads_no_toml_and_no_api_history(tmp_path: Path) -> None:
+    as_json = _doctor_modules_after("--json", prefix="")
+    assert "bdv2.doctor.report.json" in as_json and "bdv2.doctor.checks.rules" in as_json
+    assert not {m for m in as_json if m == "rich" or m.startswith("rich.")}, "--json needs no rich"
+    assert "bdv2.doctor.report.text" not in as_json
+    # The matrix's TOML and the API history's answers for these releases are kept in the cache between runs
+    # (keyed on the files' bytes): the first run reads both, the second neither, and says the same.
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = _doctor_modules_after(env=env, prefix="")
+    second = _doctor_modules_after(env=env, prefix="")
+    assert "tomllib" in first and "tomllib" not in second and "gzip" not in second
+    assert "bdv2.doctor.api.history" in second  # asked, through the cache
+    assert (tmp_path / "cache" / "bdv2" / "doctor" / "matrix.marshal").is_file()
+    reports = [json.loads(subprocess.run([sys.executable, "-m", "bdv2.cli", "doctor", "--json"], env=e,
+                                         capture_output=True, text=True, check=False).stdout)
+               for e in (env, {**env, "XDG_CACHE_HOME": str(tmp_path / "empty")})]
+    assert reports[0]["findings"] == reports[1]["findings"] and reports[0]["exit_code"] == reports[1]["exit_code"]
 
 
 def test_healthy_snapshot_exits_0_and_json_validates(tmp_path: Path) -> None:

@@ -141,10 +141,15 @@ def test_other_wordings_are_read_as_the_catalogued_message(matrix: Matrix) -> No
     assert first("ValueError: jaxlib is version 0.1.69, but this version of jax requires version 0.1.74.") == \
         "sig-jaxlib-too-old"
     # jaxlib's own loader (its bundled XLA says `external/...`) is the cause; TensorFlow's same line is a probe
+    # beside another failure, and the cause only when it is the one failure the log shows
     line = ("W {}dso_loader.cc:64] Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: "
             "cannot open shared object file: No such file or directory")
     assert first(line.format("external/org_tensorflow/tensorflow/tsl/platform/default/")) == "sig-cuda-lib-missing-so"
-    assert first(line.format("tensorflow/compiler/xla/stream_executor/platform/default/")) == "log-no-known-cause"
+    probe = line.format("tensorflow/compiler/xla/stream_executor/platform/default/")
+    other = ('\nTraceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n    x = load()\n'
+             "ValueError: the dataset has no split 'train'\n")
+    assert first(probe + other) == "log-no-known-cause"
+    assert first(probe) == "sig-cuda-lib-missing-so"
     # a missing name in another wording, chained under an unhelpful one (a measured tensorstore/ml-dtypes pair)
     found = diagnose_log(corpus_text(ROOT / "structural" /
                                      "sig-tensorstore-float8-e3m4__local-tensorstore0175-mldtypes020.log"), matrix)

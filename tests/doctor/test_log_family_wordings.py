@@ -1,0 +1,361 @@
+"""Each broadened log family names a wording of its cause that none of the corpus logs carries: short real
+wordings from public threads and sources (the URL beside each), so a family is proven on the concept, not on the
+one log it was written from."""
+
+from __future__ import annotations
+
+from bdv2.doctor.findings import Finding, Severity
+from bdv2.doctor.logs.normalise import required_keys
+from bdv2.doctor.logs.signatures import diagnose_log
+from bdv2.doctor.matrix import Matrix
+
+
+def causes(text: str, matrix: Matrix) -> list[Finding]:
+    return [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+
+
+def first_two(text: str, matrix: Matrix) -> list[str]:
+    return [f.id for f in causes(text, matrix)][:2]
+
+
+# --- TensorFlow's per-GPU settings --------------------------------------------------------------------------------
+
+def test_memory_growth_differing_between_gpus_is_its_own_cause(matrix: Matrix) -> None:
+    # https://github.com/rs-station/careless/issues/37 (raised by tensorflow/python/eager/context.py)
+    text = ("On a node with multiple GPUs allocated, I get `ValueError: Memory growth cannot differ between GPU "
+            "devices`.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-tf-memory-growth-differs"
+    assert first.fix is not None and "every visible GPU" in first.fix.summary
+
+
+# --- a batch that does not divide over the devices ----------------------------------------------------------------
+
+def test_shard_maps_per_argument_line_alone_names_the_batch(matrix: Matrix) -> None:
+    # jax/_src/shard_map.py, the line it writes per argument (https://github.com/jax-ml/jax/blob/main/jax/_src/
+    # shard_map.py): the summary above it may be cut off a pasted log
+    text = ("* args[0] of shape float32[12,128], where args[0] is bound to step's parameter 'batch', corresponds to "
+            "in_specs[0] of value PartitionSpec('data',), which maps array axis 0 (of size 12) to mesh axes ('data',) "
+            "(of total size 8), but 8 does not evenly divide 12")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_a_training_scripts_own_divisibility_check_names_the_batch(matrix: Matrix) -> None:
+    # the check big_vision's and scenic's trainers make before sharding a batch
+    # (https://github.com/google-research/big_vision/blob/main/big_vision/train.py)
+    text = ("Traceback (most recent call last):\n  File \"/home/u/big_vision/train.py\", line 120, in main\n"
+            "    raise ValueError(f\"Batch size ({batch_size}) must \"\nValueError: Batch size (12) must be divisible "
+            "by device number (8)")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+    both = "ValueError: Batch sizes (12 and 12) must be divisible by device number (8)"
+    assert first_two(both, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+# --- version checks wrapped by a terminal or an indenting logger ----------------------------------------------------
+
+def test_jaxlib_checks_wrapped_with_indentation_are_read(matrix: Matrix) -> None:
+    # jax/_src/lib/__init__.py's check (https://github.com/jax-ml/jax/blob/main/jax/_src/lib/__init__.py), as a
+    # logger that indents continuation lines prints it
+    old = ("        RuntimeError: jaxlib version 0.4.20 is newer than and\n"
+           "            incompatible with jax version 0.4.14")
+    assert first_two(old, matrix)[0] == "sig-jaxlib-too-new"
+    too_old = ("    RuntimeError: jaxlib is version 0.4.7, but this version\n"
+               "        of jax requires version >= 0.4.14.")
+    assert first_two(too_old, matrix)[0] == "sig-jaxlib-too-old"
+
+
+# --- a GPU the build's code cannot run on -------------------------------------------------------------------------
+
+def test_ptx_the_driver_cannot_jit_for_the_gpu_is_the_gpu_architecture(matrix: Matrix) -> None:
+    # https://github.com/m4rs-mt/ILGPU/issues/880 (an RTX 4090 newer than the PTX the library emitted)
+    text = ("NVIDIA GeForce RTX 4090 [Type: Cuda, WarpSize: 32]\n"
+            "Unhandled exception. ILGPU.Runtime.Cuda.CudaException: a PTX JIT compilation failed")
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+    # https://github.com/huggingface/candle/issues/3210: the driver's own code for it
+    assert "log-gpu-arch-unsupported" in first_two(
+        'called `Result::unwrap()` on an `Err` value: DriverError(CUDA_ERROR_INVALID_PTX, "a PTX JIT compilation '
+        'failed")', matrix)
+
+
+# --- PJRT plugins and the framework that loads them ---------------------------------------------------------------
+
+def test_a_pjrt_entry_point_the_plugin_lacks_is_a_plugin_framework_mismatch(matrix: Matrix) -> None:
+    # https://github.com/openxla/openxla-pjrt-plugin/issues/141
+    assert first_two("UNIMPLEMENTED; PJRT_Buffer_ReadyEvent", matrix)[0] == "log-pjrt-plugin-api-mismatch"
+
+
+# --- a CUDA library TensorFlow's loader could not open --------------------------------------------------------------
+
+def test_tf1_dlopen_wording_alone_is_the_cause_and_beside_another_failure_is_not(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/42156 (TensorFlow 1.14's loader says "dlopen library")
+    line = ("2020-08-08 19:17:16.754002: I tensorflow/stream_executor/platform/default/dso_loader.cc:53] Could not "
+            "dlopen library 'libcudnn.so.7'; dlerror: libcudnn.so.7: cannot open shared object file: No such file "
+            "or directory; LD_LIBRARY_PATH: /usr/local/cuda/lib64")
+    alone = causes(line, matrix)[:2]
+    missing = next(f for f in alone if f.id == "sig-cuda-lib-missing-so")  # beside the soname's CUDA release
+    assert "TensorFlow" in missing.title
+    beside = line + "\nTraceback (most recent call last):\n  File \"/home/u/run.py\", line 9, in <module>\n" \
+        "    main()\nKeyError: 'image'\n"
+    assert "sig-cuda-lib-missing-so" not in first_two(beside, matrix)
+
+
+def test_a_soname_after_any_loader_verb_is_read_against_the_installed_cuda(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/42156: TensorFlow 1.14 (built on CUDA 10.0) on a CUDA 9.1
+    # machine, its loader's "dlopen library" wording, nvcc's version line
+    text = ("Cuda compilation tools, release 9.1, V9.1.85\n"
+            "W tensorflow/stream_executor/platform/default/dso_loader.cc:53] Could not dlopen library "
+            "'libcublas.so.10.0'; dlerror: libcublas.so.10.0: cannot open shared object file: No such file or "
+            "directory")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-lib-soname-other-release" and "CUDA 10.0" in first.title and "9.1" in first.title
+
+
+# --- the literal pre-check ----------------------------------------------------------------------------------------
+
+def test_required_keys_ask_for_every_literal_part_of_a_sequence() -> None:
+    keys = required_keys(r"Could not load '(?:a|b)x'; dlerror: [^\n]{0,300}\nCannot dlopen some GPU libraries")
+    assert keys == (("\ncannot dlopen some gpu libraries",), ("could not load '",), ("x'; dlerror: ",))
+    assert required_keys(r"(?:foo|\d)x") == ()
+
+
+# --- PJRT: the direction the message states --------------------------------------------------------------------------
+
+def test_a_plugin_built_later_than_the_framework_gets_the_upgrade_jax_fix(matrix: Matrix) -> None:
+    # https://github.com/google-deepmind/weathernext/issues/185 (libtpu newer than jax/jaxlib)
+    text = ("pjrt_c_api_helpers.cc:258: Unexpected PJRT_Plugin_Attributes_Args size: expected 32, got 24. The plugin "
+            "is likely built with a later version than the framework. This plugin is built with PJRT API version 0.75")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-pjrt-plugin-api-mismatch" and "plugin 0.75" in first.title
+    assert first.fix is not None and first.fix.summary.startswith("the plugin is newer than the framework")
+
+
+# --- out of memory on a TPU ----------------------------------------------------------------------------------------
+
+def test_tpu_hbm_exhausted_at_compile_time_is_out_of_memory(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tpu/issues/385 (the compiler's words, no RESOURCE_EXHAUSTED on the same line)
+    text = ("Status code: Resource exhausted [9x]\n  Compilation failure: Ran out of memory in memory space hbm. Used "
+            "8.38G of 8.00G hbm. Exceeded hbm capacity by 385.25M.")
+    assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
+
+
+# --- the disk, permissions, NCCL, NumPy's ABI ------------------------------------------------------------------------
+
+def test_no_space_left_on_device_is_a_full_disk_with_the_path(matrix: Matrix) -> None:
+    # pip's wording (https://github.com/pypa/pip/issues/7751) and Python's with the path it was writing
+    # (https://github.com/pypa/pip/issues/5816)
+    pip = "ERROR: Could not install packages due to an EnvironmentError: [Errno 28] No space left on device"
+    assert first_two(pip, matrix)[0] == "log-disk-full"
+    text = "OSError: [Errno 28] No space left on device: '/home/u/ckpt/checkpoint_1000/d/0a1b'"
+    first = causes(text, matrix)[0]
+    assert first.id == "log-disk-full" and "/home/u/ckpt/checkpoint_1000" in first.title
+
+
+def test_permission_denied_in_any_wording_names_the_path(matrix: Matrix) -> None:
+    # https://github.com/searx/searx/issues/1578 (pip into the system site-packages)
+    text = ("ERROR: Could not install packages due to an EnvironmentError: [Errno 13] Permission denied: "
+            "'/usr/local/lib/python2.7/dist-packages/easy_install.py'\nConsider using the `--user` option or check "
+            "the permissions.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-permission-denied" and "/usr/local/lib/python2.7/dist-packages" in first.title
+    # https://github.com/Zhefan-Xu/NavRL/issues/70 (a localised strerror) and
+    # https://github.com/janosh/pymatviz/issues/66 (Windows)
+    assert first_two("ERROR: Could not install packages due to an OSError: [Errno 13] 权限不够: 'RECORD'",
+                     matrix)[0] == "log-permission-denied"
+    assert first_two("ERROR: Could not install packages due to an OSError: [WinError 5] Access is denied: "
+                     "'C:\\\\Python310\\\\Lib\\\\site-packages\\\\numpy'", matrix)[0] == "log-permission-denied"
+    # a lone word in a harmless line does not reach the family's threshold
+    assert "log-permission-denied" not in first_two("find: '/proc/1/map_files': Permission denied", matrix)
+
+
+def test_nccl_failures_in_xla_and_torch_words_are_named(matrix: Matrix) -> None:
+    # https://github.com/jax-ml/jax/issues/17399 (XLA's nccl_utils) and
+    # https://github.com/jade-hpc-gpu/jade-hpc-gpu.github.io/issues/168 (PyTorch's wording)
+    xla = ("INTERNAL: external/xla/xla/service/gpu/nccl_utils.cc:275: NCCL operation ncclCommInitRank(&comm, nranks, "
+           "id, rank) failed: unhandled cuda error")
+    first = causes(xla, matrix)[0]
+    assert first.id == "log-nccl-failure" and "unhandled cuda error" in first.title
+    assert first_two("RuntimeError: NCCL Error 2: unhandled system error", matrix)[0] == "log-nccl-failure"
+
+
+def test_an_extension_built_for_numpy_2_under_numpy_1_is_told_apart(matrix: Matrix) -> None:
+    # https://github.com/seung-lab/igneous/issues/203: built against NumPy 2 (96 bytes), NumPy 1.x installed (88)
+    text = ("ValueError: numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, "
+            "got 88 from PyObject")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-numpy-older-than-built" and "96" in first.title
+    # https://github.com/desihub/desisim/issues/560: the other way round (built older, 80 < 88) is not this cause
+    older = ("RuntimeWarning: numpy.ndarray size changed, may indicate binary incompatibility. Expected 80 from C "
+             "header, got 88 from PyObject")
+    assert "log-numpy-older-than-built" not in first_two(older, matrix)
+
+
+# --- PJRT methods a plugin lacks, the TPU's one-process lock -------------------------------------------------------
+
+def test_jax_metal_under_a_newer_jax_is_a_plugin_framework_mismatch(matrix: Matrix) -> None:
+    # https://github.com/jax-ml/jax/issues/27062 (jax-metal 0.1.1 under jax 0.5.2)
+    text = "XlaRuntimeError: UNIMPLEMENTED: default_memory_space is not supported."
+    assert first_two(text, matrix)[0] == "log-pjrt-plugin-api-mismatch"
+
+
+def test_a_tpu_held_by_another_process_in_both_eras_words(matrix: Matrix) -> None:
+    # libtpu's lock in both eras' words
+    # (https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/tpu/tpu_initializer_helper.cc)
+    new = ("RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process with pid "
+           "22589. Not attempting to load libtpu.so in this process.")
+    first = causes(new, matrix)[0]
+    assert first.id == "log-tpu-in-use" and "22589" in first.title
+    old = ('I0000 00:00:1648534265.148743  625905 tpu_initializer_helper.cc:94] libtpu.so already in use by another '
+           'process. Run "$ sudo lsof -w /dev/accel0" to figure out which process is using the TPU. Not attempting to '
+           'load libtpu.so in this process.')
+    assert first_two(old, matrix)[0] == "log-tpu-in-use"
+
+
+# --- the host: its C++ runtime and its memory --------------------------------------------------------------------
+
+def test_an_old_libstdcxx_or_glibc_is_named_with_the_symbol(matrix: Matrix) -> None:
+    # https://github.com/pytorch/xla/issues/4150 and https://github.com/jax-ml/jax/issues/5272
+    text = ("ImportError: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.28' not found (required by "
+            "/opt/conda/lib/python3.7/site-packages/torch_xla/lib/libxla_computation_client.so)")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-cxx-runtime-too-old" and "GLIBC_2.28" in first.title and "libc.so.6" in first.title
+    assert first_two("ImportError: /lib64/libm.so.6: version `GLIBC_2.23' not found", matrix)[0] == \
+        "log-cxx-runtime-too-old"
+
+
+def test_host_memory_exhaustion_is_not_the_gpus(matrix: Matrix) -> None:
+    # NumPy's allocation failure (https://github.com/cod3licious/autofeat/issues/24), its NumPy 1.17 wording
+    # without the size (https://github.com/yanx27/Pointnet_Pointnet2_pytorch/issues/61), and the kernel's OOM killer
+    text = ("MemoryError: Unable to allocate 2.05 GiB for an array with shape (501, 550174) and data type float64")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+    assert first_two("Unable to allocate array with shape (11490542,) and data type float64", matrix)[0] == \
+        "log-host-out-of-memory"
+    dmesg = "[12345.678] Out of memory: Killed process 4242 (python) total-vm:92000000kB, anon-rss:60000000kB"
+    assert first_two(dmesg, matrix)[0] == "log-host-out-of-memory"
+    assert "log-host-out-of-memory" not in first_two("Killed", matrix)  # a bare SIGKILL may be anyone's
+
+
+def test_a_containers_small_shm_is_a_full_filesystem(matrix: Matrix) -> None:
+    # PyTorch's DataLoader (https://github.com/msr-fiddle/pipedream/issues/28)
+    text = ("ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory "
+            "(shm).")
+    assert first_two(text, matrix)[0] == "log-disk-full"
+
+
+# --- NumPy's C API and ABI checks in every era -------------------------------------------------------------------
+
+def test_numpy_api_version_checks_in_hex_and_decimal_name_the_older_numpy(matrix: Matrix) -> None:
+    # https://github.com/pytorch/pytorch/issues/2564 (hex, with the import failure that follows) and
+    # https://github.com/matplotlib/matplotlib/issues/1749 (NumPy 1.7's decimal wording)
+    text = ("RuntimeError: module compiled against API version 0xb but this version of numpy is 0xa\n"
+            "ImportError: numpy.core.multiarray failed to import")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-numpy-older-than-built" and "0xb" in first.title
+    assert first_two("RuntimeError: module compiled against API version 8 but this version of numpy is 4",
+                     matrix)[0] == "log-numpy-older-than-built"
+
+
+def test_numpy_2_abi_check_alone_is_the_numpy_2_cause(matrix: Matrix) -> None:
+    # https://github.com/Emerge-Lab/gpudrive/issues/373: built against NumPy 1.x, NumPy 2 installed
+    text = "RuntimeError: module compiled against ABI version 0x1000009 but this version of numpy is 0x2000000"
+    assert first_two(text, matrix)[0] == "sig-numpy2-abi"
+
+
+# --- other libraries' words for a catalogued cause -----------------------------------------------------------------
+
+def test_pytorchs_driver_too_old_with_its_packed_cuda_version(matrix: Matrix) -> None:
+    # https://github.com/RangiLyu/nanodet/issues/216 (10010 is CUDA 10.1 packed as CUDA_VERSION packs it)
+    text = ("RuntimeError: The NVIDIA driver on your system is too old (found version 10010). Please update your GPU "
+            "driver by downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-driver-too-old-for-cuda" and any("driver_cuda=10.1" in e for e in first.evidence)
+
+
+def test_tensorflows_convolution_algorithm_failure_is_cudnn_that_could_not_start(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/tensorflow/issues/38929
+    text = ("tensorflow.python.framework.errors_impl.UnknownError: Failed to get convolution algorithm. This is "
+            "probably because cuDNN failed to initialize, so try looking to see if a warning log message was printed "
+            "above.\n\t [[{{node conv2d/Conv2D}}]]")
+    first = causes(text, matrix)[0]
+    assert first.id == "sig-dnn-library-init" and "TensorFlow" in first.title
+
+
+def test_float8_e4m3b11_missing_in_another_callers_words(matrix: Matrix) -> None:
+    # the dtype ml_dtypes 0.3.0 removed (https://github.com/jax-ml/ml_dtypes/blob/main/CHANGELOG.md), as a caller
+    # that checks for it first reports it
+    assert first_two("ValueError: ml_dtypes.float8_e4m3b11 is not supported", matrix)[0] == \
+        "sig-ml-dtypes-float8-e4m3b11"
+
+
+def test_poetrys_derivation_before_its_exception_name_is_read(matrix: Matrix) -> None:
+    # poetry prints its exception's name, then PubGrub's derivation ending in the verdict (the wording explained in
+    # https://github.com/dart-lang/pub/blob/master/doc/solver.md)
+    text = ("  SolverProblemError\n\n  Because no versions of flax match >0.7.5,<0.8.0\n"
+            "   and flax (0.7.5) depends on jax (>=0.4.19), flax (>=0.7.5,<0.8.0) requires jax (>=0.4.19).\n"
+            "  So, because myproj depends on both jax (0.4.13) and flax (^0.7.5), version solving failed.\n")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-resolver-conflict" and "jax>=0.4.19" in first.title and "0.4.13" in first.title
+
+
+# --- installers' other words for "nothing to install" and "installed but incompatible" -----------------------------
+
+def test_pip_20_2s_installed_conflict_wording_is_read(matrix: Matrix) -> None:
+    # https://github.com/lululxvi/deepxde/issues/139 (pip 20.2: "has requirement ..., but you'll have ...")
+    text = ("ERROR: tensorflow 2.3.1 has requirement numpy<1.19.0,>=1.16.0, but you'll have numpy 1.19.2 which is "
+            "incompatible.")
+    assert first_two(text, matrix)[0] == "log-installed-conflict"
+
+
+def test_no_installable_build_in_every_installers_words(matrix: Matrix) -> None:
+    # pip with a wheel for another Python (https://github.com/TheSalon/fast-dpsgd/issues/2), conda
+    # (https://github.com/conda-forge/jaxlib-feedstock/issues/77), poetry
+    # (https://github.com/bowang-lab/scGPT/issues/278 and https://github.com/bowang-lab/scGPT/issues/308)
+    wheel = "ERROR: jaxlib-0.1.55-cp38-none-manylinux2010_x86_64.whl is not a supported wheel on this platform."
+    first = causes(wheel, matrix)[0]
+    assert first.id == "log-no-matching-distribution" and "jaxlib==0.1.55" in first.title
+    assert "cp38" in first.evidence[0]
+    conda = ("PackagesNotFoundError: The following packages are not available from current channels:\n\n  - jaxlib\n\n"
+             "Current channels:\n\n  - https://conda.anaconda.org/conda-forge/osx-arm64")
+    assert first_two(conda, matrix)[0] == "log-no-matching-distribution"
+    for poetry in ("  RuntimeError\n\n  Unable to find installation candidates for jaxlib (0.3.10)",
+                   "Resolving dependencies... (1.5s)\n\nPackage jaxlib (0.3.10) not found."):
+        first = causes(poetry, matrix)[0]
+        assert first.id == "log-no-matching-distribution" and "jaxlib==0.3.10" in first.title
+
+
+def test_xlas_newer_out_of_memory_wording(matrix: Matrix) -> None:
+    # https://github.com/onpix/LLNeRF/issues/9
+    text = "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 20029400304 bytes."
+    assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
+
+
+def test_a_tf_hub_layer_refused_by_keras_3s_sequential_needs_tf_keras(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/hub/issues/920 (TensorFlow 2.16+, whose tf.keras is Keras 3)
+    text = ("ValueError: Only instances of `keras.Layer` can be added to a Sequential model. Received: "
+            "<tensorflow_hub.keras_layer.KerasLayer object at 0x75776b09fc10> (of type <class "
+            "'tensorflow_hub.keras_layer.KerasLayer'>)")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-tf-keras-missing" and first.fix is not None and "tf-keras" in first.fix.summary
+
+
+# --- the standard library of a newer Python ---------------------------------------------------------------------
+
+def test_stdlib_names_a_newer_python_removed_name_the_python_that_removed_them(matrix: Matrix) -> None:
+    # What's New in Python 3.10 (collections ABC aliases), 3.8 (time.clock) and 3.12 (imp):
+    # https://docs.python.org/3/whatsnew/3.10.html, https://docs.python.org/3/whatsnew/3.8.html,
+    # https://docs.python.org/3/whatsnew/3.12.html
+    abc = "ImportError: cannot import name 'Iterable' from 'collections' (/usr/lib/python3.10/collections/__init__.py)"
+    first = causes(abc, matrix)[0]
+    assert first.id == "log-python-too-new" and "collections" in first.title
+    assert first.fix is not None and "Python 3.10" in first.fix.summary
+    clock = causes("AttributeError: module 'time' has no attribute 'clock'", matrix)[0]
+    assert clock.id == "log-python-too-new" and clock.fix is not None and "Python 3.8" in clock.fix.summary
+    assert first_two("ModuleNotFoundError: No module named 'imp'", matrix)[0] == "log-python-too-new"
+
+
+def test_a_quoted_name_stated_as_removed_is_read(matrix: Matrix) -> None:
+    # the sentence numpy's and jax's removal messages use ("`np.float_` was removed in the NumPy 2.0 release. Use
+    # `np.float64` instead.", tests/data/log_corpus), with the names in single quotes instead of backticks
+    text = ("AttributeError: The 'jax.experimental.pjit.with_sharding_constraint' was removed in jax 0.4.26. Use "
+            "'jax.lax.with_sharding_constraint' instead.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-stated-removal" and "jax.lax.with_sharding_constraint" in first.title
