@@ -380,3 +380,13 @@ def test_a_distribution_missing_at_run_time_in_pkg_resources_and_importlib_words
     assert first.id == "log-missing-package" and first.fix is not None
     assert first.fix.commands == ('pip install "tensorflow"',)
     assert first_two("pkg_resources.DistributionNotFound: six>=1.6.1", matrix)[0] == "log-missing-package"
+
+
+def test_cublas_that_could_not_start_in_other_callers_words(matrix: Matrix) -> None:
+    # https://github.com/Vision-CAIR/MiniGPT-4/issues/89 (PyTorch) and https://github.com/alisen39/TrWebOCR/issues/105
+    # (onnxruntime in the same environment)
+    torch = "RuntimeError: CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`"
+    assert first_two(torch, matrix)[0] == "sig-cublas-handle-not-initialized"
+    ort = ("CUBLAS failure 1: CUBLAS_STATUS_NOT_INITIALIZED ; GPU=0 ; hostname=work5gpu ; "
+           "expr=cublasCreate(&cublas_handle_);")
+    assert first_two(ort, matrix)[0] == "sig-cublas-handle-not-initialized"
