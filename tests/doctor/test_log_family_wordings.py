@@ -359,3 +359,34 @@ def test_a_quoted_name_stated_as_removed_is_read(matrix: Matrix) -> None:
             "'jax.lax.with_sharding_constraint' instead.")
     first = causes(text, matrix)[0]
     assert first.id == "log-stated-removal" and "jax.lax.with_sharding_constraint" in first.title
+
+
+# --- packaging metadata at run time ------------------------------------------------------------------------------
+
+def test_pip_checks_own_sentence_is_an_installed_conflict(matrix: Matrix) -> None:
+    # `pip check`'s wording, which ends at the version (pip/_internal/commands/check.py:
+    # https://github.com/pypa/pip/blob/main/src/pip/_internal/commands/check.py)
+    text = "tensorflow 2.15.0 has requirement ml-dtypes~=0.2.0, but you have ml-dtypes 0.4.0."
+    first = causes(text, matrix)[0]
+    assert first.id == "log-installed-conflict" and "ml-dtypes 0.4.0" in first.title
+
+
+def test_a_distribution_missing_at_run_time_in_pkg_resources_and_importlib_words(matrix: Matrix) -> None:
+    # https://github.com/yahoo/TensorFlowOnSpark/issues/568 (tensorflow-cpu installed, 'tensorflow' required) and
+    # https://github.com/jrnl-org/jrnl/issues/196 (the older bare form)
+    text = ("pkg_resources.DistributionNotFound: The 'tensorflow' distribution was not found and is required by the "
+            "application")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-missing-package" and first.fix is not None
+    assert first.fix.commands == ('pip install "tensorflow"',)
+    assert first_two("pkg_resources.DistributionNotFound: six>=1.6.1", matrix)[0] == "log-missing-package"
+
+
+def test_cublas_that_could_not_start_in_other_callers_words(matrix: Matrix) -> None:
+    # https://github.com/Vision-CAIR/MiniGPT-4/issues/89 (PyTorch) and https://github.com/alisen39/TrWebOCR/issues/105
+    # (onnxruntime in the same environment)
+    torch = "RuntimeError: CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`"
+    assert first_two(torch, matrix)[0] == "sig-cublas-handle-not-initialized"
+    ort = ("CUBLAS failure 1: CUBLAS_STATUS_NOT_INITIALIZED ; GPU=0 ; hostname=work5gpu ; "
+           "expr=cublasCreate(&cublas_handle_);")
+    assert first_two(ort, matrix)[0] == "sig-cublas-handle-not-initialized"
