@@ -28,6 +28,8 @@ class Cluster:
     env: dict[str, str]
     """The environment of a client of this cluster (SLURM_CONF points at its configuration)."""
     pids: list[int] = field(default_factory=list)
+    job: str = ""
+    """The job under test, for failure messages."""
 
     def run(self, *argv: str, check: bool = True) -> str:
         out = subprocess.run(list(argv), env=self.env, capture_output=True, text=True, timeout=60)
@@ -38,6 +40,17 @@ class Cluster:
     def state(self, job: str) -> str:
         """The job's state and reason as squeue shows them ('' once it has left the queue)."""
         return self.run("squeue", "-h", "-j", job, "-o", "%T %r", check=False)
+
+    def describe(self, job: str) -> str:
+        """What Slurm says of ``job`` and the node: for a failure message."""
+        parts = [("scontrol show job", ("scontrol", "show", "job", job)),
+                 ("squeue -t all", ("squeue", "-t", "all", "-o", "%i %T %r %S")),
+                 ("sinfo -R", ("sinfo", "-R")), ("sinfo", ("sinfo", "-N", "-o", "%N %T %E"))]
+        return "\n".join(f"--- {name}\n{self.run(*argv, check=False)}" for name, argv in parts)
+
+    def node_state(self) -> str:
+        """The node's state and, when drained or down, Slurm's reason ("idle", "drained|Kill task failed")."""
+        return self.run("sinfo", "-h", "-N", "-o", "%T|%E", check=False).removesuffix("|none")
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
