@@ -10,6 +10,7 @@ called healthy for training.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from dataclasses import dataclass
 
@@ -37,19 +38,27 @@ class MissingRoom:
 
 def extra_requirements(room: str) -> tuple[str, ...]:
     """The normalised distribution names bdv2's ``room`` extra installs (empty when bdv2's metadata is absent)."""
+    names = []
+    for req in _own_requirements():
+        if req.marker is not None and req.marker.evaluate({"extra": room}) and not req.marker.evaluate({"extra": ""}):
+            names.append(normalise(req.name))
+    return tuple(dict.fromkeys(names))
+
+
+@functools.cache
+def _own_requirements() -> tuple[Requirement, ...]:
+    """bdv2's own Requires-Dist, parsed (read once per process)."""
     try:
         lines = importlib.metadata.requires("bdv2") or []
     except importlib.metadata.PackageNotFoundError:
         return ()
-    names = []
+    out = []
     for line in lines:
         try:
-            req = Requirement(line)
+            out.append(Requirement(line))
         except InvalidRequirement:
             continue
-        if req.marker is not None and req.marker.evaluate({"extra": room}) and not req.marker.evaluate({"extra": ""}):
-            names.append(normalise(req.name))
-    return tuple(dict.fromkeys(names))
+    return tuple(out)
 
 
 def missing_rooms(snap: Snapshot) -> list[MissingRoom]:

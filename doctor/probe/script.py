@@ -75,7 +75,8 @@ def _headers(text):
     """Core-metadata headers (up to the first blank line). The email parser that importlib.metadata
     uses reads the whole long description too, which made it the doctor's slowest step."""
     out, key = {}, None
-    for line in text.splitlines():
+    end = text.find("\n\n")  # a blank line: the headers end there at the latest (the description follows)
+    for line in (text if end < 0 else text[:end]).splitlines():
         if not line.strip():
             break
         if line[0] in " \t" and key:
