@@ -3,8 +3,8 @@
 A reader (or a resumed run) never sees half a file: data goes to a temporary file in the same folder,
 which is renamed over the final name only once it is complete. A killed process leaves at most a
 temporary file, never a file with the finished name. Stdlib only, so the doctor can use it; a URL
-(``gs://...``, a :class:`bdv2.paths.GPath`) is written through ``tf.io.gfile`` the same way (on an object
-store the rename is a copy and a delete, so the finished name still appears only whole).
+(``file://``, ``ram://``, a :class:`bdv2.paths.GPath`) is written through ``tf.io.gfile`` the same way; on an
+object store (``gs://``, ``s3://``: bdv2.paths.OBJECT_STORES) the file is one put, which appears only whole.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def write_atomic(path: AnyPath, data: bytes | str, mode: int | None = None) -> N
     """Write ``data`` to ``path`` through a unique temporary file in the same folder and rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
+    if isinstance(path, GPath) and path.object_store:  # one put: the object appears whole or not at all
+        path.write_bytes(payload)
+        return
     if isinstance(path, GPath):
         tmp_url = path.unique_sibling()
         try:

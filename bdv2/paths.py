@@ -24,7 +24,19 @@ from typing import IO, Any, NamedTuple
 
 from .storage import StorageProblem, remote_scheme
 
-__all__ = ["AnyPath", "GPath", "as_path", "is_url", "registered_schemes", "scheme_problem"]
+__all__ = ["OBJECT_STORES", "ORBAX_SCHEMES", "AnyPath", "GPath", "as_path", "check_writable", "is_url", "local_shadow",
+           "orbax_path", "orbax_problem", "registered_schemes", "scheme_problem"]
+
+OBJECT_STORES = frozenset({"gs", "s3", "az", "hf"})
+"""Schemes of object stores: an object appears whole when its upload completes (a single put is atomic), a
+rename is a copy and a delete, and there is no exclusive create, append or free-space figure."""
+
+ORBAX_SCHEMES = frozenset({"gs", "s3", "az", "hf"})
+"""The URL schemes orbax's path layer (``etils.epath``) opens; it takes every other URL for a relative local
+path. ``file://`` URLs are given to it as the local path they name."""
+
+LOCAL_DIR_ENV = "BDV2_LOCAL_DIR"
+"""Where the local side of a remote run folder lives (default ``~/.cache/bdv2/remote``): see local_shadow."""
 
 
 def _gfile() -> Any:
@@ -75,7 +87,8 @@ def scheme_problem(path: str | GPath, what: str) -> StorageProblem | None:
 
 
 def check_writable(url: GPath, what: str) -> StorageProblem | None:
-    """None if a file can be created (and removed) in the folder ``url``; else the problem, in one line."""
+    """None if a file can be created (and removed) in the folder ``url``; else the problem, in one line. (Free
+    space is not checked: an object store has no such figure.)"""
     probe = url / f".bdv2-write-test-{uuid.uuid4().hex[:12]}"
     try:
         url.mkdir(parents=True, exist_ok=True)
@@ -85,6 +98,52 @@ def check_writable(url: GPath, what: str) -> StorageProblem | None:
         return StorageProblem(str(url), f"cannot write here: {' '.join(str(e.strerror or e).split())}",
                               f"check the URL, the network and the credentials, or choose another {what}")
     return None
+
+
+def local_shadow(url: GPath | str) -> Path:
+    """The local folder that stands beside the remote folder ``url``: what cannot live on an object store (the
+    run lock's exclusive file, the process's own log while it grows, metrics being appended, jax's compilation
+    cache). One per URL, the same in every process of this machine: ``$BDV2_LOCAL_DIR/<scheme>-<hash>-<name>``
+    (default ``~/.cache/bdv2/remote``). Not created here."""
+    import hashlib
+    import os
+
+    url = GPath(url)
+    base = Path(os.environ.get(LOCAL_DIR_ENV) or Path.home() / ".cache" / "bdv2" / "remote").expanduser()
+    digest = hashlib.sha256(str(url).encode()).hexdigest()[:16]
+    return base / f"{url.scheme}-{digest}-{url.name or 'root'}"
+
+
+def orbax_problem(path: str | GPath, what: str) -> StorageProblem | None:
+    """None when orbax can keep checkpoints under ``path`` (a local path, ``file://`` or one of ORBAX_SCHEMES);
+    else the one line to show."""
+    scheme = remote_scheme(str(path))
+    if scheme is None or scheme == "file" or scheme in ORBAX_SCHEMES:
+        return None
+    return StorageProblem(str(path), f"orbax (its etils.epath path layer) cannot keep checkpoints under {scheme}:// "
+                          f"(it opens local paths and {', '.join(s + '://' for s in sorted(ORBAX_SCHEMES))})",
+                          f"give {what} as one of those")
+
+
+def orbax_path(path: AnyPath | str) -> Any:
+    """``path`` as orbax takes it: an absolute local :class:`Path` (a ``file://`` URL becomes the path it
+    names), or an ``etils.epath.Path`` for gs://, s3://, az://, hf:// (epath opens them through the same
+    ``tf.io.gfile`` as this module when TensorFlow is installed; orbax's array data goes through tensorstore).
+
+    Raises:
+        ValueError: a scheme orbax cannot open (orbax_problem's line).
+    """
+    if not is_url(path) and not isinstance(path, GPath):
+        return Path(path).expanduser().resolve()
+    url = GPath(str(path))
+    if url.scheme == "file":
+        return Path(url._rest)
+    bad = orbax_problem(url, "the folder")
+    if bad is not None:
+        raise ValueError(str(bad))
+    from etils import epath
+
+    return epath.Path(str(url))
 
 
 class UrlStat(NamedTuple):
@@ -276,6 +335,23 @@ class GPath:
         with _as_oserror(self._url):
             _gfile().rename(self._url, str(target), overwrite=True)
         return GPath(str(target))
+
+    def rename(self, target: object) -> GPath:
+        """Rename to ``target``, which must not exist (a folder too where the file system can: TensorFlow's
+        GCS file system renames every object under it)."""
+        with _as_oserror(self._url):
+            _gfile().rename(self._url, str(target), overwrite=False)
+        return GPath(str(target))
+
+    def copy_from(self, local: Path) -> None:
+        """Put the local file ``local`` here in one write (on an object store, one object appears whole)."""
+        with _as_oserror(self._url):
+            _gfile().copy(str(local), self._url, overwrite=True)
+
+    @property
+    def object_store(self) -> bool:
+        """Whether this URL is on an object store (OBJECT_STORES)."""
+        return self.scheme in OBJECT_STORES
 
     def unique_sibling(self, prefix: str = ".", suffix: str = ".tmp") -> GPath:
         """A fresh name next to this one, for a write that is renamed into place."""

@@ -49,17 +49,6 @@ def remote_scheme(path: str) -> str | None:
     return head if sep and head.isascii() and head.isalnum() else None
 
 
-def remote_problem(path: str, what: str) -> StorageProblem | None:
-    """A remote URL where only local (or mounted) folders work yet (the trainer's save_dir): one line, instead
-    of a local folder named ``gs:``. Data roots and metadata go through bdv2.paths instead."""
-    scheme = remote_scheme(path)
-    if scheme is None:
-        return None
-    return StorageProblem(str(path), f"{scheme}:// is not supported for {what} yet",
-                          f"mount the bucket as a folder (e.g. gcsfuse for gs://) and give {what} as that local path, "
-                          "or use a local folder and copy the result")
-
-
 def existing_parent(folder: Path) -> Path:
     """``folder`` itself if it exists, else its nearest existing parent."""
     p = folder.absolute()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bdv2.storage import StorageProblem, check_space, check_writable, remote_problem, size
+from bdv2.storage import StorageProblem, check_space, check_writable, remote_scheme, size
 
 from .model import Run
 
@@ -234,16 +234,35 @@ class LaunchCheck:
         return not self.storage and (self.verdict is None or self.verdict.fits)
 
 
+def _remote_problem(save_dir: str) -> StorageProblem | None:
+    """A URL save_dir that TensorFlow or orbax cannot open, or where an object cannot be written; None if fine."""
+    from bdv2 import paths
+
+    return (paths.scheme_problem(save_dir, "save_dir") or paths.orbax_problem(save_dir, "save_dir")
+            or paths.check_writable(paths.GPath(save_dir), "save_dir"))
+
+
 def check_storage(runs: Sequence[Run], plans: Sequence[RunPlan] = ()) -> list[StorageProblem]:
-    """Each save_dir writable, with room for its runs' checkpoints (keep_checkpoints + the one being written)."""
+    """Each save_dir writable, with room for its runs' checkpoints (keep_checkpoints + the one being written).
+
+    A URL save_dir (gs://...): a scheme TensorFlow and orbax can open, and an object written and removed there;
+    its free space is unknown (an object store has no such figure) and not checked."""
     need: dict[Path, int] = {}
     by_name = {p.name: p for p in plans}
     problems = []
+    seen: set[str] = set()
     for run in runs:
+        if remote_scheme(run.settings.save_dir) is not None:
+            if run.settings.save_dir not in seen:
+                seen.add(run.settings.save_dir)
+                bad = _remote_problem(run.settings.save_dir)
+                if bad is not None:
+                    problems.append(bad)
+            continue
         folder = Path(run.settings.save_dir)
         if folder not in need:
             need[folder] = 0
-            bad = remote_problem(run.settings.save_dir, "save_dir") or check_writable(folder, "save_dir")
+            bad = check_writable(folder, "save_dir")
             if bad is not None:
                 problems.append(bad)
         if run.name in by_name:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bdv2.paths import AnyPath, as_path, orbax_path
 
 from .errors import TrainerError
 
@@ -64,7 +65,7 @@ def first_difference(expected: Mapping[str, Any], got: Mapping[str, Any]) -> str
     return None
 
 
-def step_dirs(run_dir: Path) -> list[Path]:
+def step_dirs(run_dir: AnyPath) -> list[AnyPath]:
     """The run's checkpoint step directories, oldest first."""
     root = run_dir / CHECKPOINTS
     if not root.is_dir():
@@ -72,13 +73,13 @@ def step_dirs(run_dir: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
 
 
-def locate(path: Path) -> tuple[Path, Path]:
+def locate(path: AnyPath | str) -> tuple[AnyPath, AnyPath]:
     """(run directory, step directory) of a run directory (its latest step) or of one step directory.
 
     Raises:
         CheckpointError: neither, or a run without checkpoints.
     """
-    path = path.expanduser().resolve()
+    path = as_path(path).expanduser().resolve()  # a URL (gs://...) stays as it is
     if path.name.isdigit() and path.parent.name == CHECKPOINTS and (path.parent.parent / CONFIG_SNAPSHOT).is_file():
         return path.parent.parent, path
     if not (path / CONFIG_SNAPSHOT).is_file():
@@ -92,7 +93,7 @@ def locate(path: Path) -> tuple[Path, Path]:
     return path, steps[-1]
 
 
-def read_snapshot(run_dir: Path) -> dict[str, Any]:
+def read_snapshot(run_dir: AnyPath) -> dict[str, Any]:
     file = run_dir / CONFIG_SNAPSHOT
     try:
         snapshot: dict[str, Any] = json.loads(file.read_text())
@@ -103,7 +104,7 @@ def read_snapshot(run_dir: Path) -> dict[str, Any]:
     return snapshot
 
 
-def restore_raw(step_dir: Path) -> dict[str, Any]:
+def restore_raw(step_dir: AnyPath) -> dict[str, Any]:
     """The saved TrainState of one step as a tree of numpy arrays, without building the model first.
 
     Host arrays, whatever devices the checkpoint was saved from: orbax restores a saved jax.Array onto the
@@ -116,9 +117,9 @@ def restore_raw(step_dir: Path) -> dict[str, Any]:
     item = step_dir / "default" if (step_dir / "default").is_dir() else step_dir
     try:
         with ocp.PyTreeCheckpointer() as ckptr:
-            saved = ckptr.metadata(item.resolve()).item_metadata.tree
+            saved = ckptr.metadata(orbax_path(item)).item_metadata.tree
             as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved)
-            tree = ckptr.restore(item.resolve(), args=ocp.args.PyTreeRestore(restore_args=as_numpy))
+            tree = ckptr.restore(orbax_path(item), args=ocp.args.PyTreeRestore(restore_args=as_numpy))
     except Exception as e:  # orbax raises many types for a damaged or foreign directory
         raise CheckpointError(f"{item}: cannot restore the checkpoint ({type(e).__name__}: {e})") from e
     return _to_numpy(tree)

@@ -48,6 +48,12 @@ A matrix: sweeps any setting besides algos and tasks, e.g. learning_rate: [3.0e-
 (every combination; run names get _lr0.0003_seed1). Precedence: default < global < matrix < a run's
 config_overrides < --set.
 \b
+Storage: data_root, metadata and save_dir may be local paths or URLs that TensorFlow opens (gs://, file://;
+s3:// with tensorflow-io). A URL save_dir holds every file of its runs (config, metrics, events, summary,
+log, checkpoints through orbax: gs://, s3://, az://, file:// only); the lock's mutex, the growing log and
+metrics and jax's compilation cache stay on this machine in ~/.cache/bdv2/remote (BDV2_LOCAL_DIR), the log
+and metrics being put into the run folder at each checkpoint and at the end. Its free space is not checked.
+\b
 Ctrl-C (or SIGTERM/SIGUSR1): each running run saves its current step and stops; the same command resumes.
 Exit codes: 0 every run finished, 1 a run failed (or the preflight or the data check found errors, or a run
 is being trained by another launch), 2 usage error, 75 runs stopped by SIGTERM/SIGUSR1 (each saved), 130
@@ -82,7 +88,8 @@ Ctrl-C (each saved).
               help="Write an sbatch script for the runs instead of training here: one job-array task per run (or "
                    "with --nodes N one run across N nodes), srun, the doctor's environment fixes, "
                    "--signal=USR1@120 (each worker saves, then the job requeues itself) and --requeue. It goes to "
-                   "<save_dir>/slurm/<config>.sbatch, beside the jobs' logs.")
+                   "<save_dir>/slurm/<config>.sbatch, beside the jobs' logs (for a URL save_dir, to its local side in "
+                   "~/.cache/bdv2/remote).")
 @click.option("--submit", is_flag=True, help="With --slurm: submit the script with sbatch.")
 @click.option("--partition", metavar="NAME", help="With --slurm: the partition  [default: the cluster's]")
 @click.option("--time", "time_limit", metavar="LIMIT",

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from bdv2.paths import as_path
+from bdv2.paths import AnyPath, as_path
 
 from .model import Run
 
@@ -102,7 +102,7 @@ def check_runs(runs: list[Run], resume: bool = True) -> list[DataVerdict]:
     return list(verdicts.values())
 
 
-def _stored(snapshot: Path, ours: Any) -> list[str]:
+def _stored(snapshot: AnyPath, ours: Any) -> list[str]:
     import json
 
     from bdv2.data_tools import contract

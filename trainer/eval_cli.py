@@ -48,21 +48,22 @@ Exit codes: 0 evaluated, 1 the run or the data cannot be used, 2 usage error.
 
 
 @click.command("eval", epilog=EVAL_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("run_dir", type=PathOrUrl(file_okay=False, distributions=extra_distributions))
 @click.option("--data", "data", required=True, type=PathOrUrl(distributions=extra_distributions),
               help="Held-out data: a TFRecord file, a converted tree (<task>/<split>/out.tfrecord) or an RLDS "
                    "dataset directory; a local path or a URL (gs://...).")
 @click.option("--split", default="val", show_default=True, help="The split to read under --data.")
 @click.option("--trajectories", type=click.IntRange(min=1), default=None, metavar="N",
               help="Evaluate the first N trajectories only (default: all).")
-@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", "out", type=PathOrUrl(file_okay=False, distributions=extra_distributions), default=None,
               help="Folder for eval.json and eval_actions.png (default: RUN_DIR).")
 @click.option("--plot-trajectories", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
               help="Trajectories drawn in the PNG (0: no plot).")
 @click.option("--difference", type=click.FloatRange(min=0, min_open=True), default=None, metavar="D",
               help="Also say how many trajectories would show a normalised-MSE difference of D between policy "
                    "and baseline (80 % power, paired t-test at 5 %; default: the difference observed).")
-@click.option("--compare", "compare", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--compare", "compare", type=PathOrUrl(file_okay=False, distributions=extra_distributions),
+              default=None,
               metavar="RUN_DIR2", help="Also score another run on the same trajectories and compare the two with "
                                        "the paired test (its sentence names both runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")

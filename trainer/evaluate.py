@@ -18,14 +18,14 @@ Predictions are deterministic (the Gaussian's mean; gc_ddpm_bc samples with a fi
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bdv2.fsutil import atomic_output, write_json_atomic
+from bdv2.fsutil import write_atomic, write_json_atomic
 from bdv2.paths import AnyPath, as_path
 
 from . import eval_stats
@@ -216,9 +216,10 @@ def predict(policy: Any, traj: dict[str, Any], seed: int) -> np.ndarray:
 
 # -- the whole evaluation -------------------------------------------------------------------------
 
-def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None = None, out_dir: Path | None = None,
+def evaluate(run_dir: AnyPath, data: AnyPath, split: str = "val", limit: int | None = None,
+             out_dir: AnyPath | None = None,
              plot_trajectories: int = 3, progress: Callable[[int, int | None], None] | None = None,
-             difference: float | None = None, compare: Path | None = None) -> EvalReport:
+             difference: float | None = None, compare: AnyPath | None = None) -> EvalReport:
     """Evaluate the latest checkpoint of ``run_dir`` on ``split`` of ``data``; writes eval.json and the PNG
     into ``out_dir`` (default: the run directory). ``difference``: a normalised-MSE difference to size the
     evaluation for (how many trajectories would show it; default: the one observed, when not significant).
@@ -232,7 +233,7 @@ def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None
     from . import policy as policy_mod
 
     try:
-        run_path, step_dir = ckpt_tree.locate(Path(run_dir))
+        run_path, step_dir = ckpt_tree.locate(run_dir)
         snapshot = ckpt_tree.read_snapshot(run_path)
     except ckpt_tree.CheckpointError as e:
         raise EvalError(str(e)) from e
@@ -242,7 +243,7 @@ def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None
     other, other_path = None, None
     if compare is not None:
         try:
-            other_path, _ = ckpt_tree.locate(Path(compare))
+            other_path, _ = ckpt_tree.locate(compare)
             other_relabel = bool(ckpt_tree.read_snapshot(other_path)["settings"].get("relabel_actions", True))
         except ckpt_tree.CheckpointError as e:
             raise EvalError(f"--compare: {e}") from e
@@ -265,7 +266,7 @@ def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None
     if not trues:
         raise EvalError(f"{data}: the {split!r} split holds no trajectory")
     pred, true = np.concatenate(preds), np.concatenate(trues)
-    out = Path(out_dir) if out_dir is not None else run_path
+    out = as_path(out_dir) if out_dir is not None else run_path
     report = EvalReport(str(run_path), str(step_dir), str(snapshot["algo"]), str(data), split, relabel,
                         GOAL_CHOICE if Algo(snapshot["algo"]) in (Algo.GC_BC, Algo.GC_DDPM_BC) else "none",
                         len(trues), len(true), score(pred, true, std),
@@ -291,8 +292,8 @@ def evaluate(run_dir: Path, data: AnyPath, split: str = "val", limit: int | None
     return report
 
 
-def plot_actions(path: Path, preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], mean: np.ndarray,
-                 title: str) -> Path:
+def plot_actions(path: AnyPath, preds: Sequence[np.ndarray], trues: Sequence[np.ndarray], mean: np.ndarray,
+                 title: str) -> AnyPath:
     """Predicted (dashed) vs true (solid) actions of a few trajectories, one after another: 7 subplots."""
     import matplotlib
 
@@ -316,7 +317,8 @@ def plot_actions(path: Path, preds: Sequence[np.ndarray], trues: Sequence[np.nda
     axes[0].set_title(title)
     axes[-1].set_xlabel("step (trajectories one after another)")
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)
     plt.close(fig)
+    write_atomic(path, png.getvalue())  # whole or not at all (a URL: one put)
     return path

@@ -17,6 +17,7 @@ from typing import Any
 
 from bdv2 import storage
 from bdv2.fsutil import write_json_atomic
+from bdv2.paths import AnyPath
 
 ERROR_FILE = "error.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -39,7 +40,7 @@ class Failure:
     fix: str = ""
 
 
-def write_error(workdir: Path, error: BaseException, step: int | None = None) -> None:
+def write_error(workdir: AnyPath, error: BaseException, step: int | None = None) -> None:
     """The child's record of one of bdv2's errors, written atomically (bdv2.fsutil) before it exits 1."""
     text = str(error)
     message, _, fix_text = text.partition("\n  fix: ")
@@ -53,7 +54,7 @@ def is_bdv2_error(error: BaseException) -> bool:
     return type(error).__module__.startswith("bdv2.") and isinstance(error, Exception)
 
 
-def read_error(workdir: Path) -> Failure | None:
+def read_error(workdir: AnyPath) -> Failure | None:
     """The child's error record, if it wrote one."""
     try:
         record: dict[str, Any] = json.loads((workdir / ERROR_FILE).read_text())
@@ -63,7 +64,7 @@ def read_error(workdir: Path) -> Failure | None:
                    fix=str(record.get("fix") or ""))
 
 
-def last_checkpoint(workdir: Path) -> int | None:
+def last_checkpoint(workdir: AnyPath) -> int | None:
     """The step of the newest finished orbax checkpoint (a directory named by its step; orbax renames a
     checkpoint's temporary directory to that name only once it is complete)."""
     steps = [int(p.name) for p in (workdir / CHECKPOINT_DIR).glob("*") if p.is_dir() and p.name.isdigit()]
@@ -92,7 +93,7 @@ def _causes(sig: signal.Signals) -> str:
             return signal.strsignal(sig) or "no usual cause known"
 
 
-def signal_failure(returncode: int, workdir: Path, config_file: str) -> Failure | None:
+def signal_failure(returncode: int, workdir: AnyPath, config_file: str) -> Failure | None:
     """The failure of a child that ``returncode`` (-signum, as subprocess reports it) says died by a signal."""
     if returncode >= 0:
         return None
@@ -110,10 +111,10 @@ def signal_failure(returncode: int, workdir: Path, config_file: str) -> Failure 
                    f"bdv2 train --config {config_file}" if config_file else "")
 
 
-def storage_failure(returncode: int, workdir: Path, config_file: str) -> Failure | None:
+def storage_failure(returncode: int, workdir: AnyPath, config_file: str) -> Failure | None:
     """A child that failed while its run folder's file system is full failed for want of space (its log and
     error record may be cut short by the same full disk)."""
-    if returncode == 0 or not storage.is_full(workdir):
+    if returncode == 0 or not isinstance(workdir, Path) or not storage.is_full(workdir):  # a URL: no such figure
         return None
     problem = storage.full_disk_problem(workdir, "save_dir")
     step = last_checkpoint(workdir)

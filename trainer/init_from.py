@@ -27,7 +27,7 @@ def load(path: str | Path, like: Any, file: str = "") -> tuple[Any, Any]:
     """
     where = f"{file}: init_from: " if file else "init_from: "
     try:
-        _, step_dir = ckpt_tree.locate(Path(path))
+        _, step_dir = ckpt_tree.locate(path)
     except CheckpointError as e:
         raise CheckpointError(f"{where}{e}") from e
     raw = ckpt_tree.restore_raw(step_dir)

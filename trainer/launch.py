@@ -13,12 +13,14 @@ Imports neither jax, TensorFlow nor numpy: the children do the heavy work.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +32,9 @@ from bdv2.console import PROGRESS_INTERVAL_S, make_console
 from bdv2.devices import cuda_visible_ids, driver_gpus
 from bdv2.doctor import Finding, Severity
 from bdv2.fsutil import write_json_atomic
+from bdv2.paths import AnyPath, GPath
 
-from . import process, runlock
+from . import process, runlock, staging
 from .budget import LaunchCheck, check_launch
 from .childenv import child_env
 from .errors import StorageError, TrainerError
@@ -45,7 +48,7 @@ __all__ = ["LOG_FILE", "RUN_FILE", "already_finished", "check_before_launch", "d
            "exit_code", "launch", "lock_runs", "plan_experiments", "prepare_workdir", "render_dry_run",
            "render_preflight", "render_summary", "run_experiments"]
 
-LOG_FILE = "train.log"
+LOG_FILE = staging.LOG_FILE
 RUN_FILE = "run.json"
 
 
@@ -72,10 +75,14 @@ def diagnose_failure(log_text: str) -> tuple[Finding, ...]:
     return tuple(f for f in found if f.severity is not Severity.INFO)
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: AnyPath) -> tuple[int, int] | None:
     """(inode, mtime in ns) of ``path``: fsutil's atomic writes replace the file, so a rewrite changes it (an
-    mtime alone can equal the start time: file times follow the kernel's coarse clock)."""
+    mtime alone can equal the start time: file times follow the kernel's coarse clock). A URL has no inode:
+    (size, CRC-32 of the content) of the small file instead."""
     try:
+        if isinstance(path, GPath):
+            data = path.read_bytes()
+            return len(data), zlib.crc32(data)
         st = path.stat()
     except OSError:
         return None
@@ -153,17 +160,22 @@ def prepare_workdir(run: Run, resume: bool) -> None:
     launch holds it, stays with the run's name)."""
     if not resume and run.workdir.exists():
         old = run.workdir.with_name(f"{run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        run.workdir.rename(old)
+        run.workdir.rename(str(old))  # a URL: every object under it, where the file system can (paths.GPath)
         run.workdir.mkdir(parents=True)
         if (old / runlock.LOCK_FILE).exists():
-            (old / runlock.LOCK_FILE).rename(run.workdir / runlock.LOCK_FILE)
+            (old / runlock.LOCK_FILE).rename(str(run.workdir / runlock.LOCK_FILE))
     run.workdir.mkdir(parents=True, exist_ok=True)
     (run.workdir / ERROR_FILE).unlink(missing_ok=True)  # an earlier launch's error is not this one's
     write_json_atomic(run.workdir / RUN_FILE, run.to_dict(), indent=2, sort_keys=False)
 
 
 def _start(run: Run, env: Mapping[str, str], python: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-    log = open(run.workdir / LOG_FILE, "ab")  # noqa: SIM115 - closed by the caller when the child ends
+    # A remote run folder: the log grows in its local copy, put into the folder at each checkpoint (by the
+    # child) and when the child ends (by _supervise), staging.py.
+    local_log = staging.download(run.workdir, LOG_FILE, longer_only=True)
+    log = open(local_log, "ab")  # noqa: SIM115 - closed by the caller when the child ends
+    if isinstance(run.workdir, GPath):
+        env = {**env, staging.LOG_ENV: str(local_log)}
     # -P: the current directory must not shadow the installed bdv2 (a source checkout's bdv2/ folder would).
     argv = [python, "-P", "-m", "bdv2.trainer.worker", str(run.workdir / RUN_FILE)]
     # A session of its own: a terminal's Ctrl-C reaches the child once, through the launcher (process.Forwarder);
@@ -173,8 +185,8 @@ def _start(run: Run, env: Mapping[str, str], python: str) -> tuple[subprocess.Po
 
 
 def _last_step(run: Run) -> int:
-    """The progress of a child, from the tail of its metrics file."""
-    path = run.workdir / "metrics.jsonl"
+    """The progress of a child, from the tail of its metrics file (its local copy, for a remote run folder)."""
+    path = staging.local_file(run.workdir, METRICS_FILE)
     try:
         with open(path, "rb") as f:
             f.seek(max(0, path.stat().st_size - 4096))
@@ -322,10 +334,12 @@ def _supervise(exp: Experiments, preflight: Preflight, resume: bool, fail_fast: 
                 if child.proc.poll() is None:
                     continue
                 child.log.close()
+                with contextlib.suppress(OSError):  # the outcome below names a run folder that cannot be written
+                    staging.upload(child.run.workdir, LOG_FILE)
                 del running[name]
                 fwd.children.remove(child.proc)
-                outcome = _result(child.run, child.proc.returncode, child.run.workdir / LOG_FILE, elapsed, diagnose,
-                                  child.before)
+                outcome = _result(child.run, child.proc.returncode, staging.local_file(child.run.workdir, LOG_FILE),
+                                  elapsed, diagnose, child.before)
                 outcomes[name] = outcome
                 display.done(name, outcome)
                 if outcome.status is RunStatus.FAILED and fail_fast:
@@ -408,13 +422,13 @@ def exit_code(outcomes: Sequence[Outcome], forwarder: process.Forwarder) -> int:
     return process.PREEMPTED_EXIT if any(o.status is RunStatus.PREEMPTED for o in outcomes) else 1
 
 
-def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[Path]:
+def plot_launch(exp: Experiments, outcomes: Sequence[Outcome]) -> list[AnyPath]:
     """learning_curves.png in each save_dir, with the runs of this launch that logged a step (plot.py); a run
     that logged nothing (it failed at start-up) is left out, and a figure that cannot be drawn is skipped."""
     from .plot import CURVES_FILE, PlotError, plot_runs
 
     launched = {o.name for o in outcomes}
-    by_dir: dict[Path, list[Path]] = {}
+    by_dir: dict[AnyPath, list[AnyPath]] = {}
     for run in exp.runs:
         if run.name in launched and (run.workdir / METRICS_FILE).is_file():
             by_dir.setdefault(run.workdir.parent, []).append(run.workdir)

@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import flax
@@ -37,7 +36,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bdv2.fsutil import write_json_atomic
-from bdv2.paths import as_path
+from bdv2.paths import AnyPath, as_path, orbax_path
 
 from . import batching, data
 from .agents import Agent, make_agent
@@ -220,7 +219,7 @@ def _placement(hosts: Hosts) -> tuple[Callable[[data.Batch], Any], NamedSharding
     return shard, NamedSharding(mesh, PartitionSpec())
 
 
-def _last_losses(workdir: Path) -> tuple[float | None, float | None]:
+def _last_losses(workdir: AnyPath) -> tuple[float | None, float | None]:
     """The last train and val losses already logged, so a resumed (or already finished) run still reports them."""
     logged = read_metrics(workdir)
     train = next((r["loss"] for r in reversed(logged) if r.get("split") == "train" and "loss" in r), None)
@@ -266,10 +265,12 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
         saved = is_time(step, s.save_interval, s.num_steps)
         if saved:  # asynchronous: returns once the state is copied off the devices, writes in the background
             ses.manager.save(step, args=ocp.args.StandardSave(state))
+            ses.writer.sync()  # a remote run folder: its metrics and log up to this step
         reason = stop(step) if stop is not None else None  # every step: on several hosts, a collective poll
         if reason is not None and step < s.num_steps:
             if not saved:
                 ses.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+                ses.writer.sync()
             progress.status = RunStatus.PREEMPTED
             progress.notes.append(f"preempted at step {step} by {reason}, checkpoint saved")
             break
@@ -278,7 +279,7 @@ def _train(ses: _Session, state: TrainState, batches: Iterator[data.Batch], prog
             break
 
 
-def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | None = None,
+def train_and_evaluate(run: Run, workdir: AnyPath | None = None, stop_after: int | None = None,
                        report: Callable[[int, int, float], None] | None = None,
                        hosts: Hosts | None = None, stop: Callable[[int], str | None] | None = None) -> RunResult:
     """Train ``run`` in ``workdir`` (default run.workdir), resuming from its latest checkpoint.
@@ -300,7 +301,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
         ConfigError: a batch size is not divisible by the global device count.
     """
     t0 = time.perf_counter()
-    workdir = Path(workdir or run.workdir)
+    workdir = as_path(workdir or run.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = hosts or Hosts.current()
     check_batch_sizes(run, hosts)
@@ -310,7 +311,7 @@ def train_and_evaluate(run: Run, workdir: Path | None = None, stop_after: int | 
     if primary:  # the config snapshot: enough to rebuild the agent and undo the normalisation
         write_json_atomic(workdir / CONFIG_SNAPSHOT, {**run.to_dict(), "metadata": json.loads(
             as_path(run.task.metadata).read_text())}, indent=2, sort_keys=False)
-    manager = ocp.CheckpointManager(workdir.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(
+    manager = ocp.CheckpointManager(orbax_path(workdir / "checkpoints"), options=ocp.CheckpointManagerOptions(
         max_to_keep=run.settings.keep_checkpoints, create=True, enable_async_checkpointing=True))
     start = manager.latest_step() or 0
     if primary:

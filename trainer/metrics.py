@@ -17,16 +17,18 @@ import netrc
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from bdv2.fsutil import write_atomic
+from bdv2.paths import AnyPath, GPath
+
+from . import staging
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
 
-def read_metrics(workdir: Path) -> list[dict[str, Any]]:
+def read_metrics(workdir: AnyPath) -> list[dict[str, Any]]:
     path = workdir / METRICS_FILE
     if not path.exists():
         return []
@@ -39,7 +41,7 @@ def read_metrics(workdir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def truncate_after(workdir: Path, step: int) -> None:
+def truncate_after(workdir: AnyPath, step: int) -> None:
     """Drop records past ``step``: after a resume from checkpoint ``step`` they are redone, not duplicated."""
     records = [r for r in read_metrics(workdir) if r.get("step", 0) <= step]
     write_atomic(workdir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
@@ -68,7 +70,7 @@ def _wandb_mode() -> str:
 class MetricWriter:
     """Writes {step, split, **scalars}; the only code here that touches files, TensorBoard or W&B."""
 
-    def __init__(self, workdir: Path, run_name: str, config: Mapping[str, Any], wandb_project: str | None,
+    def __init__(self, workdir: AnyPath, run_name: str, config: Mapping[str, Any], wandb_project: str | None,
                  enabled: bool = True) -> None:
         """``enabled=False``: write nothing anywhere (the other hosts of a multi-host run; host 0 writes)."""
         import tensorflow as tf
@@ -79,7 +81,10 @@ class MetricWriter:
         self.warnings: list[str] = []
         if not enabled:
             return
-        self._jsonl = open(workdir / METRICS_FILE, "a")  # noqa: SIM115 - closed in close()
+        # A remote run folder: rows are appended to a local copy (what the folder holds, after truncate_after),
+        # put into the folder at each checkpoint (sync) and at the end; TensorBoard's writer writes there itself.
+        self.remote = isinstance(workdir, GPath)
+        self._jsonl = open(staging.download(workdir, METRICS_FILE), "a")  # noqa: SIM115 - closed in close()
         self._tb = tf.summary.create_file_writer(str(workdir / TENSORBOARD_DIR))
         self._scalar = _scalar_metadata()
         if wandb_project:
@@ -90,7 +95,8 @@ class MetricWriter:
             import wandb
 
             mode = _wandb_mode()
-            self._wandb = wandb.init(project=project, name=name, config=dict(config), dir=str(self.workdir),
+            self._wandb = wandb.init(project=project, name=name, config=dict(config),
+                                     dir=str(staging.local_file(self.workdir, "")),
                                      mode=mode, resume="allow", id=name,
                                      settings=wandb.Settings(init_timeout=30, silent=True))
             if mode == "offline":
@@ -111,7 +117,8 @@ class MetricWriter:
         with self._tb.as_default(step=step):
             for k, v in values.items():
                 tf.summary.write(f"{split}/{k}", tf.constant(v, tf.float32), metadata=self._scalar)
-        self._tb.flush()
+        if not self.remote:  # on an object store each flush uploads the whole events file again: see sync
+            self._tb.flush()
         if self._wandb is not None:
             try:
                 self._wandb.log({f"{split}/{k}": v for k, v in values.items()}, step=step)
@@ -119,11 +126,23 @@ class MetricWriter:
                 self.warnings.append(f"W&B disabled: {type(e).__name__}: {e}")
                 self._wandb = None
 
+    def sync(self) -> None:
+        """A remote run folder: put the rows so far, the events and the process's log (when the launcher
+        staged it, staging.LOG_ENV) into the folder. At each checkpoint, so the folder's metrics reach the
+        step a resume starts from."""
+        if not (self.enabled and self.remote):
+            return
+        self._tb.flush()
+        staging.upload(self.workdir, METRICS_FILE)
+        if os.environ.get(staging.LOG_ENV):
+            staging.upload(self.workdir, staging.LOG_FILE)
+
     def close(self) -> None:
         if not self.enabled:
             return
         self._jsonl.close()
         self._tb.close()
+        staging.upload(self.workdir, METRICS_FILE)
         if self._wandb is not None:
             with contextlib.suppress(Exception):  # see _start_wandb
                 self._wandb.finish()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bdv2.devices import DeviceView
+from bdv2.paths import AnyPath, as_path
 
 from .errors import DataError
 from .failure import Failure
@@ -71,8 +72,9 @@ class Run:
     algorithm default (config._run_settings); shown by --dry-run."""
 
     @property
-    def workdir(self) -> Path:
-        return Path(self.settings.save_dir) / self.name
+    def workdir(self) -> AnyPath:
+        """<save_dir>/<name>: a local Path, or a GPath when save_dir is a URL (gs://...)."""
+        return as_path(self.settings.save_dir) / self.name
 
     @property
     def decay_steps(self) -> int:

@@ -7,11 +7,12 @@ matplotlib is part of the [train] extra; the Agg backend needs no display (batch
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from bdv2.fsutil import atomic_output
+from bdv2.fsutil import write_atomic
+from bdv2.paths import AnyPath, as_path
 
 from .errors import TrainerError
 from .metrics import METRICS_FILE, read_metrics
@@ -30,15 +31,15 @@ def series(records: Sequence[dict[str, Any]], split: str, key: str) -> list[tupl
     return [(r["step"], r[key]) for r in records if r.get("split") == split and key in r]
 
 
-def _metrics_of(run_dir: Path) -> list[dict[str, Any]]:
+def _metrics_of(run_dir: AnyPath) -> list[dict[str, Any]]:
     if not (run_dir / METRICS_FILE).is_file():
         raise PlotError(f"{run_dir}: no {METRICS_FILE} here; give run directories (<save_dir>/<run name>) of "
                         "`bdv2 train`")
     return read_metrics(run_dir)
 
 
-def plot_runs(run_dirs: Sequence[Path], out: Path, metric: str = DEFAULT_METRIC, title: str | None = None,
-              log_y: bool = False) -> Path:
+def plot_runs(run_dirs: Sequence[AnyPath], out: AnyPath, metric: str = DEFAULT_METRIC, title: str | None = None,
+              log_y: bool = False) -> AnyPath:
     """Draw ``metric`` over steps for every run in ``run_dirs`` into the PNG ``out`` (written atomically).
 
     Raises:
@@ -49,7 +50,7 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, metric: str = DEFAULT_METRIC,
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
-    runs = [(Path(d), _metrics_of(Path(d))) for d in run_dirs]
+    runs = [(d, _metrics_of(d)) for d in map(as_path, run_dirs)]
     if not any(series(records, split, metric) for _, records in runs for split in ("train", "val")):
         keys = sorted({k for _, records in runs for r in records for k in r} - {"step", "split", "time"})
         raise PlotError(f"no run logged {metric!r} yet ({', '.join(str(d) for d, _ in runs)}); "
@@ -73,8 +74,8 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, metric: str = DEFAULT_METRIC,
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out) as tmp:  # a viewer never sees half a PNG
-        fig.savefig(tmp, format="png", dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
+    write_atomic(out, png.getvalue())  # a viewer never sees half a PNG (a URL: one put)
     return out

@@ -28,12 +28,13 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from bdv2.paths import AnyPath
 
 from . import ckpt_tree
 from .ckpt_tree import CheckpointError
@@ -221,7 +222,7 @@ class Policy:
         return np.broadcast_to(emb, (batch, emb.shape[-1])) if len(emb) == 1 else emb
 
 
-def load_params(run: Any, step_dir: Path) -> Any:
+def load_params(run: Any, step_dir: AnyPath) -> Any:
     """The parameters a run acts with (its target params, as its evaluation uses), checked against its network."""
     from .checkpoint_io import abstract_params
 
@@ -235,7 +236,7 @@ def load_params(run: Any, step_dir: Path) -> Any:
     return params
 
 
-def load_policy(path: str | Path, execute: str | None = None) -> Policy:
+def load_policy(path: str | AnyPath, execute: str | None = None) -> Policy:
     """The policy of a run directory (its latest checkpoint), one of its step directories, or a directory
     written by `bdv2 checkpoint import`. ``execute``: how to execute action chunks (see the module docstring).
 
@@ -245,7 +246,7 @@ def load_policy(path: str | Path, execute: str | None = None) -> Policy:
     """
     from .model import Run
 
-    run_dir, step_dir = ckpt_tree.locate(Path(path))
+    run_dir, step_dir = ckpt_tree.locate(path)
     snapshot = ckpt_tree.read_snapshot(run_dir)
     run = Run.from_dict(snapshot)
     if execute:

@@ -144,7 +144,8 @@ class CompilationCache:
 
 
 def enable_compilation_cache(save_dir: str | Path, environ: Mapping[str, str] | None = None) -> CompilationCache:
-    """jax's persistent compilation cache in ``<save_dir>/jax_cache``, unless the user set one
+    """jax's persistent compilation cache in ``<save_dir>/jax_cache`` (for a URL save_dir, in its local side on
+    this machine, bdv2.paths.local_shadow: every lookup would otherwise be a round trip), unless the user set one
     (JAX_COMPILATION_CACHE_DIR). A restarted or requeued run then loads its compiled steps instead of compiling
     them again (https://docs.jax.dev/en/latest/persistent_compilation_cache.html); jax stores only programs
     that took at least jax_persistent_cache_min_compile_time_secs (1 s by default) to compile.
@@ -152,7 +153,11 @@ def enable_compilation_cache(save_dir: str | Path, environ: Mapping[str, str] | 
     env = os.environ if environ is None else environ
     import jax
 
-    cache = CompilationCache(env.get("JAX_COMPILATION_CACHE_DIR") or str(Path(save_dir) / CACHE_DIR))
+    from bdv2.paths import local_shadow
+    from bdv2.storage import remote_scheme
+
+    local = Path(save_dir) if remote_scheme(str(save_dir)) is None else local_shadow(str(save_dir))
+    cache = CompilationCache(env.get("JAX_COMPILATION_CACHE_DIR") or str(local / CACHE_DIR))
     jax.config.update("jax_compilation_cache_dir", cache.directory)
     jax.monitoring.register_event_listener(cache.count)
     return cache

@@ -14,17 +14,28 @@ a process that started later than the one recorded (Linux's /proc start time, wh
 was taken by an earlier start of this same Slurm job (same SLURM_JOB_ID, fewer SLURM_RESTART_COUNT): a
 requeued job runs again, maybe on another node, after its first start was killed, and a job never runs twice
 at once. Any other lock of another host cannot be checked from here; the message says how to remove it by
-hand. Stdlib only.
+hand.
+
+A run folder on an object store (``gs://...``) has no exclusive create: there the lock is the object
+``<workdir>/owner.lock`` (the same record, one put), created only while this machine holds a local lock file
+keyed by the URL (bdv2.paths.local_shadow), so two launches on one machine never both take it. Two machines
+that start the same remote run within the moment between the existence check and the put can both take it:
+nothing in ``tf.io.gfile`` offers a create-if-absent precondition. Stdlib only, besides bdv2.paths.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from bdv2.paths import AnyPath, GPath, local_shadow
 
 from .errors import TrainerError
 
@@ -89,7 +100,7 @@ def alive(owner: Owner) -> bool:
     return not (owner.proc_start and now and now != owner.proc_start)
 
 
-def read_owner(workdir: Path) -> Owner | None:
+def read_owner(workdir: AnyPath) -> Owner | None:
     """The recorded owner of ``workdir``; None when there is no lock (or an unreadable one, see acquire)."""
     try:
         record = json.loads((workdir / LOCK_FILE).read_text())
@@ -100,9 +111,41 @@ def read_owner(workdir: Path) -> Owner | None:
         return None
 
 
+@contextmanager
+def _this_machine(url: GPath) -> Iterator[None]:
+    """Hold the local lock file of the remote lock object ``url``: one taker at a time on this machine."""
+    local = local_shadow(url.parent)
+    local.mkdir(parents=True, exist_ok=True)
+    with open(local / f"{LOCK_FILE}.mutex", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _create(path: AnyPath, owner: Owner) -> bool:
+    """Write ``owner`` to ``path`` if there is no such file yet (False if there is): O_EXCL on a local file
+    system; an existence check and one put under this machine's lock on a remote one."""
+    text = json.dumps(asdict(owner)) + "\n"
+    if isinstance(path, GPath):
+        with _this_machine(path):
+            if path.exists():
+                return False
+            path.write_text(text)
+        return True
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return True
+
+
 @dataclass
 class Lock:
-    path: Path
+    path: AnyPath
     owner: Owner
     note: str = ""
     """Set when a stale lock was taken over: whose it was."""
@@ -122,7 +165,7 @@ class Lock:
         self.release()
 
 
-def check(workdir: Path) -> None:
+def check(workdir: AnyPath) -> None:
     """Refuse, as `acquire` would, a folder that another live process owns; takes and creates nothing (a
     launch calls it before its checks, so a second launch is refused before it spends time on them).
 
@@ -134,7 +177,7 @@ def check(workdir: Path) -> None:
         raise _locked(workdir, held)
 
 
-def _locked(workdir: Path, held: Owner) -> RunLockedError:
+def _locked(workdir: AnyPath, held: Owner) -> RunLockedError:
     path = workdir / LOCK_FILE
     where = ("stop it there first" if held.host == socket.gethostname() else
              f"if nothing on {held.host} trains it any more, delete {path}")
@@ -143,7 +186,7 @@ def _locked(workdir: Path, held: Owner) -> RunLockedError:
                           "run name")
 
 
-def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) -> Lock:
+def acquire(workdir: AnyPath, pid: int | None = None, parent: int | None = None) -> Lock:
     """Take the lock of ``workdir`` (created if missing) for ``pid`` (default: this process).
 
     Args:
@@ -156,9 +199,7 @@ def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) ->
     path = workdir / LOCK_FILE
     owner, note = me(pid), ""
     for _ in range(3):  # a race with another taker: it wins, we read its lock next time round
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+        if not _create(path, owner):
             held = read_owner(workdir)
             if held is None and not path.exists():  # released meanwhile
                 continue
@@ -180,8 +221,5 @@ def acquire(workdir: Path, pid: int | None = None, parent: int | None = None) ->
                 note = f"took over the lock of {held.describe()}: that process is gone"
             path.unlink(missing_ok=True)
             continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(owner), f)
-            f.write("\n")
         return Lock(path, owner, note)
     raise RunLockedError(f"{path}: could not take the lock (another process keeps re-creating it)")

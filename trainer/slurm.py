@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 from bdv2 import __version__
 from bdv2.console import QUIET_ENV
 from bdv2.devices import DeviceView, cuda_visible_ids, requested_platforms
+from bdv2.paths import GPath, local_shadow
+from bdv2.storage import remote_scheme
 
 from .batching import batch_sizes, check_divisible
 from .childenv import CHILD_EXTRA, child_ops
@@ -173,6 +175,21 @@ def _indent(lines: Sequence[str], by: str = "    ") -> list[str]:
     return [by + line if line else line for line in lines]
 
 
+def _slurm_dir(save_dir: str, cwd: Path) -> Path:
+    """Where the job script and the jobs' logs go: <save_dir>/slurm, or for a URL save_dir (Slurm writes its
+    logs to a local or shared file system) the local side of save_dir on this machine (paths.local_shadow)."""
+    if remote_scheme(save_dir) is not None:
+        return local_shadow(save_dir) / SLURM_DIR
+    return (cwd / save_dir / SLURM_DIR).resolve()
+
+
+def _run_json(run: Run, cwd: Path) -> str:
+    """The run.json a task's worker reads: a URL as it is, a local path made absolute."""
+    if isinstance(run.workdir, GPath):
+        return str(run.workdir / "run.json")
+    return str((cwd / run.workdir / "run.json").resolve())
+
+
 def job_script(exp: Experiments, doctor_ops: Sequence[EnvOp], opts: SlurmOptions, *, python: str = sys.executable,
                cwd: Path | None = None, verbose: bool = False) -> JobScript:
     """The sbatch script of ``exp``'s runs (pure: nothing written, nothing checked on disk).
@@ -183,7 +200,7 @@ def job_script(exp: Experiments, doctor_ops: Sequence[EnvOp], opts: SlurmOptions
     runs = list(exp.runs)
     check_runs(runs, opts)
     cwd = (cwd or Path.cwd()).resolve()
-    folder = (cwd / runs[0].settings.save_dir / SLURM_DIR).resolve()
+    folder = _slurm_dir(runs[0].settings.save_dir, cwd)
     config = Path(runs[0].config_file)
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", config.stem) or "train"
     array = len(runs) > 1
@@ -230,11 +247,11 @@ def job_script(exp: Experiments, doctor_ops: Sequence[EnvOp], opts: SlurmOptions
         body.append('case "${SLURM_ARRAY_TASK_ID:-0}" in')
         for i, (run, env) in enumerate(zip(runs, envs, strict=True)):
             body.append(f"  {i})  # {run.name}")
-            body += _indent([f"run_json={shlex.quote(str((cwd / run.workdir / 'run.json').resolve()))}",
+            body += _indent([f"run_json={shlex.quote(_run_json(run, cwd))}",
                              *([] if shared else env), ";;"])
         body += ['  *) echo "bdv2: no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', "esac"]
     else:
-        body.append(f"run_json={shlex.quote(str((cwd / runs[0].workdir / 'run.json').resolve()))}")
+        body.append(f"run_json={shlex.quote(_run_json(runs[0], cwd))}")
     if shared or not array:
         body += [env_note, *envs[0]]
     body += [

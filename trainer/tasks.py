@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bdv2.paths import AnyPath, as_path, is_url, scheme_problem
+from bdv2.paths import AnyPath, as_path, is_url, orbax_problem, scheme_problem
 
 from .errors import ConfigError
 from .model import Source, Task
@@ -161,6 +161,9 @@ def resolve_task(name: str, spec: Mapping[str, Any] | None, s: Settings, file: s
     remote = scheme_problem(s.data_root, "data_root")
     if remote is not None:
         raise ConfigError(file, "global.data_root", remote.problem, remote.fix)
+    out = scheme_problem(s.save_dir, "save_dir") or orbax_problem(s.save_dir, "save_dir")
+    if out is not None:  # before anything opens the run folder through the URL
+        raise ConfigError(file, "global.save_dir", out.problem, out.fix)
     root = as_path(s.data_root)
     try:
         return _resolve_task(root, name, spec, s, file, key)

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from bdv2.paths import AnyPath, as_path
+
 
 def _process_index(environ: dict[str, str] | os._Environ[str]) -> int:
     """This worker's rank among the hosts, from the environment (jax.distributed may not be up yet)."""
@@ -32,7 +34,7 @@ def _process_index(environ: dict[str, str] | os._Environ[str]) -> int:
     return 0
 
 
-def storage_error(error: OSError, workdir: Path) -> BaseException:
+def storage_error(error: OSError, workdir: AnyPath) -> BaseException:
     """A read-only, forbidden or full output folder as one StorageError line; any other OSError unchanged."""
     from bdv2 import storage
 
@@ -42,7 +44,7 @@ def storage_error(error: OSError, workdir: Path) -> BaseException:
         where = Path(error.filename) if error.filename else workdir
         return StorageError(f"{where}: cannot write: {storage.reason(error)}; make the run folder writable or set "
                             f"save_dir to a writable folder, then re-run the same command")
-    if storage.says_full(error):
+    if storage.says_full(error) and isinstance(workdir, Path):
         return StorageError(str(storage.full_disk_problem(workdir, "save_dir")))
     return error
 
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
     from .loop import train_and_evaluate
     from .model import Run
 
-    run = Run.from_dict(json.loads(Path(argv[0]).read_text()))
+    run = Run.from_dict(json.loads(as_path(argv[0]).read_text()))
     start = time.perf_counter()
     process.die_with_parent()
     lock = None

@@ -257,12 +257,12 @@ _VER = r"\d{1,4}(?:\.\d{1,4}){0,3}"
 # "jax.tree_map was removed in JAX v0.6.0", "`np.float_` was removed in the NumPy 2.0 release", "X is deprecated
 # and will be removed ... Use Y instead", "X has been removed in version 3.0; use Y"
 _REMOVED = re.compile(
-    rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
+    rf"[`'\"]?(?P<what>{_NAME})[`'\"]?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
     rf"(?: from (?P<pkg0>[A-Za-z][\w-]{{0,40}}))?"
     rf"(?: (?:in|as of|since|starting (?:with|from)) (?:the )?(?:(?P<pkg>[A-Za-z][\w-]{{0,40}}) )?"
     rf"(?:version |release |v)?(?P<version>{_VER})(?: release)?)?", re.IGNORECASE)
-_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) `?(?P<instead>{_NAME}"
-                      r"(?:\(\))?)`?(?: \([^)\n]{0,60}\))?(?: instead)?")
+_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) [`'\"]?"
+                      rf"(?P<instead>{_NAME}(?:\(\))?)[`'\"]?(?: \([^)\n]{{0,60}}\))?(?: instead)?")
 _DEPRECATED = re.compile(rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:is|was|has been) deprecated")
 
 

@@ -95,7 +95,9 @@ _PIP_DEP = re.compile(rf"^\s*({_NAME})(?:\[[^\]]*\])? ({_VER}) depends on ({_NAM
                       r"\s*([^;]*?)\s*(?:;|$)")
 _PIP_USER = re.compile(rf"^\s*The user requested (?:\(constraint\) )?({_NAME})(?:\[[^\]]*\])?\s*(\S*)")
 _PIP_CHECK = re.compile(rf"({_NAME}) ({_VER}) (?:requires|has requirement) ({_NAME})(?:\[[^\]]*\])?(.*?), but you"
-                        rf"(?: have|'ll have) ({_NAME}) ({_VER}) which is incompatible")
+                        rf"(?: have|'ll have) ({_NAME}) ({_VER}?)(?: which is incompatible|\.?$)", re.MULTILINE)
+# (`pip check` ends the same sentence at the version: "... has requirement ml-dtypes~=0.2.0, but you have ml-dtypes
+# 0.4.0.", pip/_internal/commands/check.py)
 _PIP_MISSING = re.compile(rf"({_NAME}) ({_VER}) requires ({_NAME}), which is not installed")
 
 
@@ -174,7 +176,8 @@ def _pip(text: str) -> list[Conflict]:
             out += [c] if c.requirements else []
     check = Conflict(Resolver.PIP_CHECK)
     # pip's post-install check: only lines with its verdicts can hold one (a cheap filter before the patterns)
-    said = "\n".join(ln for ln in text.splitlines() if "which is incompatible" in ln or "which is not installed" in ln)
+    said = "\n".join(ln for ln in text.splitlines() if "which is incompatible" in ln or "which is not installed" in ln
+                     or ("has requirement" in ln and "but you have" in ln))
     for m in _PIP_CHECK.finditer(said):
         check.requirements.append(Requirement(m[1], m[2], m[3], m[4].strip(), have=m[6]))
         check.lines.append(m[0])

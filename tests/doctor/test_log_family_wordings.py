@@ -232,6 +232,7 @@ def test_host_memory_exhaustion_is_not_the_gpus(matrix: Matrix) -> None:
     dmesg = "[12345.678] Out of memory: Killed process 4242 (python) total-vm:92000000kB, anon-rss:60000000kB"
     assert first_two(dmesg, matrix)[0] == "log-host-out-of-memory"
     assert "log-host-out-of-memory" not in first_two("Killed", matrix)  # a bare SIGKILL may be anyone's
+    assert "log-host-out-of-memory" not in first_two("zoom level 3\nKilled", matrix)  # "oom" only as a word
 
 
 def test_a_containers_small_shm_is_a_full_filesystem(matrix: Matrix) -> None:
@@ -326,3 +327,67 @@ def test_xlas_newer_out_of_memory_wording(matrix: Matrix) -> None:
     # https://github.com/onpix/LLNeRF/issues/9
     text = "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 20029400304 bytes."
     assert first_two(text, matrix)[0] == "sig-xla-out-of-memory"
+
+
+def test_a_tf_hub_layer_refused_by_keras_3s_sequential_needs_tf_keras(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/hub/issues/920 (TensorFlow 2.16+, whose tf.keras is Keras 3)
+    text = ("ValueError: Only instances of `keras.Layer` can be added to a Sequential model. Received: "
+            "<tensorflow_hub.keras_layer.KerasLayer object at 0x75776b09fc10> (of type <class "
+            "'tensorflow_hub.keras_layer.KerasLayer'>)")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-tf-keras-missing" and first.fix is not None and "tf-keras" in first.fix.summary
+
+
+# --- the standard library of a newer Python ---------------------------------------------------------------------
+
+def test_stdlib_names_a_newer_python_removed_name_the_python_that_removed_them(matrix: Matrix) -> None:
+    # What's New in Python 3.10 (collections ABC aliases), 3.8 (time.clock) and 3.12 (imp):
+    # https://docs.python.org/3/whatsnew/3.10.html, https://docs.python.org/3/whatsnew/3.8.html,
+    # https://docs.python.org/3/whatsnew/3.12.html
+    abc = "ImportError: cannot import name 'Iterable' from 'collections' (/usr/lib/python3.10/collections/__init__.py)"
+    first = causes(abc, matrix)[0]
+    assert first.id == "log-python-too-new" and "collections" in first.title
+    assert first.fix is not None and "Python 3.10" in first.fix.summary
+    clock = causes("AttributeError: module 'time' has no attribute 'clock'", matrix)[0]
+    assert clock.id == "log-python-too-new" and clock.fix is not None and "Python 3.8" in clock.fix.summary
+    assert first_two("ModuleNotFoundError: No module named 'imp'", matrix)[0] == "log-python-too-new"
+
+
+def test_a_quoted_name_stated_as_removed_is_read(matrix: Matrix) -> None:
+    # the sentence numpy's and jax's removal messages use ("`np.float_` was removed in the NumPy 2.0 release. Use
+    # `np.float64` instead.", tests/data/log_corpus), with the names in single quotes instead of backticks
+    text = ("AttributeError: The 'jax.experimental.pjit.with_sharding_constraint' was removed in jax 0.4.26. Use "
+            "'jax.lax.with_sharding_constraint' instead.")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-stated-removal" and "jax.lax.with_sharding_constraint" in first.title
+
+
+# --- packaging metadata at run time ------------------------------------------------------------------------------
+
+def test_pip_checks_own_sentence_is_an_installed_conflict(matrix: Matrix) -> None:
+    # `pip check`'s wording, which ends at the version (pip/_internal/commands/check.py:
+    # https://github.com/pypa/pip/blob/main/src/pip/_internal/commands/check.py)
+    text = "tensorflow 2.15.0 has requirement ml-dtypes~=0.2.0, but you have ml-dtypes 0.4.0."
+    first = causes(text, matrix)[0]
+    assert first.id == "log-installed-conflict" and "ml-dtypes 0.4.0" in first.title
+
+
+def test_a_distribution_missing_at_run_time_in_pkg_resources_and_importlib_words(matrix: Matrix) -> None:
+    # https://github.com/yahoo/TensorFlowOnSpark/issues/568 (tensorflow-cpu installed, 'tensorflow' required) and
+    # https://github.com/jrnl-org/jrnl/issues/196 (the older bare form)
+    text = ("pkg_resources.DistributionNotFound: The 'tensorflow' distribution was not found and is required by the "
+            "application")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-missing-package" and first.fix is not None
+    assert first.fix.commands == ('pip install "tensorflow"',)
+    assert first_two("pkg_resources.DistributionNotFound: six>=1.6.1", matrix)[0] == "log-missing-package"
+
+
+def test_cublas_that_could_not_start_in_other_callers_words(matrix: Matrix) -> None:
+    # https://github.com/Vision-CAIR/MiniGPT-4/issues/89 (PyTorch) and https://github.com/alisen39/TrWebOCR/issues/105
+    # (onnxruntime in the same environment)
+    torch = "RuntimeError: CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`"
+    assert first_two(torch, matrix)[0] == "sig-cublas-handle-not-initialized"
+    ort = ("CUBLAS failure 1: CUBLAS_STATUS_NOT_INITIALIZED ; GPU=0 ; hostname=work5gpu ; "
+           "expr=cublasCreate(&cublas_handle_);")
+    assert first_two(ort, matrix)[0] == "sig-cublas-handle-not-initialized"
