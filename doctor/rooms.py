@@ -1,8 +1,8 @@
 """What an examined environment can run: bdv2's rooms beyond the doctor, each the distributions of its extra.
 
 ``bdv2[data]`` (the converters) and ``bdv2[train]`` (train, eval, demo) are defined once, in bdv2's own
-package metadata (setup.cfg's extras, read here with importlib.metadata, never imported); a distribution
-counts as present when it, or another member of its matrix [groups] entry (tensorflow for tensorflow-cpu,
+package metadata (setup.cfg's extras, read here as the metadata probe reads a distribution's, never imported); a
+distribution counts as present when it, or another member of its matrix [groups] entry (tensorflow for tensorflow-cpu,
 tensorflow-probability for tfp-nightly), is installed in the examined environment. Versions are the rules'
 business: this only says which rooms are missing altogether, so that an environment without jax is never
 called healthy for training.
@@ -11,12 +11,12 @@ called healthy for training.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .matrix.groups import shipped_groups
+from .probe import script as probe_script
 from .probe.snapshot import Snapshot, normalise
 
 ROOMS = {"data": "data stack (bdv2 data)", "train": "training stack (bdv2 train, eval, demo)"}
@@ -48,9 +48,8 @@ def extra_requirements(room: str) -> tuple[str, ...]:
 @functools.cache
 def _own_requirements() -> tuple[Requirement, ...]:
     """bdv2's own Requires-Dist, parsed (read once per process)."""
-    try:
-        lines = importlib.metadata.requires("bdv2") or []
-    except importlib.metadata.PackageNotFoundError:
+    lines = probe_script.own_requires("bdv2")
+    if lines is None:
         return ()
     out = []
     for line in lines:
