@@ -7,8 +7,13 @@ Prints the ratios (the goals are <= 0.3 and <= 1.3):
   `--deep` wall time / its slowest probe (in the same run), and / that probe run alone, with the floor
   that the machine's core count puts under the latter
 
-Usage: python bench/doctor_speed.py [--python VENV_PYTHON] [--repeat 5] [--static-only]
+Usage: python bench/doctor_speed.py [--python VENV_PYTHON] [--repeat 5] [--static-only] [--as-is]
 The venv must have bdv2 and the [train] stack installed (the README's first command makes one).
+
+Each command runs once before it is timed, as a user's first run would: Python writes the bytecode of what it
+imports (pip compiled jax's at install; an editable bdv2's is written by its first run), and the doctor fills
+its cache (~/.cache/bdv2/doctor). With PYTHONDONTWRITEBYTECODE set, that warm-up still writes bytecode unless
+--as-is keeps the environment as it is (then every run compiles bdv2's sources, but not jax's).
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ import subprocess
 import sys
 import time
 
+WARM_ENV: dict[str, str] | None = None
+"""The environment of each command's first, untimed run (None: this one's)."""
 
-def wall(cmd: list[str]) -> float:
+
+def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=False)
+    subprocess.run(cmd, capture_output=True, check=False, env=env)
     return time.perf_counter() - t0
 
 
 def median_wall(cmd: list[str], repeat: int) -> float:
-    wall(cmd)  # warm the page cache once, as a user's second run would be
+    wall(cmd, WARM_ENV)  # warm the page cache, the bytecode and the doctor's cache once, as a user's first run does
     return statistics.median(wall(cmd) for _ in range(repeat))
 
 
@@ -49,8 +57,15 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable, help="interpreter of the venv to measure")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--static-only", action="store_true", help="skip the --deep measurements (minutes)")
+    ap.add_argument("--as-is", action="store_true",
+                    help="warm up in this environment as it is (with PYTHONDONTWRITEBYTECODE: no bytecode written)")
     args = ap.parse_args()
     py = args.python
+    global WARM_ENV
+    if not args.as_is and "PYTHONDONTWRITEBYTECODE" in os.environ:
+        WARM_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    print("bytecode: " + ("as the environment has it" if args.as_is or WARM_ENV is None else
+                          "written by each command's warm-up run (PYTHONDONTWRITEBYTECODE left out of it)"))
 
     import_jax = median_wall([py, "-c", "import jax"], args.repeat)
     plain = median_wall([py, "-m", "bdv2.cli", "doctor"], args.repeat)

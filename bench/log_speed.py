@@ -45,6 +45,7 @@ def shapes(size: int) -> dict[str, str]:
         * (size // 450),
         "tracebacks": (TB * (size // len(TB)))[:size],
         "loader failures": (LOADER * (size // len(LOADER)))[:size],
+        "long paths": (("Permission denied: '" + "a/" * 300 + "'\n") * (size // 622))[:size],
     }
 
 

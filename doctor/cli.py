@@ -37,7 +37,7 @@ __all__ = ["DoctorRequest", "Mode", "doctor", "request_of", "run"]
 DOCTOR_EXAMPLES = """
 \b
 Examples:
-  bdv2 doctor                          check this interpreter's packages (metadata only, ~1 s)
+  bdv2 doctor                          check this interpreter's packages (metadata only, ~0.3 s)
   bdv2 doctor --deep -v                also import jax/TF/TFP/distrax/orbax in subprocesses
   bdv2 doctor --python ~/venvs/train   examine another environment from a clean one
   bdv2 doctor --json > report.json     machine-readable (schema in README.md)

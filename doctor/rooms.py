@@ -1,8 +1,8 @@
 """What an examined environment can run: bdv2's rooms beyond the doctor, each the distributions of its extra.
 
 ``bdv2[data]`` (the converters) and ``bdv2[train]`` (train, eval, demo) are defined once, in bdv2's own
-package metadata (setup.cfg's extras, read here with importlib.metadata, never imported); a distribution
-counts as present when it, or another member of its matrix [groups] entry (tensorflow for tensorflow-cpu,
+package metadata (setup.cfg's extras, read here as the metadata probe reads a distribution's, never imported); a
+distribution counts as present when it, or another member of its matrix [groups] entry (tensorflow for tensorflow-cpu,
 tensorflow-probability for tfp-nightly), is installed in the examined environment. Versions are the rules'
 business: this only says which rooms are missing altogether, so that an environment without jax is never
 called healthy for training.
@@ -10,12 +10,13 @@ called healthy for training.
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .matrix.groups import shipped_groups
+from .probe import script as probe_script
 from .probe.snapshot import Snapshot, normalise
 
 ROOMS = {"data": "data stack (bdv2 data)", "train": "training stack (bdv2 train, eval, demo)"}
@@ -37,19 +38,26 @@ class MissingRoom:
 
 def extra_requirements(room: str) -> tuple[str, ...]:
     """The normalised distribution names bdv2's ``room`` extra installs (empty when bdv2's metadata is absent)."""
-    try:
-        lines = importlib.metadata.requires("bdv2") or []
-    except importlib.metadata.PackageNotFoundError:
-        return ()
     names = []
-    for line in lines:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
+    for req in _own_requirements():
         if req.marker is not None and req.marker.evaluate({"extra": room}) and not req.marker.evaluate({"extra": ""}):
             names.append(normalise(req.name))
     return tuple(dict.fromkeys(names))
+
+
+@functools.cache
+def _own_requirements() -> tuple[Requirement, ...]:
+    """bdv2's own Requires-Dist, parsed (read once per process)."""
+    lines = probe_script.own_requires("bdv2")
+    if lines is None:
+        return ()
+    out = []
+    for line in lines:
+        try:
+            out.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    return tuple(out)
 
 
 def missing_rooms(snap: Snapshot) -> list[MissingRoom]:

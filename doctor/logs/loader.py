@@ -113,12 +113,26 @@ def _norm(paths: str) -> str:
     return ":".join(normpath(p) if p.startswith("/") else p for p in paths.split(":"))
 
 
+_IN_WHEEL = re.compile(r"(?:site|dist)-packages/(?:[^/]{1,200}/){0,8}?nvidia/\w{1,60}/lib(?=/|$)")
+
+
 def _wheel_folders(text: str) -> list[str]:
+    """The NVIDIA wheels' lib folders a log names (`.../site-packages/nvidia/cublas/lib`), read token by token: a
+    path never spans whitespace or a `:`, and reading each token once keeps this linear on any line."""
     seen: list[str] = []
-    for m in re.finditer(r"/[^\s:]*?(?:site|dist)-packages/[^\s:]*?nvidia/\w+/lib(?=[/\s:]|$)", text):
-        path = _norm(m[0])
-        if _WHEEL.search(path) and path not in seen:
-            seen.append(path)
+    if "nvidia/" not in text or "-packages/" not in text:
+        return seen
+    for line in text.splitlines():
+        if "nvidia/" not in line or "-packages/" not in line:
+            continue
+        for token in re.split(r"[\s:]", line):
+            start = token.find("/")
+            m = _IN_WHEEL.search(token, start) if start != -1 and "nvidia/" in token else None
+            if not m:
+                continue
+            path = _norm(token[start:m.end()])
+            if _WHEEL.search(path) and path not in seen:
+                seen.append(path)
     return seen
 
 

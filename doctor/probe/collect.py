@@ -52,7 +52,7 @@ def probe_interpreter(python: str | None, timeout: float = PROBE_TIMEOUT_S,
     # Only the doctor's own interpreter is probed in-process. A venv's bin/python is a symlink to the
     # base interpreter, so comparing resolved paths would mistake every sibling venv for this one.
     if python is None and env is None:
-        return probe_script.probe()
+        return probe_script.probe(plain=True)
     exe = resolve_python(python) if python is not None else sys.executable
     cmd = [exe, "-I", probe_script.__file__]  # -I: ignore PYTHON* env and the user's cwd
     try:

@@ -75,7 +75,8 @@ def _headers(text):
     """Core-metadata headers (up to the first blank line). The email parser that importlib.metadata
     uses reads the whole long description too, which made it the doctor's slowest step."""
     out, key = {}, None
-    for line in text.splitlines():
+    end = text.find("\n\n")  # a blank line: the headers end there at the latest (the description follows)
+    for line in (text if end < 0 else text[:end]).splitlines():
         if not line.strip():
             break
         if line[0] in " \t" and key:
@@ -101,12 +102,91 @@ def _read_dist(dist):
     return name, version, requires
 
 
-def _distributions(path):
-    """Installed distributions in import order: the first one on sys.path wins, the rest are shadowed."""
-    from importlib import metadata
+class _DistInfo(object):
+    """A .dist-info folder, read as importlib.metadata's PathDistribution reads one (``read_text``, ``_path``);
+    importlib.metadata (and the email package it loads) is imported only if ``requires`` is asked."""
 
+    def __init__(self, path):
+        self._path = path
+
+    def read_text(self, filename):
+        try:
+            with open(os.path.join(str(self._path), filename), encoding="utf-8") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, KeyError, NotADirectoryError, PermissionError):
+            return None
+
+    @property
+    def requires(self):
+        from importlib import metadata
+
+        return metadata.PathDistribution(self._path).requires
+
+
+def _plain_distributions(path):
+    """What ``importlib.metadata.distributions(path=path)`` finds, in its order (Python 3.10 and newer: per path
+    entry, the .dist-info folders grouped by normalised name in the order first listed), read the same way; None
+    where it would find something this does not read (a zip or an .egg on the path, an .egg-info, a finder of
+    distributions besides the path's): then importlib.metadata itself reads them."""
+    import pathlib
+    from importlib.machinery import PathFinder
+
+    if any(getattr(f, "find_distributions", None) for f in sys.meta_path if f is not PathFinder):
+        return None
+    out = []
+    for root in path:
+        try:
+            children = os.listdir(root or ".")
+        except Exception:
+            if os.path.exists(root):
+                return None  # a zip: importlib.metadata reads its members
+            continue
+        if os.path.basename(root).lower().endswith(".egg"):
+            return None
+        groups = {}
+        for child in children:
+            low = child.lower()
+            if low.endswith(".egg-info"):
+                return None
+            if low.endswith(".dist-info"):
+                name = low.rpartition(".")[0].partition("-")[0]
+                key = re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+                groups.setdefault(key, []).append(_DistInfo(pathlib.Path(root, child)))
+        for dists in groups.values():
+            out.extend(dists)
+    return out
+
+
+def own_requires(name):
+    """``importlib.metadata.requires(name)`` of this interpreter (the first distribution of that name on sys.path;
+    None when there is none), its Requires-Dist read as the probe reads them (``_read_dist``)."""
+    dists = _plain_distributions(sys.path)
+    if dists is None:
+        from importlib import metadata
+
+        try:
+            return metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            return None
+    wanted = re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+    for dist in dists:
+        stem = dist._path.name.lower().rpartition(".")[0].partition("-")[0]
+        if re.sub(r"[-_.]+", "-", stem).lower().replace("-", "_") == wanted:
+            return _read_dist(dist)[2]
+    return None
+
+
+def _distributions(path, plain=False):
+    """Installed distributions in import order: the first one on sys.path wins, the rest are shadowed.
+    ``plain``: enumerate them with ``_plain_distributions`` where it can (the doctor's own interpreter, whose
+    importlib.metadata it follows: tests/doctor/test_collect.py compares the two)."""
+    dists = _plain_distributions(path) if plain else None
+    if dists is None:
+        from importlib import metadata
+
+        dists = metadata.distributions(path=path)
     found, shadowed = {}, []
-    for dist in metadata.distributions(path=path):
+    for dist in dists:
         try:
             name, version, requires = _read_dist(dist)
         except Exception:  # an unreadable dist-info: skip it rather than fail the whole probe
@@ -156,9 +236,9 @@ def site_dirs():
     return _site_dirs()
 
 
-def probe():
+def probe(plain=False):
     path = [p for p in sys.path if p]
-    dists, shadowed = _distributions(path)
+    dists, shadowed = _distributions(path, plain)
     site_dirs = _site_dirs()
     env = environment()
     prefix = sys.prefix

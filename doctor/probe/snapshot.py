@@ -23,9 +23,14 @@ from .facts import SystemFacts
 SNAPSHOT_SCHEMA = 1
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+@functools.lru_cache(maxsize=4096)
 def normalise(name: str) -> str:
-    """PEP 503 name normalisation: 'Tensorflow_CPU' -> 'tensorflow-cpu'."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503 name normalisation: 'Tensorflow_CPU' -> 'tensorflow-cpu' (the rules ask it thousands of times a
+    run, of a few hundred names)."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 @dataclass(frozen=True)

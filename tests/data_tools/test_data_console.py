@@ -63,7 +63,10 @@ def test_skipped_files_are_one_line_each_with_the_full_path(raw: Path, tmp_path:
 def test_verbose_keeps_tensorflow_start_up_lines(raw: Path, tmp_path: Path) -> None:
     log = tmp_path / "convert.log"
     assert _convert_to_log(raw, tmp_path / "tf", log, "-v") == 0, log.read_text()
-    assert "oneDNN" in log.read_text()
+    # Which start-up lines TensorFlow prints depends on its release and the CPU (oneDNN's notice is absent on
+    # some), so any of those the quiet mode removes will do.
+    text = log.read_text()
+    assert any(n in text for n in NATIVE_NOISE), text
 
 
 def test_quiet_native_logs_keeps_what_the_user_set() -> None:

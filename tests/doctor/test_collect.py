@@ -83,3 +83,43 @@ def test_collect_with_an_environment_sees_what_a_child_with_it_sees(broken_venv:
     assert snap.system.xla_flags is not None and snap.system.xla_flags.given == ("xla_gpu_autotune_level",)
     own = collect(None, env=env)  # the doctor's own interpreter, probed in a child with that environment
     assert own.env["XLA_FLAGS"] == "--xla_gpu_autotune_level=2" and own.python["executable"] == sys.executable
+
+
+def _dist_info(folder: Path, dirname: str, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
+    d = folder / dirname
+    d.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+             *(f"Requires-Dist: {r}" for r in requires)]
+    (d / "METADATA").write_text("\n".join(lines) + "\n\nA description\n", encoding="utf-8")
+
+
+def test_the_in_process_probe_lists_distributions_as_importlib_metadata_does(tmp_path: Path) -> None:
+    import importlib.metadata
+    import zipfile
+
+    from bdv2.doctor.probe import script
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _dist_info(a, "zeta-1.dist-info", "zeta", "1")
+    _dist_info(a, "Foo_Bar-1.0.dist-info", "Foo_Bar", "1.0", ("zeta>=1",))
+    _dist_info(a, "alpha-3.dist-info", "alpha", "3")
+    _dist_info(a, "foo.bar-2.0.dist-info", "foo.bar", "2.0")  # the same name, listed apart: grouped with Foo_Bar
+    (a / "empty-1.dist-info").mkdir()  # no METADATA: left out
+    (a / "plain-1.dist-info").write_text("a file, not a folder")
+    _dist_info(b, "Alpha-4.dist-info", "Alpha", "4")
+    path = [str(a), str(tmp_path / "missing"), str(b)]
+    assert script._distributions(path, plain=True) == script._distributions(path, plain=False)
+    found, shadowed = script._distributions(path, plain=True)
+    assert sorted(d["name"] for d in found if d["name"] != "foo.bar") == ["Foo_Bar", "alpha", "zeta"] or \
+        sorted(d["name"] for d in found if d["name"] != "Foo_Bar") == ["alpha", "foo.bar", "zeta"]
+    assert {d["name"] for d in shadowed} >= {"Alpha"}  # b's alpha is hidden by a's
+    here = [p for p in sys.path if p]
+    assert script._distributions(here, plain=True) == script._distributions(here, plain=False)
+    assert script.own_requires("bdv2") == importlib.metadata.requires("bdv2")
+    # what only importlib.metadata reads: an .egg-info, a zip on the path
+    (b / "old-1.egg-info").mkdir()
+    assert script._plain_distributions(path) is None
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as z:
+        z.writestr("zipped-1.dist-info/METADATA", "Name: zipped\nVersion: 1\n")
+    assert script._plain_distributions([str(tmp_path / "z.zip")]) is None
+    assert script._distributions([str(tmp_path / "z.zip")], plain=True)[0][0]["name"] == "zipped"
