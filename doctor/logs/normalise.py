@@ -43,7 +43,19 @@ _PREFIX = re.compile(
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w.-]{1,64} [\w./-]{1,64}(?:\[\d{1,9}\])?: "
     r")")
 _WORD_END = re.compile(r"([A-Za-z]{1,40})$")
-_WORD_START = re.compile(r"^([a-z]{1,40})")
+_WORD_START = re.compile(r"^([A-Za-z]{1,40})")
+# An exception's message hard-wrapped by a paste, a mail client or a notebook (``ImportError: ... requires
+# TensorFlow`` / ``version >= 2.5; Detected ...``): its first line, and a wrapped line's end mid-sentence.
+_MESSAGE_HEAD = re.compile(r"^[\s`'\">]{0,8}(?:[A-Za-z_][\w.]{0,80}\.)?[A-Z]\w{0,60}(?:Error|Exception|Warning): \S")
+_MID_SENTENCE = re.compile(r"[A-Za-z0-9,]$")
+_CONTINUES = re.compile(r"^[a-z0-9(]")
+# a line ending in a word no sentence ends with goes on even when the next starts with a capital ("requires" /
+# "TensorFlow version >= 2.18")
+_OPEN_END = re.compile(r"\b(?:a|an|the|of|to|with|for|and|or|than|by|in|on|from|at|as|is|are|was|were|be|requires?|"
+                       r"needs?|expected|got|but|not|version|found|detected|installed|loaded)$", re.IGNORECASE)
+_CONTINUES_CAPITAL = re.compile(r"^[A-Z][\w.-]{0,40} ")
+_WRAP_MIN = 50
+"""A line shorter than this ended where its writer ended it, not where a wrap did."""
 
 
 def _strip_prefixes(line: str) -> str:
@@ -86,7 +98,7 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
             ln = next((seg for seg in reversed(ln.split("\r")) if seg.strip()), "")
         shown.append(ln)
     lines = [_strip_prefixes(_cut(ln.rstrip())) for ln in _join_width(shown)]
-    return _join_broken_words(lines, {w.lower() for w in vocabulary})
+    return _join_wrapped_messages(_join_broken_words(lines, {w.lower() for w in vocabulary}))
 
 
 _NEW_RECORD = re.compile(r'\s{0,8}(?:File "|Traceback \(|During handling|The above exception|[A-Z]\w{0,60}(?:Error|'
@@ -124,15 +136,34 @@ def _join_broken_words(lines: list[str], words: set[str]) -> list[str]:
         return lines
     out: list[str] = []
     for ln in lines:
-        if out and ln[:1].islower():
+        if out and ln[:1].isalpha():  # "CuD" / "NN library": a break inside a capitalised word too
             end = _WORD_END.search(out[-1][-41:]) if out[-1][-1:].isalpha() else None
             start = _WORD_START.match(ln)
             if end and start:
-                head, tail = end[1].lower(), start[1]
+                head, tail = end[1].lower(), start[1].lower()
                 if (head + tail) in words and head not in words and tail not in words:
                     out[-1] += ln
                     continue
         out.append(ln)
+    return out
+
+
+def _join_wrapped_messages(lines: list[str]) -> list[str]:
+    """Join the lines of an exception message that a wrap broke mid-sentence: after a line that starts an exception
+    (``ImportError: ...``) or continues one, a line of at least ``_WRAP_MIN`` characters that ends inside a sentence,
+    followed by an unindented line that starts in lower case, is that message's next part."""
+    out: list[str] = []
+    open_message = False
+    last = ""  # the previous physical line (the joined one can be longer than any wrap)
+    for ln in lines:
+        if open_message and out and len(last) >= _WRAP_MIN and _MID_SENTENCE.search(last) \
+                and (_CONTINUES.match(ln) or (_CONTINUES_CAPITAL.match(ln) and _OPEN_END.search(last[-12:]))) \
+                and len(out[-1]) + len(ln) < MAX_LINE and not _NEW_RECORD.match(ln):
+            out[-1] += " " + ln
+        else:
+            out.append(ln)
+            open_message = bool(_MESSAGE_HEAD.match(ln))
+        last = ln
     return out
 
 

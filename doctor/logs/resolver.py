@@ -203,13 +203,25 @@ _BOTH = re.compile(rf"({_NAME})(?: \([^)]*\))? depends on both ({_NAME} \([^)]*\
 _UV_REQUIRE = re.compile(rf"you require ({_NAME})((?:[=<>!~]=?|>|<)[^\s,]+)?")
 
 
+# PubGrub's derivation itself (uv, poetry, pdm's and pixi's solvers share it): "Because A depends on B and there is no
+# version of B, we can conclude that A cannot be used." -- a verdict even when the installer's header was cut off
+_PUBGRUB = re.compile(r"\bBecause (?:there is no version of |no versions of |only |all versions of |[\w.\[\]-]{1,80}"
+                      r"(?:[=<>!~]{1,2}\S{1,60})? depends on )[^\n]{0,400}")
+_PUBGRUB_VERDICT = re.compile(r"conclude that|cannot be used|(?:is|are) unsatisfiable")
+
+
 def _uv(text: str) -> list[Conflict]:
     m = _UV_START.search(text)
     # poetry's verdict ends its derivation; its exception's name (SolverProblemError) comes before it
     poetry = (_POETRY_VERDICT.search(text) or _POETRY_START.search(text)) if not m else None
-    if not m and not poetry:
+    derivation = _PUBGRUB.search(text) if not m and not poetry and "Because" in text else None
+    if derivation and _PUBGRUB_VERDICT.search(text, derivation.start()):
+        body, c = text[derivation.start():], Conflict(Resolver.UV, lines=[])
+        if _UV_MISSING.search(" ".join(body[:2000].split())):
+            return []  # what the user asked for is not there at all: missing() reads it
+    elif not m and not poetry:
         return []
-    if poetry:  # poetry prints its derivation before the verdict
+    elif poetry:  # poetry prints its derivation before the verdict
         start = text.rfind("Because", 0, poetry.start())
         body, c = text[max(start, 0):poetry.end()], Conflict(Resolver.POETRY, lines=[])
     else:

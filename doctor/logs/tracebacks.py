@@ -333,19 +333,39 @@ def _receiver(exc: Raised, frames: list[Frame]) -> tuple[str, str] | None:
     return ".".join(parts), m["name"]
 
 
-def _lack_of(exc: Raised, frames: list[Frame]) -> tuple[Lack, str, str] | None:
+# Python before 3.8 and a cut message say only "cannot import name 'X'": the import statement (a frame's source line,
+# or the code pasted beside the error) names the module it was asked from
+_NAME_ONLY = re.compile(r"cannot import name '(?P<name>\w{1,80})'(?! from)")
+
+
+def _imported_from(name: str, frames: list[Frame], text: str) -> str | None:
+    """The module an ``from M import ... name`` statement asks ``name`` from, in the frames' code, else the log."""
+    pat = re.compile(rf"\bfrom ([A-Za-z_][\w.]{{0,120}}) import [\w ,(]{{0,200}}?\b{re.escape(name)}\b")
+    for src in (*(f.code for f in reversed(frames) if f.code), text[:200_000] if name in text else ""):
+        m = pat.search(src)
+        if m:
+            return m[1]
+    return None
+
+
+def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, str, str] | None:
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
         if m:
             return lack, m["mod"], m["name"] if lack is not Lack.PACKAGE else ""
+    only = _NAME_ONLY.search(exc.message)
+    mod = _imported_from(only["name"], frames, text) if only else None
+    if only and mod:
+        return Lack.NAME, mod, only["name"]
     r = _receiver(exc, frames)
     return (Lack.NAME, *r) if r else None
 
 
-def blame(exc: Raised, frames: list[Frame] | None = None) -> Blame | None:
-    """Read a missing-name exception; ``frames`` defaults to the exception's own."""
+def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
+    """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
+    module an import asked a name from when the message does not."""
     frames = exc.frames if frames is None else frames
-    found = _lack_of(exc, frames)
+    found = _lack_of(exc, frames, text)
     if not found:
         return None
     lack, mod, name = found
@@ -387,9 +407,9 @@ def blames(text: str) -> list[Blame]:
             continue
         found = None
         for i in range(len(chain) - 1, -1, -1):
-            b = blame(chain[i])
+            b = blame(chain[i], text=text)
             if b and not b.caller and not b.own:  # a re-raise in a chain: the earlier exceptions' frames name it
-                b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames])
+                b = blame(chain[i], [f for r in chain[:i + 1] for f in r.frames], text)
             if b:
                 found = replace(b, lacking=as_seen(b.lacking, text),
                                 caller=as_seen(b.caller, text) if b.caller else None)

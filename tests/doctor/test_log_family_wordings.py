@@ -464,3 +464,51 @@ def test_tensorflows_permission_denied_error_is_a_refused_path(matrix: Matrix) -
     first = causes(text, matrix)[0]
     assert first.id == "log-permission-denied"
     assert "/data/ckpt/model.ckpt" in first.title
+
+
+# --- a message a paste wrapped, an import without its module, a solver's derivation without its header ------------
+
+def test_an_exception_message_wrapped_mid_sentence_is_read_whole(matrix: Matrix) -> None:
+    # tensorflow_probability/python/__init__.py's check (https://github.com/tensorflow/probability/blob/main/
+    # tensorflow_probability/python/__init__.py), wrapped at another place than any log here breaks it
+    text = ("ImportError: This version of TensorFlow Probability requires\n"
+            "TensorFlow version >= 2.18; Detected an installation of\nversion 2.15.1. Please upgrade TensorFlow to "
+            "proceed.")
+    assert "sig-tfp-needs-newer-tf" in first_two(text, matrix)
+    text2 = ("ImportError: This version of TensorFlow Probability requires TensorFlow\n"
+             "version >= 2.18; Detected an installation of version 2.15.1. Please\nupgrade TensorFlow to proceed.")
+    assert "sig-tfp-needs-newer-tf" in first_two(text2, matrix)
+
+
+def test_a_lower_case_line_after_a_complete_message_stays_its_own(matrix: Matrix) -> None:
+    from bdv2.doctor.logs.normalise import normalise
+
+    text = "ModuleNotFoundError: No module named 'tensorflow_probability'\npip install tensorflow-probability"
+    assert normalise(text).splitlines() == text.splitlines()
+    short = "ValueError: bad value\nnext line"
+    assert normalise(short).splitlines() == short.splitlines()
+
+
+def test_a_capitalised_word_broken_by_a_paste_is_joined(matrix: Matrix) -> None:
+    # XLA's cuda_dnn.cc check (https://github.com/openxla/xla/blob/main/xla/stream_executor/cuda/cuda_dnn.cc) broken
+    # inside "CuDNN" at another letter than any log here
+    text = "E0101 cuda_dnn.cc:522] Loaded runtime Cu\nDNN library: 8.9.2 but source was compiled with: 9.1.0."
+    assert first_two(text, matrix)[0] == "sig-cudnn-runtime-older-than-compiled"
+
+
+def test_an_import_error_without_its_module_reads_the_import_statement(matrix: Matrix) -> None:
+    # Python < 3.8 prints no "from 'module'"; jax.experimental.optimizers moved to jax.example_libraries in jax
+    # 0.3.16 (https://docs.jax.dev/en/latest/changelog.html)
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n"
+            "    from jax.experimental import optimizers\nImportError: cannot import name 'optimizers'")
+    first = causes(text, matrix)[0]
+    assert first.id in ("log-missing-name", "log-era-mismatch")
+    assert "jax.experimental.optimizers" in first.title
+
+
+def test_a_pubgrub_derivation_without_the_installers_header_is_a_conflict(matrix: Matrix) -> None:
+    # uv's derivation (https://docs.astral.sh/uv/reference/troubleshooting/build-failures/ shows its form), the
+    # "No solution found" header cut off a pasted log
+    text = ("...\n      Because tensorflow==2.15.0 depends on numpy>=1.23.5,<2.0.0 and you require numpy>=2, we can\n"
+            "      conclude that your requirements and tensorflow==2.15.0 are unsatisfiable.")
+    assert first_two(text, matrix)[0] == "log-resolver-conflict"
