@@ -391,3 +391,76 @@ def test_cublas_that_could_not_start_in_other_callers_words(matrix: Matrix) -> N
     ort = ("CUBLAS failure 1: CUBLAS_STATUS_NOT_INITIALIZED ; GPU=0 ; hostname=work5gpu ; "
            "expr=cublasCreate(&cublas_handle_);")
     assert first_two(ort, matrix)[0] == "sig-cublas-handle-not-initialized"
+
+
+# --- a checkpoint restored onto another topology, a mesh larger than the machine, a TPU taken by another framework --
+
+def test_orbax_restore_onto_other_devices_in_its_several_wordings(matrix: Matrix) -> None:
+    # https://github.com/google/orbax/issues/657 (a saved device that this machine lacks)
+    lookup = ("  File \"/opt/conda/lib/python3.10/site-packages/orbax/checkpoint/checkpoint_manager.py\", line 951, in "
+              "restore\n    restored = self._checkpointer.restore(restore_directory, args=args)\n"
+              "ValueError: SingleDeviceSharding with Device=TFRT_CPU_0 was not found in jax.local_devices().")
+    assert first_two(lookup, matrix)[0] == "log-orbax-restore-topology-mismatch"
+    # https://github.com/google/orbax/issues/2473 (logged by orbax; the user's CheckpointManager restore)
+    logged = ("restored = orbax_restore.restore(orbax_restore.latest_step(), args=ocp.args.PyTreeRestore())\n"
+              "ERROR:root:Device cuda:0 was not found in jax.local_devices().")
+    assert "log-orbax-restore-topology-mismatch" in first_two(logged, matrix)
+    # https://github.com/mlcommons/algorithmic-efficiency/issues/816 (a pmapped state resumed from a checkpoint)
+    pmap = ("  File \"/home/u/algorithmic-efficiency/algorithmic_efficiency/checkpoint_utils.py\", line 120, in "
+            "maybe_restore_checkpoint\n    ckpt = orbax_checkpointer.restore(path)\n"
+            "ValueError: The sharded dimension must be equal to the number of devices passed to PmapSharding. Got "
+            "device count 1 and sharded dimension 8")
+    assert first_two(pmap, matrix)[0] == "log-orbax-restore-topology-mismatch"
+
+
+def test_a_mesh_larger_than_the_machine_is_an_expected_accelerator_missing(matrix: Matrix) -> None:
+    # jax/_src/mesh_utils.py create_device_mesh's check (https://github.com/jax-ml/jax/blob/main/jax/_src/mesh_utils.py)
+    mesh = ("    mesh = mesh_utils.create_device_mesh((4, 2))\n"
+            "ValueError: Number of devices 1 must equal the product of mesh_shape (4, 2)")
+    assert first_two(mesh, matrix)[0] == "log-expected-accelerator-missing"
+    # https://github.com/google-research/timesfm/issues/123 wording, on a machine with fewer devices than the shape
+    reshape = ("    DEVICES = np.array(jax.devices()).reshape([1, 1, 4])\n"
+               "ValueError: cannot reshape array of size 2 into shape (1,1,4)")
+    assert first_two(reshape, matrix)[0] == "log-expected-accelerator-missing"
+    # a batch reshaped over the devices is not a missing accelerator (https://github.com/NTT123/hifigan-tpu/issues/1
+    # shape, here with -1)
+    batch = ("    x = x.reshape((num_devices, 4, -1, 128))\nValueError: cannot reshape array of size 10000 into shape "
+             "(8,4,newaxis,128)")
+    assert first_two(batch, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_a_tpu_opened_by_tensorflow_or_torch_xla_first_is_named_over_the_jax_error(matrix: Matrix) -> None:
+    # the same process opening the TPU with TensorFlow's runtime before jax (https://github.com/jax-ml/jax/issues/20148
+    # establishes the PJRT mismatch jax then prints is misleading)
+    tf = ("resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='')\n"
+          "tf.tpu.experimental.initialize_tpu_system(resolver)\nprint(jax.devices())\n"
+          "RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process with pid "
+          "4242. Not attempting to load libtpu.so in this process.")
+    assert first_two(tf, matrix)[0] == "log-tpu-in-use-by-other-framework"
+    torch = ("import torch_xla.core.xla_model as xm\ndev = xm.xla_device()\nimport jax\n"
+             "RuntimeError: Unable to initialize backend 'tpu': INTERNAL: Failed to open libtpu")
+    assert first_two(torch, matrix)[0] == "log-tpu-in-use-by-other-framework"
+    # jax alone with a mismatched plugin stays the plugin's cause
+    alone = ("RuntimeError: Unable to initialize backend 'tpu': INVALID_ARGUMENT: Mismatched PJRT plugin PJRT API "
+             "version (0.23) and framework PJRT API version 0.40).")
+    assert first_two(alone, matrix)[0] == "log-pjrt-plugin-api-mismatch"
+
+
+def test_keras_3_under_tfp_and_tf_hub_in_tensorflows_own_namespaces(matrix: Matrix) -> None:
+    # https://github.com/tensorflow/probability/issues/1795 (TF 2.16 with Keras 3, TFP's fallback import)
+    compat = ("  File \"/venv/lib/python3.11/site-packages/tensorflow_probability/python/internal/tf_keras.py\", "
+              "line 30, in <module>\n    from tensorflow.compat.v2.keras import *\n"
+              "ModuleNotFoundError: No module named 'tensorflow.compat.v2.keras'")
+    assert first_two(compat, matrix)[0] == "log-tf-keras-missing"
+    hook = ("import tensorflow_probability as tfp\nAttributeError: module 'tensorflow._api.v2.compat.v2.__internal__' "
+            "has no attribute 'register_load_context_function'")
+    assert first_two(hook, matrix)[0] == "log-tf-keras-missing"
+
+
+def test_tensorflows_permission_denied_error_is_a_refused_path(matrix: Matrix) -> None:
+    # TensorFlow's errors_impl class for EACCES (https://www.tensorflow.org/api_docs/python/tf/errors/
+    # PermissionDeniedError), as tf.io.gfile writing a checkpoint prints it
+    text = "tensorflow.python.framework.errors_impl.PermissionDeniedError: /data/ckpt/model.ckpt; Permission denied"
+    first = causes(text, matrix)[0]
+    assert first.id == "log-permission-denied"
+    assert "/data/ckpt/model.ckpt" in first.title
