@@ -12,7 +12,9 @@ import enum
 import functools
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ..api.advice import Advice, advise
 from ..findings import Area, Finding, Fix, Severity
@@ -184,7 +186,8 @@ def parse(text: str) -> list[list[Raised]]:
         m = _EXC.match(body) if (in_tb or not line[:1].isspace()) else None
         if not m and in_tb and frames and not line[:1].isspace():
             m = _RAISED_IN_TB.match(body)
-        if m and (in_tb or body.startswith(m["type"]) or body.startswith("FAILED ")):
+        # pytest's own lines: "E       TypeError: ..." and "FAILED test.py::t - TypeError: ..."
+        if m and (in_tb or body.startswith(m["type"]) or body.startswith("FAILED ") or _PYTEST_E.match(body)):
             if relation is Chain.FIRST and current:
                 chains.append(current)
                 current = []
@@ -348,6 +351,49 @@ def _imported_from(name: str, frames: list[Frame], text: str) -> str | None:
     return None
 
 
+_PYTEST_E = re.compile(r"E\s{1,12}[A-Za-z_]")
+_FAMILIES_TOML = Path(__file__).parent.parent / "log_families.toml"
+_KWARG = re.compile(r"got an unexpected keyword argument '(?P<kw>\w{1,60})'")
+
+
+@functools.lru_cache(maxsize=1)
+def import_aliases() -> dict[str, tuple[str, ...]]:
+    """log_families.toml's [import_aliases]: the names code conventionally imports a module as (nn, jnp, tf)."""
+    try:
+        raw = tomllib.loads(_FAMILIES_TOML.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    table = raw.get("import_aliases", {})
+    return {k: tuple(str(m) for m in v) for k, v in table.items() if isinstance(v, list)}
+
+
+def _module_of(root: str, text: str) -> str | None:
+    """The module a name in code stands for: the log's own `import M as root`, a package's own name, else the
+    conventional alias (of several, the one whose package the log mentions)."""
+    own = re.search(rf"\bimport ([A-Za-z_][\w.]{{0,120}}) as {re.escape(root)}\b|"
+                    rf"\bfrom ([A-Za-z_][\w.]{{0,120}}) import (\w{{1,60}}) as {re.escape(root)}\b", text[:200_000])
+    if own:
+        return own[1] or f"{own[2]}.{own[3]}"
+    if root in KNOWN_DISTS:
+        return root
+    known = import_aliases().get(root, ())
+    return next((m for m in known if re.search(rf"(?<![\w.]){re.escape(m.split('.')[0])}\b", text[:200_000])),
+                None)
+
+
+def _keyword_lack(kw: str, frames: list[Frame], text: str) -> tuple[str, str] | None:
+    """``f() got an unexpected keyword argument 'rng'`` where the failing line calls a package's callable with
+    ``rng=``: that package's release lacks the keyword (module, ``Callable(kw=)``)."""
+    pat = re.compile(rf"(?<![\w.])(?P<call>[A-Za-z_][\w.]{{0,120}})\([^\n]{{0,300}}?(?<![\w.]){re.escape(kw)} ?=(?!=)")
+    for src in (*(f.code for f in reversed(frames) if f.code), text[:200_000] if f"{kw}=" in text else ""):
+        m = pat.search(src)
+        parts = m["call"].split(".") if m else []
+        mod = _module_of(parts[0], text) if len(parts) > 1 else None
+        if mod:
+            return ".".join([mod, *parts[1:-1]]), f"{parts[-1]}({kw}=)"
+    return None
+
+
 def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, str, str] | None:
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
@@ -357,6 +403,10 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     mod = _imported_from(only["name"], frames, text) if only else None
     if only and mod:
         return Lack.NAME, mod, only["name"]
+    kw = _KWARG.search(exc.message)
+    lacking_kw = _keyword_lack(kw["kw"], frames, text) if kw else None
+    if lacking_kw:
+        return Lack.NAME, *lacking_kw
     r = _receiver(exc, frames)
     return (Lack.NAME, *r) if r else None
 

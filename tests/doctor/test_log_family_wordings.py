@@ -512,3 +512,26 @@ def test_a_pubgrub_derivation_without_the_installers_header_is_a_conflict(matrix
     text = ("...\n      Because tensorflow==2.15.0 depends on numpy>=1.23.5,<2.0.0 and you require numpy>=2, we can\n"
             "      conclude that your requirements and tensorflow==2.15.0 are unsatisfiable.")
     assert first_two(text, matrix)[0] == "log-resolver-conflict"
+
+
+# --- a keyword argument the installed release of a package lacks ------------------------------------------------------
+
+def test_a_keyword_a_packages_release_lacks_is_named_through_its_import_alias(matrix: Matrix) -> None:
+    # nn.MultiheadAttention took batch_first from PyTorch 1.9 (https://pytorch.org/docs/1.9.0/generated/
+    # torch.nn.MultiheadAttention.html); pytest's "E" line, the call in the failing test's source
+    torch = ("import torch.nn as nn\n    attn = nn.MultiheadAttention(64, 4, batch_first=True)\n"
+             "E       TypeError: __init__() got an unexpected keyword argument 'batch_first'")
+    first = causes(torch, matrix)[0]
+    assert first.id == "log-missing-name" and "torch.nn.MultiheadAttention(batch_first=)" in first.title
+    # flax.linen layers took param_dtype from a later release than some pinned repositories use
+    # (https://github.com/google/flax/blob/main/CHANGELOG.md): `nn` with no import shown is the package the log names
+    flax = ("flax==0.3.6\nTraceback (most recent call last):\n  File \"model.py\", line 12, in __call__\n"
+            "    x = nn.Dense(features=128, param_dtype=jnp.bfloat16)(x)\n"
+            "TypeError: __init__() got an unexpected keyword argument 'param_dtype'")
+    assert "flax.linen.Dense(param_dtype=)" in causes(flax, matrix)[0].title
+
+
+def test_a_keyword_the_users_own_function_lacks_is_not_a_package(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"run.py\", line 40, in <module>\n    train(cfg, warmup=10)\n"
+            "TypeError: train() got an unexpected keyword argument 'warmup'")
+    assert all(f.id != "log-missing-name" for f in causes(text, matrix))
