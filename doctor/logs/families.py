@@ -437,7 +437,7 @@ def _asked_sonames(text: str) -> list[re.Match[str]]:
 
 
 # what else a log shows failing: an exception, a fatal check, a crash, a failed call
-_OTHER_FAILURE = re.compile(r"error|exception|fatal|failed|segmentation fault|core dumped|killed|abort",
+_OTHER_FAILURE = re.compile(r"(?<!dl)error|exception|fatal|failed|segmentation fault|core dumped|killed|abort",
                             re.IGNORECASE)
 
 
@@ -545,6 +545,43 @@ def driver_older(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str
     return 0.0, facts, [], Severity.ERROR
 
 
+_RESHAPE = re.compile(r"cannot reshape array of size (?P<size>\d{1,6}) into shape "
+                      r"\((?P<shape>\d{1,6}(?:, ?\d{1,6}){0,7}),?\)")
+
+
+def _reshape_sizes(text: str) -> tuple[int, int, str] | None:
+    """(array size, product of the shape, the line) of numpy's reshape refusal, the last in the log."""
+    tail = text[-200_000:]
+    if "cannot reshape" not in tail:
+        return None
+    last = None
+    for m in _RESHAPE.finditer(tail):
+        last = m
+    if last is None:
+        return None
+    product = 1
+    for d in last["shape"].split(","):
+        product *= int(d)
+    return int(last["size"]), product, _line_at(tail, last.start(), last.end())
+
+
+def devices_beyond_mesh(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """3 points when the reshaped array (the device list) holds more elements than the mesh's shape: the mesh was
+    sized for a machine with fewer devices than this one shows."""
+    got = _reshape_sizes(text)
+    if not got or not 0 < got[1] < got[0]:
+        return 0.0, {}, [], Severity.ERROR
+    return 3.0, {"have": str(got[0]), "mesh": str(got[1])}, [got[2]], Severity.ERROR
+
+
+def mesh_beyond_devices(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str],
+                                                                         Severity]:
+    """-4 points when the device list is larger than the mesh (the machine shows more devices than the code asks
+    for, not fewer)."""
+    got = _reshape_sizes(text)
+    return (-4.0 if got and 0 < got[1] < got[0] else 0.0), {}, [], Severity.ERROR
+
+
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
     """'tensorflow' or 'jax' for the framework whose frames or messages carry the last error; None if unsure."""
     chains = parse(text) if chains is None else chains
@@ -569,6 +606,8 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "soname_release": soname_release,
     "driver_older": driver_older,
     "lone_loader_failure": lone_loader_failure,
+    "devices_beyond_mesh": devices_beyond_mesh,
+    "mesh_beyond_devices": mesh_beyond_devices,
 }
 
 

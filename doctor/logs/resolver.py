@@ -427,7 +427,10 @@ _OTHER_NONE = re.compile(rf"(?P<wheel>(?P<wname>{_NAME}?)-(?P<wver>\d[\w.+!]{{0,
                          rf"\s{{0,40}}-\s{{0,4}}(?P<conda>\S{{1,160}})|"
                          rf"(?:Unable to find installation candidates for|Package) (?P<poetry>{_NAME}) "
                          rf"\((?P<pver>[^)\n]{{1,60}})\)(?: not found)?|"
-                         rf"could not determine any available versions for (?P<pixi>{_NAME})")
+                         rf"could not determine any available versions for (?P<pixi>{_NAME})|"
+                         # pip refusing a PyPI package's direct-URL requirement: no index it was given serves it
+                         rf"cannot depend on packages which are not also hosted on PyPI\.?\s{{0,4}}"
+                         rf"(?:{_NAME} depends on )?(?P<direct>{_NAME}) ?@ ?(?P<url>\S{{1,300}})")
 _HINT = re.compile(r"hint: (.*(?:\n[ \t]+\S.*)*)")
 
 
@@ -473,8 +476,8 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
         reqs += [req] if req not in reqs else []
         have = have or (m.groupdict().get("have") or "")
         why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")
-    others = _OTHER_NONE.finditer(text) if any(w in text for w in (".whl", "PackagesNotFound", "candidates",
-                                                                     "not found", "available versions")) else ()
+    words = (".whl", "PackagesNotFound", "candidates", "not found", "available versions", "hosted on PyPI")
+    others = _OTHER_NONE.finditer(text) if any(w in text for w in words) else ()
     for m in others:
         if m["wheel"]:
             req = f"{m['wname']}=={m['wver']}"
@@ -482,7 +485,10 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
         else:
             if m["poetry"] and not (m[0].startswith("Unable") or m[0].endswith("not found")):
                 continue  # "Package x (1.0)" alone is not a verdict
-            req = m["conda"] or m["pixi"] or f"{m['poetry']}=={m['pver']}"
+            req = m["conda"] or m["pixi"] or m["direct"] or f"{m['poetry']}=={m['pver']}"
+            if m["direct"]:
+                why = why or (f"a package from PyPI pins it to {m['url']}, and no index or find-links page pip was "
+                              "given serves it (check the -f/--find-links URL)")
         reqs += [req] if req not in reqs else []
     if not reqs:
         return []

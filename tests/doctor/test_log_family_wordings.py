@@ -535,3 +535,122 @@ def test_a_keyword_the_users_own_function_lacks_is_not_a_package(matrix: Matrix)
     text = ("Traceback (most recent call last):\n  File \"run.py\", line 40, in <module>\n    train(cfg, warmup=10)\n"
             "TypeError: train() got an unexpected keyword argument 'warmup'")
     assert all(f.id != "log-missing-name" for f in causes(text, matrix))
+
+
+# --- the causes a log states in many wordings: disk, memory, permissions, a busy device -------------------------
+
+def test_windows_disk_full_is_disk_full(matrix: Matrix) -> None:
+    # ERROR_DISK_FULL, 112 (https://learn.microsoft.com/en-us/windows/win32/debug/system-error-codes--0-499-)
+    text = "OSError: [WinError 112] There is not enough space on the disk: 'C:\\\\Users\\\\me\\\\ckpt\\\\model.bin'"
+    assert first_two(text, matrix)[0] == "log-disk-full"
+
+
+def test_a_stated_disk_need_alone_is_not_disk_full(matrix: Matrix) -> None:
+    text = "Downloading and preparing dataset (Needed: 1.2 GiB)\nValueError: Unknown split 'validation'"
+    assert "log-disk-full" not in first_two(text, matrix)
+
+
+def test_enomem_is_host_memory_but_static_tls_is_not(matrix: Matrix) -> None:
+    # ENOMEM (https://man7.org/linux/man-pages/man3/errno.3.html), as Python raises it when a fork has no memory
+    assert first_two("OSError: [Errno 12] Cannot allocate memory", matrix)[0] == "log-host-out-of-memory"
+    # the loader's static TLS refusal (https://github.com/pytorch/pytorch/issues/2575) is not the machine's memory
+    tls = "ImportError: /lib/aarch64-linux-gnu/libgomp.so.1: cannot allocate memory in static TLS block"
+    assert "log-host-out-of-memory" not in first_two(tls, matrix)
+
+
+def test_a_notebook_kernel_that_dies_filling_a_buffer_is_host_memory(matrix: Matrix) -> None:
+    # Jupyter's own notice (https://github.com/jupyter/notebook/issues/1892) after tf.data's shuffle buffer log line
+    text = ("I tensorflow/core/kernels/data/shuffle_dataset_op.cc:177] Filling up shuffle buffer (this may take a "
+            "while): 81532 of 100000\nThe kernel appears to have died. It will restart automatically.")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_a_path_refused_in_any_layout_is_permission_denied(matrix: Matrix) -> None:
+    # coreutils' wording (https://www.gnu.org/software/coreutils/manual/html_node/mkdir-invocation.html)
+    assert first_two("mkdir: cannot create directory '/data/run1': Permission denied", matrix)[0] == \
+        "log-permission-denied"
+
+
+def test_an_ssh_key_refusal_is_not_a_file_permission(matrix: Matrix) -> None:
+    # https://docs.github.com/en/authentication/troubleshooting-ssh/error-permission-denied-publickey
+    assert "log-permission-denied" not in first_two("git@github.com: Permission denied (publickey).", matrix)
+
+
+def test_a_busy_tpu_device_node_is_a_tpu_in_use(matrix: Matrix) -> None:
+    # v4 and older TPU VMs expose /dev/accel0 (https://cloud.google.com/tpu/docs/troubleshooting/trouble-jax)
+    text = ("RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is in use: open(/dev/accel0): "
+            "Device or resource busy")
+    assert first_two(text, matrix)[0] == "log-tpu-in-use"
+
+
+def test_a_busy_mount_is_not_a_tpu(matrix: Matrix) -> None:
+    assert "log-tpu-in-use" not in first_two("rm: cannot remove '/mnt/data': Device or resource busy", matrix)
+
+
+# --- a mesh shaped for another machine ----------------------------------------------------------------------------
+
+def test_a_mesh_smaller_than_the_devices_is_the_mesh_shape(matrix: Matrix) -> None:
+    # numpy's reshape refusal (https://numpy.org/doc/stable/reference/generated/numpy.reshape.html) over jax.devices()
+    text = ("mesh = Mesh(np.array(jax.devices()).reshape(2, 2), ('data', 'model'))\n"
+            "ValueError: cannot reshape array of size 8 into shape (2,2)")
+    assert first_two(text, matrix)[0] == "log-mesh-shape-device-count"
+
+
+def test_a_mesh_larger_than_the_devices_is_not_the_mesh_shape(matrix: Matrix) -> None:
+    text = ("mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ('data', 'model'))\n"
+            "ValueError: cannot reshape array of size 1 into shape (2,4)")
+    ids = first_two(text, matrix)
+    assert ids[0] == "log-expected-accelerator-missing" and "log-mesh-shape-device-count" not in ids
+
+
+# --- installers: pip too old, Python too old, a direct-URL requirement --------------------------------------------
+
+def test_an_option_an_old_pip_lacks_is_pip_too_old(matrix: Matrix) -> None:
+    # pip added --use-feature in 20.2 (https://pip.pypa.io/en/stable/news/#v20-2)
+    text = "$ pip --version\npip 19.3.1 from /usr/lib/python3/dist-packages/pip (python 3.8)\n\nUsage:\n" \
+           "  pip install [options] <requirement specifier>\n\nno such option: --use-feature"
+    assert first_two(text, matrix)[0] == "log-pip-too-old"
+
+
+def test_pips_upgrade_notice_alone_is_not_pip_too_old(matrix: Matrix) -> None:
+    text = ("WARNING: You are using pip version 19.2.3, however version 20.0.2 is available.\n"
+            "ModuleNotFoundError: No module named 'flax'")
+    assert "log-pip-too-old" not in first_two(text, matrix)
+
+
+def test_requires_a_different_python_is_python_too_old(matrix: Matrix) -> None:
+    # https://github.com/AkaliKong/MiniOneRec/issues/5
+    text = "ERROR: Package 'click' requires a different Python: 3.9.19 not in '>=3.10'"
+    assert first_two(text, matrix)[0] == "log-python-too-old"
+
+
+def test_a_direct_url_requirement_off_pypi_is_no_matching_distribution(matrix: Matrix) -> None:
+    # pip's resolvelib factory (https://github.com/pypa/pip/blob/main/src/pip/_internal/resolution/resolvelib/
+    # factory.py): a package from PyPI that pins a URL no index given to pip serves
+    text = ("ERROR: Packages installed from PyPI cannot depend on packages which are not also hosted on PyPI.\n"
+            "mypkg depends on torch-scatter@ https://data.pyg.org/whl/torch-2.1.0+cu121/torch_scatter-2.1.2.whl")
+    assert first_two(text, matrix)[0] == "log-no-matching-distribution"
+
+
+# --- a TPU pod slice started on one host --------------------------------------------------------------------------
+
+def test_a_pod_waiting_for_its_other_hosts_is_not_all_hosts(matrix: Matrix) -> None:
+    # jax's warning (jax/_src/xla_bridge.py; https://docs.jax.dev/en/latest/multi_process.html), logged by absl
+    text = ("W0612 10:01:02.123 139 xla_bridge.py:1057] TPU backend initialization is taking more than 60.0 "
+            "seconds. Did you run your code on all TPU hosts? See https://jax.readthedocs.io/en/latest/"
+            "multi_process.html for more information.")
+    assert first_two(text, matrix)[0] == "log-tpu-not-all-hosts"
+
+
+def test_a_worker_all_command_alone_is_not_a_pod_problem(matrix: Matrix) -> None:
+    text = "gcloud compute tpus tpu-vm ssh my-tpu --worker=all --command 'python train.py'\nKeyError: 'lr'"
+    assert "log-tpu-not-all-hosts" not in first_two(text, matrix)
+
+
+# --- a CUDA link step that fails --------------------------------------------------------------------------------
+
+def test_a_failed_culinkcomplete_is_the_linking_api(matrix: Matrix) -> None:
+    # XLA's cuda_asm_compiler.cc (https://github.com/openxla/xla), the call that links the cubins
+    text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: cuda_asm_compiler.cc:120: 'cuLinkComplete(link_state, "
+            "&cubin_out, &cubin_size)': CUDA_ERROR_INVALID_IMAGE")
+    assert first_two(text, matrix)[0] == "sig-cuda-linking-api"
