@@ -16,16 +16,16 @@ wing's names (Plan, apply_env, ...) import the log readers, the repair flow and 
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .checks.registry import Options
 from .diagnose import diagnose, load_matrix, nearest_row
 from .findings import Area, EnvOp, EnvOpKind, Finding, Fix, Severity, exit_code
+from .lazy import lazy_names
 from .matrix.load import Matrix
 from .probe.collect import collect
 from .probe.snapshot import ProbeStatus, Snapshot
@@ -47,12 +47,7 @@ _REPAIR = {**dict.fromkeys(("apply_env", "describe_op", "merge_flags", "shell_li
 """The repair wing's names on this face, imported on first use (a plain check loads no repair code)."""
 
 
-def __getattr__(name: str) -> Any:
-    if name in _REPAIR:
-        value = getattr(importlib.import_module(_REPAIR[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _REPAIR, globals())
 
 
 @dataclass(frozen=True)

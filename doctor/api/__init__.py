@@ -7,8 +7,9 @@ scans the installed packages' sources for ``--deep``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .advice import Advice, advise
@@ -20,12 +21,7 @@ _LAZY = {"Advice": ".advice", "advise": ".advice", "History": ".history", "load"
 """Imported on first use: a plain check asks the history only through recorded.py's cache."""
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY, globals())
 
 USES_PROBE = "jax-api-uses"
 """The name of the ProbeResult of deep.py's scan (what ``checks/api_rules.py`` reads)."""

@@ -6,11 +6,11 @@ reports (``markdown.py``, ``--markdown``); ``repair.py`` renders ``--fix``'s pla
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, assert_never
 
 from ..findings import Finding
+from ..lazy import lazy_names
 from ..probe.snapshot import Snapshot
 from ..request import OutputFormat
 from ._common import counts, redact_env
@@ -32,12 +32,7 @@ _RENDERERS = {"JSON_SCHEMA": ".json", "to_json": ".json", "to_markdown": ".markd
 """Each renderer's module, imported on first use: --json loads no rich, a plain check no repair report."""
 
 
-def __getattr__(name: str) -> Any:
-    if name in _RENDERERS:
-        value = getattr(importlib.import_module(_RENDERERS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _RENDERERS, globals())
 
 
 def render(output: OutputFormat, findings: list[Finding], snap: Snapshot | None, console: Console | None,

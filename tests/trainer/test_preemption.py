@@ -16,8 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +52,6 @@ def _logged_step(workdir: Path) -> int:
         return 0
 
 
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (/proc, Linux)."""
     out = []
@@ -93,7 +83,7 @@ def _interrupt(launcher: subprocess.Popen[str], workdir: Path, past: int) -> dic
     """Ctrl-C once the run has logged a step after ``past``: SIGINT to the launcher's whole process group, as a
     terminal sends it. What the launch printed and left behind."""
     try:
-        _wait(lambda: _logged_step(workdir) > past + 2, 240, f"the run to train past step {past + 2}")
+        helpers.wait_for(lambda: _logged_step(workdir) > past + 2, 240, f"the run to train past step {past + 2}")
         os.killpg(launcher.pid, signal.SIGINT)
         out = launcher.communicate(timeout=120)[0]
     finally:
@@ -111,7 +101,7 @@ def ctrl_c(tfdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     workdir = config.load(yaml).runs[0].workdir
     first = _train(yaml)
     try:
-        _wait(lambda: _logged_step(workdir) >= 1, 240, "the first launch to train")
+        helpers.wait_for(lambda: _logged_step(workdir) >= 1, 240, "the first launch to train")
         owner = runlock.read_owner(workdir)
         second = subprocess.run([*BDV2, "train", "--config", str(yaml)], env=_env(), capture_output=True, text=True,
                                 timeout=240)
@@ -181,12 +171,12 @@ def test_killing_only_the_launcher_stops_its_child_with_a_checkpoint(tfdata: Pat
     workdir = config.load(yaml).runs[0].workdir
     launcher = _train(yaml)
     try:
-        _wait(lambda: _logged_step(workdir) >= 3, 180, "the run to train")
+        helpers.wait_for(lambda: _logged_step(workdir) >= 3, 180, "the run to train")
         children = _children(launcher.pid)
         assert len(children) == 1
         launcher.kill()  # SIGKILL: the launcher cannot forward anything
         launcher.communicate(timeout=30)
-        _wait(lambda: _gone(children[0]), 60, "the orphaned child to stop")
+        helpers.wait_for(lambda: _gone(children[0]), 60, "the orphaned child to stop")
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -224,7 +214,7 @@ def test_sigusr1_on_one_host_stops_both_at_the_same_step(tfdata: Path, tmp_path:
                               env={**env, "BDV2_PROCESS_ID": str(k)}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for k in range(2)]
     try:
-        _wait(lambda: _logged_step(run.workdir) >= 3, 240, "the two workers to train")
+        helpers.wait_for(lambda: _logged_step(run.workdir) >= 3, 240, "the two workers to train")
         procs[1].send_signal(signal.SIGUSR1)
         outs = [p.communicate(timeout=120)[0] for p in procs]
     finally:

@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,14 +140,6 @@ def _env(local: Path) -> dict[str, str]:
             "COLUMNS": "200", paths.LOCAL_DIR_ENV: str(local)}
 
 
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def _staged_step(workdir: paths.GPath, local: Path) -> int:
     try:
         lines = staging.local_file(workdir, METRICS_FILE).read_text().splitlines()
@@ -176,7 +167,7 @@ def remote_run(tfdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         first = subprocess.Popen([*BDV2, "train", "--config", str(yaml)], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
-            _wait(lambda: _staged_step(workdir, local) >= 3, 300, "the run to train 3 steps")
+            helpers.wait_for(lambda: _staged_step(workdir, local) >= 3, 300, "the run to train 3 steps")
             os.killpg(first.pid, signal.SIGINT)
             out1 = first.communicate(timeout=180)[0]
         finally:
