@@ -35,7 +35,8 @@ NO_CAUSE = "log-no-known-cause"
 # refusal in any wording, a mesh sized for fewer devices than jax sees, a direct-URL requirement off PyPI, a Python
 # or pip older than an install needs, a pod slice started on one host); the one left is a harmless warning that the
 # log alone cannot tell from the cause.
-BATCHES = [("2026-12-06", 60, 79), ("next", 30, 38), ("third", 60, 69), ("fourth", 80, 83)]
+# fifth (62 logs): 45 unseen, and 45 after the round written from the fourth batch; its misses are not yet worked.
+BATCHES = [("2026-12-06", 60, 79), ("next", 30, 38), ("third", 60, 69), ("fourth", 80, 83), ("fifth", 60, 45)]
 
 
 def _case(path: Path) -> tuple[list[str], str]:
