@@ -77,3 +77,12 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def logged_step(workdir: Path) -> int:
+    """The step of the last row of a run's metrics.jsonl; 0 while there is none (or it is being written)."""
+    try:
+        lines = (workdir / "metrics.jsonl").read_text().splitlines()
+        return int(json.loads(lines[-1])["step"]) if lines else 0
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0

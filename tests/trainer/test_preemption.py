@@ -44,14 +44,6 @@ def _yaml(tfdata: Path, root: Path, **over: Any) -> Path:
     return helpers.write_yaml(root / "m.yaml", {"global": g, "matrix": {"algos": ["gc_bc"], "tasks": ["kitchen"]}})
 
 
-def _logged_step(workdir: Path) -> int:
-    try:
-        lines = (workdir / "metrics.jsonl").read_text().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else 0
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0
-
-
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (/proc, Linux)."""
     out = []
@@ -83,7 +75,7 @@ def _interrupt(launcher: subprocess.Popen[str], workdir: Path, past: int) -> dic
     """Ctrl-C once the run has logged a step after ``past``: SIGINT to the launcher's whole process group, as a
     terminal sends it. What the launch printed and left behind."""
     try:
-        helpers.wait_for(lambda: _logged_step(workdir) > past + 2, 240, f"the run to train past step {past + 2}")
+        helpers.wait_for(lambda: helpers.logged_step(workdir) > past + 2, 240, f"the run to train past step {past + 2}")
         os.killpg(launcher.pid, signal.SIGINT)
         out = launcher.communicate(timeout=120)[0]
     finally:
@@ -101,7 +93,7 @@ def ctrl_c(tfdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     workdir = config.load(yaml).runs[0].workdir
     first = _train(yaml)
     try:
-        helpers.wait_for(lambda: _logged_step(workdir) >= 1, 240, "the first launch to train")
+        helpers.wait_for(lambda: helpers.logged_step(workdir) >= 1, 240, "the first launch to train")
         owner = runlock.read_owner(workdir)
         second = subprocess.run([*BDV2, "train", "--config", str(yaml)], env=_env(), capture_output=True, text=True,
                                 timeout=240)
@@ -171,7 +163,7 @@ def test_killing_only_the_launcher_stops_its_child_with_a_checkpoint(tfdata: Pat
     workdir = config.load(yaml).runs[0].workdir
     launcher = _train(yaml)
     try:
-        helpers.wait_for(lambda: _logged_step(workdir) >= 3, 180, "the run to train")
+        helpers.wait_for(lambda: helpers.logged_step(workdir) >= 3, 180, "the run to train")
         children = _children(launcher.pid)
         assert len(children) == 1
         launcher.kill()  # SIGKILL: the launcher cannot forward anything
@@ -214,7 +206,7 @@ def test_sigusr1_on_one_host_stops_both_at_the_same_step(tfdata: Path, tmp_path:
                               env={**env, "BDV2_PROCESS_ID": str(k)}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for k in range(2)]
     try:
-        helpers.wait_for(lambda: _logged_step(run.workdir) >= 3, 240, "the two workers to train")
+        helpers.wait_for(lambda: helpers.logged_step(run.workdir) >= 3, 240, "the two workers to train")
         procs[1].send_signal(signal.SIGUSR1)
         outs = [p.communicate(timeout=120)[0] for p in procs]
     finally:

@@ -199,14 +199,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm_cluster.
     started.stop()
 
 
-def _logged_step(workdir: Path) -> int:
-    try:
-        lines = (workdir / "metrics.jsonl").read_text().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else 0
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0
-
-
 def _wait(cond: Callable[[], bool], timeout: float, what: str, cluster: slurm_cluster.Cluster, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -271,7 +263,7 @@ def test_a_submitted_job_saves_requeues_and_resumes_until_it_finishes(tfdata: Pa
     # and the script requeues the job.
     cluster.job = job
     seen: list[str] = []
-    _wait(lambda: _logged_step(workdir) >= 5, 600, "training started", cluster, log)
+    _wait(lambda: helpers.logged_step(workdir) >= 5, 600, "training started", cluster, log)
     cluster.run("scancel", "--signal=USR1", job)
     _restart_now(cluster, job, log, seen)
     first = re.search(r"preempted at step (\d+) by SIGUSR1, checkpoint saved", log.read_text())
@@ -279,7 +271,7 @@ def test_a_submitted_job_saves_requeues_and_resumes_until_it_finishes(tfdata: Pa
     saved = int(first.group(1))
 
     # A preemption: the job is requeued by the scheduler (SIGTERM to its steps, then started again).
-    _wait(lambda: "(restart 1)" in log.read_text() and _logged_step(workdir) > saved + 5, 600,
+    _wait(lambda: "(restart 1)" in log.read_text() and helpers.logged_step(workdir) > saved + 5, 600,
           "the requeued job training again", cluster, log)
     cluster.run("scontrol", "requeue", job)
     _restart_now(cluster, job, log, seen)
