@@ -20,8 +20,8 @@ from typing import Any
 
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
-from .normalise import decode, may_match, newer, search
-from .tracebacks import KNOWN_DISTS, Raised, culprit, parse, versions_in
+from .normalise import decode, last_lines, may_match, newer, search
+from .tracebacks import KNOWN_DISTS, Raised, culprit, exception_types, parse, versions_in
 
 FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
 """Beside the matrix (compat_matrix.toml), shipped in the wheel."""
@@ -57,6 +57,12 @@ class Family:
     signature: bool = False
     """The family is a catalogued signature's cause read from other wordings: its finding is that signature's
     (id, cause, fix), given only when the signature's own pattern did not already name it."""
+    types: tuple[Cue, ...] = ()
+    """Cues on the log's structure: the class names of the exceptions it raised (one per line, as `Raised` and
+    `exception_types` read them, tolerant of spacing: ``PermissionError:[Errno13]``)."""
+    last: tuple[Cue, ...] = ()
+    """Cues on how the log ends: its last few lines that carry text (no blank lines, code fences, bare prompts),
+    where a shell's ``Killed`` or a crash's last words sit."""
 
 
 @dataclass
@@ -122,20 +128,11 @@ def _family(i: int, t: Any) -> Family:
         t = {"title": "", "fix": "", "source": "https://", **t}
     if not str(t["source"]).startswith(("https://", "measured:")):
         raise FamilyError(f"{where}.source: must be a URL")
-    cues = []
-    for j, cue in enumerate(t["cues"]):
-        ok = isinstance(cue, list) and len(cue) == 2 and isinstance(cue[0], (int, float)) and isinstance(cue[1], str)
-        if not ok:
-            raise FamilyError(f"{where}.cues[{j}]: must be [weight, regex]")
-        bad = unbounded_repeat(cue[1])
-        if bad:
-            raise FamilyError(f"{where}.cues[{j}]: unbounded repeat near {bad!r}: bound it ({{0,80}})")
-        try:
-            cues.append(Cue(float(cue[0]), re.compile(cue[1], re.IGNORECASE | re.MULTILINE)))
-        except re.error as e:
-            raise FamilyError(f"{where}.cues[{j}]: invalid regex: {e}") from None
+    cues = _cues(where, "cues", t["cues"], re.IGNORECASE | re.MULTILINE)
+    types = _cues(where, "types", t.get("types", []), re.MULTILINE)
+    last = _cues(where, "last_line", t.get("last_line", []), re.IGNORECASE | re.MULTILINE)
     defaults = {k: str(v) for k, v in t.get("defaults", {}).items()}
-    extracted = {g.split("__")[0] for c in cues for g in c.pattern.groupindex}
+    extracted = {g.split("__")[0] for c in (*cues, *types, *last) for g in c.pattern.groupindex}
     for key in ("title", "fix"):
         missing = _fields(t[key]) - set(defaults)
         if missing:
@@ -150,8 +147,26 @@ def _family(i: int, t: Any) -> Family:
         cues=tuple(cues), commands=tuple(t.get("commands", ())), env=dict(t.get("env", {})), defaults=defaults,
         outranks=tuple(t.get("outranks", ())), packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
         fix_by=fix_by, extract=tuple(t.get("extract", ())), severity=Severity(t.get("severity", "error")),
-        signature=signature,
+        signature=signature, types=tuple(types), last=tuple(last),
     )
+
+
+def _cues(where: str, key: str, raw: Any, flags: int) -> list[Cue]:
+    if not isinstance(raw, list):
+        raise FamilyError(f"{where}.{key}: must be a list of [weight, regex]")
+    out = []
+    for j, cue in enumerate(raw):
+        ok = isinstance(cue, list) and len(cue) == 2 and isinstance(cue[0], (int, float)) and isinstance(cue[1], str)
+        if not ok:
+            raise FamilyError(f"{where}.{key}[{j}]: must be [weight, regex]")
+        bad = unbounded_repeat(cue[1])
+        if bad:
+            raise FamilyError(f"{where}.{key}[{j}]: unbounded repeat near {bad!r}: bound it ({{0,80}})")
+        try:
+            out.append(Cue(float(cue[0]), re.compile(cue[1], flags)))
+        except re.error as e:
+            raise FamilyError(f"{where}.{key}[{j}]: invalid regex: {e}") from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -636,6 +651,21 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
             name, _, lib = group.partition("__")
             value = (decode(value, lib) or value) if lib else value
             fit.facts.setdefault(name, value)
+    for cues, read, say in ((family.types, exception_types, "raised {}"), (family.last, last_lines, "the log ends: {}")):
+        if not cues:
+            continue
+        said = read(text)
+        for cue in cues:
+            m = cue.pattern.search(said)
+            if not m:
+                continue
+            fit.score += cue.weight
+            line = say.format(_line_at(said, m.start(), m.end()))
+            if line not in fit.lines:
+                fit.lines.append(line)
+            for group, value in m.groupdict().items():
+                if value:
+                    fit.facts.setdefault(group, value)
     for name in family.extract:
         s, facts, lines, severity = _EXTRACTORS[name](text, chains)
         fit.score += s

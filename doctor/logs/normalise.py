@@ -328,3 +328,26 @@ def may_match(pattern: re.Pattern[str], text: str) -> bool:
 def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     """``pattern.search(text)``, skipped when the pre-check shows it cannot match."""
     return pattern.search(text) if may_match(pattern, text) else None
+
+
+# Lines that carry no text of the run: blank, code fences, rules of dashes or stars, a bare shell or REPL prompt
+# ("$", ">>>", "(base) user@host:~/x$", "In [3]:", "PS C:\x>"), a quote's closing bracket
+_NO_TEXT = re.compile(r"^\s{0,40}(?:`{3}[\w-]{0,20}|[-=~_*#>.`'\"\])}]{0,200}|\$|>>>|\.\.\.|In \[\d{1,6}\]:|"
+                      r"(?:\([\w.-]{1,60}\) ?)?[\w.-]{1,60}@[\w.-]{1,80}:[^\n]{0,200}[$#%]|PS [A-Za-z]:\\[^\n]{0,200}>|"
+                      r"(?:\([\w.-]{1,60}\) ?)?[\w/~.-]{0,200}[$#%])\s{0,40}$")
+
+
+def last_lines(text: str, n: int = 3) -> str:
+    """The last ``n`` lines of ``text`` that carry text (no blank lines, code fences, rules or bare prompts), one
+    per line: how a log ends (a shell's ``Killed``, a crash's last words) is evidence of its own."""
+    out: list[str] = []
+    end = len(text)
+    looked = 0
+    while end > 0 and len(out) < n and looked < 200:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end].strip()
+        if line and not _NO_TEXT.match(line[:400]):
+            out.append(line[:400])
+        end = start - 1
+        looked += 1
+    return "\n".join(reversed(out))

@@ -412,7 +412,8 @@ def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
 
 
 _PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement (?P<req>\S+)(?: \(from versions: "
-                       r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)")
+                       r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)",
+                       re.IGNORECASE)  # pip's words as a user retypes them in a title ("No Matching distribution")
 # only what the user asked for directly: a dependency missing from the index is a conflict
 # (https://github.com/astral-sh/uv/issues/7616)
 _UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}}) and you require|"

@@ -226,6 +226,28 @@ def last_exception(text: str) -> Raised | None:
     return chains[-1][-1] if chains else None
 
 
+# An exception's class at the head of its message, in any layout a log gives it: a traceback's last line, pytest's
+# "E   X: ..." and "FAILED t.py::t - X: ...", a quote in a sentence, no space after the colon ("PermissionError:[Errno13]")
+_TYPE_HEAD = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w{0,40}\.){0,6}(?P<type>[A-Z]\w{0,60}?(?:Error|Exception|Exit))\b ?(?::|$)",
+                        re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=4)
+def exception_types(text: str) -> str:
+    """The class names of the exceptions the log raised (its tracebacks' and any line that starts a message with
+    one), without their modules, one per line, the last raised last."""
+    seen: dict[str, None] = {}
+    for chain in parse(text)[-4:]:
+        for r in chain:
+            seen[r.type.rsplit(".", 1)[-1]] = None
+    tail = text[-100_000:]
+    for m in _TYPE_HEAD.finditer(tail) if ("Error" in tail or "Exception" in tail or "Exit" in tail) else ():
+        t = m["type"]
+        seen.pop(t, None)
+        seen[t] = None
+    return "\n".join(seen)
+
+
 class Lack(str, enum.Enum):
     """What an exception says is missing."""
 
@@ -411,6 +433,18 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     return (Lack.NAME, *r) if r else None
 
 
+def _local_namesake(top: str, frames: list[Frame]) -> Frame | None:
+    """A frame of the user's own file named like the package (``big_vision/optax.py`` for ``optax``): when a name
+    is missing from ``top`` and the traceback runs through such a file, that file is what `import top` found."""
+    for f in frames:
+        if f.dist is not None or is_wrapper(f):
+            continue
+        parts = re.split(r"[/\\]", f.path)
+        if parts[-1] == f"{top}.py" or parts[-2:] == [top, "__init__.py"]:
+            return f
+    return None
+
+
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
     """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
     module an import asked a name from when the message does not."""
@@ -428,6 +462,8 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
+    if lack is Lack.NAME and _local_namesake(top, frames):
+        lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
     c = culprit(frames, lacking)
     return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
 
