@@ -61,8 +61,8 @@ class Family:
     """Cues on the log's structure: the class names of the exceptions it raised (one per line, as `Raised` and
     `exception_types` read them, tolerant of spacing: ``PermissionError:[Errno13]``)."""
     last: tuple[Cue, ...] = ()
-    """Cues on how the log ends: its last few lines that carry text (no blank lines, code fences, bare prompts),
-    where a shell's ``Killed`` or a crash's last words sit."""
+    """Cues on how the log ends: its last line that carries text (not a blank line, a code fence or a bare prompt),
+    where a shell's ``Killed`` sits when nothing else stopped the run."""
 
 
 @dataclass
@@ -626,6 +626,10 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
 }
 
 
+def _last_line(text: str) -> str:
+    return last_lines(text, 1)
+
+
 def _line_at(text: str, start: int, end: int) -> str:
     a = text.rfind("\n", 0, start) + 1
     b = text.find("\n", end)
@@ -651,7 +655,7 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
             name, _, lib = group.partition("__")
             value = (decode(value, lib) or value) if lib else value
             fit.facts.setdefault(name, value)
-    for cues, read, say in ((family.types, exception_types, "raised {}"), (family.last, last_lines, "the log ends: {}")):
+    for cues, read, say in ((family.types, exception_types, "raised {}"), (family.last, _last_line, "the log ends: {}")):
         if not cues:
             continue
         said = read(text)

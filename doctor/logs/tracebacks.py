@@ -111,8 +111,12 @@ class Raised:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
+# a traceback pasted into a thread as inline code or a quote: "`  File ...", "> Traceback ...", "> ValueError: ..."
+_QUOTED = re.compile(r"^(?:> ?|`{1,3})(?=\s{0,12}(?:File \"|Traceback|[\w.]{0,80}(?:Error|Exception)\b))")
+
+
 def strip_prefix(line: str) -> str:
-    return _PREFIXES.sub("", line.rstrip(), count=1)
+    return _QUOTED.sub("", _PREFIXES.sub("", line.rstrip(), count=1), count=1)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,139 @@
+"""Cues on a log's structure rather than its wording: the classes of the exceptions it raised, how it ends, the
+frames a traceback runs through, and tracebacks pasted as quotes. Each test uses a wording or layout none of the
+corpus logs carries (sources beside them), so a cue is proven on the concept, not on the log it was written from."""
+
+from __future__ import annotations
+
+from bdv2.doctor.findings import Severity
+from bdv2.doctor.logs.normalise import last_lines
+from bdv2.doctor.logs.signatures import diagnose_log
+from bdv2.doctor.logs.tracebacks import exception_types
+from bdv2.doctor.matrix import Matrix
+
+
+def first_two(text: str, matrix: Matrix) -> list[str]:
+    return [f.id for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO][:2]
+
+
+# --- how a log ends -------------------------------------------------------------------------------------------------
+
+def test_the_last_lines_skip_prompts_fences_and_blank_lines() -> None:
+    text = "epoch 3 loss 0.2\nKilled\n```\n\n(venv) ana@gpu01:~/proj$\n$\n"
+    assert last_lines(text, 2) == "epoch 3 loss 0.2\nKilled"
+
+
+def test_a_run_ended_by_the_shells_killed_in_any_locale_or_shell_is_host_memory(matrix: Matrix) -> None:
+    # glibc's translations of SIGKILL's name, which bash prints for a killed job (de: "Getötet"); zsh's own report;
+    # bash's job report inside a batch script (a Slurm job's output file)
+    for ending in ("Getötet", "zsh: killed     python train.py",
+                   "/var/spool/slurmd/job4242/slurm_script: line 14: 31337 Killed                  python train.py"):
+        text = f"loading shards: 100%|##########| 64/64\nstep 1200 loss 0.31\n{ending}\n(base) ana@node7:~$ "
+        assert first_two(text, matrix)[0] == "log-host-out-of-memory", ending
+
+
+def test_a_killed_line_the_program_outlived_is_not_the_cause(matrix: Matrix) -> None:
+    text = ("worker 3: Killed\nTraceback (most recent call last):\n  File \"/home/ana/train.py\", line 9, in <module>\n"
+            "    main()\nValueError: learning rate must be positive")
+    assert "log-host-out-of-memory" not in first_two(text, matrix)
+
+
+# --- the classes of the exceptions raised ---------------------------------------------------------------------------
+
+def test_exception_classes_are_read_in_any_layout() -> None:
+    text = ("E       PermissionError:[Errno13] denied\nFAILED tests/t.py::test_io - OSError: bad\n"
+            "he said \"KeyError: 'x'\" happened")
+    assert exception_types(text).splitlines() == ["PermissionError", "OSError", "KeyError"]
+
+
+def test_a_raised_permission_error_is_a_refusal_whatever_its_message(matrix: Matrix) -> None:
+    # s3fs turns a 403 from the object store into PermissionError (https://github.com/fsspec/s3fs/issues/326)
+    text = ("Traceback (most recent call last):\n  File \"/home/ana/export.py\", line 30, in <module>\n"
+            "    fs.put(local, remote)\nPermissionError: Access Denied")
+    assert first_two(text, matrix)[0] == "log-permission-denied"
+
+
+def test_a_windows_sharing_violation_is_not_a_permission_problem(matrix: Matrix) -> None:
+    # Python maps ERROR_SHARING_VIOLATION (32) to PermissionError: the file is open in another process
+    # (https://docs.python.org/3/library/exceptions.html#PermissionError lists EACCES and EPERM only)
+    text = ("PermissionError: [WinError 32] The process cannot access the file because it is being used by another "
+            "process: 'C:\\\\runs\\\\ckpt\\\\checkpoint_10'")
+    assert "log-permission-denied" not in first_two(text, matrix)
+
+
+def test_a_raised_memory_error_is_host_memory_but_torchs_gpu_out_of_memory_is_not(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/ana/prep.py\", line 12, in <module>\n"
+            "    data = np.concatenate(chunks)\nnumpy.core._exceptions._ArrayMemoryError")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+    gpu = "torch.OutOfMemoryError: CUDA error: out of memory"
+    assert "log-host-out-of-memory" not in first_two(gpu, matrix)[:1]
+
+
+# --- the frames a traceback runs through ----------------------------------------------------------------------------
+
+def test_a_local_file_named_like_the_package_is_the_shadow_whatever_the_message(matrix: Matrix) -> None:
+    # a script saved as flax.py imports itself (https://docs.python.org/3/library/sys_path_init.html)
+    text = ("Traceback (most recent call last):\n  File \"/home/ana/tests/flax.py\", line 1, in <module>\n"
+            "    import flax.linen as nn\n  File \"/home/ana/tests/flax.py\", line 3, in <module>\n"
+            "    class Net(nn.Module):\nAttributeError: partially initialized module 'flax' has no attribute 'linen' "
+            "(most likely due to a circular import)")
+    assert first_two(text, matrix)[0] == "log-shadowed-module"
+
+
+def test_the_same_missing_name_in_the_packages_own_file_is_not_a_shadow(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/ana/train.py\", line 4, in <module>\n"
+            "    tx = optax.masked(optax.adam(1e-3), mask)\n"
+            "AttributeError: module 'optax' has no attribute 'masked'")
+    assert "log-shadowed-module" not in first_two(text, matrix)
+
+
+def test_a_traceback_pasted_as_a_quote_is_read_with_its_frames(matrix: Matrix) -> None:
+    # GitHub's quote reply ("> " on every line)
+    text = ("> Traceback (most recent call last):\n>   File \"/home/ana/env/lib/python3.10/site-packages/"
+            "flax/core/frozen_dict.py\", line 12, in <module>\n>     jax.tree_multimap(f, a, b)\n"
+            "> AttributeError: module 'jax' has no attribute 'tree_multimap'")
+    assert first_two(text, matrix)[0] == "log-era-mismatch"
+
+
+# --- wordings of known causes that other eras and tools print -------------------------------------------------------
+
+def test_a_gpu_below_the_toolkits_minimum_is_told_from_one_above_its_maximum(matrix: Matrix) -> None:
+    # nvcc of CUDA 12 on a Kepler GPU (CUDA 12.0 release notes: sm_35 and sm_37 removed), ptxas of CUDA 11.7 on
+    # a Hopper GPU
+    old = "nvcc fatal   : Unsupported gpu architecture 'compute_35'"
+    assert first_two(old, matrix)[0] == "log-gpu-arch-dropped"
+    new = "ptxas fatal   : Value 'sm_90' is not defined for option 'gpu-name'"
+    assert first_two(new, matrix)[0] == "log-gpu-arch-unsupported"
+
+
+def test_jax_devices_configured_after_start_up_in_a_plain_traceback(matrix: Matrix) -> None:
+    # chex.set_n_cpu_devices called after the first jax operation (chex/_src/fake.py)
+    text = ("Traceback (most recent call last):\n  File \"/home/ana/demo.py\", line 8, in <module>\n"
+            "    chex.set_n_cpu_devices(8)\nRuntimeError: Attempted to set 8 devices, but 1 CPUs already available: "
+            "ensure that `set_n_cpu_devices` is executed before any JAX operation.")
+    assert first_two(text, matrix)[0] == "log-jax-device-config-after-init"
+
+
+def test_a_rocm_plugin_out_of_step_with_jaxlib_however_the_paste_ends(matrix: Matrix) -> None:
+    # jax/_src/xla_bridge.py's check applies to every plugin; a paste often stops before "so it will not be used"
+    text = ("UserWarning: JAX plugin jax_rocm60_plugin version 0.4.35 is installed, but it is not compatible with "
+            "the installed jaxlib version 0.4.31")
+    assert {"sig-jax-plugin-ignored", "log-pjrt-plugin-api-mismatch"} & set(first_two(text, matrix))
+
+
+def test_no_matching_distribution_in_any_case(matrix: Matrix) -> None:
+    text = "ERROR: no matching distribution found for jaxlib==0.1.75+cuda11.cudnn82"
+    assert first_two(text, matrix)[0] == "log-no-matching-distribution"
+
+
+def test_keras_3_refused_by_transformers_in_its_whole_sentence(matrix: Matrix) -> None:
+    # transformers/utils/import_utils.py's check for Keras 3
+    text = ("ValueError: Your currently installed version of Keras is Keras 3, but this is not yet supported in "
+            "Transformers. Please install the backwards-compatible tf-keras package with `pip install tf-keras`.")
+    assert first_two(text, matrix)[0] in ("log-tf-keras-missing", "sig-tf-keras-missing")
+
+
+def test_a_second_process_forced_onto_a_held_tpu(matrix: Matrix) -> None:
+    text = ("$ ALLOW_MULTIPLE_LIBTPU_LOAD=1 python train.py\nFatal Python error: Segmentation fault\n\n"
+            "Current thread 0x00007f2b (most recent call first):\n  File \"/home/ana/env/lib/python3.11/site-packages/"
+            "jax/_src/xla_bridge.py\", line 113 in make_tpu_client")
+    assert first_two(text, matrix)[0] == "log-tpu-in-use"
