@@ -655,7 +655,8 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
             name, _, lib = group.partition("__")
             value = (decode(value, lib) or value) if lib else value
             fit.facts.setdefault(name, value)
-    for cues, read, say in ((family.types, exception_types, "raised {}"), (family.last, _last_line, "the log ends: {}")):
+    structure = ((family.types, exception_types, "raised {}"), (family.last, _last_line, "the log ends: {}"))
+    for cues, read, say in structure:
         if not cues:
             continue
         said = read(text)

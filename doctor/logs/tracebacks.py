@@ -231,9 +231,10 @@ def last_exception(text: str) -> Raised | None:
 
 
 # An exception's class at the head of its message, in any layout a log gives it: a traceback's last line, pytest's
-# "E   X: ..." and "FAILED t.py::t - X: ...", a quote in a sentence, no space after the colon ("PermissionError:[Errno13]")
-_TYPE_HEAD = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w{0,40}\.){0,6}(?P<type>[A-Z]\w{0,60}?(?:Error|Exception|Exit))\b ?(?::|$)",
-                        re.MULTILINE)
+# "E   X: ..." and "FAILED t.py::t - X: ...", a quote in a sentence, no space after the colon
+# ("PermissionError:[Errno13]")
+_TYPE_HEAD = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w{0,40}\.){0,6}(?P<type>[A-Z]\w{0,60}?(?:Error|Exception|Exit))"
+                        r"\b ?(?::|$)", re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=4)
