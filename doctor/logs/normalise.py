@@ -58,12 +58,18 @@ _WRAP_MIN = 50
 """A line shorter than this ended where its writer ended it, not where a wrap did."""
 
 
+# a whole line a thread's markdown made bold or italic (**Killed**, __Error: ...__)
+_EMPHASIS = re.compile(r"^(\s{0,12})(\*{1,3}|_{2,3})(?=\S)([^\n]{1,2000}?)(?<=\S)\2\s{0,4}$")
+
+
 def _strip_prefixes(line: str) -> str:
     for _ in range(3):  # a container label before a timestamp before a rank label
         cut = _PREFIX.sub("", line, count=1)
         if cut == line:
             break
         line = cut
+    if line[-1:] in "*_" and line.strip()[:1] in "*_":
+        line = _EMPHASIS.sub(r"\1\3", line, count=1)
     return line
 
 
@@ -105,6 +111,10 @@ _NEW_RECORD = re.compile(r'\s{0,8}(?:File "|Traceback \(|During handling|The abo
                          r'Exception|Warning):|[IWEF]\d{4} |\d{4}-\d\d-\d\d)')
 
 
+# a traceback's frame line that is whole (it ends with the function's name): one of the terminal's width is not broken
+_WHOLE_FRAME = re.compile(r'\s{0,8}File "[^"\n]{1,1000}", line \d{1,7}, in [\w<>.]{1,200}$')
+
+
 def _same_start(a: str, b: str) -> bool:
     shape = re.compile(r"\d")
     return len(b) >= 8 and shape.sub("0", a[:8]) == shape.sub("0", b[:8]) and not b[:8].isalpha()
@@ -121,7 +131,7 @@ def _join_width(lines: list[str]) -> list[str]:
         # a line that starts like the broken one (the same label or timestamp shape) is a new record, and so is
         # a traceback's frame or an exception
         if joining and out and len(out[-1]) < 8 * MAX_LINE and not _same_start(out[-1], ln) \
-                and not _NEW_RECORD.match(ln):
+                and not _NEW_RECORD.match(ln) and not _WHOLE_FRAME.match(out[-1]):
             out[-1] += ln
         else:
             out.append(ln)
@@ -345,7 +355,7 @@ def last_lines(text: str, n: int = 3) -> str:
     looked = 0
     while end > 0 and len(out) < n and looked < 200:
         start = text.rfind("\n", 0, end) + 1
-        line = text[start:end].strip()
+        line = text[start:end].strip().strip("*_")  # markdown's emphasis around a pasted line (**Killed**)
         if line and not _NO_TEXT.match(line[:400]):
             out.append(line[:400])
         end = start - 1

@@ -263,7 +263,24 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
         [f for f in fam_found if f.severity is Severity.INFO]
     if not any(f.severity is not Severity.INFO for f in out):
         out.append(unsure(text, chains, near, [s for s in matrix.signatures if s.noise], name))
+    elif not any(f.severity is Severity.ERROR for f in out) and (aside := _unexplained(chains)):
+        # warnings about the environment (jax on the CPU, a driver older than ptxas) do not raise an exception that
+        # is not about devices: the exception's cause is unknown, and the warnings are told after it
+        first = unsure(text, chains, near, [s for s in matrix.signatures if s.noise], name)
+        out.insert(0, replace(first, title=f"no known cause for the {aside.type.rsplit('.', 1)[-1]} raised in {name}; the warnings "
+                                           "after this one are beside it, not its cause"))
     return out
+
+
+# what an exception must be about for a warning of the environment (where jax runs, which ptxas or driver) to explain it
+_ABOUT_DEVICES = re.compile(r"device|backend|platform|plugin|gpu|cuda|cudnn|cublas|ptx|driver|nccl|tpu|xla|memory|"
+                            r"resource_exhausted|\bdnn\b|jaxlib", re.IGNORECASE)
+
+
+def _unexplained(chains: list[list[Raised]]) -> Raised | None:
+    """The log's last exception, when neither its class nor its message is about devices, drivers or memory."""
+    last = chains[-1][-1] if chains else None
+    return last if last and not _ABOUT_DEVICES.search(last.line[:2000]) else None
 
 
 def _frame_packages(chains: list[list[Raised]], text: str) -> list[str]:

@@ -380,7 +380,7 @@ def _imported_from(name: str, frames: list[Frame], text: str) -> str | None:
 
 _PYTEST_E = re.compile(r"E\s{1,12}[A-Za-z_]")
 _FAMILIES_TOML = Path(__file__).parent.parent / "log_families.toml"
-_KWARG = re.compile(r"got an unexpected keyword argument '(?P<kw>\w{1,60})'")
+_KWARG = re.compile(r"(?:(?P<func>[A-Za-z_]\w{0,60})\(\) )?got an unexpected keyword argument '(?P<kw>\w{1,60})'")
 
 
 @functools.lru_cache(maxsize=1)
@@ -408,12 +408,22 @@ def _module_of(root: str, text: str) -> str | None:
                 None)
 
 
-def _keyword_lack(kw: str, frames: list[Frame], text: str) -> tuple[str, str] | None:
+def _keyword_lack(kw: str, frames: list[Frame], text: str, func: str | None = None) -> tuple[str, str] | None:
     """``f() got an unexpected keyword argument 'rng'`` where the failing line calls a package's callable with
-    ``rng=``: that package's release lacks the keyword (module, ``Callable(kw=)``)."""
+    ``rng=``: that package's release lacks the keyword (module, ``Callable(kw=)``). A call spread over several lines
+    shows only its head (``self.fn = jax.jit(``): then the callable the message names (``jit()``) is looked for."""
     pat = re.compile(rf"(?<![\w.])(?P<call>[A-Za-z_][\w.]{{0,120}})\([^\n]{{0,300}}?(?<![\w.]){re.escape(kw)} ?=(?!=)")
-    for src in (*(f.code for f in reversed(frames) if f.code), text[:200_000] if f"{kw}=" in text else ""):
+    named = re.compile(rf"(?<![\w.])(?P<call>[A-Za-z_][\w.]{{0,120}}\.{re.escape(func)})\(") \
+        if func and not func.startswith("__") else None
+    codes = [f.code for f in reversed(frames) if f.code]
+    for src in (*codes, text[:200_000] if f"{kw}=" in text else ""):
         m = pat.search(src)
+        parts = m["call"].split(".") if m else []
+        mod = _module_of(parts[0], text) if len(parts) > 1 else None
+        if mod:
+            return ".".join([mod, *parts[1:-1]]), f"{parts[-1]}({kw}=)"
+    for src in codes if named else ():
+        m = named.search(src)  # type: ignore[union-attr]
         parts = m["call"].split(".") if m else []
         mod = _module_of(parts[0], text) if len(parts) > 1 else None
         if mod:
@@ -431,7 +441,7 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     if only and mod:
         return Lack.NAME, mod, only["name"]
     kw = _KWARG.search(exc.message)
-    lacking_kw = _keyword_lack(kw["kw"], frames, text) if kw else None
+    lacking_kw = _keyword_lack(kw["kw"], frames, text, kw["func"]) if kw else None
     if lacking_kw:
         return Lack.NAME, *lacking_kw
     r = _receiver(exc, frames)

@@ -137,3 +137,54 @@ def test_a_second_process_forced_onto_a_held_tpu(matrix: Matrix) -> None:
             "Current thread 0x00007f2b (most recent call first):\n  File \"/home/ana/env/lib/python3.11/site-packages/"
             "jax/_src/xla_bridge.py\", line 113 in make_tpu_client")
     assert first_two(text, matrix)[0] == "log-tpu-in-use"
+
+
+# --- what the frames and the message name together ----------------------------------------------------------------
+
+def test_a_keyword_missing_from_a_call_spread_over_lines_is_read_from_the_callable_the_message_names(
+        matrix: Matrix) -> None:
+    # a package's call whose keyword sits on a line the traceback does not show: only `optax.adamw(` is there
+    text = ("Traceback (most recent call last):\n  File \"/srv/env/lib/python3.11/site-packages/trainkit/opt.py\", "
+            "line 40, in make\n    return optax.adamw(\nTypeError: adamw() got an unexpected keyword argument "
+            "'nesterov'")
+    first = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO][0]
+    assert first.id == "log-era-mismatch" and "optax.adamw(nesterov=)" in first.title
+
+
+def test_syntax_of_a_newer_python_met_while_a_package_is_read_is_python_too_old(matrix: Matrix) -> None:
+    # PEP 585 generics (Python 3.9) read by Python 3.8 at a package's import
+    text = ("Traceback (most recent call last):\n  File \"/opt/conda/lib/python3.8/site-packages/somepkg/types.py\", "
+            "line 5, in <module>\n    Shape = tuple[int, ...]\nTypeError: 'type' object is not subscriptable")
+    assert first_two(text, matrix)[0] == "log-python-too-old"
+    own = "ERROR: numpyro requires Python 3.10 or newer, found 3.8"
+    assert first_two(own, matrix)[0] == "log-python-too-old"
+
+
+def test_keras_3s_symbolic_tensor_in_tensorflow_code_needs_keras_2(matrix: Matrix) -> None:
+    # keras/src/backend/common/keras_tensor.py's refusal of a tf op on a Keras 3 tensor
+    text = ("ValueError: A KerasTensor cannot be used as input to a TensorFlow function. A KerasTensor is a symbolic "
+            "placeholder for a shape and dtype, used when constructing Keras Functional models or Keras Functions.")
+    assert first_two(text, matrix)[0] in ("log-tf-keras-missing", "sig-tf-keras-missing")
+
+
+def test_a_cuda_function_missing_from_the_loaded_library_is_another_release(matrix: Matrix) -> None:
+    # a cuBLAS of another CUDA release than the build's (https://github.com/pytorch/pytorch/issues/51080)
+    text = ("OSError: /usr/local/lib/python3.8/dist-packages/torch/lib/../../nvidia/cublas/lib/libcublas.so.11: "
+            "undefined symbol: cublasLtGetStatusString, version libcublasLt.so.11")
+    assert first_two(text, matrix)[0] == "log-lib-soname-other-release"
+
+
+def test_a_line_a_thread_made_bold_is_read_plain(matrix: Matrix) -> None:
+    text = "epoch 2 | step 400 | loss 1.92\n\n__Killed__\n"
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_a_warning_about_where_jax_runs_is_not_the_cause_of_an_unrelated_exception(matrix: Matrix) -> None:
+    warning = "WARNING:absl:No GPU/TPU found, falling back to CPU. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)\n"
+    bug = warning + ("Traceback (most recent call last):\n  File \"/home/ana/fit.py\", line 30, in <module>\n"
+                     "    loss = step(params, batch)\njax.errors.ConcretizationTypeError: Abstract tracer value "
+                     "encountered where concrete value is expected: traced array with shape int32[]")
+    found = first_two(bug, matrix)
+    assert found[0] == "log-no-known-cause" and "sig-cpu-jaxlib-on-gpu-machine" in found
+    about = warning + "RuntimeError: Unknown backend: 'gpu' requested, but no platforms that are instances of gpu"
+    assert first_two(about, matrix)[0] == "sig-cpu-jaxlib-on-gpu-machine"
