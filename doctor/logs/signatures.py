@@ -267,8 +267,9 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
         # warnings about the environment (jax on the CPU, a driver older than ptxas) do not raise an exception that
         # is not about devices: the exception's cause is unknown, and the warnings are told after it
         first = unsure(text, chains, near, [s for s in matrix.signatures if s.noise], name)
-        out.insert(0, replace(first, title=f"no known cause for the {aside.type.rsplit('.', 1)[-1]} raised in {name}; the warnings "
-                                           "after this one are beside it, not its cause"))
+        raised = aside.type.rsplit(".", 1)[-1]
+        out.insert(0, replace(first, title=f"no known cause for the {raised} raised in {name}; the warnings after "
+                                           "this one are beside it, not its cause"))
     return out
 
 

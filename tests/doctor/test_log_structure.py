@@ -147,7 +147,7 @@ def test_a_keyword_missing_from_a_call_spread_over_lines_is_read_from_the_callab
     text = ("Traceback (most recent call last):\n  File \"/srv/env/lib/python3.11/site-packages/trainkit/opt.py\", "
             "line 40, in make\n    return optax.adamw(\nTypeError: adamw() got an unexpected keyword argument "
             "'nesterov'")
-    first = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO][0]
+    first = next(f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO)
     assert first.id == "log-era-mismatch" and "optax.adamw(nesterov=)" in first.title
 
 
@@ -180,7 +180,8 @@ def test_a_line_a_thread_made_bold_is_read_plain(matrix: Matrix) -> None:
 
 
 def test_a_warning_about_where_jax_runs_is_not_the_cause_of_an_unrelated_exception(matrix: Matrix) -> None:
-    warning = "WARNING:absl:No GPU/TPU found, falling back to CPU. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)\n"
+    warning = ("WARNING:absl:No GPU/TPU found, falling back to CPU. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more "
+               "info.)\n")
     bug = warning + ("Traceback (most recent call last):\n  File \"/home/ana/fit.py\", line 30, in <module>\n"
                      "    loss = step(params, batch)\njax.errors.ConcretizationTypeError: Abstract tracer value "
                      "encountered where concrete value is expected: traced array with shape int32[]")
