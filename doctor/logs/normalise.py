@@ -73,6 +73,27 @@ def _strip_prefixes(line: str) -> str:
     return line
 
 
+# Windows names CUDA's libraries by release in the file name (cudart64_110.dll is CUDA 11.0's runtime, cudart64_90.dll
+# 9.0's, cudnn64_8.dll cuDNN 8): the readers of sonames see the Linux soname of the same release in its place, and
+# the line keeps the Windows names at its end ("... 'libcudart.so.11.0' not found [Windows: cudart64_110.dll]")
+_DLL = re.compile(r"\b(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl)64_"
+                  r"(?P<ver>\d{1,3})\.dll\b", re.IGNORECASE)
+
+
+def _dll_soname(m: re.Match[str]) -> str:
+    ver = m["ver"]
+    if len(ver) == 3 or (len(ver) == 2 and ver[0] in "6789"):
+        ver = f"{ver[:-1]}.{ver[-1]}"  # 110 -> 11.0, 101 -> 10.1, 90 -> 9.0; 11, 12, 8 are majors
+    return f"lib{m['lib']}.so.{ver}"
+
+
+def _with_soname(line: str) -> str:
+    if ".dll" not in line.lower():
+        return line
+    names = list(dict.fromkeys(m[0] for m in _DLL.finditer(line)))
+    return f"{_DLL.sub(_dll_soname, line)} [Windows: {', '.join(names)}]" if names else line
+
+
 def _cut(line: str) -> str:
     if len(line) <= MAX_LINE:
         return line
@@ -103,7 +124,7 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
         if "\r" in ln:  # a progress bar redrawn in place: what the terminal finally showed
             ln = next((seg for seg in reversed(ln.split("\r")) if seg.strip()), "")
         shown.append(ln)
-    lines = [_strip_prefixes(_cut(ln.rstrip())) for ln in _join_width(shown)]
+    lines = [_with_soname(_strip_prefixes(_cut(ln.rstrip()))) for ln in _join_width(shown)]
     return _join_wrapped_messages(_join_broken_words(lines, {w.lower() for w in vocabulary}))
 
 

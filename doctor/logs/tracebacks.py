@@ -264,8 +264,11 @@ class Lack(str, enum.Enum):
 
 _LACKS = (
     (Lack.SHADOWED, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'; '\w+' is not a package")),
-    (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute '(?P<name>\w+)'")),
-    (Lack.NAME, re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<mod>[\w.]+)'")),
+    (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute [`'\"]{1,3}(?P<name>\w+)[`'\"]")),
+    (Lack.NAME, re.compile(r"(?i:cannot) import name '(?P<name>\w+)' from (?:partially initiali[sz]ed module )?"
+                           r"'(?P<mod>[\w.]+)'")),
+    # an object of a package's own class: "'jaxlib.xla_extension.DeviceList' object has no attribute 'device'"
+    (Lack.NAME, re.compile(r"'(?P<mod>[a-z_]\w{0,40}(?:\.\w{1,60}){1,6})' object has no attribute '(?P<name>\w+)'")),
     (Lack.NAME, re.compile(r"^(?P<mod>[a-z_]\w*(?:\.\w+)*)\.(?P<name>\w+) (?:was|has been) (?:deprecated .{0,80}?and )?"
                            r"removed")),
     (Lack.SUBMODULE, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'")),
@@ -456,6 +459,19 @@ def _local_namesake(top: str, frames: list[Frame]) -> Frame | None:
     return None
 
 
+def _named_file(top: str, message: str) -> bool:
+    """A circular-import message that names the file it came from: "... from partially initialized module
+    'tensorflow' (most likely due to a circular import) (C:\\repos\\tensorflow\\tensorflow.py)", a file of the
+    package's name outside site-packages."""
+    if "circular import" not in message:
+        return False
+    m = re.search(r"\((?P<path>[^()\n]{1,400}\.py)\)\s{0,4}$", message)
+    if not m or re.search(r"[/\\](?:site|dist)-packages[/\\]", m["path"]):
+        return False
+    parts = re.split(r"[/\\]", m["path"])
+    return parts[-1] == f"{top}.py" or parts[-2:] == [top, "__init__.py"]
+
+
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
     """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
     module an import asked a name from when the message does not."""
@@ -473,7 +489,7 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
-    if lack is Lack.NAME and _local_namesake(top, frames):
+    if lack is Lack.NAME and (_local_namesake(top, frames) or _named_file(top, exc.message)):
         lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
     c = culprit(frames, lacking)
     return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)

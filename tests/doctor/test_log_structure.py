@@ -189,3 +189,87 @@ def test_a_warning_about_where_jax_runs_is_not_the_cause_of_an_unrelated_excepti
     assert found[0] == "log-no-known-cause" and "sig-cpu-jaxlib-on-gpu-machine" in found
     about = warning + "RuntimeError: Unknown backend: 'gpu' requested, but no platforms that are instances of gpu"
     assert first_two(about, matrix)[0] == "sig-cpu-jaxlib-on-gpu-machine"
+
+
+# --- causes and layouts the seventh batch showed missing, in other wordings -----------------------------------------
+
+def test_a_cpu_without_the_builds_instructions_in_each_frameworks_words(matrix: Matrix) -> None:
+    # jaxlib's own check (jaxlib/cpu_feature_guard.c), TensorFlow's (cpu_feature_guard.cc), the kernel's SIGILL
+    for text in ("RuntimeError: This version of jaxlib was built using AVX instructions, which your CPU and/or "
+                 "operating system do not support. You may be able work around this issue by building jaxlib from "
+                 "source.",
+                 "The TensorFlow library was compiled to use AVX instructions, but these aren't available on your "
+                 "machine.\nAborted (core dumped)",
+                 ">>> import tensorflow as tf\nIllegal instruction (core dumped)"):
+        assert first_two(text, matrix)[0] == "log-cpu-instructions-missing", text
+    # TensorFlow's start-up note that the CPU has more than the build uses is the opposite, and harmless
+    note = ("I tensorflow/core/platform/cpu_feature_guard.cc:142] Your CPU supports instructions that this TensorFlow "
+            "binary was not compiled to use: AVX2 FMA")
+    assert "log-cpu-instructions-missing" not in first_two(note, matrix)
+
+
+def test_libdevice_missing_in_newer_xlas_words(matrix: Matrix) -> None:
+    text = ("W external/xla/xla/service/gpu/llvm_gpu_backend/gpu_backend_lib.cc:500] libdevice is required by this "
+            "HLO module but was not found at ./libdevice.10.bc\njaxlib.xla_extension.XlaRuntimeError: INTERNAL: "
+            "libdevice not found at ./libdevice.10.bc")
+    assert first_two(text, matrix)[0] == "log-libdevice-not-found"
+
+
+def test_a_tensorflow_extensions_op_library_of_another_release(matrix: Matrix) -> None:
+    # tensorflow-io's library is not named _*.so
+    text = ("tensorflow.python.framework.errors_impl.NotFoundError: /usr/local/lib/python3.8/dist-packages/"
+            "tensorflow_io/core/python/ops/libtensorflow_io.so: undefined symbol: "
+            "_ZN10tensorflow0OpDefBuilder4AttrENSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_windows_cuda_dlls_are_read_as_the_same_releases_sonames(matrix: Matrix) -> None:
+    loader = "2021-03-01 10:00:00.000000: W tensorflow/stream_executor/platform/default/dso_loader.cc:60]"
+    text = (f"{loader} Could not load dynamic library 'cublas64_11.dll'; dlerror: cublas64_11.dll not found\n"
+            f"{loader} Could not load dynamic library 'cudnn64_8.dll'; dlerror: cudnn64_8.dll not found\n"
+            "W tensorflow/core/common_runtime/gpu/gpu_device.cc:1757] Cannot dlopen some GPU libraries. Skipping "
+            "registering GPU devices...")
+    found = diagnose_log(text, matrix)
+    assert {"sig-cuda-lib-missing-so", "log-lib-soname-other-release"} & {f.id for f in found[:2]}
+    assert any("libcublas.so.11" in e and "cublas64_11.dll" in e for f in found for e in f.evidence)
+
+
+def test_the_container_runtimes_driver_check_is_a_driver_too_old(matrix: Matrix) -> None:
+    text = ("docker: Error response from daemon: OCI runtime create failed: nvidia-container-cli: requirement error: "
+            "unsatisfied condition: cuda>=11.8, please update your driver to a newer version, or use an earlier cuda "
+            "container: unknown.")
+    assert first_two(text, matrix)[0] == "sig-driver-too-old-for-cuda"
+
+
+def test_nccl_ops_without_a_kernel_and_a_namespace_stub_and_metal_ops(matrix: Matrix) -> None:
+    nccl = ("InvalidArgumentError: No OpKernel was registered to support Op 'NcclAllReduce' used by "
+            "{{node training/NcclAllReduce}} with these attrs: [reduction=\"sum\", T=DT_FLOAT, num_devices=2]")
+    assert first_two(nccl, matrix)[0] == "log-nccl-failure"
+    stub = ("    *** Orbax is a namespace, and not a standalone package. For model checkpointing and exporting "
+            "utilities, please install `orbax-checkpoint` and `orbax-export` respectively (instead of `orbax`). ***")
+    assert first_two(stub, matrix)[0] == "log-orbax-namespace-package"
+    metal = ("jax.devices: [METAL(id=0)]\njaxlib.xla_extension.XlaRuntimeError: UNKNOWN: <stdin>:1:0: error: failed "
+             "to legalize operation 'mhlo.scatter'")
+    assert first_two(metal, matrix)[0] == "log-metal-op-unsupported"
+
+
+def test_a_shadowing_file_named_by_the_circular_import_message_alone(matrix: Matrix) -> None:
+    with_path = ("ImportError: cannot import name 'random' from partially initialized module 'jax' (most likely due "
+                 "to a circular import) (/home/ana/scratch/jax.py)")
+    assert first_two(with_path, matrix)[0] == "log-shadowed-module"
+    no_frames = ("AttributeError: partially initialized module 'numpy' has no attribute 'array' (most likely due to a "
+                 "circular import)")
+    assert first_two(no_frames, matrix)[0] == "log-shadowed-module"
+    # the package's own file in site-packages is a real circular import, not a shadow
+    inside = ("ImportError: cannot import name 'core' from partially initialized module 'jax' (most likely due to a "
+              "circular import) (/srv/env/lib/python3.11/site-packages/jax/__init__.py)")
+    assert "log-shadowed-module" not in first_two(inside, matrix)[:1]
+
+
+def test_missing_names_on_a_packages_own_objects_and_in_backticks(matrix: Matrix) -> None:
+    obj = ("Traceback (most recent call last):\n  File \"/home/ana/t.py\", line 3, in <module>\n"
+           "    print(x.device_buffer)\nAttributeError: 'jaxlib.xla_extension.ArrayImpl' object has no attribute "
+           "'device_buffer'")
+    assert first_two(obj, matrix)[0] in ("log-missing-name", "log-era-mismatch")
+    ticks = "AttributeError: module 'tensorflow' has no attribute `'Session'`"
+    assert first_two(ticks, matrix)[0] in ("log-missing-name", "log-era-mismatch", "sig-tf1-api-on-tf2")
