@@ -266,7 +266,7 @@ _LACKS = (
     (Lack.SHADOWED, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'; '\w+' is not a package")),
     (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute [`'\"]{1,3}(?P<name>\w+)[`'\"]")),
     (Lack.NAME, re.compile(r"(?i:cannot) import name '(?P<name>\w+)' from (?:partially initiali[sz]ed module )?"
-                           r"'(?P<mod>[\w.]+)'")),
+                           r"'(?P<mod>[\w.]+)(?:'|$)")),  # a paste may cut the module name off: 'jax.int
     # an object of a package's own class: "'jaxlib.xla_extension.DeviceList' object has no attribute 'device'"
     (Lack.NAME, re.compile(r"'(?P<mod>[a-z_]\w{0,40}(?:\.\w{1,60}){1,6})' object has no attribute '(?P<name>\w+)'")),
     (Lack.NAME, re.compile(r"^(?P<mod>[a-z_]\w*(?:\.\w+)*)\.(?P<name>\w+) (?:was|has been) (?:deprecated .{0,80}?and )?"

@@ -273,3 +273,60 @@ def test_missing_names_on_a_packages_own_objects_and_in_backticks(matrix: Matrix
     assert first_two(obj, matrix)[0] in ("log-missing-name", "log-era-mismatch")
     ticks = "AttributeError: module 'tensorflow' has no attribute `'Session'`"
     assert first_two(ticks, matrix)[0] in ("log-missing-name", "log-era-mismatch", "sig-tf1-api-on-tf2")
+
+
+# --- causes and layouts the eighth batch showed missing, in other wordings ------------------------------------------
+
+def test_gpu_library_starts_and_out_of_memory_in_tensorflow_1s_words(matrix: Matrix) -> None:
+    blas = ("tensorflow.python.framework.errors_impl.InternalError: Blas xGEMV launch failed : m=64, n=10\n"
+            "\t [[{{node dense/MatMul}}]]")
+    assert first_two(blas, matrix)[0] == "sig-cublas-handle-not-initialized"
+    dst = "InternalError: Dst tensor is not initialized.\n\t [[{{node _arg_Placeholder_0_0/_1}}]]"
+    assert first_two(dst, matrix)[0] == "sig-xla-out-of-memory"
+
+
+def test_cuda_that_cannot_start_after_a_resume_in_tensorflows_words(matrix: Matrix) -> None:
+    text = ("2021-06-01 09:12:44.123456: E tensorflow/stream_executor/cuda/cuda_driver.cc:328] failed call to cuInit: "
+            "CUDA_ERROR_UNKNOWN: unknown error\nWARNING:absl:No GPU/TPU found, falling back to CPU.")
+    assert first_two(text, matrix)[0] == "log-nvidia-uvm-not-loaded"
+
+
+def test_killed_told_in_a_users_sentence(matrix: Matrix) -> None:
+    text = "Training goes fine for two epochs, then the script always dies with 'Killed' and nothing else."
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_nccl_without_room_in_dev_shm(matrix: Matrix) -> None:
+    text = ("node1:412:530 [0] include/shm.h:28 NCCL WARN Error while creating shared memory segment "
+            "/dev/shm/nccl-AbC123 (size 9637888)\nRuntimeError: NCCL Error 2: unhandled system error")
+    assert first_two(text, matrix)[0] == "log-nccl-failure"
+
+
+def test_an_amd_gpu_the_rocm_build_has_no_code_for(matrix: Matrix) -> None:
+    text = ("2023-01-01 00:00:00.000000: I tensorflow/compiler/xla/stream_executor/platform/default/dso_loader.cc:53] "
+            "Successfully opened dynamic library libamdhip64.so\n"
+            "hipErrorNoBinaryForGpu: Unable to find code object for all current devices!\nAborted (core dumped)")
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+
+
+def test_a_saved_lambda_layers_bytecode_under_another_python(matrix: Matrix) -> None:
+    text = ("  File \"/home/ana/env/lib/python3.8/site-packages/keras/utils/generic_utils.py\", line 274, in func_load\n"
+            "    code = marshal.loads(raw_code)\nValueError: bad marshal data (unknown type code)")
+    assert first_two(text, matrix)[0] == "log-python-bytecode-mismatch"
+
+
+def test_a_packages_own_check_that_another_is_too_old(matrix: Matrix) -> None:
+    text = ("E   ImportError: Keras requires TensorFlow 2.2 or higher. Install TensorFlow via `pip install "
+            "tensorflow`")
+    first = next(f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO)
+    assert first.id == "log-era-mismatch" and "TensorFlow 2.2" in first.title
+    python = "RuntimeError: Flax requires Python 3.10 or higher"
+    assert first_two(python, matrix)[0] == "log-python-too-old"
+
+
+def test_tensorflows_windows_dll_that_cannot_load_and_a_ptx_too_new_for_the_driver(matrix: Matrix) -> None:
+    dll = ("ImportError: DLL load failed while importing _pywrap_tensorflow_internal: The specified module could not "
+           "be found.\nFailed to load the native TensorFlow runtime.")
+    assert first_two(dll, matrix)[0] == "sig-cuda-lib-missing-so"
+    ptx = "CUDA error: cudaErrorUnsupportedPtxVersion (222) at cudaLaunchKernel"
+    assert first_two(ptx, matrix)[0] == "sig-ptx-unsupported-toolchain"
