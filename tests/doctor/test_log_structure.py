@@ -310,7 +310,8 @@ def test_an_amd_gpu_the_rocm_build_has_no_code_for(matrix: Matrix) -> None:
 
 
 def test_a_saved_lambda_layers_bytecode_under_another_python(matrix: Matrix) -> None:
-    text = ("  File \"/home/ana/env/lib/python3.8/site-packages/keras/utils/generic_utils.py\", line 274, in func_load\n"
+    text = ("  File \"/home/ana/env/lib/python3.8/site-packages/keras/utils/generic_utils.py\", line 274, in "
+            "func_load\n"
             "    code = marshal.loads(raw_code)\nValueError: bad marshal data (unknown type code)")
     assert first_two(text, matrix)[0] == "log-python-bytecode-mismatch"
 
