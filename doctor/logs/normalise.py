@@ -349,11 +349,25 @@ def _lower(text: str) -> str:
     return text.lower()
 
 
+@functools.lru_cache(maxsize=4)
+def _presence(low: str) -> dict[str, bool]:
+    """Whether each literal looked for so far occurs in ``low`` (cues share literals: each is looked for once)."""
+    return {}
+
+
+def _has(key: str, low: str) -> bool:
+    seen = _presence(low)
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = key in low
+    return found
+
+
 def may_match(pattern: re.Pattern[str], text: str) -> bool:
     """False when ``text`` lacks every literal of one set a match of ``pattern`` must contain one of (a cheap,
     exact pre-check)."""
     low = _lower(text)
-    return all(any(k in low for k in keys) for keys in required_keys(pattern.pattern, pattern.flags))
+    return all(any(_has(k, low) for k in keys) for keys in required_keys(pattern.pattern, pattern.flags))
 
 
 def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
