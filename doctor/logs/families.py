@@ -641,27 +641,13 @@ _ORDER_WORDS = {"later": "newer", "earlier": "older"}
 
 def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
     fit = Fit(family)
-    for cue in family.cues:
-        m = search(cue.pattern, text)
-        if not m:
-            continue
-        fit.score += cue.weight
-        line = _line_at(text, m.start(), m.end())
-        if line not in fit.lines:
-            fit.lines.append(line)
-        for group, value in m.groupdict().items():
-            if not value:
-                continue
-            name, _, lib = group.partition("__")
-            value = (decode(value, lib) or value) if lib else value
-            fit.facts.setdefault(name, value)
-    structure = ((family.types, exception_types, "raised {}"), (family.last, _last_line, "the log ends: {}"))
-    for cues, read, say in structure:
-        if not cues:
-            continue
-        said = read(text)
+    # the log's words, then its structure: the exception classes it raised and the line it ends on
+    readings = ((family.cues, None, "{}"), (family.types, exception_types, "raised {}"),
+                (family.last, _last_line, "the log ends: {}"))
+    for cues, read, say in readings:
+        said = read(text) if read and cues else text
         for cue in cues:
-            m = cue.pattern.search(said)
+            m = search(cue.pattern, said) if read is None else cue.pattern.search(said)
             if not m:
                 continue
             fit.score += cue.weight
@@ -669,8 +655,11 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
             if line not in fit.lines:
                 fit.lines.append(line)
             for group, value in m.groupdict().items():
-                if value:
-                    fit.facts.setdefault(group, value)
+                if not value:
+                    continue
+                name, _, lib = group.partition("__")
+                value = (decode(value, lib) or value) if lib else value
+                fit.facts.setdefault(name, value)
     for name in family.extract:
         s, facts, lines, severity = _EXTRACTORS[name](text, chains)
         fit.score += s

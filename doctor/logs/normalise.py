@@ -68,7 +68,7 @@ def _strip_prefixes(line: str) -> str:
         if cut == line:
             break
         line = cut
-    if line[-1:] in "*_" and line.strip()[:1] in "*_":
+    if line and line[-1] in "*_" and line.lstrip()[:1] in ("*", "_"):
         line = _EMPHASIS.sub(r"\1\3", line, count=1)
     return line
 
@@ -88,7 +88,7 @@ def _dll_soname(m: re.Match[str]) -> str:
 
 
 def _with_soname(line: str) -> str:
-    if ".dll" not in line.lower():
+    if "64_" not in line or ".dll" not in line.lower():
         return line
     names = list(dict.fromkeys(m[0] for m in _DLL.finditer(line)))
     return f"{_DLL.sub(_dll_soname, line)} [Windows: {', '.join(names)}]" if names else line
@@ -390,7 +390,7 @@ def last_lines(text: str, n: int = 3) -> str:
     looked = 0
     while end > 0 and len(out) < n and looked < 200:
         start = text.rfind("\n", 0, end) + 1
-        line = text[start:end].strip().strip("*_")  # markdown's emphasis around a pasted line (**Killed**)
+        line = text[start:end].strip()
         if line and not _NO_TEXT.match(line[:400]):
             out.append(line[:400])
         end = start - 1

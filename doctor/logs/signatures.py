@@ -261,12 +261,13 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
                                                                                    _evidence_lines(f, name)))]
     out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat) + \
         [f for f in fam_found if f.severity is Severity.INFO]
+    noise_signatures = [s for s in matrix.signatures if s.noise]
     if not any(f.severity is not Severity.INFO for f in out):
-        out.append(unsure(text, chains, near, [s for s in matrix.signatures if s.noise], name))
+        out.append(unsure(text, chains, near, noise_signatures, name))
     elif not any(f.severity is Severity.ERROR for f in out) and (aside := _unexplained(chains)):
         # warnings about the environment (jax on the CPU, a driver older than ptxas) do not raise an exception that
         # is not about devices: the exception's cause is unknown, and the warnings are told after it
-        first = unsure(text, chains, near, [s for s in matrix.signatures if s.noise], name)
+        first = unsure(text, chains, near, noise_signatures, name)
         raised = aside.type.rsplit(".", 1)[-1]
         out.insert(0, replace(first, title=f"no known cause for the {raised} raised in {name}; the warnings after "
                                            "this one are beside it, not its cause"))

@@ -447,29 +447,24 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     return (Lack.NAME, *r) if r else None
 
 
-def _local_namesake(top: str, frames: list[Frame]) -> Frame | None:
-    """A frame of the user's own file named like the package (``big_vision/optax.py`` for ``optax``): when a name
-    is missing from ``top`` and the traceback runs through such a file, that file is what `import top` found."""
-    for f in frames:
-        if f.dist is not None or is_wrapper(f):
-            continue
-        parts = re.split(r"[/\\]", f.path)
-        if parts[-1] == f"{top}.py" or parts[-2:] == [top, "__init__.py"]:
-            return f
-    return None
-
-
-def _named_file(top: str, message: str) -> bool:
-    """A circular-import message that names the file it came from: "... from partially initialized module
-    'tensorflow' (most likely due to a circular import) (C:\\repos\\tensorflow\\tensorflow.py)", a file of the
-    package's name outside site-packages."""
-    if "circular import" not in message:
-        return False
-    m = re.search(r"\((?P<path>[^()\n]{1,400}\.py)\)\s{0,4}$", message)
-    if not m or re.search(r"[/\\](?:site|dist)-packages[/\\]", m["path"]):
-        return False
-    parts = re.split(r"[/\\]", m["path"])
+def _names_module(path: str, top: str) -> bool:
+    """Whether ``path`` is a file that `import top` can find: ``top.py`` or ``top/__init__.py``."""
+    parts = re.split(r"[/\\]", path)
     return parts[-1] == f"{top}.py" or parts[-2:] == [top, "__init__.py"]
+
+
+def _local_namesake(top: str, exc: Raised, frames: list[Frame]) -> bool:
+    """A user's own file named like the package that lacks a name: a frame of it (``big_vision/optax.py`` for
+    ``optax``), or the file a circular-import message names ("... from partially initialized module 'tensorflow'
+    (most likely due to a circular import) (C:\\repos\\tensorflow\\tensorflow.py)"), outside site-packages. That
+    file is what `import top` found."""
+    if any(f.dist is None and not is_wrapper(f) and _names_module(f.path, top) for f in frames):
+        return True
+    if "circular import" not in exc.message:
+        return False
+    m = re.search(r"\((?P<path>[^()\n]{1,400}\.py)\)\s{0,4}$", exc.message)
+    return m is not None and not re.search(r"[/\\](?:site|dist)-packages[/\\]", m["path"]) \
+        and _names_module(m["path"], top)
 
 
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
@@ -489,7 +484,7 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
-    if lack is Lack.NAME and (_local_namesake(top, frames) or _named_file(top, exc.message)):
+    if lack is Lack.NAME and _local_namesake(top, exc, frames):
         lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
     c = culprit(frames, lacking)
     return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)

@@ -272,7 +272,7 @@ def test_missing_names_on_a_packages_own_objects_and_in_backticks(matrix: Matrix
            "'device_buffer'")
     assert first_two(obj, matrix)[0] in ("log-missing-name", "log-era-mismatch")
     ticks = "AttributeError: module 'tensorflow' has no attribute `'Session'`"
-    assert first_two(ticks, matrix)[0] in ("log-missing-name", "log-era-mismatch", "sig-tf1-api-on-tf2")
+    assert first_two(ticks, matrix)[0] in ("log-missing-name", "log-era-mismatch")
 
 
 # --- causes and layouts the eighth batch showed missing, in other wordings ------------------------------------------
