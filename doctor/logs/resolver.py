@@ -420,9 +420,10 @@ _UV_MISSING = re.compile(rf"there is no version of (?P<req>[A-Za-z0-9]\S{{0,160}
                          rf"(?P<req2>[A-Za-z0-9]\S{{0,160}}) has no "
                          rf"wheels with a matching (?P<what>[\w ]{{1,60}}?tag).{{0,200}}? and you require|"
                          rf"(?P<req3>{_NAME}) was not found in the package registry and you require")
-# the same verdict in other installers' words: a wheel file for another Python or platform (pip), conda's channels
+# the same verdict in other installers' words: a wheel file for another Python or platform (pip; the file name as the
+# user typed it, a stray space included), conda's channels
 # without the package, poetry without a candidate
-_OTHER_NONE = re.compile(rf"(?P<wheel>(?P<wname>{_NAME}?)-(?P<wver>\d[\w.+!]{{0,60}})-(?P<wtags>[\w.-]{{1,120}})"
+_OTHER_NONE = re.compile(rf"(?P<wheel>(?P<wname>{_NAME}?)-(?P<wver>\d[\w.+!]{{0,60}})-(?P<wtags>[\w.-][\w. -]{{0,119}})"
                          rf"\.whl) is not a supported wheel on this platform|"
                          rf"PackagesNotFoundError: The following packages are not available from current channels:"
                          rf"\s{{0,40}}-\s{{0,4}}(?P<conda>\S{{1,160}})|"

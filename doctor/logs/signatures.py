@@ -103,7 +103,9 @@ def restatements(text: str) -> list[tuple[str, str]]:
 
 
 def _match(sig: Signature, text: str, restated: list[tuple[str, str]]) -> str | None:
-    """The log line that shows ``sig``, directly or through a restatement."""
+    """The log line that shows ``sig``, directly or through a restatement; none where the log rules it out."""
+    if sig.unless_pattern is not None and search(sig.unless_pattern, text):
+        return None
     m = search(sig.pattern, text)
     if m:
         return _line_of(text, m)

@@ -351,7 +351,7 @@ def _caller(frames: list[Frame], lacking: str) -> str | None:
 _OBJECT_ATTR = re.compile(r"'(?P<type>\w+)' object has no attribute '(?P<name>\w+)'")
 
 
-def _receiver(exc: Raised, frames: list[Frame]) -> tuple[str, str] | None:
+def _receiver(exc: Raised, frames: list[Frame], text: str = "") -> tuple[str, str] | None:
     """``'Config' object has no attribute 'define_bool_state'`` where the failing line reads
     ``jax_config.define_bool_state(...)``: a receiver named for a package (``jax_config``, ``jax.config``) in another
     package's frame stands for that package's module, as a missing module attribute does: (module, name)."""
@@ -360,6 +360,13 @@ def _receiver(exc: Raised, frames: list[Frame]) -> tuple[str, str] | None:
     if not m or not last or m["type"] == "NoneType":
         return None
     call = re.search(rf"(?<![\w.])([A-Za-z_]\w*(?:\.\w+)*)\.{m['name']}\b", last.code)
+    if call and m["type"] == "module":
+        # Python 2's "'module' object has no attribute 'X'": the receiver is a module, named as the code imported it
+        # (`tf.Variable` after `import tensorflow as tf`)
+        root, _, rest = call[1].partition(".")
+        mod = _module_of(root, text)
+        if mod and mod.split(".")[0] in KNOWN_DISTS and mod.split(".")[0] != last.module:
+            return ".".join(filter(None, (mod, rest))), m["name"]
     parts = re.split(r"[._]", call[1]) if call else []
     if not parts or parts[0] not in KNOWN_DISTS or parts[0] == last.module:
         return None
@@ -443,7 +450,7 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     lacking_kw = _keyword_lack(kw["kw"], frames, text, kw["func"]) if kw else None
     if lacking_kw:
         return Lack.NAME, *lacking_kw
-    r = _receiver(exc, frames)
+    r = _receiver(exc, frames, text)
     return (Lack.NAME, *r) if r else None
 
 

@@ -126,10 +126,17 @@ class Signature:
     examples: tuple[str, ...] = ()
     noise: bool = False
     """Harmless log lines that look alarming; recognised so they are never named as the cause."""
+    unless: str = ""
+    """A pattern whose presence anywhere in the log shows this signature's cause is not the one (a cuInit that found
+    no device rules out "a GPU is present but jaxlib is CPU-only")."""
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
         return re.compile(self.regex, _FLAGS)
+
+    @functools.cached_property
+    def unless_pattern(self) -> re.Pattern[str] | None:
+        return re.compile(self.unless, _FLAGS) if self.unless else None
 
 
 @dataclass(frozen=True)
@@ -349,7 +356,7 @@ def _rule(path: str, i: int, t: Any, groups: dict[str, tuple[str, ...]], ids: se
 def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str], compile_pattern: bool) -> Signature:
     e = _Entry(path, _where("signatures", i, t), t,
                {"id", "severity", "pattern", "cause", "fix", "source", "commands", "env", "rule",
-                "examples", "noise"},
+                "examples", "noise", "unless"},
                {"id", "pattern", "cause", "fix", "source"})
     sid = _new_id(e, ids)
     regex = e.text("pattern")
@@ -360,6 +367,13 @@ def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str], com
         except re.error as err:
             e.fail("pattern", f"invalid regular expression: {err}")
             raise
+    unless = e.text("unless") if "unless" in t else ""
+    if unless and compile_pattern:
+        try:
+            re.compile(unless, _FLAGS)
+        except re.error as err:
+            e.fail("unless", f"invalid regular expression: {err}")
+            raise
     rule = e.text("rule")
     if rule and rule not in rule_ids:
         e.fail("rule", f"names no rule: {rule!r}")
@@ -369,7 +383,7 @@ def _signature(path: str, i: int, t: Any, rule_ids: set[str], ids: set[str], com
     sig = Signature(
         id=sid, severity=e.severity(), regex=regex, cause=e.text("cause"), fix=e.text("fix"),
         source=e.text("source"), commands=e.texts("commands"), env=e.textmap("env"), rule=rule,
-        examples=e.texts("examples"), noise=noise,
+        examples=e.texts("examples"), noise=noise, unless=unless,
     )
     if compiled is not None:
         sig.__dict__["pattern"] = compiled  # the cached_property's slot: compiled once, here

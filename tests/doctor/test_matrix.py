@@ -81,6 +81,9 @@ BAD = [
                  '[rules.when]\n"@tensorflw" = ""\n', "key 'when'", "unknown group", id="unknown-group"),
     pytest.param('[[signatures]]\nid = "s1"\npattern = "(unclosed"\ncause = "c"\nfix = "f"\nsource = "https://x"\n',
                  "signatures[0] (id 's1'), key 'pattern'", "invalid regular expression", id="bad-regex"),
+    pytest.param('[[signatures]]\nid = "s1"\npattern = "x"\nunless = "[oops"\ncause = "c"\nfix = "f"\n'
+                 'source = "https://x"\n', "signatures[0] (id 's1'), key 'unless'", "invalid regular expression",
+                 id="bad-unless-regex"),
     pytest.param('[[rules]]\nid = "r1"\nseverity = "fatal"\ntitle = "t"\nreason = "r"\nsource = "https://x"\n'
                  'fix = "f"\n[rules.when]\njax = ""\n', "key 'severity'", "must be one of", id="bad-severity"),
     pytest.param('[[rules]]\nid = "r1"\ntitle = "t"\nreason = "r"\nsource = "somewhere"\nfix = "f"\n'
