@@ -49,6 +49,9 @@ class Family:
     env: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     outranks: tuple[str, ...] = ()
+    outranks_when: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """More findings this family outranks when a fact was read from the log (``installed_clause``: the log shows
+    the installed release, so "a library of another release" is more specific than "a library not found")."""
     packages: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
     fix_by: dict[str, str] = field(default_factory=dict)
@@ -145,7 +148,9 @@ def _family(i: int, t: Any) -> Family:
     return Family(
         id=t["id"], title=t["title"], threshold=float(t["threshold"]), source=t["source"], fix=t["fix"],
         cues=tuple(cues), commands=tuple(t.get("commands", ())), env=dict(t.get("env", {})), defaults=defaults,
-        outranks=tuple(t.get("outranks", ())), packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
+        outranks=tuple(t.get("outranks", ())),
+        outranks_when={str(k): tuple(v) for k, v in dict(t.get("outranks_when", {})).items()},
+        packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
         fix_by=fix_by, extract=tuple(t.get("extract", ())), severity=Severity(t.get("severity", "error")),
         signature=signature, types=tuple(types), last=tuple(last),
     )
@@ -400,8 +405,13 @@ _VERB_SONAME = re.compile(r"(?:Could not|Cannot|Can't|Couldn't|Unable to|Failed 
                           r"(?:the )?(?:dynamic |shared |CUDA )?(?:library|lib|object)?[ '\"`*]{0,4}"
                           r"lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl)\.so\. ?"
                           r"(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?![\d.]{0,1}\d)", re.IGNORECASE)
+# the CUDA a log shows installed: nvidia-smi, a toolkit path, nvcc, TensorFlow's issue template ("- CUDA/cuDNN
+# version: 10.2"), a sentence ("installed CUDA 10.2")
 _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\d{1,2}\.\d)\b|"
-                             r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b")
+                             r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b|"
+                             r"CUDA/cuDNN version:\s{0,4}(?:CUDA\s{0,2})?v?(?P<d>\d{1,2}\.\d)\b|"
+                             r"\b(?:installed|have|using) (?:the )?(?:CUDA|cuda|Cuda)(?: toolkit| Toolkit)? ?"
+                             r"v?(?P<e>\d{1,2}\.\d)\b")
 
 
 def _cuda_of(lib: str, ver: str, cat: Catalogue) -> str | None:
@@ -505,8 +515,19 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
         facts["also"] = f" (and {', '.join(others)})"
     score = 0.0
     inst = _INSTALLED_CUDA.search(text)
-    if inst:
-        installed = inst["a"] or inst["b"] or inst["c"]
+    if lib == "cudnn":
+        # a cuDNN soname is cuDNN's release, not CUDA's: compare it with the cuDNN the log shows installed
+        have = _INSTALLED_CUDNN.search(text)
+        major = first.rsplit(".so.", 1)[-1].split(".")[0]
+        if have:
+            installed = next(v for v in have.groups() if v)
+            facts["installed"] = installed
+            if installed.split(".")[0] == major:
+                return -1.0, facts, [], Severity.ERROR  # that cuDNN is installed: a search path, not a release
+            facts["installed_clause"] = f", while the log shows cuDNN {installed} installed"
+        score += 1.0
+    elif inst:
+        installed = next(v for v in inst.groups() if v)
         facts["installed"] = installed
         if not _in_release(installed, release):
             facts["installed_clause"] = f", while the log shows CUDA {installed} installed"
@@ -529,6 +550,15 @@ _TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1
                            r"(?:cudatoolkit|cuda-nvcc|cuda-toolkit|nvidia-cuda-nvcc-cu\d{2})"
                            r"[ =:-]{1,3}(?P<c>\d{1,2}\.\d{1,2})|CUDA (?:toolkit |Toolkit )?(?P<d>1\d\.\d)\.\d{1,3}\b|"
                            r"/cuda-(?P<e>\d{1,2}\.\d{1,2})\b")
+
+
+# the cuDNN a log shows installed: TensorFlow's issue template ("- CUDA/cuDNN version: 10.2, 8.0.2"), a version
+# line, an apt or conda package pin
+_INSTALLED_CUDNN = re.compile(r"CUDA/cuDNN version:\s{0,4}(?:CUDA\s{0,2})?v?\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s{0,3}[,/;]"
+                              r"\s{0,3}(?:cuDNN\s{0,2})?v?(?P<a>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
+                              r"cuDNN (?:version:? ?|v)?(?P<b>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
+                              r"\bcudnn[ =:-]{1,30}v?(?P<c>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
+                              r"\blibcudnn\d{0,2}[ =:-]{1,30}(?P<d>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)", re.IGNORECASE)
 
 
 def _cuda_tuple(v: str) -> tuple[int, ...]:

@@ -125,7 +125,23 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
             ln = next((seg for seg in reversed(ln.split("\r")) if seg.strip()), "")
         shown.append(ln)
     lines = [_with_soname(_strip_prefixes(_cut(ln.rstrip()))) for ln in _join_width(shown)]
-    return _join_wrapped_messages(_join_broken_words(lines, {w.lower() for w in vocabulary}))
+    return _join_wrapped_messages(_join_loader_labels(_join_broken_words(lines, {w.lower() for w in vocabulary})))
+
+
+# the dynamic loader's message broken after a label: "lib.so:" / "undefined symbol:" ending a line, the library or
+# the symbol starting the next ("...libtensorflow_io.so:\nundefined symbol:\n_ZNK10tensorflow4data...")
+_LOADER_LABEL = re.compile(r"(?:\.so(?:\.[\d.]{1,12})?|\.dylib|\.pyd|\.dll|\bsymbol|\bsymbols)\s{0,2}:$")
+
+
+def _join_loader_labels(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for ln in lines:
+        if out and _LOADER_LABEL.search(out[-1]) and ln.strip() and not _NEW_RECORD.match(ln) \
+                and len(out[-1]) + len(ln) < MAX_LINE:
+            out[-1] = out[-1].rstrip() + " " + ln.strip()
+        else:
+            out.append(ln)
+    return out
 
 
 _NEW_RECORD = re.compile(r'\s{0,8}(?:File "|Traceback \(|During handling|The above exception|[A-Z]\w{0,60}(?:Error|'

@@ -210,16 +210,20 @@ def _as_signature(fit: Fit, matrix: Matrix, name: str, framework: str | None, ca
     return _variant(f, framework, cat)
 
 
-def _place(families: list[Finding], ordered: list[Finding], cat: Catalogue) -> list[Finding]:
-    """Each family finding before the first finding it outranks, else after the specific ones; a family whose
-    finding is already there (a signature that named it directly) adds nothing."""
+def _place(families: list[Finding], ordered: list[Finding], cat: Catalogue,
+           facts: dict[str, dict[str, str]] | None = None) -> list[Finding]:
+    """Each family finding before the first finding it outranks (``outranks``, and ``outranks_when`` for the facts
+    its fit read), else after the specific ones; a family whose finding is already there (a signature that named it
+    directly) adds nothing."""
     by_id = {fam.id: fam for fam in cat.families}
     out = list(ordered)
     for ff in families:
         if any(o.id == ff.id for o in out):
             continue
         fam = by_id[ff.id]
-        at = next((i for i, o in enumerate(out) if o.id in fam.outranks), None)
+        read = (facts or {}).get(ff.id, {})
+        beaten = set(fam.outranks).union(*(ids for fact, ids in fam.outranks_when.items() if read.get(fact)))
+        at = next((i for i, o in enumerate(out) if o.id in beaten), None)
         if at is None:
             at = next((i for i, o in enumerate(out) if o.id in GENERIC or o.severity is Severity.INFO), len(out))
         out.insert(at, ff)
@@ -261,7 +265,8 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     framed = {b.exception.line for b in all_blames if b.caller or b.own}
     fam_found = [f for f in fam_found if not (f.id == "log-stated-removal" and any(ln in framed for ln in
                                                                                    _evidence_lines(f, name)))]
-    out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat) + \
+    read = {fit.family.id: fit.facts for fit in scored if fit.fits}
+    out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat, read) + \
         [f for f in fam_found if f.severity is Severity.INFO]
     noise_signatures = [s for s in matrix.signatures if s.noise]
     if not any(f.severity is not Severity.INFO for f in out):

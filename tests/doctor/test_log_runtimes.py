@@ -160,3 +160,118 @@ def test_a_cpu_fallback_where_cuda_found_no_gpu_is_not_a_cpu_only_jaxlib(matrix:
 def test_a_wheel_file_name_typed_with_a_space_is_still_read(matrix: Matrix) -> None:
     text = "ERROR: jaxlib-0.4.7-cp 39-cp39-manylinux2014_x86_64.whl is not a supported wheel on this platform."
     assert first_two(text, matrix)[0] == "log-no-matching-distribution"
+
+
+# --- the loader refusing a library, a wheel built for a newer macOS --------------------------------------------------
+
+def test_a_library_asking_for_an_executable_stack_is_refused_by_the_loader(matrix: Matrix) -> None:
+    # glibc 2.41's wording (https://lists.gnu.org/archive/html/info-gnu/2025-01/msg00014.html), on a library other
+    # than the ones the corpus shows
+    text = ("Traceback (most recent call last):\n"
+            "  File \"/usr/lib/python3.12/ctypes/__init__.py\", line 8, in <module>\n"
+            "    from _ctypes import Union, Structure, Array\n"
+            "ImportError: /opt/venv/lib/libffi.so.8: cannot enable executable stack as shared object requires: "
+            "Invalid argument")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-execstack-refused-by-glibc"
+    assert "libffi.so.8" in found[0].title
+    assert found[0].fix is not None and any("/opt/venv/lib/libffi.so.8" in c for c in found[0].fix.commands)
+
+
+def test_a_library_built_for_a_newer_macos(matrix: Matrix) -> None:
+    text = ("ImportError: dlopen(/Users/kim/venv/lib/python3.9/site-packages/jaxlib/xla_extension.so, 0x0002): "
+            "Symbol not found: __ZNKSt3__115basic_stringbufIcNS_11char_traitsIcEENS_9allocatorIcEEE3strEv\n"
+            "  Referenced from: /Users/kim/venv/lib/python3.9/site-packages/jaxlib/xla_extension.so (which was built "
+            "for Mac OS X 13.0)\n  Expected in: /usr/lib/libc++.1.dylib")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-macos-too-old-for-wheel"
+    assert "13.0" in found[0].title
+
+
+def test_an_extension_saying_it_and_tensorflow_do_not_match_over_wrapped_lines(matrix: Matrix) -> None:
+    text = ("ImportError:\nAttempted to load a compiled library, but it failed.  This commonly occurs when your "
+            "version of\ntensorflow and tensorflow-text are mismatched.  Install matching releases.\n")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_a_loader_message_broken_after_its_labels_is_read_whole(matrix: Matrix) -> None:
+    text = ("NotImplementedError: unable to open file: libtensorflow_text.so, caused by:\n"
+            "['/venv/lib/python3.10/site-packages/tensorflow_text/python/ops/_regex_split_ops.so:\nundefined symbol:\n"
+            "_ZN10tensorflow15OpKernelContext5inputEN4absl12lts_2023080211string_viewEPPKNS_6TensorE']")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+# --- the TPU runtime of another release, an op the runtime lacks -----------------------------------------------------
+
+def test_jax_and_libtpu_of_different_releases_in_each_wording(matrix: Matrix) -> None:
+    for line in ("F0725 10:02:03.000000 1234 tpu_executor_init_fns.inc:148] TpuExecutor_AllocateStream not available "
+                 "in this library.\nAborted (core dumped)",
+                 "UserWarning: cloud_tpu_init failed: AttributeError(\"module 'libtpu' has no attribute "
+                 "'configure_library_path'\")"):
+        assert first_two(line, matrix)[0] == "log-libtpu-jax-mismatch", line
+
+
+def test_an_op_the_serving_runtime_does_not_register(matrix: Matrix) -> None:
+    text = ("tensorflow.python.framework.errors_impl.NotFoundError: Op type not registered 'CaseFoldUTF8' in binary "
+            "running on host. Make sure the Op and Kernel are registered in the binary running in this process.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-not-registered"
+    assert "CaseFoldUTF8" in found[0].title
+
+
+# --- smaller wordings: Keras 3's type check, NCHW on the CPU, a GPU below the minimum, MPS, numpy's aliases -----------
+
+def test_keras_3_refusing_a_keras_2_layer_without_backticks(matrix: Matrix) -> None:
+    text = ("ValueError: Only instances of keras.Layer can be added to a Sequential model. Received: "
+            "<tf_keras.src.layers.core.dense.Dense object at 0x7f3a>")
+    assert first_two(text, matrix)[0] == "log-tf-keras-missing"
+
+
+def test_a_gpu_layout_refused_by_cpu_kernels_means_the_gpu_is_not_used(matrix: Matrix) -> None:
+    text = ("tensorflow.python.framework.errors_impl.UnimplementedError: The Conv2D op currently only supports the "
+            "NHWC tensor format on the CPU. The op was given the format: NCHW [Op:Conv2D]")
+    assert "log-expected-accelerator-missing" in first_two(text, matrix)
+
+
+def test_a_gpu_below_the_builds_minimum_in_a_programs_own_words(matrix: Matrix) -> None:
+    text = "Error: no usable device found with the minimum compute capability of 6.0 (found: GeForce GTX 760, 3.0)"
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+
+
+def test_the_metal_plugin_failing_to_build_its_mps_graph(matrix: Matrix) -> None:
+    text = "jaxlib.xla_extension.XlaRuntimeError: INTERNAL: Failed to compile the MPS graph for jit(scan)"
+    assert first_two(text, matrix)[0] == "log-metal-op-unsupported"
+
+
+def test_numpy_1_24s_removed_builtin_aliases(matrix: Matrix) -> None:
+    text = ("AttributeError: module 'numpy' has no attribute 'bool'.\n`np.bool` was a deprecated alias for the builtin "
+            "`bool`. To avoid this error in existing code, use `bool` by itself.")
+    assert first_two(text, matrix)[0] == "sig-numpy2-removed-alias"
+
+
+def test_cuda_no_visible_gpu_from_jaxs_cuda_plugin(matrix: Matrix) -> None:
+    text = ("INFO:jax._src.xla_bridge:Unable to initialize backend 'cuda': FAILED_PRECONDITION: No visible GPU "
+            "devices.\nWARNING:jax._src.xla_bridge:An NVIDIA GPU may be present on this machine, but a CUDA-enabled "
+            "jaxlib is not installed. Falling back to cpu.")
+    assert "sig-cuda-no-device" in first_two(text, matrix)
+
+
+def test_the_installed_cuda_read_from_tensorflows_issue_template(matrix: Matrix) -> None:
+    # a Windows DLL of CUDA 10.1 asked for in a sentence, CUDA 11.0 installed as the template says
+    text = ("- TensorFlow version: 2.3.1\n- CUDA/cuDNN version: 11.0 / 8.0\n\nWhen I import tensorflow it says "
+            "cudart64_101.dll not found, but the toolkit is installed.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-lib-soname-other-release"
+    assert "11.0" in found[0].title
+
+
+def test_a_cudnn_soname_is_compared_with_the_installed_cudnn_not_cuda(matrix: Matrix) -> None:
+    asked = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+             "'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: No such file or directory\n"
+             "W tensorflow/core/common_runtime/gpu/gpu_device.cc:1850] Cannot dlopen some GPU libraries.\n")
+    other = diagnose_log(asked + "$ conda list | grep cudnn\ncudnn                     9.1.1.17   cuda12_0\n", matrix)
+    assert other[0].id == "log-lib-soname-other-release"
+    assert "cuDNN 9.1.1" in other[0].title
+    # the same major installed: the library is there, the search path misses it
+    same = diagnose_log(asked + "$ conda list | grep cudnn\ncudnn                     8.1.0.77   h90431f1_0\n", matrix)
+    assert same[0].id != "log-lib-soname-other-release"
