@@ -275,3 +275,63 @@ def test_a_cudnn_soname_is_compared_with_the_installed_cudnn_not_cuda(matrix: Ma
     # the same major installed: the library is there, the search path misses it
     same = diagnose_log(asked + "$ conda list | grep cudnn\ncudnn                     8.1.0.77   h90431f1_0\n", matrix)
     assert same[0].id != "log-lib-soname-other-release"
+
+
+# --- packages of another era beside each other: h5py 3 under an old Keras, keras beside an older TensorFlow, gym -----
+
+def test_h5py_3_under_an_old_keras_reading_a_model(matrix: Matrix) -> None:
+    text = ("  File \"/venv/lib/python3.7/site-packages/tensorflow/python/keras/saving/hdf5_format.py\", line 651, in "
+            "load_weights_from_hdf5_group_by_name\n    original_backend = f.attrs['backend'].decode('utf8')\n"
+            "AttributeError: 'str' object has no attribute 'decode'")
+    assert first_two(text, matrix)[0] == "log-h5py3-str-decode"
+
+
+def test_a_str_decode_error_outside_hdf5_is_not_h5py(matrix: Matrix) -> None:
+    text = ("  File \"/home/kim/tools/csv2json.py\", line 12, in <module>\n    row = line.decode('latin-1')\n"
+            "AttributeError: 'str' object has no attribute 'decode'")
+    assert "log-h5py3-str-decode" not in first_two(text, matrix)
+
+
+def test_keras_newer_than_tensorflow_registering_its_metrics_twice(matrix: Matrix) -> None:
+    text = ("E tensorflow/core/lib/monitoring/collection_registry.cc:77] Cannot register 2 metrics with the same name: "
+            "/tensorflow/api/keras/dropout/temp_rate_is_zero\n"
+            "tensorflow.python.framework.errors_impl.AlreadyExistsError: Another metric with the same name already "
+            "exists.")
+    assert first_two(text, matrix)[0] == "log-keras-needs-newer-tf"
+
+
+def test_gyms_new_reset_and_step_apis_met_by_old_code(matrix: Matrix) -> None:
+    reset = ("  File \"/home/kim/agent/run.py\", line 30, in collect\n    obs, info = env.reset(seed=0)\n"
+             "ValueError: too many values to unpack (expected 2)\n"
+             "  File \"/venv/lib/python3.10/site-packages/gym/wrappers/order_enforcing.py\", line 42, in reset")
+    assert first_two(reset, matrix)[0] == "log-gym-step-api-mismatch"
+    step = ("  File \"/venv/lib/python3.9/site-packages/gymnasium/wrappers/time_limit.py\", line 57, in step\n"
+            "    observation, reward, terminated, truncated, info = self.env.step(action)\n"
+            "ValueError: not enough values to unpack (expected 5, got 4)")
+    assert first_two(step, matrix)[0] == "log-gym-step-api-mismatch"
+
+
+def test_an_unpack_error_in_plain_code_is_not_gym(matrix: Matrix) -> None:
+    text = ("  File \"/home/kim/plot.py\", line 8, in <module>\n    x, y = load_points(path)\n"
+            "ValueError: too many values to unpack (expected 2)")
+    assert "log-gym-step-api-mismatch" not in first_two(text, matrix)
+
+
+# --- the rest: Colab without TF 1, NVML, a stale .pyc, jax without jaxlib, glibc, protobuf ---
+
+def test_smaller_wordings_of_known_causes(matrix: Matrix) -> None:
+    cases = {
+        "ValueError: Tensorflow 1 is no longer supported in Colab.": "log-colab-tf1-unsupported",
+        "$ nvidia-smi\nFailed to initialize NVML: Driver/library version mismatch": "sig-driver-library-mismatch",
+        "pynvml.nvml.NVMLError_LibRmVersionMismatch: NVML_ERROR_LIB_RM_VERSION_MISMATCH":
+            "sig-driver-library-mismatch",
+        "ImportError: bad magic number in 'helpers': b'\\x42\\r\\r\\n'": "log-python-bytecode-mismatch",
+        "ModuleNotFoundError: flax requires jaxlib to be installed.": "log-missing-package",
+        "ImportError: /lib64/libc.so.6: version 'GLIBC_2.27' not found (required by /opt/venv/lib/python3.9/"
+        "site-packages/jaxlib/xla_extension.so)": "log-cxx-runtime-too-old",
+        "If you cannot immediately regenerate your protos, some other possible workarounds are:\n"
+        " 1. Downgrade the protobuf package to 3.20.x or lower.": "sig-protobuf-descriptors",
+        "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM": "sig-xla-out-of-memory",
+    }
+    for text, expected in cases.items():
+        assert first_two(text, matrix)[0] == expected, text
