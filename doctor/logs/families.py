@@ -284,6 +284,12 @@ _REMOVED = re.compile(
 _INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) [`'\"]?"
                       rf"(?P<instead>{_NAME}(?:\(\))?)[`'\"]?(?: \([^)\n]{{0,60}}\))?(?: instead)?")
 _DEPRECATED = re.compile(rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:is|was|has been) deprecated")
+# A name the package says is past its use without the word "removed" ("jax.tools.colab_tpu.setup_tpu() was required
+# for older JAX versions ..., and should no longer be used", "X is no longer supported; use Y")
+_RETIRED = re.compile(
+    rf"[`'\"]?(?P<what>{_NAME})[`'\"]?(?:\(\))? (?:[^\n]{{0,160}}?(?:,? and |; |, ))?"
+    rf"(?:(?:should|must|can|may) no longer be (?:used|called)|"
+    rf"(?:is|are) no longer (?:supported|needed|required|used))")
 
 
 def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
@@ -325,7 +331,15 @@ def _history_says(facts: dict[str, str]) -> list[str]:
 
 def _read_removal(message: str) -> dict[str, str] | None:
     m = _REMOVED.search(message[:2000])
-    dep = None if m else _DEPRECATED.search(message[:2000])
+    retired = None if m else _RETIRED.search(message[:2000])
+    dep = None if m or retired else _DEPRECATED.search(message[:2000])
+    if retired and ("." in retired["what"] or retired[0][0] in "`'\"" or "()" in retired[0][:len(retired["what"]) + 4]):
+        # a dotted, quoted or called name, not a sentence's subject ("This function is no longer supported")
+        facts = {"what": f"`{retired['what']}`", "pkg": _dist_name(retired["what"].split(".")[0])}
+        inst = _INSTEAD.search(message[retired.end():retired.end() + 300])
+        if inst and inst["instead"] != retired["what"]:
+            facts["instead"] = f"; use `{inst['instead']}` instead"
+        return facts
     if not m and not dep:
         return None
     hit = m or dep
@@ -401,7 +415,8 @@ _ASKED_SONAME = re.compile(r"(?:library '?|^|[\s'\"(:])lib(?P<lib>cudart|cublasL
                            r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))",
                            re.MULTILINE)
 # the same, the loader's verb first in any wording ("Cannot open dynamic library **libcublas.so.10**")
-_VERB_SONAME = re.compile(r"(?:Could not|Cannot|Can't|Couldn't|Unable to|Failed to) (?:load|open|find|dlopen) "
+_VERB_SONAME = re.compile(r"(?:(?:Could not|Cannot|Can't|Couldn't|Unable to|Failed to|trying to|tries to|"
+                          r"attempting to) (?:load|open|find|dlopen)|looks? for|looking for|asks? for) "
                           r"(?:the )?(?:dynamic |shared |CUDA )?(?:library|lib|object)?[ '\"`*]{0,4}"
                           r"lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl)\.so\. ?"
                           r"(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?![\d.]{0,1}\d)", re.IGNORECASE)
@@ -411,7 +426,10 @@ _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\
                              r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b|"
                              r"CUDA/cuDNN version:\s{0,4}(?:CUDA\s{0,2})?v?(?P<d>\d{1,2}\.\d)\b|"
                              r"\b(?:installed|have|using) (?:the )?(?:CUDA|cuda|Cuda)(?: toolkit| Toolkit)? ?"
-                             r"v?(?P<e>\d{1,2}\.\d)\b")
+                             r"v?(?P<e>\d{1,2}\.\d)\b|"
+                             # a toolkit soname said installed (CUDA 10.x and older name theirs by the release)
+                             r"\blib(?:cudart|cublas|cufft|curand|cusolver|cusparse)\.so\.(?P<f>\d\.\d|10\.\d)\b['\"`]{0,2}"
+                             r" (?:is |was )?installed")
 
 
 def _cuda_of(lib: str, ver: str, cat: Catalogue) -> str | None:
@@ -627,6 +645,33 @@ def mesh_beyond_devices(text: str, chains: list[list[Raised]]) -> tuple[float, d
     return (-4.0 if got and 0 < got[1] < got[0] else 0.0), {}, [], Severity.ERROR
 
 
+# What starts jax's backends (a device query, an array, a key), and the settings jax and XLA read only then: an
+# environment variable (os.environ, %env, os.putenv) or jax.config option set after the first is too late
+# (https://docs.jax.dev/en/latest/faq.html: XLA_FLAGS and friends are read when the backend initialises)
+_BACKEND_STARTS = re.compile(r"\bjax\.(?:devices|device_count|local_devices|local_device_count|default_backend)\(|"
+                             r"\b(?:jnp|jax\.numpy)\.\w{1,30}\(|\bjax\.random\.(?:PRNGKey|key)\(|"
+                             r"^\[(?:Cpu|Cuda|Gpu|Tpu|Rocm)Device\(id=0|^\[(?:cpu|gpu|cuda|tpu)\(id=0\)", re.MULTILINE)
+_BACKEND_SETTING = re.compile(
+    r"(?:os\.environ\[['\"]|os\.environ\.(?:update|setdefault)\(\{?['\"]|os\.putenv\(['\"]|%env |%set_env )"
+    r"(?P<setting>XLA_FLAGS|JAX_PLATFORMS?|CUDA_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|TPU_VISIBLE_CHIPS|"
+    r"XLA_PYTHON_CLIENT_(?:PREALLOCATE|MEM_FRACTION|ALLOCATOR)|JAX_NUM_CPU_DEVICES)|"
+    r"jax\.config\.update\(['\"](?P<option>jax_platforms?|jax_num_cpu_devices|jax_cuda_visible_devices)['\"]")
+
+
+def setting_after_start(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """A backend setting made in the program after a line that started the backends (a notebook or a REPL shows both
+    in order): 4 points, with both lines."""
+    for m in _BACKEND_SETTING.finditer(text):
+        # only a top-level statement (or a REPL's) runs where it stands: a call inside a def runs when called
+        start = next((s for s in _BACKEND_STARTS.finditer(text, 0, m.start())
+                      if re.match(r"(?:>>> |In \[\d{1,4}\]: )?\S", text[text.rfind("\n", 0, s.start()) + 1:])), None)
+        if start:
+            setting = m["setting"] or m["option"]
+            return 4.0, {"setting": setting}, [_line_at(text, start.start(), start.end()),
+                                                _line_at(text, m.start(), m.end())], Severity.ERROR
+    return 0.0, {}, [], Severity.ERROR
+
+
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
     """'tensorflow' or 'jax' for the framework whose frames or messages carry the last error; None if unsure."""
     chains = parse(text) if chains is None else chains
@@ -653,6 +698,7 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "lone_loader_failure": lone_loader_failure,
     "devices_beyond_mesh": devices_beyond_mesh,
     "mesh_beyond_devices": mesh_beyond_devices,
+    "setting_after_start": setting_after_start,
 }
 
 

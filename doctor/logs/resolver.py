@@ -411,8 +411,8 @@ def finding(c: Conflict, matrix: Matrix | None, name: str = "log") -> Finding:
     return Finding(kind.value, Severity.ERROR, Area.LOG, title, evidence, fix, packages=tuple(c.packages))
 
 
-_PIP_NONE = re.compile(r"Could not find a version that satisfies the requirement (?P<req>\S+)(?: \(from versions: "
-                       r"(?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)",
+_PIP_NONE = re.compile(r"Could ?not find a version that satisfies the requirement (?P<req>[^\s\"'`]+)"
+                       r"(?: \(from versions: (?P<have>[^)]*)\))?|No matching distribution found for (?P<req2>\S+)",
                        re.IGNORECASE)  # pip's words as a user retypes them in a title ("No Matching distribution")
 # only what the user asked for directly: a dependency missing from the index is a conflict
 # (https://github.com/astral-sh/uv/issues/7616)
@@ -474,7 +474,7 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
     # uv wraps its sentences: read them flat (only when uv's words are there at all)
     flat = " ".join(text.split()) if "you require" in text or "package registry" in text else ""
     for m in list(_PIP_NONE.finditer(text)) + list(_UV_MISSING.finditer(flat)):
-        req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g)
+        req = next(g for g in (m.groupdict().get(k) for k in ("req", "req2", "req3")) if g).rstrip(".,;:)_*")
         reqs += [req] if req not in reqs else []
         have = have or (m.groupdict().get("have") or "")
         why = why or (f"no wheel with a matching {m['what']}" if m.groupdict().get("what") else "")

@@ -335,3 +335,127 @@ def test_smaller_wordings_of_known_causes(matrix: Matrix) -> None:
     }
     for text, expected in cases.items():
         assert first_two(text, matrix)[0] == expected, text
+
+
+# --- a name past its use, cuBLAS's autotuner, container checks, the host's large allocations, late settings -------
+
+def test_a_name_the_package_says_is_no_longer_to_be_used(matrix: Matrix) -> None:
+    text = ("  File \"/home/kim/run.py\", line 3, in <module>\n    mesh = maps.Mesh(devs, ('x',))\n"
+            "RuntimeError: `jax.experimental.maps.Mesh` is no longer supported; use jax.sharding.Mesh instead.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-stated-removal"
+    assert "jax.sharding.Mesh" in found[0].title + " ".join(found[0].evidence) + found[0].fix.summary
+
+
+def test_a_sentence_that_something_is_no_longer_supported_names_no_removal(matrix: Matrix) -> None:
+    text = "RuntimeError: This function is no longer supported on this device."
+    assert "log-stated-removal" not in first_two(text, matrix)
+
+
+def test_xlas_gemm_autotuner_without_cublas_algorithms(matrix: Matrix) -> None:
+    text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: RET_CHECK failure "
+            "(xla/service/gpu/cublas_lt_matmul_thunk.cc:118) plan.ok()")
+    assert first_two(text, matrix)[0] == "sig-cublas-handle-not-initialized"
+
+
+def test_nvidia_dockers_driver_below_the_images_cuda(matrix: Matrix) -> None:
+    text = ("$ nvidia-docker run --rm nvidia/cuda:10.1-base nvidia-smi\n"
+            "Error: unsupported CUDA version: driver 9.0 < image 10.1")
+    assert first_two(text, matrix)[0] == "sig-driver-too-old-for-cuda"
+
+
+def test_a_glibc_symbol_version_without_quotes(matrix: Matrix) -> None:
+    text = ("ImportError: /usr/lib64/libstdc++.so.6: version GLIBCXX_3.4.26 not found (required by "
+            "/opt/conda/lib/python3.10/site-packages/jaxlib/xla_extension.so)")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-cxx-runtime-too-old"
+    assert "GLIBCXX_3.4.26" in found[0].title and "/usr/lib64/libstdc++.so.6" in found[0].title
+
+
+def test_a_numpy_without_the_module_numpy_116_added(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 2, in <module>\n"
+            "    import tensorflow as tf\n"
+            "ModuleNotFoundError: No module named 'numpy.core._multiarray_umath'\n"
+            "ImportError: numpy.core.multiarray failed to import")
+    assert first_two(text, matrix)[0] == "log-numpy-older-than-built"
+
+
+def test_jax_warning_that_a_tpu_is_there_without_libtpu(matrix: Matrix) -> None:
+    text = (">>> print(jax.devices())\nW1103 08:12:40.120041 139 xla_bridge.py:1002] A Google TPU may be present on "
+            "this machine, but either a TPU-enabled jaxlib or libtpu is not installed. Falling back to cpu.\n"
+            "[CpuDevice(id=0)]")
+    assert first_two(text, matrix)[0] == "log-libtpu-not-found"
+
+
+def test_rocm_builds_refusing_an_amd_gpu_outside_their_targets(matrix: Matrix) -> None:
+    tf_rocm = ("I tensorflow/core/common_runtime/gpu/gpu_device.cc:2020] Ignoring visible gpu device (device: 1, "
+               "name: Radeon RX 5700, pci bus id: 0000:03:00.0) with AMDGPU version : gfx1010. The supported AMDGPU "
+               "versions are gfx900, gfx906, gfx908, gfx90a, gfx1030.")
+    jax_rocm = ("RuntimeError: Unable to initialize backend 'rocm': INTERNAL: no supported devices found for platform "
+                "ROCM (you may need to uninstall the failing plugin package, or set JAX_PLATFORMS=cpu to skip this "
+                "backend.)")
+    for text in (tf_rocm, jax_rocm):
+        found = diagnose_log(text, matrix)
+        assert found[0].id == "log-gpu-arch-unsupported", text
+        assert "ROCm" in found[0].fix.summary
+
+
+def test_a_run_whose_last_words_are_a_huge_host_allocation(matrix: Matrix) -> None:
+    text = ("Epoch 1/10\ntcmalloc: large alloc 12884901888 bytes == 0x55d1c4000000 @  0x7f4a 0x7f4b 0x51c2\n"
+            "W tensorflow/core/framework/cpu_allocator_impl.cc:80] Allocation of 12884901888 exceeds 10% of free "
+            "system memory.")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_a_large_allocation_before_a_program_error_is_not_the_cause(matrix: Matrix) -> None:
+    text = ("tcmalloc: large alloc 2147483648 bytes == 0x55d1c4000000 @  0x7f4a 0x7f4b\n"
+            "Traceback (most recent call last):\n  File \"fit.py\", line 30, in <module>\n    model.fit(x, y)\n"
+            "ValueError: Input 0 of layer dense is incompatible with the layer: expected axis -1 to have value 64")
+    assert "log-host-out-of-memory" not in first_two(text, matrix)
+
+
+def test_a_device_setting_made_after_the_backend_started(matrix: Matrix) -> None:
+    text = ("In [2]: print(jax.device_count())\n1\n"
+            "In [3]: os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'\n"
+            "In [4]: print(jax.device_count())\n1")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-jax-device-config-after-init"
+    assert any("XLA_FLAGS" in e for e in found[0].evidence)
+
+
+def test_a_setting_after_a_function_that_only_defines_an_array_call_is_in_time(matrix: Matrix) -> None:
+    text = ("def loss(x):\n    return jnp.sum(x ** 2)\n\nif __name__ == '__main__':\n"
+            "    os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'\n"
+            "    print(jax.device_count())\n1")
+    assert "log-jax-device-config-after-init" not in first_two(text, matrix)
+
+
+def test_a_containers_own_check_for_cpu_instructions(matrix: Matrix) -> None:
+    text = ("ERROR: This image was built for CPUs supporting at least the AVX2 instruction set, but the CPU found "
+            "was Intel(R) Core(TM)2 Quad CPU Q9550, which does not report support for AVX2.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-cpu-instructions-missing"
+    assert "AVX2" in found[0].title
+
+
+def test_a_retyped_pip_verdict(matrix: Matrix) -> None:
+    text = "pip keeps saying \"couldnot find a version that satisfies the requirement tensorflow-gpu\"."
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-no-matching-distribution"
+    assert "tensorflow-gpu" in found[0].title + " ".join(found[0].evidence)
+
+
+def test_a_soname_asked_for_beside_another_release_said_installed(matrix: Matrix) -> None:
+    text = ("TensorFlow keeps looking for libcublas.so.10.0 but I have libcublas.so.10.2 installed.\n"
+            ">>> tf.test.is_gpu_available()\nFalse")
+    assert first_two(text, matrix)[0] == "log-lib-soname-other-release"
+
+
+def test_pmap_keys_split_for_a_device_count_the_machine_lacks(matrix: Matrix) -> None:
+    keys = ("ValueError: pmap got inconsistent sizes for array axes to be mapped:\n"
+            "  * most axes (12 of them) had size 2, e.g. axis 0 of args[0] of type float32[2,64];\n"
+            "  * one axis had size 4: axis 0 of args[1] of type uint32[4,2]")
+    assert first_two(keys, matrix)[0] == "sig-batch-not-divisible-by-devices"
+    own_bug = ("ValueError: pmap got inconsistent sizes for array axes to be mapped:\n"
+               "arg 0 has shape (4, 32) and axis 0 is to be mapped\narg 1 has shape (2, 32) and axis 0 is to be mapped")
+    assert "sig-batch-not-divisible-by-devices" not in first_two(own_bug, matrix)
