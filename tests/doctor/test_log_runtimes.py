@@ -459,3 +459,50 @@ def test_pmap_keys_split_for_a_device_count_the_machine_lacks(matrix: Matrix) ->
     own_bug = ("ValueError: pmap got inconsistent sizes for array axes to be mapped:\n"
                "arg 0 has shape (4, 32) and axis 0 is to be mapped\narg 1 has shape (2, 32) and axis 0 is to be mapped")
     assert "sig-batch-not-divisible-by-devices" not in first_two(own_bug, matrix)
+
+
+# --- Keras 3 and Keras 2's SavedModels, Docker without the NVIDIA runtime, headless EGL, file limits, TLS ---------
+
+def test_keras_3_refusing_a_savedmodel_folder(matrix: Matrix) -> None:
+    text = ("  File \"/srv/app/predict.py\", line 9, in <module>\n    model = tf.keras.models.load_model('export/1')\n"
+            "ValueError: File format not supported: filepath=export/1. Keras 3 only supports V3 `.keras` files and "
+            "legacy H5 format files (`.h5` extension).")
+    assert first_two(text, matrix)[0] == "log-tf-keras-missing"
+
+
+def test_keras_asking_an_older_tensorflows_eager_context(matrix: Matrix) -> None:
+    text = ("  File \"/opt/conda/lib/python3.8/site-packages/keras/backend.py\", line 37, in <module>\n"
+            "    from tensorflow.python.eager.context import get_config\n"
+            "ImportError: cannot import name 'get_config' from 'tensorflow.python.eager.context'")
+    assert first_two(text, matrix)[0] == "log-keras-needs-newer-tf"
+
+
+def test_docker_without_the_nvidia_runtime(matrix: Matrix) -> None:
+    for text in ('$ docker compose up\nError response from daemon: could not select device driver "nvidia" with '
+                 'capabilities: [[gpu]]',
+                 "docker: Error response from daemon: unknown or invalid runtime name: nvidia."):
+        found = diagnose_log(text, matrix)
+        assert found[0].id == "log-docker-gpu-runtime-missing", text
+        assert "nvidia-ctk" in found[0].fix.summary
+
+
+def test_headless_rendering_without_an_egl_device(matrix: Matrix) -> None:
+    text = ("  File \"/home/kim/.venv/lib/python3.10/site-packages/dm_control/_render/pyopengl/egl_renderer.py\", "
+            "line 75, in _platform_init\n"
+            "    raise ImportError('eglInitialize() failed with error: EGL_NOT_INITIALIZED')\n"
+            "ImportError: eglInitialize() failed with error: EGL_NOT_INITIALIZED")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-egl-headless-unavailable"
+    assert found[0].fix.env.get("MUJOCO_GL") == "osmesa"
+
+
+def test_a_process_out_of_file_descriptors(matrix: Matrix) -> None:
+    text = ("W0512 10:02:11.001 data.py:88] reading shard 1021 of 4096\n"
+            "OSError: [Errno 24] Too many open files: '/data/bridge/train-01022.tfrecord'")
+    assert first_two(text, matrix)[0] == "log-too-many-open-files"
+
+
+def test_a_download_that_fails_tls_verification(matrix: Matrix) -> None:
+    text = ("urllib.error.URLError: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+            "unable to get local issuer certificate (_ssl.c:1006)>")
+    assert first_two(text, matrix)[0] == "log-python-ssl-certificates-missing"
