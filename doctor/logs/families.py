@@ -332,19 +332,16 @@ def _history_says(facts: dict[str, str]) -> list[str]:
 def _read_removal(message: str) -> dict[str, str] | None:
     m = _REMOVED.search(message[:2000])
     retired = None if m else _RETIRED.search(message[:2000])
+    if retired and not ("." in retired["what"] or retired[0][0] in "`'\"" or
+                        "()" in retired[0][:len(retired["what"]) + 4]):
+        retired = None  # a sentence's subject ("This function is no longer supported"), not a name of code
     dep = None if m or retired else _DEPRECATED.search(message[:2000])
-    if retired and ("." in retired["what"] or retired[0][0] in "`'\"" or "()" in retired[0][:len(retired["what"]) + 4]):
-        # a dotted, quoted or called name, not a sentence's subject ("This function is no longer supported")
-        facts = {"what": f"`{retired['what']}`", "pkg": _dist_name(retired["what"].split(".")[0])}
-        inst = _INSTEAD.search(message[retired.end():retired.end() + 300])
-        if inst and inst["instead"] != retired["what"]:
-            facts["instead"] = f"; use `{inst['instead']}` instead"
-        return facts
-    if not m and not dep:
+    hit = m or retired or dep
+    if not hit:
         return None
-    hit = m or dep
-    assert hit is not None
     facts = {"what": f"`{hit['what']}`"}
+    if retired:
+        facts["pkg"] = _dist_name(hit["what"].split(".")[0])
     if m:
         pkg = m["pkg"] or m["pkg0"] or ""
         if pkg.lower() in ("the", "version", "release"):
@@ -656,20 +653,21 @@ _BACKEND_SETTING = re.compile(
     r"(?P<setting>XLA_FLAGS|JAX_PLATFORMS?|CUDA_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|TPU_VISIBLE_CHIPS|"
     r"XLA_PYTHON_CLIENT_(?:PREALLOCATE|MEM_FRACTION|ALLOCATOR)|JAX_NUM_CPU_DEVICES)|"
     r"jax\.config\.update\(['\"](?P<option>jax_platforms?|jax_num_cpu_devices|jax_cuda_visible_devices)['\"]")
+_TOP_LEVEL = re.compile(r"(?:>>> |In \[\d{1,4}\]: )?\S")
 
 
 def setting_after_start(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """A backend setting made in the program after a line that started the backends (a notebook or a REPL shows both
     in order): 4 points, with both lines."""
-    for m in _BACKEND_SETTING.finditer(text):
-        # only a top-level statement (or a REPL's) runs where it stands: a call inside a def runs when called
-        start = next((s for s in _BACKEND_STARTS.finditer(text, 0, m.start())
-                      if re.match(r"(?:>>> |In \[\d{1,4}\]: )?\S", text[text.rfind("\n", 0, s.start()) + 1:])), None)
-        if start:
-            setting = m["setting"] or m["option"]
-            return 4.0, {"setting": setting}, [_line_at(text, start.start(), start.end()),
-                                                _line_at(text, m.start(), m.end())], Severity.ERROR
-    return 0.0, {}, [], Severity.ERROR
+    settings = list(_BACKEND_SETTING.finditer(text))
+    # only a top-level statement (or a REPL's) runs where it stands: a call inside a def runs when called
+    start = next((s for s in _BACKEND_STARTS.finditer(text, 0, settings[-1].start())
+                  if _TOP_LEVEL.match(text, text.rfind("\n", 0, s.start()) + 1)), None) if settings else None
+    late = next((m for m in settings if start and m.start() > start.end()), None)
+    if not start or not late:
+        return 0.0, {}, [], Severity.ERROR
+    lines = [_line_at(text, start.start(), start.end()), _line_at(text, late.start(), late.end())]
+    return 4.0, {"setting": late["setting"] or late["option"]}, lines, Severity.ERROR
 
 
 def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None:
