@@ -135,7 +135,7 @@ def _family(i: int, t: Any) -> Family:
     types = _cues(where, "types", t.get("types", []), re.MULTILINE)
     last = _cues(where, "last_line", t.get("last_line", []), re.IGNORECASE | re.MULTILINE)
     defaults = {k: str(v) for k, v in t.get("defaults", {}).items()}
-    extracted = {g.split("__")[0] for c in (*cues, *types, *last) for g in c.pattern.groupindex}
+    extracted = {_fact_name(g)[0] for c in (*cues, *types, *last) for g in c.pattern.groupindex}
     for key in ("title", "fix"):
         missing = _fields(t[key]) - set(defaults)
         if missing:
@@ -183,6 +183,13 @@ class Variant:
     commands: tuple[str, ...] = ()
 
 
+def _fact_name(group: str) -> tuple[str, str]:
+    """A cue group's fact and how to decode it: ``have__cudnn`` is the fact ``have`` in cuDNN's packing; a regex
+    cannot name two groups alike, so ``op2`` (another wording's group in the same cue) is the fact ``op`` too."""
+    name, _, lib = group.partition("__")
+    return name.rstrip("0123456789") or name, lib
+
+
 @dataclass(frozen=True)
 class Restatement:
     """Another era's wording of a catalogued message and the catalogue's wording of it (``says``)."""
@@ -197,8 +204,9 @@ class Restatement:
         for m in self.pattern.finditer(text):
             facts = {}
             for group, value in m.groupdict().items():
-                name, _, lib = group.partition("__")
-                facts[name] = (decode(value, lib) or value) if lib and value else value or ""
+                name, lib = _fact_name(group)
+                if value or name not in facts:
+                    facts[name] = (decode(value, lib) or value) if lib and value else value or ""
             said = _fill(self.says, facts)
             if said:
                 out.append((said, _line_at(text, m.start(), m.start())))
@@ -374,7 +382,8 @@ def _user_or_package_caller(r: Raised, lacking: str | None) -> str | None:
 # finding talks about (TensorFlow's own CUDA/cuDNN build, or jax's wheels).
 # TensorFlow's own C++ sources log as `tensorflow/...`; a jaxlib that bundles XLA logs `external/org_tensorflow/
 # tensorflow/...` or `external/xla/...` (jax's marks)
-_TF_MARKS = re.compile(r"Failed to load the native TensorFlow runtime|tensorflow/python/|"
+_TF_MARKS = re.compile(r"Failed to (?:load the native TensorFlow runtime|import the TensorFlow module)|The GPU "
+                       r"version of TensorFlow|tensorflow[/\\]python[/\\]|"
                        r"tensorflow\.python\.framework\.errors_impl|\[\[\{\{node [^}\n]{1,200}\}\}"
                        r"\]\]|IteratorGetNext|tf\.data|Op:\w{1,80}\]|(?<!org_tensorflow/)(?<!external/)tensorflow/"
                        r"(?:core/(?:kernels|common_runtime)|stream_executor|compiler/xla/stream_executor)/")
@@ -731,7 +740,7 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
             for group, value in m.groupdict().items():
                 if not value:
                     continue
-                name, _, lib = group.partition("__")
+                name, lib = _fact_name(group)
                 value = (decode(value, lib) or value) if lib else value
                 fit.facts.setdefault(name, value)
     for name in family.extract:

@@ -33,7 +33,8 @@ KNOWN_DISTS: dict[str, str] = {
     "optimistix": "optimistix", "diffrax": "diffrax", "numpyro": "numpyro", "pandas": "pandas",
     "sklearn": "scikit-learn", "PIL": "pillow", "tree": "dm-tree", "absl": "absl-py", "einops": "einops",
     "jax_plugins.xla_cuda12": "jax-cuda12-plugin", "jax_plugins.xla_cuda13": "jax-cuda13-plugin",
-    "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin",
+    "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin", "kerastuner": "keras-tuner", "cv2": "opencv-python",
+    "yaml": "pyyaml", "skimage": "scikit-image", "attr": "attrs",
 }
 # One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
 # (TensorFlow's and TFP's are the matrix's [groups].)
@@ -264,14 +265,15 @@ class Lack(str, enum.Enum):
 
 _LACKS = (
     (Lack.SHADOWED, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'; '\w+' is not a package")),
-    (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute [`'\"]{1,3}(?P<name>\w+)[`'\"]")),
+    # a paste may stop inside the quoted name ("has no attribute 'Ra"): the end of the message closes it
+    (Lack.NAME, re.compile(r"module '(?P<mod>[\w.]+)' has no attribute [`'\"]{1,3}(?P<name>\w+)(?:[`'\"]|$)")),
     (Lack.NAME, re.compile(r"(?i:cannot) import name '(?P<name>\w+)' from (?:partially initiali[sz]ed module )?"
                            r"'(?P<mod>[\w.]+)(?:'|$)")),  # a paste may cut the module name off: 'jax.int
     # an object of a package's own class: "'jaxlib.xla_extension.DeviceList' object has no attribute 'device'"
     (Lack.NAME, re.compile(r"'(?P<mod>[a-z_]\w{0,40}(?:\.\w{1,60}){1,6})' object has no attribute '(?P<name>\w+)'")),
     (Lack.NAME, re.compile(r"^(?P<mod>[a-z_]\w*(?:\.\w+)*)\.(?P<name>\w+) (?:was|has been) (?:deprecated .{0,80}?and )?"
                            r"removed")),
-    (Lack.SUBMODULE, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)'")),
+    (Lack.SUBMODULE, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)(?:'|$)")),
     (Lack.PACKAGE, re.compile(r"No module named '(?P<mod>\w+)'")),
 )
 

@@ -506,3 +506,121 @@ def test_a_download_that_fails_tls_verification(matrix: Matrix) -> None:
     text = ("urllib.error.URLError: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
             "unable to get local issuer certificate (_ssl.c:1006)>")
     assert first_two(text, matrix)[0] == "log-python-ssl-certificates-missing"
+
+
+# --- Pastes cut inside a name, TensorFlow's op libraries and registry, NCCL's wrappers, HDF5, Metal's dtypes ----
+
+def test_a_paste_cut_inside_the_quoted_name(matrix: Matrix) -> None:
+    # the copy stops before the closing quote: the module and the caller are still there to read
+    sub = ("  File \"/opt/venv/lib/python3.10/site-packages/flax/linen/partitioning.py\", line 36, in <module>\n"
+           "    from jax.experimental import maps\n"
+           "ModuleNotFoundError: No module named 'jax.experimental.ma")
+    found = diagnose_log(sub, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "flax" in found[0].title and "jax.experimental" in found[0].title
+    attr = ("  File \"/usr/lib/python3.9/site-packages/kerastuner/engine/hypermodel.py\", line 20, in <module>\n"
+            "    keras.layers.experimental.preprocessing.Rescaling\n"
+            "AttributeError: module 'tensorflow.keras.layers.experimental' has no attribute 'prepro")
+    found = diagnose_log(attr, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert found[0].title.startswith("keras-tuner and the installed tensorflow")
+
+
+def test_a_custom_op_library_lacking_a_tensorflow_class_in_another_mangling(matrix: Matrix) -> None:
+    # a vtable, not a function: _ZTVN..., from a library of the user's own build
+    text = ("tensorflow.python.framework.errors_impl.NotFoundError: build/libroi_align.so: undefined symbol: "
+            "_ZTVN10tensorflow15shape_inference16InferenceContextE")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-library-abi-mismatch"
+    assert "libroi_align.so" in found[0].title
+
+
+def test_tensorflows_own_library_lacking_a_symbol_is_not_an_extension(matrix: Matrix) -> None:
+    text = ("ImportError: /usr/lib/python3/dist-packages/tensorflow/libtensorflow_framework.so.2: undefined symbol: "
+            "_ZN10tensorflow8internal21CheckOpMessageBuilder9NewStringB5cxx11Ev")
+    assert "log-op-library-abi-mismatch" not in first_two(text, matrix)
+
+
+def test_an_op_library_whose_op_definitions_this_tensorflow_refuses(matrix: Matrix) -> None:
+    text = ("  File \"/srv/venv/lib/python3.7/site-packages/tensorflow_core/python/framework/load_library.py\", "
+            "line 57, in load_op_library\n    lib_handle = py_tf.TF_LoadLibrary(library_filename)\n"
+            "tensorflow.python.framework.errors_impl.InvalidArgumentError: Attr 'Tidx' of type 'list(type)' has "
+            "no allowed values for this release; in OpDef: name: \"Text>Normalize\" input_arg { name: \"input\" }")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_an_extension_linked_to_another_majors_framework_library(matrix: Matrix) -> None:
+    text = ("  File \"/home/kim/.local/lib/python3.8/site-packages/tensorflow_io/core/python/ops/__init__.py\", "
+            "line 88, in <module>\n    core_ops = _load_library('libtensorflow_io.so')\n"
+            "  File \"/home/kim/.local/lib/python3.8/site-packages/tensorflow/python/framework/load_library.py\", "
+            "line 54, in load_op_library\n"
+            "tensorflow.python.framework.errors_impl.NotFoundError: libtensorflow_framework.so.1: cannot open shared "
+            "object file: No such file or directory")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_the_graphs_own_lookup_of_an_unregistered_op(matrix: Matrix) -> None:
+    # a plain traceback that stops at the KeyError, before TensorFlow's "Op type not registered"
+    text = ("Traceback (most recent call last):\n"
+            "  File \"/usr/lib/python3/dist-packages/tensorflow/python/framework/ops.py\", line 3946, in _get_op_def\n"
+            "    return self._op_def_cache[type]\nKeyError: 'SentencepieceTokenizeOp'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-not-registered"
+    assert "SentencepieceTokenizeOp" in found[0].title
+
+
+def test_a_second_wordings_group_fills_the_same_field(matrix: Matrix) -> None:
+    text = ("I0301 loader_harness.cc:66] Approving load for servable version {name: ragged version: 3}\n"
+            "ValueError: Op 'RaggedTensorToVariant' is not registered in this binary")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-not-registered"
+    assert "RaggedTensorToVariant" in found[0].title
+
+
+def test_nccl_failing_inside_a_frameworks_wrapper(matrix: Matrix) -> None:
+    text = ("2024-02-11 09:12:40.118: E tensorflow/core/nccl/nccl_manager.cc:451] ncclGroupEnd returned: "
+            "remote process exited or there was a network error\nAborted (core dumped)")
+    assert first_two(text, matrix)[0] == "log-nccl-failure"
+    lone = "W op_kernel.cc:1830] OP_REQUIRES failed at nccl_ops.cc:104 : Internal: internal error"
+    assert first_two(lone, matrix)[0] == "log-nccl-failure"
+
+
+def test_hdf5_headers_and_library_of_different_releases(matrix: Matrix) -> None:
+    # PyTables' import, the warning wrapped at other places than h5py prints it
+    text = ("Warning! ***HDF5 library version mismatched error***\nThe HDF5 header files used to compile this "
+            "application do not\nmatch the version used by the HDF5 library to which this application is "
+            "linked.\nHeaders are 1.12.1, library is 1.14.3\nAbort trap: 6")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-hdf5-header-library-mismatch"
+    assert "1.14.3" in found[0].title and "1.12.1" in found[0].title
+
+
+def test_metal_refusing_a_functions_data_types(matrix: Matrix) -> None:
+    text = ("Platform 'METAL' is experimental and not all JAX functionality may be correctly supported!\n"
+            "jaxlib.xla_extension.XlaRuntimeError: UNKNOWN: /Users/kim/kalman.py:12:0: error: 'func.func' op One or "
+            "more function input/output data types are not supported.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-metal-op-unsupported"
+    assert "jax_enable_x64" in found[0].fix.summary
+    # the same words with no sign of a Mac or of Metal are not enough to name the plugin
+    bare = "error: 'func.func' op One or more function input/output data types are not supported."
+    assert "log-metal-op-unsupported" not in first_two(bare, matrix)
+
+
+def test_a_windows_cuda_dll_tensorflow_could_not_load(matrix: Matrix) -> None:
+    self_check = ("ImportError: Could not find 'cudnn64_7.dll'. TensorFlow requires that this DLL be installed in a "
+                  "directory that is named in your %PATH% environment variable.")
+    assert first_two(self_check, matrix)[0] == "sig-cuda-lib-missing-so"
+    loader = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+              "'cusolver64_11.dll'; dlerror: cusolver64_11.dll not found\n"
+              "W tensorflow/core/common_runtime/gpu/gpu_device.cc:1850] Cannot dlopen some GPU libraries. Please "
+              "make sure the missing libraries mentioned above are installed properly.\nSkipping registering GPU "
+              "devices...")
+    found = diagnose_log(loader, matrix)
+    assert found[0].id == "sig-cuda-lib-missing-so"
+    assert "TensorFlow" in found[0].title
+
+
+def test_a_cudnn_sub_library_that_is_missing(matrix: Matrix) -> None:
+    text = "OSError: libcudnn_cnn_train.so.8: cannot open shared object file: No such file or directory"
+    assert first_two(text, matrix)[0] == "sig-cuda-lib-missing-so"
