@@ -21,7 +21,7 @@ from typing import Any
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
 from .normalise import decode, last_lines, may_match, newer, search
-from .tracebacks import KNOWN_DISTS, Raised, culprit, exception_types, parse, versions_in
+from .tracebacks import KNOWN_DISTS, Raised, culprit, dist_of, exception_types, parse, versions_in
 
 FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
 """Beside the matrix (compat_matrix.toml), shipped in the wheel."""
@@ -183,6 +183,14 @@ class Variant:
     commands: tuple[str, ...] = ()
 
 
+def _decoded(value: str, how: str) -> str:
+    """A cue group's value as its suffix asks: a version in a library's packing (``__cudnn``), or the
+    distribution an import name belongs to (``__dist``: PIL -> pillow)."""
+    if how == "dist":
+        return dist_of(value.split(".")[0]) or value
+    return (decode(value, how) or value) if how else value
+
+
 def _fact_name(group: str) -> tuple[str, str]:
     """A cue group's fact and how to decode it: ``have__cudnn`` is the fact ``have`` in cuDNN's packing; a regex
     cannot name two groups alike, so ``op2`` (another wording's group in the same cue) is the fact ``op`` too."""
@@ -206,7 +214,7 @@ class Restatement:
             for group, value in m.groupdict().items():
                 name, lib = _fact_name(group)
                 if value or name not in facts:
-                    facts[name] = (decode(value, lib) or value) if lib and value else value or ""
+                    facts[name] = _decoded(value, lib) if value else ""
             said = _fill(self.says, facts)
             if said:
                 out.append((said, _line_at(text, m.start(), m.start())))
@@ -741,8 +749,7 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
                 if not value:
                     continue
                 name, lib = _fact_name(group)
-                value = (decode(value, lib) or value) if lib else value
-                fit.facts.setdefault(name, value)
+                fit.facts.setdefault(name, _decoded(value, lib))
     for name in family.extract:
         s, facts, lines, severity = _EXTRACTORS[name](text, chains)
         fit.score += s

@@ -125,6 +125,10 @@ _SPEC1 = r"(?:[=<>!~]=?|>|<)\s?\d[\w.*+!-]{0,40}(?:\s?,\s?(?:[=<>!~]=?|>|<)\s?\d
 _STATED = (
     re.compile(rf"(?P<a>{_NAME}) (?:version )?(?P<have>\d[\w.+]{{0,40}}) is installed,? but (?P<b>{_NAME})"
                rf"(?: (?P<bver>\d[\w.+]{{0,40}}))? requires (?P<a2>{_NAME}) ?(?P<spec>{_SPEC1})"),
+    # setuptools' `setup.py install` / easy_install: "error: scipy 1.5.2 is installed but scipy==1.4.1 is required
+    # by {'tensorflow'}"
+    re.compile(rf"(?P<a>{_NAME}) (?P<have>\d[\w.+]{{0,40}}) is installed,? but (?P<a2>{_NAME}) ?(?P<spec>{_SPEC1}) is "
+               rf"required by \{{'(?P<b>{_NAME})'"),
     re.compile(rf"(?P<a2>{_NAME})(?P<spec>{_SPEC1}) is required for a normal functioning of this module, but found "
                rf"(?P<a>{_NAME})==(?P<have>\d[\w.+]{{0,40}})"),
     re.compile(rf"VersionConflict: \((?P<a>{_NAME}) (?P<have>\d[\w.+]{{0,40}}) \([^)\n]{{0,300}}\), Requirement\."

@@ -261,6 +261,7 @@ class Lack(str, enum.Enum):
     SUBMODULE = "submodule"  # No module named 'jax.X' (jax itself is there)
     PACKAGE = "package"  # No module named 'X'
     SHADOWED = "shadowed"  # No module named 'jax.numpy'; 'jax' is not a package: a local jax.py hides jax
+    BACKPORT = "backport"  # site-packages/dataclasses.py: a PyPI backport imported instead of the standard module
 
 
 _LACKS = (
@@ -476,6 +477,26 @@ def _local_namesake(top: str, exc: Raised, frames: list[Frame]) -> bool:
         and _names_module(m["path"], top)
 
 
+# PyPI backports of standard modules whose distribution is named otherwise than the module
+_BACKPORT_DISTS = {"enum": "enum34", "concurrent": "futures"}
+
+
+def _backport(top: str, frames: list[Frame], text: str) -> str | None:
+    """The standard module a PyPI backport stands in for, where one is imported from site-packages: a frame in
+    ``site-packages/dataclasses.py`` (the backport that breaks on Python >= 3.7), or the module that lacks a name
+    seen at such a path (``site-packages/enum/__init__.py``)."""
+    for f in reversed(frames):
+        if f.module and f.dist and f.module in sys.stdlib_module_names:
+            return f.module
+    at = re.compile(rf"(?:site|dist)-packages[/\\]{re.escape(top)}(?:\.py\b|[/\\]__init__\.py)")
+    return top if top in text and at.search(text[:200_000]) else None
+
+
+def _importer(frames: list[Frame]) -> Frame | None:
+    """The frame whose import failed: the last one that is not Python's import machinery or a wrapper."""
+    return next((f for f in reversed(frames) if not is_wrapper(f) and not f.path.startswith("<")), None)
+
+
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
     """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
     module an import asked a name from when the message does not."""
@@ -487,9 +508,13 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     top = mod.split(".")[0]
     parts = mod.split(".")
     if top in sys.stdlib_module_names or top in _REMOVED_STDLIB:
-        return None
-    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists():
-        return None  # a local module, not a distribution: nothing to install
+        std = _backport(top, frames, text) if lack is Lack.NAME else None
+        return Blame(Lack.BACKPORT, std, name, _BACKPORT_DISTS.get(std, std), None, exc, None) if std else None
+    importer = _importer(frames) if lack is Lack.PACKAGE else None
+    installed_importer = bool(importer and importer.dist and importer.module != top and not top.startswith("_"))
+    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists() and not installed_importer:
+        return None  # a local module, not a distribution: nothing to install (an installed package's import is
+        # one of its dependencies)
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
@@ -611,6 +636,16 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
                        Fix(f"rename the local {b.module}.py (or {b.module}/ folder) and delete its __pycache__; "
                            f"`python -c \"import {b.module}; print({b.module}.__file__)\"` shows which one is imported",
                            (f"python -c \"import {b.module}; print({b.module}.__file__)\"",)),
+                       source="https://docs.python.org/3/library/sys_path_init.html", packages=(b.lacking,))
+    if b.lack is Lack.BACKPORT:
+        return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
+                       f"the PyPI package {b.lacking}, a backport of the standard library's {b.module} for older "
+                       f"Pythons, is imported instead of the standard module (from site-packages) and breaks on "
+                       f"this Python", evidence[:1],
+                       Fix(f"uninstall the backport (`pip uninstall -y {b.lacking}`); the package that pulled it in "
+                           f"should require it only on the Pythons that lack {b.module} (a `; python_version < ...` "
+                           f"marker): upgrade that package, or keep it from reinstalling {b.lacking}",
+                           (f"pip uninstall -y {b.lacking}", f"pip show {b.lacking}")),
                        source="https://docs.python.org/3/library/sys_path_init.html", packages=(b.lacking,))
     if b.lack is Lack.PACKAGE:
         who = b.caller or "the failing code"

@@ -624,3 +624,104 @@ def test_a_windows_cuda_dll_tensorflow_could_not_load(matrix: Matrix) -> None:
 def test_a_cudnn_sub_library_that_is_missing(matrix: Matrix) -> None:
     text = "OSError: libcudnn_cnn_train.so.8: cannot open shared object file: No such file or directory"
     assert first_two(text, matrix)[0] == "sig-cuda-lib-missing-so"
+
+
+# --- pip and packages another installer owns, PyPI backports of standard modules, optional dependencies -----------
+
+def test_a_package_pip_did_not_install_and_cannot_remove(matrix: Matrix) -> None:
+    # pip >= 22's layout, and a Debian package without a RECORD file
+    for text, pkg in (("error: uninstall-distutils-installed-package\n\n× Cannot uninstall PyYAML 3.12\n╰─> It is a "
+                       "distutils installed project and thus we cannot accurately determine which files belong to it "
+                       "which would lead to only a partial uninstall.", "PyYAML"),
+                      ("error: uninstall-no-record-file\n\n× Cannot uninstall blinker 1.4\n╰─> The package's contents "
+                       "are unknown: no RECORD file was found for blinker.\n\nhint: The package was installed by "
+                       "debian.", "blinker")):
+        found = diagnose_log(text, matrix)
+        assert found[0].id == "log-distutils-installed-package", text
+        assert pkg in found[0].title
+
+
+def test_a_pypi_backport_imported_instead_of_the_standard_module(matrix: Matrix) -> None:
+    # enum34 on Python 3: the standard `re` asks the backport for a name only the standard enum has
+    text = ("Traceback (most recent call last):\n"
+            "  File \"/opt/venv/lib/python3.8/site-packages/enum/__init__.py\", line 2, in <module>\n"
+            "    import sys as _sys\n"
+            "  File \"/usr/lib/python3.8/re.py\", line 143, in <module>\n    class RegexFlag(enum.IntFlag):\n"
+            "AttributeError: module 'enum' has no attribute 'IntFlag'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-shadowed-module"
+    assert "enum34" in found[0].title and "pip uninstall -y enum34" in found[0].fix.commands
+    # a standard module lacking a name, with no backport in sight, is not a shadow
+    plain = ("  File \"/home/kim/proj/types_compat.py\", line 4, in <module>\n    from typing import Self\n"
+             "ImportError: cannot import name 'Self' from 'typing' (/usr/lib/python3.10/typing.py)")
+    assert "log-shadowed-module" not in first_two(plain, matrix)
+
+
+def test_an_installed_package_importing_a_dependency_that_is_missing(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"convert.py\", line 3, in <module>\n    import trax\n"
+            "  File \"/srv/env/lib/python3.9/site-packages/trax/layers/research/sparsity.py\", line 22, in <module>\n"
+            "    import gin_config_extras\nModuleNotFoundError: No module named 'gin_config_extras'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-missing-package"
+    assert "trax" in found[0].title and "gin-config-extras" in found[0].title
+    # the user's own script importing a module of the project that is not there: nothing to install
+    local = ("  File \"/home/kim/proj/train.py\", line 5, in <module>\n    import proj_utils\n"
+             "ModuleNotFoundError: No module named 'proj_utils'")
+    assert "log-missing-package" not in first_two(local, matrix)
+
+
+def test_a_feature_that_needs_an_optional_dependency_names_its_distribution(matrix: Matrix) -> None:
+    text = "ImportError: Could not import PIL.Image. The use of `save_img` requires PIL."
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-missing-package"
+    assert "pillow" in found[0].title and found[0].fix.commands == ('pip install "pillow"',)
+
+
+def test_colabs_notice_that_the_vm_ran_out_of_ram(matrix: Matrix) -> None:
+    text = "Loading checkpoint shards: 62%\nYour runtime crashed after using all available RAM. View runtime logs"
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_a_full_disk_reported_with_a_relative_path(matrix: Matrix) -> None:
+    text = ("writing shard failed: tensorflow.python.framework.errors_impl.ResourceExhaustedError: "
+            "out/shards/train-00007-of-00016")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-disk-full"
+    assert "out/shards/train-00007-of-00016" in found[0].title
+
+
+def test_a_tensorflow_symbol_undefined_with_the_library_cut_from_the_paste(matrix: Matrix) -> None:
+    text = "import tensorflow_io fails with: undefined symbol: _ZN10tensorflow15OpKernelContext5inputEi"
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_numpy_1_20_under_an_older_tensorflows_graph_code(matrix: Matrix) -> None:
+    text = ("numpy==1.21.0\ntensorflow==2.3.1\n"
+            "  File \"/opt/conda/lib/python3.7/site-packages/numpy/core/fromnumeric.py\", line 87, in _wrapreduction\n"
+            "    return ufunc.reduce(obj, axis, dtype, out, **passkwargs)\n"
+            "NotImplementedError: Cannot convert a symbolic Tensor (lstm_2/strided_slice:0) to a numpy array.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-installed-conflict"
+    assert 'pip install "numpy<1.20"' in found[0].fix.commands
+
+
+def test_the_tensorflow_ecosystems_shared_version_check_for_any_package(matrix: Matrix) -> None:
+    text = ("ImportError: This version of TF-Agents requires TensorFlow version >= 2.9.0; Detected an installation of "
+            "version 2.4.1. Please upgrade TensorFlow to proceed.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert found[0].title.startswith("TF-Agents is newer than the installed TensorFlow") and "2.9.0" in found[0].title
+
+
+def test_a_programs_own_gpu_check_that_finds_none(matrix: Matrix) -> None:
+    text = ("----> 4     raise RuntimeError('No GPU found')\n\nRuntimeError: No GPU found\n"
+            "| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05   CUDA Version: 12.2 |")
+    assert first_two(text, matrix)[0] == "log-expected-accelerator-missing"
+
+
+def test_setuptools_install_stating_an_installed_conflict(matrix: Matrix) -> None:
+    text = ("Processing dependencies for magenta==2.1.3\n"
+            "error: absl-py 1.4.0 is installed but absl-py<0.13,>=0.9 is required by {'tensorflow-datasets'}")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-installed-conflict"
+    assert "absl-py" in found[0].title and "1.4.0" in found[0].title
