@@ -113,8 +113,13 @@ def _terminal_width(lines: list[str]) -> int | None:
     return width if n >= 3 or width in _TERMINALS else None
 
 
+# typographic quotes a paste through a rich-text editor or a web page puts in place of the program's own
+# ("these aren’t available", “tensorflow”): the program printed ASCII
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'"})
+
+
 def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
-    text = _ANSI.sub("", text.replace("\x00", ""))
+    text = _ANSI.sub("", text.replace("\x00", "")).translate(_QUOTES)
     raw = text.replace("\r\n", "\n").split("\n")
     if len(raw) > MAX_LINES:
         half = MAX_LINES // 2

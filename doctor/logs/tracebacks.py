@@ -34,7 +34,7 @@ KNOWN_DISTS: dict[str, str] = {
     "sklearn": "scikit-learn", "PIL": "pillow", "tree": "dm-tree", "absl": "absl-py", "einops": "einops",
     "jax_plugins.xla_cuda12": "jax-cuda12-plugin", "jax_plugins.xla_cuda13": "jax-cuda13-plugin",
     "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin", "kerastuner": "keras-tuner", "cv2": "opencv-python",
-    "yaml": "pyyaml", "skimage": "scikit-image", "attr": "attrs",
+    "yaml": "pyyaml", "skimage": "scikit-image", "attr": "attrs", "sonnet": "dm-sonnet",
 }
 # One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
 # (TensorFlow's and TFP's are the matrix's [groups].)
@@ -276,6 +276,11 @@ _LACKS = (
                            r"removed")),
     (Lack.SUBMODULE, re.compile(r"No module named '(?P<mod>\w+)\.(?P<name>[\w.]+)(?:'|$)")),
     (Lack.PACKAGE, re.compile(r"No module named '(?P<mod>\w+)'")),
+    # Python 2 left the name unquoted, and for a submodule named only the part below the package it was importing
+    # ("No module named contrib.slim"): a bare name is read, a dotted one only when the distribution is known
+    (Lack.PACKAGE, re.compile(r"No module named (?P<mod>[A-Za-z_]\w{0,80})\s*$")),
+    (Lack.SUBMODULE, re.compile(r"No module named (?P<mod>" + "|".join(sorted(k for k in KNOWN_DISTS if "." not in k))
+                                + r")\.(?P<name>[\w.]{1,120})\s*$")),
 )
 
 
@@ -497,10 +502,25 @@ def _importer(frames: list[Frame]) -> Frame | None:
     return next((f for f in reversed(frames) if not is_wrapper(f) and not f.path.startswith("<")), None)
 
 
+def _package_in_cwd(frames: list[Frame]) -> str | None:
+    """A known package imported from the working directory: Python prints a module found through sys.path's ''
+    entry by a relative path ("tensorflow/__init__.py"), so a source checkout or a folder of the package's name in
+    the directory the program started from is what `import` found."""
+    for f in frames:
+        if f.dist is None and not is_wrapper(f) and not re.match(r"[/\\<~]|[A-Za-z]:", f.path):
+            parts = re.split(r"[/\\]", f.path)
+            if len(parts) >= 2 and parts[0] in KNOWN_DISTS:
+                return parts[0]
+    return None
+
+
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
     """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
     module an import asked a name from when the message does not."""
     frames = exc.frames if frames is None else frames
+    local = _package_in_cwd(frames) if exc.type.endswith(("ImportError", "ModuleNotFoundError")) else None
+    if local:
+        return Blame(Lack.SHADOWED, local, "", dist_of(local) or local, None, exc, None)
     found = _lack_of(exc, frames, text)
     if not found:
         return None
@@ -633,7 +653,8 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
         return Finding(TracebackKind.SHADOWED_MODULE.value, Severity.ERROR, Area.LOG,
                        f"'{b.module}' is not the {b.lacking} package: a file or folder named {b.module}(.py) earlier "
                        f"on sys.path (the script's folder, the working directory) hides it", evidence[:1],
-                       Fix(f"rename the local {b.module}.py (or {b.module}/ folder) and delete its __pycache__; "
+                       Fix(f"rename the local {b.module}.py (or {b.module}/ folder, or start Python outside a source "
+                           f"checkout of it) and delete its __pycache__; "
                            f"`python -c \"import {b.module}; print({b.module}.__file__)\"` shows which one is imported",
                            (f"python -c \"import {b.module}; print({b.module}.__file__)\"",)),
                        source="https://docs.python.org/3/library/sys_path_init.html", packages=(b.lacking,))

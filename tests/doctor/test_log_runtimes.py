@@ -725,3 +725,71 @@ def test_setuptools_install_stating_an_installed_conflict(matrix: Matrix) -> Non
     found = diagnose_log(text, matrix)
     assert found[0].id == "log-installed-conflict"
     assert "absl-py" in found[0].title and "1.4.0" in found[0].title
+
+
+# --- Architectures, protobuf's generated code, OS libraries, typographic quotes ---------------------------------
+
+def test_a_library_of_another_cpu_architecture(matrix: Matrix) -> None:
+    for text in ("ImportError: dlopen(/Users/kim/venv/lib/python3.11/site-packages/jaxlib/xla_extension.so, 0x0002): "
+                 "tried: '/Users/kim/venv/lib/python3.11/site-packages/jaxlib/xla_extension.so' (mach-o file, but is "
+                 "an incompatible architecture (have 'arm64', need 'x86_64'))",
+                 "ImportError: /opt/py/lib/python3.8/site-packages/tensorflow/python/_pywrap_tensorflow_internal.so: "
+                 "wrong ELF class: ELFCLASS32"):
+        found = diagnose_log(text, matrix)
+        assert found[0].id == "log-wrong-architecture", text
+        assert "platform.machine()" in found[0].fix.summary
+
+
+def test_a_protobuf_runtime_older_than_the_generated_code(matrix: Matrix) -> None:
+    create_key = ("  File \"/srv/env/lib/python3.7/site-packages/tensorboard/compat/proto/resource_handle_pb2.py\", "
+                  "line 20, in <module>\n    create_key=_descriptor._internal_create_key,\n"
+                  "AttributeError: module 'google.protobuf.descriptor' has no attribute '_internal_create_key'")
+    found = diagnose_log(create_key, matrix)
+    assert found[0].id == "log-protobuf-runtime-too-old"
+    assert "_internal_create_key" in found[0].title
+    runtime = ("ImportError: cannot import name 'runtime_version' from 'google.protobuf' "
+               "(/usr/lib/python3/dist-packages/google/protobuf/__init__.py)")
+    assert first_two(runtime, matrix)[0] == "log-protobuf-runtime-too-old"
+
+
+def test_a_system_library_missing_from_the_image(matrix: Matrix) -> None:
+    text = ("  File \"/usr/local/lib/python3.10/site-packages/soundfile.py\", line 163, in <module>\n"
+            "OSError: libsndfile.so.1: cannot open shared object file: No such file or directory")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-os-package-missing"
+    assert "libsndfile.so.1" in found[0].title and "libsndfile1" in found[0].fix.summary
+
+
+def test_typographic_quotes_from_a_rich_text_paste(matrix: Matrix) -> None:
+    text = "The TensorFlow library was compiled to use SSE4.1 instructions, but these aren’t available on your machine."
+    assert first_two(text, matrix)[0] == "log-cpu-instructions-missing"
+
+
+def test_gyms_reset_unpacked_into_any_two_names(matrix: Matrix) -> None:
+    text = ("---> 12 obs, _ = env.reset(seed=0)\n\nValueError: too many values to unpack (expected 2)")
+    assert first_two(text, matrix)[0] == "log-gym-step-api-mismatch"
+
+
+def test_str_decode_while_loading_a_pretrained_model(matrix: Matrix) -> None:
+    text = "Loading the pretrained model fails: AttributeError: 'str' object has no attribute 'decode'"
+    assert first_two(text, matrix)[0] == "log-h5py3-str-decode"
+
+
+def test_python_2s_unquoted_module_name_from_an_installed_package(matrix: Matrix) -> None:
+    text = ("  File \"/usr/local/lib/python2.7/dist-packages/trfl/__init__.py\", line 30, in <module>\n"
+            "    from trfl.action_value_ops import *\n"
+            "  File \"/usr/local/lib/python2.7/dist-packages/trfl/action_value_ops.py\", line 24, in <module>\n"
+            "    import sonnet as snt\nImportError: No module named sonnet")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-missing-package"
+    assert "dm-sonnet" in found[0].title
+
+
+def test_a_package_imported_from_the_working_directory(matrix: Matrix) -> None:
+    # a relative frame path: Python found the package through the working directory (a source checkout)
+    text = ("Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\n"
+            "  File \"jax/__init__.py\", line 37, in <module>\n    from jax._src.lib import xla_client\n"
+            "ModuleNotFoundError: No module named 'jax._src.lib'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-shadowed-module"
+    assert "source checkout" in found[0].fix.summary
