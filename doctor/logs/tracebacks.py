@@ -497,11 +497,6 @@ def _backport(top: str, frames: list[Frame], text: str) -> str | None:
     return top if top in text and at.search(text[:200_000]) else None
 
 
-def _importer(frames: list[Frame]) -> Frame | None:
-    """The frame whose import failed: the last one that is not Python's import machinery or a wrapper."""
-    return next((f for f in reversed(frames) if not is_wrapper(f) and not f.path.startswith("<")), None)
-
-
 def _package_in_cwd(frames: list[Frame]) -> str | None:
     """A known package imported from the working directory: Python prints a module found through sys.path's ''
     entry by a relative path ("tensorflow/__init__.py"), so a source checkout or a folder of the package's name in
@@ -530,17 +525,16 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     if top in sys.stdlib_module_names or top in _REMOVED_STDLIB:
         std = _backport(top, frames, text) if lack is Lack.NAME else None
         return Blame(Lack.BACKPORT, std, name, _BACKPORT_DISTS.get(std, std), None, exc, None) if std else None
-    importer = _importer(frames) if lack is Lack.PACKAGE else None
-    installed_importer = bool(importer and importer.dist and importer.module != top and not top.startswith("_"))
-    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists() and not installed_importer:
-        return None  # a local module, not a distribution: nothing to install (an installed package's import is
-        # one of its dependencies)
     lacking = dist_of(top, parts[1] if len(parts) > 1 else None)
     if not lacking:
         return None
+    c = culprit(frames, lacking)
+    if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists() \
+            and not (c and c.dist and c.frame.module != top and not top.startswith("_")):
+        return None  # a local module, not a distribution: nothing to install (unless an installed package imports
+        # it: then it is one of that package's dependencies)
     if lack is Lack.NAME and _local_namesake(top, exc, frames):
         lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
-    c = culprit(frames, lacking)
     return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
 
 
