@@ -243,14 +243,16 @@ def _uv(text: str) -> list[Conflict]:
     return [c] if c.requirements or c.parties else []
 
 
-_CONDA_START = re.compile(r"following specifications were found\s+to be incompatible|Could not solve for environment "
-                          r"specs|LibMambaUnsatisfiableError|UnsatisfiableError|Encountered problems while solving")
+# conda 4.3 and older said "UnsatisfiableSpecifications" and "found to be in conflict"
+_CONDA_START = re.compile(r"following specifications were found\s+to be (?:incompatible|in conflict)|"
+                          r"Could not solve for environment specs|LibMambaUnsatisfiableError|"
+                          r"Unsatisfiable(?:Error|Specifications)|Encountered problems while solving")
 _TREE = re.compile(r"^[\s│]*[├└]─\s*(?P<body>\S.*)$", re.MULTILINE)  # libmamba's "incompatible packages" tree
 _TREE_STOP = re.compile(r"^(?:is|are|which|,)")
 _CONDA_CMD = re.compile(r"(?:conda|mamba|micromamba)(?:\.exe)? (?:install|create)\b([^\n]*)")
-_CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?:[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
+_CONDA_ARROW = re.compile(rf"^\s*(?:-\s+)?({_NAME})(?: ?[=<>]=?({_VER}))?(?:=\S+)?\s*->\s*({_NAME})"
                           rf"(?:\[version='([^']+)'\]|\s*=?\s*(\S+))?", re.MULTILINE)
-_CONDA_SPEC = re.compile(rf"^\s*-\s+({_NAME})==?(\d[\w.]*)(?:=\S+)?\s*$", re.MULTILINE)  # `  - cudatoolkit==8.0=3`
+_CONDA_SPEC = re.compile(rf"^\s*-\s+({_NAME}) ?==?(\d[\w.]*)(?:=\S+)?\s*$", re.MULTILINE)  # `  - cudatoolkit==8.0=3`
 _LIBMAMBA = re.compile(rf"package ({_NAME})-({_VER})-\S+ requires ({_NAME}) ([^,]+), but none of the providers")
 _NOTHING = re.compile(rf"nothing provides (?:requested )?(\S+)(?: (?!needed\b)(\S+))?"
                       rf"(?: needed by ({_NAME})-({_VER})-\S+)?")

@@ -34,7 +34,8 @@ KNOWN_DISTS: dict[str, str] = {
     "sklearn": "scikit-learn", "PIL": "pillow", "tree": "dm-tree", "absl": "absl-py", "einops": "einops",
     "jax_plugins.xla_cuda12": "jax-cuda12-plugin", "jax_plugins.xla_cuda13": "jax-cuda13-plugin",
     "jax_plugins.xla_cuda12_plugin": "jax-cuda12-plugin", "kerastuner": "keras-tuner", "cv2": "opencv-python",
-    "yaml": "pyyaml", "skimage": "scikit-image", "attr": "attrs", "sonnet": "dm-sonnet",
+    "yaml": "pyyaml", "skimage": "scikit-image", "attr": "attrs", "sonnet": "dm-sonnet", "gin": "gin-config",
+    "tf_agents": "tf-agents", "acme": "dm-acme", "reverb": "dm-reverb", "tflite_runtime": "tflite-runtime",
 }
 # One import name, several distributions: the log's own mention of one decides (pip lines, paths, `pip list`).
 # (TensorFlow's and TFP's are the matrix's [groups].)
@@ -183,8 +184,9 @@ def parse(text: str) -> list[list[Raised]]:
             in_tb = True
             frames.append(frame)
             continue
-        if in_tb and frames and line[:1].isspace() and body.strip("^~ ") and not _EXC.match(body):
-            arrow = _ARROW.match(body)
+        arrow = _ARROW.match(body) if in_tb and frames and body[:1] == "-" else None  # IPython's arrow at column 0
+        if in_tb and frames and (line[:1].isspace() or arrow) and body.strip("^~ ") and not _EXC.match(body):
+            arrow = arrow or _ARROW.match(body)
             if arrow or not (frames[-1].code or body[:1].isdigit()):
                 frames[-1] = replace(frames[-1], code=(arrow[1] if arrow else body).strip())
             continue
@@ -402,6 +404,17 @@ _KWARG = re.compile(r"(?:(?P<func>[A-Za-z_]\w{0,60})\(\) )?got an unexpected key
 
 
 @functools.lru_cache(maxsize=1)
+def class_modules() -> dict[str, str]:
+    """log_families.toml's [class_modules]: internal classes a message names without their module ("'ShapedArray'
+    object has no attribute 'vma'") and the module that defines them; code built on them is tied to a release."""
+    try:
+        raw = tomllib.loads(_FAMILIES_TOML.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in raw.get("class_modules", {}).items()}
+
+
+@functools.lru_cache(maxsize=1)
 def import_aliases() -> dict[str, tuple[str, ...]]:
     """log_families.toml's [import_aliases]: the names code conventionally imports a module as (nn, jnp, tf)."""
     try:
@@ -422,6 +435,8 @@ def _module_of(root: str, text: str) -> str | None:
     if root in KNOWN_DISTS:
         return root
     known = import_aliases().get(root, ())
+    if len(known) == 1:  # one module goes by that name (`tf`, `jnp`): the log need not spell it out
+        return known[0]
     return next((m for m in known if re.search(rf"(?<![\w.]){re.escape(m.split('.')[0])}\b", text[:200_000])),
                 None)
 
@@ -459,7 +474,11 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     if lacking_kw:
         return Lack.NAME, *lacking_kw
     r = _receiver(exc, frames, text)
-    return (Lack.NAME, *r) if r else None
+    if r:
+        return (Lack.NAME, *r)
+    m = _OBJECT_ATTR.search(exc.message)
+    mod = class_modules().get(m["type"]) if m else None
+    return (Lack.NAME, mod, f"{m['type']}.{m['name']}") if m and mod else None
 
 
 def _names_module(path: str, top: str) -> bool:
@@ -529,6 +548,8 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
     if not lacking:
         return None
     c = culprit(frames, lacking)
+    if c and c.own_code and "." in name and c.frame.code and f".{name.rsplit('.', 1)[1]}" not in c.frame.code:
+        c = None  # an internal class's attribute the user's line does not ask for: a package between them, cut off
     if lack is Lack.PACKAGE and top not in KNOWN_DISTS and top not in _local_dists() \
             and not (c and c.dist and c.frame.module != top and not top.startswith("_")):
         return None  # a local module, not a distribution: nothing to install (unless an installed package imports

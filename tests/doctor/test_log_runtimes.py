@@ -1,6 +1,7 @@
 """Causes that live in the runtime around the framework: Apple's Metal plugins and the macOS under them, the TPU
 runtime library, a batch scheduler's memory limit, TensorFlow's file system reporting a full disk, TensorRT's
-libraries under TF-TRT, and Python 2's wording of a shadowed module. Each test uses a wording or layout none of the
+libraries under TF-TRT, Python 2's wording of a shadowed module, Windows' path limit, protoc, TensorFlow's device
+plugins, another interpreter's install, a model saved by another Keras, and jax's internal classes. Each test uses a wording or layout none of the
 corpus logs carries, so a cue is proven on the concept, not on the log it was written from."""
 
 from __future__ import annotations
@@ -793,3 +794,207 @@ def test_a_package_imported_from_the_working_directory(matrix: Matrix) -> None:
     found = diagnose_log(text, matrix)
     assert found[0].id == "log-shadowed-module"
     assert "source checkout" in found[0].fix.summary
+
+
+# --- installs on Windows, compilers and runtimes around the framework ----------------------------------------------
+
+def test_a_path_past_windows_limit_in_windows_own_words(matrix: Matrix) -> None:
+    text = ("Installing collected packages: tensorflow-estimator, tensorflow\n"
+            "ERROR: Could not install packages due to an OSError: [WinError 206] The filename or extension is too "
+            "long: 'C:\\\\Users\\\\ana\\\\miniconda3\\\\envs\\\\tf\\\\Lib\\\\site-packages\\\\tensorflow\\\\include'")
+    assert first_two(text, matrix)[0] == "log-windows-long-path-disabled"
+
+
+def test_a_short_missing_path_is_not_windows_path_limit(matrix: Matrix) -> None:
+    text = ("ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory: "
+            "'C:\\\\tmp\\\\x.whl'")
+    assert "log-windows-long-path-disabled" not in first_two(text, matrix)
+
+
+def test_protoc_2_refusing_proto3s_syntax_line(matrix: Matrix) -> None:
+    text = ("$ protoc -I=. --python_out=. model.proto\n"
+            "model.proto:1:10: Unrecognized syntax identifier \"proto3\".  This parser only recognizes \"proto2\".")
+    assert first_two(text, matrix)[0] == "log-protoc-compiler-too-old"
+
+
+def test_tensorrt_linked_and_loaded_as_tensorflow_2_prints_them(matrix: Matrix) -> None:
+    text = ("I tensorflow/compiler/tf2tensorrt/common/utils.cc:58] Linked TensorRT version: 7.2.2\n"
+            "I tensorflow/compiler/tf2tensorrt/common/utils.cc:60] Loaded TensorRT version: 8.0.1\n"
+            "RuntimeError: Tensorflow has not been built with TensorRT support or TensorRT version mismatch")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-tensorrt-version-mismatch"
+    assert "7.2.2" in found[0].title and "8.0.1" in found[0].title
+
+
+def test_tensorflow_after_2_10_listing_no_gpu(matrix: Matrix) -> None:
+    text = "TensorFlow version: 2.13.0\nNum GPUs Available:  0"
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-tf-windows-native-gpu-dropped"
+    assert "2.13.0" in found[0].title
+
+
+def test_tensorflow_2_9_listing_no_gpu_is_not_the_windows_cut(matrix: Matrix) -> None:
+    # 2.9 still had GPU builds on native Windows: an empty GPU list there has other causes
+    assert "log-tf-windows-native-gpu-dropped" not in first_two("TensorFlow version: 2.9.1\nNum GPUs Available:  0",
+                                                                  matrix)
+
+
+def test_a_package_without_its_version_is_a_leftover_folder(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n"
+            "    print(keras.__version__)\nAttributeError: module 'keras' has no attribute '__version__'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-partial-reinstall-leftover"
+    assert "pip uninstall -y keras" in found[0].fix.commands
+
+
+def test_pip_saying_the_package_is_there_beside_python_not_finding_it(matrix: Matrix) -> None:
+    text = ("$ pip3 install jax\nRequirement already satisfied: jax in /usr/lib/python3/dist-packages (0.4.23)\n"
+            "$ python train.py\nModuleNotFoundError: No module named 'jax'")
+    assert first_two(text, matrix)[0] == "log-wrong-interpreter"
+
+
+def test_a_module_missing_with_no_install_in_sight_is_not_another_interpreter(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n    import optax\n"
+            "ModuleNotFoundError: No module named 'optax'")
+    assert "log-wrong-interpreter" not in first_two(text, matrix)
+
+
+def test_a_functional_model_loaded_by_an_older_keras(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"convert.py\", line 9, in <module>\n"
+            "    model = load_model(\"model.h5\")\n"
+            "ValueError: Unknown layer: Functional. Please ensure this object is passed to the `custom_objects` "
+            "argument.")
+    assert first_two(text, matrix)[0] == "log-saved-by-other-keras"
+
+
+def test_a_users_own_unknown_layer_is_not_another_keras(matrix: Matrix) -> None:
+    # a custom layer not passed in custom_objects: the program's own omission, not a Keras of another release
+    text = ("  File \"predict.py\", line 9, in <module>\n    model = load_model(\"model.h5\")\n"
+            "ValueError: Unknown layer: AttentionBlock. Please ensure this object is passed to the `custom_objects` "
+            "argument.")
+    assert "log-saved-by-other-keras" not in first_two(text, matrix)
+
+
+def test_conda_4_3s_conflict_wording(matrix: Matrix) -> None:
+    text = ("Solving package specifications: ..........\n\n"
+            "UnsatisfiableError: The following specifications were found to be in conflict:\n"
+            "  - python 3.7*\n  - tensorflow-gpu ==1.4.0 -> python 3.6*\n"
+            "Use \"conda info <package>\" to see the dependencies for each package.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-resolver-conflict"
+    assert "tensorflow-gpu 1.4.0 requires python 3.6" in found[0].title
+
+
+def test_a_cmake_find_module_refusing_the_installed_version(matrix: Matrix) -> None:
+    text = ("CMake Error at /usr/share/cmake/Modules/FindPackageHandleStandardArgs.cmake:230 (message):\n"
+            "  Could NOT find Protobuf: Found unsuitable version \"3.6.1\", but required is\n"
+            "  at least \"3.21.0\" (found /usr/lib/x86_64-linux-gnu/libprotobuf.so)")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "Protobuf 3.21.0" in found[0].title
+
+
+def test_glibc_quoted_with_backticks_on_both_sides(matrix: Matrix) -> None:
+    text = ("ImportError: /lib/aarch64-linux-gnu/libc.so.6: version `GLIBC_2.38` not found (required by "
+            "/home/pi/env/lib/python3.11/site-packages/jaxlib/xla_extension.so)")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-cxx-runtime-too-old"
+    assert "GLIBC_2.38" in found[0].title
+
+
+def test_pyopengl_loaded_another_platform_than_egl(matrix: Matrix) -> None:
+    text = ("  File \"/usr/lib/python3/dist-packages/OpenGL/platform/baseplatform.py\", line 80, in __call__\n"
+            "    self.GL = self.GLES1 = self.GLES2 = self.GLES3 = self.EGL\n"
+            "AttributeError: 'OSMesaPlatform' object has no attribute 'EGL'")
+    assert first_two(text, matrix)[0] == "log-egl-headless-unavailable"
+
+
+# --- TensorFlow's device plugins ----------------------------------------------------------------------------------
+
+def test_a_device_plugins_kernels_registered_twice(matrix: Matrix) -> None:
+    text = ("W itex/core/ops/op_init.cc:58] Op: _QuantizedConv2D is already registered in Tensorflow\n"
+            "F itex/core/utils/op_kernel.cc:54] Check failed: false Multiple KernelCreateFunc registration")
+    assert first_two(text, matrix)[0] == "log-op-library-abi-mismatch"
+
+
+def test_a_pluggable_device_library_that_does_not_load(matrix: Matrix) -> None:
+    text = ("W tensorflow/core/common_runtime/pluggable_device/pluggable_device_plugin_init.cc:42] "
+            "tensorflow-plugins/libmetal_plugin.dylib could not be loaded: symbol not found")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-library-abi-mismatch"
+    assert "libmetal_plugin.dylib" in found[0].title
+
+
+def test_directml_finding_no_adapter_it_supports(matrix: Matrix) -> None:
+    text = ("I tensorflow/c/logging.cc:34] DirectML: creating device on adapter 0 (Intel(R) HD Graphics 4000)\n"
+            "E tensorflow/c/logging.cc:34] DirectML: no compatible adapters were found on this machine")
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+
+
+def test_tensorflows_dll_failing_its_start_up_is_the_cpu(matrix: Matrix) -> None:
+    text = ("ImportError: DLL load failed while importing _pywrap_tensorflow_internal: A dynamic link library (DLL) "
+            "initialization routine failed.")
+    assert first_two(text, matrix)[0] == "log-cpu-instructions-missing"
+
+
+def test_pytorchs_c10_dll_failing_is_not_the_cpu(matrix: Matrix) -> None:
+    text = ("OSError: [WinError 1114] A dynamic link library (DLL) initialization routine failed. Error loading "
+            "\"C:\\Python311\\Lib\\site-packages\\torch\\lib\\c10.dll\" or one of its dependencies.")
+    assert "log-cpu-instructions-missing" not in first_two(text, matrix)
+
+
+# --- jax's plugins and internals ----------------------------------------------------------------------------------
+
+def test_gpu_kernels_unregistered_for_want_of_the_kernel_plugin(matrix: Matrix) -> None:
+    text = ("2025-06-01 10:00:00,000 jax._src.xla_bridge WARNING jax_plugins.xla_cuda13 cuda_plugin_extension is not "
+            "found\nXlaRuntimeError: NOT_FOUND: No FFI handler registered for cusolver_getrf_ffi on a platform CUDA")
+    assert first_two(text, matrix)[0] == "sig-jax-plugin-version-skew"
+
+
+def test_a_metal_plugins_own_dispatcher_refusing_an_op(matrix: Matrix) -> None:
+    found = diagnose_log("[MPS ERROR] Exception lowering mhlo.fft: not implemented", matrix)
+    assert found[0].id == "log-metal-op-unsupported"
+    assert "mhlo.fft" in found[0].title
+
+
+def test_an_internal_class_of_jax_lacking_an_attribute_a_package_reads(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n"
+            "  File \"/opt/venv/lib/python3.11/site-packages/somelib/transforms.py\", line 88, in lower\n"
+            "    consts = closed.literals\nAttributeError: 'ClosedJaxpr' object has no attribute 'literals'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "somelib" in found[0].title and "ClosedJaxpr.literals" in found[0].title
+
+
+def test_an_internal_class_reached_from_a_users_line_that_does_not_ask_for_it(matrix: Matrix) -> None:
+    # the package between the user's line and jax was cut from the paste: the user's line is not the caller
+    text = ("Traceback (most recent call last):\n  File \"/home/u/run.py\", line 7, in <module>\n"
+            "    H_dense = H.to_dense()\nAttributeError: 'ShapedArray' object has no attribute 'vma'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-missing-name"
+    assert "your code" not in found[0].title
+
+
+def test_a_tracer_lacking_a_method_is_the_programs_own_call(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 30, in loss\n"
+            "    return float(x.numpy())\nAttributeError: 'DynamicJaxprTracer' object has no attribute 'numpy'")
+    assert not {"log-era-mismatch", "log-missing-name"} & set(first_two(text, matrix))
+
+
+def test_a_keyword_a_package_passes_through_a_colab_arrow_at_column_0(matrix: Matrix) -> None:
+    text = ("TypeError                                 Traceback (most recent call last)\n"
+            "[/usr/local/lib/python3.10/dist-packages/tf_agents/utils/common.py](https://localhost:8080/#) in "
+            "wrap(fn)\n---> 77   return gin.configurable(fn, denylist=['self'])\n\n"
+            "TypeError: configurable() got an unexpected keyword argument 'denylist'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "tf-agents" in found[0].title and "gin-config" in found[0].title
+
+
+def test_a_python_2_module_attribute_under_the_conventional_alias_alone(matrix: Matrix) -> None:
+    # the log never spells "tensorflow": `tf` has one conventional module
+    text = ("  File \"/Users/a/anaconda2/lib/python2.7/site-packages/somepkg/ops.py\", line 12, in <module>\n"
+            "    nan_check = tf.math.is_nan\nAttributeError: 'module' object has no attribute 'math'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "tensorflow" in found[0].title
