@@ -20,7 +20,7 @@ from typing import Any
 
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
-from .normalise import decode, last_lines, may_match, newer, search
+from .normalise import decode, distinct_lines, last_lines, may_match, newer, search
 from .tracebacks import KNOWN_DISTS, Raised, culprit, dist_of, exception_types, parse, versions_in
 
 FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
@@ -736,7 +736,7 @@ def score(family: Family, text: str, chains: list[list[Raised]]) -> Fit:
     readings = ((family.cues, None, "{}"), (family.types, exception_types, "raised {}"),
                 (family.last, _last_line, "the log ends: {}"))
     for cues, read, say in readings:
-        said = read(text) if read and cues else text
+        said = read(text) if read and cues else distinct_lines(text)
         for cue in cues:
             m = search(cue.pattern, said) if read is None else cue.pattern.search(said)
             if not m:

@@ -293,6 +293,17 @@ def newer(a: str, b: str) -> bool:
 # far faster than a regex scan (which, without a literal prefix, tries every position).
 # ---------------------------------------------------------------------------------------------------------------
 
+# Words nearly every framework log carries: as a pre-check's key they rule nothing out ("jax[-_]mps" is better
+# looked for as "mps", "tensorflow[-_]metal" as "metal")
+_COMMON = frozenset({"jax", "jaxlib", "tensorflow", "tensorflow/", "python", "module", "graph", "import", "error",
+                     "version", "file", "line", "device", "found", "failed", "could not", "cannot", "lib", "site-"})
+
+
+def _worth(keys: tuple[str, ...]) -> int:
+    """How well a set of literals rules a log out: its shortest, and nothing for a word every log carries."""
+    return min(0 if k.strip() in _COMMON else len(k) for k in keys)
+
+
 def _seq_keys(items: list[tuple[Any, Any]]) -> tuple[str, ...] | None:
     """Literals one of which any match of the sequence ``items`` contains (lower-cased), or None if unknown."""
     from re import _constants as c  # type: ignore[attr-defined]
@@ -302,8 +313,9 @@ def _seq_keys(items: list[tuple[Any, Any]]) -> tuple[str, ...] | None:
 
     def close() -> None:
         nonlocal best, run
-        if len(run) >= 3 and (best is None or min(map(len, best)) < len(run)):
-            best = ("".join(run).lower(),)
+        key = ("".join(run).lower(),)
+        if len(run) >= 3 and (best is None or _worth(best) < _worth(key)):
+            best = key
         run = []
 
     for op, av in items:
@@ -319,7 +331,7 @@ def _seq_keys(items: list[tuple[Any, Any]]) -> tuple[str, ...] | None:
             sub = None if any(a is None for a in alts) else tuple(k for a in alts if a for k in a)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
             sub = _seq_keys(list(av[2]))
-        if sub and (best is None or min(map(len, sub)) > min(map(len, best))):
+        if sub and (best is None or _worth(sub) > _worth(best)):
             best = sub
     close()
     return best
@@ -363,6 +375,16 @@ def required_keys(pattern: str, flags: int = 0) -> tuple[tuple[str, ...], ...]:
             out.append(sub)
     whole = literal_keys(pattern, flags)
     return tuple(dict.fromkeys([*([whole] if whole else []), *out]))
+
+
+@functools.lru_cache(maxsize=4)
+def distinct_lines(text: str) -> str:
+    """``text`` with each line kept only where it first appears: a cue counts once however often it matches, and a
+    log repeating its lines (a loader probing each step, a retry loop, one line per rank) is read at the cost of its
+    distinct lines."""
+    lines = text.split("\n")
+    kept = "\n".join(dict.fromkeys(lines))
+    return text if len(kept) == len(text) else kept
 
 
 @functools.lru_cache(maxsize=4)

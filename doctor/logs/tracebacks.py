@@ -19,6 +19,7 @@ from pathlib import Path
 from ..api.advice import Advice, advise
 from ..findings import Area, Finding, Fix, Severity
 from ..matrix.groups import alternatives
+from .normalise import distinct_lines
 
 # Top-level module -> distribution, for logs from another machine (no metadata at hand).
 KNOWN_DISTS: dict[str, str] = {
@@ -217,11 +218,11 @@ def _quoted_exception(body: str) -> Raised | None:
     """An exception a sentence quotes (see _EXC_INLINE), or a missing-name message quoted without its class."""
     if len(body) > 4000:
         return None
-    m = _EXC_INLINE.search(body)
+    m = _EXC_INLINE.search(body) if "Error" in body or "Exception" in body else None
     if m:
         msg = m["msg"].strip().rstrip("`.,; ")
         return Raised(m["type"], msg[:-1] if msg.count("'") % 2 and msg.endswith("'") else msg)
-    m = _LACK_INLINE.search(body)
+    m = _LACK_INLINE.search(body) if "attribute" in body or "import name" in body or "No module" in body else None
     if m:
         kind = "AttributeError" if "attribute" in m["msg"] else "ImportError"
         return Raised(kind, m["msg"])
@@ -614,7 +615,7 @@ def versions_in(text: str, dist: str) -> list[str]:
     pat = re.compile(rf"(?<![\w.-]){name}(?:==|-| +|\s*\(|/|\s+version:?\s+|\s*\nVersion:\s*|\.__version__\W+)"
                      rf"v?(\d+\.\d+(?:\.\d+)*(?:\.?(?:post|dev|rc)\d+)?)(?![\w.]*/site-packages)", re.IGNORECASE)
     seen: list[str] = []
-    for m in pat.finditer(text):
+    for m in pat.finditer(distinct_lines(text)):  # a version is seen where its line first appears
         if m[1] not in seen:
             seen.append(m[1])
     return seen

@@ -15,7 +15,7 @@ import pytest
 
 from bdv2.doctor.findings import Finding, Severity
 from bdv2.doctor.logs.families import FamilyError, catalogue, load_catalogue, raised_by, unbounded_repeat
-from bdv2.doctor.logs.normalise import MAX_LINE, decode, literal_keys, newer, normalise
+from bdv2.doctor.logs.normalise import MAX_LINE, decode, distinct_lines, literal_keys, newer, normalise
 from bdv2.doctor.logs.signatures import diagnose_log
 from bdv2.doctor.matrix import Matrix
 
@@ -297,6 +297,26 @@ def test_literal_keys_are_what_every_match_contains() -> None:
     assert literal_keys(r"Outdated (cuBLAS|cuSPARSE) installation found") == (" installation found",)
     assert set(literal_keys(r"(?:foo|barbaz)\d{1,3}") or ()) == {"foo", "barbaz"}
     assert literal_keys(r"(?:foo|\d)x") is None
+
+
+def test_a_pre_check_key_is_not_a_word_every_log_carries() -> None:
+    # "jax[-_]mps" is looked for as "mps", not as "jax", which nearly every log here contains
+    assert literal_keys(r"jax[-_]mps\b|tensorflow[-_]metal") == ("mps", "metal")
+
+
+def test_repeated_lines_are_read_once_in_order() -> None:
+    text = "a\nb\na\nc\nb"
+    assert distinct_lines(text) == "a\nb\nc"
+    assert distinct_lines("x\ny") == "x\ny"
+
+
+def test_a_log_repeating_its_lines_gives_the_findings_of_one_copy(matrix: Matrix) -> None:
+    once = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+            "'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open shared object file: No such file or "
+            "directory\n")
+    many = once * 500 + TRAIN_PY_TREE_MAP
+    assert [f.id for f in diagnose_log(many, matrix)] == [f.id for f in diagnose_log(once + TRAIN_PY_TREE_MAP,
+                                                                                      matrix)]
 
 
 # --- when unsure -------------------------------------------------------------------------------------------------

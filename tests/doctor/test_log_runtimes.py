@@ -1,8 +1,9 @@
 """Causes that live in the runtime around the framework: Apple's Metal plugins and the macOS under them, the TPU
 runtime library, a batch scheduler's memory limit, TensorFlow's file system reporting a full disk, TensorRT's
 libraries under TF-TRT, Python 2's wording of a shadowed module, Windows' path limit, protoc, TensorFlow's device
-plugins, another interpreter's install, a model saved by another Keras, and jax's internal classes. Each test uses a wording or layout none of the
-corpus logs carries, so a cue is proven on the concept, not on the log it was written from."""
+plugins, another interpreter's install, a model saved by another Keras, and jax's internal classes. Each test uses a
+wording or layout none of the corpus logs carries, so a cue is proven on the concept, not on the log it was written
+from."""
 
 from __future__ import annotations
 
