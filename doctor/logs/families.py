@@ -293,12 +293,15 @@ _VER = r"\d{1,4}(?:\.\d{1,4}){0,3}"
 # "jax.tree_map was removed in JAX v0.6.0", "`np.float_` was removed in the NumPy 2.0 release", "X is deprecated
 # and will be removed ... Use Y instead", "X has been removed in version 3.0; use Y"
 _REMOVED = re.compile(
-    rf"[`'\"]?(?P<what>{_NAME})[`'\"]?(?:\(\))? (?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
+    rf"[`'\"]?(?P<what>[A-Za-z_][\w.-]{{0,80}})[`'\"]?(?:\(\))?(?: (?:package|distribution|wheel))? "
+    rf"(?:was|were|has been|have been|is|are)(?: deprecated and)? removed"
     rf"(?: from (?P<pkg0>[A-Za-z][\w-]{{0,40}}))?"
     rf"(?: (?:in|as of|since|starting (?:with|from)) (?:the )?(?:(?P<pkg>[A-Za-z][\w-]{{0,40}}) )?"
     rf"(?:version |release |v)?(?P<version>{_VER})(?: release)?)?", re.IGNORECASE)
-_INSTEAD = re.compile(rf"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with) [`'\"]?"
-                      rf"(?P<instead>{_NAME}(?:\(\))?)[`'\"]?(?: \([^)\n]{{0,60}}\))?(?: instead)?")
+_INSTEAD = re.compile(r"(?:[Uu]se|[Pp]lease use|[Tt]ry|[Mm]igrate to|[Rr]eplace (?:it )?with|[Ii]nstall) [`'\"]?"
+                      r"(?P<instead>[A-Za-z_][\w.-]{0,80}(?<![.-])(?:\(\))?)[`'\"]?(?: \([^)\n]{0,60}\))?"
+                      r"(?: instead)?")
+_PACKAGE_GONE = re.compile(r"[`'\"][A-Za-z][\w.-]{0,80}[`'\"] (?:package|distribution) (?:has been|was|is) removed")
 _DEPRECATED = re.compile(rf"`?(?P<what>{_NAME})`?(?:\(\))? (?:is|was|has been) deprecated")
 # A name the package says is past its use without the word "removed" ("jax.tools.colab_tpu.setup_tpu() was required
 # for older JAX versions ..., and should no longer be used", "X is no longer supported; use Y")
@@ -320,11 +323,18 @@ def stated_removal(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
                 facts["caller"] = caller
             return 4.0, facts, [r.line[:400], *_history_says(facts)], Severity.ERROR
     lines = text.splitlines()
-    for ln in lines[-400:]:  # the message printed without its class (IPython, a quoted excerpt): a dotted name
+    tail = lines[-400:]
+    for i, ln in enumerate(tail):  # the message printed without its class (IPython, a quoted excerpt): a dotted name
         if "removed" in ln and "Warning" not in ln and "warn" not in ln and len(ln) < 600:
             facts = _read_removal(ln)
             if facts and facts.get("version") and "." in facts["what"]:
                 return 3.0, facts, [ln.strip()[:400], *_history_says(facts)], Severity.ERROR
+            # a distribution withdrawn from the index, its successor on the next line ('The "tensorflow-gpu" package
+            # has been removed! Please install "tensorflow" instead.')
+            said = " ".join(x.strip() for x in tail[i:i + 3] if x.strip())
+            facts = _read_removal(said) if _PACKAGE_GONE.search(ln) else None
+            if facts and facts.get("instead"):
+                return 3.0, facts | {"kind": "distribution"}, [said[:400]], Severity.ERROR
     for ln in lines:
         if ("Warning" in ln or "warn" in ln) and ("removed" in ln or "deprecated" in ln):
             facts = _read_removal(ln)
@@ -800,7 +810,7 @@ def finding(fit: Fit, name: str = "log") -> Finding:
     facts = {**fam.defaults, **fit.facts}
     title = _fill(fam.title, facts) or fam.title
     summary = fam.fix_by.get(facts.get(fam.fix_by.get("fact", ""), ""), "") if fam.fix_by else ""
-    summary = summary or _fill(fam.fix, facts) or fam.fix
+    summary = (_fill(summary, facts) or summary) if summary else (_fill(fam.fix, facts) or fam.fix)
     commands = tuple(c for c in (_fill(c, fit.facts | {k: v for k, v in fam.defaults.items()
                                                        if k not in _fields(fam.title) | _fields(fam.fix)})
                                  for c in fam.commands) if c)

@@ -529,11 +529,25 @@ def _package_in_cwd(frames: list[Frame]) -> str | None:
     return None
 
 
+def _script_named_like_package(frames: list[Frame]) -> str | None:
+    """A user's own file named like a known package (``keras.py``) whose line imports that package: `import keras`
+    found the file itself, so whatever the import then asks of it is missing, in any wording (Python 2's "No module
+    named datasets" as well as 3's "'keras' is not a package")."""
+    for f in frames:
+        if f.dist is None and not is_wrapper(f) and f.code:
+            top = re.split(r"[/\\]", f.path)[-1].removesuffix(".py")
+            if top in KNOWN_DISTS and "." not in top and _names_module(f.path, top) and \
+                    re.match(rf"\s*(?:from {top}(?:\.\w+)* import|import {top}\b)", f.code):
+                return top
+    return None
+
+
 def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Blame | None:
     """Read a missing-name exception; ``frames`` defaults to the exception's own; ``text`` (the log) may name the
     module an import asked a name from when the message does not."""
     frames = exc.frames if frames is None else frames
-    local = _package_in_cwd(frames) if exc.type.endswith(("ImportError", "ModuleNotFoundError")) else None
+    importing = exc.type.endswith(("ImportError", "ModuleNotFoundError"))
+    local = (_package_in_cwd(frames) or _script_named_like_package(frames)) if importing else None
     if local:
         return Blame(Lack.SHADOWED, local, "", dist_of(local) or local, None, exc, None)
     found = _lack_of(exc, frames, text)

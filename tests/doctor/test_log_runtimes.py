@@ -999,3 +999,66 @@ def test_a_python_2_module_attribute_under_the_conventional_alias_alone(matrix: 
     found = diagnose_log(text, matrix)
     assert found[0].id == "log-era-mismatch"
     assert "tensorflow" in found[0].title
+
+
+# --- what a message or a traceback's shape says -------------------------------------------------------------------
+
+def test_an_installed_packages_file_the_parser_refuses_needs_a_newer_python(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/run.py\", line 2, in <module>\n    import fastlib\n"
+            "  File \"/usr/lib/python3.7/site-packages/fastlib/__init__.py\", line 12\n"
+            "    if (n := len(items)) > 3:\n          ^\nSyntaxError: invalid syntax")
+    assert first_two(text, matrix)[0] == "log-python-too-old"
+
+
+def test_a_syntax_error_in_the_users_own_script_is_not_an_old_python(matrix: Matrix) -> None:
+    text = ("  File \"/home/u/train.py\", line 12\n    print \"step\", step\n                ^\n"
+            "SyntaxError: Missing parentheses in call to 'print'. Did you mean print(\"step\", step)?")
+    assert "log-python-too-old" not in first_two(text, matrix)
+
+
+def test_a_script_named_like_the_package_it_imports(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/jax.py\", line 1, in <module>\n"
+            "    from jax import numpy as jnp\nImportError: cannot import name 'numpy'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-shadowed-module"
+    assert "rename the local jax.py" in found[0].fix.summary
+
+
+def test_a_script_with_its_own_name_importing_a_package_is_not_a_namesake(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 1, in <module>\n"
+            "    from jax import numpy as jnp\nImportError: cannot import name 'numpy'")
+    assert "log-shadowed-module" not in first_two(text, matrix)
+
+
+def test_a_distribution_withdrawn_from_the_index_and_its_successor(matrix: Matrix) -> None:
+    text = ("pip install -r requirements.txt\n      The \"tf-nightly-gpu\" package has been removed!\n\n"
+            "      Please install \"tf-nightly\" instead.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-stated-removal"
+    assert "`tf-nightly`" in found[0].title
+    assert "requirements" in found[0].fix.summary
+
+
+def test_a_library_naming_the_install_that_provides_what_it_could_not_load(matrix: Matrix) -> None:
+    found = diagnose_log("RuntimeError: Could not load the MuJoCo renderer. Install it with pip install mujoco",
+                         matrix)
+    assert found[0].id == "log-missing-package"
+    assert found[0].fix.commands == ('pip install "mujoco"',)
+
+
+def test_an_upgrade_notice_beside_another_error_is_not_a_missing_package(matrix: Matrix) -> None:
+    text = ("wandb: A newer version of wandb is available!  To upgrade, please run:\n"
+            "wandb:  $ pip install wandb --upgrade\nTraceback (most recent call last):\n"
+            "  File \"train.py\", line 40, in <module>\n    loss = model(x)\n"
+            "ValueError: operands could not be broadcast together with shapes (3,4) (5,)")
+    assert "log-missing-package" not in first_two(text, matrix)
+
+
+def test_jax_without_a_gpu_backend_handed_a_gpu_tensor(matrix: Matrix) -> None:
+    text = "RuntimeError: jax.dlpack.from_dlpack: no CUDA backend is available for a tensor that lives on cuda:0"
+    assert first_two(text, matrix)[0] == "sig-cpu-jaxlib-on-gpu-machine"
+
+
+def test_a_sentence_that_memory_ran_out_and_the_job_was_killed(matrix: Matrix) -> None:
+    text = "After about two hours the job ran out of memory and was killed by the system."
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
