@@ -716,6 +716,32 @@ def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None
 # Scoring
 # ---------------------------------------------------------------------------------------------------------------
 
+_OWN_IMPORT = re.compile(r"^\s{0,8}(?:from (?P<mod>[\w.]{1,160}) import (?P<name>[\w, ()*]{1,200})|"
+                         r"import (?P<mod2>[\w.]{1,160}))")
+
+
+def own_import_broken(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """An import that fails inside TensorFlow's own files, at a line importing from TensorFlow itself: the innermost
+    frame of an ImportError is a TensorFlow module asking another TensorFlow module for a name it lacks, so the
+    installed files are not of one release (two TensorFlow distributions over one import name, an upgrade stopped
+    half-way): 5 points. A failure deeper down (a missing library, another package) has its own innermost frame."""
+    last = chains[-1][-1] if chains else None
+    if not last or not last.type.endswith(("ImportError", "ModuleNotFoundError")) or not last.frames:
+        return 0.0, {}, [], Severity.ERROR
+    inner = last.frames[-1]
+    m = _OWN_IMPORT.match(inner.code)
+    mod = (m["mod"] or m["mod2"]) if m else ""
+    # what is missing must be TensorFlow's own: a name of one of its modules, or one of its modules (a paste cut
+    # before the message says nothing else); a library it loads (libcudart, a DLL) is another cause
+    says = last.message
+    own = not says or re.search(r"cannot import name '\w{1,120}'(?! from '(?!tensorflow))|"
+                                r"No module named '?tensorflow\.", says)
+    if inner.module != "tensorflow" or not mod.startswith("tensorflow.") or not own:
+        return 0.0, {}, [], Severity.ERROR
+    return 5.0, {"module": mod}, [f"{inner.path}: {inner.code}", *([last.line[:400]] if last.message else [])], \
+        Severity.ERROR
+
+
 _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str, str], list[str], Severity]]] = {
     "stated_removal": stated_removal,
     "soname_release": soname_release,
@@ -724,6 +750,7 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "devices_beyond_mesh": devices_beyond_mesh,
     "mesh_beyond_devices": mesh_beyond_devices,
     "setting_after_start": setting_after_start,
+    "own_import_broken": own_import_broken,
 }
 
 

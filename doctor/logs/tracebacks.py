@@ -50,6 +50,8 @@ _PREFIXES = re.compile(
     r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]\s?|"
     r"\[?\d{4}-\d\d-\d\d[T ][\d:.,]+\S*\]?(?:\s*[-|]?\s*(?:INFO|ERROR|WARNING|DEBUG|CRITICAL)\s*[-|:]?)?\s?)")
 _TB_START = re.compile(r"Traceback \(most recent call last\)|^Traceback:$")
+_HEADED = re.compile(r"^((?:[A-Za-z_]\w{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception))\s{2,80}"
+                     r"Traceback \(most recent call last\)")
 # Frame lines distinctive enough to open a traceback whose header the log lost (pytest, IPython, or an excerpt
 # pasted from its last frames)
 _PYTEST_FRAME = re.compile(r"^[^\s:]+\.py:\d+: in \S+$|^File [~/]\S+\.py:\d+|^\[?[~/]\S+\.py\]?(?:\(\S*\))? in \S+|"
@@ -169,6 +171,7 @@ def parse(text: str) -> list[list[Raised]]:
     current: list[Raised] = []
     frames: list[Frame] = []
     in_tb = False
+    headed: str | None = None
     relation = Chain.FIRST
     quoted_lines: set[str] = set()  # a sentence quoting an exception again (or its traceback's last line) adds nothing
     for raw in text.splitlines():
@@ -179,6 +182,8 @@ def parse(text: str) -> list[list[Raised]]:
             continue
         if _TB_START.search(body):
             in_tb, frames = True, []
+            head = _HEADED.match(body)  # IPython names the class before the frames: a paste may stop before its line
+            headed = head[1] if head else None
             continue
         frame = _match_frame(line) if in_tb or _PYTEST_FRAME.match(line) else None
         if frame:
@@ -209,6 +214,10 @@ def parse(text: str) -> list[list[Raised]]:
                 if current:
                     chains.append(current)
                 current = [quoted]
+    if in_tb and frames and headed:  # the paste stopped inside the frames: the class IPython named is what was raised
+        if current:
+            chains.append(current)
+        current = [Raised(headed, "", frames, relation)]
     if current:
         chains.append(current)
     return chains

@@ -1,9 +1,9 @@
 """Causes that live in the runtime around the framework: Apple's Metal plugins and the macOS under them, the TPU
 runtime library, a batch scheduler's memory limit, TensorFlow's file system reporting a full disk, TensorRT's
 libraries under TF-TRT, Python 2's wording of a shadowed module, Windows' path limit, protoc, TensorFlow's device
-plugins, another interpreter's install, a model saved by another Keras, and jax's internal classes. Each test uses a
-wording or layout none of the corpus logs carries, so a cue is proven on the concept, not on the log it was written
-from."""
+plugins, another interpreter's install, a model saved by another Keras, jax's internal classes, TensorFlow's files
+of two releases, a graph run by an older TensorFlow and an extra a release lacks. Each test uses a wording or layout
+none of the corpus logs carries, so a cue is proven on the concept, not on the log it was written from."""
 
 from __future__ import annotations
 
@@ -1062,3 +1062,64 @@ def test_jax_without_a_gpu_backend_handed_a_gpu_tensor(matrix: Matrix) -> None:
 def test_a_sentence_that_memory_ran_out_and_the_job_was_killed(matrix: Matrix) -> None:
     text = "After about two hours the job ran out of memory and was killed by the system."
     assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+# --- TensorFlow against itself, extras a release does not define ---------------------------------------------------
+
+def test_an_extra_the_installed_release_does_not_define(matrix: Matrix) -> None:
+    text = ("Collecting tensorflow[and-cuda]\n"
+            "pkg_resources.UnknownExtra: tensorflow 2.10.0 has no such extra feature 'and-cuda'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-extra-not-provided"
+    assert "'and-cuda'" in found[0].title and "2.10.0" in found[0].title
+
+
+def test_a_graph_node_with_an_attribute_the_tpu_workers_op_lacks(matrix: Matrix) -> None:
+    text = ("INFO:tensorflow:Initializing the TPU system: grpc://10.2.3.4:8470\n"
+            "InvalidArgumentError: NodeDef mentions attr 'Tindices' not in Op<name=ScatterNd; signature=indices:"
+            "Tindices, updates:T, shape:Tindices -> output:T; attr=T:type>; NodeDef: {{node ScatterNd}}")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-op-not-registered-older-runtime"
+    assert "ScatterNd" in found[0].title
+
+
+def test_a_model_server_older_than_the_exporting_tensorflow(matrix: Matrix) -> None:
+    text = ("E tensorflow_serving/util/retrier.cc:37] Loading servable: {name: detector version: 3} failed: Not found: "
+            "Op type not registered 'StatelessRandomUniformV2' in binary running on 0a1b2c3d4e5f.")
+    assert first_two(text, matrix)[0] == "log-op-not-registered-older-runtime"
+
+
+def test_an_unregistered_op_in_the_same_process_is_not_an_older_runtime(matrix: Matrix) -> None:
+    # an extension's op whose library was not imported first: the loading process is the runtime
+    text = ("Traceback (most recent call last):\n  File \"infer.py\", line 4, in <module>\n"
+            "    tf.saved_model.load(\"exported\")\n"
+            "tensorflow.python.framework.errors_impl.NotFoundError: Op type not registered 'SentencepieceOp' in binary "
+            "running on host. Make sure the Op and Kernel are registered in the binary running in this process.")
+    assert first_two(text, matrix)[0] == "log-op-not-registered"
+
+
+def test_tensorflow_failing_to_import_from_itself(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 1, in <module>\n"
+            "    import tensorflow as tf\n"
+            "  File \"/opt/env/lib/python3.8/site-packages/tensorflow/python/keras/engine/base_layer.py\", line 43, "
+            "in <module>\n    from tensorflow.python.keras.utils import tf_utils\n"
+            "ImportError: cannot import name 'tf_utils' from 'tensorflow.python.keras.utils' "
+            "(/opt/env/lib/python3.8/site-packages/tensorflow/python/keras/utils/__init__.py)")
+    assert first_two(text, matrix)[0] == "log-mixed-tensorflow-install"
+
+
+def test_tensorflow_failing_to_load_a_cuda_library_is_not_a_mixed_install(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 1, in <module>\n"
+            "    import tensorflow as tf\n"
+            "  File \"/opt/env/lib/python3.6/site-packages/tensorflow/python/pywrap_tensorflow.py\", line 28, in "
+            "<module>\n    from tensorflow.python.pywrap_tensorflow_internal import *\n"
+            "ImportError: libcudart.so.10.0: cannot open shared object file: No such file or directory")
+    assert "log-mixed-tensorflow-install" not in first_two(text, matrix)
+
+
+def test_a_notebook_paste_that_stops_inside_tensorflows_own_import(matrix: Matrix) -> None:
+    # IPython named the class before the frames; the paste ends at the arrowed line
+    text = ("ImportError                               Traceback (most recent call last)\n"
+            "/usr/local/lib/python3.8/dist-packages/tensorflow/python/ops/array_ops.py in <module>()\n"
+            "     40 \n---> 41 from tensorflow.python.ops.gen_array_ops import *\n     42 \n")
+    assert first_two(text, matrix)[0] == "log-mixed-tensorflow-install"
