@@ -1123,3 +1123,47 @@ def test_a_notebook_paste_that_stops_inside_tensorflows_own_import(matrix: Matri
             "/usr/local/lib/python3.8/dist-packages/tensorflow/python/ops/array_ops.py in <module>()\n"
             "     40 \n---> 41 from tensorflow.python.ops.gen_array_ops import *\n     42 \n")
     assert first_two(text, matrix)[0] == "log-mixed-tensorflow-install"
+
+
+def test_a_packages_check_naming_the_installed_and_the_needed_version(matrix: Matrix) -> None:
+    found = diagnose_log("RuntimeError: numpy version 1.19.5 is installed, but mylib requires at least version 1.21.0.",
+                         matrix)
+    assert found[0].id == "log-era-mismatch"
+    assert "mylib" in found[0].title and "numpy 1.21.0" in found[0].title
+
+
+def test_protobufs_advice_kept_where_its_first_line_was_cut(matrix: Matrix) -> None:
+    text = (" 2. Set PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python (but this will use pure-Python parsing and will be "
+            "much slower).\n\nMore information: https://developers.google.com/protocol-buffers/docs/news/"
+            "2022-05-06#python-updates")
+    assert first_two(text, matrix)[0] == "sig-protobuf-descriptors"
+
+
+def test_tensorflows_gpu_list_printed_empty_on_the_next_line(matrix: Matrix) -> None:
+    text = "In [3]: tf.config.list_physical_devices('GPU')\nOut[3]: []"
+    assert "log-expected-accelerator-missing" in first_two(text, matrix)
+
+
+def test_a_build_without_cuda_said_with_builds_spelling(matrix: Matrix) -> None:
+    text = "TensorFlow version: 2.12.0\ntf.test.is_build_with_cuda() returns False"
+    assert first_two(text, matrix)[0] == "log-tf-windows-native-gpu-dropped"
+
+
+def test_a_pod_evicted_for_its_nodes_memory(matrix: Matrix) -> None:
+    text = ("Status: Failed\nReason: Evicted\nMessage: The node was low on resource: memory. Container trainer was "
+            "using 14Gi, which exceeds its request of 8Gi.")
+    assert first_two(text, matrix)[0] == "log-host-out-of-memory"
+
+
+def test_a_macos_11_wheel_refused_by_an_old_pip(matrix: Matrix) -> None:
+    text = "ERROR: tensorflow-2.5.0-cp39-cp39-macosx_11_0_arm64.whl is not a supported wheel on this platform."
+    assert first_two(text, matrix)[0] == "log-pip-too-old"
+
+
+def test_a_build_from_source_missing_a_libraries_header(matrix: Matrix) -> None:
+    text = ("  building '_cffi_backend' extension\n"
+            "  src/c/_cffi_backend.c:15:10: fatal error: ffi.h: No such file or directory\n"
+            "  error: command '/usr/bin/gcc' failed with exit code 1")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-os-package-missing"
+    assert "ffi.h" in found[0].title and "libffi-dev" in found[0].fix.summary
