@@ -716,8 +716,7 @@ def raised_by(text: str, chains: list[list[Raised]] | None = None) -> str | None
 # Scoring
 # ---------------------------------------------------------------------------------------------------------------
 
-_OWN_IMPORT = re.compile(r"^\s{0,8}(?:from (?P<mod>[\w.]{1,160}) import (?P<name>[\w, ()*]{1,200})|"
-                         r"import (?P<mod2>[\w.]{1,160}))")
+_OWN_IMPORT = re.compile(r"^\s{0,8}(?:from (?P<mod>[\w.]{1,160}) import |import (?P<mod2>[\w.]{1,160}))")
 
 
 def own_import_broken(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:

@@ -15,6 +15,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..api.advice import Advice, advise
 from ..findings import Area, Finding, Fix, Severity
@@ -190,9 +191,9 @@ def parse(text: str) -> list[list[Raised]]:
             in_tb = True
             frames.append(frame)
             continue
-        arrow = _ARROW.match(body) if in_tb and frames and body[:1] == "-" else None  # IPython's arrow at column 0
+        # a frame's source line is indented; IPython's arrow line may start at column 0
+        arrow = _ARROW.match(body) if in_tb and frames and (line[:1].isspace() or body[:1] == "-") else None
         if in_tb and frames and (line[:1].isspace() or arrow) and body.strip("^~ ") and not _EXC.match(body):
-            arrow = arrow or _ARROW.match(body)
             if arrow or not (frames[-1].code or body[:1].isdigit()):
                 frames[-1] = replace(frames[-1], code=(arrow[1] if arrow else body).strip())
             continue
@@ -414,24 +415,25 @@ _KWARG = re.compile(r"(?:(?P<func>[A-Za-z_]\w{0,60})\(\) )?got an unexpected key
 
 
 @functools.lru_cache(maxsize=1)
+def _families_table() -> dict[str, Any]:
+    """log_families.toml as read once for this module's tables ({} when it cannot be read: no table, no reading)."""
+    try:
+        return tomllib.loads(_FAMILIES_TOML.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+@functools.lru_cache(maxsize=1)
 def class_modules() -> dict[str, str]:
     """log_families.toml's [class_modules]: internal classes a message names without their module ("'ShapedArray'
     object has no attribute 'vma'") and the module that defines them; code built on them is tied to a release."""
-    try:
-        raw = tomllib.loads(_FAMILIES_TOML.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    return {str(k): str(v) for k, v in raw.get("class_modules", {}).items()}
+    return {str(k): str(v) for k, v in _families_table().get("class_modules", {}).items()}
 
 
 @functools.lru_cache(maxsize=1)
 def import_aliases() -> dict[str, tuple[str, ...]]:
     """log_families.toml's [import_aliases]: the names code conventionally imports a module as (nn, jnp, tf)."""
-    try:
-        raw = tomllib.loads(_FAMILIES_TOML.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    table = raw.get("import_aliases", {})
+    table = _families_table().get("import_aliases", {})
     return {k: tuple(str(m) for m in v) for k, v in table.items() if isinstance(v, list)}
 
 
@@ -545,8 +547,8 @@ def _script_named_like_package(frames: list[Frame]) -> str | None:
     for f in frames:
         if f.dist is None and not is_wrapper(f) and f.code:
             top = re.split(r"[/\\]", f.path)[-1].removesuffix(".py")
-            if top in KNOWN_DISTS and "." not in top and _names_module(f.path, top) and \
-                    re.match(rf"\s*(?:from {top}(?:\.\w+)* import|import {top}\b)", f.code):
+            if f.path.endswith(".py") and top in KNOWN_DISTS and \
+                    re.match(rf"\s*(?:from {re.escape(top)}(?:\.\w+)* import|import {re.escape(top)}\b)", f.code):
                 return top
     return None
 
