@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api.advice import Advice, advise
+from ..api.tf1 import SOURCE as TF1_SOURCE
+from ..api.tf1 import Tf1Name, tf1_name
 from ..findings import Area, Finding, Fix, Severity
 from ..matrix.groups import alternatives
 from .normalise import distinct_lines
@@ -472,11 +474,32 @@ def _keyword_lack(kw: str, frames: list[Frame], text: str, func: str | None = No
     return None
 
 
+# Python 2 named a missing submodule only below the package it had found ("No module named contrib.slim" for
+# `import tensorflow.contrib.slim`): the failing frame's import line gives the rest.
+_PY2_BELOW = re.compile(r"No module named (?P<rel>[A-Za-z_]\w{0,80}(?:\.\w{1,80}){1,6})\s*$")
+
+
+def _py2_submodule(exc: Raised, frames: list[Frame]) -> tuple[Lack, str, str] | None:
+    m = _PY2_BELOW.search(exc.message)
+    if not m:
+        return None
+    rel = re.compile(rf"\b(?:import|from)\s+((?:[A-Za-z_]\w{{0,60}}\.){{1,6}}){re.escape(m['rel'])}\b")
+    for f in reversed(frames):
+        hit = rel.search(f.code) if f.code else None
+        top, below = (hit[1] + m["rel"]).split(".", 1) if hit else ("", "")
+        if top in KNOWN_DISTS:  # as for the quoted form: a distribution the doctor knows, not a local package
+            return Lack.SUBMODULE, top, below
+    return None
+
+
 def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, str, str] | None:
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
         if m:
             return lack, m["mod"], m["name"] if lack is not Lack.PACKAGE else ""
+    below = _py2_submodule(exc, frames)
+    if below:
+        return below
     only = _NAME_ONLY.search(exc.message)
     mod = _imported_from(only["name"], frames, text) if only else None
     if only and mod:
@@ -716,6 +739,9 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
                        f"{b.lacking}, guessed from the module name)", evidence[:1],
                        Fix(f"install {b.lacking} at the version {who} needs", (f"pip install {b.lacking}",)),
                        packages=tuple(p for p in (b.caller, b.lacking) if p))
+    tf1 = _tf1_code(b, text)
+    if tf1:
+        return _tf1_finding(b, tf1, text, evidence)
     advice = _history_advice(b, text)
     if advice:  # the API history (api/history.py) names the release that removed or added the name
         evidence = (*evidence, f"API history: {advice.sentence}")
@@ -734,6 +760,46 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
                        f"or pin {b.lacking} to the release that still has {b.asked}; `bdv2 doctor` on that "
                        f"environment names the versions", ("bdv2 doctor",)),
                    packages=(b.lacking,))
+
+
+def _tf1_code(b: Blame, text: str) -> Tf1Name | None:
+    """A TensorFlow 1.x name asked of a TensorFlow 2 (none of the TensorFlow versions the log shows is 1.x)."""
+    if b.lacking not in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu") or b.lack not in (Lack.NAME,
+                                                                                             Lack.SUBMODULE):
+        return None
+    shown = versions_in(text, "tensorflow") + versions_in(text, "tensorflow-gpu") + versions_in(text, "tensorflow-cpu")
+    if shown and all(v.startswith(("0.", "1.")) for v in shown):
+        return None  # a TensorFlow 1.x lacking it: the code is newer than that release, not older
+    return tf1_name(b.asked)
+
+
+def _tf1_finding(b: Blame, tf1: Tf1Name, text: str, evidence: tuple[str, ...]) -> Finding:
+    """Code written for TensorFlow 1.x running on TensorFlow 2: name the caller and the way to each side."""
+    now = f" (TensorFlow 2 keeps it as {tf1.now})" if tf1.now else " (it was not carried into TensorFlow 2)"
+    where = f"{b.own.path}, line {b.own.line}" if b.own else None
+    who = b.caller or (f"your code ({where})" if where else "the code")
+    shown = [v for v in versions_in(text, "tensorflow") if not v.startswith(("0.", "1."))]
+    installed = f"TensorFlow {shown[0]}" if shown else "TensorFlow 2"
+    port = ("`import tensorflow.compat.v1 as tf` with `tf.disable_v2_behavior()` runs most TensorFlow 1 code"
+            + (f"; or change {tf1.key} to {tf1.now}" if tf1.now and not tf1.key.endswith(".contrib") else "")
+            + "; `tf_upgrade_v2 --intree SRC --outtree DST` rewrites a whole project")
+    if b.own and b.own.code and tf1.now and tf1.key.split(".", 1)[1] in b.own.code:
+        port = f"in {where}: change `{b.own.code}` to use {tf1.now}; or " + port
+    old = 'pip install "tensorflow<2"'
+    if b.caller:
+        summary = (f"upgrade {b.caller} to a release written for TensorFlow 2, or run it under TensorFlow 1.15 "
+                   f"(`{old}`, Python 3.7 or older)")
+        commands: tuple[str, ...] = (f"pip install --upgrade {b.caller}", old)
+    else:
+        summary = f"port it: {port}; or run it under TensorFlow 1.15 (`{old}`, Python 3.7 or older)"
+        commands = (old,)
+    packages = (b.caller, b.lacking) if b.caller else (b.lacking,)
+    return Finding(TracebackKind.ERA_MISMATCH.value, Severity.ERROR, Area.LOG,
+                   f"{who} was written for TensorFlow 1.x and runs on {installed}: {tf1.key} is not in TensorFlow "
+                   f"2's API{now}",
+                   (*evidence, f"TensorFlow's upgrade tables: {tf1.key} -> {tf1.now or 'no TensorFlow 2 home'}",
+                    *((f"the call: {where}" + (f": {b.own.code}" if b.own and b.own.code else ""),) if where else ())),
+                   Fix(summary, commands), source=TF1_SOURCE, packages=packages)
 
 
 # "use jax.tree.map (jax v0.4.25 or newer) instead", "Please use `np.float64`", "Use X instead."
