@@ -1167,3 +1167,49 @@ def test_a_build_from_source_missing_a_libraries_header(matrix: Matrix) -> None:
     found = diagnose_log(text, matrix)
     assert found[0].id == "log-os-package-missing"
     assert "ffi.h" in found[0].title and "libffi-dev" in found[0].fix.summary
+
+
+# --- the driver's own library, and TensorFlow 2.16's removals -----------------------------------------------------
+
+def test_the_driver_library_failing_to_load_in_a_binding(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"probe.py\", line 3, in <module>\n    import pynvml_utils\n"
+            "OSError: libcuda.so.1: cannot open shared object file: No such file or directory")
+    found = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id == "log-cuda-lib-not-found" and "driver" in found[0].title
+    assert found[0].fix is not None and "nvidia-smi" in found[0].fix.commands
+
+
+def test_windows_without_the_driver_dll(matrix: Matrix) -> None:
+    text = "FileNotFoundError: Could not find module 'nvcuda.dll' (or one of its dependencies). Try using the full path"
+    assert first_two(text, matrix)[0] == "log-cuda-lib-not-found"
+
+
+def test_tensorflows_probe_of_the_driver_library_then_cuinit_failing(matrix: Matrix) -> None:
+    # a container started without GPU access: the probe's warning and then CUDA failing to start
+    text = ("2021-03-02 10:11:12.000001: W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load "
+            "dynamic library 'libcuda.so.1'; dlerror: libcuda.so.1: cannot open shared object file: No such file or "
+            "directory; LD_LIBRARY_PATH: /usr/local/nvidia/lib64\n"
+            "2021-03-02 10:11:12.000002: W tensorflow/stream_executor/cuda/cuda_driver.cc:326] failed call to cuInit: "
+            "UNKNOWN ERROR (303)")
+    assert first_two(text, matrix)[0] == "log-cuda-lib-not-found"
+
+
+def test_tensorflows_probe_alone_is_not_a_cause(matrix: Matrix) -> None:
+    # a CPU-only run prints the probe's warning and goes on: the error is elsewhere
+    text = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+            "'libcuda.so.1'; dlerror: libcuda.so.1: cannot open shared object file: No such file or directory\n"
+            "ValueError: Shapes (None, 1) and (None, 10) are incompatible")
+    assert "log-cuda-lib-not-found" not in first_two(text, matrix)
+
+
+def test_keras_2s_private_copy_in_tensorflow_emptied(matrix: Matrix) -> None:
+    text = ("  File \"/srv/app/ranker/layers.py\", line 4, in <module>\n"
+            "    from tensorflow.python.keras.layers import Embedding, GRU\n"
+            "ImportError: cannot import name 'GRU' from 'tensorflow.python.keras.layers' "
+            "(/srv/venv/lib/python3.11/site-packages/tensorflow/python/keras/layers/__init__.py)")
+    assert first_two(text, matrix)[0] == "log-tf-keras-missing"
+
+
+def test_tf_estimator_gone_from_tensorflow_216(matrix: Matrix) -> None:
+    text = "AttributeError: module 'tensorflow' has no attribute 'estimator'"
+    assert first_two(text, matrix)[0] == "log-tf-keras-missing"
