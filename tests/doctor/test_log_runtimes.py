@@ -1180,15 +1180,16 @@ def test_the_driver_library_failing_to_load_in_a_binding(matrix: Matrix) -> None
 
 
 def test_windows_without_the_driver_dll(matrix: Matrix) -> None:
-    text = "FileNotFoundError: Could not find module 'nvcuda.dll' (or one of its dependencies). Try using the full path"
+    text = ("FileNotFoundError: Could not find module 'nvcuda.dll' (or one of its dependencies). "
+            "Try using the full path")
     assert first_two(text, matrix)[0] == "log-cuda-lib-not-found"
 
 
 def test_tensorflows_probe_of_the_driver_library_then_cuinit_failing(matrix: Matrix) -> None:
     # a container started without GPU access: the probe's warning and then CUDA failing to start
-    text = ("2021-03-02 10:11:12.000001: W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load "
-            "dynamic library 'libcuda.so.1'; dlerror: libcuda.so.1: cannot open shared object file: No such file or "
-            "directory; LD_LIBRARY_PATH: /usr/local/nvidia/lib64\n"
+    text = ("2021-03-02 10:11:12.000001: W tensorflow/stream_executor/platform/default/dso_loader.cc:60] "
+            "Could not load dynamic library 'libcuda.so.1'; dlerror: libcuda.so.1: cannot open shared object file: "
+            "No such file or directory; LD_LIBRARY_PATH: /usr/local/nvidia/lib64\n"
             "2021-03-02 10:11:12.000002: W tensorflow/stream_executor/cuda/cuda_driver.cc:326] failed call to cuInit: "
             "UNKNOWN ERROR (303)")
     assert first_two(text, matrix)[0] == "log-cuda-lib-not-found"
