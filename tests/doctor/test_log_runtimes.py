@@ -1214,3 +1214,22 @@ def test_keras_2s_private_copy_in_tensorflow_emptied(matrix: Matrix) -> None:
 def test_tf_estimator_gone_from_tensorflow_216(matrix: Matrix) -> None:
     text = "AttributeError: module 'tensorflow' has no attribute 'estimator'"
     assert first_two(text, matrix)[0] == "log-tf-keras-missing"
+
+
+# --- a multi-host run missing a host -----------------------------------------------------------------------------
+
+def test_jax_distributed_barrier_timing_out(matrix: Matrix) -> None:
+    text = ("  File \"/opt/app/train.py\", line 30, in main\n"
+            "    jax.distributed.initialize(coordinator_address=addr, num_processes=4, process_id=rank)\n"
+            "jaxlib.xla_extension.XlaRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Id: PjRT_Client_Connect. "
+            "This usually happens because a task triggered the barrier too early or too slowly.")
+    assert first_two(text, matrix)[0] == "log-tpu-not-all-hosts"
+
+
+def test_the_coordination_service_losing_another_task(matrix: Matrix) -> None:
+    text = ("F0117 08:01:02.123999  1234 client.h:77] Terminating process because the JAX distributed service "
+            "detected fatal errors. This most likely indicates that another task died; see the other task logs.\n"
+            "absl::Status: UNAVAILABLE: The following tasks are unhealthy (stopped sending heartbeats):\n"
+            "/job:jax_worker/replica:0/task:1")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-tpu-not-all-hosts" and "died" in found[0].title
