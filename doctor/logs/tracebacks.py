@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api.advice import Advice, advise
+from ..api.keras1 import SOURCE as KERAS1_SOURCE
+from ..api.keras1 import keras1_keyword
 from ..api.tf1 import SOURCE as TF1_SOURCE
 from ..api.tf1 import Tf1Name, tf1_name
 from ..findings import Area, Finding, Fix, Severity
@@ -839,8 +841,78 @@ def _own_code_finding(b: Blame, frame: Frame, evidence: tuple[str, ...], advice:
                    Fix(summary, (pin,) if pin else ()), packages=(b.lacking,))
 
 
-def traceback_findings(text: str, name: str = "log", renames: dict[str, str] | None = None) -> list[Finding]:
+_KERAS_WORD = re.compile(r"\bkeras\b", re.IGNORECASE)
+# The refusal of a keyword in Python's words and in Keras' own: tf.keras' "('Keyword argument not understood:',
+# 'border_mode')" and Keras 3's "Unrecognized keyword arguments passed to Dense: {'output_dim': 10}"
+_KW_REFUSED = (_KWARG, re.compile(r"Keyword argument not understood:?'?,?\s{0,4}'?(?P<kw>\w{1,60})"),
+               re.compile(r"Unrecognized keyword arguments?(?: passed to (?P<func>\w{1,60}))?: ?"
+                          r"[\[{(]'(?P<kw>\w{1,60})'"))
+
+
+def _callee(code: str, kw: str) -> str | None:
+    """The callable whose parentheses hold ``kw=`` in a line of code (the innermost open call before it)."""
+    at = re.search(rf"(?<![\w.]){re.escape(kw)} ?=(?!=)", code)
+    if not at:
+        return None
+    found = None
+    for c in re.finditer(r"([A-Za-z_][\w.]{0,80})\(", code[:at.start()]):
+        inside = code[c.end():at.start()]
+        if inside.count("(") == inside.count(")"):
+            found = c[1]  # no parenthesis closes it before the keyword
+    return found
+
+
+def _refused_keyword(message: str) -> re.Match[str] | None:
+    if "keyword" not in message.lower():
+        return None
+    return next((m for p in _KW_REFUSED if (m := p.search(message))), None)
+
+
+def keras1_findings(text: str, name: str = "log") -> list[Finding]:
+    """A call with a Keras 1 keyword that Keras 2 renamed, refused by a Keras that no longer translates it."""
     out: list[Finding] = []
+    keras_in_sight = bool(_KERAS_WORD.search(text[:200_000]))
+    for chain in parse(text):
+        for r in chain:
+            m = _refused_keyword(r.message)
+            new = keras1_keyword(m["kw"], keras_in_sight) if m else None
+            if not m or not new or any(m["kw"] in f.title for f in out):
+                continue
+            own = next((f for f in reversed(r.frames) if not _STDLIB_PATH.search(f.path)
+                        and not _SITE.search(f.path)), None)
+            c = culprit(r.frames, "tensorflow")  # Keras' and TensorFlow's frames are one project here
+            who = c.dist if c and c.dist and not c.own_code else (f"your code ({own.path}, line {own.line})" if own
+                                                                  else "the code")
+            renamed = " or ".join(f"`{n}=`" for n in new)
+            head = _callee(own.code, m["kw"]) if own and own.code else None
+            func = m.groupdict().get("func")
+            func = func if func and not func.startswith("__") else None
+            call = f"{head}()" if head else f"{func}()" if func else "the call"
+            change = (f"in {own.path}, line {own.line}: change `{own.code}` to use {renamed}" if own and own.code
+                      and f"{m['kw']}=" in own.code and who.startswith("your") else f"change `{m['kw']}=` to {renamed}")
+            if who.startswith(("your", "the code")):
+                summary = (f"{change} (Keras 2's names: `nb_epoch`->`epochs`, `border_mode`->`padding`, "
+                           f"`output_dim`->`units`, `init`->`kernel_initializer`, ...); or run the code under the "
+                           f"Keras it was written for (multi-backend Keras 2.2.x still translated Keras 1 names, with "
+                           f"a warning, on TensorFlow 1.x)")
+                commands: tuple[str, ...] = ('pip install "keras<2.3" "tensorflow<2"',)
+            else:
+                summary = (f"upgrade {who} to a release written for Keras 2, or run it with multi-backend Keras 2.2.x "
+                           f"on TensorFlow 1.x, which still translated Keras 1 names")
+                commands = (f"pip install --upgrade {who}", 'pip install "keras<2.3" "tensorflow<2"')
+            out.append(Finding(
+                TracebackKind.ERA_MISMATCH.value, Severity.ERROR, Area.LOG,
+                f"{who} was written for Keras 1: {call} was given `{m['kw']}=`, which Keras 2.0 renamed to "
+                f"{renamed}, and the installed Keras no longer accepts the old name",
+                (f"{name}: {r.line[:400]}", f"Keras 2's translation table: {m['kw']} -> {', '.join(new)}",
+                 *((f"the call: {own.path}, line {own.line}: {own.code}",) if own and own.code else ())),
+                Fix(summary, commands), source=KERAS1_SOURCE,
+                packages=tuple(p for p in (c.dist if c and not c.own_code else None, "keras") if p)))
+    return out
+
+
+def traceback_findings(text: str, name: str = "log", renames: dict[str, str] | None = None) -> list[Finding]:
+    out: list[Finding] = keras1_findings(text, name)
     for b in distinct(blames(text)):  # the same failure printed again (a retry loop, a traceback per rank) once
         f = finding(b, text, name, renames)
         if all(o.title != f.title for o in out):

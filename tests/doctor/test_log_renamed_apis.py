@@ -1,5 +1,7 @@
-"""TensorFlow 1.x code on TensorFlow 2, read from TensorFlow's own upgrade tables (doctor/api/tf1_names.json, built
-by tools/tf1_names/build.py). Each wording here is one no corpus log carries: the table, not a log, names the cause."""
+"""Code of an older API era read from the libraries' own translation tables: TensorFlow 1.x code on TensorFlow 2
+(doctor/api/tf1_names.json, built by tools/tf1_names/build.py from TensorFlow's upgrade tool) and Keras 1 keywords
+under a later Keras (doctor/api/keras1_names.json, from Keras 2's legacy interfaces). Each wording here is one no
+corpus log carries: the table, not a log, names the cause."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from bdv2.doctor.api.keras1 import keras1_keyword
 from bdv2.doctor.api.tf1 import TABLE, tf1_name
 from bdv2.doctor.findings import Severity
 from bdv2.doctor.logs.signatures import diagnose_log
@@ -84,11 +87,7 @@ def test_a_name_tensorflow_2_has_is_not_tf1_code(matrix: Matrix) -> None:
 
 
 def test_the_build_reads_the_first_tf2_api_from_a_wheels_generated_files(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tools" / "tf1_names"))
-    try:
-        import build  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
+    build = _build_module("tf1_names")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:  # the layout of tensorflow_cpu-2.1.0's wheel
         z.writestr("tensorflow_core/__init__.py", "from . _api.v2 import math\nfrom tensorflow.python.ops.gen_math_ops"
@@ -97,3 +96,52 @@ def test_the_build_reads_the_first_tf2_api_from_a_wheels_generated_files(tmp_pat
     wheel = tmp_path / "tensorflow_cpu-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
     wheel.write_bytes(buf.getvalue())
     assert build.first_tf2_api(wheel) == {"tf.math", "tf.Graph", "tf.math.log"}
+
+
+def _build_module(tool: str):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "tools" / tool))
+    try:
+        sys.modules.pop("build", None)
+        import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    return build
+
+
+def test_keras_1_keywords_renamed_by_keras_2() -> None:
+    assert keras1_keyword("nb_epoch", keras_in_sight=False) == ("epochs",)
+    assert "kernel_initializer" in (keras1_keyword("init", keras_in_sight=True) or ())
+    assert keras1_keyword("init", keras_in_sight=False) is None  # a common word: only where Keras is in sight
+    assert keras1_keyword("padding", keras_in_sight=True) is None  # a Keras 2 name is not a Keras 1 one
+
+
+def test_a_keras_1_keyword_refused_by_a_later_keras_names_the_new_one(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/li/seq/train_lstm.py\", line 52, in <module>\n"
+            "    model.add(LSTM(128, inner_activation='hard_sigmoid', return_sequences=True))\n"
+            "TypeError: __init__() got an unexpected keyword argument 'inner_activation'")
+    f = first(text, matrix)
+    assert f.id == "log-era-mismatch" and "Keras 1" in f.title
+    assert "LSTM()" in f.title and "`recurrent_activation=`" in f.title and "train_lstm.py, line 52" in f.title
+
+
+def test_keras_3s_own_refusal_of_a_keras_1_keyword(matrix: Matrix) -> None:
+    text = "ValueError: Unrecognized keyword arguments passed to MaxPooling2D: {'dim_ordering': 'th'}"
+    f = first(text, matrix)
+    assert f.id == "log-era-mismatch" and "`data_format=`" in f.title
+
+
+def test_a_common_keyword_outside_keras_is_not_keras_1(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"sim.py\", line 9, in <module>\n"
+            "    w = World(init=cfg)\nTypeError: __init__() got an unexpected keyword argument 'init'")
+    assert all("Keras 1" not in f.title for f in diagnose_log(text, matrix))
+
+
+def test_the_keras_build_reads_the_conversions_and_drops_reverse_pairs() -> None:
+    build = _build_module("keras1_names")
+    source = ("legacy_dense_support = generate_legacy_interface(\n    allowed_positional_args=['units'],\n"
+              "    conversions=[('output_dim', 'units'), ('init', 'kernel_initializer')])\n"
+              "def conv_args(args, kwargs):\n    converted = []\n"
+              "    converted.append(('kernel_size', 'nb_row/nb_col'))\n"
+              "    converted.append(('nb_filter', 'filters'))\n")
+    assert build.renamed_keywords(source) == {"init": ["kernel_initializer"], "nb_filter": ["filters"],
+                                              "output_dim": ["units"]}
