@@ -652,6 +652,50 @@ def _reshape_sizes(text: str) -> tuple[int, int, str] | None:
     return int(last["size"]), product, _line_at(tail, last.start(), last.end())
 
 
+# A batch split over devices by a reshape to (devices, batch // devices, *rest): jax's lax wording ("reshape total size
+# must be unchanged, got new_sizes (8, 2, 224) (of total size ...) for shape (20, 224)") and numpy's ("cannot reshape
+# array of shape (20, 224) (size 4480) into shape (8, 2, 224)", or only the size)
+_SPLIT = re.compile(
+    r"got new_sizes \((?P<new>\d{1,9}(?:, ?\d{1,9}){1,7}),?\)(?: \(of total size \d{1,12}\))? for shape "
+    r"\((?P<old>\d{1,9}(?:, ?\d{1,9}){0,7}),?\)|"
+    r"cannot reshape array of (?:shape \((?P<old2>\d{1,9}(?:, ?\d{1,9}){0,7}),?\) \()?size (?P<size>\d{1,12})\)? into "
+    r"shape \((?P<new2>\d{1,9}(?:, ?\d{1,9}){1,7}),?\)")
+
+
+_DEVICE_WORDS = re.compile(r"device|pmap|shard|\bmesh\b|replica|\bjax\b|\bTPUs?\b|\bGPUs\b", re.IGNORECASE)
+
+
+def _device_count(n: int) -> bool:
+    """A count of devices a machine or slice has: up to 8 of anything, else a power of two."""
+    return 1 < n <= 8 or (n <= 8192 and n & (n - 1) == 0)
+
+
+def _dims(s: str | None) -> list[int]:
+    return [int(d) for d in s.split(",") if d.strip()] if s else []
+
+
+def batch_split(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """4 points when a reshape splits a leading batch over a device-sized first axis and the batch does not divide:
+    the new shape is (n, m, *rest), rest not empty, for an array (b, *rest) with b not a multiple of n."""
+    tail = text[-200_000:]
+    if ("new_sizes" not in tail and "cannot reshape" not in tail) or not _DEVICE_WORDS.search(tail):
+        return 0.0, {}, [], Severity.ERROR  # a grid or a weight reshape is not a split over devices
+    for m in _SPLIT.finditer(tail):
+        new, old = _dims(m["new"] or m["new2"]), _dims(m["old"] or m["old2"])
+        n, rest = new[0], new[2:]
+        if not rest:  # (b,) -> (n, m) is as often any 1-D array's reshape as a batch's split
+            continue
+        if not old and m["size"]:  # only the size: the batch is what the rest leaves
+            inner = 1
+            for d in rest:
+                inner *= d
+            old = [int(m["size"]) // inner, *rest] if inner and int(m["size"]) % inner == 0 else []
+        if len(old) == len(new) - 1 and old[1:] == rest and _device_count(n) and old[0] % n:
+            return 4.0, {"batch": str(old[0]), "devices": str(n)}, [_line_at(tail, m.start(), m.end())], \
+                Severity.ERROR
+    return 0.0, {}, [], Severity.ERROR
+
+
 def devices_beyond_mesh(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """3 points when the reshaped array (the device list) holds more elements than the mesh's shape: the mesh was
     sized for a machine with fewer devices than this one shows."""
@@ -747,6 +791,7 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "driver_older": driver_older,
     "lone_loader_failure": lone_loader_failure,
     "devices_beyond_mesh": devices_beyond_mesh,
+    "batch_split": batch_split,
     "mesh_beyond_devices": mesh_beyond_devices,
     "setting_after_start": setting_after_start,
     "own_import_broken": own_import_broken,

@@ -1233,3 +1233,26 @@ def test_the_coordination_service_losing_another_task(matrix: Matrix) -> None:
             "/job:jax_worker/replica:0/task:1")
     found = diagnose_log(text, matrix)
     assert found[0].id == "log-tpu-not-all-hosts" and "died" in found[0].title
+
+
+# --- a batch split over the devices, read from the reshape's numbers ----------------------------------------------
+
+def test_jaxs_reshape_of_a_batch_into_devices_that_do_not_divide_it(matrix: Matrix) -> None:
+    text = ("  File \"/home/u/train.py\", line 88, in shard\n    return x.reshape(n, b // n, *x.shape[1:])\n"
+            "  File \"/usr/lib/python3.10/site-packages/jax/_src/numpy/array_methods.py\", line 145, in _reshape\n"
+            "TypeError: reshape total size must be unchanged, got new_sizes (8, 2, 224, 224, 3) (of total size "
+            "2408448) for shape (20, 224, 224, 3) (of total size 3010560).")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_numpys_reshape_of_a_batch_split_over_devices(matrix: Matrix) -> None:
+    text = ("n_devices = 4\nValueError: cannot reshape array of shape (18, 64, 64, 3) (size 221184) into shape "
+            "(4, 4, 64, 64, 3)")
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_a_reshape_that_divides_or_is_not_about_devices_is_not_a_split(matrix: Matrix) -> None:
+    divides = "num_devices = 4\nValueError: cannot reshape array of size 3010560 into shape (4,5,224,224,3)"
+    weights = "ValueError: cannot reshape array of size 127700 into shape (425,1024,1,1)"
+    for text in (divides, weights):
+        assert "sig-batch-not-divisible-by-devices" not in first_two(text, matrix)
