@@ -1256,3 +1256,55 @@ def test_a_reshape_that_divides_or_is_not_about_devices_is_not_a_split(matrix: M
     weights = "ValueError: cannot reshape array of size 127700 into shape (425,1024,1,1)"
     for text in (divides, weights):
         assert "sig-batch-not-divisible-by-devices" not in first_two(text, matrix)
+
+
+# --- Python 2 code under Python 3, OS packages a build or Tk needs, protobuf 6, TensorFlow giving up a found GPU ----
+
+def test_python_2_code_in_python_3s_words(matrix: Matrix) -> None:
+    cases = [
+        "  File \"tools/convert.py\", line 40\n    print \"done\", n\n    ^\nSyntaxError: Missing parentheses in call "
+        "to 'print'. Did you mean print(...)?",
+        "Traceback (most recent call last):\n  File \"eval.py\", line 3, in <module>\n    import cPickle as pickle\n"
+        "ModuleNotFoundError: No module named 'cPickle'",
+        "  File \"/opt/app/util.py\", line 88, in walk\n    for k, v in cfg.iteritems():\n"
+        "AttributeError: 'dict' object has no attribute 'iteritems'",
+        "  File \"reader.py\", line 12, in parse\n    if isinstance(s, unicode):\n"
+        "NameError: name 'unicode' is not defined",
+        "  File \"net.py\", line 77\n    except IOError, e:\n    ^^^^^^^^^^^^^^^^\n"
+        "SyntaxError: multiple exception types must be parenthesized",
+    ]
+    for text in cases:
+        assert first_two(text, matrix)[0] == "log-python2-code", text
+
+
+def test_python_3_code_under_python_2_is_not_python_2_code(matrix: Matrix) -> None:
+    # Python 2 lacking `queue` is the other direction: the name check is case-sensitive
+    text = "Traceback (most recent call last):\n  File \"w.py\", line 1, in <module>\n    import queue\n" \
+           "ImportError: No module named queue"
+    assert "log-python2-code" not in first_two(text, matrix)
+
+
+def test_tk_and_a_library_a_source_build_looks_for_are_os_packages(matrix: Matrix) -> None:
+    tk = "  File \"/usr/lib/python3.11/tkinter/__init__.py\", line 38, in <module>\n    import _tkinter\n" \
+         "ModuleNotFoundError: No module named '_tkinter'"
+    hdf5 = ("  × Building wheel for h5py (pyproject.toml) did not run successfully.\n"
+            "  │ exit code: 1\n  You need to install HDF5 or specify its location with HDF5_DIR")
+    assert first_two(tk, matrix)[0] == "log-os-package-missing"
+    found = diagnose_log(hdf5, matrix)
+    assert found[0].id == "log-os-package-missing" and found[0].fix is not None
+    assert "development package" in found[0].fix.summary
+
+
+def test_protobuf_6_without_messagefactorys_getprototype(matrix: Matrix) -> None:
+    text = ("  File \"/srv/venv/lib/python3.11/site-packages/oldtool/proto_util.py\", line 31, in make\n"
+            "    cls = factory.GetPrototype(desc)\n"
+            "AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'")
+    found = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id in ("log-era-mismatch", "log-missing-name") and "protobuf" in found[0].packages
+
+
+def test_tensorflow_giving_up_a_gpu_it_found(matrix: Matrix) -> None:
+    text = ("2024-02-01 09:00:00.1: W tensorflow/core/common_runtime/gpu/gpu_device.cc:2256] Cannot dlopen some GPU "
+            "libraries. Please make sure the missing libraries mentioned above are installed properly if you would "
+            "like to use GPU.\nSkipping registering GPU devices...\n[]")
+    assert first_two(text, matrix)[0] == "sig-cuda-lib-missing-so"
