@@ -514,6 +514,8 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     if r:
         return (Lack.NAME, *r)
     m = _OBJECT_ATTR.search(exc.message)
+    if m and m["type"] == "Config" and m["name"].startswith("jax_"):  # jax's config object: its options are jax_*
+        return Lack.NAME, "jax.config", m["name"]
     mod = class_modules().get(m["type"]) if m else None
     return (Lack.NAME, mod, f"{m['type']}.{m['name']}") if m and mod else None
 

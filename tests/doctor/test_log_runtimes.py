@@ -1308,3 +1308,65 @@ def test_tensorflow_giving_up_a_gpu_it_found(matrix: Matrix) -> None:
             "libraries. Please make sure the missing libraries mentioned above are installed properly if you would "
             "like to use GPU.\nSkipping registering GPU devices...\n[]")
     assert first_two(text, matrix)[0] == "sig-cuda-lib-missing-so"
+
+
+# --- models made by a newer release than their runtime, TensorRT's soname, the C++ runtime in prose ---------------
+
+def test_runtimes_older_than_the_model_they_run(matrix: Matrix) -> None:
+    tflite = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: Didn't find op for builtin opcode "
+              "'FULLY_CONNECTED' version '12'. An older version of this builtin might be supported. Are you using an "
+              "old TFLite binary with a newer model?\nERROR: Registration failed.")
+    edgetpu = ("ValueError: Failed to load delegate from libedgetpu.so.1\nRuntimeError: Failed to prepare for TPU. "
+               "Failed precondition: Package requires runtime version (16), which is newer than this runtime "
+               "version (14).")
+    tfjs = ("Error: Unknown op 'Einsum'. File an issue at https://github.com/tensorflow/tfjs/issues so we can add it, "
+            "or register a custom execution with tf.registerOp()\n"
+            "    at @tensorflow/tfjs-converter/dist/tf-converter.js")
+    for text in (tflite, edgetpu, tfjs):
+        assert first_two(text, matrix)[0] == "log-op-not-registered-older-runtime", text
+
+
+def test_a_plugin_built_for_another_tensorrt(matrix: Matrix) -> None:
+    text = ("[E] Could not load plugin library: /opt/sdk/lib/libyoloplugin.so, due to: libnvinfer.so.8: cannot open "
+            "shared object file: No such file or directory")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-tensorrt-version-mismatch" and "TensorRT 8" in found[0].title
+
+
+def test_tensorflows_probe_of_tensorrt_alone_is_not_a_mismatch(matrix: Matrix) -> None:
+    text = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+            "'libnvinfer.so.7'; dlerror: libnvinfer.so.7: cannot open shared object file: No such file or directory\n"
+            "ValueError: logits and labels must have the same shape ((None, 3) vs (None, 1))")
+    assert "log-tensorrt-version-mismatch" not in first_two(text, matrix)
+
+
+def test_the_cxx_runtime_said_in_prose(matrix: Matrix) -> None:
+    text = ("The wheel fails on our cluster: it requires GLIBCXX_3.4.26 and the login nodes only have up to "
+            "GLIBCXX_3.4.22.\n  File \"/home/k/env/lib/python3.9/site-packages/jaxlib/__init__.py\", line 3")
+    assert first_two(text, matrix)[0] == "log-cxx-runtime-too-old"
+
+
+def test_a_jax_config_option_the_installed_jax_lacks(matrix: Matrix) -> None:
+    text = ("jax==0.4.31\n  File \"/usr/lib/python3/site-packages/oldlib/utils.py\", line 9, in <module>\n"
+            "    if jax.config.jax_enable_custom_prng:\n"
+            "AttributeError: 'Config' object has no attribute 'jax_enable_custom_prng'")
+    found = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id in ("log-era-mismatch", "log-missing-name") and "jax" in found[0].packages
+
+
+def test_an_architecture_both_older_and_newer_toolkits_lack_names_both(matrix: Matrix) -> None:
+    # Volta's sm_70: unknown to CUDA 8 (before it) and to CUDA 13 (which dropped it); the log cannot tell which
+    text = "nvcc fatal   : Value 'sm_70' is not defined for option 'gpu-architecture'"
+    assert set(first_two(text, matrix)) == {"log-gpu-arch-dropped", "log-gpu-arch-unsupported"}
+
+
+def test_tensorflow_1s_bfloat16_abort_is_an_older_numpy(matrix: Matrix) -> None:
+    text = ("2019-01-02 03:04:05.678901: F tensorflow/python/lib/core/bfloat16.cc:675] Check failed: "
+            "PyBfloat16_Type.tp_base != nullptr\nAborted (core dumped)")
+    assert first_two(text, matrix)[0] == "log-numpy-older-than-built"
+
+
+def test_a_reporters_install_advice_is_not_a_missing_package(matrix: Matrix) -> None:
+    text = ("I installed jax using `pip install --upgrade \"jax[cuda12]\"` as the README says.\n"
+            "ValueError: operands could not be broadcast together with shapes (3,4) (5,)")
+    assert "log-missing-package" not in first_two(text, matrix)
