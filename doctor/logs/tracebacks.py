@@ -494,6 +494,19 @@ def _py2_submodule(exc: Raised, frames: list[Frame]) -> tuple[Lack, str, str] | 
     return None
 
 
+# A paste cut right after the quote that opens the missing name ("module 'tensorflow' has no attribute '"): the failing
+# line of code still shows which attribute of that module it asked for.
+_CUT_NAME = re.compile(r"module '(?P<mod>[\w.]{1,120})' has no attribute [`'\"]{0,3}\s{0,4}$")
+
+
+def _name_from_code(mod: str, frames: list[Frame], text: str) -> str | None:
+    for f in reversed(frames):
+        for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w{0,40})\.([A-Za-z_]\w{0,80})", f.code or ""):
+            if m[1] == mod or _module_of(m[1], text) == mod:
+                return m[2]
+    return None
+
+
 def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, str, str] | None:
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
@@ -502,6 +515,10 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     below = _py2_submodule(exc, frames)
     if below:
         return below
+    cut = _CUT_NAME.search(exc.message)
+    named = _name_from_code(cut["mod"], frames, text) if cut else None
+    if named:
+        return Lack.NAME, cut["mod"], named  # type: ignore[index]
     only = _NAME_ONLY.search(exc.message)
     mod = _imported_from(only["name"], frames, text) if only else None
     if only and mod:
@@ -768,13 +785,14 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
 
 def _tf1_code(b: Blame, text: str) -> Tf1Name | None:
     """A TensorFlow 1.x name asked of a TensorFlow 2 (none of the TensorFlow versions the log shows is 1.x)."""
-    if b.lacking not in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu") or b.lack not in (Lack.NAME,
-                                                                                             Lack.SUBMODULE):
+    if b.lacking not in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu", "keras") or b.lack not in (
+            Lack.NAME, Lack.SUBMODULE):
         return None
     shown = versions_in(text, "tensorflow") + versions_in(text, "tensorflow-gpu") + versions_in(text, "tensorflow-cpu")
     if shown and all(v.startswith(("0.", "1.")) for v in shown):
         return None  # a TensorFlow 1.x lacking it: the code is newer than that release, not older
-    return tf1_name(b.asked)
+    # Keras from 2.4 on is tf.keras: `keras.backend.get_session` is TensorFlow 1's tf.keras.backend.get_session
+    return tf1_name(f"tf.{b.asked}" if b.lacking == "keras" else b.asked)
 
 
 def _tf1_finding(b: Blame, tf1: Tf1Name, text: str, evidence: tuple[str, ...]) -> Finding:

@@ -1370,3 +1370,67 @@ def test_a_reporters_install_advice_is_not_a_missing_package(matrix: Matrix) -> 
     text = ("I installed jax using `pip install --upgrade \"jax[cuda12]\"` as the README says.\n"
             "ValueError: operands could not be broadcast together with shapes (3,4) (5,)")
     assert "log-missing-package" not in first_two(text, matrix)
+
+
+# --- the thirty-second and thirty-third batches' mechanisms, in other wordings ------------------------------------
+
+def test_an_empty_gpu_list_printed_after_a_label_on_a_later_tensorflow(matrix: Matrix) -> None:
+    text = ("OS: Windows 11 Pro\ntensorflow==2.15.0\n>>> print('GPUs found:', tf.config.list_physical_devices('GPU'))\n"
+            "GPUs found: []")
+    assert first_two(text, matrix)[0] == "log-tf-windows-native-gpu-dropped"
+
+
+def test_tensorflows_device_list_holding_the_cpu_alone(matrix: Matrix) -> None:
+    text = ("TensorFlow version: 2.17.0 on Windows 10\n"
+            "[PhysicalDevice(name='/physical_device:CPU:0', device_type='CPU')]")
+    assert first_two(text, matrix)[0] == "log-tf-windows-native-gpu-dropped"
+
+
+def test_a_missing_name_cut_from_the_paste_is_read_from_the_failing_line(matrix: Matrix) -> None:
+    text = ("----> 3 sess = tf.Session(config=cfg)\n"
+            "AttributeError: module 'tensorflow' has no attribute '")
+    text = "Traceback (most recent call last):\n  File \"<ipython-input-3>\", line 3, in <module>\n" + text
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch" and "tf.Session" in found[0].title
+
+
+def test_standalone_keras_without_tensorflow_1s_session(matrix: Matrix) -> None:
+    text = "AttributeError: module 'keras.backend' has no attribute 'set_session'"
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch" and "TensorFlow 1.x" in found[0].title
+
+
+def test_tf_distributes_batch_check_against_its_replicas(matrix: Matrix) -> None:
+    text = "ValueError: The global batch size 30 must be divisible by the number of replicas in sync (4)."
+    assert first_two(text, matrix)[0] == "sig-batch-not-divisible-by-devices"
+
+
+def test_pip_failing_to_write_under_a_windows_drive_path_cut_short(matrix: Matrix) -> None:
+    text = ("(env) C:\\work> pip install tf-nightly\nERROR: Could not install packages due to an OSError: [Errno 2] "
+            "No such file or directory: 'C:\\\\Users\\\\ana\\\\AppData\\\\Local\\\\Temp\\\\pip-install-")
+    assert first_two(text, matrix)[0] == "log-windows-long-path-disabled"
+
+
+def test_an_intel_python_on_apple_silicon(matrix: Matrix) -> None:
+    text = ("% uname -m\narm64\n% file $(which python3)\n"
+            "/Users/jo/miniconda3/bin/python3: Mach-O 64-bit executable x86_64\n"
+            "% python3 -c 'import tensorflow'\nzsh: illegal hardware instruction  python3 -c 'import tensorflow'")
+    assert "log-wrong-architecture" in first_two(text, matrix)
+
+
+def test_a_plugin_that_cannot_load_an_os_library(matrix: Matrix) -> None:
+    text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: Failed to open /opt/venv/lib/python3.11/site-packages/"
+            "jax_plugins/xla_rocm/xla_rocm_plugin.so: libnuma.so.1: cannot open shared object file: No such file or "
+            "directory\nJax plugin configuration error: Exception when calling jax_plugins.xla_rocm.initialize()")
+    assert first_two(text, matrix)[0] == "log-os-package-missing"
+
+
+def test_llvm_emitting_a_ptx_too_old_for_the_gpu(matrix: Matrix) -> None:
+    text = "LLVM ERROR: PTX version 7.8 does not support target 'sm_90a'. Minimum required PTX version is 8.0"
+    assert first_two(text, matrix)[0] == "log-gpu-arch-unsupported"
+
+
+def test_a_keras_3_model_asked_for_keras_2s_attributes(matrix: Matrix) -> None:
+    text = ("  File \"/srv/env/lib/python3.11/site-packages/converter/keras_io.py\", line 88, in export\n"
+            "    names = model.input_names\nAttributeError: 'Functional' object has no attribute 'input_names'")
+    assert first_two(text, matrix)[0] == "log-tf-keras-missing"
