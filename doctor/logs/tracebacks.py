@@ -517,8 +517,8 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
         return below
     cut = _CUT_NAME.search(exc.message)
     named = _name_from_code(cut["mod"], frames, text) if cut else None
-    if named:
-        return Lack.NAME, cut["mod"], named  # type: ignore[index]
+    if cut and named:
+        return Lack.NAME, cut["mod"], named
     only = _NAME_ONLY.search(exc.message)
     mod = _imported_from(only["name"], frames, text) if only else None
     if only and mod:
@@ -783,12 +783,16 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
                    packages=(b.lacking,))
 
 
+def _tensorflow_versions(text: str) -> list[str]:
+    return versions_in(text, "tensorflow") + versions_in(text, "tensorflow-gpu") + versions_in(text, "tensorflow-cpu")
+
+
 def _tf1_code(b: Blame, text: str) -> Tf1Name | None:
     """A TensorFlow 1.x name asked of a TensorFlow 2 (none of the TensorFlow versions the log shows is 1.x)."""
     if b.lacking not in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu", "keras") or b.lack not in (
             Lack.NAME, Lack.SUBMODULE):
         return None
-    shown = versions_in(text, "tensorflow") + versions_in(text, "tensorflow-gpu") + versions_in(text, "tensorflow-cpu")
+    shown = _tensorflow_versions(text)
     if shown and all(v.startswith(("0.", "1.")) for v in shown):
         return None  # a TensorFlow 1.x lacking it: the code is newer than that release, not older
     # Keras from 2.4 on is tf.keras: `keras.backend.get_session` is TensorFlow 1's tf.keras.backend.get_session
@@ -800,7 +804,7 @@ def _tf1_finding(b: Blame, tf1: Tf1Name, text: str, evidence: tuple[str, ...]) -
     now = f" (TensorFlow 2 keeps it as {tf1.now})" if tf1.now else " (it was not carried into TensorFlow 2)"
     where = f"{b.own.path}, line {b.own.line}" if b.own else None
     who = b.caller or (f"your code ({where})" if where else "the code")
-    shown = [v for v in versions_in(text, "tensorflow") if not v.startswith(("0.", "1."))]
+    shown = [v for v in _tensorflow_versions(text) if not v.startswith(("0.", "1."))]
     installed = f"TensorFlow {shown[0]}" if shown else "TensorFlow 2"
     port = ("`import tensorflow.compat.v1 as tf` with `tf.disable_v2_behavior()` runs most TensorFlow 1 code"
             + (f"; or change {tf1.key} to {tf1.now}" if tf1.now and not tf1.key.endswith(".contrib") else "")
@@ -891,35 +895,40 @@ def _refused_keyword(message: str) -> re.Match[str] | None:
 def keras1_findings(text: str, name: str = "log") -> list[Finding]:
     """A call with a Keras 1 keyword that Keras 2 renamed, refused by a Keras that no longer translates it."""
     out: list[Finding] = []
-    keras_in_sight = bool(_KERAS_WORD.search(text[:200_000]))
+    seen: set[str] = set()
+    keras_in_sight: bool | None = None  # read once, and only when a refused keyword is found
     for chain in parse(text):
         for r in chain:
             m = _refused_keyword(r.message)
-            new = keras1_keyword(m["kw"], keras_in_sight) if m else None
-            if not m or not new or any(m["kw"] in f.title for f in out):
+            if not m or m["kw"] in seen:
                 continue
-            own = next((f for f in reversed(r.frames) if not _STDLIB_PATH.search(f.path)
-                        and not _SITE.search(f.path)), None)
+            if keras_in_sight is None:
+                keras_in_sight = bool(_KERAS_WORD.search(text[:200_000]))
+            new = keras1_keyword(m["kw"], keras_in_sight)
+            if not new:
+                continue
+            seen.add(m["kw"])
             c = culprit(r.frames, "tensorflow")  # Keras' and TensorFlow's frames are one project here
-            who = c.dist if c and c.dist and not c.own_code else (f"your code ({own.path}, line {own.line})" if own
-                                                                  else "the code")
+            caller = c.dist if c and not c.own_code else None
+            own = c.frame if c and c.own_code else None
+            who = caller or (f"your code ({own.path}, line {own.line})" if own else "the code")
             renamed = " or ".join(f"`{n}=`" for n in new)
             head = _callee(own.code, m["kw"]) if own and own.code else None
             func = m.groupdict().get("func")
-            func = func if func and not func.startswith("__") else None
-            call = f"{head}()" if head else f"{func}()" if func else "the call"
-            change = (f"in {own.path}, line {own.line}: change `{own.code}` to use {renamed}" if own and own.code
-                      and f"{m['kw']}=" in own.code and who.startswith("your") else f"change `{m['kw']}=` to {renamed}")
-            if who.startswith(("your", "the code")):
+            call = f"{head}()" if head else f"{func}()" if func and not func.startswith("__") else "the call"
+            if caller:
+                summary = (f"upgrade {caller} to a release written for Keras 2, or run it with multi-backend Keras "
+                           f"2.2.x on TensorFlow 1.x, which still translated Keras 1 names")
+                commands: tuple[str, ...] = (f"pip install --upgrade {caller}",
+                                             'pip install "keras<2.3" "tensorflow<2"')
+            else:
+                change = (f"in {own.path}, line {own.line}: change `{own.code}` to use {renamed}"
+                          if own and own.code and f"{m['kw']}=" in own.code else f"change `{m['kw']}=` to {renamed}")
                 summary = (f"{change} (Keras 2's names: `nb_epoch`->`epochs`, `border_mode`->`padding`, "
                            f"`output_dim`->`units`, `init`->`kernel_initializer`, ...); or run the code under the "
                            f"Keras it was written for (multi-backend Keras 2.2.x still translated Keras 1 names, with "
                            f"a warning, on TensorFlow 1.x)")
-                commands: tuple[str, ...] = ('pip install "keras<2.3" "tensorflow<2"',)
-            else:
-                summary = (f"upgrade {who} to a release written for Keras 2, or run it with multi-backend Keras 2.2.x "
-                           f"on TensorFlow 1.x, which still translated Keras 1 names")
-                commands = (f"pip install --upgrade {who}", 'pip install "keras<2.3" "tensorflow<2"')
+                commands = ('pip install "keras<2.3" "tensorflow<2"',)
             out.append(Finding(
                 TracebackKind.ERA_MISMATCH.value, Severity.ERROR, Area.LOG,
                 f"{who} was written for Keras 1: {call} was given `{m['kw']}=`, which Keras 2.0 renamed to "
@@ -927,7 +936,7 @@ def keras1_findings(text: str, name: str = "log") -> list[Finding]:
                 (f"{name}: {r.line[:400]}", f"Keras 2's translation table: {m['kw']} -> {', '.join(new)}",
                  *((f"the call: {own.path}, line {own.line}: {own.code}",) if own and own.code else ())),
                 Fix(summary, commands), source=KERAS1_SOURCE,
-                packages=tuple(p for p in (c.dist if c and not c.own_code else None, "keras") if p)))
+                packages=(caller, "keras") if caller else ("keras",)))
     return out
 
 

@@ -124,6 +124,16 @@ def test_a_keras_1_keyword_refused_by_a_later_keras_names_the_new_one(matrix: Ma
     assert "LSTM()" in f.title and "`recurrent_activation=`" in f.title and "train_lstm.py, line 52" in f.title
 
 
+def test_a_package_passing_a_keras_1_keyword_is_the_one_to_upgrade(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"run.py\", line 4, in <module>\n    agent.fit(env)\n"
+            "  File \"/opt/venv/lib/python3.8/site-packages/rl/core.py\", line 120, in fit\n"
+            "    self.model.fit(x, y, nb_epoch=1, verbose=0)\n"
+            "TypeError: fit() got an unexpected keyword argument 'nb_epoch'")
+    f = first(text, matrix)
+    assert f.id == "log-era-mismatch" and f.title.startswith("rl was written for Keras 1")
+    assert f.fix is not None and "pip install --upgrade rl" in f.fix.commands and "rl" in f.packages
+
+
 def test_keras_3s_own_refusal_of_a_keras_1_keyword(matrix: Matrix) -> None:
     text = "ValueError: Unrecognized keyword arguments passed to MaxPooling2D: {'dim_ordering': 'th'}"
     f = first(text, matrix)
