@@ -10,6 +10,7 @@ finding talks about. Stdlib only.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import string
 import tomllib
@@ -20,7 +21,7 @@ from typing import Any
 
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
-from .normalise import decode, distinct_lines, last_lines, may_match, newer, search
+from .normalise import decode, distinct_lines, last_lines, may_match, newer, release, search
 from .tracebacks import KNOWN_DISTS, Raised, culprit, dist_of, exception_types, parse, versions_in
 
 FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
@@ -66,6 +67,13 @@ class Family:
     last: tuple[Cue, ...] = ()
     """Cues on how the log ends: its last line that carries text (not a blank line, a code fence or a bare prompt),
     where a shell's ``Killed`` sits when nothing else stopped the run."""
+    reports: str = ""
+    """The finding id this family reports under, when it is one wording-independent reading of a cause another
+    family (or a reader in code) also names: family ids stay unique, findings of one cause share one id."""
+
+    @property
+    def finding_id(self) -> str:
+        return self.reports or self.id
 
 
 @dataclass
@@ -152,7 +160,7 @@ def _family(i: int, t: Any) -> Family:
         outranks_when={str(k): tuple(v) for k, v in dict(t.get("outranks_when", {})).items()},
         packages=tuple(t.get("packages", ())), order=tuple(t.get("order", ())),
         fix_by=fix_by, extract=tuple(t.get("extract", ())), severity=Severity(t.get("severity", "error")),
-        signature=signature, types=tuple(types), last=tuple(last),
+        signature=signature, types=tuple(types), last=tuple(last), reports=str(t.get("reports", "")),
     )
 
 
@@ -459,9 +467,9 @@ _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\
 def _cuda_of(lib: str, ver: str, cat: Catalogue) -> str | None:
     """The CUDA release that ships lib<lib>.so.<ver>: the table first, then the rule of the toolkit's own sonames
     up to CUDA 10.0 (libcublas.so.10.0 is CUDA 10.0's), or the major alone for a cuDNN."""
-    for name, soname, release in cat.sonames:
+    for name, soname, shipped_by in cat.sonames:
         if name.lower() == lib.lower() and soname == ver:
-            return release
+            return shipped_by
     major = int(ver.split(".")[0])
     if "." in ver and major <= 10 and lib != "cudnn":
         return f"CUDA {ver}"
@@ -585,13 +593,73 @@ def soname_release(text: str, chains: list[list[Raised]]) -> tuple[float, dict[s
     return score, facts, [line], Severity.ERROR
 
 
+# Any library's versioned soname the dynamic loader could not open ("librocm_smi64.so.6: cannot open shared object
+# file", "ImportError: libffi.so.6: ...", "error while loading shared libraries: libssl.so.1.1"), the soname first
+_ANY_SONAME_FAILED = re.compile(r"(?:^|[\s'\"(:/])(?P<lib>lib[A-Za-z][\w+-]{0,60})\.so\."
+                                r"(?P<ver>\d{1,3}(?:\.\d{1,6}){0,3})['\"]?:? ?(?:cannot open shared object file|"
+                                r"No such file or directory|not found\b|could not be (?:found|opened|loaded))",
+                                re.MULTILINE | re.IGNORECASE)
+# a line that lists an installed library file: `ls`, `ldconfig -p` ("libx.so.7 (libc6,x86-64) => /usr/lib/...") or
+# `find`'s paths, `ls -l`'s symlinks ("libx.so -> libx.so.7.3")
+def _listed(lib: str) -> re.Pattern[str]:
+    name, ver, path = re.escape(lib) + r"\.so\.", r"\d{1,3}(?:\.\d{1,6}){0,3}", r"(?:/[\w.+-]{1,80}){0,12}/?"
+    return re.compile(rf"^[ \t]{{0,8}}(?:[-lrwxs.@]{{10,11}}[^\n]{{0,80}}?\s)?{path}{name}(?P<ver>{ver})\b"
+                      rf"(?=[ \t]{{0,4}}(?:$|\(|=>|->))|(?:->|=>)[ \t]{{0,4}}{path}{name}(?P<ver2>{ver})\b",
+                      re.MULTILINE)
+
+
+def soname_listed(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """A versioned soname of any library the loader could not open, while the log lists the same library installed
+    under another soname (``ls``, ``ldconfig -p``, ``find``): 5 points, with both lines. A listed file of the same
+    release (libx.so.6.1 for libx.so.6) means the release is there and the search path is the question: nothing."""
+    tail = text[-200_000:]
+    if ".so." not in tail:
+        return 0.0, {}, [], Severity.ERROR
+    for m in itertools.islice(_ANY_SONAME_FAILED.finditer(tail), 20):
+        lib, want = m["lib"], m["ver"].split(".")
+        listed = _listed(lib)
+        others = []
+        for o in itertools.islice(listed.finditer(tail), 40):
+            have = (o["ver"] or o["ver2"]).split(".")
+            if have[:len(want)] == want:
+                return 0.0, {}, [], Severity.ERROR  # that release is installed: not a release question
+            others.append((have, o))
+        if others:
+            have, o = max(others, key=lambda x: len(x[0]))
+            facts = {"soname": f"{lib}.so.{m['ver']}", "lib": lib, "present": f"{lib}.so.{'.'.join(have)}"}
+            return 5.0, facts, [_line_at(tail, m.start(), m.end()), _line_at(tail, o.start(), o.end())], Severity.ERROR
+    return 0.0, {}, [], Severity.ERROR
+
+
+# cuDNN's own load-time check in both eras' wordings: TensorFlow 1.x packed integers, XLA's dotted releases
+_CUDNN_LOADED = re.compile(r"Loaded runtime CuDNN library:? ?(?P<have>\d{1,2}\.\d{1,2}\.\d{1,3}|\d{3,6})"
+                           r"[^\n]{0,60}? but (?:the )?source was compiled with:? ?"
+                           r"(?P<built>\d{1,2}\.\d{1,2}\.\d{1,3}|\d{3,6})",
+                           re.IGNORECASE)
+
+
+def cudnn_newer_major(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """4 points when the cuDNN loaded at run time is of a newer major release than the one the build was compiled
+    with (cuDNN 6 under a build for cuDNN 5): the check refuses any other major, and "older" would be wrong."""
+    m = _CUDNN_LOADED.search(text[-200_000:])
+    have = decode(m["have"], "cudnn") if m else None
+    built = decode(m["built"], "cudnn") if m else None
+    if not m or not have or not built or release(have)[:1] <= release(built)[:1]:
+        return 0.0, {}, [], Severity.ERROR
+    tail = text[-200_000:]
+    return 4.0, {"have": have, "built": built, "major": str(release(built)[0])}, \
+        [_line_at(tail, m.start(), m.end())], Severity.ERROR
+
+
 _DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"
                           r"driver's CUDA version is (?P<said>\d{1,2}\.\d{1,2})")
 _TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|"
                            r"ptxas[^\n]{0,60}?(?:version|release) (?P<b>\d{1,2}\.\d{1,2})|"
                            r"(?:cudatoolkit|cuda-nvcc|cuda-toolkit|nvidia-cuda-nvcc-cu\d{2})"
                            r"[ =:-]{1,3}(?P<c>\d{1,2}\.\d{1,2})|CUDA (?:toolkit |Toolkit )?(?P<d>1\d\.\d)\.\d{1,3}\b|"
-                           r"/cuda-(?P<e>\d{1,2}\.\d{1,2})\b")
+                           r"/cuda-(?P<e>\d{1,2}\.\d{1,2})\b|"
+                           # an issue template's own line ("CUDA: 9.0", "- CUDA version: 10.1"), not nvidia-smi's
+                           r"^[ \t]{0,4}(?:[-*] )?CUDA(?: version| toolkit)?: ?v?(?P<f>\d{1,2}\.\d)\b", re.MULTILINE)
 
 
 # the cuDNN a log shows installed: TensorFlow's issue template ("- CUDA/cuDNN version: 10.2, 8.0.2"), a version
@@ -788,6 +856,8 @@ def own_import_broken(text: str, chains: list[list[Raised]]) -> tuple[float, dic
 _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str, str], list[str], Severity]]] = {
     "stated_removal": stated_removal,
     "soname_release": soname_release,
+    "soname_listed": soname_listed,
+    "cudnn_newer_major": cudnn_newer_major,
     "driver_older": driver_older,
     "lone_loader_failure": lone_loader_failure,
     "devices_beyond_mesh": devices_beyond_mesh,
@@ -891,7 +961,7 @@ def finding(fit: Fit, name: str = "log") -> Finding:
     evidence = (*(ln if ln.startswith("API history: ") else f"{name}: {ln}" for ln in fit.lines[:4]),
                 *(["read from the log: " + ", ".join(f"{k}={v}" for k, v in shown.items())] if shown else []),
                 *([f"versions in the log: {', '.join(versions)}"] if versions else []))
-    return Finding(fam.id, fit.severity or fam.severity, Area.LOG, title, evidence,
+    return Finding(fam.finding_id, fit.severity or fam.severity, Area.LOG, title, evidence,
                    Fix(summary, commands, dict(fam.env)), source=fam.source,
                    packages=tuple(k[2:] for k in fit.facts if k.startswith("v_")))
 

@@ -210,18 +210,15 @@ def _as_signature(fit: Fit, matrix: Matrix, name: str, framework: str | None, ca
     return _variant(f, framework, cat)
 
 
-def _place(families: list[Finding], ordered: list[Finding], cat: Catalogue,
-           facts: dict[str, dict[str, str]] | None = None) -> list[Finding]:
+def _place(families: list[tuple[Finding, Fit]], ordered: list[Finding]) -> list[Finding]:
     """Each family finding before the first finding it outranks (``outranks``, and ``outranks_when`` for the facts
     its fit read), else after the specific ones; a family whose finding is already there (a signature that named it
-    directly) adds nothing."""
-    by_id = {fam.id: fam for fam in cat.families}
+    directly, or another family reporting the same cause) adds nothing."""
     out = list(ordered)
-    for ff in families:
+    for ff, fit in families:
         if any(o.id == ff.id for o in out):
             continue
-        fam = by_id[ff.id]
-        read = (facts or {}).get(ff.id, {})
+        fam, read = fit.family, fit.facts
         beaten = set(fam.outranks).union(*(ids for fact, ids in fam.outranks_when.items() if read.get(fact)))
         at = next((i for i, o in enumerate(out) if o.id in beaten), None)
         if at is None:
@@ -259,15 +256,16 @@ def diagnose_log(text: str, matrix: Matrix, name: str = "log") -> list[Finding]:
     out = [f for f in specific if f not in echoes] + structural + echoes + generic + noise
     scored = fits(text, chains, cat)
     near = [f for f in scored if not f.fits and f.score >= f.family.threshold / 2]  # half-way or better
-    fam_found = [f for f in (_as_signature(fit, matrix, name, framework, cat) if fit.family.signature
-                             else family_finding(fit, name) for fit in scored if fit.fits) if f is not None]
+    fitted = [fit for fit in scored if fit.fits]
+    told = [(_as_signature(fit, matrix, name, framework, cat) if fit.family.signature else family_finding(fit, name),
+             fit) for fit in fitted]
+    fam_found = [(f, fit) for f, fit in told if f is not None]
     # a removal the frames already explain (who made the call, the one-line change) needs no second telling
     framed = {b.exception.line for b in all_blames if b.caller or b.own}
-    fam_found = [f for f in fam_found if not (f.id == "log-stated-removal" and any(ln in framed for ln in
-                                                                                   _evidence_lines(f, name)))]
-    read = {fit.family.id: fit.facts for fit in scored if fit.fits}
-    out = _place([f for f in fam_found if f.severity is not Severity.INFO], out, cat, read) + \
-        [f for f in fam_found if f.severity is Severity.INFO]
+    fam_found = [(f, fit) for f, fit in fam_found
+                 if not (f.id == "log-stated-removal" and any(ln in framed for ln in _evidence_lines(f, name)))]
+    out = _place([(f, fit) for f, fit in fam_found if f.severity is not Severity.INFO], out) + \
+        [f for f, _ in fam_found if f.severity is Severity.INFO]
     noise_signatures = [s for s in matrix.signatures if s.noise]
     if not any(f.severity is not Severity.INFO for f in out):
         out.append(unsure(text, chains, near, noise_signatures, name))

@@ -1434,3 +1434,98 @@ def test_a_keras_3_model_asked_for_keras_2s_attributes(matrix: Matrix) -> None:
     text = ("  File \"/srv/env/lib/python3.11/site-packages/converter/keras_io.py\", line 88, in export\n"
             "    names = model.input_names\nAttributeError: 'Functional' object has no attribute 'input_names'")
     assert first_two(text, matrix)[0] == "log-tf-keras-missing"
+
+
+# --- a version outside a declared range, a library of another release, a model from another Keras -------------
+
+def test_a_range_warning_names_the_dependency_outside_it(matrix: Matrix) -> None:
+    tfa = ("UserWarning: Tensorflow Addons supports using Python ops for all Tensorflow versions above or equal to "
+           "2.9.0 and strictly below 2.12.0 (nightly versions are not supported).\n The versions of TensorFlow you "
+           "are currently using is 2.15.0 and is not supported.")
+    found = [f for f in diagnose_log(tfa, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id == "log-installed-conflict" and "Tensorflow 2.15.0" in found[0].title
+    assert found[0].severity is Severity.WARNING  # a warning at import, not a failure
+    assert any('"Tensorflow>=2.9.0,<2.12.0"' in c for c in found[0].fix.commands)
+    scipy = ("/env/lib/python3.11/site-packages/scipy/__init__.py:155: UserWarning: A NumPy version >=1.18.5 and "
+             "<1.26.0 is required for this version of SciPy (detected version 2.0.1)")
+    found = [f for f in diagnose_log(scipy, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id == "log-installed-conflict" and "NumPy 2.0.1" in found[0].title and "SciPy" in found[0].title
+    # pip's own conflict line stays the resolver's reading, told once
+    pip = ("tensorflow-text 2.15.0 requires tensorflow<2.16,>=2.15.0, but you have tensorflow 2.16.1 which is "
+           "incompatible.")
+    found = [f for f in diagnose_log(pip, matrix) if f.id == "log-installed-conflict"]
+    assert len(found) == 1 and "needs tensorflow<2.16" in found[0].title
+
+
+def test_an_optional_dependency_older_than_pandas_wants(matrix: Matrix) -> None:
+    text = ("ImportError: Pandas requires version '2.8.4' or newer of 'numexpr' (version '2.7.3' currently "
+            "installed).")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch" and "numexpr 2.8.4" in found[0].title
+
+
+def test_a_soname_missing_while_the_log_lists_another_release_of_it(matrix: Matrix) -> None:
+    text = ("$ ldconfig -p | grep libssl\n\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3\n"
+            "$ ./serve\n./serve: error while loading shared libraries: libssl.so.1.1: cannot open shared object "
+            "file: No such file or directory")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-lib-soname-other-release"
+    assert "libssl.so.1.1" in found[0].title and "libssl.so.3" in found[0].title
+    # the same release listed (a newer minor of .so.1.1 is still .so.1.1's ABI): a search path, not a release
+    same = text.replace("libssl.so.3", "libssl.so.1.1.1w")
+    assert all("libssl.so.1.1.1w installed instead" not in f.title for f in diagnose_log(same, matrix))
+    # a listing in `ls -l`'s symlink form
+    ls = ("ImportError: libhdf5.so.103: cannot open shared object file: No such file or directory\n"
+          "lrwxrwxrwx 1 root root 16 Mar  2 10:01 /usr/lib/libhdf5.so -> libhdf5.so.310.4.0")
+    assert first_two(ls, matrix)[0] == "log-lib-soname-other-release"
+
+
+def test_a_cudnn_of_a_newer_major_is_not_called_older(matrix: Matrix) -> None:
+    text = ("E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:535] Loaded runtime CuDNN library: 9.3.0 but "
+            "source was compiled with: 8.9.6.  CuDNN library needs to have matching major version and equal or "
+            "higher minor version.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-lib-soname-other-release"
+    assert "newer major" in found[0].title and "9.3.0" in found[0].title and "cuDNN 8.x" in found[0].fix.summary
+    # an older runtime stays the catalogue's finding
+    older = text.replace("9.3.0", "8.6.0")
+    assert diagnose_log(older, matrix)[0].id == "sig-cudnn-runtime-older-than-compiled"
+
+
+def test_an_mps_assertion_and_an_xla_op_on_the_metal_device(matrix: Matrix) -> None:
+    mps = ("Metal device set to: Apple M2\n/AppleInternal/Library/BuildRoots/0000/Library/Caches/com.apple.xbs/"
+           "Sources/MetalPerformanceShaders/MPSNDArray/Kernels/MPSNDArrayConvolution.mm:1003: failed assertion "
+           "`Unsupported data type'\nzsh: abort      python train.py")
+    assert first_two(mps, matrix)[0] == "log-metal-op-unsupported"
+    xla = ("I tensorflow/core/grappler/optimizers/custom_graph_optimizer_registry.cc:114] Plugin optimizer for "
+           "device_type GPU is enabled.\nW tensorflow/core/framework/op_kernel.cc:1818] OP_REQUIRES failed at "
+           "xla_ops.cc:503 : NOT_FOUND: could not find registered platform with id: 0x1078c4f30\n"
+           "NotFoundError: Graph execution error:")
+    found = diagnose_log(xla, matrix)
+    assert found[0].id == "log-metal-op-unsupported" and "jit_compile=False" in found[0].fix.summary
+
+
+def test_a_saved_config_key_only_the_other_keras_writes(matrix: Matrix) -> None:
+    keras2 = ("  File \"/srv/app/predict.py\", line 9, in <module>\n    model = tf.keras.models.load_model('tm.h5')\n"
+              "ValueError: Unrecognized keyword arguments: ['batch_shape']")
+    found = diagnose_log(keras2, matrix)
+    assert found[0].id == "log-saved-by-other-keras" and "batch_shape" in found[0].title
+    keras3 = ("TypeError: Could not deserialize class 'Functional' because its parent module "
+              "keras.src.models.functional cannot be imported. Full object config: {'module': "
+              "'keras.src.models.functional', 'class_name': 'Functional'}")
+    assert first_two(keras3, matrix)[0] == "log-saved-by-other-keras"
+    # a keyword the user's own call passes, nothing being loaded: not a saved model's question
+    own = ("    x = layers.Dense(8, kernel='relu')(x)\n"
+           "ValueError: Unrecognized keyword arguments passed to Dense: {'kernel': 'relu'}")
+    assert "log-saved-by-other-keras" not in first_two(own, matrix)
+
+
+def test_tensorflows_driver_suspicion_with_the_driver_older_than_the_cuda(matrix: Matrix) -> None:
+    text = ("E tensorflow/stream_executor/cuda/cuda_dnn.cc:396] could not create cudnn handle: "
+            "CUDNN_STATUS_NOT_INITIALIZED\nE tensorflow/stream_executor/cuda/cuda_dnn.cc:404] possibly insufficient "
+            "driver version: 390.30.0\n\n- TensorFlow version: 1.12\n- CUDA version: 9.2\n- NVIDIA driver 390.30\n"
+            "Driver Version: 390.30")
+    assert first_two(text, matrix)[0] == "sig-driver-too-old-for-cuda"
+    # the same suspicion with a driver new enough for that CUDA: not named
+    fine = text.replace("390.30", "410.79")
+    assert "sig-driver-too-old-for-cuda" not in first_two(fine, matrix)
