@@ -476,6 +476,31 @@ def _keyword_lack(kw: str, frames: list[Frame], text: str, func: str | None = No
     return None
 
 
+# A package's callable refusing the arguments another package's line passes it ("split() takes 2 positional
+# arguments but 3 were given", "init() missing 1 required positional argument: 'rng'"): the caller was written for
+# another release's signature.
+_ARGS = re.compile(r"(?P<func>[A-Za-z_]\w{0,60})\(\) (?:takes (?:from \d{1,2} to )?\d{1,2} positional arguments? but "
+                   r"(?P<given>\d{1,2}) (?:were|was) given|missing \d{1,2} required (?:positional |keyword-only )?"
+                   r"arguments?: (?P<arg>'\w{1,60}'))")
+
+
+def _arguments_lack(func: str, frames: list[Frame], text: str, given: str | None, arg: str | None
+                    ) -> tuple[str, str] | None:
+    """The package callable named ``func`` that the failing line of an installed package calls (a call from the
+    user's own code may be the user's mistake: not read here), when it belongs to another package."""
+    if func.startswith("__"):
+        return None
+    called = re.compile(rf"(?<![\w.])(?P<call>[A-Za-z_][\w.]{{0,120}}\.{re.escape(func)})\(")
+    last = next((f for f in reversed(frames) if f.code), None)
+    m = called.search(last.code) if last and last.dist and not is_wrapper(last) else None
+    parts = m["call"].split(".") if m else []
+    mod = _module_of(parts[0], text) if parts else None
+    if not mod or dist_of(mod.split(".")[0]) in (None, last.dist if last else None):
+        return None
+    how = f"{given} positional arguments" if given else f"no {arg}"
+    return ".".join([mod, *parts[1:-1]]), f"{func}(<{how}>)"
+
+
 # Python 2 named a missing submodule only below the package it had found ("No module named contrib.slim" for
 # `import tensorflow.contrib.slim`): the failing frame's import line gives the rest.
 _PY2_BELOW = re.compile(r"No module named (?P<rel>[A-Za-z_]\w{0,80}(?:\.\w{1,80}){1,6})\s*$")
@@ -527,6 +552,10 @@ def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, st
     lacking_kw = _keyword_lack(kw["kw"], frames, text, kw["func"]) if kw else None
     if lacking_kw:
         return Lack.NAME, *lacking_kw
+    args = _ARGS.search(exc.message)
+    lacking_args = _arguments_lack(args["func"], frames, text, args["given"], args["arg"]) if args else None
+    if lacking_args:
+        return Lack.NAME, *lacking_args
     r = _receiver(exc, frames, text)
     if r:
         return (Lack.NAME, *r)

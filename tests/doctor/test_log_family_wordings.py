@@ -540,6 +540,26 @@ def test_a_keyword_the_users_own_function_lacks_is_not_a_package(matrix: Matrix)
     assert all(f.id != "log-missing-name" for f in causes(text, matrix))
 
 
+def test_arguments_one_packages_line_passes_anothers_signature_refuses(matrix: Matrix) -> None:
+    # jax.random.split(key, num) takes no third argument (https://docs.jax.dev/en/latest/_autosummary/
+    # jax.random.split.html): a package calling it with one was written for another signature
+    text = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 3, in <module>\n    s = make(p)\n"
+            "  File \"/home/u/.venv/lib/python3.11/site-packages/distrax/_src/utils.py\", line 80, in make\n"
+            "    keys = jax.random.split(key, 2, 3)\n"
+            "TypeError: split() takes from 1 to 2 positional arguments but 3 were given")
+    first = causes(text, matrix)[0]
+    assert first.id == "log-era-mismatch" and "distrax" in first.title and "jax.random.split(" in first.title
+    missing = text.replace("jax.random.split(key, 2, 3)", "jax.random.split()").replace(
+        "split() takes from 1 to 2 positional arguments but 3 were given",
+        "split() missing 1 required positional argument: 'key'")
+    assert "no 'key'" in causes(missing, matrix)[0].title
+    # the same refusal of the user's own line may be the user's mistake: not named as another release
+    own = ("Traceback (most recent call last):\n  File \"/home/u/train.py\", line 3, in <module>\n"
+           "    keys = jax.random.split(key, 2, 3)\n"
+           "TypeError: split() takes from 1 to 2 positional arguments but 3 were given")
+    assert all(f.id not in ("log-era-mismatch", "log-missing-name") for f in causes(own, matrix))
+
+
 # --- the causes a log states in many wordings: disk, memory, permissions, a busy device -------------------------
 
 def test_windows_disk_full_is_disk_full(matrix: Matrix) -> None:
