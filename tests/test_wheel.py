@@ -71,6 +71,7 @@ def test_wheel_carries_the_matrix_and_no_generic_top_level_names(wheel: Path) ->
     assert "bdv2/doctor/api/api_history.json.gz" in names  # --log and --deep read the API history from it
     assert "bdv2/doctor/api/tf1_names.json" in names  # --log names TensorFlow 1.x code on TensorFlow 2 from it
     assert "bdv2/doctor/api/keras1_names.json" in names  # and Keras 1 keywords under a later Keras
+    assert "bdv2/doctor/api/wheel_pythons.json" in names  # and a pinned release's Pythons on PyPI
     assert "bdv2/doctor/log_families.toml" in names  # --log's families, variants and renames
     assert "bdv2/data_tools/releases.toml" in names  # bdv2 data identify reads the known releases from it
     packaged = zipfile.ZipFile(wheel).read("bdv2/doctor/compat_matrix.toml").decode()

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
 from .normalise import decode, distinct_lines, last_lines, may_match, newer, release, search
@@ -651,6 +654,51 @@ def cudnn_newer_major(text: str, chains: list[list[Raised]]) -> tuple[float, dic
         [_line_at(tail, m.start(), m.end())], Severity.ERROR
 
 
+# A Python outside a package's declared range, in the installers' words: pip's Requires-Python check, uv's, apt's
+# dependency of a Debian package on python3 ("python3-tflite-runtime : Depends: python3 (< 3.10) but 3.11.2-1 is to
+# be installed")
+_PYTHON_RANGE = re.compile(
+    r"(?:Package '(?P<pkg>[\w.-]{1,60})' )?requires a different Python: (?P<have>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?) "
+    r"not in '(?P<spec>[^'\n]{1,60})'|(?:the )?(?:current|requested) Python version "
+    r"\((?P<have2>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)\) does not satisfy Python ?(?P<spec2>[<>=!~][^\n]{0,60}?)(?:\s|$)|"
+    r"(?P<pkg3>[\w.+-]{1,60}) ?: Depends: python3? \((?P<op3><<|<=|<|>=|>>|>|=) ?(?P<v3>\d\.\d{1,2})[^)\n]{0,20}\) but "
+    r"(?P<have3>\d\.\d{1,2})[\w.+~-]{0,20} is to be installed")
+
+
+def _python_direction(text: str) -> tuple[str, dict[str, str], str] | None:
+    """("newer" or "older", facts, line) for the first refusal of this Python by a package's declared range."""
+    m = _PYTHON_RANGE.search(text[-200_000:])
+    if not m:
+        return None
+    have = m["have"] or m["have2"] or m["have3"]
+    spec = m["spec"] or m["spec2"] or f"{'<' if m['op3'] == '<<' else '>' if m['op3'] == '>>' else m['op3']}{m['v3']}"
+    try:
+        specs = SpecifierSet(spec.replace(" ", "").rstrip(".,;"))
+        version = Version(have)
+    except (InvalidSpecifier, InvalidVersion):
+        return None
+    failed = [sp for sp in specs if not sp.contains(version, prereleases=True)]
+    newer = bool(failed) and all(sp.operator in ("<", "<=", "==", "~=") and Version(sp.version.rstrip(".*")) < version
+                                 for sp in failed)
+    facts = {"have": have, "need": spec, **({"pkg": m["pkg"] or m["pkg3"]} if m["pkg"] or m["pkg3"] else {})}
+    return ("newer" if newer else "older"), facts, _line_at(text[-200_000:], m.start(), m.end())
+
+
+def python_above_range(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """5 points when the Python that ran is above the range a package declares (its ceiling, not its floor)."""
+    got = _python_direction(text)
+    if not got or got[0] != "newer":
+        return 0.0, {}, [], Severity.ERROR
+    return 5.0, got[1], [got[2]], Severity.ERROR
+
+
+def python_not_below_range(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str],
+                                                                         Severity]:
+    """-5 points when the refused Python is above the declared range: not a Python too old."""
+    got = _python_direction(text)
+    return (-5.0 if got and got[0] == "newer" else 0.0), {}, [], Severity.ERROR
+
+
 _DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"
                           r"driver's CUDA version is (?P<said>\d{1,2}\.\d{1,2})")
 _TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|"
@@ -858,6 +906,8 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "soname_release": soname_release,
     "soname_listed": soname_listed,
     "cudnn_newer_major": cudnn_newer_major,
+    "python_above_range": python_above_range,
+    "python_not_below_range": python_not_below_range,
     "driver_older": driver_older,
     "lone_loader_failure": lone_loader_failure,
     "devices_beyond_mesh": devices_beyond_mesh,

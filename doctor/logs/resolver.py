@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..api.wheel_pythons import wheel_pythons
 from ..findings import Area, Finding, Fix, Severity
 
 if TYPE_CHECKING:
@@ -473,6 +474,48 @@ def matrix_says(reqs: list[str], text: str, matrix: Matrix | None) -> list[str]:
     return out
 
 
+def _release_key(v: str) -> tuple[int, ...]:
+    m = re.match(r"\d{1,4}(?:\.\d{1,4}){0,3}", v)
+    return tuple(int(x) for x in m[0].split(".")) if m else ()
+
+
+def outside_wheel_pythons(reqs: list[str], have: str, text: str, name: str) -> Finding | None:
+    """A pinned release PyPI has wheels of for other Pythons only (tools/wheel_pythons' table): the Python that ran is
+    outside them when the log shows it, or, when it does not, when the index offered only later releases (older
+    ones were filtered out for this Python) or the release's newest CPython is older than 3.10."""
+    py = python_in_log(text)
+    offered = [v for v in (x.strip() for x in have.split(",")) if re.fullmatch(r"\d{1,4}(?:\.\d{1,4}){1,3}", v)]
+    for r in reqs:
+        pkg, spec = _split(r)
+        pin = re.fullmatch(r"===?\s?(\d{1,4}(?:\.\d{1,4}){0,2}(?:\.\*)?)", spec)
+        span = wheel_pythons(pkg, pin[1]) if pin else None
+        if not pin or not span:
+            continue
+        lo, hi = span
+        asked = _release_key(pin[1].rstrip(".*"))
+        if py:
+            direction = "newer" if _release_key(py) > _release_key(hi) else \
+                "older" if _release_key(py) < _release_key(lo) else ""
+        elif offered:
+            direction = "newer" if all(_release_key(v) > asked for v in offered) else ""
+        else:
+            direction = "newer" if _release_key(hi) < (3, 10) else ""
+        if not direction:
+            continue
+        ran = f"this log's Python is {py}" if py else "the log does not show which Python ran"
+        title = (f"{pkg} {pin[1]} has wheels only for CPython {lo}-{hi}, and {ran}: pip finds no {pkg} {pin[1]} for a "
+                 f"Python {direction} than that")
+        evidence = (f"{name}: no distribution for {r}", f"PyPI: {pkg} {pin[1]} has wheels for CPython {lo}-{hi}",
+                    *([f"{name}: the index offered only later releases: {have[:200]}"] if offered and not py else []))
+        kind = "log-python-too-new" if direction == "newer" else "log-python-too-old"
+        return Finding(kind, Severity.ERROR, Area.LOG, title, evidence,
+                       Fix(f"install it under a Python in {lo}-{hi} (a new virtual environment or conda env with "
+                           f"that Python), or pin a {pkg} release made for this Python (the index's list in the log "
+                           "shows which it has)", (f"conda create -n {pkg}-env python={hi}", "python --version")),
+                       source=f"https://pypi.org/project/{pkg}/{pin[1].rstrip('.*')}/#files", packages=(pkg,))
+    return None
+
+
 def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[Finding]:
     """The installer found no distribution of a requirement (no such version, none for this Python or platform)."""
     reqs: list[str] = []
@@ -510,7 +553,8 @@ def missing(text: str, name: str = "log", matrix: Matrix | None = None) -> list[
                 *([f"{name}: available: {have[:300]}"] if have else []),
                 *([f"{name}: hint: {' '.join(hint[1].split())[:300]}"] if hint else []),
                 *matrix_says(reqs, text, matrix))
-    return [Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
+    python = outside_wheel_pythons(reqs, have, text, name)
+    return [*([python] if python else []), Finding(ResolverKind.NO_DISTRIBUTION.value, Severity.ERROR, Area.LOG,
                     f"no installable distribution of {' and '.join(reqs[:3])} for this Python and platform", evidence,
                     Fix(fix, ("bdv2 matrix list",)), source="https://packaging.python.org/en/latest/specifications/"
                     "platform-compatibility-tags/", packages=tuple(_split(r)[0] for r in reqs))]

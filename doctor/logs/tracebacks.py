@@ -121,8 +121,10 @@ class Raised:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
-# a traceback pasted into a thread as inline code or a quote: "`  File ...", "> Traceback ...", "> ValueError: ..."
-_QUOTED = re.compile(r"^(?:> ?|`{1,3})(?=\s{0,12}(?:File \"|Traceback|[\w.]{0,80}(?:Error|Exception)\b))")
+# a traceback pasted into a thread as inline code, a quote or a markdown heading: "`  File ...", "> Traceback ...",
+# "> ValueError: ...", "#### ImportError: ..." (a heading only before an exception's own line)
+_QUOTED = re.compile(r"^(?:> ?|`{1,3})(?=\s{0,12}(?:File \"|Traceback|[\w.]{0,80}(?:Error|Exception)\b))|"
+                     r"^#{1,6} (?=[\w.]{0,80}(?:Error|Exception): )")
 
 
 def strip_prefix(line: str) -> str:

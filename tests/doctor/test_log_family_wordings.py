@@ -677,3 +677,26 @@ def test_a_failed_culinkcomplete_is_the_linking_api(matrix: Matrix) -> None:
     text = ("jaxlib.xla_extension.XlaRuntimeError: INTERNAL: cuda_asm_compiler.cc:120: 'cuLinkComplete(link_state, "
             "&cubin_out, &cubin_size)': CUDA_ERROR_INVALID_IMAGE")
     assert first_two(text, matrix)[0] == "sig-cuda-linking-api"
+
+
+def test_newer_python_syntax_on_a_metaclass_under_an_old_python(matrix: Matrix) -> None:
+    # os.PathLike[str] is subscriptable from Python 3.9 (https://docs.python.org/3/whatsnew/3.9.html)
+    text = ("  File \"/usr/local/lib/python3.8/dist-packages/orbax/checkpoint/utils.py\", line 30, in <module>\n"
+            "    def load(path: os.PathLike[str]) -> None:\n"
+            "TypeError: 'ABCMeta' object is not subscriptable")
+    assert first_two(text, matrix)[0] == "log-python-too-old"
+
+
+def test_an_exception_line_pasted_as_a_markdown_heading(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n"
+            "    from flax.training import checkpoints\n"
+            "### ModuleNotFoundError: No module named 'flax'")
+    assert first_two(text, matrix)[0] == "log-missing-package"
+
+
+def test_a_listing_of_keras_names_is_not_h5py_decoding(matrix: Matrix) -> None:
+    text = ("dir(keras.engine.saving)\n['load_weights_from_hdf5_group', 'save_model', 'h5py']\n"
+            "ImportError: cannot import name 'Network'")
+    assert "log-h5py3-str-decode" not in first_two(text, matrix)
+    decode = "  File \"x.py\", line 3\n    original_keras_version = f.attrs['keras_version'].decode('utf8')"
+    assert first_two(decode, matrix)[0] == "log-h5py3-str-decode"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bdv2.doctor.api.keras1 import keras1_keyword
 from bdv2.doctor.api.tf1 import TABLE, tf1_name
+from bdv2.doctor.api.wheel_pythons import wheel_pythons
 from bdv2.doctor.findings import Severity
 from bdv2.doctor.logs.signatures import diagnose_log
 from bdv2.doctor.matrix import Matrix
@@ -155,3 +156,12 @@ def test_the_keras_build_reads_the_conversions_and_drops_reverse_pairs() -> None
               "    converted.append(('nb_filter', 'filters'))\n")
     assert build.renamed_keywords(source) == {"init": ["kernel_initializer"], "nb_filter": ["filters"],
                                               "output_dim": ["units"]}
+
+
+def test_the_pythons_of_a_pinned_release_read_as_pip_reads_the_pin() -> None:
+    # PyPI's wheels of tensorflow-gpu 1.15.0 are cp35-cp37; `==1.15` is 1.15.0 to pip (PEP 440 zero padding)
+    assert wheel_pythons("tensorflow-gpu", "1.15") == wheel_pythons("tensorflow_gpu", "1.15.0") == ("3.5", "3.7")
+    # `==1.15.*` spans every 1.15 release (1.15.5 dropped 3.5)
+    assert wheel_pythons("tensorflow-gpu", "1.15.*") == ("3.5", "3.7")
+    assert wheel_pythons("tensorflow", "2.16.1") == ("3.9", "3.12")
+    assert wheel_pythons("tensorflow", "9.9.9") is None and wheel_pythons("no-such-package", "1.0") is None

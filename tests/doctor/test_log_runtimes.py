@@ -1443,13 +1443,16 @@ def test_a_range_warning_names_the_dependency_outside_it(matrix: Matrix) -> None
            "2.9.0 and strictly below 2.12.0 (nightly versions are not supported).\n The versions of TensorFlow you "
            "are currently using is 2.15.0 and is not supported.")
     found = [f for f in diagnose_log(tfa, matrix) if f.severity is not Severity.INFO]
-    assert found[0].id == "log-installed-conflict" and "Tensorflow 2.15.0" in found[0].title
+    assert found[0].id == "log-era-mismatch" and "Tensorflow 2.15.0" in found[0].title
     assert found[0].severity is Severity.WARNING  # a warning at import, not a failure
     assert any('"Tensorflow>=2.9.0,<2.12.0"' in c for c in found[0].fix.commands)
     scipy = ("/env/lib/python3.11/site-packages/scipy/__init__.py:155: UserWarning: A NumPy version >=1.18.5 and "
              "<1.26.0 is required for this version of SciPy (detected version 2.0.1)")
     found = [f for f in diagnose_log(scipy, matrix) if f.severity is not Severity.INFO]
-    assert found[0].id == "log-installed-conflict" and "NumPy 2.0.1" in found[0].title and "SciPy" in found[0].title
+    assert found[0].id == "log-era-mismatch" and "NumPy 2.0.1" in found[0].title and "SciPy" in found[0].title
+    # the first sentence alone, the version in use cut from the paste
+    cut = tfa.split("\n")[0]
+    assert first_two(cut, matrix)[0] == "log-era-mismatch"
     # pip's own conflict line stays the resolver's reading, told once
     pip = ("tensorflow-text 2.15.0 requires tensorflow<2.16,>=2.15.0, but you have tensorflow 2.16.1 which is "
            "incompatible.")
@@ -1529,3 +1532,67 @@ def test_tensorflows_driver_suspicion_with_the_driver_older_than_the_cuda(matrix
     # the same suspicion with a driver new enough for that CUDA: not named
     fine = text.replace("390.30", "410.79")
     assert "sig-driver-too-old-for-cuda" not in first_two(fine, matrix)
+
+
+def test_a_python_above_a_packages_declared_ceiling_is_too_new(matrix: Matrix) -> None:
+    pip = "ERROR: Package 'dm-reverb' requires a different Python: 3.12.4 not in '<3.12,>=3.9'"
+    found = diagnose_log(pip, matrix)
+    assert found[0].id == "log-python-too-new" and "3.12.4" in found[0].title and "dm-reverb" in found[0].title
+    assert all(f.id != "log-python-too-old" for f in found)
+    # below the floor stays a Python too old
+    assert first_two(pip.replace("3.12.4", "3.8.18"), matrix)[0] == "log-python-too-old"
+    apt = (" python3-edgetpu : Depends: python3 (< 3.9) but 3.11.2-1 is to be installed\n"
+           "E: Unable to correct problems, you have held broken packages.")
+    assert first_two(apt, matrix)[0] == "log-python-too-new"
+
+
+def test_a_pinned_release_with_wheels_for_other_pythons_only(matrix: Matrix) -> None:
+    # tensorflow 2.12.0's wheels on PyPI are cp38-cp311 (doctor/api/wheel_pythons.json, from PyPI's JSON)
+    shown = ("Python 3.12.3\nERROR: Could not find a version that satisfies the requirement tensorflow==2.12.0 "
+             "(from versions: 2.16.1, 2.16.2, 2.17.0)\nERROR: No matching distribution found for tensorflow==2.12.0")
+    found = diagnose_log(shown, matrix)
+    assert found[0].id == "log-python-too-new" and "3.8-3.11" in found[0].title and "3.12" in found[0].title
+    assert found[1].id == "log-no-matching-distribution"
+    # no Python in the log, but the index offered only later releases: the older ones were filtered for this Python
+    unseen = shown.split("\n", 1)[1]
+    assert first_two(unseen, matrix)[0] == "log-python-too-new"
+    # a Python inside the range: the release's wheels are not the question (a platform, a pip), nothing claimed
+    inside = shown.replace("Python 3.12.3", "Python 3.10.4")
+    assert all(f.id not in ("log-python-too-new", "log-python-too-old") for f in diagnose_log(inside, matrix))
+    # below the range
+    old = "Python 3.7.9\nERROR: No matching distribution found for tensorflow==2.16.1"
+    assert first_two(old, matrix)[0] == "log-python-too-old"
+
+
+def test_an_nvswitch_machine_whose_fabric_manager_is_not_running(matrix: Matrix) -> None:
+    refused = ("nv-fabricmanager[2211]: fabric manager NVIDIA GPU driver interface version 550.54.15 don't match with "
+               "driver version 550.90.07. Please update with matching NVIDIA driver package.")
+    found = diagnose_log(refused, matrix)
+    assert found[0].id == "log-fabric-manager-driver-mismatch"
+    assert "550.54.15" in found[0].title and "550.90.07" in found[0].title
+    jax = ("E external/xla/xla/stream_executor/cuda/cuda_driver.cc:152] failed call to cuInit: "
+           "CUDA_ERROR_SYSTEM_NOT_READY: system not yet initialized\n8x H100 80GB HBM3 (HGX)")
+    assert first_two(jax, matrix)[0] == "log-fabric-manager-driver-mismatch"
+
+
+def test_an_algorithm_refusing_the_same_space_from_the_other_gym(matrix: Matrix) -> None:
+    text = ("AssertionError: The algorithm only supports (<class 'gymnasium.spaces.discrete.Discrete'>, <class "
+            "'gymnasium.spaces.multi_discrete.MultiDiscrete'>) as action spaces but Discrete(4) was provided")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch" and "gymnasium's spaces" in found[0].title
+    # a space of another kind (a Box where only discrete ones are taken) is the program's choice, not the library's
+    box = text.replace("but Discrete(4)", "but Box(-1.0, 1.0, (3,), float32)")
+    assert "log-era-mismatch" not in first_two(box, matrix)
+
+
+def test_gpu_devices_passed_to_docker_by_hand(matrix: Matrix) -> None:
+    text = ("$ docker run --device /dev/nvidia0:/dev/nvidia0 --device /dev/nvidiactl:/dev/nvidiactl -it my/cuda-app\n"
+            "RuntimeError: CUDA error: no CUDA-capable device is detected")
+    assert first_two(text, matrix)[0] == "log-docker-gpu-runtime-missing"
+
+
+def test_tensorflows_deepest_headers_missing_after_a_windows_install(matrix: Matrix) -> None:
+    text = ("pip install tensorflow on Windows 11 finishes, then the build of my op fails:\n"
+            "fatal error C1083: Cannot open include file: 'unsupported/Eigen/CXX11/src/Tensor/"
+            "TensorContractionThreadPool.h': No such file or directory")
+    assert first_two(text, matrix)[0] == "log-windows-long-path-disabled"

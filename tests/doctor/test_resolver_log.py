@@ -145,7 +145,9 @@ def test_no_matching_distribution_is_not_a_conflict() -> None:
               "  ╰─▶ Because tensorflow==2.8.0 has no wheels with a\n"
               "      matching Python ABI tag (e.g., `cp311`) and you require tensorflow==2.8.0, we can conclude that\n"
               "      your requirements are unsatisfiable.\n")
-    [f] = resolver_findings(wheels)
+    # tensorflow 2.8.0's wheels on PyPI are cp37-cp310: uv's cp311 is newer, said first
+    python, f = resolver_findings(wheels)
+    assert python.id == "log-python-too-new" and "3.7-3.10" in python.title and "3.11" in python.title
     assert f.id == ResolverKind.NO_DISTRIBUTION.value and "Python ABI tag" in f.evidence[0]
     # a dependency missing from the index is still the dependency's conflict (uv's own wording, uv-jax-tpu log)
     assert [f.id for f in resolver_findings(UV)] == [ResolverKind.CONFLICT.value]
