@@ -535,6 +535,8 @@ def _name_from_code(mod: str, frames: list[Frame], text: str) -> str | None:
 
 
 def _lack_of(exc: Raised, frames: list[Frame], text: str = "") -> tuple[Lack, str, str] | None:
+    if "partially initiali" in exc.message and "circular import" in exc.message:
+        return None  # the module is there, half-imported: an import cycle (often a local file's name), not a release
     for lack, pat in _LACKS:
         m = pat.search(exc.message)
         if m:

@@ -1596,3 +1596,43 @@ def test_tensorflows_deepest_headers_missing_after_a_windows_install(matrix: Mat
             "fatal error C1083: Cannot open include file: 'unsupported/Eigen/CXX11/src/Tensor/"
             "TensorContractionThreadPool.h': No such file or directory")
     assert first_two(text, matrix)[0] == "log-windows-long-path-disabled"
+
+
+def test_windows_without_the_visual_cpp_runtime(matrix: Matrix) -> None:
+    tf = ("ImportError: Could not find the DLL(s) 'msvcp140.dll or msvcp140_1.dll'. TensorFlow requires that these "
+          "DLLs be installed in a directory that is named in your %PATH% environment variable.")
+    found = diagnose_log(tf, matrix)
+    assert found[0].id == "log-msvc-runtime-missing" and "msvcp140_1.dll" in found[0].title
+    loader = "python.exe - System Error: The code execution cannot proceed because VCRUNTIME140_1.dll was not found."
+    assert first_two(loader, matrix)[0] == "log-msvc-runtime-missing"
+
+
+def test_a_compiled_submodule_of_a_source_checkout_never_built(matrix: Matrix) -> None:
+    text = ("Traceback (most recent call last):\n  File \"/home/u/src/detectron2/demo/demo.py\", line 8, in <module>\n"
+            "    from detectron2 import _C\nModuleNotFoundError: No module named 'detectron2._C'")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-extension-not-built" and "detectron2._C" in found[0].title
+    # a public submodule missing is not a build question
+    public = text.replace("_C", "projects")
+    assert "log-extension-not-built" not in first_two(public, matrix)
+
+
+def test_nvcc_refusing_a_newer_host_compiler(matrix: Matrix) -> None:
+    text = ("/usr/local/cuda-11.3/bin/../targets/x86_64-linux/include/crt/host_config.h:139:2: error: #error -- "
+            "unsupported GNU version! gcc versions later than 10 are not supported! The nvcc flag "
+            "'-allow-unsupported-compiler' can be used to override this version check")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-host-compiler-unsupported" and "later than 10" in found[0].title
+
+
+def test_a_circular_import_through_an_installed_package(matrix: Matrix) -> None:
+    text = ("AttributeError: partially initialized module 'tensorflow_datasets.core' has no attribute "
+            "'DatasetBuilder' (most likely due to a circular import)")
+    found = [f for f in diagnose_log(text, matrix) if f.severity is not Severity.INFO]
+    assert found[0].id == "log-shadowed-module" and "tensorflow_datasets" in found[0].title
+    # a half-imported module is there: never told as a name its release lacks
+    assert all(f.id not in ("log-missing-name", "log-era-mismatch") for f in found)
+    # the user's own package importing itself in a circle: no environment cause claimed
+    own = ("ImportError: cannot import name 'Trainer' from partially initialized module 'mylab.train' (most likely "
+           "due to a circular import) (/home/u/mylab/train/__init__.py)")
+    assert all(f.id in ("log-no-known-cause",) for f in diagnose_log(own, matrix) if f.severity is not Severity.INFO)
