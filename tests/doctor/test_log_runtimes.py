@@ -1636,3 +1636,9 @@ def test_a_circular_import_through_an_installed_package(matrix: Matrix) -> None:
     own = ("ImportError: cannot import name 'Trainer' from partially initialized module 'mylab.train' (most likely "
            "due to a circular import) (/home/u/mylab/train/__init__.py)")
     assert all(f.id in ("log-no-known-cause",) for f in diagnose_log(own, matrix) if f.severity is not Severity.INFO)
+
+
+def test_libtpu_finding_no_tpu_chip_on_the_host(matrix: Matrix) -> None:
+    text = ("  File \"/usr/local/lib/python3.10/dist-packages/jax/_src/xla_bridge.py\", line 210, in make_tpu_client\n"
+            "jaxlib.xla_extension.XlaRuntimeError: NOT_FOUND: No 0062e1c4 device found.")
+    assert first_two(text, matrix)[0] == "log-expected-accelerator-missing"
