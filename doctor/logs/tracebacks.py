@@ -467,11 +467,13 @@ def _keyword_lack(kw: str, frames: list[Frame], text: str, func: str | None = No
     named = re.compile(rf"(?<![\w.])(?P<call>[A-Za-z_][\w.]{{0,120}}\.{re.escape(func)})\(") \
         if func and not func.startswith("__") else None
     codes = [f.code for f in reversed(frames) if f.code]
-    tries = [(pat, src) for src in (*codes, text[:200_000] if f"{kw}=" in text else "")]
+    # in the failing lines, the innermost call that holds the keyword (`model.add(nn.Dense(8, kw=...))` is
+    # nn.Dense's); in the rest of the log, the first call before it
+    calls = [c.split(".") for src in codes if (c := _callee(src, kw))]
+    tries = [(pat, src) for src in (text[:200_000] if f"{kw}=" in text else "",)]
     tries += [(named, src) for src in codes] if named else []
-    for p, src in tries:
-        m = p.search(src)
-        parts = m["call"].split(".") if m else []
+    calls += [m["call"].split(".") for p, src in tries if (m := p.search(src))]
+    for parts in calls:
         mod = _module_of(parts[0], text) if len(parts) > 1 else None
         if mod:
             return ".".join([mod, *parts[1:-1]]), f"{parts[-1]}({kw}=)"

@@ -534,6 +534,14 @@ def test_a_keyword_a_packages_release_lacks_is_named_through_its_import_alias(ma
     assert "flax.linen.Dense(param_dtype=)" in causes(flax, matrix)[0].title
 
 
+def test_a_keyword_is_the_innermost_calls_when_calls_nest(matrix: Matrix) -> None:
+    # the keyword sits in nn.Dense's parentheses, not in self.add's that hold them
+    text = ("import flax.linen as nn\nTraceback (most recent call last):\n  File \"model.py\", line 12, in __call__\n"
+            "    x = self.add(nn.Dense(features=128, param_dtype=jnp.bfloat16))(x)\n"
+            "TypeError: __init__() got an unexpected keyword argument 'param_dtype'")
+    assert "flax.linen.Dense(param_dtype=)" in causes(text, matrix)[0].title
+
+
 def test_a_keyword_the_users_own_function_lacks_is_not_a_package(matrix: Matrix) -> None:
     text = ("Traceback (most recent call last):\n  File \"run.py\", line 40, in <module>\n    train(cfg, warmup=10)\n"
             "TypeError: train() got an unexpected keyword argument 'warmup'")
