@@ -449,6 +449,10 @@ _ASKED_SONAME = re.compile(r"(?:library '?|^|[\s'\"(:])lib(?P<lib>cudart|cublasL
                            r"cusparse|cudnn|nvrtc|nccl)\.so\. ?(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?=['\";:\s]|$)"
                            r"(?=[^\n]{0,120}(?:cannot open shared object|dlerror|No such file|not found))",
                            re.MULTILINE)
+# the loader's failure as the ImportError that carries it, its message cut after the soname ("ImportError:
+# libcusolver.so.8.0")
+_IMPORT_SONAME = re.compile(r"ImportError: ['\"`]?lib(?P<lib>cudart|cublasLt|cublas|cufft|curand|cusolver|cusparse|"
+                            r"cudnn|nvrtc|nccl)\.so\.(?P<ver>\d{1,2}(?:\.\d{1,2})?)(?![\d.]{0,1}\d)")
 # the same, the loader's verb first in any wording ("Cannot open dynamic library **libcublas.so.10**")
 _VERB_SONAME = re.compile(r"(?:(?:Could not|Cannot|Can't|Couldn't|Unable to|Failed to|trying to|tries to|"
                           r"attempting to) (?:load|open|find|dlopen)|looks? for|looking for|asks? for) "
@@ -459,7 +463,7 @@ _VERB_SONAME = re.compile(r"(?:(?:Could not|Cannot|Can't|Couldn't|Unable to|Fail
 # version: 10.2"), a sentence ("installed CUDA 10.2")
 _INSTALLED_CUDA = re.compile(r"CUDA Version: ?(?P<a>\d{1,2}\.\d)\b|/cuda-(?P<b>\d{1,2}\.\d)\b|"
                              r"Cuda compilation tools, release (?P<c>\d{1,2}\.\d)\b|"
-                             r"CUDA/cuDNN version:\s{0,4}(?:CUDA\s{0,2})?v?(?P<d>\d{1,2}\.\d)\b|"
+                             r"CUDA/cuDNN version\*{0,2}:\s{0,4}(?:CUDA\s{0,2})?v?(?P<d>\d{1,2}\.\d)\b|"
                              r"\b(?:installed|have|using) (?:the )?(?:CUDA|cuda|Cuda)(?: toolkit| Toolkit)? ?"
                              r"v?(?P<e>\d{1,2}\.\d)\b|"
                              # a toolkit soname said installed (CUDA 10.x and older name theirs by the release)
@@ -510,7 +514,8 @@ def _asked_sonames(text: str) -> list[re.Match[str]]:
     if ".so." not in tail:
         return []
     found = [*(_ASKED_SONAME.finditer(tail) if may_match(_ASKED_SONAME, tail) else ()),
-             *(_VERB_SONAME.finditer(tail) if may_match(_VERB_SONAME, tail) else ())]
+             *(_VERB_SONAME.finditer(tail) if may_match(_VERB_SONAME, tail) else ()),
+             *(_IMPORT_SONAME.finditer(tail) if "ImportError" in tail else ())]
     return sorted(found, key=lambda m: m.start())[:40]
 
 
@@ -699,6 +704,13 @@ def python_not_below_range(text: str, chains: list[list[Raised]]) -> tuple[float
     return (-5.0 if got and got[0] == "newer" else 0.0), {}, [], Severity.ERROR
 
 
+def tensorflow_1_only(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
+    """-4 points when every TensorFlow version the log shows is a 1.x: Keras 3 and TensorFlow 2's layout are not
+    the question there."""
+    seen = [v for p in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu") for v in versions_in(text, p)]
+    return (-4.0 if seen and all(v.startswith(("0.", "1.")) for v in seen) else 0.0), {}, [], Severity.ERROR
+
+
 _DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"
                           r"driver's CUDA version is (?P<said>\d{1,2}\.\d{1,2})")
 _TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1,2})|"
@@ -712,7 +724,8 @@ _TOOLKIT_CUDA = re.compile(r"Cuda compilation tools, release (?P<a>\d{1,2}\.\d{1
 
 # the cuDNN a log shows installed: TensorFlow's issue template ("- CUDA/cuDNN version: 10.2, 8.0.2"), a version
 # line, an apt or conda package pin
-_INSTALLED_CUDNN = re.compile(r"CUDA/cuDNN version:\s{0,4}(?:CUDA\s{0,2})?v?\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s{0,3}[,/;]"
+_INSTALLED_CUDNN = re.compile(r"CUDA/cuDNN version\*{0,2}:\s{0,4}(?:CUDA\s{0,2})?v?\d{1,2}\.\d{1,2}(?:\.\d{1,3})?"
+                              r"\s{0,3}[,/;]"
                               r"\s{0,3}(?:cuDNN\s{0,2})?v?(?P<a>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
                               r"cuDNN (?:version:? ?|v)?(?P<b>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
                               r"\bcudnn[ =:-]{1,30}v?(?P<c>\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)|"
@@ -907,6 +920,7 @@ _EXTRACTORS: dict[str, Callable[[str, list[list[Raised]]], tuple[float, dict[str
     "soname_listed": soname_listed,
     "cudnn_newer_major": cudnn_newer_major,
     "python_above_range": python_above_range,
+    "tensorflow_1_only": tensorflow_1_only,
     "python_not_below_range": python_not_below_range,
     "driver_older": driver_older,
     "lone_loader_failure": lone_loader_failure,

@@ -118,6 +118,15 @@ def _terminal_width(lines: list[str]) -> int | None:
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'"})
 
 
+# markdown's bold around words of a message pasted into a thread ("**jaxlib version 0.4.30** is newer than ..."): the
+# program printed no stars (not `**kwargs` or `a**b`: a word character or a star borders those)
+_BOLD = re.compile(r"(?<![\w*])\*\*(?=[A-Za-z])([^*\n]{1,200}?[\w.)'\"])\*\*(?![\w*])")
+
+
+def _unbold(line: str) -> str:
+    return _BOLD.sub(r"\1", line) if "**" in line else line
+
+
 def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
     text = _ANSI.sub("", text.replace("\x00", "")).translate(_QUOTES)
     raw = text.replace("\r\n", "\n").split("\n")
@@ -129,7 +138,7 @@ def normalise_lines(text: str, vocabulary: Iterable[str] = ()) -> list[str]:
         if "\r" in ln:  # a progress bar redrawn in place: what the terminal finally showed
             ln = next((seg for seg in reversed(ln.split("\r")) if seg.strip()), "")
         shown.append(ln)
-    lines = [_with_soname(_strip_prefixes(_cut(ln.rstrip()))) for ln in _join_width(shown)]
+    lines = [_with_soname(_strip_prefixes(_unbold(_cut(ln.rstrip())))) for ln in _join_width(shown)]
     return _join_wrapped_messages(_join_loader_labels(_join_broken_words(lines, {w.lower() for w in vocabulary})))
 
 

@@ -661,7 +661,10 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
         # it: then it is one of that package's dependencies)
     if lack is Lack.NAME and _local_namesake(top, exc, frames):
         lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
-    return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
+    caller = c.dist if c else None
+    if caller is None and lacking == "jaxlib" and lack is Lack.NAME and not (c and c.own_code):
+        caller = "jax"  # jaxlib's modules are jax's backend: only jax calls into them (https://docs.jax.dev/en/latest/installation.html)
+    return Blame(lack, mod, name, lacking, caller, exc, c.frame if c and c.own_code else None)
 
 
 def distinct(found: list[Blame]) -> list[Blame]:

@@ -1642,3 +1642,95 @@ def test_libtpu_finding_no_tpu_chip_on_the_host(matrix: Matrix) -> None:
     text = ("  File \"/usr/local/lib/python3.10/dist-packages/jax/_src/xla_bridge.py\", line 210, in make_tpu_client\n"
             "jaxlib.xla_extension.XlaRuntimeError: NOT_FOUND: No 0062e1c4 device found.")
     assert first_two(text, matrix)[0] == "log-expected-accelerator-missing"
+
+
+# --- ROCm, the driver's own parts, build tools, TPU and Edge TPU runtimes ------------------------------------------
+
+def test_rocm_libraries_of_another_release(matrix: Matrix) -> None:
+    symbol = ("ImportError: /opt/rocm-5.7.0/lib/libMIOpen.so.1: undefined symbol: hipGraphExecMemcpyNodeSetParams1D, "
+              "version hip_4.2")
+    found = diagnose_log(symbol, matrix)
+    assert found[0].id == "log-lib-soname-other-release" and "ROCm" in found[0].title
+    runtime = ("ImportError: libamdhip64.so.5: cannot open shared object file: No such file or directory\n"
+               "(tensorflow-rocm 2.11 on /opt/rocm-6.0.2)")
+    assert first_two(runtime, matrix)[0] == "log-lib-soname-other-release"
+    # another ROCm library off the loader's path is a path question, not a release
+    path = "ImportError: libMIOpen.so.1: cannot open shared object file: No such file or directory"
+    found = diagnose_log(path, matrix)
+    assert found[0].id == "log-rocm-lib-not-found" and "libMIOpen.so.1" in found[0].title
+
+
+def test_a_cuda_soname_in_a_cut_import_error_and_a_bold_template(matrix: Matrix) -> None:
+    cut = "I have CUDA 10.2 installed and get ImportError: libcublas.so.9.0 when importing tensorflow"
+    found = diagnose_log(cut, matrix)
+    assert found[0].id == "log-lib-soname-other-release" and "CUDA 9.0" in found[0].title
+    bold = ("- **CUDA/cuDNN version**: 12.2 / 8.9\n"
+            "W dso_loader.cc:59] Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: "
+            "cannot open shared object file: No such file or directory")
+    assert "12.2" in diagnose_log(bold, matrix)[0].title
+
+
+def test_a_message_in_markdown_bold_reads_as_printed(matrix: Matrix) -> None:
+    text = "**jaxlib version 0.4.31** is newer than and incompatible with **jax version 0.4.28**."
+    assert first_two(text, matrix)[0] == "sig-jaxlib-too-new"
+
+
+def test_a_name_jaxlib_lacks_is_asked_by_jax(matrix: Matrix) -> None:
+    # jaxlib's modules are jax's backend: with no frames, the caller is jax all the same
+    text = "jax==0.2.9\nAttributeError: module 'jaxlib.xla_client' has no attribute 'ops'"
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-era-mismatch" and found[0].title.startswith("jax and the installed jaxlib")
+
+
+def test_the_drivers_kernel_modules_at_different_versions(matrix: Matrix) -> None:
+    modules = "[  5.812] nvidia-modeset: Version mismatch: nvidia.ko(535.129.03) nvidia-modeset(535.104.05)"
+    assert first_two(modules, matrix)[0] == "sig-driver-library-mismatch"
+    api = ("NVRM: API mismatch: the NVIDIA kernel module has version 470.82.01,\nbut this NVIDIA driver component has "
+           "version 470.103.01.  Please make sure that the kernel module and all NVIDIA driver components have the "
+           "same version.")
+    assert first_two(api, matrix)[0] == "sig-driver-library-mismatch"
+
+
+def test_a_source_build_without_the_compiler(matrix: Matrix) -> None:
+    pip = ("  building 'jax_md._ext' extension\n  error: command 'x86_64-linux-gnu-gcc' failed: No such file or "
+           "directory")
+    found = diagnose_log(pip, matrix)
+    assert found[0].id == "log-os-package-missing" and "x86_64-linux-gnu-gcc" in found[0].title
+    assert "build-essential" in found[0].fix.summary
+    node = "gyp info spawn make\nmake: g++: Command not found\nmake: *** [binding.o] Error 127"
+    assert first_two(node, matrix)[0] == "log-os-package-missing"
+
+
+def test_colabs_legacy_tpu_runtime_under_a_newer_jax(matrix: Matrix) -> None:
+    text = ("jax 0.4.1 on a Colab TPU runtime\nXlaRuntimeError: UNIMPLEMENTED: Only 1 computation per replica "
+            "supported, 4 requested.")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-libtpu-jax-mismatch" and "0.3.25" in found[0].fix.summary
+    buffer = "TypeError: float() argument must be a string or a number, not 'jaxlib.tpu_client_extension.PyTpuBuffer'"
+    assert first_two(buffer + "\nGoogle Colab", matrix)[0] == "log-libtpu-jax-mismatch"
+
+
+def test_the_edge_tpu_delegate_of_another_tflite_runtime(matrix: Matrix) -> None:
+    text = ("  File \"/usr/lib/python3/dist-packages/tflite_runtime/interpreter.py\", line 259, in allocate_tensors\n"
+            "RuntimeError: Internal: Failed to prepare for TPU. Failed precondition: Package requires runtime "
+            "version (14), which is newer than this runtime version (13).Node number 0 (EdgeTpuDelegateForCustomOp) "
+            "failed to prepare.")
+    assert "log-edgetpu-tflite-runtime-mismatch" in first_two(text, matrix) or \
+        "log-op-not-registered-older-runtime" in first_two(text, matrix)
+    dtype = ("RuntimeError: Internal: Unsupported data type in custom op handler: 6805744Node number 2 "
+             "(EdgeTpuDelegateForCustomOp) failed to prepare.")
+    assert first_two(dtype, matrix)[0] == "log-edgetpu-tflite-runtime-mismatch"
+
+
+def test_a_wheel_built_for_macos_1015_on_an_older_macos(matrix: Matrix) -> None:
+    text = ("ImportError: dlopen(/Users/k/.venv/lib/python3.7/site-packages/tensorflow/python/"
+            "_pywrap_tensorflow_internal.so, 6): Symbol not found: ____chkstk_darwin\n  Referenced from: ...\n"
+            "  Expected in: /usr/lib/libSystem.B.dylib")
+    found = diagnose_log(text, matrix)
+    assert found[0].id == "log-macos-too-old-for-wheel" and "_pywrap_tensorflow_internal.so" in found[0].title
+
+
+def test_tensorflow_1_code_is_not_a_keras_3_question(matrix: Matrix) -> None:
+    text = ("- TensorFlow version: 1.12.0\nModuleNotFoundError: No module named 'tensorflow.python.keras.engine'")
+    assert "log-tf-keras-missing" not in first_two(text, matrix)
+    assert "log-tf-keras-missing" in first_two(text.replace("1.12.0", "2.16.1"), matrix)
