@@ -661,10 +661,7 @@ def blame(exc: Raised, frames: list[Frame] | None = None, text: str = "") -> Bla
         # it: then it is one of that package's dependencies)
     if lack is Lack.NAME and _local_namesake(top, exc, frames):
         lack = Lack.SHADOWED  # the module that lacks the name is a local file of the package's name
-    caller = c.dist if c else None
-    if caller is None and lacking == "jaxlib" and lack is Lack.NAME and not (c and c.own_code):
-        caller = "jax"  # jaxlib's modules are jax's backend: only jax calls into them (https://docs.jax.dev/en/latest/installation.html)
-    return Blame(lack, mod, name, lacking, caller, exc, c.frame if c and c.own_code else None)
+    return Blame(lack, mod, name, lacking, c.dist if c else None, exc, c.frame if c and c.own_code else None)
 
 
 def distinct(found: list[Blame]) -> list[Blame]:
@@ -810,6 +807,18 @@ def finding(b: Blame, text: str, name: str = "log", renames: dict[str, str] | No
                        f"{b.asked}, which this {b.lacking} does not have",
                        (*evidence, f"seen in the log: {_seen(text, b.caller)}"),
                        _era_fix(b, text, advice), packages=(b.caller, b.lacking))
+    if b.lacking == "jaxlib" and b.own is None:
+        # jaxlib is jax's compiled backend: jax calls into it, and so do a few libraries built on jax (chex, flax,
+        # optax reach jaxlib.xla_extension); with no frame to say which, the finding names them all
+        # (https://docs.jax.dev/en/latest/installation.html: jax and jaxlib are installed as a pair)
+        return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,
+                       f"the installed jaxlib has no {b.asked}: jax, or chex, flax or optax (which also reach into "
+                       f"jaxlib), was written for another jaxlib release", evidence,
+                       Fix("install jax and jaxlib of one release together (`pip install -U jax jaxlib`, or "
+                           "jax's extra for the accelerator), then upgrade chex, flax and optax to releases made for "
+                           "that jax",
+                           ("pip install -U jax jaxlib", "pip list | grep -i -E 'jax|chex|flax|optax'")),
+                       packages=("jax", "jaxlib"))
     if b.own is not None:
         return _own_code_finding(b, b.own, evidence, advice, renames or {})
     return Finding(TracebackKind.MISSING_NAME.value, Severity.ERROR, Area.LOG,

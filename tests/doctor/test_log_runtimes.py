@@ -1675,11 +1675,18 @@ def test_a_message_in_markdown_bold_reads_as_printed(matrix: Matrix) -> None:
     assert first_two(text, matrix)[0] == "sig-jaxlib-too-new"
 
 
-def test_a_name_jaxlib_lacks_is_asked_by_jax(matrix: Matrix) -> None:
-    # jaxlib's modules are jax's backend: with no frames, the caller is jax all the same
+def test_a_name_jaxlib_lacks_names_who_calls_into_jaxlib(matrix: Matrix) -> None:
+    # jaxlib is jax's backend; chex, flax and optax reach into it too: with no frames, the finding names them and
+    # the fix installs jax and jaxlib as a pair
     text = "jax==0.2.9\nAttributeError: module 'jaxlib.xla_client' has no attribute 'ops'"
     found = diagnose_log(text, matrix)
-    assert found[0].id == "log-era-mismatch" and found[0].title.startswith("jax and the installed jaxlib")
+    assert found[0].id == "log-missing-name" and "chex, flax or optax" in found[0].title
+    assert "pip install -U jax jaxlib" in found[0].fix.commands
+    # with a frame, the caller is the frame's package, as for any library
+    framed = ("  File \"/usr/lib/python3.9/site-packages/chex/_src/pytypes.py\", line 40, in <module>\n"
+              "    CpuDevice = jax.lib.xla_extension.CpuDevice\n"
+              "AttributeError: module 'jaxlib.xla_extension' has no attribute 'CpuDevice'")
+    assert diagnose_log(framed, matrix)[0].title.startswith("chex and the installed jaxlib")
 
 
 def test_the_drivers_kernel_modules_at_different_versions(matrix: Matrix) -> None:
