@@ -508,6 +508,7 @@ def _tensorflow_builds_of(release: str, cat: Catalogue) -> str:
     return ", ".join(f"{a}" + (f"-{b}" if b != a else "") + f" (CUDA {c})" for a, b, c, _ in rows)
 
 
+@functools.lru_cache(maxsize=2)
 def _asked_sonames(text: str) -> list[re.Match[str]]:
     """The loader failures for versioned CUDA sonames in the log's tail, the verb after the soname or before it."""
     tail = text[-200_000:]
@@ -623,7 +624,13 @@ def soname_listed(text: str, chains: list[list[Raised]]) -> tuple[float, dict[st
     tail = text[-200_000:]
     if ".so." not in tail:
         return 0.0, {}, [], Severity.ERROR
-    for m in itertools.islice(_ANY_SONAME_FAILED.finditer(tail), 20):
+    seen: set[tuple[str, str]] = set()
+    for m in itertools.islice(_ANY_SONAME_FAILED.finditer(tail), 200):
+        if (m["lib"], m["ver"]) in seen:
+            continue  # a loader's failure repeated (every import, every worker): read once
+        seen.add((m["lib"], m["ver"]))
+        if len(seen) > 6:
+            break
         lib, want = m["lib"], m["ver"].split(".")
         listed = _listed(lib)
         others = []
@@ -670,9 +677,16 @@ _PYTHON_RANGE = re.compile(
     r"(?P<have3>\d\.\d{1,2})[\w.+~-]{0,20} is to be installed")
 
 
+_PYTHON_RANGE_WORDS = ("requires a different Python", "does not satisfy Python", "Depends: python")
+
+
+@functools.lru_cache(maxsize=2)
 def _python_direction(text: str) -> tuple[str, dict[str, str], str] | None:
-    """("newer" or "older", facts, line) for the first refusal of this Python by a package's declared range."""
-    m = _PYTHON_RANGE.search(text[-200_000:])
+    """("newer" or "older", facts, line) for the first refusal of this Python by a package's declared range (read
+    only on the lines that carry one of the installers' words: the pattern has no literal start)."""
+    lines = [ln for ln in text[-200_000:].splitlines() if any(w in ln for w in _PYTHON_RANGE_WORDS)][:20]
+    said = "\n".join(lines)
+    m = _PYTHON_RANGE.search(said) if lines else None
     if not m:
         return None
     have = m["have"] or m["have2"] or m["have3"]
@@ -686,7 +700,7 @@ def _python_direction(text: str) -> tuple[str, dict[str, str], str] | None:
     newer = bool(failed) and all(sp.operator in ("<", "<=", "==", "~=") and Version(sp.version.rstrip(".*")) < version
                                  for sp in failed)
     facts = {"have": have, "need": spec, **({"pkg": m["pkg"] or m["pkg3"]} if m["pkg"] or m["pkg3"] else {})}
-    return ("newer" if newer else "older"), facts, _line_at(text[-200_000:], m.start(), m.end())
+    return ("newer" if newer else "older"), facts, _line_at(said, m.start(), m.end())
 
 
 def python_above_range(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
@@ -707,6 +721,8 @@ def python_not_below_range(text: str, chains: list[list[Raised]]) -> tuple[float
 def tensorflow_1_only(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """-4 points when every TensorFlow version the log shows is a 1.x: Keras 3 and TensorFlow 2's layout are not
     the question there."""
+    if "ensorflow" not in text:
+        return 0.0, {}, [], Severity.ERROR
     seen = [v for p in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu") for v in versions_in(text, p)]
     return (-4.0 if seen and all(v.startswith(("0.", "1.")) for v in seen) else 0.0), {}, [], Severity.ERROR
 
