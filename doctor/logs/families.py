@@ -4,7 +4,7 @@ in the data file, not new code.
 
 Also the log's own statements that no family needs: "X was removed in P vN / is deprecated, use Y", and which
 framework raised an error (TensorFlow's ops and data pipeline, or jax/XLA), which decides whose CUDA libraries a
-finding talks about. Stdlib only.
+finding talks about. Stdlib and `packaging` (the specifiers a Python range is read with) only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from ..api.advice import advise
 from ..findings import Area, Finding, Fix, Severity
 from .normalise import decode, distinct_lines, last_lines, may_match, newer, release, search
-from .tracebacks import KNOWN_DISTS, Raised, culprit, dist_of, exception_types, parse, versions_in
+from .tracebacks import KNOWN_DISTS, Raised, culprit, dist_of, exception_types, only_tensorflow_1, parse, versions_in
 
 FAMILIES_PATH = Path(__file__).parent.parent / "log_families.toml"
 """Beside the matrix (compat_matrix.toml), shipped in the wheel."""
@@ -656,12 +656,12 @@ _CUDNN_LOADED = re.compile(r"Loaded runtime CuDNN library:? ?(?P<have>\d{1,2}\.\
 def cudnn_newer_major(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """4 points when the cuDNN loaded at run time is of a newer major release than the one the build was compiled
     with (cuDNN 6 under a build for cuDNN 5): the check refuses any other major, and "older" would be wrong."""
-    m = _CUDNN_LOADED.search(text[-200_000:])
+    tail = text[-200_000:]
+    m = _CUDNN_LOADED.search(tail)
     have = decode(m["have"], "cudnn") if m else None
     built = decode(m["built"], "cudnn") if m else None
     if not m or not have or not built or release(have)[:1] <= release(built)[:1]:
         return 0.0, {}, [], Severity.ERROR
-    tail = text[-200_000:]
     return 4.0, {"have": have, "built": built, "major": str(release(built)[0])}, \
         [_line_at(tail, m.start(), m.end())], Severity.ERROR
 
@@ -721,10 +721,7 @@ def python_not_below_range(text: str, chains: list[list[Raised]]) -> tuple[float
 def tensorflow_1_only(text: str, chains: list[list[Raised]]) -> tuple[float, dict[str, str], list[str], Severity]:
     """-4 points when every TensorFlow version the log shows is a 1.x: Keras 3 and TensorFlow 2's layout are not
     the question there."""
-    if "ensorflow" not in text:
-        return 0.0, {}, [], Severity.ERROR
-    seen = [v for p in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu") for v in versions_in(text, p)]
-    return (-4.0 if seen and all(v.startswith(("0.", "1.")) for v in seen) else 0.0), {}, [], Severity.ERROR
+    return (-4.0 if only_tensorflow_1(text) else 0.0), {}, [], Severity.ERROR
 
 
 _DRIVER_CUDA = re.compile(r"CUDA Version: ?(?P<cuda>\d{1,2}\.\d{1,2})|Driver Version: ?(?P<driver>\d{3}\.\d{1,3})|"

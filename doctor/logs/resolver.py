@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..api.wheel_pythons import wheel_pythons
 from ..findings import Area, Finding, Fix, Severity
+from .normalise import release
 
 if TYPE_CHECKING:
     from ..matrix.load import Matrix, Row
@@ -474,11 +475,6 @@ def matrix_says(reqs: list[str], text: str, matrix: Matrix | None) -> list[str]:
     return out
 
 
-def _release_key(v: str) -> tuple[int, ...]:
-    m = re.match(r"\d{1,4}(?:\.\d{1,4}){0,3}", v)
-    return tuple(int(x) for x in m[0].split(".")) if m else ()
-
-
 def outside_wheel_pythons(reqs: list[str], have: str, text: str, name: str) -> Finding | None:
     """A pinned release PyPI has wheels of for other Pythons only (tools/wheel_pythons' table): the Python that ran is
     outside them when the log shows it, or, when it does not, when the index offered only later releases (older
@@ -492,14 +488,14 @@ def outside_wheel_pythons(reqs: list[str], have: str, text: str, name: str) -> F
         if not pin or not span:
             continue
         lo, hi = span
-        asked = _release_key(pin[1].rstrip(".*"))
+        asked = release(pin[1].rstrip(".*"))
         if py:
-            direction = "newer" if _release_key(py) > _release_key(hi) else \
-                "older" if _release_key(py) < _release_key(lo) else ""
+            direction = "newer" if release(py) > release(hi) else \
+                "older" if release(py) < release(lo) else ""
         elif offered:
-            direction = "newer" if all(_release_key(v) > asked for v in offered) else ""
+            direction = "newer" if all(release(v) > asked for v in offered) else ""
         else:
-            direction = "newer" if _release_key(hi) < (3, 10) else ""
+            direction = "newer" if release(hi) < (3, 10) else ""
         if not direction:
             continue
         ran = f"this log's Python is {py}" if py else "the log does not show which Python ran"

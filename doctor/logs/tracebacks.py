@@ -834,13 +834,18 @@ def _tensorflow_versions(text: str) -> list[str]:
     return versions_in(text, "tensorflow") + versions_in(text, "tensorflow-gpu") + versions_in(text, "tensorflow-cpu")
 
 
+def only_tensorflow_1(text: str) -> bool:
+    """Whether the log shows TensorFlow versions and every one is a 1.x (or older)."""
+    shown = _tensorflow_versions(text) if "ensorflow" in text else []
+    return bool(shown) and all(v.startswith(("0.", "1.")) for v in shown)
+
+
 def _tf1_code(b: Blame, text: str) -> Tf1Name | None:
     """A TensorFlow 1.x name asked of a TensorFlow 2 (none of the TensorFlow versions the log shows is 1.x)."""
     if b.lacking not in ("tensorflow", "tensorflow-gpu", "tensorflow-cpu", "keras") or b.lack not in (
             Lack.NAME, Lack.SUBMODULE):
         return None
-    shown = _tensorflow_versions(text)
-    if shown and all(v.startswith(("0.", "1.")) for v in shown):
+    if only_tensorflow_1(text):
         return None  # a TensorFlow 1.x lacking it: the code is newer than that release, not older
     # Keras from 2.4 on is tf.keras: `keras.backend.get_session` is TensorFlow 1's tf.keras.backend.get_session
     return tf1_name(f"tf.{b.asked}" if b.lacking == "keras" else b.asked)
